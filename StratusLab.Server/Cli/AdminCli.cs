@@ -1,0 +1,96 @@
+using StratusLab.Server.Modules.Identity;
+using StratusLab.Server.Platform.Configuration;
+using StratusLab.Server.Platform.Data;
+
+namespace StratusLab.Server.Cli;
+
+/// <summary>'stratuslab admin': local operations on a data dir, with or without a running server.</summary>
+public static class AdminCli
+{
+    const string Usage = """
+        usage: stratuslab admin <command> [--data-dir DIR]
+          backup FILE      online backup of the store into FILE (safe while the server runs)
+          check            integrity and foreign-key check of the store
+          migrate          apply pending schema migrations
+          admin-token      issue a new token for 'admin' and rewrite <data-dir>/admin.token
+        """;
+
+    public static async Task<int> RunAsync(string[] args, TextWriter? output = null, TextWriter? error = null)
+    {
+        output ??= Console.Out;
+        error ??= Console.Error;
+        if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
+        {
+            output.Write(Usage);
+            return args.Length == 0 ? 2 : 0;
+        }
+        try
+        {
+            var parsed = CliArgs.Parse(args.Skip(1));
+            var dataDir = ServerConfiguration.ResolveDataDir(parsed.Option("--data-dir") ?? Environment.GetEnvironmentVariable("STRATUSLAB__DataDir") ?? "");
+            var dbPath = Path.Combine(dataDir, "stratuslab.db");
+            var store = new Store(dbPath, 10_000);
+            switch (args[0])
+            {
+                case "backup":
+                {
+                    var target = parsed.Positional(0, "the backup file name");
+                    RequireDatabase(dbPath);
+                    StoreMaintenance.Backup(store, target);
+                    output.WriteLine($"backed up {dbPath} to {Path.GetFullPath(target)}");
+                    return 0;
+                }
+                case "check":
+                {
+                    RequireDatabase(dbPath);
+                    var result = StoreMaintenance.Check(store);
+                    if (parsed.Has("--json"))
+                        output.WriteLine(System.Text.Json.JsonSerializer.Serialize(result, ApiClient.Json));
+                    else if (result.Ok)
+                        output.WriteLine($"ok: {dbPath} (schema version {result.SchemaVersion}) passed the integrity and foreign-key checks");
+                    else
+                        foreach (var p in result.Problems) output.WriteLine(p);
+                    return result.Ok ? 0 : 1;
+                }
+                case "migrate":
+                {
+                    Directory.CreateDirectory(dataDir);
+                    var applied = Migrator.Migrate(store);
+                    output.WriteLine(applied.Count == 0 ? "the store is up to date" : $"applied migration(s) {string.Join(", ", applied)}");
+                    return 0;
+                }
+                case "admin-token":
+                {
+                    RequireDatabase(dbPath);
+                    Migrator.Migrate(store);
+                    DapperTypes.Register();
+                    var options = new ServerOptions { DataDir = dataDir };
+                    var bootstrap = new IdentityBootstrap(new IdentityStore(store), options,
+                        Microsoft.Extensions.Logging.Abstractions.NullLogger<IdentityBootstrap>.Instance);
+                    var token = await bootstrap.IssueAdminTokenAsync("issued by 'stratuslab admin admin-token'");
+                    output.WriteLine($"wrote a new admin token to {options.AdminTokenPath}");
+                    return token.Length > 0 ? 0 : 1;
+                }
+                default:
+                    error.Write($"stratuslab admin: unknown command '{args[0]}'.\n{Usage}");
+                    return 2;
+            }
+        }
+        catch (UsageException e)
+        {
+            error.WriteLine($"stratuslab admin {args[0]}: {e.Message}");
+            return 2;
+        }
+        catch (Exception e) when (e is CliException or IOException or StoreTooNewException or Microsoft.Data.Sqlite.SqliteException)
+        {
+            error.WriteLine($"stratuslab admin {args[0]}: {e.Message}");
+            return 1;
+        }
+    }
+
+    static void RequireDatabase(string path)
+    {
+        if (!File.Exists(path))
+            throw new CliException($"there is no store at {path}; pass --data-dir, or start 'stratuslab serve' once to create it.");
+    }
+}

@@ -1,0 +1,107 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using StratusLab.Server.Platform.Configuration;
+
+namespace StratusLab.Server.Cli;
+
+/// <summary>Where the client talks to and with which token.</summary>
+public sealed record ClientSettings(string Endpoint, string? Token, string TokenSource)
+{
+    /// <summary>Flags, then STRATUSLAB_ENDPOINT/STRATUSLAB_TOKEN, then ~/.config/stratuslab/client.json, then the local admin.token.</summary>
+    public static ClientSettings Resolve(CliArgs args)
+    {
+        string? fileEndpoint = null, fileToken = null;
+        var home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+        var configPath = Path.Combine(Environment.GetEnvironmentVariable("XDG_CONFIG_HOME") is { Length: > 0 } x ? x : Path.Combine(home, ".config"), "stratuslab", "client.json");
+        if (File.Exists(configPath))
+        {
+            try
+            {
+                var node = JsonNode.Parse(File.ReadAllText(configPath));
+                fileEndpoint = node?["endpoint"]?.GetValue<string>();
+                fileToken = node?["token"]?.GetValue<string>();
+            }
+            catch (JsonException e)
+            {
+                throw new CliException($"{configPath} is not valid JSON ({e.Message}); fix it or remove it.");
+            }
+        }
+        var endpoint = args.Option("--endpoint") ?? Env("STRATUSLAB_ENDPOINT") ?? fileEndpoint ?? "http://127.0.0.1:8440";
+        if (!Uri.TryCreate(endpoint, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+            throw new UsageException($"endpoint '{endpoint}' is not an http(s) URL.");
+        if (args.Option("--token") is { } flag) return new ClientSettings(endpoint, flag, "--token");
+        if (Env("STRATUSLAB_TOKEN") is { } env) return new ClientSettings(endpoint, env, "STRATUSLAB_TOKEN");
+        if (fileToken is not null) return new ClientSettings(endpoint, fileToken, configPath);
+        // A tutorial user on the server's own machine needs no setup: use the local admin token when it is readable.
+        var adminToken = Path.Combine(ServerConfiguration.ResolveDataDir(""), "admin.token");
+        if (uri.IsLoopback && File.Exists(adminToken))
+        {
+            try { return new ClientSettings(endpoint, File.ReadAllText(adminToken).Trim(), adminToken); }
+            catch (UnauthorizedAccessException) { }
+        }
+        return new ClientSettings(endpoint, null, "none");
+    }
+
+    static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
+}
+
+/// <summary>The REST API as the CLI uses it: JSON in and out, problem+json turned into one-line errors.</summary>
+public sealed class ApiClient(ClientSettings settings) : IDisposable
+{
+    readonly HttpClient _http = CreateHttp(settings);
+
+    static HttpClient CreateHttp(ClientSettings settings)
+    {
+        var http = new HttpClient { BaseAddress = new Uri(settings.Endpoint.TrimEnd('/') + "/"), Timeout = TimeSpan.FromMinutes(10) };
+        if (settings.Token is not null) http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", settings.Token);
+        return http;
+    }
+
+    public Task<JsonNode?> GetAsync(string path, CancellationToken ct = default) => SendAsync(HttpMethod.Get, path, null, ct);
+    public Task<JsonNode?> PostAsync(string path, object? body, CancellationToken ct = default) => SendAsync(HttpMethod.Post, path, body, ct);
+    public Task<JsonNode?> PutAsync(string path, object? body, CancellationToken ct = default) => SendAsync(HttpMethod.Put, path, body, ct);
+    public Task<JsonNode?> DeleteAsync(string path, CancellationToken ct = default) => SendAsync(HttpMethod.Delete, path, null, ct);
+
+    public async Task<JsonNode?> SendAsync(HttpMethod method, string path, object? body, CancellationToken ct = default)
+    {
+        using var request = new HttpRequestMessage(method, path.TrimStart('/'));
+        if (body is not null) request.Content = JsonContent.Create(body, options: Json);
+        HttpResponseMessage response;
+        try
+        {
+            response = await _http.SendAsync(request, ct);
+        }
+        catch (HttpRequestException e) when (e.InnerException is SocketException || e.HttpRequestError == HttpRequestError.ConnectionError)
+        {
+            throw new CliException($"cannot reach the StratusLab server at {settings.Endpoint}: is 'stratuslab serve' running? (set --endpoint or STRATUSLAB_ENDPOINT)");
+        }
+        using (response)
+        {
+            var text = await response.Content.ReadAsStringAsync(ct);
+            if (response.IsSuccessStatusCode)
+                return text.Length == 0 ? null : JsonNode.Parse(text);
+            throw new CliException(DescribeFailure(response.StatusCode, text));
+        }
+    }
+
+    string DescribeFailure(HttpStatusCode status, string text)
+    {
+        string? detail = null;
+        try { detail = JsonNode.Parse(text)?["detail"]?.GetValue<string>(); }
+        catch (JsonException) { }
+        if (status == HttpStatusCode.Unauthorized && settings.Token is null)
+            return "no token: pass --token, set STRATUSLAB_TOKEN, or put {\"token\": \"...\"} in ~/.config/stratuslab/client.json.";
+        return $"{detail ?? text.Trim()} ({(int)status})";
+    }
+
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
+    };
+
+    public void Dispose() => _http.Dispose();
+}

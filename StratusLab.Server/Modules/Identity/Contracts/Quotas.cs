@@ -1,0 +1,67 @@
+namespace StratusLab.Server.Modules.Identity.Contracts;
+
+/// <summary>An amount of the resources quotas count. Limits use -1 for unlimited.</summary>
+public sealed record ResourceAmount(long Vms, long Cpus, long MemoryMiB, long StorageGiB)
+{
+    public static readonly ResourceAmount Zero = new(0, 0, 0, 0);
+
+    public ResourceAmount Plus(ResourceAmount o) => new(Vms + o.Vms, Cpus + o.Cpus, MemoryMiB + o.MemoryMiB, StorageGiB + o.StorageGiB);
+    public ResourceAmount Minus(ResourceAmount o) => new(Vms - o.Vms, Cpus - o.Cpus, MemoryMiB - o.MemoryMiB, StorageGiB - o.StorageGiB);
+}
+
+/// <summary>One resource a request would push past its limit.</summary>
+public sealed record QuotaExcess(string Resource, long Limit, long Used, long Requested)
+{
+    public override string ToString() => $"{Resource}: {Used} used + {Requested} requested > limit {Limit}";
+}
+
+/// <summary>A user's limits and what they use now.</summary>
+public sealed record QuotaView(string User, ResourceAmount Limits, ResourceAmount Usage);
+
+/// <summary>Pure quota arithmetic.</summary>
+public static class QuotaMath
+{
+    public const long Unlimited = -1;
+
+    public static IReadOnlyList<QuotaExcess> Excesses(ResourceAmount limits, ResourceAmount usage, ResourceAmount request)
+    {
+        var list = new List<QuotaExcess>();
+        void Check(string name, long limit, long used, long requested)
+        {
+            if (requested > 0 && limit != Unlimited && used + requested > limit)
+                list.Add(new QuotaExcess(name, limit, used, requested));
+        }
+        Check("vms", limits.Vms, usage.Vms, request.Vms);
+        Check("cpus", limits.Cpus, usage.Cpus, request.Cpus);
+        Check("memoryMiB", limits.MemoryMiB, usage.MemoryMiB, request.MemoryMiB);
+        Check("storageGiB", limits.StorageGiB, usage.StorageGiB, request.StorageGiB);
+        return list;
+    }
+
+    /// <summary>Usage after giving back <paramref name="release"/>, never below zero.</summary>
+    public static ResourceAmount Release(ResourceAmount usage, ResourceAmount release) => new(
+        Math.Max(0, usage.Vms - release.Vms), Math.Max(0, usage.Cpus - release.Cpus),
+        Math.Max(0, usage.MemoryMiB - release.MemoryMiB), Math.Max(0, usage.StorageGiB - release.StorageGiB));
+}
+
+/// <summary>Reserves and releases quota atomically; used by every module that consumes resources.</summary>
+public interface IQuotaLedger
+{
+    /// <summary>Adds <paramref name="amount"/> to the user's usage, or throws a 409 naming every exceeded limit.</summary>
+    Task ReserveAsync(long userId, ResourceAmount amount, CancellationToken ct = default);
+
+    /// <summary>Gives back what a reservation took.</summary>
+    Task ReleaseAsync(long userId, ResourceAmount amount, CancellationToken ct = default);
+
+    Task<QuotaView> GetAsync(long userId, CancellationToken ct = default);
+}
+
+/// <summary>Looks users up for other modules.</summary>
+public interface IUserDirectory
+{
+    Task<UserSummary?> FindAsync(long userId, CancellationToken ct = default);
+    Task<UserSummary?> FindByNameAsync(string name, CancellationToken ct = default);
+}
+
+/// <summary>A user as other modules see it.</summary>
+public sealed record UserSummary(long Id, string Name, string Role, long PrimaryGroupId);

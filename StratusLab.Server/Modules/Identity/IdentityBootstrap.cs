@@ -1,0 +1,47 @@
+using StratusLab.Server.Platform.Configuration;
+
+namespace StratusLab.Server.Modules.Identity;
+
+/// <summary>First start: creates the 'admin' user and writes its token to &lt;data-dir&gt;/admin.token (0600).</summary>
+public sealed class IdentityBootstrap(IdentityStore store, ServerOptions options, ILogger<IdentityBootstrap> logger)
+{
+    /// <summary>Returns the new admin token when one was created, else null.</summary>
+    public async Task<string?> EnsureAdminAsync()
+    {
+        var created = await store.Store.WriteAsync(async (c, tx) =>
+        {
+            if (await store.FindUserAsync("admin", c, tx) is not null) return false;
+            await store.InsertUserAsync(c, tx, "admin", null, "admin", 0);
+            return true;
+        });
+        if (!created) return null;
+        var token = await IssueAdminTokenAsync("created on first start");
+        logger.LogWarning("First start: created user 'admin'. Its token is in {Path} (mode 0600) and shown once here: {Token}",
+            options.AdminTokenPath, token);
+        return token;
+    }
+
+    /// <summary>Issues a new admin token and (re)writes admin.token.</summary>
+    public async Task<string> IssueAdminTokenAsync(string name)
+    {
+        var admin = await store.FindUserAsync("admin") ?? throw new InvalidOperationException("there is no 'admin' user");
+        var token = Secrets.NewToken();
+        await store.InsertTokenAsync(Secrets.NewId(), admin.Id, Secrets.HashToken(token), name, null);
+        WriteTokenFile(options.AdminTokenPath, token);
+        return token;
+    }
+
+    static void WriteTokenFile(string path, string token)
+    {
+        var temp = path + ".tmp";
+        File.Delete(temp);
+        using (var stream = new FileStream(temp, new FileStreamOptions
+               {
+                   Mode = FileMode.CreateNew, Access = FileAccess.Write,
+                   UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+               }))
+        using (var writer = new StreamWriter(stream))
+            writer.Write(token + "\n");
+        File.Move(temp, path, overwrite: true);
+    }
+}

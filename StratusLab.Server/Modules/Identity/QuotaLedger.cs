@@ -1,0 +1,65 @@
+using System.Data;
+using StratusLab.Server.Modules.Identity.Contracts;
+using StratusLab.Server.Platform.Configuration;
+using StratusLab.Server.Platform.Http;
+
+namespace StratusLab.Server.Modules.Identity;
+
+/// <summary>Quota limits (per user, else the configured defaults) and usage, changed in one write transaction.</summary>
+public sealed class QuotaLedger(IdentityStore store, ServerOptions options) : IQuotaLedger, IUserDirectory
+{
+    public async Task ReserveAsync(long userId, ResourceAmount amount, CancellationToken ct = default)
+    {
+        await store.Store.WriteAsync(async (c, tx) =>
+        {
+            var limits = await LimitsAsync(c, tx, userId);
+            var usage = ToAmount(await store.GetUsageAsync(c, tx, userId));
+            var excesses = QuotaMath.Excesses(limits, usage, amount);
+            if (excesses.Count > 0)
+            {
+                var user = await store.FindUserAsync(userId);
+                var error = ApiException.Conflict(
+                    $"Quota exceeded for user '{user?.Name}': {string.Join("; ", excesses)}. " +
+                    "Free resources (terminate instances, delete volumes) or ask an administrator to raise the quota.");
+                error.Extensions["exceeded"] = excesses;
+                throw error;
+            }
+            await store.SetUsageAsync(c, tx, userId, usage.Plus(amount));
+        }, ct);
+    }
+
+    public Task ReleaseAsync(long userId, ResourceAmount amount, CancellationToken ct = default) =>
+        store.Store.WriteAsync(async (c, tx) =>
+        {
+            var usage = ToAmount(await store.GetUsageAsync(c, tx, userId));
+            await store.SetUsageAsync(c, tx, userId, QuotaMath.Release(usage, amount));
+        }, ct);
+
+    public async Task<QuotaView> GetAsync(long userId, CancellationToken ct = default)
+    {
+        await using var c = await store.Store.OpenAsync(ct);
+        var user = await store.FindUserAsync(userId) ?? throw ApiException.NotFound($"User {userId}");
+        return new QuotaView(user.Name, await LimitsAsync(c, null, userId), ToAmount(await store.GetUsageAsync(c, null, userId)));
+    }
+
+    internal async Task<ResourceAmount> LimitsAsync(IDbConnection c, IDbTransaction? tx, long userId)
+    {
+        var row = await store.FindQuotaAsync(c, tx, userId);
+        var d = options.Identity.DefaultQuota;
+        return new ResourceAmount(row?.Vms ?? d.Vms, row?.Cpus ?? d.Cpus, row?.MemoryMib ?? d.MemoryMiB, row?.StorageGib ?? d.StorageGiB);
+    }
+
+    static ResourceAmount ToAmount(UsageRow u) => new(u.Vms, u.Cpus, u.MemoryMib, u.StorageGib);
+
+    public async Task<UserSummary?> FindAsync(long userId, CancellationToken ct = default)
+    {
+        var u = await store.FindUserAsync(userId);
+        return u is null ? null : new UserSummary(u.Id, u.Name, u.Role, u.PrimaryGroup);
+    }
+
+    public async Task<UserSummary?> FindByNameAsync(string name, CancellationToken ct = default)
+    {
+        var u = await store.FindUserAsync(name);
+        return u is null ? null : new UserSummary(u.Id, u.Name, u.Role, u.PrimaryGroup);
+    }
+}

@@ -1,0 +1,138 @@
+using System.Globalization;
+using System.Reflection;
+
+namespace StratusLab.Server.Platform.Configuration;
+
+/// <summary>An invalid configuration value; the message names the key and the accepted values.</summary>
+public sealed class ConfigurationException(string message) : Exception(message);
+
+/// <summary>
+/// Builds the configuration in precedence order: embedded defaults, --config file,
+/// STRATUSLAB__ environment variables, command-line flags; then binds and validates it.
+/// </summary>
+public static class ServerConfiguration
+{
+    static readonly string[] KnownFlags = ["--data-dir", "--urls", "--config"];
+
+    public static IConfigurationBuilder AddStratusLabSources(this IConfigurationBuilder builder, string[] args)
+    {
+        var flags = ParseFlags(args);
+        builder.AddJsonStream(OpenEmbeddedDefaults());
+        if (flags.TryGetValue("--config", out var file))
+        {
+            if (!File.Exists(file))
+                throw new ConfigurationException($"--config: the file '{file}' does not exist; give the path of a JSON configuration file.");
+            builder.AddJsonFile(Path.GetFullPath(file), optional: false, reloadOnChange: false);
+        }
+        builder.AddEnvironmentVariables("STRATUSLAB__");
+        var overrides = new Dictionary<string, string?>();
+        if (flags.TryGetValue("--data-dir", out var dataDir)) overrides["DataDir"] = dataDir;
+        if (flags.TryGetValue("--urls", out var urls)) overrides["Urls"] = urls;
+        builder.AddInMemoryCollection(overrides);
+        return builder;
+    }
+
+    static Dictionary<string, string> ParseFlags(string[] args)
+    {
+        var flags = new Dictionary<string, string>();
+        for (var i = 0; i < args.Length; i++)
+        {
+            var arg = args[i];
+            string name, value;
+            var eq = arg.IndexOf('=');
+            if (arg.StartsWith("--") && eq > 0)
+            {
+                name = arg[..eq];
+                value = arg[(eq + 1)..];
+            }
+            else
+            {
+                name = arg;
+                if (!KnownFlags.Contains(name))
+                    throw new ConfigurationException($"unknown option '{arg}'; 'stratuslab serve' accepts {string.Join(", ", KnownFlags)}.");
+                if (i + 1 >= args.Length)
+                    throw new ConfigurationException($"{name} needs a value.");
+                value = args[++i];
+            }
+            if (!KnownFlags.Contains(name))
+                throw new ConfigurationException($"unknown option '{name}'; 'stratuslab serve' accepts {string.Join(", ", KnownFlags)}.");
+            flags[name] = value;
+        }
+        return flags;
+    }
+
+    static Stream OpenEmbeddedDefaults() =>
+        Assembly.GetExecutingAssembly().GetManifestResourceStream("config/stratuslab.json")
+        ?? throw new InvalidOperationException("the embedded default configuration is missing from the binary");
+
+    /// <summary>Binds and validates; throws <see cref="ConfigurationException"/> listing every invalid key.</summary>
+    public static ServerOptions Bind(IConfiguration configuration)
+    {
+        var options = new ServerOptions();
+        var errors = new List<string>();
+        try
+        {
+            configuration.Bind(options, o => o.ErrorOnUnknownConfiguration = false);
+        }
+        catch (InvalidOperationException e)
+        {
+            // The binder names the key in its message ("Failed to convert configuration value at 'Store:BusyTimeoutMs' ...").
+            throw new ConfigurationException(e.Message + " Give a whole number.");
+        }
+        options.DataDir = ResolveDataDir(options.DataDir);
+        Validate(options, errors);
+        if (errors.Count > 0)
+            throw new ConfigurationException("invalid configuration:\n  " + string.Join("\n  ", errors));
+        return options;
+    }
+
+    public static string ResolveDataDir(string configured)
+    {
+        if (!string.IsNullOrWhiteSpace(configured)) return Path.GetFullPath(configured);
+        var env = Environment.GetEnvironmentVariable("STRATUSLAB_DATA");
+        if (!string.IsNullOrWhiteSpace(env)) return Path.GetFullPath(env);
+        var home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+        return Path.Combine(home, ".local", "share", "stratuslab");
+    }
+
+    internal static void Validate(ServerOptions o, List<string> errors)
+    {
+        void Range(string key, long value, long min, long max)
+        {
+            if (value < min || value > max)
+                errors.Add($"{key} = {value.ToString(CultureInfo.InvariantCulture)} is out of range; accepted values: {min}..{max}.");
+        }
+        void OneOf(string key, string value, params string[] accepted)
+        {
+            if (!accepted.Contains(value, StringComparer.Ordinal))
+                errors.Add($"{key} = '{value}' is not accepted; accepted values: {string.Join(", ", accepted)}.");
+        }
+
+        foreach (var url in o.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!Uri.TryCreate(url.Replace("*", "0.0.0.0").Replace("+", "0.0.0.0"), UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+                errors.Add($"Urls = '{url}' is not accepted; accepted values: http(s) URLs such as http://127.0.0.1:8440, separated by ';'.");
+        }
+        if (o.Urls.Trim().Length == 0) errors.Add("Urls is empty; accepted values: http(s) URLs such as http://127.0.0.1:8440.");
+        if (o.PublicUrl.Length > 0 && !(Uri.TryCreate(o.PublicUrl, UriKind.Absolute, out var pub) && pub.Scheme is "http" or "https"))
+            errors.Add($"PublicUrl = '{o.PublicUrl}' is not accepted; accepted values: empty, or an http(s) URL.");
+        Range("Store:BusyTimeoutMs", o.Store.BusyTimeoutMs, 100, 600_000);
+        Range("Http:MaxRequestBodyBytes", o.Http.MaxRequestBodyBytes, 1024, 1L << 30);
+        Range("Identity:DefaultTokenLifetimeDays", o.Identity.DefaultTokenLifetimeDays, 0, 3650);
+        Range("Identity:ExpiredTokenRetentionDays", o.Identity.ExpiredTokenRetentionDays, 1, 3650);
+        Range("Identity:DefaultQuota:Vms", o.Identity.DefaultQuota.Vms, -1, 1_000_000);
+        Range("Identity:DefaultQuota:Cpus", o.Identity.DefaultQuota.Cpus, -1, 1_000_000);
+        Range("Identity:DefaultQuota:MemoryMiB", o.Identity.DefaultQuota.MemoryMiB, -1, 1L << 40);
+        Range("Identity:DefaultQuota:StorageGiB", o.Identity.DefaultQuota.StorageGiB, -1, 1L << 30);
+        if (o.Telemetry.OtlpEndpoint.Length > 0 && !Uri.TryCreate(o.Telemetry.OtlpEndpoint, UriKind.Absolute, out _))
+            errors.Add($"Telemetry:OtlpEndpoint = '{o.Telemetry.OtlpEndpoint}' is not accepted; accepted values: empty, or a URL such as http://127.0.0.1:4317.");
+        OneOf("Compute:Driver", o.Compute.Driver, "qemu", "simulated");
+        OneOf("Compute:Accelerator", o.Compute.Accelerator, "auto", "kvm", "tcg");
+        Range("Compute:ShutdownTimeoutSeconds", o.Compute.ShutdownTimeoutSeconds, 1, 3600);
+        Range("Compute:PortRangeFirst", o.Compute.PortRangeFirst, 1024, 65535);
+        Range("Compute:PortRangeLast", o.Compute.PortRangeLast, 1024, 65535);
+        if (o.Compute.PortRangeLast < o.Compute.PortRangeFirst)
+            errors.Add($"Compute:PortRangeLast = {o.Compute.PortRangeLast} is below Compute:PortRangeFirst = {o.Compute.PortRangeFirst}; accepted values: a last port >= the first.");
+        Range("Compute:SimulatedDelayMs", o.Compute.SimulatedDelayMs, 0, 600_000);
+    }
+}

@@ -1,0 +1,72 @@
+namespace StratusLab.Server.Platform.Configuration;
+
+/// <summary>The validated server configuration, bound from config/stratuslab.json and its overrides.</summary>
+public sealed class ServerOptions
+{
+    public string DataDir { get; set; } = "";
+    public string Urls { get; set; } = "http://127.0.0.1:8440";
+    public string PublicUrl { get; set; } = "";
+    public StoreOptions Store { get; set; } = new();
+    public HttpOptions Http { get; set; } = new();
+    public IdentityOptions Identity { get; set; } = new();
+    public TelemetryOptions Telemetry { get; set; } = new();
+    public ComputeOptions Compute { get; set; } = new();
+
+    public string DatabasePath => Path.Combine(DataDir, "stratuslab.db");
+    public string AdminTokenPath => Path.Combine(DataDir, "admin.token");
+
+    /// <summary>The base URL guests use to reach the guest API.</summary>
+    public string GuestApiUrl
+    {
+        get
+        {
+            if (!string.IsNullOrEmpty(PublicUrl)) return PublicUrl.TrimEnd('/');
+            var first = Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)[0];
+            var uri = new Uri(first.Replace("*", "0.0.0.0").Replace("+", "0.0.0.0"));
+            // QEMU user-mode networking maps 10.0.2.2 in the guest to the host's loopback.
+            var host = uri.IsLoopback || uri.Host is "0.0.0.0" or "[::]" ? "10.0.2.2" : uri.Host;
+            return $"{uri.Scheme}://{host}:{uri.Port}";
+        }
+    }
+}
+
+public sealed class StoreOptions
+{
+    public int BusyTimeoutMs { get; set; } = 10000;
+}
+
+public sealed class HttpOptions
+{
+    public long MaxRequestBodyBytes { get; set; } = 1024 * 1024;
+}
+
+public sealed class IdentityOptions
+{
+    public int DefaultTokenLifetimeDays { get; set; }
+    public int ExpiredTokenRetentionDays { get; set; } = 30;
+    public QuotaOptions DefaultQuota { get; set; } = new();
+}
+
+public sealed class QuotaOptions
+{
+    public int Vms { get; set; } = 20;
+    public int Cpus { get; set; } = 16;
+    public long MemoryMiB { get; set; } = 32768;
+    public long StorageGiB { get; set; } = 500;
+}
+
+public sealed class TelemetryOptions
+{
+    public string OtlpEndpoint { get; set; } = "";
+}
+
+public sealed class ComputeOptions
+{
+    public string Driver { get; set; } = "qemu";
+    public string Accelerator { get; set; } = "auto";
+    public string QemuBinary { get; set; } = "";
+    public int ShutdownTimeoutSeconds { get; set; } = 60;
+    public int PortRangeFirst { get; set; } = 15000;
+    public int PortRangeLast { get; set; } = 17000;
+    public int SimulatedDelayMs { get; set; } = 50;
+}

@@ -1,0 +1,61 @@
+using System.Data;
+using Dapper;
+using Microsoft.Data.Sqlite;
+
+namespace StratusLab.Server.Platform.Data;
+
+/// <summary>The one SQLite store every module shares (WAL, busy timeout, foreign keys on).</summary>
+public sealed class Store
+{
+    public Store(string databasePath, int busyTimeoutMs)
+    {
+        DatabasePath = databasePath;
+        BusyTimeoutMs = busyTimeoutMs;
+        ConnectionString = BuildConnectionString(databasePath, busyTimeoutMs);
+    }
+
+    public string DatabasePath { get; }
+    public int BusyTimeoutMs { get; }
+    public string ConnectionString { get; }
+
+    public static string BuildConnectionString(string path, int busyTimeoutMs) => new SqliteConnectionStringBuilder
+    {
+        DataSource = path,
+        Mode = SqliteOpenMode.ReadWriteCreate,
+        Cache = SqliteCacheMode.Private,
+        Pooling = true,
+        ForeignKeys = true,
+        // Microsoft.Data.Sqlite retries SQLITE_BUSY for this long.
+        DefaultTimeout = Math.Max(1, busyTimeoutMs / 1000),
+    }.ToString();
+
+    public SqliteConnection Open()
+    {
+        var connection = new SqliteConnection(ConnectionString);
+        connection.Open();
+        connection.Execute($"PRAGMA busy_timeout = {BusyTimeoutMs}; PRAGMA synchronous = NORMAL;");
+        return connection;
+    }
+
+    public async Task<SqliteConnection> OpenAsync(CancellationToken ct = default)
+    {
+        var connection = new SqliteConnection(ConnectionString);
+        await connection.OpenAsync(ct);
+        await connection.ExecuteAsync($"PRAGMA busy_timeout = {BusyTimeoutMs}; PRAGMA synchronous = NORMAL;");
+        return connection;
+    }
+
+    /// <summary>Runs <paramref name="work"/> in an IMMEDIATE transaction so read-check-write sequences cannot interleave.</summary>
+    public async Task<T> WriteAsync<T>(Func<SqliteConnection, IDbTransaction, Task<T>> work, CancellationToken ct = default)
+    {
+        await using var connection = await OpenAsync(ct);
+        // BEGIN IMMEDIATE takes the write lock up front; a deferred transaction could fail to upgrade later.
+        await using var tx = (SqliteTransaction)await connection.BeginTransactionAsync(IsolationLevel.Serializable, ct);
+        var result = await work(connection, tx);
+        await tx.CommitAsync(ct);
+        return result;
+    }
+
+    public Task WriteAsync(Func<SqliteConnection, IDbTransaction, Task> work, CancellationToken ct = default) =>
+        WriteAsync<bool>(async (c, t) => { await work(c, t); return true; }, ct);
+}

@@ -1,0 +1,160 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Data.Sqlite;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+using Quartz;
+using StratusLab.Server.Modules.Identity.Contracts;
+using StratusLab.Server.Platform.Auth;
+using StratusLab.Server.Platform.Configuration;
+using StratusLab.Server.Platform.Data;
+using StratusLab.Server.Platform.Host;
+using StratusLab.Server.Platform.Http;
+
+namespace StratusLab.Server.Platform;
+
+/// <summary>The platform every module stands on: store, command runner, HTTP conventions, auth, jobs, telemetry.</summary>
+public static class PlatformModule
+{
+    public static ServerOptions AddPlatform(this WebApplicationBuilder builder)
+    {
+        var options = ServerConfiguration.Bind(builder.Configuration);
+        var services = builder.Services;
+        DapperTypes.Register();
+
+        builder.WebHost.UseUrls(options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Limits.MaxRequestBodySize = options.Http.MaxRequestBodyBytes;
+            k.AddServerHeader = false;
+        });
+
+        services.AddSingleton(options);
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(new Store(options.DatabasePath, options.Store.BusyTimeoutMs));
+        services.AddSingleton<ICommandRunner, CommandRunner>();
+
+        services.ConfigureHttpJsonOptions(j => ConfigureJson(j.SerializerOptions));
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        services.AddErrorHandling();
+
+        services.AddAuthentication(BearerAuthenticationHandler.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, BearerAuthenticationHandler>(BearerAuthenticationHandler.SchemeName, null);
+        services.AddAuthorizationBuilder()
+            .AddPolicy(Policies.Admin, p => p.RequireAuthenticatedUser().RequireRole(IdentityClaims.AdminRole));
+
+        services.AddOpenApi("v1", o => o.AddDocumentTransformer((doc, _, _) =>
+        {
+            doc.Info.Title = "StratusLab Server API";
+            doc.Info.Description = "A private IaaS cloud in one binary. Authenticate with 'Authorization: Bearer <token>'.";
+            return Task.CompletedTask;
+        }));
+
+        AddTelemetry(services, options);
+        return options;
+    }
+
+    public static void ConfigureJson(JsonSerializerOptions json)
+    {
+        json.PropertyNamingPolicy = JsonNamingPolicy.CamelCase;
+        json.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
+        json.RespectNullableAnnotations = true;
+        json.RespectRequiredConstructorParameters = true;
+        json.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.CamelCase));
+        json.Converters.Add(new UtcTimeConverter());
+        json.DefaultIgnoreCondition = JsonIgnoreCondition.Never;
+    }
+
+    static void AddTelemetry(IServiceCollection services, ServerOptions options)
+    {
+        var otel = services.AddOpenTelemetry()
+            .ConfigureResource(r => r.AddService("stratuslab", serviceVersion: typeof(PlatformModule).Assembly.GetName().Version?.ToString()))
+            .WithMetrics(m =>
+            {
+                m.AddMeter(Telemetry.Telemetry.Name).AddAspNetCoreInstrumentation().AddRuntimeInstrumentation().AddPrometheusExporter();
+                if (options.Telemetry.OtlpEndpoint.Length > 0) m.AddOtlpExporter(o => o.Endpoint = new Uri(options.Telemetry.OtlpEndpoint));
+            })
+            .WithTracing(t =>
+            {
+                t.AddSource(Telemetry.Telemetry.Name).AddAspNetCoreInstrumentation(o =>
+                    o.Filter = http => !http.Request.Path.StartsWithSegments("/metrics"));
+                if (options.Telemetry.OtlpEndpoint.Length > 0) t.AddOtlpExporter(o => o.Endpoint = new Uri(options.Telemetry.OtlpEndpoint));
+            });
+    }
+
+    /// <summary>Quartz with its job store in the same SQLite file; each module adds its jobs.</summary>
+    public static void AddJobs(this WebApplicationBuilder builder, ServerOptions options, params Action<IQuartzBuilder>[] modules)
+    {
+        builder.Services.AddQuartz(q =>
+        {
+            q.ConfigureScheduler(s =>
+            {
+                s.InstanceName = "stratuslab";
+                s.InstanceId = "local";
+            });
+            q.UsePersistentStore(s =>
+            {
+                s.UseSqlite(SqliteFactory.Instance, Store.BuildConnectionString(options.DatabasePath, options.Store.BusyTimeoutMs));
+                s.UseSystemTextJsonSerializer();
+                s.ProvisionSchema();
+            });
+            foreach (var configure in modules) configure(q);
+        });
+        builder.Services.AddQuartzHostedService(o => o.WaitForJobsToComplete = true);
+    }
+
+    public static WebApplication UsePlatform(this WebApplication app)
+    {
+        app.UseMiddleware<RequestLogging>();
+        app.UseErrorHandling();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.MapOpenApi("/openapi/{documentName}.json");
+        app.UseSwaggerUI(o =>
+        {
+            o.RoutePrefix = "docs";
+            o.SwaggerEndpoint("/openapi/v1.json", "StratusLab Server v1");
+            o.DocumentTitle = "StratusLab Server API";
+        });
+        app.MapPrometheusScrapingEndpoint("/metrics");
+        app.MapGet("/health", Health).WithTags("Platform").AllowAnonymous();
+        return app;
+    }
+
+    static async Task<IResult> Health(Store store, IEnumerable<IHealthContributor> contributors, CancellationToken ct)
+    {
+        var problems = new List<string>();
+        try
+        {
+            await using var c = await store.OpenAsync(ct);
+            await using var cmd = c.CreateCommand();
+            cmd.CommandText = "SELECT 1";
+            await cmd.ExecuteScalarAsync(ct);
+        }
+        catch (Exception e) { problems.Add("store: " + e.Message); }
+        foreach (var contributor in contributors)
+            problems.AddRange(await contributor.CheckAsync(ct));
+        return problems.Count == 0
+            ? Results.Ok(new { status = "ok" })
+            : Results.Json(new { status = "unhealthy", problems }, statusCode: 503);
+    }
+}
+
+/// <summary>Times go out as ISO-8601 UTC with a 'Z'.</summary>
+public sealed class UtcTimeConverter : JsonConverter<DateTimeOffset>
+{
+    public override DateTimeOffset Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+        reader.GetDateTimeOffset();
+
+    public override void Write(Utf8JsonWriter writer, DateTimeOffset value, JsonSerializerOptions options) =>
+        writer.WriteStringValue(DapperTypes.Format(value));
+}
+
+/// <summary>A module's say in GET /health: the problems it sees (none when usable).</summary>
+public interface IHealthContributor
+{
+    Task<IReadOnlyList<string>> CheckAsync(CancellationToken ct);
+}

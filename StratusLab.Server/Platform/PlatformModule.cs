@@ -92,7 +92,9 @@ public static class PlatformModule
         {
             q.ConfigureScheduler(s =>
             {
-                s.InstanceName = "stratuslab";
+                // Quartz keeps schedulers in a process-wide registry by name; one name per data dir keeps test servers apart.
+                s.InstanceName = "stratuslab-" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
+                    System.Text.Encoding.UTF8.GetBytes(options.DatabasePath)))[..12];
                 s.InstanceId = "local";
             });
             q.UsePersistentStore(s =>

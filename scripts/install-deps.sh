@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what StratusLab Server needs from Debian packages, only what is missing.
+# Usage: scripts/install-deps.sh [--test]   (--test adds what the test suite uses)
+set -euo pipefail
+
+packages=(
+  qemu-system-x86 qemu-utils qemu-block-extra   # VMs, disk images, QEMU's own iSCSI initiator
+  tgt                                           # iSCSI target (tgtd, tgtadm)
+  genisoimage                                   # context ISOs
+  dnsmasq-base nftables iproute2                # bridge networks: DHCP, NAT, firewall
+  socat                                         # talking to QMP sockets by hand
+)
+if [[ "${1:-}" == "--test" ]]; then
+  packages+=(hyperfine time openssh-client curl)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "install-deps: missing Debian packages: ${missing[*]}; run this script as root (or: sudo apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+  echo "install-deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v dotnet >/dev/null 2>&1; then
+  echo "install-deps: the .NET 10 SDK (dotnet) is not installed; install it from your distribution's or Microsoft's packages." >&2
+  exit 1
+fi

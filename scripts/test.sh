@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# One command for the whole test suite: installs what is missing, builds, runs every test tier.
+# Extra arguments go to 'dotnet test' (e.g. --filter Name~Identity).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh --test
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+dotnet test stratuslab.sln --nologo -v quiet --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log" || status=$?
+
+# One plain closing line for CI: "N passed, N failed, N skipped".
+summary=$(grep -Eo 'Failed: +[0-9]+, Passed: +[0-9]+, Skipped: +[0-9]+' "$log" | tail -1 || true)
+if [[ -n "$summary" ]]; then
+  failed=$(sed -E 's/Failed: +([0-9]+).*/\1/' <<<"$summary")
+  passed=$(sed -E 's/.*Passed: +([0-9]+).*/\1/' <<<"$summary")
+  skipped=$(sed -E 's/.*Skipped: +([0-9]+).*/\1/' <<<"$summary")
+  echo "$passed passed, $failed failed, $skipped skipped"
+fi
+exit $status

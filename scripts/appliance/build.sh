@@ -7,8 +7,6 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 out=${1:-${STRATUSLAB_APPLIANCE_DIR:-$HOME/.cache/stratuslab/appliance}}
 name=stratuslab-appliance
-image=$out/$name.qcow2
-inputs=$out/$name.inputs
 
 disk_mib=64
 part_start=2048 # sectors; the FAT partition starts at 1 MiB
@@ -163,8 +161,9 @@ libpath=$pkgroot/lib/x86_64-linux-gnu:$pkgroot/usr/lib/x86_64-linux-gnu
 for bin in usr/sbin/dropbear usr/bin/dropbearkey; do
     "$ldso" --library-path "$libpath" --list "$rootfs/$bin" | while read -r soname arrow path _; do
         case $soname in linux-vdso.so.* | */ld-linux-x86-64.so.2) continue ;; esac
-        [ "$arrow" = "=>" ] && [ "${path#"$pkgroot"/}" != "$path" ] ||
+        if [ "$arrow" != "=>" ] || [ "${path#"$pkgroot"/}" = "$path" ]; then
             die "$bin: $soname not provided by the guest packages ($arrow $path)"
+        fi
         cp -L "$path" "$rootfs/lib/x86_64-linux-gnu/$soname"
     done
 done
@@ -208,8 +207,7 @@ install -m 755 "$here/guest/udhcpc.script" "$rootfs/etc/udhcpc.script"
 install -m 755 "$here/guest/acpi-power" "$rootfs/etc/acpi/PWRF/00000080"
 echo 'root:x:0:0:root:/root:/bin/sh' >"$rootfs/etc/passwd"
 printf 'root:x:0:\ntty:x:5:\n' >"$rootfs/etc/group"
-# "*": no password can match, but unlike "!" dropbear does not treat the account
-# as locked, so public key logins work.
+# No password can match "*" (dropbear runs with -s anyway); root logs in by key.
 echo 'root:*::0:99999:7:::' >"$rootfs/etc/shadow"
 chmod 600 "$rootfs/etc/shadow"
 echo /bin/sh >"$rootfs/etc/shells"

@@ -52,6 +52,8 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 fail() {
     log "FAIL: $*"
@@ -137,8 +139,9 @@ log "ready PUT received with the right token"
 
 page=$(curl -fsS --max-time 10 --retry 3 --retry-connrefused "http://127.0.0.1:$http_port/") ||
     fail "HTTP request failed"
-grep -q smoke-vm <<<"$page" && grep -q 'StratusLab test appliance' <<<"$page" ||
+if ! grep -q smoke-vm <<<"$page" || ! grep -q 'StratusLab test appliance' <<<"$page"; then
     fail "unexpected page: $page"
+fi
 log "HTTP page names smoke-vm"
 
 if [ -n "$static" ]; then

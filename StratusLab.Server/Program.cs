@@ -1,4 +1,6 @@
 using StratusLab.Server.Cli;
+using StratusLab.Server.Modules.Compute;
+using StratusLab.Server.Modules.Context;
 using StratusLab.Server.Modules.Identity;
 using StratusLab.Server.Platform;
 using StratusLab.Server.Platform.Configuration;
@@ -23,6 +25,8 @@ public partial class Program
         var options = builder.AddPlatform();
 
         builder.Services.AddIdentityModule(builder.Configuration);
+        builder.Services.AddContextModule(builder.Configuration);
+        builder.Services.AddComputeModule(builder.Configuration);
         builder.AddJobs(options, IdentityModule.ConfigureJobs);
 
         DataDirectory.Prepare(options);
@@ -33,6 +37,8 @@ public partial class Program
         app.UsePlatform();
 
         app.MapIdentityEndpoints();
+        app.MapComputeEndpoints();
+        app.MapGuestEndpoints();
 
         await app.Services.GetRequiredService<IdentityBootstrap>().EnsureAdminAsync();
         return app;

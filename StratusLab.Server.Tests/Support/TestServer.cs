@@ -39,7 +39,8 @@ public sealed class TestServer : IAsyncDisposable
         var app = await Program.BuildServerAsync(["--data-dir", dataDir, "--urls", "http://127.0.0.1:0"], b =>
         {
             b.Configuration.AddInMemoryCollection(values);
-            b.Logging.SetMinimumLevel(LogLevel.Warning);
+            b.Logging.ClearProviders();
+            b.Logging.AddProvider(new TestLoggerProvider());
             configure?.Invoke(b);
         });
         await app.StartAsync();

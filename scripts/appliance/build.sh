@@ -32,6 +32,7 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 image=$out/$name.qcow2
 inputs=$out/$name.inputs
+kernel_copy=$out/$name.vmlinuz
 
 # The base image disables apt's on-disk package cache, which makes every
 # apt-cache call take ~0.6 s; a private one keeps the cache check well under 1 s.
@@ -87,7 +88,7 @@ body=$(inputs_body)
 hash=$(sha256sum <<<"$body" | cut -d' ' -f1)
 
 cache_hit() {
-    [ -f "$image" ] && [ -f "$inputs" ] && [ "$(head -n 1 "$inputs")" = "hash $hash" ]
+    [ -f "$image" ] && [ -f "$kernel_copy" ] && [ -f "$inputs" ] && [ "$(head -n 1 "$inputs")" = "hash $hash" ]
 }
 if cache_hit; then
     log "up to date ($hash)"
@@ -254,6 +255,8 @@ image_sha=$(sha256sum "$tmp/$name.qcow2" | cut -d' ' -f1)
 # Replace atomically; the inputs file (the cache key) goes last.
 rm -f "$inputs"
 mv "$tmp/$name.qcow2" "$image"
+# The kernel alone, next to the image: the server boots it (no root fs) to probe whether KVM really works.
+cp "$tmp/vmlinuz" "$kernel_copy.tmp" && mv "$kernel_copy.tmp" "$kernel_copy"
 mv "$tmp/$name.inputs" "$inputs"
 log "built in $(($(date +%s) - start)) s: $(du -k "$image" | cut -f1) KiB, sha256 $image_sha"
 echo "$image" >&3

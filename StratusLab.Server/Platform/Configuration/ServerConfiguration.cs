@@ -134,5 +134,10 @@ public static class ServerConfiguration
         if (o.Compute.PortRangeLast < o.Compute.PortRangeFirst)
             errors.Add($"Compute:PortRangeLast = {o.Compute.PortRangeLast} is below Compute:PortRangeFirst = {o.Compute.PortRangeFirst}; accepted values: a last port >= the first.");
         Range("Compute:SimulatedDelayMs", o.Compute.SimulatedDelayMs, 0, 600_000);
+        Range("Compute:BootTimeoutSeconds", o.Compute.BootTimeoutSeconds, 5, 3600);
+        Range("Compute:MonitorIntervalSeconds", o.Compute.MonitorIntervalSeconds, 1, 3600);
+        Range("Compute:MaxConcurrentDeployments", o.Compute.MaxConcurrentDeployments, 1, 1024);
+        if (o.Compute.ApplianceImage.Length > 0 && !File.Exists(o.Compute.ApplianceImage))
+            errors.Add($"Compute:ApplianceImage = '{o.Compute.ApplianceImage}' does not exist; accepted values: empty (look in ~/.cache/stratuslab/appliance), or the path of a built appliance image.");
     }
 }

@@ -69,4 +69,8 @@ public sealed class ComputeOptions
     public int PortRangeFirst { get; set; } = 15000;
     public int PortRangeLast { get; set; } = 17000;
     public int SimulatedDelayMs { get; set; } = 50;
+    public string ApplianceImage { get; set; } = "";
+    public int BootTimeoutSeconds { get; set; } = 300;
+    public int MonitorIntervalSeconds { get; set; } = 5;
+    public int MaxConcurrentDeployments { get; set; } = 32;
 }

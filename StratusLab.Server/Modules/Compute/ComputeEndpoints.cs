@@ -1,0 +1,262 @@
+using System.Security.Claims;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http.HttpResults;
+using StratusLab.Server.Modules.Compute.Contracts;
+using StratusLab.Server.Modules.Compute.Drivers;
+using StratusLab.Server.Modules.Identity.Contracts;
+using StratusLab.Server.Platform.Auth;
+using StratusLab.Server.Platform.Http;
+
+namespace StratusLab.Server.Modules.Compute;
+
+/// <summary>An instance type as the API shows it.</summary>
+public sealed record InstanceTypeView(string Name, long Cpu, long MemoryMiB, bool Builtin);
+/// <summary>Body of POST /instance-types.</summary>
+public sealed record CreateInstanceTypeRequest(string Name, int Cpu, long MemoryMiB);
+/// <summary>An image the server can boot, as the API shows it.</summary>
+public sealed record ImageView(string Name, string Format, long VirtualSize, string? Sha1, string? Identifier, bool IsDefault, DateTimeOffset CreatedAt);
+/// <summary>Body of POST /images: register a local image file (admin).</summary>
+public sealed record RegisterImageRequest(string Name, string Path, bool Default = false);
+/// <summary>Body of POST /simulator/faults.</summary>
+public sealed record CreateFaultRequest(string Action, string Mode = "fail", int? Times = null, long? InstanceId = null, int DelayMs = 0, string? Message = null);
+
+public static class ComputeEndpoints
+{
+    public static RouteGroupBuilder MapComputeEndpoints(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/v1").RequireAuthorization().WithTags("Compute");
+
+        api.MapPost("/instances", CreateInstances);
+        api.MapGet("/instances", ListInstances);
+        api.MapGet("/instances/{id:long}", GetInstance);
+        api.MapDelete("/instances/{id:long}", TerminateInstance);
+        api.MapPost("/instances/{id:long}/actions/{action}", ActOnInstance);
+        api.MapGet("/instances/{id:long}/wait", WaitForInstance);
+        api.MapGet("/events", StreamEvents);
+
+        api.MapGet("/instance-types", ListInstanceTypes);
+        api.MapPost("/instance-types", CreateInstanceType).RequireAuthorization(Policies.Admin);
+        api.MapDelete("/instance-types/{name}", DeleteInstanceType).RequireAuthorization(Policies.Admin);
+
+        api.MapGet("/images", ListImages);
+        api.MapPost("/images", RegisterImage).RequireAuthorization(Policies.Admin);
+
+        var simulator = api.MapGroup("/simulator").RequireAuthorization(Policies.Admin).WithTags("Simulator");
+        simulator.MapPost("/faults", CreateFault);
+        simulator.MapGet("/faults", ListFaults);
+        simulator.MapDelete("/faults/{id}", DeleteFault);
+        simulator.MapDelete("/faults", ClearFaults);
+        simulator.MapPost("/instances/{id:long}/crash", CrashSimulatedInstance);
+        return api;
+    }
+
+    static async Task<IResult> CreateInstances(CreateInstanceRequest body, ClaimsPrincipal principal, InstanceRequests requests,
+        InstanceLifecycle lifecycle, ComputeStore store, InstanceViews views)
+    {
+        var ids = await requests.AdmitAsync(body, principal.ToCaller());
+        foreach (var id in ids) lifecycle.Enqueue(id);
+        var created = new List<InstanceRow>();
+        foreach (var id in ids) created.Add((await store.GetAsync(id))!);
+        var list = await views.ViewAsync(created);
+        return body.Count is null
+            ? TypedResults.Created($"/api/v1/instances/{ids[0]}", list[0])
+            : TypedResults.Created($"/api/v1/instances/{ids[0]}", list);
+    }
+
+    static async Task<Ok<IReadOnlyList<InstanceView>>> ListInstances(ClaimsPrincipal principal, ComputeStore store, InstanceViews views,
+        string? state, int? limit, int? offset)
+    {
+        var caller = principal.ToCaller();
+        var (l, o) = Paging.Of(limit, offset);
+        List<string>? states = null;
+        if (state is not null)
+        {
+            states = [];
+            foreach (var s in state.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                if (!InstanceStateMachine.TryParseState(s, out var parsed))
+                    throw ApiException.BadRequest("state", $"'state' = '{Validate.Trim(s)}' is not a state; accepted: {string.Join(", ", Enum.GetValues<InstanceState>().Select(InstanceStateMachine.Name))}.");
+                states.Add(InstanceStateMachine.Name(parsed));
+            }
+        }
+        var rows = await store.ListAsync(states, caller.IsAdmin ? null : caller.UserId, l, o);
+        return TypedResults.Ok(await views.ViewAsync(rows));
+    }
+
+    static async Task<Ok<InstanceView>> GetInstance(long id, ClaimsPrincipal principal, ComputeStore store, InstanceViews views) =>
+        TypedResults.Ok(await views.ViewAsync(await VisibleAsync(id, principal.ToCaller(), store, Operation.Use)));
+
+    static async Task<Accepted<InstanceView>> TerminateInstance(long id, ClaimsPrincipal principal, ComputeStore store, InstanceLifecycle lifecycle, InstanceViews views)
+    {
+        var row = await VisibleAsync(id, principal.ToCaller(), store, Operation.Manage);
+        RequireAllowed(row, InstanceAction.Terminate);
+        await lifecycle.TerminateAsync(id);
+        return TypedResults.Accepted($"/api/v1/instances/{id}", await views.ViewAsync((await store.GetAsync(id))!));
+    }
+
+    static async Task<Accepted<InstanceView>> ActOnInstance(long id, string action, ClaimsPrincipal principal, ComputeStore store,
+        InstanceLifecycle lifecycle, InstanceViews views)
+    {
+        if (!InstanceStateMachine.TryParseAction(action, out var parsed))
+            throw ApiException.NotFound($"Action '{Validate.Trim(action)}' (accepted: stop, start, reboot, suspend, resume, shutdown; DELETE terminates)");
+        var row = await VisibleAsync(id, principal.ToCaller(), store, Operation.Manage);
+        RequireAllowed(row, parsed);
+        await lifecycle.StartActionAsync(id, parsed);
+        return TypedResults.Accepted($"/api/v1/instances/{id}", await views.ViewAsync((await store.GetAsync(id))!));
+    }
+
+    static void RequireAllowed(InstanceRow row, InstanceAction action)
+    {
+        if (InstanceStateMachine.IsAllowed(row.StateValue, action)) return;
+        var allowed = InstanceStateMachine.AllowedActions(row.StateValue).Select(InstanceStateMachine.Name).ToList();
+        var error = ApiException.Conflict(
+            $"Instance {row.Id} is {row.State}: '{InstanceStateMachine.Name(action)}' is not possible now. " +
+            (allowed.Count == 0 ? "No action is possible in this state." : $"Allowed now: {string.Join(", ", allowed)}."));
+        error.Extensions["state"] = row.State;
+        error.Extensions["allowedActions"] = allowed;
+        throw error;
+    }
+
+    static async Task<Ok<InstanceView>> WaitForInstance(long id, ClaimsPrincipal principal, ComputeStore store, InstanceEvents events,
+        InstanceViews views, string? state, int? timeout, CancellationToken ct)
+    {
+        var caller = principal.ToCaller();
+        await VisibleAsync(id, caller, store, Operation.Use);
+        var wanted = state ?? "RUNNING";
+        var waitForReady = wanted.Equals("ready", StringComparison.OrdinalIgnoreCase);
+        InstanceState target = default;
+        if (!waitForReady && !InstanceStateMachine.TryParseState(wanted, out target))
+            throw ApiException.BadRequest("state", $"'state' = '{Validate.Trim(wanted)}' is not a state; accepted: ready, {string.Join(", ", Enum.GetValues<InstanceState>().Select(InstanceStateMachine.Name))}.");
+        var seconds = Validate.Range(timeout ?? 60, "timeout", 0, 600);
+
+        using var subscription = events.Subscribe();
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        deadline.CancelAfter(TimeSpan.FromSeconds(seconds));
+        while (true)
+        {
+            var row = (await store.GetAsync(id))!;
+            var done = waitForReady ? row.Ready : row.StateValue == target;
+            if (done || row.StateValue is InstanceState.Failed or InstanceState.Done || deadline.IsCancellationRequested)
+                return TypedResults.Ok(await views.ViewAsync(row));
+            try
+            {
+                while (await subscription.Reader.WaitToReadAsync(deadline.Token))
+                    if (subscription.Reader.TryRead(out var evt) && evt.Id == id) break;
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested) { }
+        }
+    }
+
+    static async Task StreamEvents(HttpContext http, ClaimsPrincipal principal, InstanceEvents events, CancellationToken ct)
+    {
+        var caller = principal.ToCaller();
+        http.Response.ContentType = "text/event-stream";
+        http.Response.Headers.CacheControl = "no-cache";
+        using var subscription = events.Subscribe();
+        await http.Response.WriteAsync(": stratuslab events\n\n", ct);
+        await http.Response.Body.FlushAsync(ct);
+        var json = new JsonSerializerOptions(JsonSerializerDefaults.Web);
+        try
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                using var keepAlive = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                keepAlive.CancelAfter(TimeSpan.FromSeconds(15));
+                try
+                {
+                    await subscription.Reader.WaitToReadAsync(keepAlive.Token);
+                }
+                catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+                {
+                    await http.Response.WriteAsync(": keep-alive\n\n", ct);
+                    await http.Response.Body.FlushAsync(ct);
+                    continue;
+                }
+                while (subscription.Reader.TryRead(out var evt))
+                {
+                    if (!AccessRules.CanSee(caller, evt.Ownership)) continue;
+                    await http.Response.WriteAsync($"event: instance\nid: {evt.Id}\ndata: {JsonSerializer.Serialize(evt, json)}\n\n", ct);
+                }
+                await http.Response.Body.FlushAsync(ct);
+            }
+        }
+        catch (OperationCanceledException) { }
+    }
+
+    static async Task<InstanceRow> VisibleAsync(long id, Caller caller, ComputeStore store, Operation operation)
+    {
+        var row = await store.GetAsync(id);
+        var ownership = row is null ? null : InstanceViews.OwnershipOf(row);
+        if (row is null || !AccessRules.CanSee(caller, ownership!)) throw ApiException.NotFound($"Instance {id}");
+        if (!AccessRules.Can(caller, ownership!, operation))
+            throw ApiException.Forbidden($"You may see instance {id} but not {operation.ToString().ToLowerInvariant()} it; ask its owner.");
+        return row;
+    }
+
+    static async Task<Ok<IReadOnlyList<InstanceTypeView>>> ListInstanceTypes(ComputeStore store) =>
+        TypedResults.Ok<IReadOnlyList<InstanceTypeView>>((await store.ListTypesAsync()).Select(t => new InstanceTypeView(t.Name, t.Cpu, t.MemoryMib, t.Builtin)).ToList());
+
+    static async Task<Created<InstanceTypeView>> CreateInstanceType(CreateInstanceTypeRequest body, ComputeStore store)
+    {
+        var name = Validate.Name(body.Name, "name");
+        Validate.Range(body.Cpu, "cpu", 1, 256);
+        Validate.Range(body.MemoryMiB, "memoryMiB", 32, 4L * 1024 * 1024);
+        if (!await store.InsertTypeAsync(name, body.Cpu, body.MemoryMiB))
+            throw ApiException.Conflict($"An instance type named '{name}' already exists.");
+        return TypedResults.Created($"/api/v1/instance-types/{name}", new InstanceTypeView(name, body.Cpu, body.MemoryMiB, false));
+    }
+
+    static async Task<NoContent> DeleteInstanceType(string name, ComputeStore store)
+    {
+        var type = (await store.ListTypesAsync()).FirstOrDefault(t => string.Equals(t.Name, name, StringComparison.OrdinalIgnoreCase))
+            ?? throw ApiException.NotFound($"Instance type '{name}'");
+        if (type.Builtin) throw ApiException.Conflict($"'{type.Name}' is a built-in instance type and cannot be removed.");
+        await store.DeleteTypeAsync(type.Name);
+        return TypedResults.NoContent();
+    }
+
+    static async Task<Ok<IReadOnlyList<ImageView>>> ListImages(ImageCatalog images) =>
+        TypedResults.Ok<IReadOnlyList<ImageView>>((await images.ListAsync()).Select(ToView).ToList());
+
+    static async Task<Created<ImageView>> RegisterImage(RegisterImageRequest body, ImageCatalog images, CancellationToken ct)
+    {
+        var name = Validate.Name(body.Name, "name");
+        if (string.IsNullOrEmpty(body.Path) || !Path.IsPathFullyQualified(body.Path))
+            throw ApiException.BadRequest("path", "'path' must be an absolute path of an image file on the server.");
+        var row = await images.RegisterAsync(name, body.Path, body.Default, ct: ct);
+        return TypedResults.Created($"/api/v1/images/{name}", ToView(row));
+    }
+
+    static ImageView ToView(ImageRow i) => new(i.Name, i.Format, i.VirtualSize, i.Sha1, i.Identifier, i.IsDefault, i.CreatedAt);
+
+    static Created<SimulatedFault> CreateFault(CreateFaultRequest body, SimulatedFaults faults)
+    {
+        if (!SimulatedFaults.Actions.Contains(body.Action))
+            throw ApiException.BadRequest("action", $"'action' = '{Validate.Trim(body.Action)}' is not accepted; accepted values: {string.Join(", ", SimulatedFaults.Actions)}.");
+        if (!SimulatedFaults.Modes.Contains(body.Mode))
+            throw ApiException.BadRequest("mode", $"'mode' = '{Validate.Trim(body.Mode)}' is not accepted; accepted values: {string.Join(", ", SimulatedFaults.Modes)}.");
+        if (body.Times is < 1) throw ApiException.BadRequest("times", "'times' must be 1 or more, or left out for every time.");
+        Validate.Range(body.DelayMs, "delayMs", 0, 3_600_000);
+        var fault = faults.Add(body.Action, body.Mode, body.Times, body.InstanceId, body.DelayMs, body.Message);
+        return TypedResults.Created($"/api/v1/simulator/faults/{fault.Id}", fault);
+    }
+
+    static Ok<IReadOnlyList<SimulatedFault>> ListFaults(SimulatedFaults faults) => TypedResults.Ok(faults.List());
+
+    static NoContent DeleteFault(string id, SimulatedFaults faults) =>
+        faults.Remove(id) ? TypedResults.NoContent() : throw ApiException.NotFound($"Fault '{id}'");
+
+    static NoContent ClearFaults(SimulatedFaults faults)
+    {
+        faults.Clear();
+        return TypedResults.NoContent();
+    }
+
+    static async Task<NoContent> CrashSimulatedInstance(long id, ComputeStore store, SimulatedDriver simulated)
+    {
+        var row = await store.GetAsync(id) ?? throw ApiException.NotFound($"Instance {id}");
+        if (row.Driver != "simulated") throw ApiException.Conflict($"Instance {id} runs on the {row.Driver} driver; only simulated VMs can be crashed on purpose.");
+        await simulated.CrashAsync(id);
+        return TypedResults.NoContent();
+    }
+}

@@ -1,0 +1,32 @@
+using StratusLab.Server.Modules.Compute.Contracts;
+using StratusLab.Server.Modules.Compute.Drivers;
+using StratusLab.Server.Modules.Compute.Jobs;
+
+namespace StratusLab.Server.Modules.Compute;
+
+public static class ComputeModule
+{
+    public static IServiceCollection AddComputeModule(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddSingleton<ComputeStore>();
+        services.AddSingleton<ImageCatalog>();
+        services.AddSingleton<InstanceEvents>();
+        services.AddSingleton<InstanceViews>();
+        services.AddSingleton<InstanceRequests>();
+        services.AddSingleton<LocalHostCapacity>();
+        services.AddSingleton<GuestEndpoint>();
+        services.AddSingleton<SimulatedFaults>();
+        services.AddSingleton<QemuDriver>();
+        services.AddSingleton<SimulatedDriver>();
+        services.AddSingleton<IHypervisorDriver>(sp => sp.GetRequiredService<QemuDriver>());
+        services.AddSingleton<IHypervisorDriver>(sp => sp.GetRequiredService<SimulatedDriver>());
+        services.AddSingleton<HypervisorRegistry>();
+        services.AddSingleton<GuestInstances>();
+        services.AddSingleton<IGuestInstances>(sp => sp.GetRequiredService<GuestInstances>());
+        services.AddSingleton<InstanceLifecycle>();
+        services.AddHostedService(sp => sp.GetRequiredService<InstanceLifecycle>());
+        services.AddSingleton<ComputeHost>();
+        services.AddHostedService(sp => sp.GetRequiredService<ComputeHost>());
+        return services;
+    }
+}

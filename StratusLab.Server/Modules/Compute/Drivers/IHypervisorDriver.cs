@@ -1,0 +1,60 @@
+namespace StratusLab.Server.Modules.Compute.Drivers;
+
+/// <summary>A disk attached at boot.</summary>
+public sealed record VmDisk(string Path, string Format, bool ReadOnly = false);
+
+/// <summary>A host port forwarded into the guest (port address translation).</summary>
+public sealed record PortForward(int GuestPort, string HostAddress, int HostPort, string Protocol = "tcp");
+
+/// <summary>A user-mode network interface.</summary>
+public sealed record VmNic(string Mac, IReadOnlyList<PortForward> Forwards);
+
+/// <summary>Everything a driver needs to start one VM.</summary>
+public sealed record VmSpec(
+    long InstanceId,
+    string Hostname,
+    string Directory,
+    int Cpu,
+    long MemoryMiB,
+    IReadOnlyList<VmDisk> Disks,
+    string? ContextIso,
+    IReadOnlyList<VmNic> Nics,
+    IReadOnlyList<string> RawArguments);
+
+/// <summary>Identifies a VM a driver started.</summary>
+public sealed record VmRef(long InstanceId, string? Directory, int? Pid);
+
+/// <summary>What the driver reports about a started VM.</summary>
+public sealed record VmStarted(int? Pid, string Accelerator);
+
+/// <summary>The power state a driver sees.</summary>
+public enum VmPowerState { Running, Paused, Off }
+
+/// <summary>A driver action failed; the message is the hypervisor's own error text.</summary>
+public sealed class HypervisorException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>Starts and controls VMs on one host.</summary>
+public interface IHypervisorDriver
+{
+    string Name { get; }
+
+    /// <summary>Whether PROLOG must build real media (disk overlay, context ISO, forwarded ports) for this driver.</summary>
+    bool UsesRealMedia { get; }
+
+    /// <summary>Host-side preparation before BOOT (the simulated driver models transfer time and faults here).</summary>
+    Task PrologAsync(VmSpec spec, CancellationToken ct);
+
+    Task<VmStarted> StartAsync(VmSpec spec, CancellationToken ct);
+    Task<VmPowerState> QueryAsync(VmRef vm, CancellationToken ct);
+
+    /// <summary>Asks the guest to power off (ACPI); kills it if it is still running after <paramref name="timeout"/>.</summary>
+    Task ShutdownAsync(VmRef vm, TimeSpan timeout, CancellationToken ct);
+
+    Task KillAsync(VmRef vm, CancellationToken ct);
+    Task PauseAsync(VmRef vm, CancellationToken ct);
+    Task ResumeAsync(VmRef vm, CancellationToken ct);
+    Task ResetAsync(VmRef vm, CancellationToken ct);
+
+    /// <summary>Instance ids of every VM of this server's data dir that this driver finds running.</summary>
+    Task<IReadOnlyList<VmRef>> ListRunningAsync(CancellationToken ct);
+}

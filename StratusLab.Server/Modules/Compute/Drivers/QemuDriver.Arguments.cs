@@ -1,0 +1,76 @@
+using System.Globalization;
+
+namespace StratusLab.Server.Modules.Compute.Drivers;
+
+/// <summary>Where a QEMU VM keeps its control socket, pidfile and serial log.</summary>
+public sealed record QemuPaths(string QmpSocket, string PidFile, string SerialLog)
+{
+    // sun_path is 108 bytes; deep data dirs fall back to a short, unique path under /tmp.
+    const int MaxSocketPath = 100;
+
+    public static QemuPaths For(string directory)
+    {
+        var socket = Path.Combine(directory, "qmp.sock");
+        if (socket.Length > MaxSocketPath)
+        {
+            var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(directory)))[..16];
+            socket = Path.Combine(Path.GetTempPath(), "stratuslab-qmp", hash + ".sock");
+        }
+        return new QemuPaths(socket, Path.Combine(directory, "qemu.pid"), Path.Combine(directory, "serial.log"));
+    }
+}
+
+public sealed partial class QemuDriver
+{
+    /// <summary>The process name marker that ties a QEMU process to its instance (used by reconciliation).</summary>
+    public static string ProcessName(long instanceId) => "stratuslab-" + instanceId.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>The MAC of a user-mode NIC: QEMU's locally administered 52:54 prefix, the NIC index, then the instance id.</summary>
+    public static string MacFor(long instanceId, int nic) =>
+        string.Create(CultureInfo.InvariantCulture, $"52:54:{nic & 0xff:x2}:{(instanceId >> 16) & 0xff:x2}:{(instanceId >> 8) & 0xff:x2}:{instanceId & 0xff:x2}");
+
+    /// <summary>The full qemu-system-x86_64 argument array for one VM (pure: no I/O).</summary>
+    public static IReadOnlyList<string> BuildArguments(VmSpec spec, string accelerator, QemuPaths paths)
+    {
+        var args = new List<string>
+        {
+            "-name", $"{ProcessName(spec.InstanceId)},process={ProcessName(spec.InstanceId)}",
+            "-machine", "pc",
+            "-accel", accelerator,
+        };
+        if (accelerator == "kvm") args.AddRange(["-cpu", "host"]);
+        args.AddRange([
+            "-smp", spec.Cpu.ToString(CultureInfo.InvariantCulture),
+            "-m", spec.MemoryMiB.ToString(CultureInfo.InvariantCulture),
+            "-nodefaults", "-no-user-config",
+            "-display", "none", "-vga", "none",
+            "-serial", "file:" + paths.SerialLog,
+            "-qmp", $"unix:{paths.QmpSocket},server=on,wait=off",
+            "-pidfile", paths.PidFile,
+            "-daemonize",
+            "-msg", "timestamp=on",
+        ]);
+        for (var i = 0; i < spec.Disks.Count; i++)
+        {
+            var disk = spec.Disks[i];
+            var drive = $"file={Escape(disk.Path)},format={disk.Format},if=none,id=disk{i},cache=writeback,discard=unmap";
+            if (disk.ReadOnly) drive += ",readonly=on";
+            args.AddRange(["-drive", drive, "-device", $"virtio-blk-pci,drive=disk{i},id=vd{i}" + (i == 0 ? ",bootindex=0" : "")]);
+        }
+        if (spec.ContextIso is not null)
+            args.AddRange(["-drive", $"file={Escape(spec.ContextIso)},format=raw,if=none,id=context,media=cdrom,readonly=on", "-device", "ide-cd,drive=context,id=cd0"]);
+        for (var i = 0; i < spec.Nics.Count; i++)
+        {
+            var nic = spec.Nics[i];
+            var netdev = $"user,id=net{i}";
+            foreach (var f in nic.Forwards)
+                netdev += string.Create(CultureInfo.InvariantCulture, $",hostfwd={f.Protocol}:{f.HostAddress}:{f.HostPort}-:{f.GuestPort}");
+            args.AddRange(["-netdev", netdev, "-device", $"virtio-net-pci,netdev=net{i},mac={nic.Mac}"]);
+        }
+        args.AddRange(spec.RawArguments);
+        return args;
+    }
+
+    // QEMU option values separate sub-options with ','; a literal comma is written twice.
+    static string Escape(string value) => value.Replace(",", ",,");
+}

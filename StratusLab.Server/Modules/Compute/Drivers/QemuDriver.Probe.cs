@@ -1,0 +1,115 @@
+namespace StratusLab.Server.Modules.Compute.Drivers;
+
+public sealed partial class QemuDriver
+{
+    // A 512-byte boot sector: writes 'K' to the debug console, then asks isa-debug-exit to end QEMU with code (0x10 << 1) | 1 = 33.
+    static readonly byte[] ProbeCode = [0xB0, 0x4B, 0xE6, 0xE9, 0xB0, 0x10, 0xE6, 0xF4, 0xFA, 0xF4, 0xEB, 0xFD];
+    const int ProbeSuccessExitCode = 33;
+
+    /// <summary>The probe's arguments: boot the sector with the given accelerator (pure).</summary>
+    public static IReadOnlyList<string> ProbeArguments(string accelerator, string image) =>
+    [
+        "-accel", accelerator, .. accelerator == "kvm" ? new[] { "-cpu", "host" } : [],
+        "-machine", "pc", "-m", "16", "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+        "-drive", $"file={Escape(image)},format=raw,if=ide",
+        "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+    ];
+
+    /// <summary>The kernel probe's arguments: boot a Linux kernel without a root fs, so it panics and QEMU exits (pure).</summary>
+    public static IReadOnlyList<string> KernelProbeArguments(string accelerator, string kernel, string serialLog) =>
+    [
+        "-accel", accelerator, .. accelerator == "kvm" ? new[] { "-cpu", "host" } : [],
+        "-machine", "pc", "-m", "128", "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+        "-serial", "file:" + serialLog,
+        "-kernel", kernel, "-append", "console=ttyS0 panic=-1 quiet",
+    ];
+
+    /// <summary>
+    /// Boots a real guest with <paramref name="accelerator"/>; returns null when it worked, else why not.
+    /// A Linux kernel (the appliance's) is the honest test: on nested hosts KVM passes simple real-mode code
+    /// and then hangs or fails in the kernel. Without a kernel, a boot sector is the fallback.
+    /// </summary>
+    async Task<string?> ProbeAsync(string accelerator, CancellationToken ct)
+    {
+        if (accelerator == "kvm" && !KvmDeviceUsable(out var why)) return why;
+        var kernel = ProbeKernel();
+        if (kernel is not null) return await KernelProbeAsync(accelerator, kernel, ct);
+        var dir = Directory.CreateTempSubdirectory("stratuslab-probe-");
+        try
+        {
+            var image = Path.Combine(dir.FullName, "probe.img");
+            var sector = new byte[512];
+            ProbeCode.CopyTo(sector, 0);
+            sector[510] = 0x55;
+            sector[511] = 0xAA;
+            await File.WriteAllBytesAsync(image, sector, ct);
+            try
+            {
+                var result = await _runner.RunAsync(new Platform.Host.ToolCommand(Binary, ProbeArguments(accelerator, image))
+                {
+                    Timeout = TimeSpan.FromSeconds(accelerator == "kvm" ? 5 : 30),
+                    AcceptedExitCodes = [ProbeSuccessExitCode],
+                }, ct);
+                return result.ExitCode == ProbeSuccessExitCode ? null : $"exit code {result.ExitCode}";
+            }
+            catch (Platform.Host.ToolFailedException e) { return FirstLine(e.StandardError) ?? $"exit code {e.ExitCode}"; }
+            catch (Platform.Host.ToolTimeoutException) { return "the probe guest did not finish booting in time"; }
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    async Task<string?> KernelProbeAsync(string accelerator, string kernel, CancellationToken ct)
+    {
+        var dir = Directory.CreateTempSubdirectory("stratuslab-probe-");
+        try
+        {
+            var serial = Path.Combine(dir.FullName, "serial.log");
+            try
+            {
+                await _runner.RunAsync(new Platform.Host.ToolCommand(Binary, KernelProbeArguments(accelerator, kernel, serial))
+                {
+                    Timeout = TimeSpan.FromSeconds(accelerator == "kvm" ? 10 : 60),
+                }, ct);
+            }
+            catch (Platform.Host.ToolFailedException e) { return FirstLine(e.StandardError) ?? $"exit code {e.ExitCode}"; }
+            catch (Platform.Host.ToolTimeoutException) { return "a Linux kernel did not get through its boot in time (it hangs under this accelerator)"; }
+            var log = File.Exists(serial) ? await File.ReadAllTextAsync(serial, ct) : "";
+            return log.Contains("Kernel panic", StringComparison.Ordinal) ? null : "the probe kernel stopped without reaching its end of boot";
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>The kernel used to probe: the one built next to the test appliance (stratuslab-appliance.vmlinuz).</summary>
+    string? ProbeKernel()
+    {
+        var appliance = ImageCatalog.AppliancePath(options);
+        if (appliance is null) return null;
+        var kernel = Path.ChangeExtension(appliance, ".vmlinuz");
+        return File.Exists(kernel) ? kernel : null;
+    }
+
+    static bool KvmDeviceUsable(out string why)
+    {
+        why = "";
+        if (!File.Exists("/dev/kvm")) { why = "/dev/kvm does not exist"; return false; }
+        try
+        {
+            using var f = new FileStream("/dev/kvm", FileMode.Open, FileAccess.ReadWrite);
+            return true;
+        }
+        catch (Exception e) when (e is UnauthorizedAccessException or IOException)
+        {
+            why = $"/dev/kvm is not usable: {e.Message}";
+            return false;
+        }
+    }
+
+    static string? FirstLine(string text) =>
+        text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault();
+}

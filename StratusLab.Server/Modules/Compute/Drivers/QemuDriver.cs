@@ -1,0 +1,203 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using StratusLab.Server.Platform.Configuration;
+using StratusLab.Server.Platform.Host;
+
+namespace StratusLab.Server.Modules.Compute.Drivers;
+
+/// <summary>
+/// Runs qemu-system-x86_64 directly (no libvirt): KVM when a real probe boot works, TCG otherwise.
+/// VMs are daemonized, so they outlive the server and are re-attached through their QMP sockets.
+/// </summary>
+public sealed partial class QemuDriver(ICommandRunner runner, ServerOptions options, ILogger<QemuDriver> logger) : IHypervisorDriver
+{
+    readonly ICommandRunner _runner = runner;
+    readonly SemaphoreSlim _probeLock = new(1, 1);
+    string? _accelerator;
+
+    public string Name => "qemu";
+    public bool UsesRealMedia => true;
+
+    string Binary => string.IsNullOrEmpty(options.Compute.QemuBinary) ? "qemu-system-x86_64" : options.Compute.QemuBinary;
+
+    /// <summary>The instances folder of this server; only QEMU processes whose pidfile lives under it are ours.</summary>
+    string InstancesRoot => Path.Combine(options.DataDir, "instances") + Path.DirectorySeparatorChar;
+
+    /// <summary>The accelerator in use: decided once, by config or by a probe boot, and logged.</summary>
+    public async Task<string> AcceleratorAsync(CancellationToken ct)
+    {
+        if (_accelerator is not null) return _accelerator;
+        await _probeLock.WaitAsync(ct);
+        try
+        {
+            if (_accelerator is not null) return _accelerator;
+            var configured = options.Compute.Accelerator;
+            if (configured is "kvm" or "tcg")
+            {
+                logger.LogInformation("QEMU accelerator: {Accelerator} (set by Compute:Accelerator)", configured);
+                return _accelerator = configured;
+            }
+            var kvmProblem = await ProbeAsync("kvm", ct);
+            if (kvmProblem is null)
+            {
+                logger.LogInformation("QEMU accelerator: kvm (a probe guest booted under KVM{How})",
+                    ProbeKernel() is null ? "; no appliance kernel to probe with, only a boot sector" : "");
+                return _accelerator = "kvm";
+            }
+            var tcgProblem = await ProbeAsync("tcg", ct);
+            if (tcgProblem is not null)
+                throw new HypervisorException($"QEMU cannot boot a guest here: KVM: {kvmProblem}; TCG: {tcgProblem}. Is qemu-system-x86 installed?");
+            logger.LogWarning("QEMU accelerator: tcg (software emulation, slower) because KVM does not work here: {Reason}", kvmProblem);
+            return _accelerator = "tcg";
+        }
+        finally
+        {
+            _probeLock.Release();
+        }
+    }
+
+    public async Task PrologAsync(VmSpec spec, CancellationToken ct) => await AcceleratorAsync(ct);
+
+    public async Task<VmStarted> StartAsync(VmSpec spec, CancellationToken ct)
+    {
+        var accelerator = await AcceleratorAsync(ct);
+        var paths = QemuPaths.For(spec.Directory);
+        Directory.CreateDirectory(Path.GetDirectoryName(paths.QmpSocket)!);
+        File.Delete(paths.QmpSocket);
+        File.Delete(paths.PidFile);
+        try
+        {
+            await _runner.RunAsync(new ToolCommand(Binary, BuildArguments(spec, accelerator, paths)) { Timeout = TimeSpan.FromSeconds(60) }, ct);
+        }
+        catch (ToolFailedException e)
+        {
+            throw new HypervisorException($"QEMU did not start: {e.StandardError.Trim()}", e);
+        }
+        var pid = int.Parse((await File.ReadAllTextAsync(paths.PidFile, ct)).Trim());
+        return new VmStarted(pid, accelerator);
+    }
+
+    public async Task<VmPowerState> QueryAsync(VmRef vm, CancellationToken ct)
+    {
+        if (vm.Pid is not { } pid || !IsOurProcess(pid, vm.InstanceId)) return VmPowerState.Off;
+        try
+        {
+            await using var qmp = await ConnectAsync(vm, ct);
+            var status = await qmp.ExecuteAsync("query-status", null, ct);
+            return status?["running"]?.GetValue<bool>() == true ? VmPowerState.Running : VmPowerState.Paused;
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or HypervisorException or IOException)
+        {
+            return IsOurProcess(pid, vm.InstanceId) ? VmPowerState.Running : VmPowerState.Off;
+        }
+    }
+
+    public async Task ShutdownAsync(VmRef vm, TimeSpan timeout, CancellationToken ct)
+    {
+        if (vm.Pid is not { } pid || !IsOurProcess(pid, vm.InstanceId)) return;
+        try
+        {
+            await using var qmp = await ConnectAsync(vm, ct);
+            await qmp.ExecuteAsync("system_powerdown", null, ct);
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or HypervisorException or IOException)
+        {
+            logger.LogWarning("Instance {Id}: ACPI power-down request failed ({Error}); killing it", vm.InstanceId, e.Message);
+        }
+        if (await WaitForExitAsync(pid, vm.InstanceId, timeout, ct)) return;
+        logger.LogWarning("Instance {Id} did not power off within {Seconds} s; killing it", vm.InstanceId, timeout.TotalSeconds);
+        await KillAsync(vm, ct);
+    }
+
+    public async Task KillAsync(VmRef vm, CancellationToken ct)
+    {
+        if (vm.Pid is { } pid && IsOurProcess(pid, vm.InstanceId))
+        {
+            try { Process.GetProcessById(pid).Kill(); }
+            catch (ArgumentException) { }
+            catch (InvalidOperationException) { }
+            if (!await WaitForExitAsync(pid, vm.InstanceId, TimeSpan.FromSeconds(15), ct))
+                throw new HypervisorException($"QEMU process {pid} of instance {vm.InstanceId} did not die after SIGKILL");
+        }
+        if (vm.Directory is not null) File.Delete(QemuPaths.For(vm.Directory).QmpSocket);
+    }
+
+    public Task PauseAsync(VmRef vm, CancellationToken ct) => SimpleCommandAsync(vm, "stop", ct);
+    public Task ResumeAsync(VmRef vm, CancellationToken ct) => SimpleCommandAsync(vm, "cont", ct);
+    public Task ResetAsync(VmRef vm, CancellationToken ct) => SimpleCommandAsync(vm, "system_reset", ct);
+
+    async Task SimpleCommandAsync(VmRef vm, string command, CancellationToken ct)
+    {
+        await using var qmp = await ConnectAsync(vm, ct);
+        await qmp.ExecuteAsync(command, null, ct);
+    }
+
+    /// <summary>Runs any QMP command on a running VM (hot-plug and the like).</summary>
+    public async Task<JsonNode?> ExecuteQmpAsync(VmRef vm, string command, JsonObject? arguments, CancellationToken ct)
+    {
+        await using var qmp = await ConnectAsync(vm, ct);
+        return await qmp.ExecuteAsync(command, arguments, ct);
+    }
+
+    async Task<QmpClient> ConnectAsync(VmRef vm, CancellationToken ct)
+    {
+        if (vm.Directory is null) throw new HypervisorException($"instance {vm.InstanceId} has no VM directory");
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(10));
+        return await QmpClient.ConnectAsync(QemuPaths.For(vm.Directory).QmpSocket, timeout.Token);
+    }
+
+    public Task<IReadOnlyList<VmRef>> ListRunningAsync(CancellationToken ct)
+    {
+        var found = new List<VmRef>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid)) continue;
+            var args = CommandLine(pid);
+            if (args is null) continue;
+            var id = InstanceIdOf(args, InstancesRoot);
+            if (id is not null) found.Add(new VmRef(id.Value, Path.Combine(InstancesRoot, id.Value.ToString()), pid));
+        }
+        return Task.FromResult<IReadOnlyList<VmRef>>(found);
+    }
+
+    /// <summary>The instance id of a QEMU command line started by this server (its pidfile is under <paramref name="instancesRoot"/>), else null.</summary>
+    public static long? InstanceIdOf(IReadOnlyList<string> args, string instancesRoot)
+    {
+        var name = args.SkipWhile(a => a != "-name").Skip(1).FirstOrDefault();
+        var pidFile = args.SkipWhile(a => a != "-pidfile").Skip(1).FirstOrDefault();
+        if (name is null || pidFile is null || !pidFile.StartsWith(instancesRoot, StringComparison.Ordinal)) return null;
+        var marker = name.Split(',')[0];
+        return marker.StartsWith("stratuslab-", StringComparison.Ordinal) && long.TryParse(marker["stratuslab-".Length..], out var id) ? id : null;
+    }
+
+    bool IsOurProcess(int pid, long instanceId)
+    {
+        var args = CommandLine(pid);
+        return args is not null && InstanceIdOf(args, InstancesRoot) == instanceId;
+    }
+
+    static IReadOnlyList<string>? CommandLine(int pid)
+    {
+        try
+        {
+            var raw = File.ReadAllText($"/proc/{pid}/cmdline");
+            if (raw.Length == 0) return null;
+            // A zombie keeps its pid but has no command line; it is not running.
+            return raw.TrimEnd('\0').Split('\0');
+        }
+        catch (IOException) { return null; }
+        catch (UnauthorizedAccessException) { return null; }
+    }
+
+    async Task<bool> WaitForExitAsync(int pid, long instanceId, TimeSpan timeout, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (!IsOurProcess(pid, instanceId)) return true;
+            await Task.Delay(100, ct);
+        }
+        return !IsOurProcess(pid, instanceId);
+    }
+}

@@ -1,0 +1,74 @@
+using StratusLab.Server.Platform.Configuration;
+
+namespace StratusLab.Server.Modules.Compute.Drivers;
+
+/// <summary>
+/// No processes: every action succeeds after Compute:SimulatedDelayMs unless a fault is injected.
+/// Its VMs are rows in the store, so they survive a server restart like QEMU processes do.
+/// </summary>
+public sealed class SimulatedDriver(ComputeStore store, SimulatedFaults faults, ServerOptions options) : IHypervisorDriver
+{
+    public string Name => "simulated";
+    public bool UsesRealMedia => false;
+
+    async Task ActAsync(string action, long instanceId, CancellationToken ct)
+    {
+        var fault = faults.Take(action, instanceId);
+        if (fault is { Mode: "hang" }) await Task.Delay(Timeout.Infinite, ct);
+        var delay = fault is { Mode: "delay" } ? fault.DelayMs : options.Compute.SimulatedDelayMs;
+        if (delay > 0) await Task.Delay(delay, ct);
+        if (fault is { Mode: "fail" }) throw new HypervisorException(fault.Message);
+    }
+
+    public Task PrologAsync(VmSpec spec, CancellationToken ct) => ActAsync("prolog", spec.InstanceId, ct);
+
+    public async Task<VmStarted> StartAsync(VmSpec spec, CancellationToken ct)
+    {
+        await ActAsync("start", spec.InstanceId, ct);
+        await store.SetSimulatedVmAsync(spec.InstanceId, "running");
+        return new VmStarted(null, "simulated");
+    }
+
+    public async Task<VmPowerState> QueryAsync(VmRef vm, CancellationToken ct)
+    {
+        await ActAsync("query", vm.InstanceId, ct);
+        return await store.GetSimulatedVmAsync(vm.InstanceId) switch
+        {
+            "running" => VmPowerState.Running,
+            "paused" => VmPowerState.Paused,
+            _ => VmPowerState.Off,
+        };
+    }
+
+    public async Task ShutdownAsync(VmRef vm, TimeSpan timeout, CancellationToken ct)
+    {
+        await ActAsync("shutdown", vm.InstanceId, ct);
+        await store.SetSimulatedVmAsync(vm.InstanceId, null);
+    }
+
+    public async Task KillAsync(VmRef vm, CancellationToken ct)
+    {
+        await ActAsync("kill", vm.InstanceId, ct);
+        await store.SetSimulatedVmAsync(vm.InstanceId, null);
+    }
+
+    public async Task PauseAsync(VmRef vm, CancellationToken ct)
+    {
+        await ActAsync("pause", vm.InstanceId, ct);
+        await store.SetSimulatedVmAsync(vm.InstanceId, "paused");
+    }
+
+    public async Task ResumeAsync(VmRef vm, CancellationToken ct)
+    {
+        await ActAsync("resume", vm.InstanceId, ct);
+        await store.SetSimulatedVmAsync(vm.InstanceId, "running");
+    }
+
+    public Task ResetAsync(VmRef vm, CancellationToken ct) => ActAsync("reset", vm.InstanceId, ct);
+
+    public async Task<IReadOnlyList<VmRef>> ListRunningAsync(CancellationToken ct) =>
+        (await store.ListSimulatedVmsAsync()).Select(id => new VmRef(id, null, null)).ToList();
+
+    /// <summary>Makes a VM vanish as if its host crashed (for testing failure handling).</summary>
+    public Task CrashAsync(long instanceId) => store.SetSimulatedVmAsync(instanceId, null);
+}

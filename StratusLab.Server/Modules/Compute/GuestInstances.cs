@@ -1,0 +1,39 @@
+using System.Text.Json;
+using StratusLab.Server.Modules.Compute.Contracts;
+using StratusLab.Server.Modules.Identity.Contracts;
+
+namespace StratusLab.Server.Modules.Compute;
+
+/// <summary>The Compute side of the guest API: token lookup, ready flag, metrics.</summary>
+public sealed class GuestInstances(ComputeStore store, InstanceEvents events) : IGuestInstances
+{
+    readonly System.Collections.Concurrent.ConcurrentDictionary<long, IReadOnlyDictionary<string, double>> _metrics = new();
+
+    public async Task<GuestInstance?> FindByGuestTokenAsync(string token, CancellationToken ct = default)
+    {
+        if (!token.StartsWith(InstanceLifecycle.GuestTokenPrefix, StringComparison.Ordinal) || token.Length > 200) return null;
+        var row = await store.FindByGuestTokenHashAsync(InstanceLifecycle.HashGuestToken(token));
+        if (row is null || row.StateValue is InstanceState.Done or InstanceState.Failed or InstanceState.Epilog) return null;
+        var context = JsonSerializer.Deserialize<Dictionary<string, string>>(row.ContextJson, InstanceLifecycle.Json) ?? [];
+        return new GuestInstance(row.Id, row.Name, context);
+    }
+
+    public async Task MarkReadyAsync(long instanceId, CancellationToken ct = default)
+    {
+        await store.UpdateAsync(instanceId, "ready = 1, ready_at = COALESCE(ready_at, @now)", new { now = DateTimeOffset.UtcNow });
+        var row = await store.GetAsync(instanceId);
+        if (row is not null)
+            events.Publish(new InstanceEvent(row.Id, row.Name, row.State, row.Ready, row.FailedStep, row.FailureReason, DateTimeOffset.UtcNow)
+            {
+                Ownership = new Ownership(row.OwnerId, row.GroupId, new Permissions((int)row.Permissions)),
+            });
+    }
+
+    public Task RecordMetricsAsync(long instanceId, IReadOnlyDictionary<string, double> metrics, CancellationToken ct = default)
+    {
+        _metrics[instanceId] = metrics;
+        return Task.CompletedTask;
+    }
+
+    public IReadOnlyDictionary<string, double>? MetricsOf(long instanceId) => _metrics.TryGetValue(instanceId, out var m) ? m : null;
+}

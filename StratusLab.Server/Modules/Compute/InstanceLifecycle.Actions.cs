@@ -1,0 +1,240 @@
+using System.Text.Json;
+using StratusLab.Server.Modules.Compute.Contracts;
+using StratusLab.Server.Modules.Compute.Drivers;
+
+namespace StratusLab.Server.Modules.Compute;
+
+public sealed partial class InstanceLifecycle
+{
+    /// <summary>Ends an instance in any state: undoes a deployment in progress, or stops the VM and removes its media.</summary>
+    public async Task TerminateAsync(long id)
+    {
+        var gate = LockOf(id);
+        await gate.WaitAsync();
+        try
+        {
+            var row = await store.GetAsync(id);
+            if (row is null || row.StateValue is InstanceState.Done or InstanceState.Epilog) return;
+            if (row.StateValue == InstanceState.Pending)
+            {
+                if (await store.TransitionAsync(id, [InstanceState.Pending], InstanceState.Epilog)) await FinishAsync(id);
+                return;
+            }
+            if (!await store.TransitionAsync(id, [row.StateValue], InstanceState.Epilog)) return;
+            await PublishAsync(id);
+            if (_deploying.TryGetValue(id, out var deploying))
+            {
+                // DeployAsync sees EPILOG, rolls back its own steps and finishes the instance.
+                await deploying.CancelAsync();
+                return;
+            }
+        }
+        finally
+        {
+            gate.Release();
+        }
+        _ = Task.Run(() => EpilogAsync(id));
+    }
+
+    async Task EpilogAsync(long id)
+    {
+        try
+        {
+            var row = await store.GetAsync(id);
+            if (row is null) return;
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            await CleanUpAsync(row, timeout.Token);
+            await FinishAsync(id);
+        }
+        catch (Exception e)
+        {
+            logger.LogError(e, "EPILOG of instance {Id} failed", id);
+            await FailAsync(id, InstanceState.Epilog, "clean-up failed: " + e.Message);
+        }
+    }
+
+    /// <summary>Runs a user action in the background; the API has already checked it is allowed in the current state.</summary>
+    public async Task StartActionAsync(long id, InstanceAction action)
+    {
+        if (action == InstanceAction.Shutdown)
+        {
+            if (!await store.TransitionAsync(id, [InstanceState.Running], InstanceState.Shutdown)) return;
+            await PublishAsync(id);
+        }
+        _ = Task.Run(() => RunActionAsync(id, action));
+    }
+
+    async Task RunActionAsync(long id, InstanceAction action)
+    {
+        var gate = LockOf(id);
+        await gate.WaitAsync();
+        try
+        {
+            var row = await store.GetAsync(id);
+            if (row is null) return;
+            var driver = drivers.Get(row.Driver);
+            var vm = new VmRef(id, row.VmDir, (int?)row.Pid);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping);
+            timeout.CancelAfter(TimeSpan.FromSeconds(options.Compute.ShutdownTimeoutSeconds + options.Compute.BootTimeoutSeconds));
+            var ct = timeout.Token;
+            try
+            {
+                switch (action)
+                {
+                    case InstanceAction.Suspend:
+                        await driver.PauseAsync(vm, ct);
+                        await store.TransitionAsync(id, [InstanceState.Running], InstanceState.Suspended);
+                        break;
+                    case InstanceAction.Resume:
+                        await driver.ResumeAsync(vm, ct);
+                        await store.TransitionAsync(id, [InstanceState.Suspended], InstanceState.Running);
+                        break;
+                    case InstanceAction.Reboot:
+                        await driver.ResetAsync(vm, ct);
+                        await store.UpdateAsync(id, "ready = 0, ready_at = NULL, failure_reason = NULL", new { });
+                        break;
+                    case InstanceAction.Stop:
+                        await driver.ShutdownAsync(vm, TimeSpan.FromSeconds(options.Compute.ShutdownTimeoutSeconds), ct);
+                        await store.TransitionAsync(id, [InstanceState.Running], InstanceState.Stopped, new { }, "pid = NULL, ready = 0");
+                        break;
+                    case InstanceAction.Start:
+                        await BootAgainAsync(row, driver, ct);
+                        break;
+                    case InstanceAction.Shutdown:
+                        await driver.ShutdownAsync(vm, TimeSpan.FromSeconds(options.Compute.ShutdownTimeoutSeconds), ct);
+                        if (await store.TransitionAsync(id, [InstanceState.Shutdown], InstanceState.Epilog))
+                        {
+                            await PublishAsync(id);
+                            await CleanUpAsync((await store.GetAsync(id))!, ct);
+                            await FinishAsync(id);
+                            return;
+                        }
+                        break;
+                }
+            }
+            catch (Exception e) when (e is HypervisorException or OperationCanceledException or Platform.Host.ToolFailedException)
+            {
+                var reason = $"{InstanceStateMachine.Name(action)} failed: {(e is OperationCanceledException ? "the driver did not answer in time" : e.Message)}";
+                logger.LogWarning("Instance {Id}: {Reason}", id, reason);
+                if (action is InstanceAction.Start or InstanceAction.Shutdown)
+                {
+                    await CleanUpAsync((await store.GetAsync(id))!, CancellationToken.None);
+                    await FailAsync(id, action == InstanceAction.Start ? InstanceState.Boot : InstanceState.Shutdown, reason);
+                    return;
+                }
+                await store.UpdateAsync(id, "failure_reason = @reason", new { reason });
+            }
+            await PublishAsync(id);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    async Task BootAgainAsync(InstanceRow row, IHypervisorDriver driver, CancellationToken ct)
+    {
+        if (!await store.TransitionAsync(row.Id, [InstanceState.Stopped], InstanceState.Boot)) return;
+        await PublishAsync(row.Id);
+        var forwards = JsonSerializer.Deserialize<List<PortForward>>(row.PortForwardsJson, Json) ?? [];
+        var dir = row.VmDir ?? InstanceDir(row.Id);
+        var iso = Path.Combine(dir, "context.iso");
+        var spec = SpecOf(row, dir, forwards, driver.UsesRealMedia ? iso : null);
+        var started = await driver.StartAsync(spec, ct);
+        await store.TransitionAsync(row.Id, [InstanceState.Boot], InstanceState.Running,
+            new { pid = started.Pid, now = DateTimeOffset.UtcNow }, "pid = @pid, started_at = @now, failure_reason = NULL");
+    }
+
+    /// <summary>
+    /// After a restart: match every instance with what really runs. Running VMs stay RUNNING, dead ones are FAILED and
+    /// cleaned up, interrupted deployments fail, interrupted clean-ups finish, PENDING ones are queued, and VMs of
+    /// this data dir that no instance owns are killed.
+    /// </summary>
+    public async Task ReconcileAsync(CancellationToken ct)
+    {
+        var rows = await store.ListAsync(null, null, int.MaxValue, 0);
+        foreach (var row in rows.Where(r => r.StateValue is not (InstanceState.Done)))
+        {
+            var driver = drivers.Get(row.Driver);
+            var vm = new VmRef(row.Id, row.VmDir, (int?)row.Pid);
+            switch (row.StateValue)
+            {
+                case InstanceState.Pending:
+                    Enqueue(row.Id);
+                    break;
+                case InstanceState.Prolog:
+                    await CleanUpAsync(row, ct);
+                    await FailAsync(row.Id, InstanceState.Prolog, "the server stopped during PROLOG; nothing of it was kept");
+                    break;
+                case InstanceState.Epilog:
+                    _ = Task.Run(() => EpilogAsync(row.Id), ct);
+                    break;
+                case InstanceState.Boot or InstanceState.Running or InstanceState.Suspended or InstanceState.Shutdown:
+                {
+                    VmPowerState power;
+                    try { power = await driver.QueryAsync(vm, ct); }
+                    catch (HypervisorException) { power = VmPowerState.Off; }
+                    if (power == VmPowerState.Off)
+                    {
+                        await CleanUpAsync(row, ct);
+                        await FailAsync(row.Id, row.StateValue, "the VM was no longer running when the server restarted (host reboot or crash)");
+                    }
+                    else if (row.StateValue == InstanceState.Boot)
+                    {
+                        await store.TransitionAsync(row.Id, [InstanceState.Boot], InstanceState.Running);
+                        await PublishAsync(row.Id);
+                    }
+                    else if (row.StateValue == InstanceState.Shutdown)
+                    {
+                        _ = Task.Run(() => RunActionAsync(row.Id, InstanceAction.Shutdown), ct);
+                    }
+                    logger.LogInformation("Instance {Id} re-attached after restart: {State}", row.Id, power);
+                    break;
+                }
+            }
+        }
+
+        var alive = rows.Where(r => InstanceStateMachine.MayHaveVm(r.StateValue) || r.StateValue == InstanceState.Pending)
+            .Select(r => r.Id).ToHashSet();
+        foreach (var name in drivers.Names)
+        {
+            var driver = drivers.Get(name);
+            foreach (var orphan in await driver.ListRunningAsync(ct))
+            {
+                var owner = rows.FirstOrDefault(r => r.Id == orphan.InstanceId);
+                if (owner is not null && owner.Driver == name && alive.Contains(orphan.InstanceId)) continue;
+                if (owner is not null && owner.Driver != name) continue;
+                logger.LogWarning("Killing VM of instance {Id} ({Driver}): no live instance owns it", orphan.InstanceId, name);
+                await driver.KillAsync(orphan, ct);
+            }
+        }
+    }
+
+    /// <summary>A periodic pass: a VM that stopped running on its own makes its instance FAILED (and cleaned up).</summary>
+    public async Task MonitorAsync(CancellationToken ct)
+    {
+        var rows = await store.ListAsync(["RUNNING", "SUSPENDED"], null, int.MaxValue, 0);
+        foreach (var row in rows)
+        {
+            var gate = LockOf(row.Id);
+            if (!await gate.WaitAsync(0, ct)) continue;
+            try
+            {
+                var current = await store.GetAsync(row.Id);
+                if (current is null || current.StateValue is not (InstanceState.Running or InstanceState.Suspended)) continue;
+                var driver = drivers.Get(current.Driver);
+                VmPowerState power;
+                try { power = await driver.QueryAsync(new VmRef(current.Id, current.VmDir, (int?)current.Pid), ct); }
+                catch (HypervisorException) { continue; }
+                if (power != VmPowerState.Off) continue;
+                await CleanUpAsync(current, ct);
+                await FailAsync(current.Id, current.StateValue,
+                    "the VM stopped running outside the server's control (powered off from inside, or crashed)");
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }
+    }
+}

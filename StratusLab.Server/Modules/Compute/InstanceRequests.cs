@@ -1,0 +1,168 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using StratusLab.Server.Modules.Compute.Contracts;
+using StratusLab.Server.Modules.Context.Contracts;
+using StratusLab.Server.Modules.Identity.Contracts;
+using StratusLab.Server.Platform.Configuration;
+using StratusLab.Server.Platform.Http;
+
+namespace StratusLab.Server.Modules.Compute;
+
+/// <summary>Body of POST /api/v1/instances.</summary>
+/// <param name="Image">Image name or Marketplace identifier; empty for the default image.</param>
+/// <param name="InstanceType">A name from /api/v1/instance-types; or give Cpu and MemoryMiB.</param>
+/// <param name="Context">Extra context variables (KEY=value) for the guest.</param>
+/// <param name="Count">How many identical instances to start (1..100).</param>
+/// <param name="RawQemuArguments">Admin only: extra qemu-system arguments.</param>
+/// <param name="Mac">Admin only: a fixed MAC address for the first NIC.</param>
+public sealed record CreateInstanceRequest(
+    string? Image = null,
+    string? InstanceType = null,
+    int? Cpu = null,
+    long? MemoryMiB = null,
+    string? Name = null,
+    IReadOnlyList<string>? Networks = null,
+    IReadOnlyList<string>? Volumes = null,
+    IReadOnlyDictionary<string, string>? Context = null,
+    IReadOnlyList<string>? SshKeys = null,
+    string? UserData = null,
+    int? Count = null,
+    string? Requirements = null,
+    string? Policy = null,
+    IReadOnlyList<string>? RawQemuArguments = null,
+    string? Mac = null);
+
+/// <summary>Validates and admits instance requests: nothing is written until every check passed and the quota is reserved.</summary>
+public sealed partial class InstanceRequests(ComputeStore store, ImageCatalog images, IQuotaLedger quotas, ServerOptions options, LocalHostCapacity capacity)
+{
+    public const int MaxCount = 100;
+
+    public async Task<IReadOnlyList<long>> AdmitAsync(CreateInstanceRequest r, Caller caller)
+    {
+        var name = r.Name is null ? null : Validate.Name(r.Name, "name");
+        var count = r.Count ?? 1;
+        if (count is < 1 or > MaxCount) throw ApiException.BadRequest("count", $"'count' = {count} is out of range; accepted: 1..{MaxCount} per request.");
+
+        var restricted = new List<string>();
+        if (r.RawQemuArguments is { Count: > 0 }) restricted.Add("rawQemuArguments");
+        if (r.Mac is not null) restricted.Add("mac");
+        if (r.Requirements is not null) restricted.Add("requirements");
+        if (r.Policy is not null) restricted.Add("policy");
+        foreach (var key in r.Context?.Keys ?? []) if (ContextVariables.AdminOnly.Contains(key)) restricted.Add($"context.{key}");
+        if (!caller.IsAdmin && restricted.Count > 0)
+            throw new ApiException(403, $"Only administrators may set {string.Join(", ", restricted)}; remove {(restricted.Count == 1 ? "it" : "them")} from the request.",
+                restricted[0], "Restricted attribute");
+        if (r.Requirements is not null || r.Policy is not null)
+            throw ApiException.Invalid(r.Requirements is not null ? "requirements" : "policy", "Placement requirements and policies are not available yet on this server; leave them out.");
+        if (r.Networks is { Count: > 0 })
+            throw ApiException.Invalid("networks", "Managed networks are not available yet on this server; leave 'networks' out: every VM gets user-mode networking with its SSH and HTTP ports forwarded on 127.0.0.1.");
+        if (r.Volumes is { Count: > 0 })
+            throw ApiException.Invalid("volumes", "Persistent volumes are not available yet on this server; leave 'volumes' out.");
+        if (r.Mac is not null && !MacPattern().IsMatch(r.Mac))
+            throw ApiException.BadRequest("mac", $"'mac' = '{Validate.Trim(r.Mac)}' is not a MAC address like 02:00:0a:00:00:05.");
+        foreach (var arg in r.RawQemuArguments ?? [])
+            if (arg.Length is 0 or > 4096 || arg.Contains('\0'))
+                throw ApiException.BadRequest("rawQemuArguments", "each raw QEMU argument must be 1-4096 characters without NUL.");
+
+        var context = new Dictionary<string, string>(StringComparer.Ordinal);
+        var contextBytes = 0;
+        foreach (var (key, value) in r.Context ?? new Dictionary<string, string>())
+        {
+            if (!ContextVariables.IsValidName(key))
+                throw ApiException.BadRequest($"context.{key}", $"context variable '{Validate.Trim(key)}' is not a valid name: use A-Z, 0-9 and '_', starting with a letter (like MY_SETTING).");
+            if (ContextVariables.Reserved.Contains(key) && !ContextVariables.AdminOnly.Contains(key))
+                throw ApiException.BadRequest($"context.{key}", $"context variable '{key}' is set by the server; use the request's own field (name, sshKeys) instead.");
+            if (value.Contains('\0')) throw ApiException.BadRequest($"context.{key}", $"context variable '{key}' contains a NUL character.");
+            contextBytes += key.Length + value.Length;
+            context[key] = value;
+        }
+        if (contextBytes > 64 * 1024) throw ApiException.BadRequest("context", "the context is larger than 64 KiB; put large data in userData or on a volume.");
+        var sshKeys = new List<string>();
+        foreach (var key in r.SshKeys ?? [])
+        {
+            var trimmed = key.Trim();
+            if (!SshKeyPattern().IsMatch(trimmed))
+                throw ApiException.BadRequest("sshKeys", $"'{Validate.Trim(trimmed)}' is not an SSH public key; give one line like 'ssh-ed25519 AAAA... user@host'.");
+            sshKeys.Add(trimmed);
+        }
+        if (r.UserData is { Length: > 64 * 1024 }) throw ApiException.BadRequest("userData", "'userData' is larger than 64 KiB.");
+
+        var image = await images.FindAsync(r.Image);
+        if (image is null)
+        {
+            var known = string.Join(", ", (await images.ListAsync()).Select(i => i.Name).DefaultIfEmpty("(none registered)"));
+            throw ApiException.Invalid("image", string.IsNullOrEmpty(r.Image)
+                ? $"No image given and no default image is registered; build the test appliance (scripts/appliance/build.sh) or give 'image'. Known images: {known}."
+                : $"Unknown image '{Validate.Trim(r.Image)}'; known images: {known}.");
+        }
+
+        var (typeName, cpu, memory) = await SizeAsync(r);
+        if (cpu > capacity.Cpus || memory > capacity.MemoryMiB)
+            throw ApiException.Invalid(r.InstanceType is null ? (cpu > capacity.Cpus ? "cpu" : "memoryMiB") : "instanceType",
+                $"The instance needs {cpu} CPU(s) and {memory} MiB, but the largest host has {capacity.Cpus} CPU(s) and {capacity.MemoryMiB} MiB; choose a smaller size.");
+
+        await quotas.ReserveAsync(caller.UserId, new ResourceAmount(count, cpu * count, memory * count, 0));
+        try
+        {
+            var admin = JsonSerializer.Serialize(new AdminAttributes(r.RawQemuArguments, r.Mac?.ToLowerInvariant()), InstanceLifecycle.Json);
+            var rows = Enumerable.Range(0, count).Select(_ => new NewInstance(
+                name, caller.UserId, caller.PrimaryGroupId, Permissions.Private.Bits, image.Name, image.Path, typeName, cpu, memory,
+                options.Compute.Driver, JsonSerializer.Serialize(context, InstanceLifecycle.Json), JsonSerializer.Serialize(sshKeys, InstanceLifecycle.Json),
+                r.UserData, admin, null)).ToList();
+            return await store.InsertInstancesAsync(rows);
+        }
+        catch
+        {
+            await quotas.ReleaseAsync(caller.UserId, new ResourceAmount(count, cpu * count, memory * count, 0));
+            throw;
+        }
+    }
+
+    async Task<(string? Type, long Cpu, long Memory)> SizeAsync(CreateInstanceRequest r)
+    {
+        if (r.InstanceType is not null)
+        {
+            if (r.Cpu is not null || r.MemoryMiB is not null)
+                throw ApiException.BadRequest("instanceType", "Give either 'instanceType' or 'cpu' + 'memoryMiB', not both.");
+            var type = (await store.ListTypesAsync()).FirstOrDefault(t => string.Equals(t.Name, r.InstanceType, StringComparison.OrdinalIgnoreCase))
+                ?? throw ApiException.Invalid("instanceType", $"Unknown instance type '{Validate.Trim(r.InstanceType)}'; known types: {string.Join(", ", (await store.ListTypesAsync()).Select(t => t.Name))}.");
+            return (type.Name, type.Cpu, type.MemoryMib);
+        }
+        if (r.Cpu is null != r.MemoryMiB is null)
+            throw ApiException.BadRequest(r.Cpu is null ? "cpu" : "memoryMiB", "Give both 'cpu' and 'memoryMiB', or an 'instanceType'.");
+        if (r.Cpu is { } cpu && r.MemoryMiB is { } memory)
+        {
+            Validate.Range(cpu, "cpu", 1, 256);
+            Validate.Range(memory, "memoryMiB", 32, 4L * 1024 * 1024);
+            return (null, cpu, memory);
+        }
+        var fallback = (await store.ListTypesAsync()).First(t => t.Name == "t1.tiny");
+        return (fallback.Name, fallback.Cpu, fallback.MemoryMib);
+    }
+
+    [GeneratedRegex("^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")]
+    private static partial Regex MacPattern();
+
+    [GeneratedRegex(@"^(ssh-(rsa|ed25519|dss)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) [A-Za-z0-9+/=]+( [^\r\n]*)?$")]
+    private static partial Regex SshKeyPattern();
+}
+
+/// <summary>This machine's capacity (cores and memory), for "bigger than any host" checks.</summary>
+public sealed class LocalHostCapacity
+{
+    public int Cpus { get; } = Environment.ProcessorCount;
+    public long MemoryMiB { get; } = ReadMemoryMiB();
+
+    static long ReadMemoryMiB()
+    {
+        try
+        {
+            var line = File.ReadLines("/proc/meminfo").First(l => l.StartsWith("MemTotal:", StringComparison.Ordinal));
+            return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024;
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or FormatException)
+        {
+            return GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1024 * 1024);
+        }
+    }
+}

@@ -1,0 +1,50 @@
+using System.Text.Json;
+using StratusLab.Server.Modules.Compute.Contracts;
+using StratusLab.Server.Modules.Compute.Drivers;
+using StratusLab.Server.Modules.Identity.Contracts;
+
+namespace StratusLab.Server.Modules.Compute;
+
+/// <summary>A forwarded port as the API shows it.</summary>
+public sealed record PortForwardView(int GuestPort, string HostAddress, int HostPort, string Protocol);
+
+/// <summary>An instance as the API shows it.</summary>
+public sealed record InstanceView(
+    long Id, string Name, string Owner, string State, string? FailedStep, string? FailureReason, bool Ready,
+    string Image, string? InstanceType, long Cpu, long MemoryMiB, string? Host, string Driver, string? Accelerator,
+    IReadOnlyList<PortForwardView> PortForwards, IReadOnlyList<string> AllowedActions, string? SchedulingMessage,
+    IReadOnlyDictionary<string, string> Context, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt,
+    DateTimeOffset? StartedAt, DateTimeOffset? ReadyAt, DateTimeOffset? EndedAt);
+
+/// <summary>Builds API views of instances (owner names looked up once per call).</summary>
+public sealed class InstanceViews(IUserDirectory users)
+{
+    public async Task<IReadOnlyList<InstanceView>> ViewAsync(IEnumerable<InstanceRow> rows)
+    {
+        var names = new Dictionary<long, string>();
+        var list = new List<InstanceView>();
+        foreach (var row in rows)
+        {
+            if (!names.TryGetValue(row.OwnerId, out var owner))
+                names[row.OwnerId] = owner = (await users.FindAsync(row.OwnerId))?.Name ?? $"#{row.OwnerId}";
+            list.Add(View(row, owner));
+        }
+        return list;
+    }
+
+    public async Task<InstanceView> ViewAsync(InstanceRow row) => (await ViewAsync([row]))[0];
+
+    static InstanceView View(InstanceRow r, string owner)
+    {
+        var forwards = JsonSerializer.Deserialize<List<PortForward>>(r.PortForwardsJson, InstanceLifecycle.Json) ?? [];
+        var context = JsonSerializer.Deserialize<Dictionary<string, string>>(r.ContextJson, InstanceLifecycle.Json) ?? [];
+        return new InstanceView(r.Id, r.Name, owner, r.State, r.FailedStep, r.FailureReason, r.Ready, r.Image, r.InstanceType, r.Cpu, r.MemoryMib,
+            r.Host, r.Driver, r.Accelerator,
+            r.StateValue is InstanceState.Done or InstanceState.Failed ? [] :
+                forwards.Select(f => new PortForwardView(f.GuestPort, f.HostAddress, f.HostPort, f.Protocol)).ToList(),
+            InstanceStateMachine.AllowedActions(r.StateValue).Select(InstanceStateMachine.Name).ToList(),
+            r.SchedulingMessage, context, r.CreatedAt, r.UpdatedAt, r.StartedAt, r.ReadyAt, r.EndedAt);
+    }
+
+    public static Ownership OwnershipOf(InstanceRow row) => new(row.OwnerId, row.GroupId, new Permissions((int)row.Permissions));
+}

@@ -1,0 +1,46 @@
+using StratusLab.Server.Platform.Configuration;
+
+namespace StratusLab.Server.Modules.Compute.Jobs;
+
+/// <summary>On start: registers the bundled appliance and reconciles the store with what runs; then watches running VMs.</summary>
+public sealed class ComputeHost(ImageCatalog images, InstanceLifecycle lifecycle, Drivers.QemuDriver qemu, ServerOptions options, ILogger<ComputeHost> logger) : BackgroundService
+{
+    readonly TaskCompletionSource _reconciled = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes once start-up reconciliation is done.</summary>
+    public Task Reconciled => _reconciled.Task;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            await images.RegisterApplianceAsync(stoppingToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogError(e, "Registering the test appliance failed");
+        }
+        try
+        {
+            await lifecycle.ReconcileAsync(stoppingToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogError(e, "Start-up reconciliation failed");
+        }
+        _reconciled.TrySetResult();
+        if (options.Compute.Driver == "qemu")
+        {
+            // Decide KVM or TCG now, so the first VM does not wait for the probe.
+            try { await qemu.AcceleratorAsync(stoppingToken); }
+            catch (Exception e) when (e is not OperationCanceledException) { logger.LogError("QEMU is not usable: {Error}", e.Message); }
+        }
+
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(options.Compute.MonitorIntervalSeconds));
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            try { await lifecycle.MonitorAsync(stoppingToken); }
+            catch (Exception e) when (e is not OperationCanceledException) { logger.LogError(e, "Monitoring pass failed"); }
+        }
+    }
+}

@@ -1,0 +1,12 @@
+using StratusLab.Server.Modules.Context.Contracts;
+
+namespace StratusLab.Server.Modules.Context;
+
+public static class ContextModule
+{
+    public static IServiceCollection AddContextModule(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddSingleton<IContextMedia, ContextMediaBuilder>();
+        return services;
+    }
+}

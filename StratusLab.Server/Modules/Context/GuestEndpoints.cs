@@ -1,0 +1,56 @@
+using System.Net.Http.Headers;
+using Microsoft.AspNetCore.Http.HttpResults;
+using StratusLab.Server.Modules.Compute.Contracts;
+using StratusLab.Server.Platform.Http;
+
+namespace StratusLab.Server.Modules.Context;
+
+/// <summary>What GET /guest/v1/context returns to a guest.</summary>
+public sealed record GuestContextView(long InstanceId, string Hostname, IReadOnlyDictionary<string, string> Context);
+
+/// <summary>The guest API: authenticated by the per-VM token from the context CD and nothing else.</summary>
+public static class GuestEndpoints
+{
+    public static RouteGroupBuilder MapGuestEndpoints(this IEndpointRouteBuilder app)
+    {
+        var guest = app.MapGroup("/guest/v1").AllowAnonymous().WithTags("Guest");
+        guest.MapGet("/context", GetContext);
+        guest.MapPut("/ready", ReportReady);
+        guest.MapPost("/ready", ReportReady);
+        guest.MapPost("/metrics", ReportMetrics);
+        return guest;
+    }
+
+    static async Task<Ok<GuestContextView>> GetContext(HttpContext http, IGuestInstances instances)
+    {
+        var instance = await AuthenticateAsync(http, instances);
+        return TypedResults.Ok(new GuestContextView(instance.InstanceId, instance.Hostname, instance.Context));
+    }
+
+    static async Task<NoContent> ReportReady(HttpContext http, IGuestInstances instances)
+    {
+        var instance = await AuthenticateAsync(http, instances);
+        await instances.MarkReadyAsync(instance.InstanceId);
+        return TypedResults.NoContent();
+    }
+
+    static async Task<NoContent> ReportMetrics(HttpContext http, IGuestInstances instances, Dictionary<string, double> metrics)
+    {
+        var instance = await AuthenticateAsync(http, instances);
+        if (metrics.Count > 100) throw ApiException.BadRequest("metrics", "at most 100 metrics per report.");
+        foreach (var key in metrics.Keys)
+            if (key.Length is 0 or > 64) throw ApiException.BadRequest("metrics", $"metric name '{Validate.Trim(key)}' must be 1-64 characters.");
+        await instances.RecordMetricsAsync(instance.InstanceId, metrics);
+        return TypedResults.NoContent();
+    }
+
+    static async Task<GuestInstance> AuthenticateAsync(HttpContext http, IGuestInstances instances)
+    {
+        string? header = http.Request.Headers.Authorization;
+        if (AuthenticationHeaderValue.TryParse(header, out var value) && value.Scheme.Equals("Bearer", StringComparison.OrdinalIgnoreCase)
+            && value.Parameter is { } token && await instances.FindByGuestTokenAsync(token) is { } instance)
+            return instance;
+        throw new ApiException(401, "The guest API needs the per-VM token from the context CD (STRATUSLAB_TOKEN) as 'Authorization: Bearer <token>'; this one is missing, unknown, or its instance has ended.",
+            title: "Unauthorized");
+    }
+}

@@ -8,10 +8,11 @@ packages=(
   tgt                                           # iSCSI target (tgtd, tgtadm)
   genisoimage                                   # context ISOs
   dnsmasq-base nftables iproute2                # bridge networks: DHCP, NAT, firewall
-  socat                                         # talking to QMP sockets by hand
+  socat curl                                    # talking to QMP sockets and the API by hand
+  openssh-client                                # connect-instance
 )
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(hyperfine time openssh-client curl)
+  packages+=(hyperfine time)
 fi
 
 missing=()

@@ -40,6 +40,7 @@ public static class ClientCli
     public static readonly IReadOnlyList<ClientCommand> Commands =
     [
         .. IdentityCommands.All,
+        .. ComputeCommands.All,
     ];
 
     public static async Task<int> RunAsync(string[] args, TextWriter? output = null, TextWriter? error = null)

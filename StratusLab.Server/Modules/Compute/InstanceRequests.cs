@@ -8,13 +8,11 @@ using StratusLab.Server.Platform.Http;
 
 namespace StratusLab.Server.Modules.Compute;
 
-/// <summary>Body of POST /api/v1/instances.</summary>
-/// <param name="Image">Image name or Marketplace identifier; empty for the default image.</param>
-/// <param name="InstanceType">A name from /api/v1/instance-types; or give Cpu and MemoryMiB.</param>
-/// <param name="Context">Extra context variables (KEY=value) for the guest.</param>
-/// <param name="Count">How many identical instances to start (1..100).</param>
-/// <param name="RawQemuArguments">Admin only: extra qemu-system arguments.</param>
-/// <param name="Mac">Admin only: a fixed MAC address for the first NIC.</param>
+/// <summary>
+/// Body of POST /api/v1/instances: image (name or Marketplace identifier; empty for the default image), instanceType
+/// or cpu + memoryMiB, name, context variables (KEY=value), sshKeys, userData, count (1..100); admins only:
+/// rawQemuArguments, mac, requirements, policy.
+/// </summary>
 public sealed record CreateInstanceRequest(
     string? Image = null,
     string? InstanceType = null,

@@ -33,7 +33,8 @@ public sealed class BearerAuthenticationHandler(
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
         string? header = Request.Headers.Authorization;
-        if (string.IsNullOrEmpty(header)) return AuthenticateResult.NoResult();
+        // The guest API checks its own per-VM tokens; they are not user credentials.
+        if (string.IsNullOrEmpty(header) || Request.Path.StartsWithSegments("/guest")) return AuthenticateResult.NoResult();
         if (!AuthenticationHeaderValue.TryParse(header, out var value) || string.IsNullOrEmpty(value.Parameter))
             return AuthenticateResult.Fail("malformed Authorization header");
 

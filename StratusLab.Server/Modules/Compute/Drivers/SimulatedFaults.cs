@@ -5,6 +5,10 @@ namespace StratusLab.Server.Modules.Compute.Drivers;
 /// <param name="Mode">fail (raise an error), delay (wait DelayMs then succeed) or hang (never answer until the caller gives up).</param>
 /// <param name="Times">How many times it fires; null = every time.</param>
 /// <param name="InstanceId">Only for this instance; null = any.</param>
+/// <param name="Id">The fault's id, for DELETE.</param>
+/// <param name="DelayMs">For delay: how long, in milliseconds.</param>
+/// <param name="Message">For fail: the error text the action reports.</param>
+/// <param name="Fired">How many times it fired so far.</param>
 public sealed record SimulatedFault(string Id, string Action, string Mode, int? Times, long? InstanceId, int DelayMs, string Message, int Fired);
 
 /// <summary>The active faults of the simulated driver.</summary>

@@ -1,0 +1,113 @@
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using StratusLab.Server.Tests.Modules.Compute;
+using StratusLab.Server.Tests.Support;
+
+namespace StratusLab.Server.Tests.Host;
+
+/// <summary>Host tier: the bundled appliance boots for real under QEMU (TCG here), gets its context, reports ready.</summary>
+[NonParallelizable]
+public class QemuHostTests
+{
+    TestServer _server = null!;
+    HttpClient _admin = null!;
+    string _keyDir = "";
+
+    [OneTimeSetUp]
+    public async Task Start()
+    {
+        HostTools.AppliancePath();
+        _server = await TestServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["Compute:Driver"] = "qemu",
+            ["Compute:Accelerator"] = "auto",
+            ["Compute:ShutdownTimeoutSeconds"] = "30",
+            ["Compute:BootTimeoutSeconds"] = "120",
+        });
+        _admin = _server.Client();
+        _keyDir = TempDir.Create("ssh");
+    }
+
+    [OneTimeTearDown]
+    public async Task Stop()
+    {
+        _admin.Dispose();
+        var dataDir = _server.DataDir;
+        await _server.DisposeAsync();
+        HostTools.KillQemu(dataDir);
+        TempDir.Delete(_keyDir);
+    }
+
+    [Test, CancelAfter(240_000)]
+    public async Task The_appliance_boots_applies_its_context_reports_ready_and_is_removed_completely_when_killed()
+    {
+        var (privateKey, publicKey) = await HostTools.SshKeyAsync(_keyDir);
+        var created = await InstanceApiTests.CreateAsync(_admin, new
+        {
+            name = "host-test",
+            sshKeys = new[] { publicKey },
+            context = new Dictionary<string, string> { ["GREETING"] = "hello from the context" },
+        });
+        var id = created["id"]!.GetValue<long>();
+        var ready = await InstanceApiTests.WaitAsync(_admin, id, "ready", 180);
+        Assert.That(ready["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"), ready.ToJsonString());
+        Assert.That(ready["ready"]!.GetValue<bool>(), Is.True, "the guest reported ready through the guest API with its token");
+        Assert.That(ready["accelerator"]!.GetValue<string>(), Is.AnyOf("kvm", "tcg"));
+        TestContext.Progress.WriteLine($"accelerator: {ready["accelerator"]}, created {ready["createdAt"]}, running {ready["startedAt"]}, ready {ready["readyAt"]}");
+
+        var forwards = ready["portForwards"]!.AsArray();
+        var http = forwards.First(f => f!["guestPort"]!.GetValue<int>() == 80)!["hostPort"]!.GetValue<int>();
+        var ssh = forwards.First(f => f!["guestPort"]!.GetValue<int>() == 22)!["hostPort"]!.GetValue<int>();
+        using (var web = new HttpClient { Timeout = TimeSpan.FromSeconds(20) })
+        {
+            var page = await web.GetStringAsync($"http://127.0.0.1:{http}/");
+            Assert.That(page, Does.Contain("host-test").And.Contain("StratusLab test appliance"), "the page is served by the guest under its context hostname");
+        }
+
+        var result = await HostTools.RunAsync("ssh", [
+            "-i", privateKey, "-p", ssh.ToString(), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "BatchMode=yes", "-o", "ConnectTimeout=20", "root@127.0.0.1",
+            "hostname; . /mnt/context/context.sh; echo \"$GREETING\""], TimeSpan.FromSeconds(60));
+        Assert.That(result.Exit, Is.EqualTo(0), result.Err);
+        Assert.That(result.Out, Does.Contain("host-test").And.Contain("hello from the context"), "the SSH key from the context was installed");
+
+        var vmDir = Path.Combine(_server.DataDir, "instances", id.ToString());
+        Assert.That(HostTools.QemuProcesses(vmDir), Has.Count.EqualTo(1));
+        await (await _admin.DeleteAsync($"/api/v1/instances/{id}")).Json(202);
+        var done = await InstanceApiTests.WaitAsync(_admin, id, "DONE", 60);
+        Assert.That(done["state"]!.GetValue<string>(), Is.EqualTo("DONE"));
+        Assert.That(HostTools.QemuProcesses(vmDir), Is.Empty, "no QEMU process is left");
+        Assert.That(Directory.Exists(vmDir), Is.False, "no overlay, ISO, socket or pidfile is left");
+        using var probe = new System.Net.Sockets.TcpClient();
+        Assert.That(() => probe.Connect("127.0.0.1", http), Throws.InstanceOf<System.Net.Sockets.SocketException>(), "the forwarded port is closed");
+    }
+
+    [Test, CancelAfter(180_000)]
+    public async Task A_qemu_that_cannot_start_fails_the_instance_at_BOOT_with_qemus_own_error_and_leaves_nothing()
+    {
+        var created = await InstanceApiTests.CreateAsync(_admin, new { name = "broken", rawQemuArguments = new[] { "-device", "no-such-device-xyz" } });
+        var id = created["id"]!.GetValue<long>();
+        var failed = await InstanceApiTests.WaitAsync(_admin, id, "RUNNING", 120);
+        Assert.That(failed["state"]!.GetValue<string>(), Is.EqualTo("FAILED"));
+        Assert.That(failed["failedStep"]!.GetValue<string>(), Is.EqualTo("BOOT"));
+        Assert.That(failed["failureReason"]!.GetValue<string>(), Does.Contain("no-such-device-xyz"), "QEMU's own error text is shown");
+        Assert.That(failed["portForwards"]!.AsArray(), Is.Empty);
+        Assert.That(Directory.Exists(Path.Combine(_server.DataDir, "instances", id.ToString())), Is.False, "overlay and ISO are removed");
+    }
+
+    [Test, CancelAfter(240_000)]
+    public async Task Suspend_resume_and_a_graceful_shutdown_work_on_a_real_vm()
+    {
+        var id = (await InstanceApiTests.CreateAsync(_admin, new { name = "acpi" }))["id"]!.GetValue<long>();
+        Assert.That((await InstanceApiTests.WaitAsync(_admin, id, "ready", 180))["ready"]!.GetValue<bool>(), Is.True);
+        await (await _admin.PostAsync($"/api/v1/instances/{id}/actions/suspend", null)).Json(202);
+        Assert.That((await InstanceApiTests.WaitAsync(_admin, id, "SUSPENDED", 30))["state"]!.GetValue<string>(), Is.EqualTo("SUSPENDED"));
+        await (await _admin.PostAsync($"/api/v1/instances/{id}/actions/resume", null)).Json(202);
+        Assert.That((await InstanceApiTests.WaitAsync(_admin, id, "RUNNING", 30))["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"));
+        var started = DateTime.UtcNow;
+        await (await _admin.PostAsync($"/api/v1/instances/{id}/actions/shutdown", null)).Json(202);
+        Assert.That((await InstanceApiTests.WaitAsync(_admin, id, "DONE", 60))["state"]!.GetValue<string>(), Is.EqualTo("DONE"));
+        Assert.That(DateTime.UtcNow - started, Is.LessThan(TimeSpan.FromSeconds(25)), "the guest powered off on the ACPI request, before the kill timeout");
+        Assert.That(HostTools.QemuProcesses(Path.Combine(_server.DataDir, "instances", id.ToString())), Is.Empty);
+    }
+}

@@ -1,0 +1,57 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using StratusLab.Server.Tests.Modules.Compute;
+using StratusLab.Server.Tests.Platform;
+using StratusLab.Server.Tests.Support;
+
+namespace StratusLab.Server.Tests.Host;
+
+/// <summary>kill -9 the real server while a real VM runs: after a restart the VM is still RUNNING and can be shut down.</summary>
+[NonParallelizable]
+public class ServerCrashTests
+{
+    [Test, CancelAfter(300_000)]
+    public async Task A_vm_survives_a_killed_server_and_is_reattached_on_restart()
+    {
+        HostTools.AppliancePath();
+        var dataDir = TempDir.Create("crash");
+        var port = ServerProcessTests.FreePort();
+        (string, string)[] env = [("STRATUSLAB__Compute__Driver", "qemu"), ("STRATUSLAB__Compute__Accelerator", "tcg")];
+        var server = ServerProcessTests.StartServer(dataDir, port, env);
+        try
+        {
+            await ServerProcessTests.WaitHealthy(port, server, TimeSpan.FromSeconds(60));
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(200) };
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", File.ReadAllText(Path.Combine(dataDir, "admin.token")).Trim());
+            var id = (await (await http.PostAsJsonAsync("/api/v1/instances", new { name = "survivor" })).Json(201))["id"]!.GetValue<long>();
+            var running = await InstanceApiTests.WaitAsync(http, id, "ready", 180);
+            Assert.That(running["ready"]!.GetValue<bool>(), Is.True, running.ToJsonString());
+            var qemuBefore = HostTools.QemuProcesses(dataDir);
+            Assert.That(qemuBefore, Has.Count.EqualTo(1));
+
+            server.Kill(); // SIGKILL, the server alone
+            server.WaitForExit(10_000);
+            Assert.That(HostTools.QemuProcesses(dataDir), Is.EqualTo(qemuBefore), "the VM keeps running without the server");
+
+            server = ServerProcessTests.StartServer(dataDir, port, env);
+            await ServerProcessTests.WaitHealthy(port, server, TimeSpan.FromSeconds(60));
+            await Task.Delay(1000);
+            var after = await (await http.GetAsync($"/api/v1/instances/{id}")).Json(200);
+            Assert.That(after["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"), after.ToJsonString());
+            var httpPort = after["portForwards"]!.AsArray().First(f => f!["guestPort"]!.GetValue<int>() == 80)!["hostPort"]!.GetValue<int>();
+            using (var web = new HttpClient { Timeout = TimeSpan.FromSeconds(20) })
+                Assert.That(await web.GetStringAsync($"http://127.0.0.1:{httpPort}/"), Does.Contain("survivor"));
+
+            await (await http.PostAsync($"/api/v1/instances/{id}/actions/shutdown", null)).Json(202);
+            var done = await InstanceApiTests.WaitAsync(http, id, "DONE", 90);
+            Assert.That(done["state"]!.GetValue<string>(), Is.EqualTo("DONE"));
+            Assert.That(HostTools.QemuProcesses(dataDir), Is.Empty);
+        }
+        finally
+        {
+            ServerProcessTests.Kill(server);
+            HostTools.KillQemu(dataDir);
+            TempDir.Delete(dataDir);
+        }
+    }
+}

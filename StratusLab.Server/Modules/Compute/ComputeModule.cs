@@ -23,6 +23,7 @@ public static class ComputeModule
         services.AddSingleton<HypervisorRegistry>();
         services.AddSingleton<GuestInstances>();
         services.AddSingleton<IGuestInstances>(sp => sp.GetRequiredService<GuestInstances>());
+        services.AddSingleton<IInstanceDisks, InstanceDisks>();
         services.AddSingleton<InstanceLifecycle>();
         services.AddHostedService(sp => sp.GetRequiredService<InstanceLifecycle>());
         services.AddSingleton<ComputeHost>();

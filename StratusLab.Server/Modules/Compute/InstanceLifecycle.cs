@@ -27,6 +27,7 @@ public sealed partial class InstanceLifecycle(
     GuestEndpoint guestEndpoint,
     InstanceEvents events,
     ICommandRunner runner,
+    IEnumerable<IInstanceEndListener> endListeners,
     ServerOptions options,
     ILogger<InstanceLifecycle> logger) : BackgroundService
 {
@@ -245,6 +246,12 @@ public sealed partial class InstanceLifecycle(
         catch (Exception e) when (e is HypervisorException or OperationCanceledException)
         {
             logger.LogWarning("Instance {Id}: stopping the VM failed during clean-up: {Error}", row.Id, e.Message);
+        }
+        // Volumes mounted in the VM are released before anything else, so they can be deleted right away.
+        foreach (var listener in endListeners)
+        {
+            try { await listener.InstanceEndedAsync(row.Id, ct); }
+            catch (Exception e) when (e is not OperationCanceledException) { logger.LogError(e, "Instance {Id}: releasing its resources failed", row.Id); }
         }
         if (row.VmDir is not null) DeleteDirectory(row.VmDir);
         await store.ReleasePortsAsync(row.Id);

@@ -55,6 +55,12 @@ public interface IHypervisorDriver
     Task ResumeAsync(VmRef vm, CancellationToken ct);
     Task ResetAsync(VmRef vm, CancellationToken ct);
 
+    /// <summary>Hot-plugs a disk into a running VM.</summary>
+    Task AttachDiskAsync(VmRef vm, HotDisk disk, CancellationToken ct);
+
+    /// <summary>Hot-unplugs a disk; the guest must release it (ACPI), then the block node is removed.</summary>
+    Task DetachDiskAsync(VmRef vm, string deviceId, CancellationToken ct);
+
     /// <summary>Instance ids of every VM of this server's data dir that this driver finds running.</summary>
     Task<IReadOnlyList<VmRef>> ListRunningAsync(CancellationToken ct);
 }

@@ -132,6 +132,47 @@ public sealed partial class QemuDriver(ICommandRunner runner, ServerOptions opti
         await qmp.ExecuteAsync(command, null, ct);
     }
 
+    public async Task AttachDiskAsync(VmRef vm, HotDisk disk, CancellationToken ct)
+    {
+        await using var qmp = await ConnectAsync(vm, ct);
+        await qmp.ExecuteAsync("blockdev-add", disk.Blockdev, ct);
+        try
+        {
+            await qmp.ExecuteAsync("device_add", new JsonObject { ["driver"] = "virtio-blk-pci", ["drive"] = disk.NodeName, ["id"] = disk.DeviceId }, ct);
+        }
+        catch (HypervisorException)
+        {
+            await qmp.ExecuteAsync("blockdev-del", new JsonObject { ["node-name"] = disk.NodeName }, ct);
+            throw;
+        }
+    }
+
+    public async Task DetachDiskAsync(VmRef vm, string deviceId, CancellationToken ct)
+    {
+        if (vm.Pid is not { } pid || !IsOurProcess(pid, vm.InstanceId)) return;
+        await using var qmp = await ConnectAsync(vm, ct);
+        try { await qmp.ExecuteAsync("device_del", new JsonObject { ["id"] = deviceId }, ct); }
+        catch (HypervisorException e) when (e.Message.Contains("not found", StringComparison.OrdinalIgnoreCase)) { }
+        // device_del completes when the guest acknowledges the unplug; until then the node is in use.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (true)
+        {
+            try
+            {
+                await qmp.ExecuteAsync("blockdev-del", new JsonObject { ["node-name"] = "node-" + deviceId }, ct);
+                return;
+            }
+            catch (HypervisorException e) when (e.Message.Contains("not found", StringComparison.OrdinalIgnoreCase) || e.Message.Contains("Cannot find", StringComparison.OrdinalIgnoreCase))
+            {
+                return;
+            }
+            catch (HypervisorException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(200, ct);
+            }
+        }
+    }
+
     /// <summary>Runs any QMP command on a running VM (hot-plug and the like).</summary>
     public async Task<JsonNode?> ExecuteQmpAsync(VmRef vm, string command, JsonObject? arguments, CancellationToken ct)
     {

@@ -66,6 +66,10 @@ public sealed class SimulatedDriver(ComputeStore store, SimulatedFaults faults, 
 
     public Task ResetAsync(VmRef vm, CancellationToken ct) => ActAsync("reset", vm.InstanceId, ct);
 
+    public Task AttachDiskAsync(VmRef vm, HotDisk disk, CancellationToken ct) => ActAsync("attach", vm.InstanceId, ct);
+
+    public Task DetachDiskAsync(VmRef vm, string deviceId, CancellationToken ct) => ActAsync("detach", vm.InstanceId, ct);
+
     public async Task<IReadOnlyList<VmRef>> ListRunningAsync(CancellationToken ct) =>
         (await store.ListSimulatedVmsAsync()).Select(id => new VmRef(id, null, null)).ToList();
 

@@ -1,7 +1,7 @@
 namespace StratusLab.Server.Modules.Compute.Drivers;
 
 /// <summary>A fault to inject into simulated driver actions (admin API: /api/v1/simulator/faults).</summary>
-/// <param name="Action">prolog, start, shutdown, kill, pause, resume, reset or query.</param>
+/// <param name="Action">prolog, start, shutdown, kill, pause, resume, reset, query, attach or detach.</param>
 /// <param name="Mode">fail (raise an error), delay (wait DelayMs then succeed) or hang (never answer until the caller gives up).</param>
 /// <param name="Times">How many times it fires; null = every time.</param>
 /// <param name="InstanceId">Only for this instance; null = any.</param>
@@ -14,7 +14,7 @@ public sealed record SimulatedFault(string Id, string Action, string Mode, int? 
 /// <summary>The active faults of the simulated driver.</summary>
 public sealed class SimulatedFaults
 {
-    public static readonly string[] Actions = ["prolog", "start", "shutdown", "kill", "pause", "resume", "reset", "query"];
+    public static readonly string[] Actions = ["prolog", "start", "shutdown", "kill", "pause", "resume", "reset", "query", "attach", "detach"];
     public static readonly string[] Modes = ["fail", "delay", "hang"];
 
     readonly object _lock = new();

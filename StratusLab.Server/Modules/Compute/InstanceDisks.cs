@@ -1,0 +1,42 @@
+using StratusLab.Server.Modules.Compute.Contracts;
+using StratusLab.Server.Modules.Compute.Drivers;
+using StratusLab.Server.Platform.Http;
+
+namespace StratusLab.Server.Modules.Compute;
+
+/// <summary>Hot-plug of disks into running instances, for Pdisk.</summary>
+public sealed class InstanceDisks(ComputeStore store, HypervisorRegistry drivers) : IInstanceDisks
+{
+    public async Task<InstanceSummary?> FindAsync(long instanceId, CancellationToken ct = default)
+    {
+        var row = await store.GetAsync(instanceId);
+        return row is null ? null : new InstanceSummary(row.Id, row.Name, row.OwnerId, row.StateValue, row.Host, row.Driver);
+    }
+
+    public async Task<string> AttachAsync(long instanceId, DiskAttachment disk, CancellationToken ct = default)
+    {
+        var row = await store.GetAsync(instanceId) ?? throw ApiException.NotFound($"Instance {instanceId}");
+        if (row.StateValue is not (InstanceState.Running or InstanceState.Suspended))
+            throw ApiException.Conflict($"Instance {instanceId} is {row.State}; disks can be attached to RUNNING or SUSPENDED instances only.");
+        var deviceId = "vol" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4));
+        HotDisk hot;
+        try { hot = HotDisks.Describe(deviceId, disk.Turl, disk.Format, disk.ReadOnly); }
+        catch (ArgumentException e) { throw ApiException.Invalid("turl", e.Message); }
+        try
+        {
+            await drivers.Get(row.Driver).AttachDiskAsync(new VmRef(row.Id, row.VmDir, (int?)row.Pid), hot, ct);
+        }
+        catch (HypervisorException e)
+        {
+            throw new ApiException(422, $"The hypervisor refused to attach the disk: {e.Message}", "instance");
+        }
+        return deviceId;
+    }
+
+    public async Task DetachAsync(long instanceId, string deviceId, CancellationToken ct = default)
+    {
+        var row = await store.GetAsync(instanceId);
+        if (row is null || row.StateValue is not (InstanceState.Running or InstanceState.Suspended or InstanceState.Shutdown)) return;
+        await drivers.Get(row.Driver).DetachDiskAsync(new VmRef(row.Id, row.VmDir, (int?)row.Pid), deviceId, ct);
+    }
+}

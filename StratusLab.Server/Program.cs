@@ -2,6 +2,7 @@ using StratusLab.Server.Cli;
 using StratusLab.Server.Modules.Compute;
 using StratusLab.Server.Modules.Context;
 using StratusLab.Server.Modules.Identity;
+using StratusLab.Server.Modules.Scheduling;
 using StratusLab.Server.Platform;
 using StratusLab.Server.Platform.Configuration;
 using StratusLab.Server.Platform.Data;
@@ -27,7 +28,8 @@ public partial class Program
         builder.Services.AddIdentityModule(builder.Configuration);
         builder.Services.AddContextModule(builder.Configuration);
         builder.Services.AddComputeModule(builder.Configuration);
-        builder.AddJobs(options, IdentityModule.ConfigureJobs);
+        builder.Services.AddSchedulingModule(builder.Configuration);
+        builder.AddJobs(options, IdentityModule.ConfigureJobs, SchedulingModule.ConfigureJobs);
 
         DataDirectory.Prepare(options);
         var dataLock = DataDirectory.Lock(options);
@@ -38,6 +40,7 @@ public partial class Program
 
         app.MapIdentityEndpoints();
         app.MapComputeEndpoints();
+        app.MapSchedulingEndpoints();
         app.MapGuestEndpoints();
 
         await app.Services.GetRequiredService<IdentityBootstrap>().EnsureAdminAsync();

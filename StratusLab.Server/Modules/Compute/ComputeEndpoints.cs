@@ -51,10 +51,10 @@ public static class ComputeEndpoints
     }
 
     static async Task<IResult> CreateInstances(CreateInstanceRequest body, ClaimsPrincipal principal, InstanceRequests requests,
-        InstanceLifecycle lifecycle, ComputeStore store, InstanceViews views)
+        Scheduling.Contracts.ISchedulerSignal scheduler, ComputeStore store, InstanceViews views)
     {
         var ids = await requests.AdmitAsync(body, principal.ToCaller());
-        foreach (var id in ids) lifecycle.Enqueue(id);
+        scheduler.Wake();
         var created = new List<InstanceRow>();
         foreach (var id in ids) created.Add((await store.GetAsync(id))!);
         var list = await views.ViewAsync(created);

@@ -13,7 +13,6 @@ public static class ComputeModule
         services.AddSingleton<InstanceEvents>();
         services.AddSingleton<InstanceViews>();
         services.AddSingleton<InstanceRequests>();
-        services.AddSingleton<LocalHostCapacity>();
         services.AddSingleton<GuestEndpoint>();
         services.AddSingleton<SimulatedFaults>();
         services.AddSingleton<QemuDriver>();
@@ -24,6 +23,7 @@ public static class ComputeModule
         services.AddSingleton<GuestInstances>();
         services.AddSingleton<IGuestInstances>(sp => sp.GetRequiredService<GuestInstances>());
         services.AddSingleton<IInstanceDisks, InstanceDisks>();
+        services.AddSingleton<IPlacementTarget, ComputePlacement>();
         services.AddSingleton<InstanceLifecycle>();
         services.AddHostedService(sp => sp.GetRequiredService<InstanceLifecycle>());
         services.AddSingleton<ComputeHost>();

@@ -36,6 +36,7 @@ public sealed class InstanceRow
     public bool QuotaHeld { get; init; }
     public DateTimeOffset CreatedAt { get; init; }
     public DateTimeOffset UpdatedAt { get; init; }
+    public DateTimeOffset? PlacedAt { get; init; }
     public DateTimeOffset? StartedAt { get; init; }
     public DateTimeOffset? ReadyAt { get; init; }
     public DateTimeOffset? EndedAt { get; init; }
@@ -76,7 +77,7 @@ public sealed class ComputeStore(Store store)
         instance_type AS InstanceType, cpu AS Cpu, memory_mib AS MemoryMib, host AS Host, driver AS Driver, accelerator AS Accelerator,
         context_json AS ContextJson, ssh_keys_json AS SshKeysJson, user_data AS UserData, admin_json AS AdminJson,
         port_forwards_json AS PortForwardsJson, vm_dir AS VmDir, pid AS Pid, scheduling_message AS SchedulingMessage,
-        quota_held AS QuotaHeld, created_at AS CreatedAt, updated_at AS UpdatedAt, started_at AS StartedAt, ready_at AS ReadyAt, ended_at AS EndedAt
+        quota_held AS QuotaHeld, created_at AS CreatedAt, updated_at AS UpdatedAt, placed_at AS PlacedAt, started_at AS StartedAt, ready_at AS ReadyAt, ended_at AS EndedAt
         """;
 
     public async Task<IReadOnlyList<long>> InsertInstancesAsync(IReadOnlyList<NewInstance> instances)

@@ -15,7 +15,7 @@ public sealed partial class InstanceLifecycle
         {
             var row = await store.GetAsync(id);
             if (row is null || row.StateValue is InstanceState.Done or InstanceState.Epilog) return;
-            if (row.StateValue == InstanceState.Pending)
+            if (row.StateValue == InstanceState.Pending && !_deploying.ContainsKey(id))
             {
                 if (await store.TransitionAsync(id, [InstanceState.Pending], InstanceState.Epilog)) await FinishAsync(id);
                 return;
@@ -160,7 +160,7 @@ public sealed partial class InstanceLifecycle
             switch (row.StateValue)
             {
                 case InstanceState.Pending:
-                    Enqueue(row.Id);
+                    // The scheduler's first pass places it (again, if it had been placed before the restart).
                     break;
                 case InstanceState.Prolog:
                     await CleanUpAsync(row, ct);

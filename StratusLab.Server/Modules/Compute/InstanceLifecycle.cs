@@ -28,6 +28,7 @@ public sealed partial class InstanceLifecycle(
     InstanceEvents events,
     ICommandRunner runner,
     IEnumerable<IInstanceEndListener> endListeners,
+    Scheduling.Contracts.IHostAllocations allocations,
     ServerOptions options,
     ILogger<InstanceLifecycle> logger) : BackgroundService
 {
@@ -39,8 +40,6 @@ public sealed partial class InstanceLifecycle(
     readonly ConcurrentDictionary<long, SemaphoreSlim> _locks = new();
     readonly SemaphoreSlim _slots = new(options.Compute.MaxConcurrentDeployments);
     CancellationToken _stopping = CancellationToken.None;
-
-    public static string HostName => Environment.MachineName;
 
     /// <summary>Queues a PENDING instance for deployment.</summary>
     public void Enqueue(long id) => _queue.Writer.TryWrite(id);
@@ -76,7 +75,7 @@ public sealed partial class InstanceLifecycle(
         await using var undo = new UndoStack(logger);
         try
         {
-            if (!await store.TransitionAsync(id, [InstanceState.Pending], InstanceState.Prolog, new { host = HostName }, "host = @host"))
+            if (!await store.TransitionAsync(id, [InstanceState.Pending], InstanceState.Prolog))
                 return;
             await PublishAsync(id);
 
@@ -216,6 +215,7 @@ public sealed partial class InstanceLifecycle(
         await store.UpdateAsync(id, "state = 'FAILED', failed_step = @step, failure_reason = @reason, pid = NULL, ready = 0",
             new { step = StateName(step), reason });
         await ReleaseQuotaAsync(id);
+        await allocations.ReleaseAsync(id);
         await PublishAsync(id);
     }
 
@@ -224,6 +224,7 @@ public sealed partial class InstanceLifecycle(
         await store.UpdateAsync(id, "state = 'DONE', ended_at = @ended, pid = NULL, ready = 0, guest_token_hash = NULL",
             new { ended = DateTimeOffset.UtcNow });
         await ReleaseQuotaAsync(id);
+        await allocations.ReleaseAsync(id);
         await PublishAsync(id);
         _locks.TryRemove(id, out _);
     }
@@ -233,6 +234,24 @@ public sealed partial class InstanceLifecycle(
         if (!await store.TakeQuotaHeldAsync(id)) return;
         var row = await store.GetAsync(id);
         if (row is not null) await quotas.ReleaseAsync(row.OwnerId, new ResourceAmount(1, row.Cpu, row.MemoryMib, 0));
+    }
+
+    public async Task SetSchedulingMessageAsync(long id, string message)
+    {
+        await store.UpdateAsync(id, "scheduling_message = @message", new { message });
+        await PublishAsync(id);
+    }
+
+    /// <summary>A PENDING instance that no host took in time: FAILED, quota back.</summary>
+    public async Task FailPendingAsync(long id, string reason)
+    {
+        if (!await store.TransitionAsync(id, [InstanceState.Pending], InstanceState.Failed, new { reason },
+                "failed_step = 'PENDING', failure_reason = @reason, scheduling_message = @reason"))
+            return;
+        logger.LogWarning("Instance {Id} FAILED while PENDING: {Reason}", id, reason);
+        await ReleaseQuotaAsync(id);
+        await allocations.ReleaseAsync(id);
+        await PublishAsync(id);
     }
 
     /// <summary>Removes everything an instance has on the host: VM, context ISO, overlay, directory, ports, guest token.</summary>
@@ -281,7 +300,7 @@ public sealed partial class InstanceLifecycle(
 }
 
 /// <summary>Restricted attributes only admins may set, stored with the instance.</summary>
-public sealed record AdminAttributes(IReadOnlyList<string>? RawQemuArguments = null, string? Mac = null);
+public sealed record AdminAttributes(IReadOnlyList<string>? RawQemuArguments = null, string? Mac = null, string? Requirements = null, string? Policy = null);
 
 /// <summary>No forwarded port is free.</summary>
 public sealed class PortsExhaustedException(string message) : Exception(message);

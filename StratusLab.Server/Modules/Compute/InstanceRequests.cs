@@ -31,9 +31,9 @@ public sealed record CreateInstanceRequest(
     string? Mac = null);
 
 /// <summary>Validates and admits instance requests: nothing is written until every check passed and the quota is reserved.</summary>
-public sealed partial class InstanceRequests(ComputeStore store, ImageCatalog images, IQuotaLedger quotas, ServerOptions options, LocalHostCapacity capacity)
+public sealed partial class InstanceRequests(ComputeStore store, ImageCatalog images, IQuotaLedger quotas, ServerOptions options, Scheduling.Contracts.IPlacementRules placement)
 {
-    public const int MaxCount = 100;
+    public const int MaxCount = 1000;
 
     public async Task<IReadOnlyList<long>> AdmitAsync(CreateInstanceRequest r, Caller caller)
     {
@@ -50,8 +50,7 @@ public sealed partial class InstanceRequests(ComputeStore store, ImageCatalog im
         if (!caller.IsAdmin && restricted.Count > 0)
             throw new ApiException(403, $"Only administrators may set {string.Join(", ", restricted)}; remove {(restricted.Count == 1 ? "it" : "them")} from the request.",
                 restricted[0], "Restricted attribute");
-        if (r.Requirements is not null || r.Policy is not null)
-            throw ApiException.Invalid(r.Requirements is not null ? "requirements" : "policy", "Placement requirements and policies are not available yet on this server; leave them out.");
+        placement.Validate(r.Requirements, r.Policy);
         if (r.Networks is { Count: > 0 })
             throw ApiException.Invalid("networks", "Managed networks are not available yet on this server; leave 'networks' out: every VM gets user-mode networking with its SSH and HTTP ports forwarded on 127.0.0.1.");
         if (r.Volumes is { Count: > 0 })
@@ -95,14 +94,22 @@ public sealed partial class InstanceRequests(ComputeStore store, ImageCatalog im
         }
 
         var (typeName, cpu, memory) = await SizeAsync(r);
-        if (cpu > capacity.Cpus || memory > capacity.MemoryMiB)
-            throw ApiException.Invalid(r.InstanceType is null ? (cpu > capacity.Cpus ? "cpu" : "memoryMiB") : "instanceType",
-                $"The instance needs {cpu} CPU(s) and {memory} MiB, but the largest host has {capacity.Cpus} CPU(s) and {capacity.MemoryMiB} MiB; choose a smaller size.");
+        if (await placement.WhyNeverFitsAsync(cpu, memory, count) is { } never)
+        {
+            var field = never.Resource switch
+            {
+                "count" => "count",
+                _ when r.InstanceType is not null || r.Cpu is null => "instanceType",
+                "memory" => "memoryMiB",
+                _ => "cpu",
+            };
+            throw ApiException.Invalid(field, "This request can never be placed: " + never.Reason);
+        }
 
         await quotas.ReserveAsync(caller.UserId, new ResourceAmount(count, cpu * count, memory * count, 0));
         try
         {
-            var admin = JsonSerializer.Serialize(new AdminAttributes(r.RawQemuArguments, r.Mac?.ToLowerInvariant()), InstanceLifecycle.Json);
+            var admin = JsonSerializer.Serialize(new AdminAttributes(r.RawQemuArguments, r.Mac?.ToLowerInvariant(), r.Requirements, r.Policy), InstanceLifecycle.Json);
             var rows = Enumerable.Range(0, count).Select(_ => new NewInstance(
                 name, caller.UserId, caller.PrimaryGroupId, Permissions.Private.Bits, image.Name, image.Path, typeName, cpu, memory,
                 options.Compute.Driver, JsonSerializer.Serialize(context, InstanceLifecycle.Json), JsonSerializer.Serialize(sshKeys, InstanceLifecycle.Json),
@@ -143,24 +150,4 @@ public sealed partial class InstanceRequests(ComputeStore store, ImageCatalog im
 
     [GeneratedRegex(@"^(ssh-(rsa|ed25519|dss)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) [A-Za-z0-9+/=]+( [^\r\n]*)?$")]
     private static partial Regex SshKeyPattern();
-}
-
-/// <summary>This machine's capacity (cores and memory), for "bigger than any host" checks.</summary>
-public sealed class LocalHostCapacity
-{
-    public int Cpus { get; } = Environment.ProcessorCount;
-    public long MemoryMiB { get; } = ReadMemoryMiB();
-
-    static long ReadMemoryMiB()
-    {
-        try
-        {
-            var line = File.ReadLines("/proc/meminfo").First(l => l.StartsWith("MemTotal:", StringComparison.Ordinal));
-            return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024;
-        }
-        catch (Exception e) when (e is IOException or InvalidOperationException or FormatException)
-        {
-            return GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1024 * 1024);
-        }
-    }
 }

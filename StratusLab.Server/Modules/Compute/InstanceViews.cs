@@ -14,7 +14,7 @@ public sealed record InstanceView(
     string Image, string? InstanceType, long Cpu, long MemoryMiB, string? Host, string Driver, string? Accelerator,
     IReadOnlyList<PortForwardView> PortForwards, IReadOnlyList<string> AllowedActions, string? SchedulingMessage,
     IReadOnlyDictionary<string, string> Context, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt,
-    DateTimeOffset? StartedAt, DateTimeOffset? ReadyAt, DateTimeOffset? EndedAt);
+    DateTimeOffset? PlacedAt, DateTimeOffset? StartedAt, DateTimeOffset? ReadyAt, DateTimeOffset? EndedAt);
 
 /// <summary>Builds API views of instances (owner names looked up once per call).</summary>
 public sealed class InstanceViews(IUserDirectory users)
@@ -43,7 +43,7 @@ public sealed class InstanceViews(IUserDirectory users)
             r.StateValue is InstanceState.Done or InstanceState.Failed ? [] :
                 forwards.Select(f => new PortForwardView(f.GuestPort, f.HostAddress, f.HostPort, f.Protocol)).ToList(),
             InstanceStateMachine.AllowedActions(r.StateValue).Select(InstanceStateMachine.Name).ToList(),
-            r.SchedulingMessage, context, r.CreatedAt, r.UpdatedAt, r.StartedAt, r.ReadyAt, r.EndedAt);
+            r.SchedulingMessage, context, r.CreatedAt, r.UpdatedAt, r.PlacedAt, r.StartedAt, r.ReadyAt, r.EndedAt);
     }
 
     public static Ownership OwnershipOf(InstanceRow row) => new(row.OwnerId, row.GroupId, new Permissions((int)row.Permissions));

@@ -134,6 +134,10 @@ public static class ServerConfiguration
         if (o.Compute.PortRangeLast < o.Compute.PortRangeFirst)
             errors.Add($"Compute:PortRangeLast = {o.Compute.PortRangeLast} is below Compute:PortRangeFirst = {o.Compute.PortRangeFirst}; accepted values: a last port >= the first.");
         Range("Compute:SimulatedDelayMs", o.Compute.SimulatedDelayMs, 0, 600_000);
+        Range("Scheduling:PendingTimeoutSeconds", o.Scheduling.PendingTimeoutSeconds, 0, 86_400 * 30);
+        Range("Scheduling:SafetyNetSeconds", o.Scheduling.SafetyNetSeconds, 1, 3600);
+        if (o.Scheduling.CpuOvercommit is < 0.1 or > 100 || double.IsNaN(o.Scheduling.CpuOvercommit))
+            errors.Add($"Scheduling:CpuOvercommit = {o.Scheduling.CpuOvercommit} is out of range; accepted values: 0.1..100.");
         Range("Compute:BootTimeoutSeconds", o.Compute.BootTimeoutSeconds, 5, 3600);
         Range("Compute:MonitorIntervalSeconds", o.Compute.MonitorIntervalSeconds, 1, 3600);
         Range("Compute:MaxConcurrentDeployments", o.Compute.MaxConcurrentDeployments, 1, 1024);

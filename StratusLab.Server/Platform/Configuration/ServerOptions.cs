@@ -11,6 +11,7 @@ public sealed class ServerOptions
     public IdentityOptions Identity { get; set; } = new();
     public TelemetryOptions Telemetry { get; set; } = new();
     public ComputeOptions Compute { get; set; } = new();
+    public SchedulingOptions Scheduling { get; set; } = new();
 
     public string DatabasePath => Path.Combine(DataDir, "stratuslab.db");
     public string AdminTokenPath => Path.Combine(DataDir, "admin.token");
@@ -58,6 +59,14 @@ public sealed class QuotaOptions
 public sealed class TelemetryOptions
 {
     public string OtlpEndpoint { get; set; } = "";
+}
+
+public sealed class SchedulingOptions
+{
+    public string Policy { get; set; } = "packing";
+    public int PendingTimeoutSeconds { get; set; } = 300;
+    public int SafetyNetSeconds { get; set; } = 10;
+    public double CpuOvercommit { get; set; } = 4;
 }
 
 public sealed class ComputeOptions

@@ -60,6 +60,7 @@ CREATE TABLE compute_instances (
     quota_held         INTEGER NOT NULL DEFAULT 0,
     created_at         TEXT NOT NULL,
     updated_at         TEXT NOT NULL,
+    placed_at          TEXT NULL,
     started_at         TEXT NULL,
     ready_at           TEXT NULL,
     ended_at           TEXT NULL

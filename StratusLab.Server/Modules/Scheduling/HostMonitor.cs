@@ -1,0 +1,47 @@
+using System.Globalization;
+using Quartz;
+using StratusLab.Server.Modules.Scheduling.Contracts;
+using StratusLab.Server.Platform.Configuration;
+
+namespace StratusLab.Server.Modules.Scheduling;
+
+/// <summary>Registers this machine as a host with its real capacity, and measures its CPU and memory use.</summary>
+public sealed class HostMonitor(SchedulingStore store, ServerOptions options, ISchedulerSignal signal, ILogger<HostMonitor> logger)
+{
+    public static string LocalHostName => Environment.MachineName.ToLowerInvariant();
+
+    public async Task RegisterLocalHostAsync()
+    {
+        var cores = Environment.ProcessorCount;
+        var memory = ReadMemInfo("MemTotal") / 1024;
+        var cpus = (long)Math.Max(1, Math.Floor(cores * options.Scheduling.CpuOvercommit));
+        await store.UpdateLocalHostAsync(LocalHostName, options.Compute.Driver, cpus, memory);
+        logger.LogInformation("Local host {Host}: {Cores} cores (x{Overcommit} = {Cpus} schedulable CPUs), {Memory} MiB, driver {Driver}",
+            LocalHostName, cores, options.Scheduling.CpuOvercommit, cpus, memory, options.Compute.Driver);
+        signal.Wake();
+    }
+
+    /// <summary>Measures the local host: CPU use as the 1-minute load average per core (capped at 100%), memory in use (MemTotal - MemAvailable).</summary>
+    public async Task MeasureAsync()
+    {
+        var load = double.Parse(File.ReadAllText("/proc/loadavg").Split(' ')[0], CultureInfo.InvariantCulture);
+        var usage = Math.Min(100, 100 * load / Environment.ProcessorCount);
+        var used = (ReadMemInfo("MemTotal") - ReadMemInfo("MemAvailable")) / 1024;
+        await store.SetMeasuredAsync(LocalHostName, Math.Round(usage, 1), used, null);
+    }
+
+    static long ReadMemInfo(string key)
+    {
+        var line = File.ReadLines("/proc/meminfo").First(l => l.StartsWith(key + ":", StringComparison.Ordinal));
+        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+    }
+}
+
+/// <summary>Refreshes the local host's measured load.</summary>
+[DisallowConcurrentExecution]
+public sealed class HostMonitorJob(HostMonitor monitor) : IJob
+{
+    public static readonly JobKey Key = new("host-monitor", "scheduling");
+
+    public async ValueTask Execute(IJobExecutionContext context, CancellationToken ct) => await monitor.MeasureAsync();
+}

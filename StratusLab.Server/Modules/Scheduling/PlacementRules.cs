@@ -1,0 +1,55 @@
+using StratusLab.Server.Modules.Scheduling.Contracts;
+using StratusLab.Server.Modules.Scheduling.Expressions;
+using StratusLab.Server.Platform.Http;
+
+namespace StratusLab.Server.Modules.Scheduling;
+
+/// <summary>Validates placement attributes at submit time; capacity is released back through <see cref="IHostAllocations"/>.</summary>
+public sealed class PlacementRules(SchedulingStore store, SchedulerSignal signal) : IPlacementRules, IHostAllocations
+{
+    public void Validate(string? requirements, string? policy)
+    {
+        if (requirements is not null)
+        {
+            try { Expr.Parse(requirements, HostState.AttributeNames); }
+            catch (ExpressionException e) { throw ExpressionProblem("requirements", requirements, e); }
+        }
+        if (policy is not null)
+        {
+            try { Policy.Parse(policy); }
+            catch (ExpressionException e) { throw ExpressionProblem("policy", policy, e); }
+            catch (ArgumentException e) { throw ApiException.BadRequest("policy", e.Message); }
+        }
+    }
+
+    static ApiException ExpressionProblem(string field, string text, ExpressionException e)
+    {
+        var offset = field == "policy" && text.StartsWith("rank:", StringComparison.Ordinal) ? 5 : 0;
+        var column = e.Position + offset;
+        var error = ApiException.BadRequest(field, $"'{field}' has an error at column {column + 1}: {e.Message}.\n  {text}\n  {new string(' ', column)}^");
+        error.Extensions["column"] = column + 1;
+        return error;
+    }
+
+    public async Task<PlacementObstacle?> WhyNeverFitsAsync(long cpu, long memoryMiB, int count, CancellationToken ct = default)
+    {
+        var hosts = (await store.ListHostsAsync()).Where(h => h.Enabled).ToList();
+        if (hosts.Count == 0) return new("hosts", "no host is enabled; an administrator must enable or add one (POST /api/v1/hosts).");
+        var biggest = $"the largest host has {hosts.Max(h => h.Cpus)} CPU and {hosts.Max(h => h.MemoryMib)} MiB; choose a smaller size";
+        if (hosts.All(h => h.Cpus < cpu))
+            return new("cpu", $"one instance needs {cpu} CPU, but {biggest}.");
+        if (hosts.All(h => h.MemoryMib < memoryMiB))
+            return new("memory", $"one instance needs {memoryMiB} MiB, but {biggest}.");
+        if (hosts.All(h => h.Cpus < cpu || h.MemoryMib < memoryMiB))
+            return new("cpu", $"one instance needs {cpu} CPU and {memoryMiB} MiB together, but no host has both; {biggest}.");
+        var fits = hosts.Sum(h => Math.Min(h.Cpus / cpu, h.MemoryMib / memoryMiB));
+        if (count > fits)
+            return new("count", $"{count} instances of {cpu} CPU / {memoryMiB} MiB can never run at once: all enabled hosts together hold at most {fits}.");
+        return null;
+    }
+
+    public async Task ReleaseAsync(long instanceId, CancellationToken ct = default)
+    {
+        if (await store.ReleaseAsync(instanceId) > 0) signal.Wake();
+    }
+}

@@ -1,0 +1,23 @@
+using StratusLab.Server.Modules.Compute.Contracts;
+
+namespace StratusLab.Server.Modules.Scheduling;
+
+/// <summary>On start: registers the local host and drops allocations whose instance no longer holds a host.</summary>
+public sealed class SchedulingHost(HostMonitor monitor, SchedulingStore store, IPlacementTarget target, SchedulerSignal signal, ILogger<SchedulingHost> logger) : IHostedService
+{
+    public async Task StartAsync(CancellationToken ct)
+    {
+        await monitor.RegisterLocalHostAsync();
+        await monitor.MeasureAsync();
+        var placed = (await target.ListPlacedAsync(ct)).ToHashSet();
+        foreach (var id in await store.AllocatedInstancesAsync())
+        {
+            if (placed.Contains(id)) continue;
+            await store.ReleaseAsync(id);
+            logger.LogInformation("Released the host capacity of instance {Id}: it no longer runs (or is PENDING again)", id);
+        }
+        signal.Wake();
+    }
+
+    public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
+}

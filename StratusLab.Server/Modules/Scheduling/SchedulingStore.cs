@@ -1,0 +1,135 @@
+using System.Data;
+using Dapper;
+using StratusLab.Server.Platform.Data;
+
+namespace StratusLab.Server.Modules.Scheduling;
+
+/// <summary>A host row with what its allocations add up to.</summary>
+public sealed class HostRow
+{
+    public string Name { get; init; } = "";
+    public string Driver { get; init; } = "";
+    public long Cpus { get; init; }
+    public long MemoryMib { get; init; }
+    public bool Enabled { get; init; }
+    public bool IsLocal { get; init; }
+    public double CpuUsage { get; init; }
+    public long MemoryUsedMib { get; init; }
+    public string? Accelerator { get; init; }
+    public DateTimeOffset CreatedAt { get; init; }
+    public DateTimeOffset? MonitoredAt { get; init; }
+    public long AllocatedCpus { get; init; }
+    public long AllocatedMemoryMib { get; init; }
+    public long RunningVms { get; init; }
+
+    public HostState ToState() => new(Name, Driver, Enabled, Cpus, MemoryMib, AllocatedCpus, AllocatedMemoryMib, RunningVms, CpuUsage, MemoryUsedMib);
+}
+
+/// <summary>The Scheduling module's SQL (tables sched_*).</summary>
+public sealed class SchedulingStore(Store store)
+{
+    public Store Store => store;
+
+    const string HostQuery = """
+        SELECT h.name AS Name, h.driver AS Driver, h.cpus AS Cpus, h.memory_mib AS MemoryMib, h.enabled AS Enabled, h.is_local AS IsLocal,
+               h.cpu_usage AS CpuUsage, h.memory_used_mib AS MemoryUsedMib, h.accelerator AS Accelerator, h.created_at AS CreatedAt,
+               h.monitored_at AS MonitoredAt,
+               COALESCE(SUM(a.cpus), 0) AS AllocatedCpus, COALESCE(SUM(a.memory_mib), 0) AS AllocatedMemoryMib, COUNT(a.instance_id) AS RunningVms
+        FROM sched_hosts h LEFT JOIN sched_allocations a ON a.host = h.name
+        """;
+
+    public async Task<IReadOnlyList<HostRow>> ListHostsAsync(IDbConnection? c = null, IDbTransaction? tx = null)
+    {
+        const string sql = HostQuery + " GROUP BY h.name ORDER BY h.name";
+        if (c is not null) return (await c.QueryAsync<HostRow>(sql, transaction: tx)).AsList();
+        await using var connection = await store.OpenAsync();
+        return (await connection.QueryAsync<HostRow>(sql)).AsList();
+    }
+
+    public async Task<HostRow?> FindHostAsync(string name)
+    {
+        await using var connection = await store.OpenAsync();
+        return await connection.QuerySingleOrDefaultAsync<HostRow>(HostQuery + " WHERE h.name = @name GROUP BY h.name", new { name });
+    }
+
+    public async Task<bool> InsertHostAsync(string name, string driver, long cpus, long memoryMib, bool isLocal)
+    {
+        await using var connection = await store.OpenAsync();
+        return await connection.ExecuteAsync("""
+            INSERT INTO sched_hosts (name, driver, cpus, memory_mib, is_local, created_at) VALUES (@name, @driver, @cpus, @memoryMib, @isLocal, @now)
+            ON CONFLICT (name) DO NOTHING
+            """, new { name, driver, cpus, memoryMib, isLocal, now = DateTimeOffset.UtcNow }) == 1;
+    }
+
+    public async Task UpdateLocalHostAsync(string name, string driver, long cpus, long memoryMib)
+    {
+        await using var connection = await store.OpenAsync();
+        await connection.ExecuteAsync("""
+            INSERT INTO sched_hosts (name, driver, cpus, memory_mib, is_local, created_at) VALUES (@name, @driver, @cpus, @memoryMib, 1, @now)
+            ON CONFLICT (name) DO UPDATE SET driver = excluded.driver, cpus = excluded.cpus, memory_mib = excluded.memory_mib, is_local = 1
+            """, new { name, driver, cpus, memoryMib, now = DateTimeOffset.UtcNow });
+    }
+
+    public async Task SetMeasuredAsync(string name, double cpuUsage, long memoryUsedMib, string? accelerator)
+    {
+        await using var connection = await store.OpenAsync();
+        await connection.ExecuteAsync("""
+            UPDATE sched_hosts SET cpu_usage = @cpuUsage, memory_used_mib = @memoryUsedMib, accelerator = COALESCE(@accelerator, accelerator), monitored_at = @now
+            WHERE name = @name
+            """, new { name, cpuUsage, memoryUsedMib, accelerator, now = DateTimeOffset.UtcNow });
+    }
+
+    public async Task<bool> SetEnabledAsync(string name, bool enabled)
+    {
+        await using var connection = await store.OpenAsync();
+        return await connection.ExecuteAsync("UPDATE sched_hosts SET enabled = @enabled WHERE name = @name", new { name, enabled }) == 1;
+    }
+
+    public async Task<int> DeleteHostAsync(string name)
+    {
+        return await store.WriteAsync(async (c, tx) =>
+        {
+            var held = await c.ExecuteScalarAsync<long>("SELECT count(*) FROM sched_allocations WHERE host = @name", new { name }, tx);
+            if (held > 0) return -(int)held;
+            return await c.ExecuteAsync("DELETE FROM sched_hosts WHERE name = @name", new { name }, tx);
+        });
+    }
+
+    /// <summary>
+    /// Places each request in one write transaction: hosts are re-read inside it, so two passes (or a pass and a
+    /// host change) can never over-commit a host. Returns the decision per instance.
+    /// </summary>
+    public Task<IReadOnlyDictionary<long, PlacementDecision>> PlaceAsync(IReadOnlyList<PlacementRequest> requests) =>
+        store.WriteAsync<IReadOnlyDictionary<long, PlacementDecision>>(async (c, tx) =>
+        {
+            var hosts = (await ListHostsAsync(c, tx)).Select(h => h.ToState()).ToDictionary(h => h.Name, StringComparer.OrdinalIgnoreCase);
+            var held = (await c.QueryAsync<long>("SELECT instance_id FROM sched_allocations", transaction: tx)).ToHashSet();
+            var decisions = new Dictionary<long, PlacementDecision>();
+            var now = DateTimeOffset.UtcNow;
+            foreach (var request in requests)
+            {
+                if (held.Contains(request.InstanceId)) continue;
+                var decision = Placement.Choose(request, hosts.Values);
+                decisions[request.InstanceId] = decision;
+                if (decision.Host is null) continue;
+                await c.ExecuteAsync("""
+                    INSERT INTO sched_allocations (instance_id, host, cpus, memory_mib, created_at) VALUES (@id, @host, @cpu, @memory, @now)
+                    """, new { id = request.InstanceId, host = decision.Host, cpu = request.Cpu, memory = request.MemoryMiB, now }, tx);
+                var h = hosts[decision.Host];
+                hosts[decision.Host] = h with { AllocatedCpus = h.AllocatedCpus + request.Cpu, AllocatedMemoryMiB = h.AllocatedMemoryMiB + request.MemoryMiB, RunningVms = h.RunningVms + 1 };
+            }
+            return decisions;
+        });
+
+    public async Task<int> ReleaseAsync(long instanceId)
+    {
+        await using var connection = await store.OpenAsync();
+        return await connection.ExecuteAsync("DELETE FROM sched_allocations WHERE instance_id = @instanceId", new { instanceId });
+    }
+
+    public async Task<IReadOnlyList<long>> AllocatedInstancesAsync()
+    {
+        await using var connection = await store.OpenAsync();
+        return (await connection.QueryAsync<long>("SELECT instance_id FROM sched_allocations")).AsList();
+    }
+}

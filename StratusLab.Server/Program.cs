@@ -3,6 +3,7 @@ using StratusLab.Server.Modules.Compute;
 using StratusLab.Server.Modules.Context;
 using StratusLab.Server.Modules.Identity;
 using StratusLab.Server.Modules.Scheduling;
+using StratusLab.Server.Modules.Marketplace;
 using StratusLab.Server.Platform;
 using StratusLab.Server.Platform.Configuration;
 using StratusLab.Server.Platform.Data;
@@ -26,6 +27,7 @@ public partial class Program
         var options = builder.AddPlatform();
 
         builder.Services.AddIdentityModule(builder.Configuration);
+        builder.Services.AddMarketplaceModule(builder.Configuration);
         builder.Services.AddContextModule(builder.Configuration);
         builder.Services.AddComputeModule(builder.Configuration);
         builder.Services.AddSchedulingModule(builder.Configuration);
@@ -39,6 +41,7 @@ public partial class Program
         app.UsePlatform();
 
         app.MapIdentityEndpoints();
+        app.MapMarketplaceEndpoints();
         app.MapComputeEndpoints();
         app.MapSchedulingEndpoints();
         app.MapGuestEndpoints();

@@ -41,6 +41,7 @@ public static class ClientCli
     [
         .. IdentityCommands.All,
         .. ComputeCommands.All,
+        .. MarketplaceCommands.All,
     ];
 
     public static async Task<int> RunAsync(string[] args, TextWriter? output = null, TextWriter? error = null)

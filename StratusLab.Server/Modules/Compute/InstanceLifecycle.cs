@@ -212,19 +212,20 @@ public sealed partial class InstanceLifecycle(
     async Task FailAsync(long id, InstanceState step, string reason)
     {
         logger.LogWarning("Instance {Id} FAILED in {Step}: {Reason}", id, StateName(step), reason);
-        await store.UpdateAsync(id, "state = 'FAILED', failed_step = @step, failure_reason = @reason, pid = NULL, ready = 0",
-            new { step = StateName(step), reason });
+        // Quota and capacity go back before the state changes, so whoever sees FAILED also sees them free.
         await ReleaseQuotaAsync(id);
         await allocations.ReleaseAsync(id);
+        await store.UpdateAsync(id, "state = 'FAILED', failed_step = @step, failure_reason = @reason, pid = NULL, ready = 0",
+            new { step = StateName(step), reason });
         await PublishAsync(id);
     }
 
     async Task FinishAsync(long id)
     {
-        await store.UpdateAsync(id, "state = 'DONE', ended_at = @ended, pid = NULL, ready = 0, guest_token_hash = NULL",
-            new { ended = DateTimeOffset.UtcNow });
         await ReleaseQuotaAsync(id);
         await allocations.ReleaseAsync(id);
+        await store.UpdateAsync(id, "state = 'DONE', ended_at = @ended, pid = NULL, ready = 0, guest_token_hash = NULL",
+            new { ended = DateTimeOffset.UtcNow });
         await PublishAsync(id);
         _locks.TryRemove(id, out _);
     }
@@ -245,12 +246,12 @@ public sealed partial class InstanceLifecycle(
     /// <summary>A PENDING instance that no host took in time: FAILED, quota back.</summary>
     public async Task FailPendingAsync(long id, string reason)
     {
-        if (!await store.TransitionAsync(id, [InstanceState.Pending], InstanceState.Failed, new { reason },
-                "failed_step = 'PENDING', failure_reason = @reason, scheduling_message = @reason"))
+        if (!await store.TransitionAsync(id, [InstanceState.Pending], InstanceState.Epilog))
             return;
         logger.LogWarning("Instance {Id} FAILED while PENDING: {Reason}", id, reason);
         await ReleaseQuotaAsync(id);
         await allocations.ReleaseAsync(id);
+        await store.UpdateAsync(id, "state = 'FAILED', failed_step = 'PENDING', failure_reason = @reason, scheduling_message = @reason", new { reason });
         await PublishAsync(id);
     }
 

@@ -143,5 +143,28 @@ public static class ServerConfiguration
         Range("Compute:MaxConcurrentDeployments", o.Compute.MaxConcurrentDeployments, 1, 1024);
         if (o.Compute.ApplianceImage.Length > 0 && !File.Exists(o.Compute.ApplianceImage))
             errors.Add($"Compute:ApplianceImage = '{o.Compute.ApplianceImage}' does not exist; accepted values: empty (look in ~/.cache/stratuslab/appliance), or the path of a built appliance image.");
+        void EachMatches(string key, IEnumerable<string> values, string pattern, string accepted)
+        {
+            foreach (var v in values)
+                if (!System.Text.RegularExpressions.Regex.IsMatch(v, pattern))
+                    errors.Add($"{key} contains '{v}', which is not accepted; accepted values: {accepted}.");
+        }
+        const string emailPattern = @"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+$", colourPattern = @"^#[0-9A-Fa-f]{3}([0-9A-Fa-f]{3})?$";
+        Range("Marketplace:MaxEntryBytes", o.Marketplace.MaxEntryBytes, 4096, 100L << 20);
+        Range("Marketplace:SiteEntryValidDays", o.Marketplace.SiteEntryValidDays, 1, 36500);
+        Range("Marketplace:MaxClockSkewMinutes", o.Marketplace.MaxClockSkewMinutes, 0, 1440);
+        EachMatches("Marketplace:SiteEndorserEmail", [o.Marketplace.SiteEndorserEmail], emailPattern, "an e-mail address such as site-admin@localhost");
+        EachMatches("Marketplace:WhitelistedCertificates", o.Marketplace.WhitelistedCertificates, "^([0-9A-Fa-f]{40}|[0-9A-Fa-f]{64})$", "SHA-256 (or SHA-1) certificate fingerprints in hex");
+        Range("Marketplace:Mail:SmtpPort", o.Marketplace.Mail.SmtpPort, 1, 65535);
+        EachMatches("Marketplace:Mail:From", [o.Marketplace.Mail.From], emailPattern, "an e-mail address");
+        EachMatches("Marketplace:Pages colours", [o.Marketplace.Pages.PrimaryColour, o.Marketplace.Pages.AccentColour, o.Marketplace.Pages.BackgroundColour], colourPattern, "#rgb or #rrggbb");
+        if (o.Marketplace.Pages.LogoFile.Length > 0 && !File.Exists(o.Marketplace.Pages.LogoFile))
+            errors.Add($"Marketplace:Pages:LogoFile = '{o.Marketplace.Pages.LogoFile}' does not exist; accepted values: empty (the built-in logo), or the path of a PNG, SVG or JPEG file.");
+        EachMatches("Policy:WhitelistEndorsers", o.Policy.WhitelistEndorsers, emailPattern, "endorser e-mail addresses");
+        EachMatches("Policy:BlacklistEndorsers", o.Policy.BlacklistEndorsers, emailPattern, "endorser e-mail addresses");
+        EachMatches("Policy:WhitelistImages", o.Policy.WhitelistImages, "^[A-P][A-Za-z0-9_-]{26}$", "27-character image identifiers");
+        EachMatches("Policy:BlacklistImages", o.Policy.BlacklistImages, "^[A-P][A-Za-z0-9_-]{26}$", "27-character image identifiers");
+        EachMatches("Policy:WhitelistChecksums", o.Policy.WhitelistChecksums, "^([0-9A-Fa-f]{32}|[0-9A-Fa-f]{40}|[0-9A-Fa-f]{56}|[0-9A-Fa-f]{64}|[0-9A-Fa-f]{96}|[0-9A-Fa-f]{128})$", "hex MD5, SHA-1 or SHA-2 checksums");
+        EachMatches("Policy:BlacklistChecksums", o.Policy.BlacklistChecksums, "^([0-9A-Fa-f]{32}|[0-9A-Fa-f]{40}|[0-9A-Fa-f]{56}|[0-9A-Fa-f]{64}|[0-9A-Fa-f]{96}|[0-9A-Fa-f]{128})$", "hex MD5, SHA-1 or SHA-2 checksums");
     }
 }

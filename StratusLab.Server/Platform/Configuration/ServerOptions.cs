@@ -12,6 +12,8 @@ public sealed class ServerOptions
     public TelemetryOptions Telemetry { get; set; } = new();
     public ComputeOptions Compute { get; set; } = new();
     public SchedulingOptions Scheduling { get; set; } = new();
+    public MarketplaceOptions Marketplace { get; set; } = new();
+    public PolicyOptions Policy { get; set; } = new();
 
     public string DatabasePath => Path.Combine(DataDir, "stratuslab.db");
     public string AdminTokenPath => Path.Combine(DataDir, "admin.token");
@@ -82,4 +84,45 @@ public sealed class ComputeOptions
     public int BootTimeoutSeconds { get; set; } = 300;
     public int MonitorIntervalSeconds { get; set; } = 5;
     public int MaxConcurrentDeployments { get; set; } = 32;
+}
+
+public sealed class MarketplaceOptions
+{
+    public long MaxEntryBytes { get; set; } = 10 * 1024 * 1024;
+    public string SiteEndorserEmail { get; set; } = "site-admin@localhost";
+    public int SiteEntryValidDays { get; set; } = 3650;
+    public List<string> WhitelistedCertificates { get; set; } = [];
+    public int MaxClockSkewMinutes { get; set; } = 10;
+    public MarketplaceMailOptions Mail { get; set; } = new();
+    public MarketplacePagesOptions Pages { get; set; } = new();
+}
+
+public sealed class MarketplaceMailOptions
+{
+    public string SmtpHost { get; set; } = "";
+    public int SmtpPort { get; set; } = 587;
+    public bool StartTls { get; set; } = true;
+    public string User { get; set; } = "";
+    public string Password { get; set; } = "";
+    public string From { get; set; } = "marketplace@localhost";
+    public string PickupDir { get; set; } = "";
+}
+
+public sealed class MarketplacePagesOptions
+{
+    public string Title { get; set; } = "StratusLab Marketplace";
+    public string LogoFile { get; set; } = "";
+    public string PrimaryColour { get; set; } = "#1f4e79";
+    public string AccentColour { get; set; } = "#e8a317";
+    public string BackgroundColour { get; set; } = "#f6f8fa";
+}
+
+public sealed class PolicyOptions
+{
+    public List<string> WhitelistEndorsers { get; set; } = [];
+    public List<string> BlacklistEndorsers { get; set; } = [];
+    public List<string> WhitelistImages { get; set; } = [];
+    public List<string> BlacklistImages { get; set; } = [];
+    public List<string> WhitelistChecksums { get; set; } = [];
+    public List<string> BlacklistChecksums { get; set; } = [];
 }

@@ -1,0 +1,42 @@
+using StratusLab.Server.Modules.Identity.Contracts;
+
+namespace StratusLab.Server.Modules.Marketplace.Contracts;
+
+/// <summary>
+/// The site image policy: an image may run only if a valid (published, not expired, not deprecated) Marketplace entry
+/// for it survives the site's blacklists and whitelists of endorsers, image identifiers and checksums.
+/// </summary>
+public interface IImagePolicy
+{
+    /// <summary>Evaluates the policy for <paramref name="imageIdentifier"/> without recording anything (for checks and previews).</summary>
+    Task<PolicyDecision> EvaluateAsync(string imageIdentifier, CancellationToken ct = default);
+
+    /// <summary>
+    /// Evaluates the policy for a launch by <paramref name="caller"/> and writes the audit record (accepted or refused:
+    /// identifier, checksum, endorser, user, time, rule). Call it at every launch, cached image or not; launch only when
+    /// <see cref="PolicyDecision.Accepted"/>. An identifier that is not in StratusLab form is refused, not thrown.
+    /// </summary>
+    Task<PolicyDecision> CheckLaunchAsync(string imageIdentifier, Caller caller, CancellationToken ct = default);
+
+    /// <summary>As <see cref="CheckLaunchAsync(string, Caller, CancellationToken)"/>, recording the instance the launch is for.</summary>
+    Task<PolicyDecision> CheckLaunchAsync(string imageIdentifier, Caller caller, string? instanceId, CancellationToken ct = default);
+}
+
+/// <summary>
+/// The policy's answer. <see cref="Rule"/> names the rule that decided (e.g. "blacklist-endorser", "whitelist-image",
+/// "no-entry", "expired", "deprecated", "default-allow"), <see cref="Source"/> where it comes from ("config", "site"
+/// for rules set through the API, "marketplace" for entry status), <see cref="Reason"/> says it for humans.
+/// <see cref="Entry"/> is the entry a launch should use when accepted (newest surviving), or the one refused.
+/// </summary>
+public sealed record PolicyDecision(
+    string Identifier,
+    bool Accepted,
+    string Rule,
+    string Source,
+    string Reason,
+    MetadataEntry? Entry,
+    IReadOnlyList<PolicyCandidate> Candidates,
+    DateTimeOffset At);
+
+/// <summary>How the policy judged one endorser's latest entry for the image.</summary>
+public sealed record PolicyCandidate(string Endorser, DateTimeOffset Created, EntryStatus Status, bool Accepted, string Rule, string Source, string Reason);

@@ -1,0 +1,34 @@
+using System.Security.Cryptography;
+
+namespace StratusLab.Server.Modules.Marketplace.Metadata;
+
+/// <summary>Bytes and checksums of an image file, computed in one pass (what build-metadata and site registration put in an entry).</summary>
+public sealed record ImageDigest(long Bytes, string Sha1, string Sha256, string Md5)
+{
+    public string Identifier => ImageIdentifier.FromSha1Hex(Sha1);
+
+    public static async Task<ImageDigest> OfFileAsync(string path, CancellationToken ct = default)
+    {
+        await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan | FileOptions.Asynchronous);
+        return await OfStreamAsync(stream, ct);
+    }
+
+    public static async Task<ImageDigest> OfStreamAsync(Stream stream, CancellationToken ct = default)
+    {
+        using var sha1 = IncrementalHash.CreateHash(HashAlgorithmName.SHA1);
+        using var sha256 = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        using var md5 = IncrementalHash.CreateHash(HashAlgorithmName.MD5);
+        var buffer = new byte[1 << 20];
+        long total = 0;
+        int read;
+        while ((read = await stream.ReadAsync(buffer, ct)) > 0)
+        {
+            sha1.AppendData(buffer, 0, read);
+            sha256.AppendData(buffer, 0, read);
+            md5.AppendData(buffer, 0, read);
+            total += read;
+        }
+        return new ImageDigest(total, Convert.ToHexStringLower(sha1.GetHashAndReset()),
+            Convert.ToHexStringLower(sha256.GetHashAndReset()), Convert.ToHexStringLower(md5.GetHashAndReset()));
+    }
+}

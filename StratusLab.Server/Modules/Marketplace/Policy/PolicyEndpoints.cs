@@ -1,0 +1,78 @@
+using System.Security.Claims;
+using Microsoft.AspNetCore.Http.HttpResults;
+using StratusLab.Server.Modules.Identity.Contracts;
+using StratusLab.Server.Modules.Marketplace.Contracts;
+using StratusLab.Server.Modules.Marketplace.Metadata;
+using StratusLab.Server.Platform.Auth;
+using StratusLab.Server.Platform.Http;
+
+namespace StratusLab.Server.Modules.Marketplace.Policy;
+
+/// <summary>The site image policy as GET /policy shows it: the config file's lists, the API's, and both together.</summary>
+public sealed record PolicyView(PolicyLists Config, PolicyLists Site, PolicyLists Effective, DateTimeOffset? UpdatedAt, string? UpdatedBy);
+/// <summary>Body of PUT /policy: the site's lists (those set through the API), each replaced; absent lists become empty.</summary>
+public sealed record SetPolicyRequest(
+    IReadOnlyList<string>? WhitelistEndorsers = null, IReadOnlyList<string>? BlacklistEndorsers = null,
+    IReadOnlyList<string>? WhitelistImages = null, IReadOnlyList<string>? BlacklistImages = null,
+    IReadOnlyList<string>? WhitelistChecksums = null, IReadOnlyList<string>? BlacklistChecksums = null);
+/// <summary>Body of POST /policy/check.</summary>
+public sealed record PolicyCheckRequest(string Identifier);
+
+public static class PolicyEndpoints
+{
+    public static RouteGroupBuilder MapPolicyEndpoints(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/v1/policy").RequireAuthorization(Policies.Admin).WithTags("Policy");
+
+        api.MapGet("", GetPolicy);
+        api.MapPut("", SetPolicy);
+        api.MapPost("/check", CheckImage);
+        api.MapGet("/audit", ListAudit);
+        return api;
+    }
+
+    static async Task<Ok<PolicyView>> GetPolicy(ImagePolicy policy, PolicyStore store) => TypedResults.Ok(await ViewAsync(policy, store));
+
+    static async Task<Ok<PolicyView>> SetPolicy(SetPolicyRequest body, ClaimsPrincipal principal, ImagePolicy policy, PolicyStore store)
+    {
+        var lists = new PolicyLists(
+            Emails(body.WhitelistEndorsers, "whitelistEndorsers"), Emails(body.BlacklistEndorsers, "blacklistEndorsers"),
+            Identifiers(body.WhitelistImages, "whitelistImages"), Identifiers(body.BlacklistImages, "blacklistImages"),
+            Checksums(body.WhitelistChecksums, "whitelistChecksums"), Checksums(body.BlacklistChecksums, "blacklistChecksums"));
+        await store.ReplaceSiteListsAsync(lists, principal.ToCaller().Name);
+        return TypedResults.Ok(await ViewAsync(policy, store));
+    }
+
+    static async Task<Ok<PolicyDecision>> CheckImage(PolicyCheckRequest body, IImagePolicy policy, CancellationToken ct) =>
+        TypedResults.Ok(await policy.EvaluateAsync(MarketplaceEndpoints.CheckIdentifier(body.Identifier ?? ""), ct));
+
+    static async Task<Ok<IReadOnlyList<AuditRecord>>> ListAudit(PolicyStore store, string? identifier, string? user, bool? accepted,
+        DateTimeOffset? since, DateTimeOffset? until, int? limit, int? offset)
+    {
+        var (l, o) = Paging.Of(limit, offset);
+        return TypedResults.Ok(await store.QueryAuditAsync(new AuditQuery(identifier, user, accepted, since, until, l, o)));
+    }
+
+    static async Task<PolicyView> ViewAsync(ImagePolicy policy, PolicyStore store)
+    {
+        var rules = await policy.RulesAsync();
+        var change = await store.LastChangeAsync();
+        return new PolicyView(rules.Config, rules.Site, rules.Effective, change?.At, change?.By);
+    }
+
+    static IReadOnlyList<string> Emails(IReadOnlyList<string>? values, string field) => Each(values, field, v =>
+        MetadataXml.EmailPattern().IsMatch(v) ? v : throw ApiException.BadRequest(field, $"'{field}' contains '{Validate.Trim(v)}', which is not an e-mail address."));
+
+    static IReadOnlyList<string> Identifiers(IReadOnlyList<string>? values, string field) => Each(values, field, v =>
+        ImageIdentifier.IsWellFormed(v) ? v : throw ApiException.BadRequest(field, $"'{field}' contains '{Validate.Trim(v)}', which is not an image identifier (27 characters of A-Z a-z 0-9 - _)."));
+
+    static IReadOnlyList<string> Checksums(IReadOnlyList<string>? values, string field) => Each(values, field, v =>
+        v.Length is 32 or 40 or 56 or 64 or 96 or 128 && v.All(Uri.IsHexDigit) ? v.ToLowerInvariant()
+            : throw ApiException.BadRequest(field, $"'{field}' contains '{Validate.Trim(v)}', which is not a hex MD5, SHA-1 or SHA-2 checksum."));
+
+    static IReadOnlyList<string> Each(IReadOnlyList<string>? values, string field, Func<string, string> check)
+    {
+        if (values is { Count: > 10_000 }) throw ApiException.BadRequest(field, $"'{field}' has more than 10000 values.");
+        return (values ?? []).Select(v => check(v.Trim())).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+    }
+}

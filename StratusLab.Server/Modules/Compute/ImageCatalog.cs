@@ -10,7 +10,7 @@ namespace StratusLab.Server.Modules.Compute;
 /// The images instances boot from: immutable copies under &lt;data-dir&gt;/images, registered by the server
 /// (the bundled appliance, on start) or by admins. The image cache issue replaces this with Marketplace downloads.
 /// </summary>
-public sealed class ImageCatalog(ComputeStore store, ICommandRunner runner, ServerOptions options, ILogger<ImageCatalog> logger)
+public sealed class ImageCatalog(ComputeStore store, ICommandRunner runner, Marketplace.Contracts.IMarketplaceCatalog marketplace, ServerOptions options, ILogger<ImageCatalog> logger)
 {
     public const string ApplianceName = "stratuslab-appliance";
 
@@ -47,7 +47,16 @@ public sealed class ImageCatalog(ComputeStore store, ICommandRunner runner, Serv
             File.SetUnixFileMode(temp, UnixFileMode.UserRead | UnixFileMode.GroupRead);
             File.Move(temp, target, overwrite: true);
         }
-        var row = new ImageRow(name, target, info.Format, info.VirtualSize, sha1, identifier, isDefault, DateTimeOffset.UtcNow);
+        // Every bootable image is a Marketplace image, signed by the site, so the site image policy applies to all of them.
+        var entry = await marketplace.RegisterSiteImageAsync(target, new Marketplace.Contracts.SiteImageInfo
+        {
+            Title = name == ApplianceName ? "StratusLab test appliance" : name,
+            Description = name == ApplianceName ? "Tiny Debian-based appliance: busybox, dropbear, context CD, guest API ready report." : null,
+            Format = info.Format,
+            Os = "linux",
+            Tags = [name],
+        }, ct);
+        var row = new ImageRow(name, target, info.Format, info.VirtualSize, sha1, identifier ?? entry.Identifier, isDefault, DateTimeOffset.UtcNow);
         await store.UpsertImageAsync(row);
         logger.LogInformation("Image {Name} registered ({Format}, {Size} bytes virtual, sha1 {Sha1})", name, info.Format, info.VirtualSize, sha1);
         return row;
@@ -63,7 +72,7 @@ public sealed class ImageCatalog(ComputeStore store, ICommandRunner runner, Serv
             return null;
         }
         var existing = await FindAsync(ApplianceName);
-        var image = await RegisterAsync(ApplianceName, path, isDefault: existing is null || existing.IsDefault, existing?.Identifier, ct);
+        var image = await RegisterAsync(ApplianceName, path, isDefault: existing is null || existing.IsDefault, ct: ct);
         return image;
     }
 

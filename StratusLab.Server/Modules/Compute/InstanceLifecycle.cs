@@ -29,6 +29,9 @@ public sealed partial class InstanceLifecycle(
     ICommandRunner runner,
     IEnumerable<IInstanceEndListener> endListeners,
     Scheduling.Contracts.IHostAllocations allocations,
+    Marketplace.Contracts.IImagePolicy imagePolicy,
+    IUserDirectory users,
+    ImageCatalog images,
     ServerOptions options,
     ILogger<InstanceLifecycle> logger) : BackgroundService
 {
@@ -110,7 +113,7 @@ public sealed partial class InstanceLifecycle(
                     OperationCanceledException => $"not RUNNING within {options.Compute.BootTimeoutSeconds} s (Compute:BootTimeoutSeconds): the {row.Driver} driver did not answer",
                     _ => e.Message,
                 };
-                if (e is not (HypervisorException or ToolFailedException or ToolMissingException or OperationCanceledException or PortsExhaustedException))
+                if (e is not (HypervisorException or ToolFailedException or ToolMissingException or OperationCanceledException or PortsExhaustedException or PolicyRefusedException))
                     logger.LogError(e, "Instance {Id} failed in {Step}", id, step);
                 await FailAsync(id, step, reason);
             }
@@ -124,6 +127,7 @@ public sealed partial class InstanceLifecycle(
     async Task<VmSpec> PrologAsync(InstanceRow row, IHypervisorDriver driver, UndoStack undo, CancellationToken ct)
     {
         var id = row.Id;
+        await CheckImagePolicyAsync(row, ct);
         var dir = InstanceDir(id);
         var token = GuestTokenPrefix + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
         await store.UpdateAsync(id, "guest_token_hash = @hash", new { hash = HashGuestToken(token) });
@@ -155,6 +159,19 @@ public sealed partial class InstanceLifecycle(
         var spec = SpecOf(row, dir, forwards, iso);
         await driver.PrologAsync(spec, ct);
         return spec;
+    }
+
+    /// <summary>The site image policy applies at every launch, cached image or not; a refusal is audited by the Marketplace.</summary>
+    async Task CheckImagePolicyAsync(InstanceRow row, CancellationToken ct)
+    {
+        var image = await images.FindAsync(row.Image);
+        if (image?.Identifier is not { } identifier)
+            throw new PolicyRefusedException($"image '{row.Image}' has no Marketplace entry, so the site image policy cannot accept it");
+        var owner = await users.FindAsync(row.OwnerId, ct);
+        var caller = new Caller(row.OwnerId, owner?.Name ?? "", owner?.Role == "admin", row.GroupId, []);
+        var decision = await imagePolicy.CheckLaunchAsync(identifier, caller, row.Id.ToString(CultureInfo.InvariantCulture), ct);
+        if (!decision.Accepted)
+            throw new PolicyRefusedException($"the site image policy refused image {identifier} (rule {decision.Rule}, from {decision.Source}): {decision.Reason}");
     }
 
     VmSpec SpecOf(InstanceRow row, string dir, IReadOnlyList<PortForward> forwards, string? iso)
@@ -302,6 +319,9 @@ public sealed partial class InstanceLifecycle(
 
 /// <summary>Restricted attributes only admins may set, stored with the instance.</summary>
 public sealed record AdminAttributes(IReadOnlyList<string>? RawQemuArguments = null, string? Mac = null, string? Requirements = null, string? Policy = null);
+
+/// <summary>The site image policy refused the image.</summary>
+public sealed class PolicyRefusedException(string message) : Exception(message);
 
 /// <summary>No forwarded port is free.</summary>
 public sealed class PortsExhaustedException(string message) : Exception(message);

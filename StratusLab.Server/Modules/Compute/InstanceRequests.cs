@@ -31,7 +31,7 @@ public sealed record CreateInstanceRequest(
     string? Mac = null);
 
 /// <summary>Validates and admits instance requests: nothing is written until every check passed and the quota is reserved.</summary>
-public sealed partial class InstanceRequests(ComputeStore store, ImageCatalog images, IQuotaLedger quotas, ServerOptions options, Scheduling.Contracts.IPlacementRules placement)
+public sealed partial class InstanceRequests(ComputeStore store, ImageCatalog images, IQuotaLedger quotas, ServerOptions options, Scheduling.Contracts.IPlacementRules placement, Marketplace.Contracts.IImagePolicy imagePolicy)
 {
     public const int MaxCount = 1000;
 
@@ -91,6 +91,20 @@ public sealed partial class InstanceRequests(ComputeStore store, ImageCatalog im
             throw ApiException.Invalid("image", string.IsNullOrEmpty(r.Image)
                 ? $"No image given and no default image is registered; build the test appliance (scripts/appliance/build.sh) or give 'image'. Known images: {known}."
                 : $"Unknown image '{Validate.Trim(r.Image)}'; known images: {known}.");
+        }
+
+        if (image.Identifier is { } identifier)
+        {
+            // Refuse at once what the policy refuses now (audited); PROLOG checks again, since the policy may change meanwhile.
+            var decision = await imagePolicy.EvaluateAsync(identifier);
+            if (!decision.Accepted)
+            {
+                await imagePolicy.CheckLaunchAsync(identifier, caller, null);
+                var refused = new ApiException(403, $"The site image policy refuses image '{image.Name}' ({identifier}): rule {decision.Rule} ({decision.Source}): {decision.Reason}. Ask an administrator, or choose another image.",
+                    "image", "Refused by the site image policy");
+                refused.Extensions["rule"] = decision.Rule;
+                throw refused;
+            }
         }
 
         var (typeName, cpu, memory) = await SizeAsync(r);

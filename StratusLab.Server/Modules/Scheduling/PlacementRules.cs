@@ -33,8 +33,9 @@ public sealed class PlacementRules(SchedulingStore store, SchedulerSignal signal
 
     public async Task<PlacementObstacle?> WhyNeverFitsAsync(long cpu, long memoryMiB, int count, CancellationToken ct = default)
     {
-        var hosts = (await store.ListHostsAsync()).Where(h => h.Enabled).ToList();
-        if (hosts.Count == 0) return new("hosts", "no host is enabled; an administrator must enable or add one (POST /api/v1/hosts).");
+        // Disabled (drained) hosts count: they come back, and requests wait PENDING for them meanwhile.
+        var hosts = await store.ListHostsAsync();
+        if (hosts.Count == 0) return new("hosts", "no host is registered; an administrator must add one (POST /api/v1/hosts).");
         var biggest = $"the largest host has {hosts.Max(h => h.Cpus)} CPU and {hosts.Max(h => h.MemoryMib)} MiB; choose a smaller size";
         if (hosts.All(h => h.Cpus < cpu))
             return new("cpu", $"one instance needs {cpu} CPU, but {biggest}.");
@@ -44,7 +45,7 @@ public sealed class PlacementRules(SchedulingStore store, SchedulerSignal signal
             return new("cpu", $"one instance needs {cpu} CPU and {memoryMiB} MiB together, but no host has both; {biggest}.");
         var fits = hosts.Sum(h => Math.Min(h.Cpus / cpu, h.MemoryMib / memoryMiB));
         if (count > fits)
-            return new("count", $"{count} instances of {cpu} CPU / {memoryMiB} MiB can never run at once: all enabled hosts together hold at most {fits}.");
+            return new("count", $"{count} instances of {cpu} CPU / {memoryMiB} MiB can never run at once: all hosts together hold at most {fits}.");
         return null;
     }
 

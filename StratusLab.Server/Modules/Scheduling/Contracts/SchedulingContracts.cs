@@ -19,7 +19,7 @@ public interface IPlacementRules
     /// <summary>Throws a 400 naming the field when the requirement expression or policy is invalid.</summary>
     void Validate(string? requirements, string? policy);
 
-    /// <summary>Null when <paramref name="count"/> instances of this size could ever fit on the enabled hosts, else why not (with the numbers).</summary>
+    /// <summary>Null when <paramref name="count"/> instances of this size could ever fit on the registered hosts (disabled ones included: they come back), else why not (with the numbers).</summary>
     Task<PlacementObstacle?> WhyNeverFitsAsync(long cpu, long memoryMiB, int count, CancellationToken ct = default);
 }
 

@@ -10,16 +10,22 @@ public sealed class ComputeHost(ImageCatalog images, InstanceLifecycle lifecycle
     /// <summary>Completes once start-up reconciliation is done.</summary>
     public Task Reconciled => _reconciled.Task;
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    /// <summary>The default image is registered before the server listens, so a client's first request finds it.</summary>
+    public override async Task StartAsync(CancellationToken cancellationToken)
     {
         try
         {
-            await images.RegisterApplianceAsync(stoppingToken);
+            await images.RegisterApplianceAsync(cancellationToken);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             logger.LogError(e, "Registering the test appliance failed");
         }
+        await base.StartAsync(cancellationToken);
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
         try
         {
             await lifecycle.ReconcileAsync(stoppingToken);

@@ -174,7 +174,13 @@ public static class MarketplaceCommands
             ?? throw new UsageException("the certificate holds no e-mail address; give the endorser's with --email.");
         var (_, xml) = await SendAsync(cx, HttpMethod.Get, $"api/v1/marketplace/metadata/{Uri.EscapeDataString(identifier)}/{Uri.EscapeDataString(email)}", null, null, "application/xml");
         var doc = Run(() => MetadataXml.Load(Encoding.UTF8.GetBytes(xml)));
-        Run(() => { MetadataXml.SetDeprecated(doc, reason); MetadataSignature.Sign(doc, certificate, email, DateTimeOffset.UtcNow); return 0; });
+        // Entries are named by their creation second: the deprecating one must be strictly newer than the one it replaces.
+        var signedAt = DateTimeOffset.UtcNow;
+        foreach (System.Xml.XmlNode created in doc.GetElementsByTagName("created", Modules.Marketplace.Metadata.MetadataNames.DcTerms))
+            if (DateTimeOffset.TryParse(created.InnerText, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var previous)
+                && signedAt < previous.AddSeconds(1))
+                signedAt = previous.AddSeconds(1);
+        Run(() => { MetadataXml.SetDeprecated(doc, reason); MetadataSignature.Sign(doc, certificate, email, signedAt); return 0; });
         var (_, body) = await SendAsync(cx, HttpMethod.Post, $"api/v1/marketplace/metadata/{Uri.EscapeDataString(identifier)}/deprecate",
             MetadataXml.ToBytes(doc), "application/xml", "application/json");
         return cx.Print(JsonNode.Parse(body), n => cx.Out.WriteLine($"deprecated {identifier}: a new entry signed by {email} says '{reason}'"));

@@ -12,12 +12,17 @@ trap 'rm -f "$log"' EXIT
 status=0
 dotnet test stratuslab.sln --nologo -v quiet --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log" || status=$?
 
-# One plain closing line for CI: "N passed, N failed, N skipped".
+# One plain closing line for CI: "N passed, N failed, N skipped" (from either of dotnet test's summary formats).
+count() { grep -Eo "^ *$1: +[0-9]+ *$" "$log" | tail -1 | grep -Eo '[0-9]+' || true; }
 summary=$(grep -Eo 'Failed: +[0-9]+, Passed: +[0-9]+, Skipped: +[0-9]+' "$log" | tail -1 || true)
 if [[ -n "$summary" ]]; then
   failed=$(sed -E 's/Failed: +([0-9]+).*/\1/' <<<"$summary")
   passed=$(sed -E 's/.*Passed: +([0-9]+).*/\1/' <<<"$summary")
   skipped=$(sed -E 's/.*Skipped: +([0-9]+).*/\1/' <<<"$summary")
-  echo "$passed passed, $failed failed, $skipped skipped"
+else
+  passed=$(count Passed); failed=$(count Failed); skipped=$(count Skipped)
+fi
+if [[ -n "$passed" ]]; then
+  echo "${passed:-0} passed, ${failed:-0} failed, ${skipped:-0} skipped"
 fi
 exit $status

@@ -2,6 +2,9 @@ using StratusLab.Server.Cli;
 using StratusLab.Server.Modules.Compute;
 using StratusLab.Server.Modules.Context;
 using StratusLab.Server.Modules.Identity;
+using StratusLab.Server.Modules.Images;
+using StratusLab.Server.Modules.Networking;
+using StratusLab.Server.Modules.Pdisk;
 using StratusLab.Server.Modules.Scheduling;
 using StratusLab.Server.Modules.Marketplace;
 using StratusLab.Server.Platform;
@@ -29,9 +32,12 @@ public partial class Program
         builder.Services.AddIdentityModule(builder.Configuration);
         builder.Services.AddMarketplaceModule(builder.Configuration);
         builder.Services.AddContextModule(builder.Configuration);
+        builder.Services.AddImagesModule(builder.Configuration);
         builder.Services.AddComputeModule(builder.Configuration);
+        builder.Services.AddNetworkingModule(builder.Configuration);
+        builder.Services.AddPdiskModule(builder.Configuration);
         builder.Services.AddSchedulingModule(builder.Configuration);
-        builder.AddJobs(options, IdentityModule.ConfigureJobs, SchedulingModule.ConfigureJobs);
+        builder.AddJobs(options, IdentityModule.ConfigureJobs, SchedulingModule.ConfigureJobs, ImagesModule.ConfigureJobs, PdiskModule.ConfigureJobs);
 
         DataDirectory.Prepare(options);
         var dataLock = DataDirectory.Lock(options);
@@ -42,11 +48,15 @@ public partial class Program
 
         app.MapIdentityEndpoints();
         app.MapMarketplaceEndpoints();
+        app.MapImagesEndpoints();
         app.MapComputeEndpoints();
+        app.MapNetworkingEndpoints();
+        app.MapPdiskEndpoints();
         app.MapSchedulingEndpoints();
         app.MapGuestEndpoints();
 
         await app.Services.GetRequiredService<IdentityBootstrap>().EnsureAdminAsync();
+        await app.Services.GetRequiredService<NetworkingBootstrap>().EnsureDefaultNetworkAsync();
         return app;
     }
 

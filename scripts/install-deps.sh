@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   qemu-system-x86 qemu-utils qemu-block-extra   # VMs, disk images, QEMU's own iSCSI initiator
   tgt                                           # iSCSI target (tgtd, tgtadm)
+  lvm2                                          # the lvm volume backend (lvcreate, lvs, lvremove)
   genisoimage                                   # context ISOs
   dnsmasq-base nftables iproute2                # bridge networks: DHCP, NAT, firewall
   socat curl                                    # talking to QMP sockets and the API by hand

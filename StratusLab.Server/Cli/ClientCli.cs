@@ -41,6 +41,9 @@ public static class ClientCli
     [
         .. IdentityCommands.All,
         .. ComputeCommands.All,
+        .. NetworkingCommands.All,
+        .. ImageCommands.All,
+        .. PdiskCommands.All,
         .. MarketplaceCommands.All,
     ];
 

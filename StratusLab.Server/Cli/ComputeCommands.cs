@@ -8,7 +8,7 @@ public static class ComputeCommands
 {
     public static readonly IReadOnlyList<ClientCommand> All =
     [
-        new("run-instance", "[IMAGE] [-t TYPE] [-n COUNT] [--name NAME] [--cpu N --memory MiB] [--context K=V]... [--key FILE] [--wait] [--timeout S]",
+        new("run-instance", "[IMAGE] [-t TYPE] [-n COUNT] [--name NAME] [--cpu N --memory MiB] [--context K=V]... [--key FILE] [--network NAME]... [--port GUEST-PORT]... [--wait] [--timeout S]",
             "start instances of an image (default: the test appliance)", RunInstance),
         new("describe-instance", "[ID]... [--state STATE]", "show instances (all of yours without IDs)", DescribeInstance),
         new("kill-instance", "ID...", "terminate instances at once (their disks are discarded)", KillInstance),
@@ -23,7 +23,7 @@ public static class ComputeCommands
     static async Task<int> RunInstance(CliContext cx)
     {
         var args = CliArgs.Parse(cx.Args.Positionals.Concat(Flatten(cx.Args)), Aliases);
-        args.AllowOnly("--type", "--count", "--name", "--cpu", "--memory", "--context", "--key", "--wait", "--timeout");
+        args.AllowOnly("--type", "--count", "--name", "--cpu", "--memory", "--context", "--key", "--network", "--port", "--wait", "--timeout");
         var context = new Dictionary<string, string>();
         foreach (var kv in args.All("--context"))
         {
@@ -39,6 +39,7 @@ public static class ComputeCommands
         }
         if (args.All("--key").Count == 0 && DefaultPublicKey() is { } defaultKey) keys.Add(defaultKey);
         var count = args.LongOption("--count");
+        var ports = args.All("--port").Select(p => int.TryParse(p, out var v) ? v : throw new UsageException($"--port '{p}' is not a port number.")).ToList();
         var body = new
         {
             image = args.Positionals.Count > 0 ? args.Positionals[0] : null,
@@ -48,6 +49,8 @@ public static class ComputeCommands
             name = args.Option("--name"),
             context = context.Count > 0 ? context : null,
             sshKeys = keys.Count > 0 ? keys : null,
+            networks = args.All("--network").Count > 0 ? args.All("--network") : null,
+            forwardPorts = ports.Count > 0 ? ports : null,
             count,
         };
         var created = await cx.Api.PostAsync("api/v1/instances", body);
@@ -74,9 +77,10 @@ public static class ComputeCommands
     static string Summary(JsonNode n)
     {
         var ports = n["portForwards"]!.AsArray().Select(p => $"{p!["guestPort"]}->{p["hostAddress"]}:{p["hostPort"]}");
+        var addresses = n["nics"]?.AsArray().Select(x => $"{x!["network"]}:{x["ip"]}") ?? [];
         var state = n["state"]!.GetValue<string>() + (n["ready"]!.GetValue<bool>() ? " (ready)" : "");
         var failure = n["failureReason"] is { } reason ? $"  {n["failedStep"]}: {reason}" : "";
-        return $"{n["id"],-5} {n["name"],-16} {state,-18} {n["image"]} {n["cpu"]} CPU {n["memoryMiB"]} MiB  {string.Join(" ", ports)}{failure}";
+        return $"{n["id"],-5} {n["name"],-16} {state,-18} {n["image"]} {n["cpu"]} CPU {n["memoryMiB"]} MiB  {string.Join(" ", addresses.Concat(ports))}{failure}";
     }
 
     static async Task<int> DescribeInstance(CliContext cx)
@@ -100,6 +104,7 @@ public static class ComputeCommands
             cx.Table(rows,
                 ("id", n => n["id"]?.ToString()), ("name", n => n["name"]?.ToString()), ("state", n => n["state"]!.ToString() + (n["ready"]!.GetValue<bool>() ? "/ready" : "")),
                 ("image", n => n["image"]?.ToString()), ("cpu", n => n["cpu"]?.ToString()), ("mem", n => n["memoryMiB"]?.ToString()),
+                ("ip", n => string.Join(",", n["nics"]?.AsArray().Select(x => x!["ip"]!.ToString()) ?? [])),
                 ("ports", n => string.Join(",", n["portForwards"]!.AsArray().Select(p => $"{p!["guestPort"]}:{p["hostPort"]}"))),
                 ("reason", n => n["failureReason"] is { } r ? $"{n["failedStep"]}: {r}" : ""));
         });

@@ -17,7 +17,7 @@ public class ImagePolicyLaunchTests
         await TestImages.RegisterDefaultAsync(_server, "policed");
         _admin = _server.Client();
         var images = (await (await _admin.GetAsync("/api/v1/images")).Json(200)).AsArray();
-        _identifier = images.Single(i => i!["name"]!.GetValue<string>() == "policed")!["identifier"]!.GetValue<string>();
+        _identifier = images.Single(i => i!["names"]!.AsArray().Any(n => n!.GetValue<string>() == "policed"))!["identifier"]!.GetValue<string>();
         Assert.That(_identifier, Has.Length.EqualTo(27), "every registered image gets a site-signed Marketplace entry");
     }
 

@@ -85,15 +85,4 @@ public class QemuArgumentsTests
         var line = Line(QemuDriver.KernelProbeArguments("kvm", "/k/vmlinuz", "/tmp/p/serial.log"));
         Assert.That(line, Does.Contain("-accel kvm -cpu host").And.Contain("-no-reboot").And.Contain("-kernel /k/vmlinuz -append console=ttyS0 panic=-1"));
     }
-
-    [Test]
-    public void Qemu_img_info_json_is_parsed()
-    {
-        var info = ImageCatalog.ParseInfo("""
-            { "virtual-size": 67108864, "filename": "a.qcow2", "cluster-size": 65536, "format": "qcow2", "actual-size": 18546688, "dirty-flag": false }
-            """);
-        Assert.That(info, Is.EqualTo(new ImageCatalog.ImageInfo("qcow2", 67108864, false)));
-        var overlay = ImageCatalog.ParseInfo("""{ "virtual-size": 1, "format": "qcow2", "backing-filename": "/x/base.qcow2" }""");
-        Assert.That(overlay.HasBackingFile, Is.True);
-    }
 }

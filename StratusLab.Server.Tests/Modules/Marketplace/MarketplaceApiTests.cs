@@ -315,6 +315,8 @@ public class MarketplaceApiTests
             Assert.That(list, Is.Not.Empty);
         }
         times.Sort();
-        Assert.That(times[times.Count / 2], Is.LessThan(50), $"median {times[times.Count / 2]:0.0} ms");
+        // Absolute times are noisy on a loaded 2-core CI machine: this only catches a pathological plan (a scan per
+        // query); the real figures come from scripts/bench/marketplace-bench.sh.
+        Assert.That(times[times.Count / 2], Is.LessThan(250), $"median {times[times.Count / 2]:0.0} ms");
     }
 }

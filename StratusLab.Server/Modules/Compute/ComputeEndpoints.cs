@@ -13,10 +13,6 @@ namespace StratusLab.Server.Modules.Compute;
 public sealed record InstanceTypeView(string Name, long Cpu, long MemoryMiB, bool Builtin);
 /// <summary>Body of POST /instance-types.</summary>
 public sealed record CreateInstanceTypeRequest(string Name, int Cpu, long MemoryMiB);
-/// <summary>An image the server can boot, as the API shows it.</summary>
-public sealed record ImageView(string Name, string Format, long VirtualSize, string? Sha1, string? Identifier, bool IsDefault, DateTimeOffset CreatedAt);
-/// <summary>Body of POST /images: register a local image file (admin).</summary>
-public sealed record RegisterImageRequest(string Name, string Path, bool Default = false);
 /// <summary>Body of POST /simulator/faults.</summary>
 public sealed record CreateFaultRequest(string Action, string Mode = "fail", int? Times = null, long? InstanceId = null, int DelayMs = 0, string? Message = null);
 
@@ -37,9 +33,6 @@ public static class ComputeEndpoints
         api.MapGet("/instance-types", ListInstanceTypes);
         api.MapPost("/instance-types", CreateInstanceType).RequireAuthorization(Policies.Admin);
         api.MapDelete("/instance-types/{name}", DeleteInstanceType).RequireAuthorization(Policies.Admin);
-
-        api.MapGet("/images", ListImages);
-        api.MapPost("/images", RegisterImage).RequireAuthorization(Policies.Admin);
 
         var simulator = api.MapGroup("/simulator").RequireAuthorization(Policies.Admin).WithTags("Simulator");
         simulator.MapPost("/faults", CreateFault);
@@ -214,20 +207,6 @@ public static class ComputeEndpoints
         await store.DeleteTypeAsync(type.Name);
         return TypedResults.NoContent();
     }
-
-    static async Task<Ok<IReadOnlyList<ImageView>>> ListImages(ImageCatalog images) =>
-        TypedResults.Ok<IReadOnlyList<ImageView>>((await images.ListAsync()).Select(ToView).ToList());
-
-    static async Task<Created<ImageView>> RegisterImage(RegisterImageRequest body, ImageCatalog images, CancellationToken ct)
-    {
-        var name = Validate.Name(body.Name, "name");
-        if (string.IsNullOrEmpty(body.Path) || !Path.IsPathFullyQualified(body.Path))
-            throw ApiException.BadRequest("path", "'path' must be an absolute path of an image file on the server.");
-        var row = await images.RegisterAsync(name, body.Path, body.Default, ct: ct);
-        return TypedResults.Created($"/api/v1/images/{name}", ToView(row));
-    }
-
-    static ImageView ToView(ImageRow i) => new(i.Name, i.Format, i.VirtualSize, i.Sha1, i.Identifier, i.IsDefault, i.CreatedAt);
 
     static Created<SimulatedFault> CreateFault(CreateFaultRequest body, SimulatedFaults faults)
     {

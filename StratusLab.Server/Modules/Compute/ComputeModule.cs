@@ -9,7 +9,6 @@ public static class ComputeModule
     public static IServiceCollection AddComputeModule(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddSingleton<ComputeStore>();
-        services.AddSingleton<ImageCatalog>();
         services.AddSingleton<InstanceEvents>();
         services.AddSingleton<InstanceViews>();
         services.AddSingleton<InstanceRequests>();

@@ -18,7 +18,8 @@ public sealed class InstanceRow
     public string? FailureReason { get; init; }
     public bool Ready { get; init; }
     public string Image { get; init; } = "";
-    public string? ImagePath { get; init; }
+    /// <summary>The resolved image: marketplace:ID, url:URL or volume:UUID.</summary>
+    public string? ImageRef { get; init; }
     public string? InstanceType { get; init; }
     public long Cpu { get; init; }
     public long MemoryMib { get; init; }
@@ -30,7 +31,14 @@ public sealed class InstanceRow
     public string? UserData { get; init; }
     public string AdminJson { get; init; } = "{}";
     public string PortForwardsJson { get; init; } = "[]";
+    /// <summary>The networks the request named (empty: the default network) and the extra guest ports to forward.</summary>
+    public string NetworksJson { get; init; } = "[]";
+    public string ForwardPortsJson { get; init; } = "[]";
+    /// <summary>The NICs the instance got in PROLOG: [{"index", "network", "ip", "mac"}].</summary>
+    public string NicsJson { get; init; } = "[]";
     public string? VmDir { get; init; }
+    /// <summary>The boot disk QEMU opens (a Pdisk volume): {"volume":..., "path":..., "format":...}.</summary>
+    public string? BootDiskJson { get; init; }
     public long? Pid { get; init; }
     public string? SchedulingMessage { get; init; }
     public bool QuotaHeld { get; init; }
@@ -46,17 +54,9 @@ public sealed class InstanceRow
 
 /// <summary>A new instance to insert.</summary>
 public sealed record NewInstance(
-    string? Name, long OwnerId, long GroupId, long Permissions, string Image, string? ImagePath, string? InstanceType,
-    long Cpu, long MemoryMib, string Driver, string ContextJson, string SshKeysJson, string? UserData, string AdminJson, string? GuestTokenHash);
-
-/// <summary>An image the server can boot from.</summary>
-public sealed record ImageRow(string Name, string Path, string Format, long VirtualSize, string? Sha1, string? Identifier, bool IsDefault, DateTimeOffset CreatedAt)
-{
-    // Dapper binds positional records only when column types match exactly; SQLite has no boolean.
-    public ImageRow(string name, string path, string format, long virtualSize, string? sha1, string? identifier, long isDefault, string createdAt)
-        : this(name, path, format, virtualSize, sha1, identifier, isDefault != 0,
-            DateTimeOffset.Parse(createdAt, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal)) { }
-}
+    string? Name, long OwnerId, long GroupId, long Permissions, string Image, string? ImageRef, string? InstanceType,
+    long Cpu, long MemoryMib, string Driver, string ContextJson, string SshKeysJson, string? UserData, string AdminJson, string? GuestTokenHash,
+    string NetworksJson = "[]", string ForwardPortsJson = "[]");
 
 /// <summary>An instance type.</summary>
 public sealed record InstanceTypeRow(string Name, long Cpu, long MemoryMib, bool Builtin, DateTimeOffset CreatedAt)
@@ -73,10 +73,10 @@ public sealed class ComputeStore(Store store)
 
     const string Columns = """
         id AS Id, name AS Name, owner_id AS OwnerId, group_id AS GroupId, permissions AS Permissions, state AS State,
-        failed_step AS FailedStep, failure_reason AS FailureReason, ready AS Ready, image AS Image, image_path AS ImagePath,
+        failed_step AS FailedStep, failure_reason AS FailureReason, ready AS Ready, image AS Image, image_ref AS ImageRef,
         instance_type AS InstanceType, cpu AS Cpu, memory_mib AS MemoryMib, host AS Host, driver AS Driver, accelerator AS Accelerator,
         context_json AS ContextJson, ssh_keys_json AS SshKeysJson, user_data AS UserData, admin_json AS AdminJson,
-        port_forwards_json AS PortForwardsJson, vm_dir AS VmDir, pid AS Pid, scheduling_message AS SchedulingMessage,
+        port_forwards_json AS PortForwardsJson, networks_json AS NetworksJson, forward_ports_json AS ForwardPortsJson, nics_json AS NicsJson, vm_dir AS VmDir, boot_disk_json AS BootDiskJson, pid AS Pid, scheduling_message AS SchedulingMessage,
         quota_held AS QuotaHeld, created_at AS CreatedAt, updated_at AS UpdatedAt, placed_at AS PlacedAt, started_at AS StartedAt, ready_at AS ReadyAt, ended_at AS EndedAt
         """;
 
@@ -89,13 +89,13 @@ public sealed class ComputeStore(Store store)
             foreach (var i in instances)
             {
                 var id = await c.ExecuteScalarAsync<long>("""
-                    INSERT INTO compute_instances (name, owner_id, group_id, permissions, state, image, image_path, instance_type, cpu, memory_mib,
-                        driver, context_json, ssh_keys_json, user_data, admin_json, guest_token_hash, quota_held, created_at, updated_at)
-                    VALUES ('', @OwnerId, @GroupId, @Permissions, 'PENDING', @Image, @ImagePath, @InstanceType, @Cpu, @MemoryMib,
-                        @Driver, @ContextJson, @SshKeysJson, @UserData, @AdminJson, @GuestTokenHash, 1, @now, @now)
+                    INSERT INTO compute_instances (name, owner_id, group_id, permissions, state, image, image_ref, instance_type, cpu, memory_mib,
+                        driver, context_json, ssh_keys_json, user_data, admin_json, guest_token_hash, networks_json, forward_ports_json, quota_held, created_at, updated_at)
+                    VALUES ('', @OwnerId, @GroupId, @Permissions, 'PENDING', @Image, @ImageRef, @InstanceType, @Cpu, @MemoryMib,
+                        @Driver, @ContextJson, @SshKeysJson, @UserData, @AdminJson, @GuestTokenHash, @NetworksJson, @ForwardPortsJson, 1, @now, @now)
                     RETURNING id
-                    """, new { i.OwnerId, i.GroupId, i.Permissions, i.Image, i.ImagePath, i.InstanceType, i.Cpu, i.MemoryMib, i.Driver,
-                        i.ContextJson, i.SshKeysJson, i.UserData, i.AdminJson, i.GuestTokenHash, now }, tx);
+                    """, new { i.OwnerId, i.GroupId, i.Permissions, i.Image, i.ImageRef, i.InstanceType, i.Cpu, i.MemoryMib, i.Driver,
+                        i.ContextJson, i.SshKeysJson, i.UserData, i.AdminJson, i.GuestTokenHash, i.NetworksJson, i.ForwardPortsJson, now }, tx);
                 await c.ExecuteAsync("UPDATE compute_instances SET name = @name WHERE id = @id",
                     new { id, name = i.Name is null ? $"vm-{id}" : instances.Count > 1 ? $"{i.Name}-{ids.Count + 1}" : i.Name }, tx);
                 ids.Add(id);
@@ -154,55 +154,6 @@ public sealed class ComputeStore(Store store)
     {
         await using var c = await store.OpenAsync();
         return await c.ExecuteAsync("UPDATE compute_instances SET quota_held = 0 WHERE id = @id AND quota_held = 1", new { id }) == 1;
-    }
-
-    public async Task<IReadOnlyList<int>> ReservePortsAsync(long instanceId, IReadOnlyList<int> guestPorts, int first, int last, Func<int, bool> isFree)
-    {
-        return await store.WriteAsync(async (c, tx) =>
-        {
-            var taken = (await c.QueryAsync<long>("SELECT port FROM compute_ports WHERE port BETWEEN @first AND @last", new { first, last }, tx)).ToHashSet();
-            var ports = new List<int>();
-            var candidate = first;
-            foreach (var guestPort in guestPorts)
-            {
-                while (candidate <= last && (taken.Contains(candidate) || !isFree(candidate))) candidate++;
-                if (candidate > last)
-                    throw new InvalidOperationException($"no free host port left in {first}-{last}; terminate instances or widen Compute:PortRangeFirst/Last");
-                await c.ExecuteAsync("INSERT INTO compute_ports (port, instance_id, guest_port) VALUES (@candidate, @instanceId, @guestPort)",
-                    new { candidate, instanceId, guestPort }, tx);
-                ports.Add(candidate++);
-            }
-            return (IReadOnlyList<int>)ports;
-        });
-    }
-
-    public async Task ReleasePortsAsync(long instanceId)
-    {
-        await using var c = await store.OpenAsync();
-        await c.ExecuteAsync("DELETE FROM compute_ports WHERE instance_id = @instanceId", new { instanceId });
-    }
-
-    public async Task<IReadOnlyList<ImageRow>> ListImagesAsync()
-    {
-        await using var c = await store.OpenAsync();
-        return (await c.QueryAsync<ImageRow>("""
-            SELECT name AS Name, path AS Path, format AS Format, virtual_size AS VirtualSize, sha1 AS Sha1, identifier AS Identifier,
-                   is_default AS IsDefault, created_at AS CreatedAt FROM compute_images ORDER BY name
-            """)).AsList();
-    }
-
-    public async Task UpsertImageAsync(ImageRow image)
-    {
-        await store.WriteAsync(async (c, tx) =>
-        {
-            if (image.IsDefault) await c.ExecuteAsync("UPDATE compute_images SET is_default = 0", transaction: tx);
-            await c.ExecuteAsync("""
-                INSERT INTO compute_images (name, path, format, virtual_size, sha1, identifier, is_default, created_at)
-                VALUES (@Name, @Path, @Format, @VirtualSize, @Sha1, @Identifier, @IsDefault, @CreatedAt)
-                ON CONFLICT (name) DO UPDATE SET path = excluded.path, format = excluded.format, virtual_size = excluded.virtual_size,
-                    sha1 = excluded.sha1, identifier = excluded.identifier, is_default = excluded.is_default
-                """, image, tx);
-        });
     }
 
     public async Task<IReadOnlyList<InstanceTypeRow>> ListTypesAsync()

@@ -136,13 +136,15 @@ public sealed partial class InstanceLifecycle
     {
         if (!await store.TransitionAsync(row.Id, [InstanceState.Stopped], InstanceState.Boot)) return;
         await PublishAsync(row.Id);
-        var forwards = JsonSerializer.Deserialize<List<PortForward>>(row.PortForwardsJson, Json) ?? [];
+        var nics = await networking.PlansAsync(row.Id, ct);
         var dir = row.VmDir ?? InstanceDir(row.Id);
         var iso = Path.Combine(dir, "context.iso");
-        var spec = SpecOf(row, dir, forwards, driver.UsesRealMedia ? iso : null);
+        var spec = SpecOf(row, dir, nics, driver.UsesRealMedia ? iso : null);
+        if (driver.UsesRealMedia) await networking.PreBootAsync(row.Id, ct);
         var started = await driver.StartAsync(spec, ct);
         await store.TransitionAsync(row.Id, [InstanceState.Boot], InstanceState.Running,
             new { pid = started.Pid, now = DateTimeOffset.UtcNow }, "pid = @pid, started_at = @now, failure_reason = NULL");
+        if (driver.UsesRealMedia) await networking.PostBootAsync(row.Id, ct);
     }
 
     /// <summary>

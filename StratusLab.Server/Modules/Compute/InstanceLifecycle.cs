@@ -1,7 +1,5 @@
 using System.Collections.Concurrent;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -31,11 +29,12 @@ public sealed partial class InstanceLifecycle(
     Scheduling.Contracts.IHostAllocations allocations,
     Marketplace.Contracts.IImagePolicy imagePolicy,
     IUserDirectory users,
-    ImageCatalog images,
+    Images.Contracts.IImageCache images,
+    Pdisk.Contracts.IVolumes volumes,
+    Networking.Contracts.IInstanceNetworking networking,
     ServerOptions options,
     ILogger<InstanceLifecycle> logger) : BackgroundService
 {
-    public static readonly int[] ForwardedGuestPorts = [22, 80];
     public const string GuestTokenPrefix = "slg_";
 
     readonly Channel<long> _queue = Channel.CreateUnbounded<long>();
@@ -87,12 +86,15 @@ public sealed partial class InstanceLifecycle(
             step = InstanceState.Boot;
             if (!await store.TransitionAsync(id, [InstanceState.Prolog], InstanceState.Boot)) throw new OperationCanceledException("terminated");
             await PublishAsync(id);
+            // The simulated driver changes nothing on the host, so its NICs have no host side (taps, rules, DHCP).
+            if (driver.UsesRealMedia) await networking.PreBootAsync(id, cts.Token);
             var started = await driver.StartAsync(spec, cts.Token);
             undo.Add("stop the VM", () => driver.KillAsync(new VmRef(id, spec.Directory, started.Pid), CancellationToken.None));
             if (!await store.TransitionAsync(id, [InstanceState.Boot], InstanceState.Running,
                     new { pid = started.Pid, accelerator = started.Accelerator, now = DateTimeOffset.UtcNow },
                     "pid = @pid, accelerator = @accelerator, started_at = @now"))
                 throw new OperationCanceledException("terminated");
+            if (driver.UsesRealMedia) await networking.PostBootAsync(id, cts.Token);
             undo.Commit();
             await PublishAsync(id);
         }
@@ -113,7 +115,7 @@ public sealed partial class InstanceLifecycle(
                     OperationCanceledException => $"not RUNNING within {options.Compute.BootTimeoutSeconds} s (Compute:BootTimeoutSeconds): the {row.Driver} driver did not answer",
                     _ => e.Message,
                 };
-                if (e is not (HypervisorException or ToolFailedException or ToolMissingException or OperationCanceledException or PortsExhaustedException or PolicyRefusedException))
+                if (e is not (HypervisorException or ToolFailedException or ToolMissingException or OperationCanceledException or Networking.Contracts.NetworkUnavailableException or PolicyRefusedException or ImagePreparationException))
                     logger.LogError(e, "Instance {Id} failed in {Step}", id, step);
                 await FailAsync(id, step, reason);
             }
@@ -133,7 +135,17 @@ public sealed partial class InstanceLifecycle(
         await store.UpdateAsync(id, "guest_token_hash = @hash", new { hash = HashGuestToken(token) });
         undo.Add("revoke the guest token", () => store.UpdateAsync(id, "guest_token_hash = NULL", new { }));
 
-        IReadOnlyList<PortForward> forwards = [];
+        var admin = JsonSerializer.Deserialize<AdminAttributes>(row.AdminJson, Json) ?? new AdminAttributes();
+        var nics = await networking.AllocateAsync(new Networking.Contracts.NicRequest(id, row.OwnerId,
+            JsonSerializer.Deserialize<List<string>>(row.NetworksJson, Json) ?? [], JsonSerializer.Deserialize<List<int>>(row.ForwardPortsJson, Json) ?? [],
+            admin.Mac, Simulated: !driver.UsesRealMedia), ct);
+        undo.Add("release the network leases", () => networking.CleanAsync(id, CancellationToken.None));
+        await store.UpdateAsync(id, "port_forwards_json = @forwards, nics_json = @nics", new
+        {
+            forwards = JsonSerializer.Serialize(nics.SelectMany(n => n.Forwards).Select(f => new PortForward(f.GuestPort, f.HostAddress, f.HostPort, f.Protocol)), Json),
+            nics = JsonSerializer.Serialize(nics.Select(n => new InstanceNic(n.Index, n.Network, n.Ip, n.Mac)), Json),
+        });
+
         string? iso = null;
         if (driver.UsesRealMedia)
         {
@@ -141,32 +153,56 @@ public sealed partial class InstanceLifecycle(
             undo.Add("remove the instance directory", () => { DeleteDirectory(dir); return Task.CompletedTask; });
             await store.UpdateAsync(id, "vm_dir = @dir", new { dir });
 
-            var image = row.ImagePath ?? throw new InvalidOperationException("the instance has no image path");
-            if (!File.Exists(image)) throw new HypervisorException($"the image file {image} is missing; re-register the image");
-            var format = Path.GetExtension(image) == ".raw" ? "raw" : "qcow2";
-            // Copy-on-write: the root disk is a qcow2 overlay on the image, so start time does not depend on image size.
-            await runner.RunAsync(new ToolCommand("qemu-img", ["create", "-q", "-f", "qcow2", "-F", format, "-b", image, Path.Combine(dir, "disk.qcow2")]), ct);
+            row = await PrepareBootDiskAsync(row, undo, ct);
 
-            var ports = await ReservePortsAsync(id);
-            undo.Add("release forwarded ports", () => store.ReleasePortsAsync(id));
-            forwards = ForwardedGuestPorts.Select((g, i) => new PortForward(g, "127.0.0.1", ports[i])).ToList();
-            await store.UpdateAsync(id, "port_forwards_json = @json", new { json = JsonSerializer.Serialize(forwards, Json) });
-
-            var media = await contextMedia.BuildAsync(new ContextRequest(dir, ContextVariablesOf(row, token), row.UserData), ct);
+            var media = await contextMedia.BuildAsync(new ContextRequest(dir, ContextVariablesOf(row, token, nics), row.UserData), ct);
             iso = media.IsoPath;
         }
 
-        var spec = SpecOf(row, dir, forwards, iso);
+        var spec = SpecOf(row, dir, nics, iso);
         await driver.PrologAsync(spec, ct);
         return spec;
+    }
+
+    /// <summary>
+    /// The boot disk comes from the image cache: a LIVE copy-on-write snapshot of the cached ORIGIN (downloaded and
+    /// verified once), or a user's persistent volume; Pdisk records the mount and quarantines a LIVE root disk at the end.
+    /// </summary>
+    async Task<InstanceRow> PrepareBootDiskAsync(InstanceRow row, UndoStack undo, CancellationToken ct)
+    {
+        var reference = ImageReferenceOf(row);
+        Images.Contracts.BootDisk boot;
+        try { boot = await images.PrepareBootDiskAsync(reference, row.OwnerId, ct); }
+        catch (Images.Contracts.ImageUnavailableException e) { throw new ImagePreparationException(e.Message); }
+        if (boot.QuarantineWhenReleased)
+            undo.Add("remove the copy-on-write clone", () => volumes.DeleteAsync(boot.VolumeUuid, CancellationToken.None));
+        Pdisk.Contracts.VolumeMountSummary mount;
+        try
+        {
+            mount = await volumes.MountAsync(new Pdisk.Contracts.VolumeMountRequest(boot.VolumeUuid, row.Id, row.Host ?? "", "vda", false, boot.QuarantineWhenReleased), ct);
+        }
+        catch (Platform.Http.ApiException e) { throw new ImagePreparationException($"the boot disk could not be mounted: {e.Detail}"); }
+        undo.Add("release the boot disk", () => volumes.ReleaseMountsAsync(row.Id, CancellationToken.None));
+        var path = mount.Turl.StartsWith("file://", StringComparison.Ordinal) ? new Uri(mount.Turl).LocalPath : mount.Turl;
+        var json = JsonSerializer.Serialize(new BootDiskRecord(boot.VolumeUuid, path, mount.Format, boot.CacheHit), Json);
+        await store.UpdateAsync(row.Id, "boot_disk_json = @json", new { json });
+        return (await store.GetAsync(row.Id))!;
+    }
+
+    static Images.Contracts.ImageReference ImageReferenceOf(InstanceRow row)
+    {
+        var text = row.ImageRef ?? throw new InvalidOperationException($"instance {row.Id} has no resolved image");
+        var colon = text.IndexOf(':');
+        return new Images.Contracts.ImageReference(Enum.Parse<Images.Contracts.ImageSourceKind>(text[..colon], ignoreCase: true), text[(colon + 1)..]);
     }
 
     /// <summary>The site image policy applies at every launch, cached image or not; a refusal is audited by the Marketplace.</summary>
     async Task CheckImagePolicyAsync(InstanceRow row, CancellationToken ct)
     {
-        var image = await images.FindAsync(row.Image);
-        if (image?.Identifier is not { } identifier)
-            throw new PolicyRefusedException($"image '{row.Image}' has no Marketplace entry, so the site image policy cannot accept it");
+        // URLs and persistent volumes are not Marketplace images; the policy judges Marketplace entries.
+        var reference = ImageReferenceOf(row);
+        if (reference.Kind != Images.Contracts.ImageSourceKind.Marketplace) return;
+        var identifier = reference.Value;
         var owner = await users.FindAsync(row.OwnerId, ct);
         var caller = new Caller(row.OwnerId, owner?.Name ?? "", owner?.Role == "admin", row.GroupId, []);
         var decision = await imagePolicy.CheckLaunchAsync(identifier, caller, row.Id.ToString(CultureInfo.InvariantCulture), ct);
@@ -174,55 +210,45 @@ public sealed partial class InstanceLifecycle(
             throw new PolicyRefusedException($"the site image policy refused image {identifier} (rule {decision.Rule}, from {decision.Source}): {decision.Reason}");
     }
 
-    VmSpec SpecOf(InstanceRow row, string dir, IReadOnlyList<PortForward> forwards, string? iso)
+    VmSpec SpecOf(InstanceRow row, string dir, IReadOnlyList<Networking.Contracts.NicPlan> nics, string? iso)
     {
         var admin = JsonSerializer.Deserialize<AdminAttributes>(row.AdminJson, Json) ?? new AdminAttributes();
+        var boot = row.BootDiskJson is { } b ? JsonSerializer.Deserialize<BootDiskRecord>(b, Json) : null;
         return new VmSpec(row.Id, row.Name, dir, (int)row.Cpu, row.MemoryMib,
-            [new VmDisk(Path.Combine(dir, "disk.qcow2"), "qcow2")], iso,
-            [new VmNic(admin.Mac ?? QemuDriver.MacFor(row.Id, 0), forwards)],
+            boot is null ? [] : [new VmDisk(boot.Path, boot.Format)], iso,
+            nics.Select(NicOf).ToList(),
             admin.RawQemuArguments ?? []);
     }
 
-    IReadOnlyList<KeyValuePair<string, string>> ContextVariablesOf(InstanceRow row, string token)
-    {
-        var admin = JsonSerializer.Deserialize<AdminAttributes>(row.AdminJson, Json) ?? new AdminAttributes();
-        var list = new List<KeyValuePair<string, string>>
+    /// <summary>A NIC from its lease: a tap on the network's bridge, or QEMU user-mode networking with the leased address as its DHCP address.</summary>
+    static VmNic NicOf(Networking.Contracts.NicPlan nic) => nic.TapDevice is { } tap
+        ? new VmNic(nic.Mac, []) { Tap = tap, Mtu = nic.Mtu }
+        : new VmNic(nic.Mac, nic.Forwards.Select(f => new PortForward(f.GuestPort, f.HostAddress, f.HostPort, f.Protocol)).ToList())
         {
-            new("HOSTNAME", row.Name),
-            // QEMU user-mode networking: the guest is 10.0.2.15, the host 10.0.2.2, the DNS proxy 10.0.2.3.
-            new("ETH0_IP", "10.0.2.15"),
-            new("ETH0_MASK", "255.255.255.0"),
-            new("ETH0_GATEWAY", "10.0.2.2"),
-            new("ETH0_DNS", "10.0.2.3"),
-            new("ETH0_MAC", admin.Mac ?? QemuDriver.MacFor(row.Id, 0)),
+            Cidr = nic.Cidr, Host = nic.Gateway, Dns = nic.UserDns, GuestIp = nic.Ip, Mtu = nic.Mtu,
         };
+
+    IReadOnlyList<KeyValuePair<string, string>> ContextVariablesOf(InstanceRow row, string token, IReadOnlyList<Networking.Contracts.NicPlan> nics)
+    {
+        var list = new List<KeyValuePair<string, string>> { new("HOSTNAME", row.Name) };
+        // OpenNebula's ETHn_* variables, one set per NIC, from its lease.
+        foreach (var nic in nics)
+        {
+            var eth = "ETH" + nic.Index.ToString(CultureInfo.InvariantCulture);
+            list.Add(new(eth + "_IP", nic.Ip));
+            list.Add(new(eth + "_MASK", nic.Mask));
+            if (nic.Gateway is not null) list.Add(new(eth + "_GATEWAY", nic.Gateway));
+            if (nic.Dns.Count > 0) list.Add(new(eth + "_DNS", string.Join(' ', nic.Dns)));
+            list.Add(new(eth + "_MAC", nic.Mac));
+            if (nic.Mtu is { } mtu) list.Add(new(eth + "_MTU", mtu.ToString(CultureInfo.InvariantCulture)));
+        }
         var keys = JsonSerializer.Deserialize<List<string>>(row.SshKeysJson, Json) ?? [];
         if (keys.Count > 0) list.Add(new("SSH_PUBLIC_KEY", string.Join("\n", keys)));
-        list.Add(new("STRATUSLAB_API", guestEndpoint.Url));
+        list.Add(new("STRATUSLAB_API", guestEndpoint.UrlVia(nics.Count > 0 ? nics[0].Gateway : null)));
         list.Add(new("STRATUSLAB_TOKEN", token));
         list.Add(new("STRATUSLAB_INSTANCE_ID", row.Id.ToString(CultureInfo.InvariantCulture)));
         foreach (var (k, v) in JsonSerializer.Deserialize<Dictionary<string, string>>(row.ContextJson, Json) ?? []) list.Add(new(k, v));
         return list;
-    }
-
-    async Task<IReadOnlyList<int>> ReservePortsAsync(long id)
-    {
-        try
-        {
-            return await store.ReservePortsAsync(id, ForwardedGuestPorts, options.Compute.PortRangeFirst, options.Compute.PortRangeLast, IsPortFree);
-        }
-        catch (InvalidOperationException e) { throw new PortsExhaustedException(e.Message); }
-    }
-
-    static bool IsPortFree(int port)
-    {
-        try
-        {
-            using var listener = new TcpListener(IPAddress.Loopback, port);
-            listener.Start();
-            return true;
-        }
-        catch (SocketException) { return false; }
     }
 
     /// <summary>Marks the instance FAILED at <paramref name="step"/> and gives its quota back; media were rolled back by the caller.</summary>
@@ -272,7 +298,7 @@ public sealed partial class InstanceLifecycle(
         await PublishAsync(id);
     }
 
-    /// <summary>Removes everything an instance has on the host: VM, context ISO, overlay, directory, ports, guest token.</summary>
+    /// <summary>Removes everything an instance has on the host: VM, context ISO, overlay, directory, network leases and NICs, guest token.</summary>
     async Task CleanUpAsync(InstanceRow row, CancellationToken ct)
     {
         var driver = drivers.Get(row.Driver);
@@ -291,7 +317,7 @@ public sealed partial class InstanceLifecycle(
             catch (Exception e) when (e is not OperationCanceledException) { logger.LogError(e, "Instance {Id}: releasing its resources failed", row.Id); }
         }
         if (row.VmDir is not null) DeleteDirectory(row.VmDir);
-        await store.ReleasePortsAsync(row.Id);
+        await networking.CleanAsync(row.Id, ct);
         await store.UpdateAsync(row.Id, "guest_token_hash = NULL, pid = NULL", new { });
     }
 
@@ -320,8 +346,14 @@ public sealed partial class InstanceLifecycle(
 /// <summary>Restricted attributes only admins may set, stored with the instance.</summary>
 public sealed record AdminAttributes(IReadOnlyList<string>? RawQemuArguments = null, string? Mac = null, string? Requirements = null, string? Policy = null);
 
+/// <summary>Where an instance's boot disk is: the Pdisk volume, the path or URL QEMU opens, its format.</summary>
+public sealed record BootDiskRecord(Guid Volume, string Path, string Format, bool CacheHit);
+
+/// <summary>The image could not be made into a boot disk (download, checksum, quota...).</summary>
+public sealed class ImagePreparationException(string message) : Exception(message);
+
 /// <summary>The site image policy refused the image.</summary>
 public sealed class PolicyRefusedException(string message) : Exception(message);
 
-/// <summary>No forwarded port is free.</summary>
-public sealed class PortsExhaustedException(string message) : Exception(message);
+/// <summary>A NIC of an instance as its view shows it.</summary>
+public sealed record InstanceNic(int Index, string Network, string Ip, string Mac);

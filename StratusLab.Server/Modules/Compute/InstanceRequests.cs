@@ -10,8 +10,9 @@ namespace StratusLab.Server.Modules.Compute;
 
 /// <summary>
 /// Body of POST /api/v1/instances: image (name or Marketplace identifier; empty for the default image), instanceType
-/// or cpu + memoryMiB, name, context variables (KEY=value), sshKeys, userData, count (1..100); admins only:
-/// rawQemuArguments, mac, requirements, policy.
+/// or cpu + memoryMiB, name, networks (names, one NIC each; none: one NIC on the default network), forwardPorts (guest
+/// ports forwarded besides Networking:PatGuestPorts), context variables (KEY=value), sshKeys, userData, count (1..100);
+/// admins only: rawQemuArguments, mac (of the first NIC), requirements, policy.
 /// </summary>
 public sealed record CreateInstanceRequest(
     string? Image = null,
@@ -28,10 +29,12 @@ public sealed record CreateInstanceRequest(
     string? Requirements = null,
     string? Policy = null,
     IReadOnlyList<string>? RawQemuArguments = null,
-    string? Mac = null);
+    string? Mac = null,
+    IReadOnlyList<int>? ForwardPorts = null);
 
 /// <summary>Validates and admits instance requests: nothing is written until every check passed and the quota is reserved.</summary>
-public sealed partial class InstanceRequests(ComputeStore store, ImageCatalog images, IQuotaLedger quotas, ServerOptions options, Scheduling.Contracts.IPlacementRules placement, Marketplace.Contracts.IImagePolicy imagePolicy)
+public sealed partial class InstanceRequests(ComputeStore store, Images.Contracts.IImageCache images, IQuotaLedger quotas, ServerOptions options, Scheduling.Contracts.IPlacementRules placement, Marketplace.Contracts.IImagePolicy imagePolicy,
+    Networking.Contracts.IInstanceNetworking networking)
 {
     public const int MaxCount = 1000;
 
@@ -51,8 +54,7 @@ public sealed partial class InstanceRequests(ComputeStore store, ImageCatalog im
             throw new ApiException(403, $"Only administrators may set {string.Join(", ", restricted)}; remove {(restricted.Count == 1 ? "it" : "them")} from the request.",
                 restricted[0], "Restricted attribute");
         placement.Validate(r.Requirements, r.Policy);
-        if (r.Networks is { Count: > 0 })
-            throw ApiException.Invalid("networks", "Managed networks are not available yet on this server; leave 'networks' out: every VM gets user-mode networking with its SSH and HTTP ports forwarded on 127.0.0.1.");
+        await networking.ValidateAsync(r.Networks ?? [], r.ForwardPorts ?? [], count, caller);
         if (r.Volumes is { Count: > 0 })
             throw ApiException.Invalid("volumes", "Persistent volumes are not available yet on this server; leave 'volumes' out.");
         if (r.Mac is not null && !MacPattern().IsMatch(r.Mac))
@@ -67,6 +69,8 @@ public sealed partial class InstanceRequests(ComputeStore store, ImageCatalog im
         {
             if (!ContextVariables.IsValidName(key))
                 throw ApiException.BadRequest($"context.{key}", $"context variable '{Validate.Trim(key)}' is not a valid name: use A-Z, 0-9 and '_', starting with a letter (like MY_SETTING).");
+            if (NicVariable().IsMatch(key))
+                throw ApiException.BadRequest($"context.{key}", $"context variable '{key}' is set by the server from the NIC's lease; choose the NIC's network with 'networks' instead.");
             if (ContextVariables.Reserved.Contains(key) && !ContextVariables.AdminOnly.Contains(key))
                 throw ApiException.BadRequest($"context.{key}", $"context variable '{key}' is set by the server; use the request's own field (name, sshKeys) instead.");
             if (value.Contains('\0')) throw ApiException.BadRequest($"context.{key}", $"context variable '{key}' contains a NUL character.");
@@ -84,23 +88,18 @@ public sealed partial class InstanceRequests(ComputeStore store, ImageCatalog im
         }
         if (r.UserData is { Length: > 64 * 1024 }) throw ApiException.BadRequest("userData", "'userData' is larger than 64 KiB.");
 
-        var image = await images.FindAsync(r.Image);
-        if (image is null)
-        {
-            var known = string.Join(", ", (await images.ListAsync()).Select(i => i.Name).DefaultIfEmpty("(none registered)"));
-            throw ApiException.Invalid("image", string.IsNullOrEmpty(r.Image)
-                ? $"No image given and no default image is registered; build the test appliance (scripts/appliance/build.sh) or give 'image'. Known images: {known}."
-                : $"Unknown image '{Validate.Trim(r.Image)}'; known images: {known}.");
-        }
+        var (reference, imageIdentifier) = await images.ResolveAsync(r.Image);
+        var imageRef = $"{reference.Kind.ToString().ToLowerInvariant()}:{reference.Value}";
+        var imageName = string.IsNullOrWhiteSpace(r.Image) ? Platform.Configuration.Appliance.Name : r.Image;
 
-        if (image.Identifier is { } identifier)
+        if (imageIdentifier is { } identifier)
         {
             // Refuse at once what the policy refuses now (audited); PROLOG checks again, since the policy may change meanwhile.
             var decision = await imagePolicy.EvaluateAsync(identifier);
             if (!decision.Accepted)
             {
                 await imagePolicy.CheckLaunchAsync(identifier, caller, null);
-                var refused = new ApiException(403, $"The site image policy refuses image '{image.Name}' ({identifier}): rule {decision.Rule} ({decision.Source}): {decision.Reason}. Ask an administrator, or choose another image.",
+                var refused = new ApiException(403, $"The site image policy refuses image '{imageName}' ({identifier}): rule {decision.Rule} ({decision.Source}): {decision.Reason}. Ask an administrator, or choose another image.",
                     "image", "Refused by the site image policy");
                 refused.Extensions["rule"] = decision.Rule;
                 throw refused;
@@ -125,9 +124,10 @@ public sealed partial class InstanceRequests(ComputeStore store, ImageCatalog im
         {
             var admin = JsonSerializer.Serialize(new AdminAttributes(r.RawQemuArguments, r.Mac?.ToLowerInvariant(), r.Requirements, r.Policy), InstanceLifecycle.Json);
             var rows = Enumerable.Range(0, count).Select(_ => new NewInstance(
-                name, caller.UserId, caller.PrimaryGroupId, Permissions.Private.Bits, image.Name, image.Path, typeName, cpu, memory,
+                name, caller.UserId, caller.PrimaryGroupId, Permissions.Private.Bits, imageName, imageRef, typeName, cpu, memory,
                 options.Compute.Driver, JsonSerializer.Serialize(context, InstanceLifecycle.Json), JsonSerializer.Serialize(sshKeys, InstanceLifecycle.Json),
-                r.UserData, admin, null)).ToList();
+                r.UserData, admin, null, JsonSerializer.Serialize(r.Networks ?? [], InstanceLifecycle.Json),
+                JsonSerializer.Serialize(r.ForwardPorts ?? [], InstanceLifecycle.Json))).ToList();
             return await store.InsertInstancesAsync(rows);
         }
         catch
@@ -161,6 +161,9 @@ public sealed partial class InstanceRequests(ComputeStore store, ImageCatalog im
 
     [GeneratedRegex("^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")]
     private static partial Regex MacPattern();
+
+    [GeneratedRegex(@"^ETH\d+_(IP|MASK|GATEWAY|DNS|MAC|MTU)$")]
+    private static partial Regex NicVariable();
 
     [GeneratedRegex(@"^(ssh-(rsa|ed25519|dss)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) [A-Za-z0-9+/=]+( [^\r\n]*)?$")]
     private static partial Regex SshKeyPattern();

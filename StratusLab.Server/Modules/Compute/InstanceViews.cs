@@ -8,11 +8,11 @@ namespace StratusLab.Server.Modules.Compute;
 /// <summary>A forwarded port as the API shows it.</summary>
 public sealed record PortForwardView(int GuestPort, string HostAddress, int HostPort, string Protocol);
 
-/// <summary>An instance as the API shows it.</summary>
+/// <summary>An instance as the API shows it; <c>nics</c> are its network interfaces (network, leased address, MAC) once it has them.</summary>
 public sealed record InstanceView(
     long Id, string Name, string Owner, string State, string? FailedStep, string? FailureReason, bool Ready,
     string Image, string? InstanceType, long Cpu, long MemoryMiB, string? Host, string Driver, string? Accelerator,
-    IReadOnlyList<PortForwardView> PortForwards, IReadOnlyList<string> AllowedActions, string? SchedulingMessage,
+    IReadOnlyList<PortForwardView> PortForwards, IReadOnlyList<InstanceNic> Nics, IReadOnlyList<string> AllowedActions, string? SchedulingMessage,
     IReadOnlyDictionary<string, string> Context, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt,
     DateTimeOffset? PlacedAt, DateTimeOffset? StartedAt, DateTimeOffset? ReadyAt, DateTimeOffset? EndedAt);
 
@@ -42,6 +42,8 @@ public sealed class InstanceViews(IUserDirectory users)
             r.Host, r.Driver, r.Accelerator,
             r.StateValue is InstanceState.Done or InstanceState.Failed ? [] :
                 forwards.Select(f => new PortForwardView(f.GuestPort, f.HostAddress, f.HostPort, f.Protocol)).ToList(),
+            r.StateValue is InstanceState.Done or InstanceState.Failed ? [] :
+                JsonSerializer.Deserialize<List<InstanceNic>>(r.NicsJson, InstanceLifecycle.Json) ?? [],
             InstanceStateMachine.AllowedActions(r.StateValue).Select(InstanceStateMachine.Name).ToList(),
             r.SchedulingMessage, context, r.CreatedAt, r.UpdatedAt, r.PlacedAt, r.StartedAt, r.ReadyAt, r.EndedAt);
     }

@@ -129,11 +129,9 @@ public static class ServerConfiguration
         OneOf("Compute:Driver", o.Compute.Driver, "qemu", "simulated");
         OneOf("Compute:Accelerator", o.Compute.Accelerator, "auto", "kvm", "tcg");
         Range("Compute:ShutdownTimeoutSeconds", o.Compute.ShutdownTimeoutSeconds, 1, 3600);
-        Range("Compute:PortRangeFirst", o.Compute.PortRangeFirst, 1024, 65535);
-        Range("Compute:PortRangeLast", o.Compute.PortRangeLast, 1024, 65535);
-        if (o.Compute.PortRangeLast < o.Compute.PortRangeFirst)
-            errors.Add($"Compute:PortRangeLast = {o.Compute.PortRangeLast} is below Compute:PortRangeFirst = {o.Compute.PortRangeFirst}; accepted values: a last port >= the first.");
         Range("Compute:SimulatedDelayMs", o.Compute.SimulatedDelayMs, 0, 600_000);
+        Range("Images:MaxCacheMiB", o.Images.MaxCacheMiB, 1, 1L << 30);
+        Range("Images:MaxIdleHours", o.Images.MaxIdleHours, 0, 24 * 3650);
         Range("Scheduling:PendingTimeoutSeconds", o.Scheduling.PendingTimeoutSeconds, 0, 86_400 * 30);
         Range("Scheduling:SafetyNetSeconds", o.Scheduling.SafetyNetSeconds, 1, 3600);
         if (o.Scheduling.CpuOvercommit is < 0.1 or > 100 || double.IsNaN(o.Scheduling.CpuOvercommit))
@@ -141,6 +139,7 @@ public static class ServerConfiguration
         Range("Compute:BootTimeoutSeconds", o.Compute.BootTimeoutSeconds, 5, 3600);
         Range("Compute:MonitorIntervalSeconds", o.Compute.MonitorIntervalSeconds, 1, 3600);
         Range("Compute:MaxConcurrentDeployments", o.Compute.MaxConcurrentDeployments, 1, 1024);
+        ValidateNetworking(o.Networking, errors);
         if (o.Compute.ApplianceImage.Length > 0 && !File.Exists(o.Compute.ApplianceImage))
             errors.Add($"Compute:ApplianceImage = '{o.Compute.ApplianceImage}' does not exist; accepted values: empty (look in ~/.cache/stratuslab/appliance), or the path of a built appliance image.");
         void EachMatches(string key, IEnumerable<string> values, string pattern, string accepted)
@@ -166,5 +165,59 @@ public static class ServerConfiguration
         EachMatches("Policy:BlacklistImages", o.Policy.BlacklistImages, "^[A-P][A-Za-z0-9_-]{26}$", "27-character image identifiers");
         EachMatches("Policy:WhitelistChecksums", o.Policy.WhitelistChecksums, "^([0-9A-Fa-f]{32}|[0-9A-Fa-f]{40}|[0-9A-Fa-f]{56}|[0-9A-Fa-f]{64}|[0-9A-Fa-f]{96}|[0-9A-Fa-f]{128})$", "hex MD5, SHA-1 or SHA-2 checksums");
         EachMatches("Policy:BlacklistChecksums", o.Policy.BlacklistChecksums, "^([0-9A-Fa-f]{32}|[0-9A-Fa-f]{40}|[0-9A-Fa-f]{56}|[0-9A-Fa-f]{64}|[0-9A-Fa-f]{96}|[0-9A-Fa-f]{128})$", "hex MD5, SHA-1 or SHA-2 checksums");
+        OneOf("Pdisk:Backend", o.Pdisk.Backend, "file", "lvm");
+        OneOf("Pdisk:FileFormat", o.Pdisk.FileFormat, "raw", "qcow2");
+        OneOf("Pdisk:Sharing", o.Pdisk.Sharing, "local", "iscsi");
+        if (o.Pdisk.VolumesDir.Length > 0 && !Path.IsPathFullyQualified(o.Pdisk.VolumesDir))
+            errors.Add($"Pdisk:VolumesDir = '{o.Pdisk.VolumesDir}' is not accepted; accepted values: empty (<data-dir>/volumes), or an absolute directory path.");
+        if (o.Pdisk.Backend == "lvm" && o.Pdisk.VolumeGroup.Length == 0)
+            errors.Add("Pdisk:VolumeGroup is empty but Pdisk:Backend is lvm; accepted values: the name of an existing LVM volume group (see 'vgs').");
+        EachMatches("Pdisk:VolumeGroup", o.Pdisk.VolumeGroup.Length == 0 ? [] : [o.Pdisk.VolumeGroup], "^[A-Za-z0-9_+][A-Za-z0-9_.+-]{0,126}$", "an LVM volume group name (letters, digits, '_', '.', '+', '-')");
+        EachMatches("Pdisk:ThinPool", o.Pdisk.ThinPool.Length == 0 ? [] : [o.Pdisk.ThinPool], "^[A-Za-z0-9_+][A-Za-z0-9_.+-]{0,126}$", "empty (classic LVs), or a thin pool LV name in Pdisk:VolumeGroup");
+        if (!System.Net.IPAddress.TryParse(o.Pdisk.Iscsi.PortalAddress, out _))
+            errors.Add($"Pdisk:Iscsi:PortalAddress = '{o.Pdisk.Iscsi.PortalAddress}' is not accepted; accepted values: an IP address such as 127.0.0.1.");
+        Range("Pdisk:Iscsi:Port", o.Pdisk.Iscsi.Port, 1, 65535);
+        EachMatches("Pdisk:Iscsi:Initiators", o.Pdisk.Iscsi.Initiators, @"^(ALL|[0-9.]+(/[0-9]{1,2})?|[0-9A-Fa-f:]+)$", "initiator IP addresses (or networks like 10.0.0.0/24, or ALL)");
+        Range("Pdisk:QuarantineMinutes", o.Pdisk.QuarantineMinutes, 0, 525_600);
+        Range("Pdisk:MaxVolumeGiB", o.Pdisk.MaxVolumeGiB, 1, 1L << 20);
+        Range("Pdisk:MaxUploadBytes", o.Pdisk.MaxUploadBytes, 1L << 20, 1L << 50);
+        Range("Pdisk:MaxUrlDownloadBytes", o.Pdisk.MaxUrlDownloadBytes, 1L << 20, 1L << 50);
+        Range("Pdisk:UrlDownloadTimeoutMinutes", o.Pdisk.UrlDownloadTimeoutMinutes, 1, 10_080);
     }
+
+    static void ValidateNetworking(NetworkingOptions n, List<string> errors)
+    {
+        static bool IsAddress(string text) => Modules.Networking.Ranges.Ipv4.TryParse(text, out _);
+        if (n.PatPortFirst is < 1024 or > 65535) errors.Add($"Networking:PatPortFirst = {n.PatPortFirst} is out of range; accepted values: 1024..65535.");
+        if (n.PatPortLast is < 1024 or > 65535) errors.Add($"Networking:PatPortLast = {n.PatPortLast} is out of range; accepted values: 1024..65535.");
+        if (n.PatPortLast < n.PatPortFirst)
+            errors.Add($"Networking:PatPortLast = {n.PatPortLast} is below Networking:PatPortFirst = {n.PatPortFirst}; accepted values: a last port >= the first.");
+        var ports = n.PatGuestPorts.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (ports.Any(p => !int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out var v) || v is < 1 or > 65535) || ports.Distinct().Count() != ports.Length)
+            errors.Add($"Networking:PatGuestPorts = '{n.PatGuestPorts}' is not accepted; accepted values: distinct guest ports 1..65535 separated by commas, such as 22,80 (empty: none).");
+        if (!IsAddress(n.PatAddress))
+            errors.Add($"Networking:PatAddress = '{n.PatAddress}' is not accepted; accepted values: an IPv4 address of this host (127.0.0.1 keeps PAT ports local; 0.0.0.0 opens them on every address).");
+        if (n.MaxRangeAddresses is < 1 or > (1 << 24)) errors.Add($"Networking:MaxRangeAddresses = {n.MaxRangeAddresses} is out of range; accepted values: 1..16777216.");
+        if (n.MaxNicsPerInstance is < 1 or > 16) errors.Add($"Networking:MaxNicsPerInstance = {n.MaxNicsPerInstance} is out of range; accepted values: 1..16.");
+        if (n.ReconcileIntervalSeconds is < 5 or > 86_400) errors.Add($"Networking:ReconcileIntervalSeconds = {n.ReconcileIntervalSeconds} is out of range; accepted values: 5..86400.");
+        if (n.VlanUplink.Length > 0 && !System.Text.RegularExpressions.Regex.IsMatch(n.VlanUplink, "^[A-Za-z0-9_.-]{1,15}$"))
+            errors.Add($"Networking:VlanUplink = '{n.VlanUplink}' is not accepted; accepted values: empty, or a network interface name such as eth1.");
+        var d = n.DefaultNetwork;
+        if (d.Driver is not ("user" or "bridge")) errors.Add($"Networking:DefaultNetwork:Driver = '{d.Driver}' is not accepted; accepted values: user, bridge.");
+        try
+        {
+            var range = Modules.Networking.Ranges.AddressRange.FromNetworkMask(
+                d.Cidr.Split('/')[0], d.Cidr.Contains('/') ? d.Cidr.Split('/')[1] : "", d.First.Length == 0 ? null : d.First);
+            if (!range.Subnet.IsHostAddress(ParseOr(d.Gateway)))
+                errors.Add($"Networking:DefaultNetwork:Gateway = '{d.Gateway}' is not accepted; accepted values: an address inside Networking:DefaultNetwork:Cidr ({range.Subnet}).");
+            foreach (var dns in d.Dns.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                if (!IsAddress(dns)) errors.Add($"Networking:DefaultNetwork:Dns = '{d.Dns}' is not accepted; accepted values: IPv4 addresses separated by commas.");
+        }
+        catch (Modules.Networking.Ranges.AddressRangeException e)
+        {
+            errors.Add($"Networking:DefaultNetwork:{(e.Field == "first" ? "First" : "Cidr")} is not accepted: {e.Message} Accepted values: Cidr a network such as 10.0.2.0/24, First an address inside it or empty.");
+        }
+    }
+
+    static uint ParseOr(string text) => Modules.Networking.Ranges.Ipv4.TryParse(text, out var a) ? a : 0;
 }

@@ -12,8 +12,11 @@ public sealed class ServerOptions
     public TelemetryOptions Telemetry { get; set; } = new();
     public ComputeOptions Compute { get; set; } = new();
     public SchedulingOptions Scheduling { get; set; } = new();
+    public ImagesOptions Images { get; set; } = new();
     public MarketplaceOptions Marketplace { get; set; } = new();
     public PolicyOptions Policy { get; set; } = new();
+    public PdiskOptions Pdisk { get; set; } = new();
+    public NetworkingOptions Networking { get; set; } = new();
 
     public string DatabasePath => Path.Combine(DataDir, "stratuslab.db");
     public string AdminTokenPath => Path.Combine(DataDir, "admin.token");
@@ -63,6 +66,12 @@ public sealed class TelemetryOptions
     public string OtlpEndpoint { get; set; } = "";
 }
 
+public sealed class ImagesOptions
+{
+    public long MaxCacheMiB { get; set; } = 51200;
+    public int MaxIdleHours { get; set; } = 168;
+}
+
 public sealed class SchedulingOptions
 {
     public string Policy { get; set; } = "packing";
@@ -77,9 +86,8 @@ public sealed class ComputeOptions
     public string Accelerator { get; set; } = "auto";
     public string QemuBinary { get; set; } = "";
     public int ShutdownTimeoutSeconds { get; set; } = 60;
-    public int PortRangeFirst { get; set; } = 15000;
-    public int PortRangeLast { get; set; } = 17000;
     public int SimulatedDelayMs { get; set; } = 50;
+    public bool SimulatedMedia { get; set; }
     public string ApplianceImage { get; set; } = "";
     public int BootTimeoutSeconds { get; set; } = 300;
     public int MonitorIntervalSeconds { get; set; } = 5;
@@ -125,4 +133,55 @@ public sealed class PolicyOptions
     public List<string> BlacklistImages { get; set; } = [];
     public List<string> WhitelistChecksums { get; set; } = [];
     public List<string> BlacklistChecksums { get; set; } = [];
+}
+
+public sealed class PdiskOptions
+{
+    public string Backend { get; set; } = "file";
+    public string VolumesDir { get; set; } = "";
+    public string FileFormat { get; set; } = "raw";
+    public string VolumeGroup { get; set; } = "";
+    public string ThinPool { get; set; } = "";
+    public string Sharing { get; set; } = "local";
+    public PdiskIscsiOptions Iscsi { get; set; } = new();
+    public int QuarantineMinutes { get; set; } = 15;
+    public long MaxVolumeGiB { get; set; } = 1024;
+    public long MaxUploadBytes { get; set; } = 100L << 30;
+    public long MaxUrlDownloadBytes { get; set; } = 100L << 30;
+    public int UrlDownloadTimeoutMinutes { get; set; } = 60;
+}
+
+public sealed class PdiskIscsiOptions
+{
+    public string PortalAddress { get; set; } = "127.0.0.1";
+    public int Port { get; set; } = 3260;
+    public List<string> Initiators { get; set; } = [];
+    public bool StartTgtd { get; set; } = true;
+}
+
+public sealed class NetworkingOptions
+{
+    public int PatPortFirst { get; set; } = 15000;
+    public int PatPortLast { get; set; } = 17000;
+    public string PatGuestPorts { get; set; } = "22,80";
+    public string PatAddress { get; set; } = "127.0.0.1";
+    public int MaxRangeAddresses { get; set; } = 65536;
+    public int MaxNicsPerInstance { get; set; } = 8;
+    public string DnsmasqBinary { get; set; } = "";
+    public string VlanUplink { get; set; } = "";
+    public int ReconcileIntervalSeconds { get; set; } = 60;
+    public DefaultNetworkOptions DefaultNetwork { get; set; } = new();
+
+    /// <summary>The guest ports every VM gets forwarded, parsed from <see cref="PatGuestPorts"/> (validated at start-up).</summary>
+    public IReadOnlyList<int> GuestPorts => PatGuestPorts.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+        .Select(p => int.Parse(p, System.Globalization.CultureInfo.InvariantCulture)).ToList();
+}
+
+public sealed class DefaultNetworkOptions
+{
+    public string Driver { get; set; } = "user";
+    public string Cidr { get; set; } = "10.0.2.0/24";
+    public string Gateway { get; set; } = "10.0.2.2";
+    public string Dns { get; set; } = "10.0.2.3";
+    public string First { get; set; } = "10.0.2.15";
 }

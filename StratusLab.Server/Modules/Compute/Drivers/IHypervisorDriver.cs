@@ -6,8 +6,20 @@ public sealed record VmDisk(string Path, string Format, bool ReadOnly = false);
 /// <summary>A host port forwarded into the guest (port address translation).</summary>
 public sealed record PortForward(int GuestPort, string HostAddress, int HostPort, string Protocol = "tcp");
 
-/// <summary>A user-mode network interface.</summary>
-public sealed record VmNic(string Mac, IReadOnlyList<PortForward> Forwards);
+/// <summary>
+/// A network interface: QEMU user-mode networking (slirp) with its forwarded ports, or, when <see cref="Tap"/> is set, a
+/// tap device the network driver made on its bridge. For user-mode NICs <see cref="Cidr"/>, <see cref="Host"/>,
+/// <see cref="Dns"/> and <see cref="GuestIp"/> set slirp's network, host and DNS addresses and its DHCP address.
+/// </summary>
+public sealed record VmNic(string Mac, IReadOnlyList<PortForward> Forwards)
+{
+    public string? Tap { get; init; }
+    public string? Cidr { get; init; }
+    public string? Host { get; init; }
+    public string? Dns { get; init; }
+    public string? GuestIp { get; init; }
+    public int? Mtu { get; init; }
+}
 
 /// <summary>Everything a driver needs to start one VM.</summary>
 public sealed record VmSpec(

@@ -62,10 +62,25 @@ public sealed partial class QemuDriver
         for (var i = 0; i < spec.Nics.Count; i++)
         {
             var nic = spec.Nics[i];
-            var netdev = $"user,id=net{i}";
-            foreach (var f in nic.Forwards)
-                netdev += string.Create(CultureInfo.InvariantCulture, $",hostfwd={f.Protocol}:{f.HostAddress}:{f.HostPort}-:{f.GuestPort}");
-            args.AddRange(["-netdev", netdev, "-device", $"virtio-net-pci,netdev=net{i},mac={nic.Mac}"]);
+            string netdev;
+            if (nic.Tap is not null)
+            {
+                // The network driver made the tap and put it on the bridge; QEMU only opens it.
+                netdev = $"tap,id=net{i},ifname={nic.Tap},script=no,downscript=no";
+            }
+            else
+            {
+                netdev = $"user,id=net{i}";
+                if (nic.Cidr is not null) netdev += $",net={nic.Cidr}";
+                if (nic.Host is not null) netdev += $",host={nic.Host}";
+                if (nic.Dns is not null) netdev += $",dns={nic.Dns}";
+                if (nic.GuestIp is not null) netdev += $",dhcpstart={nic.GuestIp}";
+                foreach (var f in nic.Forwards)
+                    netdev += string.Create(CultureInfo.InvariantCulture, $",hostfwd={f.Protocol}:{f.HostAddress}:{f.HostPort}-{nic.GuestIp}:{f.GuestPort}");
+            }
+            var device = $"virtio-net-pci,netdev=net{i},mac={nic.Mac}";
+            if (nic.Mtu is { } mtu) device += string.Create(CultureInfo.InvariantCulture, $",host_mtu={mtu}");
+            args.AddRange(["-netdev", netdev, "-device", device]);
         }
         args.AddRange(spec.RawArguments);
         return args;

@@ -86,13 +86,7 @@ public sealed partial class QemuDriver
     }
 
     /// <summary>The kernel used to probe: the one built next to the test appliance (stratuslab-appliance.vmlinuz).</summary>
-    string? ProbeKernel()
-    {
-        var appliance = ImageCatalog.AppliancePath(options);
-        if (appliance is null) return null;
-        var kernel = Path.ChangeExtension(appliance, ".vmlinuz");
-        return File.Exists(kernel) ? kernel : null;
-    }
+    string? ProbeKernel() => Platform.Configuration.Appliance.KernelPath(options);
 
     static bool KvmDeviceUsable(out string why)
     {

@@ -9,7 +9,7 @@ namespace StratusLab.Server.Modules.Compute.Drivers;
 public sealed class SimulatedDriver(ComputeStore store, SimulatedFaults faults, ServerOptions options) : IHypervisorDriver
 {
     public string Name => "simulated";
-    public bool UsesRealMedia => false;
+    public bool UsesRealMedia => options.Compute.SimulatedMedia;
 
     async Task ActAsync(string action, long instanceId, CancellationToken ct)
     {

@@ -2,27 +2,13 @@ using StratusLab.Server.Platform.Configuration;
 
 namespace StratusLab.Server.Modules.Compute.Jobs;
 
-/// <summary>On start: registers the bundled appliance and reconciles the store with what runs; then watches running VMs.</summary>
-public sealed class ComputeHost(ImageCatalog images, InstanceLifecycle lifecycle, Drivers.QemuDriver qemu, ServerOptions options, ILogger<ComputeHost> logger) : BackgroundService
+/// <summary>On start: reconciles the store with what runs, decides KVM or TCG; then watches running VMs.</summary>
+public sealed class ComputeHost(InstanceLifecycle lifecycle, Drivers.QemuDriver qemu, ServerOptions options, ILogger<ComputeHost> logger) : BackgroundService
 {
     readonly TaskCompletionSource _reconciled = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Completes once start-up reconciliation is done.</summary>
     public Task Reconciled => _reconciled.Task;
-
-    /// <summary>The default image is registered before the server listens, so a client's first request finds it.</summary>
-    public override async Task StartAsync(CancellationToken cancellationToken)
-    {
-        try
-        {
-            await images.RegisterApplianceAsync(cancellationToken);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            logger.LogError(e, "Registering the test appliance failed");
-        }
-        await base.StartAsync(cancellationToken);
-    }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

@@ -17,19 +17,6 @@ INSERT INTO compute_instance_types (name, cpu, memory_mib, builtin, created_at) 
     ('c1.medium',  2, 1536, 1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     ('c1.xlarge',  4, 6144, 1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
 
--- Images the server can boot from until the image cache owns this: registered by the server
--- (the bundled appliance) or by admins. Each is an immutable file under <data-dir>/images.
-CREATE TABLE compute_images (
-    name          TEXT PRIMARY KEY COLLATE NOCASE,
-    path          TEXT NOT NULL,
-    format        TEXT NOT NULL,
-    virtual_size  INTEGER NOT NULL,
-    sha1          TEXT NULL,
-    identifier    TEXT NULL,
-    is_default    INTEGER NOT NULL DEFAULT 0,
-    created_at    TEXT NOT NULL
-);
-
 CREATE TABLE compute_instances (
     id                 INTEGER PRIMARY KEY AUTOINCREMENT,
     name               TEXT NOT NULL,
@@ -41,7 +28,7 @@ CREATE TABLE compute_instances (
     failure_reason     TEXT NULL,
     ready              INTEGER NOT NULL DEFAULT 0,
     image              TEXT NOT NULL,
-    image_path         TEXT NULL,
+    image_ref          TEXT NULL,
     instance_type      TEXT NULL,
     cpu                INTEGER NOT NULL,
     memory_mib         INTEGER NOT NULL,
@@ -55,6 +42,7 @@ CREATE TABLE compute_instances (
     guest_token_hash   TEXT NULL UNIQUE,
     port_forwards_json TEXT NOT NULL DEFAULT '[]',
     vm_dir             TEXT NULL,
+    boot_disk_json     TEXT NULL,
     pid                INTEGER NULL,
     scheduling_message TEXT NULL,
     quota_held         INTEGER NOT NULL DEFAULT 0,

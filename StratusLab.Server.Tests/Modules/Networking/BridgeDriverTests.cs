@@ -1,0 +1,164 @@
+using StratusLab.Server.Modules.Networking.Contracts;
+using StratusLab.Server.Modules.Networking.Drivers;
+using StratusLab.Server.Modules.Networking.Firewall;
+using StratusLab.Server.Modules.Networking.Ranges;
+
+namespace StratusLab.Server.Tests.Modules.Networking;
+
+/// <summary>What the bridge driver writes and reads: names, nft scripts and listings, dnsmasq's command line (pure).</summary>
+public class BridgeDriverTests
+{
+    static NicSpec Nic(params SecurityRule[] rules) =>
+        new(7, 0, "02:00:0a:4d:00:05", Ip("10.77.0.5"), [new PortForwardPlan(22, "127.0.0.1", 15000), new PortForwardPlan(80, "127.0.0.1", 15001)], rules);
+
+    static uint Ip(string text) => Ipv4.TryParse(text, out var a) ? a : throw new ArgumentException(text);
+
+    static readonly NetworkSpec Lab = new(3, "lab", Subnet.Parse("10.77.0.0/24", "cidr"), "10.77.0.1", ["10.77.0.1", "9.9.9.9"], 1400, null, null, 8440);
+
+    [TestCase(7, 0, "sltap-7-0")]
+    [TestCase(1234567, 3, "sltap-1234567-3")]
+    [TestCase(12345678, 0, "sl7clzi-0")]
+    [TestCase(long.MaxValue, 15, "sl1y2p0ij32e8e7-15")]
+    public void Tap_names_fit_in_an_interface_name_where_they_can(long instance, int nic, string name) =>
+        Assert.That(BridgeNetworkDriver.TapName(instance, nic), Is.EqualTo(name));
+
+    [Test]
+    public void Every_tap_name_of_a_realistic_id_fits_in_15_characters()
+    {
+        foreach (var id in new long[] { 1, 99, 9_999_999, 10_000_000, 2_000_000_000, 60_000_000_000 })
+            Assert.That(BridgeNetworkDriver.TapName(id, 7).Length, Is.LessThanOrEqualTo(15), id.ToString());
+        Assert.That(BridgeNetworkDriver.BridgeName(123456789), Is.EqualTo("slbr-123456789"));
+    }
+
+    [Test]
+    public void A_nic_with_the_default_group_lets_everything_through_after_anti_spoofing()
+    {
+        var rules = Nic(new SecurityRule("inbound", "accept", "all", null, null, null), new SecurityRule("outbound", "accept", "all", null, null, null));
+        Assert.That(BridgeNetworkDriver.NicChainRules(rules, "outbound"), Is.EqualTo(new[]
+        {
+            "ether type arp return",
+            "ether saddr != 02:00:0a:4d:00:05 drop",
+            "udp sport 68 udp dport 67 return",
+            "ip saddr != 10.77.0.5 drop",
+            "tcp flags & (syn | ack) != syn return",
+            "icmp type { echo-reply, destination-unreachable, time-exceeded } return",
+            "return",
+            "drop",
+        }));
+        Assert.That(BridgeNetworkDriver.NicChainRules(rules, "inbound").Take(2), Is.EqualTo(new[] { "ether type arp return", "udp sport 67 udp dport 68 return" }));
+    }
+
+    [Test]
+    public void Drop_rules_come_before_accept_rules_and_a_direction_without_accept_rules_stays_open()
+    {
+        var nic = Nic(
+            new SecurityRule("inbound", "accept", "tcp", 22, 22, null),
+            new SecurityRule("inbound", "accept", "udp", 1000, 2000, "192.0.2.0/24"),
+            new SecurityRule("inbound", "drop", "tcp", 22, 22, "10.77.0.9/32"),
+            new SecurityRule("inbound", "accept", "icmp", null, null, null),
+            new SecurityRule("outbound", "drop", "all", null, null, "203.0.113.0/24"));
+        var inbound = BridgeNetworkDriver.NicChainRules(nic, "inbound");
+        Assert.That(inbound.Skip(2), Is.EqualTo(new[]
+        {
+            "ip saddr 10.77.0.9/32 meta l4proto tcp tcp dport 22 drop",
+            "tcp flags & (syn | ack) != syn return",
+            "icmp type { echo-reply, destination-unreachable, time-exceeded } return",
+            "meta l4proto tcp tcp dport 22 return",
+            "ip saddr 192.0.2.0/24 meta l4proto udp udp dport 1000-2000 return",
+            "meta l4proto icmp return",
+            "drop",
+        }));
+        var outbound = BridgeNetworkDriver.NicChainRules(nic, "outbound");
+        Assert.That(outbound[^1], Is.EqualTo("ip daddr 203.0.113.0/24 drop"), "no accept rule outbound: everything else goes out");
+    }
+
+    [Test]
+    public void A_nic_script_rewrites_its_chains_atomically_and_replaces_a_conflicting_pat_entry()
+    {
+        var ip = BridgeNetworkDriver.ParseTable("""
+            {"nftables": [{"table": {"family": "ip", "name": "stratuslab"}},
+              {"map": {"family": "ip", "name": "pat_tcp", "table": "stratuslab", "type": "inet_service", "map": "ipv4_addr . inet_service",
+                "elem": [[15000, {"concat": ["10.77.0.9", 22]}], [15001, {"concat": ["10.77.0.5", 80]}]]}}]}
+            """);
+        var script = BridgeNetworkDriver.NicScript(Nic(), "sltap-7-0", ip);
+        Assert.That(script, Does.Contain("add chain bridge stratuslab nic-7-0-in\nflush chain bridge stratuslab nic-7-0-in\n"));
+        Assert.That(script, Does.Contain("add element bridge stratuslab nic_in { \"sltap-7-0\" : jump nic-7-0-in }"));
+        Assert.That(script, Does.Contain("add element bridge stratuslab nic_out { \"sltap-7-0\" : jump nic-7-0-out }"));
+        Assert.That(script, Does.Contain("delete element ip stratuslab pat_tcp { 15000 }\nadd element ip stratuslab pat_tcp { 15000 : 10.77.0.5 . 22 }"));
+        Assert.That(script, Does.Not.Contain("delete element ip stratuslab pat_tcp { 15001 }"), "an entry that is already right is left alone");
+    }
+
+    [TestCase("127.0.0.1", "ip daddr 127.0.0.1 meta l4proto tcp dnat ip to tcp dport map @pat_tcp", 1)]
+    [TestCase("0.0.0.0", "fib daddr type local meta l4proto tcp dnat ip to tcp dport map @pat_tcp", 2)]
+    [TestCase("198.51.100.1", "ip daddr 198.51.100.1 meta l4proto tcp dnat ip to tcp dport map @pat_tcp", 2)]
+    public void Pat_on_the_loopback_is_for_local_traffic_only_elsewhere_it_is_also_for_incoming(string address, string rule, int times)
+    {
+        var script = BridgeNetworkDriver.BaseTablesScript(address);
+        Assert.That(script.Split('\n').Count(l => l.Trim() == rule), Is.EqualTo(times), script);
+        Assert.That(script, Does.Contain("ip saddr @masq_nets oifname != \"slbr-*\" masquerade"));
+        Assert.That(script, Does.Contain("iifname \"slbr-*\" meta l4proto tcp dnat ip to ip daddr . tcp dport map @guest_api"));
+        Assert.That(script, Does.Contain("table bridge stratuslab {").And.Contain("iifname vmap @nic_out").And.Contain("oifname vmap @nic_in"));
+    }
+
+    [Test]
+    public void A_listed_table_gives_its_chains_and_the_elements_of_its_sets_and_maps()
+    {
+        var bridge = BridgeNetworkDriver.ParseTable("""
+            {"nftables": [{"metainfo": {"version": "1.0.6"}}, {"table": {"family": "bridge", "name": "stratuslab", "handle": 4}},
+              {"map": {"family": "bridge", "name": "nic_out", "table": "stratuslab", "type": "ifname", "handle": 5, "map": "verdict"}},
+              {"map": {"family": "bridge", "name": "nic_in", "table": "stratuslab", "type": "ifname", "handle": 6, "map": "verdict",
+                "elem": [["sltap-1-0", {"jump": {"target": "nic-1-0-in"}}]]}},
+              {"set": {"family": "ip", "name": "masq_nets", "table": "stratuslab", "type": "ipv4_addr", "flags": ["interval"],
+                "elem": [{"prefix": {"addr": "10.9.0.0", "len": 24}}]}},
+              {"map": {"family": "ip", "name": "guest_api", "table": "stratuslab", "type": ["ipv4_addr", "inet_service"], "map": "ipv4_addr . inet_service",
+                "elem": [[{"concat": ["10.9.0.1", 8440]}, {"concat": ["127.0.0.1", 8440]}]]}},
+              {"chain": {"family": "bridge", "table": "stratuslab", "name": "forward", "handle": 1, "type": "filter", "hook": "forward", "prio": 0, "policy": "accept"}},
+              {"chain": {"family": "bridge", "table": "stratuslab", "name": "nic-1-0-in", "handle": 4}},
+              {"rule": {"family": "bridge", "table": "stratuslab", "chain": "forward", "handle": 7, "expr": []}}]}
+            """);
+        Assert.That(bridge.Exists, Is.True);
+        Assert.That(bridge.Chains, Is.EquivalentTo(new[] { "forward", "nic-1-0-in" }));
+        Assert.That(bridge.Of("nic_in"), Is.EqualTo(new Dictionary<string, string> { ["sltap-1-0"] = "jump nic-1-0-in" }));
+        Assert.That(bridge.Of("nic_out"), Is.Empty);
+        Assert.That(bridge.Of("masq_nets").Keys, Is.EqualTo(new[] { "10.9.0.0/24" }));
+        Assert.That(bridge.Of("guest_api"), Is.EqualTo(new Dictionary<string, string> { ["10.9.0.1 . 8440"] = "127.0.0.1 . 8440" }));
+        Assert.That(BridgeNetworkDriver.ParseTable("").Exists, Is.False);
+    }
+
+    [Test]
+    public void Links_are_read_with_their_bridge()
+    {
+        var links = BridgeNetworkDriver.ParseLinks("""
+            [{"ifindex":1,"ifname":"lo","flags":["LOOPBACK","UP"]},{"ifindex":5,"ifname":"slbr-3","flags":["UP"]},
+             {"ifindex":6,"ifname":"sltap-7-0","master":"slbr-3"},{"ifindex":7,"ifname":"slvl-3","link":"eth1","master":"slbr-3"}]
+            """);
+        Assert.That(links, Is.EqualTo(new[] { new LinkInfo("lo", null), new LinkInfo("slbr-3", null), new LinkInfo("sltap-7-0", "slbr-3"), new LinkInfo("slvl-3", "slbr-3") }));
+    }
+
+    [TestCase("sltap-7-0", null, false)]
+    [TestCase("sltap-8-0", null, true)]
+    [TestCase("sl7clzi-0", "slbr-3", true)]
+    [TestCase("slbr-3", null, false)]
+    [TestCase("slbr-4", null, true)]
+    [TestCase("slvl-4", "slbr-4", true)]
+    [TestCase("eth0", null, false)]
+    [TestCase("slack0", null, false)]
+    [TestCase("docker0", null, false)]
+    public void Only_links_named_like_ours_that_nothing_live_owns_are_orphans(string name, string? master, bool orphan) =>
+        Assert.That(BridgeNetworkDriver.IsOrphan(new LinkInfo(name, master), new HashSet<string> { "sltap-7-0" }, new HashSet<long> { 3 }), Is.EqualTo(orphan));
+
+    [Test]
+    public void Dnsmasq_serves_dhcp_only_on_the_bridge_and_only_the_leases()
+    {
+        var args = BridgeNetworkDriver.DnsmasqArguments(Lab, "/data/networks/3");
+        Assert.That(args, Is.SupersetOf(new[]
+        {
+            "--interface=slbr-3", "--bind-interfaces", "--except-interface=lo", "--port=0",
+            "--dhcp-range=10.77.0.0,static,255.255.255.0,12h", "--dhcp-hostsfile=/data/networks/3/dhcp-hosts",
+            "--pid-file=/data/networks/3/dnsmasq.pid", "--dhcp-leasefile=/data/networks/3/dnsmasq.leases",
+            "--dhcp-option=option:router,10.77.0.1", "--dhcp-option=option:dns-server,10.77.0.1,9.9.9.9", "--dhcp-option=option:mtu,1400",
+        }));
+        var other = new NicSpec(9, 1, "02:00:0a:4d:00:03", Ip("10.77.0.3"), [], []);
+        Assert.That(BridgeNetworkDriver.DhcpHosts([Nic(), other]), Is.EqualTo("02:00:0a:4d:00:03,10.77.0.3\n02:00:0a:4d:00:05,10.77.0.5\n"));
+    }
+}

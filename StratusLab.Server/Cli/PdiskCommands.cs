@@ -1,0 +1,320 @@
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace StratusLab.Server.Cli;
+
+/// <summary>Persistent disks: create, describe, update, delete, attach, detach, snapshot, rebase, upload, download, quarantine.</summary>
+public static class PdiskCommands
+{
+    public static readonly IReadOnlyList<ClientCommand> All =
+    [
+        new("create-volume", "-s GiB [-t TAG] [--type TYPE] [--visibility private|public] [--sharing local|iscsi] [--group ID]... | --url URL [--bytes N] [--sha1 HEX] [--identifier ID]",
+            "create a persistent disk: empty, or from an image at a URL", CreateVolume),
+        new("describe-volumes", "[UUID]... [--type TYPE] [--tag TAG] [--owner USER] [--quarantined]", "show volumes (all you may see without UUIDs)", DescribeVolumes),
+        new("update-volume", "UUID [-t TAG] [--visibility private|public] [--type TYPE] [--group ID]... [--identifier ID]", "change a volume's tag, visibility, groups or type", UpdateVolume),
+        new("delete-volume", "UUID...", "delete volumes (refused while mounted or snapshotted)", DeleteVolume),
+        new("attach-volume", "-i INSTANCE UUID [--mode ro|rw]", "hot-plug a volume into a running instance", AttachVolume),
+        new("detach-volume", "-i INSTANCE UUID", "hot-unplug a volume from an instance", DetachVolume),
+        new("snapshot-volume", "UUID [-t TAG] [--sharing local|iscsi]", "copy-on-write snapshot of an ORIGIN volume (a LIVE volume)", SnapshotVolume),
+        new("rebase-volume", "UUID", "make a LIVE volume independent of its origin (it becomes an ORIGIN)", RebaseVolume),
+        new("upload-image", "FILE [-t TAG] [--type TYPE] [--visibility private|public] [--sharing local|iscsi] [--identifier ID] [--sha1 HEX]",
+            "upload a raw or qcow2 image (optionally .gz) as a new volume", UploadImage),
+        new("download-volume", "UUID [-o FILE] [--format raw|qcow2]", "download a volume's content, gzip-compressed", DownloadVolume),
+        new("describe-quarantine", "", "list volumes in quarantine (admin)", DescribeQuarantine),
+        new("purge-quarantine", "[UUID]... [--all]", "remove quarantined volumes now: the given ones, those whose time is up, or --all (admin)", PurgeQuarantine),
+    ];
+
+    static readonly Dictionary<string, string> Aliases = new() { ["-s"] = "--size", ["-t"] = "--tag", ["-i"] = "--instance", ["-o"] = "--output" };
+
+    static CliArgs Args(CliContext cx, params string[] allowed)
+    {
+        var args = CliArgs.Parse(cx.Args.Positionals.Concat(Flatten(cx.Args)), Aliases);
+        args.AllowOnly(allowed);
+        return args;
+    }
+
+    static async Task<int> CreateVolume(CliContext cx)
+    {
+        var args = Args(cx, "--size", "--tag", "--type", "--visibility", "--sharing", "--group", "--url", "--bytes", "--sha1", "--identifier");
+        if (args.Positionals.Count > 0) throw new UsageException($"unexpected argument '{args.Positionals[0]}'.");
+        if (args.Option("--size") is null && args.Option("--url") is null) throw new UsageException("give -s GiB (an empty volume) or --url URL (an image).");
+        var body = new
+        {
+            size = args.LongOption("--size"),
+            tag = args.Option("--tag"),
+            type = args.Option("--type"),
+            visibility = args.Option("--visibility"),
+            sharing = args.Option("--sharing"),
+            groups = Groups(args),
+            url = args.Option("--url"),
+            bytes = args.LongOption("--bytes"),
+            sha1 = args.Option("--sha1"),
+            identifier = args.Option("--identifier"),
+        };
+        var node = await cx.Api.PostAsync("api/v1/volumes", body);
+        return cx.Print(node, n => cx.Out.WriteLine(Summary(n)));
+    }
+
+    static async Task<int> DescribeVolumes(CliContext cx)
+    {
+        var args = Args(cx, "--type", "--tag", "--owner", "--quarantined");
+        JsonNode result;
+        if (args.Positionals.Count == 0)
+        {
+            var query = new List<string>();
+            foreach (var (option, name) in new[] { ("--type", "type"), ("--tag", "tag"), ("--owner", "owner") })
+                if (args.Option(option) is { } v) query.Add($"{name}={Uri.EscapeDataString(v)}");
+            if (args.Option("--quarantined") is { } q) query.Add($"quarantined={Uri.EscapeDataString(q)}");
+            result = (await cx.Api.GetAsync("api/v1/volumes" + (query.Count > 0 ? "?" + string.Join('&', query) : "")))!;
+        }
+        else
+        {
+            var array = new JsonArray();
+            foreach (var uuid in args.Positionals) array.Add(await cx.Api.GetAsync($"api/v1/volumes/{Uuid(uuid)}"));
+            result = args.Positionals.Count == 1 ? array[0]!.DeepClone() : array;
+        }
+        return cx.Print(result, node => Table(cx, node is JsonArray a ? a.Select(n => n!).ToList() : [node]));
+    }
+
+    static void Table(CliContext cx, IReadOnlyList<JsonNode> rows) => cx.Table(rows,
+        ("uuid", n => n["uuid"]?.ToString()), ("owner", n => n["owner"]?.ToString()), ("type", n => n["type"]?.ToString()),
+        ("size", n => n["size"] + "G"), ("tag", n => n["tag"]?.ToString()), ("visibility", n => n["visibility"]?.ToString()),
+        ("state", n => n["state"]?.ToString()), ("count", n => n["count"]?.ToString()), ("sharing", n => n["sharing"]?.ToString()),
+        ("mounts", n => string.Join(",", n["mounts"]!.AsArray().Select(m => $"{m!["instanceId"]}:{m["device"]}"))));
+
+    static string Summary(JsonNode n) =>
+        $"{n["uuid"]}  {n["type"]}  {n["size"]} GiB ({n["bytes"]} bytes)  {n["state"]}  {n["sharing"]}  {n["turl"]}" + (n["tag"] is { } tag ? $"  tag {tag}" : "");
+
+    static async Task<int> UpdateVolume(CliContext cx)
+    {
+        var args = Args(cx, "--tag", "--visibility", "--type", "--group", "--identifier");
+        var uuid = Uuid(args.Positional(0, "the volume UUID"));
+        var node = await cx.Api.PutAsync($"api/v1/volumes/{uuid}", new
+        {
+            tag = args.Option("--tag"),
+            visibility = args.Option("--visibility"),
+            type = args.Option("--type"),
+            groups = Groups(args),
+            identifier = args.Option("--identifier"),
+        });
+        return cx.Print(node, n => cx.Out.WriteLine(Summary(n)));
+    }
+
+    static async Task<int> DeleteVolume(CliContext cx)
+    {
+        var args = Args(cx);
+        if (args.Positionals.Count == 0) throw new UsageException("give at least one volume UUID.");
+        foreach (var uuid in args.Positionals.Select(Uuid)) await cx.Api.DeleteAsync($"api/v1/volumes/{uuid}");
+        return cx.Print(new JsonArray(args.Positionals.Select(u => (JsonNode)u).ToArray()), _ =>
+        {
+            foreach (var uuid in args.Positionals) cx.Out.WriteLine($"deleted volume {uuid}");
+        });
+    }
+
+    static async Task<int> AttachVolume(CliContext cx)
+    {
+        var args = Args(cx, "--instance", "--mode");
+        var instance = Instance(args);
+        var uuid = Uuid(args.Positional(0, "the volume UUID"));
+        bool? readOnly = args.Option("--mode") switch
+        {
+            null => null,
+            "ro" => true,
+            "rw" => false,
+            var other => throw new UsageException($"--mode '{other}' is not ro or rw."),
+        };
+        var node = await cx.Api.PostAsync($"api/v1/volumes/{uuid}/mounts", new { instanceId = instance, readOnly });
+        return cx.Print(node, n => cx.Out.WriteLine($"volume {uuid} attached to instance {instance} as {n["device"]} ({(n["readOnly"]!.GetValue<bool>() ? "read-only" : "read-write")})"));
+    }
+
+    static async Task<int> DetachVolume(CliContext cx)
+    {
+        var args = Args(cx, "--instance");
+        var instance = Instance(args);
+        var uuid = Uuid(args.Positional(0, "the volume UUID"));
+        await cx.Api.DeleteAsync($"api/v1/volumes/{uuid}/mounts/{instance}");
+        return cx.Print(new JsonObject { ["uuid"] = uuid, ["instanceId"] = instance }, _ => cx.Out.WriteLine($"volume {uuid} detached from instance {instance}"));
+    }
+
+    static async Task<int> SnapshotVolume(CliContext cx)
+    {
+        var args = Args(cx, "--tag", "--sharing");
+        var uuid = Uuid(args.Positional(0, "the ORIGIN volume UUID"));
+        var node = await cx.Api.PostAsync($"api/v1/volumes/{uuid}/snapshots", new { tag = args.Option("--tag"), sharing = args.Option("--sharing") });
+        return cx.Print(node, n => cx.Out.WriteLine(Summary(n)));
+    }
+
+    static async Task<int> RebaseVolume(CliContext cx)
+    {
+        var args = Args(cx);
+        var uuid = Uuid(args.Positional(0, "the LIVE volume UUID"));
+        var node = await cx.Api.PostAsync($"api/v1/volumes/{uuid}/rebase", null);
+        return cx.Print(node, n => cx.Out.WriteLine(Summary(n)));
+    }
+
+    static async Task<int> DescribeQuarantine(CliContext cx)
+    {
+        Args(cx);
+        var node = (await cx.Api.GetAsync("api/v1/volumes/quarantine"))!;
+        return cx.Print(node, n => cx.Table(n.AsArray().Select(v => v!).ToList(),
+            ("uuid", v => v["uuid"]?.ToString()), ("owner", v => v["owner"]?.ToString()), ("type", v => v["type"]?.ToString()),
+            ("size", v => v["size"] + "G"), ("until", v => v["quarantineUntil"]?.ToString())));
+    }
+
+    static async Task<int> PurgeQuarantine(CliContext cx)
+    {
+        var args = Args(cx, "--all");
+        JsonNode? node;
+        if (args.Positionals.Count > 0)
+        {
+            foreach (var uuid in args.Positionals.Select(Uuid)) await cx.Api.DeleteAsync($"api/v1/volumes/quarantine/{uuid}");
+            node = new JsonObject { ["purged"] = new JsonArray(args.Positionals.Select(u => (JsonNode)u).ToArray()) };
+        }
+        else
+        {
+            node = await cx.Api.DeleteAsync("api/v1/volumes/quarantine" + (args.Has("--all") ? "" : "?expired=true"));
+        }
+        return cx.Print(node, n =>
+        {
+            var purged = n["purged"]!.AsArray();
+            cx.Out.WriteLine(purged.Count == 0 ? "nothing to purge" : "purged " + string.Join(", ", purged));
+        });
+    }
+
+    // ---- transfers: streamed, never held in memory -----------------------------------------------------
+
+    static async Task<int> UploadImage(CliContext cx)
+    {
+        var args = Args(cx, "--tag", "--type", "--visibility", "--sharing", "--identifier", "--sha1");
+        var file = args.Positional(0, "the image FILE");
+        if (!File.Exists(file)) throw new UsageException($"'{file}' does not exist; give a raw or qcow2 image file (optionally .gz).");
+        var length = new FileInfo(file).Length;
+        var query = new List<string> { "bytes=" + length.ToString(CultureInfo.InvariantCulture) };
+        foreach (var (option, name) in new[] { ("--tag", "tag"), ("--type", "type"), ("--visibility", "visibility"), ("--sharing", "sharing"), ("--identifier", "identifier"), ("--sha1", "sha1") })
+            if (args.Option(option) is { } v) query.Add($"{name}={Uri.EscapeDataString(v)}");
+        using var http = Transfers(cx);
+        await using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.Asynchronous | FileOptions.SequentialScan);
+        using var content = new StreamContent(new ProgressStream(stream, length, "upload", Console.IsErrorRedirected ? null : Console.Error), 1 << 20);
+        content.Headers.ContentLength = length;
+        content.Headers.ContentType = new MediaTypeHeaderValue(file.EndsWith(".gz", StringComparison.Ordinal) ? "application/gzip" : "application/octet-stream");
+        using var response = await Send(http, new HttpRequestMessage(HttpMethod.Post, "api/v1/volumes/upload?" + string.Join('&', query)) { Content = content });
+        var node = JsonNode.Parse(await response.Content.ReadAsStringAsync());
+        return cx.Print(node, n => cx.Out.WriteLine(Summary(n)));
+    }
+
+    static async Task<int> DownloadVolume(CliContext cx)
+    {
+        var args = Args(cx, "--output", "--format");
+        var uuid = Uuid(args.Positional(0, "the volume UUID"));
+        var format = args.Option("--format") ?? "raw";
+        var output = args.Option("--output") ?? $"{uuid}.{format}.gz";
+        using var http = Transfers(cx);
+        using var response = await Send(http, new HttpRequestMessage(HttpMethod.Get, $"api/v1/volumes/{uuid}/content?format={Uri.EscapeDataString(format)}"),
+            HttpCompletionOption.ResponseHeadersRead);
+        var partial = output + ".partial";
+        try
+        {
+            await using (var body = await response.Content.ReadAsStreamAsync())
+            await using (var file = new FileStream(partial, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20, FileOptions.Asynchronous))
+            {
+                await new ProgressStream(body, null, "download", Console.IsErrorRedirected ? null : Console.Error).CopyToAsync(file, 1 << 20);
+            }
+            File.Move(partial, output, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(partial);
+        }
+        var size = new FileInfo(output).Length;
+        return cx.Print(new JsonObject { ["uuid"] = uuid, ["file"] = output, ["bytes"] = size }, _ => cx.Out.WriteLine($"volume {uuid} saved to {output} ({size} bytes, gzip)"));
+    }
+
+    static HttpClient Transfers(CliContext cx)
+    {
+        var settings = ClientSettings.Resolve(cx.Args);
+        var http = new HttpClient { BaseAddress = new Uri(settings.Endpoint.TrimEnd('/') + "/"), Timeout = Timeout.InfiniteTimeSpan };
+        if (settings.Token is not null) http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", settings.Token);
+        return http;
+    }
+
+    static async Task<HttpResponseMessage> Send(HttpClient http, HttpRequestMessage request, HttpCompletionOption completion = HttpCompletionOption.ResponseContentRead)
+    {
+        HttpResponseMessage response;
+        try
+        {
+            response = await http.SendAsync(request, completion);
+        }
+        catch (HttpRequestException e)
+        {
+            throw new CliException($"cannot reach the StratusLab server at {http.BaseAddress}: {e.Message}");
+        }
+        if (response.IsSuccessStatusCode) return response;
+        var text = await response.Content.ReadAsStringAsync();
+        string? detail = null;
+        try { detail = JsonNode.Parse(text)?["detail"]?.GetValue<string>(); }
+        catch (JsonException) { }
+        response.Dispose();
+        throw new CliException($"{detail ?? text.Trim()} ({(int)response.StatusCode})");
+    }
+
+    /// <summary>Reports progress on a terminal (one line, rewritten) as bytes pass through.</summary>
+    sealed class ProgressStream(Stream inner, long? total, string what, TextWriter? terminal) : Stream
+    {
+        long _done;
+        DateTime _shown = DateTime.MinValue;
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default)
+        {
+            var read = await inner.ReadAsync(buffer, ct);
+            _done += read;
+            if (terminal is not null && (read == 0 || DateTime.UtcNow - _shown > TimeSpan.FromMilliseconds(250)))
+            {
+                _shown = DateTime.UtcNow;
+                var mib = _done / 1048576.0;
+                terminal.Write(total is > 0 ? $"\r{what}: {mib:0.0} MiB ({100.0 * _done / total.Value:0}%)   " : $"\r{what}: {mib:0.0} MiB   ");
+                if (read == 0) terminal.WriteLine();
+            }
+            return read;
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken ct) => ReadAsync(buffer.AsMemory(offset, count), ct).AsTask();
+        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer, offset, count, CancellationToken.None).GetAwaiter().GetResult();
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => total ?? throw new NotSupportedException();
+        public override long Position { get => _done; set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+
+    // ---- arguments ---------------------------------------------------------------------------------
+
+    static string Uuid(string text) =>
+        Guid.TryParseExact(text, "D", out var uuid) ? uuid.ToString("D") : throw new UsageException($"'{text}' is not a volume UUID (see 'stratuslab describe-volumes').");
+
+    static long Instance(CliArgs args)
+    {
+        var text = args.Option("--instance") ?? throw new UsageException("give the instance with -i INSTANCE.");
+        return long.TryParse(text, out var id) && id > 0 ? id : throw new UsageException($"'{text}' is not an instance ID (a positive number).");
+    }
+
+    static List<long>? Groups(CliArgs args)
+    {
+        var values = args.All("--group");
+        if (values.Count == 0) return null;
+        return values.Select(v => long.TryParse(v, out var id) && id >= 0 ? id : throw new UsageException($"--group '{v}' is not a group id (a number; see GET /api/v1/groups).")).ToList();
+    }
+
+    // Re-parse with this command family's short aliases (-s, -t, -i, -o) from what the generic parser saw.
+    static IEnumerable<string> Flatten(CliArgs args)
+    {
+        foreach (var (key, values) in args.Options)
+            foreach (var v in values) { yield return key; yield return v; }
+        foreach (var flag in args.Flags) yield return flag;
+    }
+}

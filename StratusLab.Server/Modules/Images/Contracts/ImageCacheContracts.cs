@@ -1,0 +1,37 @@
+namespace StratusLab.Server.Modules.Images.Contracts;
+
+/// <summary>What an instance's <c>image</c> names: a registered name, a Marketplace identifier, an http(s) URL, or a volume uuid.</summary>
+public enum ImageSourceKind { Name, Marketplace, Url, Volume }
+
+/// <summary>A parsed image reference.</summary>
+public sealed record ImageReference(ImageSourceKind Kind, string Value);
+
+/// <summary>The disk an instance boots from: a LIVE copy-on-write snapshot of a cached ORIGIN, or a persistent volume.</summary>
+/// <param name="VolumeUuid">The Pdisk volume to mount as the boot disk.</param>
+/// <param name="QuarantineWhenReleased">True for LIVE snapshots made for this instance; false for a user's own volume.</param>
+/// <param name="Identifier">The Marketplace identifier of the image, when it has one.</param>
+/// <param name="CacheHit">True when no byte was downloaded for this launch.</param>
+public sealed record BootDisk(Guid VolumeUuid, bool QuarantineWhenReleased, string? Identifier, bool CacheHit);
+
+/// <summary>A download in progress.</summary>
+public sealed record TransferProgress(long BytesDone, long? BytesTotal);
+
+/// <summary>The image cache: one ORIGIN per image, downloaded and verified once, and a copy-on-write clone per VM.</summary>
+public interface IImageCache
+{
+    /// <summary>Parses and checks a reference at admission (400/422 when malformed or unknown); returns the Marketplace identifier when it resolves to one.</summary>
+    Task<(ImageReference Reference, string? Identifier)> ResolveAsync(string? image, CancellationToken ct = default);
+
+    /// <summary>
+    /// Makes the boot disk for one instance: finds or downloads (once, however many instances ask at the same time)
+    /// and verifies the image, keeps it as an ORIGIN, and returns a LIVE snapshot of it owned by <paramref name="ownerId"/>.
+    /// Failures are <see cref="ImageUnavailableException"/> with the reason; nothing is cached then.
+    /// </summary>
+    Task<BootDisk> PrepareBootDiskAsync(ImageReference reference, long ownerId, CancellationToken ct = default);
+
+    /// <summary>The transfer in progress for this reference, if any.</summary>
+    TransferProgress? ProgressOf(string image);
+}
+
+/// <summary>An image could not be made available (unreachable, wrong checksum, too large, not an image...).</summary>
+public sealed class ImageUnavailableException(string message) : Exception(message);

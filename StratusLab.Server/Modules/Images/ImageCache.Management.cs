@@ -1,0 +1,104 @@
+using StratusLab.Server.Modules.Images.Contracts;
+using StratusLab.Server.Modules.Marketplace.Contracts;
+using StratusLab.Server.Platform.Http;
+
+namespace StratusLab.Server.Modules.Images;
+
+public sealed partial class ImageCache
+{
+    public const string ApplianceName = Platform.Configuration.Appliance.Name;
+
+    /// <summary>Downloads an image into the cache without starting anything (admin prefetch).</summary>
+    public async Task<CacheRow> PrefetchAsync(string image, CancellationToken ct)
+    {
+        var reference = await ParseAsync(image);
+        if (reference.Kind == ImageSourceKind.Volume) throw ApiException.BadRequest("image", "A volume is already local; only Marketplace images and URLs are prefetched.");
+        var key = reference.Kind == ImageSourceKind.Url ? "url:" + reference.Value : reference.Value;
+        var wasReady = (await store.GetAsync(key))?.State == "ready";
+        try { await EnsureOriginAsync(key, reference, ct); }
+        catch (ImageUnavailableException e) { throw ApiException.Invalid("image", $"The image could not be cached: {e.Message}"); }
+        if (wasReady) await store.HitAsync(key); // a prefetch of a cached image counts as a use for LRU eviction
+        return (await store.GetAsync(key))!;
+    }
+
+    /// <summary>Removes a cached image now (admin evict); 409 while instances use copy-on-write clones of it.</summary>
+    public async Task EvictAsync(string image, CancellationToken ct)
+    {
+        var reference = await ParseAsync(image);
+        var key = reference.Kind == ImageSourceKind.Url ? "url:" + reference.Value : reference.Value;
+        var row = await store.GetAsync(key) ?? throw ApiException.NotFound($"Cached image '{image}'");
+        if (_inFlight.ContainsKey(key)) throw ApiException.Conflict($"Image '{image}' is being downloaded; evict it when the download ends.");
+        await RemoveAsync(row, ct);
+    }
+
+    async Task RemoveAsync(CacheRow row, CancellationToken ct)
+    {
+        if (row.OriginUuid is { } uuid && await volumes.FindAsync(Guid.Parse(uuid), ct) is not null)
+            await volumes.DeleteAsync(Guid.Parse(uuid), ct); // 409 naming the snapshots while clones exist
+        await store.DeleteAsync(row.Key);
+        Evictions.Add(1);
+        logger.LogInformation("Image {Key} evicted from the cache", row.Key);
+    }
+
+    /// <summary>Evicts least-recently-used images without clones while the cache is over Images:MaxCacheMiB, and any idle past Images:MaxIdleHours.</summary>
+    public async Task<int> EvictAsync(CancellationToken ct)
+    {
+        var rows = (await store.ListAsync()).Where(r => r.State == "ready" && !_inFlight.ContainsKey(r.Key))
+            .OrderBy(r => r.LastUsedAt ?? r.CreatedAt).ToList();
+        var total = rows.Sum(r => r.SizeBytes ?? 0);
+        var idleLimit = options.Images.MaxIdleHours > 0 ? DateTimeOffset.UtcNow.AddHours(-options.Images.MaxIdleHours) : DateTimeOffset.MinValue;
+        var evicted = 0;
+        foreach (var row in rows)
+        {
+            var idle = (row.LastUsedAt ?? row.CreatedAt) < idleLimit;
+            if (total <= MaxCacheBytes && !idle) continue;
+            try
+            {
+                await RemoveAsync(row, ct);
+                total -= row.SizeBytes ?? 0;
+                evicted++;
+            }
+            catch (ApiException e) when (e.Status == 409)
+            {
+                logger.LogDebug("Image {Key} stays cached: {Reason}", row.Key, e.Detail);
+            }
+        }
+        return evicted;
+    }
+
+    /// <summary>Gives a local image file a short name: a site-signed Marketplace entry, then cached as an ORIGIN.</summary>
+    public async Task<CacheRow> RegisterLocalAsync(string name, string path, bool isDefault, CancellationToken ct)
+    {
+        if (!File.Exists(path)) throw ApiException.BadRequest("path", $"'{path}' does not exist on the server; give the path of a qcow2 or raw image file.");
+        var info = await runner.RunAsync(new Platform.Host.ToolCommand("qemu-img", ["info", "--output=json", path]), ct);
+        var node = System.Text.Json.Nodes.JsonNode.Parse(info.StandardOutput)!;
+        var format = node["format"]!.GetValue<string>();
+        if (format is not ("qcow2" or "raw")) throw ApiException.Invalid("path", $"'{path}' is a {format} image; give a qcow2 or raw image.");
+        if (node["backing-filename"] is not null) throw ApiException.Invalid("path", $"'{path}' depends on a backing file; flatten it first (qemu-img convert -O qcow2).");
+        var entry = await marketplace.RegisterSiteImageAsync(path, new SiteImageInfo
+        {
+            Title = name == ApplianceName ? "StratusLab test appliance" : name,
+            Description = name == ApplianceName ? "Tiny Debian-based appliance: busybox, dropbear, context CD, guest API ready report." : null,
+            Format = format,
+            Os = "linux",
+            Tags = [name],
+        }, ct);
+        await store.SetNameAsync(name, entry.Identifier, isDefault);
+        return await PrefetchAsync(entry.Identifier, ct);
+    }
+
+    /// <summary>On start: interrupted downloads are marked for resumption; the bundled appliance is registered (the default image).</summary>
+    public async Task StartAsync(CancellationToken ct)
+    {
+        var interrupted = await store.MarkInterruptedAsync();
+        if (interrupted > 0) logger.LogInformation("{Count} image download(s) were interrupted by a restart; the next request resumes them", interrupted);
+        var path = Platform.Configuration.Appliance.ImagePath(options);
+        if (path is null)
+        {
+            logger.LogWarning("The test appliance is not built yet, so there is no default image: run scripts/appliance/build.sh (scripts/run.sh does it)");
+            return;
+        }
+        var names = await store.NamesAsync();
+        await RegisterLocalAsync(ApplianceName, path, isDefault: !names.Any(n => n.IsDefault) || names.Any(n => n.IsDefault && n.Name == ApplianceName), ct);
+    }
+}

@@ -1,0 +1,41 @@
+using Quartz;
+using StratusLab.Server.Modules.Images.Contracts;
+
+namespace StratusLab.Server.Modules.Images;
+
+public static class ImagesModule
+{
+    public static IServiceCollection AddImagesModule(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddSingleton<ImagesStore>();
+        // Redirects are followed by the downloader itself, so that a redirect to another scheme is refused.
+        services.AddSingleton(sp => new ImageDownloader(
+            new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5), ConnectTimeout = TimeSpan.FromSeconds(30) })
+            {
+                Timeout = Timeout.InfiniteTimeSpan,
+            },
+            sp.GetRequiredService<ILogger<ImageDownloader>>()));
+        services.AddSingleton<ImageCache>();
+        services.AddSingleton<IImageCache>(sp => sp.GetRequiredService<ImageCache>());
+        services.AddHostedService<ImagesHost>();
+        return services;
+    }
+
+    public static void ConfigureJobs(IQuartzBuilder q) =>
+        q.ScheduleJob<Jobs.CacheEvictionJob>(
+            t => t.WithIdentity("image-eviction", "images").StartNow()
+                .WithSchedule(SimpleScheduleBuilder.Create().WithInterval(TimeSpan.FromMinutes(5)).RepeatForever()),
+            j => j.WithIdentity(Jobs.CacheEvictionJob.Key));
+}
+
+/// <summary>Marks interrupted downloads and registers the bundled appliance before the server listens, so the first request finds the default image.</summary>
+public sealed class ImagesHost(ImageCache cache, ILogger<ImagesHost> logger) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        try { await cache.StartAsync(cancellationToken); }
+        catch (Exception e) when (e is not OperationCanceledException) { logger.LogError(e, "Registering the test appliance failed"); }
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}

@@ -1,0 +1,76 @@
+using System.Globalization;
+using System.Text.Json;
+using StratusLab.Server.Platform.Host;
+
+namespace StratusLab.Server.Modules.Networking.Drivers;
+
+/// <summary>A network interface as 'ip -j link show' lists it.</summary>
+public sealed record LinkInfo(string Name, string? Master);
+
+public sealed partial class BridgeNetworkDriver
+{
+    /// <summary>The bridge with the gateway address, the VLAN link on the uplink, forwarding, the network's NAT rules.</summary>
+    async Task EnsureNetworkAsync(NetworkSpec network, CancellationToken ct)
+    {
+        if (network.Gateway is null) throw new InvalidOperationException($"bridge network '{network.Name}' has no gateway address for its bridge");
+        var bridge = BridgeName(network.Id);
+        var links = await LinksAsync(ct);
+        if (links.All(l => l.Name != bridge))
+        {
+            List<string> add = ["link", "add", "name", bridge];
+            if (network.Mtu is { } mtu) add.AddRange(["mtu", mtu.ToString(CultureInfo.InvariantCulture)]);
+            add.AddRange(["type", "bridge"]);
+            await IpAsync(add, ct);
+            logger.LogInformation("Network {Name}: bridge {Bridge} created with {Gateway}/{Prefix}", network.Name, bridge, network.Gateway, network.Subnet.Prefix);
+        }
+        await IpAsync(["addr", "replace", $"{network.Gateway}/{network.Subnet.Prefix}", "dev", bridge], ct);
+        await IpAsync(["link", "set", "dev", bridge, "up"], ct);
+        if (network.VlanId is { } vlan)
+        {
+            var link = VlanName(network.Id);
+            var uplink = network.Uplink ?? options.Networking.VlanUplink;
+            if (links.All(l => l.Name != link))
+                await IpAsync(["link", "add", "link", uplink, "name", link, "type", "vlan", "id", vlan.ToString(CultureInfo.InvariantCulture)], ct);
+            await IpAsync(["link", "set", "dev", link, "master", bridge, "up"], ct);
+        }
+        // NAT needs forwarding; guests reach the guest API on the loopback through the gateway, which needs route_localnet.
+        await runner.RunAsync(new ToolCommand("sysctl", ["-q", "-w", "net.ipv4.ip_forward=1", $"net.ipv4.conf.{bridge}.route_localnet=1"]) { Timeout = TimeSpan.FromSeconds(15) }, ct);
+        await EnsureNetworkRulesAsync(network, ct);
+    }
+
+    async Task EnsureTapAsync(NetworkSpec network, NicSpec nic, CancellationToken ct)
+    {
+        var tap = TapName(nic.InstanceId, nic.Index);
+        var link = (await LinksAsync(ct)).FirstOrDefault(l => l.Name == tap);
+        if (link is null) await IpAsync(["tuntap", "add", "dev", tap, "mode", "tap"], ct);
+        List<string> set = ["link", "set", "dev", tap, "master", BridgeName(network.Id)];
+        if (network.Mtu is { } mtu) set.AddRange(["mtu", mtu.ToString(CultureInfo.InvariantCulture)]);
+        set.Add("up");
+        await IpAsync(set, ct);
+    }
+
+    async Task DeleteLinkAsync(string name, CancellationToken ct)
+    {
+        if ((await LinksAsync(ct)).Any(l => l.Name == name)) await IpAsync(["link", "del", "dev", name], ct);
+    }
+
+    async Task<IReadOnlyList<LinkInfo>> LinksAsync(CancellationToken ct) =>
+        ParseLinks((await runner.RunAsync(new ToolCommand("ip", ["-j", "link", "show"]) { Timeout = TimeSpan.FromSeconds(15) }, ct)).StandardOutput);
+
+    Task<ToolResult> IpAsync(IReadOnlyList<string> args, CancellationToken ct) =>
+        runner.RunAsync(new ToolCommand("ip", args) { Timeout = TimeSpan.FromSeconds(15) }, ct);
+
+    /// <summary>Names and bridge masters from 'ip -j link show' (pure).</summary>
+    public static IReadOnlyList<LinkInfo> ParseLinks(string json)
+    {
+        if (string.IsNullOrWhiteSpace(json)) return [];
+        using var doc = JsonDocument.Parse(json);
+        var list = new List<LinkInfo>();
+        foreach (var link in doc.RootElement.EnumerateArray())
+        {
+            if (!link.TryGetProperty("ifname", out var name)) continue;
+            list.Add(new LinkInfo(name.GetString()!, link.TryGetProperty("master", out var master) ? master.GetString() : null));
+        }
+        return list;
+    }
+}

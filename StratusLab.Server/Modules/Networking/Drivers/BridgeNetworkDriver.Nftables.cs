@@ -1,0 +1,309 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using StratusLab.Server.Modules.Networking.Firewall;
+using StratusLab.Server.Platform.Host;
+
+namespace StratusLab.Server.Modules.Networking.Drivers;
+
+/// <summary>One of the server's nft tables as listed: its chains, and the elements (key → value) of its sets and maps.</summary>
+public sealed record NftTable(bool Exists, IReadOnlySet<string> Chains, IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>> Elements)
+{
+    public static readonly NftTable Missing = new(false, new HashSet<string>(), new Dictionary<string, IReadOnlyDictionary<string, string>>());
+
+    public IReadOnlyDictionary<string, string> Of(string setOrMap) =>
+        Elements.TryGetValue(setOrMap, out var e) ? e : new Dictionary<string, string>();
+}
+
+public sealed partial class BridgeNetworkDriver
+{
+    public const string Table = "stratuslab";
+
+    /// <summary>The script that makes both tables (pure). Everything per network or NIC is an element of a set or map, or a chain.</summary>
+    public static string BaseTablesScript(string patAddress)
+    {
+        // PAT on the loopback is for locally originated traffic only; 0.0.0.0 means every local address.
+        var loopback = patAddress.StartsWith("127.", StringComparison.Ordinal);
+        var patMatch = patAddress == "0.0.0.0" ? "fib daddr type local" : $"ip daddr {patAddress}";
+        var sb = new StringBuilder();
+        sb.AppendLine($"table ip {Table} {{");
+        sb.AppendLine("  map pat_tcp { type inet_service : ipv4_addr . inet_service; }");
+        sb.AppendLine("  map guest_api { type ipv4_addr . inet_service : ipv4_addr . inet_service; }");
+        sb.AppendLine("  set masq_nets { type ipv4_addr; flags interval; }");
+        sb.AppendLine("  chain prerouting {");
+        sb.AppendLine("    type nat hook prerouting priority dstnat; policy accept;");
+        sb.AppendLine($"    iifname \"{BridgePrefix}*\" meta l4proto tcp dnat ip to ip daddr . tcp dport map @guest_api");
+        if (!loopback) sb.AppendLine($"    {patMatch} meta l4proto tcp dnat ip to tcp dport map @pat_tcp");
+        sb.AppendLine("  }");
+        sb.AppendLine("  chain output {");
+        sb.AppendLine("    type nat hook output priority -100; policy accept;");
+        sb.AppendLine($"    {patMatch} meta l4proto tcp dnat ip to tcp dport map @pat_tcp");
+        sb.AppendLine("  }");
+        sb.AppendLine("  chain postrouting {");
+        sb.AppendLine("    type nat hook postrouting priority srcnat; policy accept;");
+        sb.AppendLine($"    ip saddr @masq_nets oifname != \"{BridgePrefix}*\" masquerade");
+        // Hairpin: a guest reaching another guest through its PAT port must see the replies come back the same way.
+        sb.AppendLine($"    ct status dnat ip saddr @masq_nets oifname \"{BridgePrefix}*\" masquerade");
+        sb.AppendLine($"    ip saddr 127.0.0.0/8 oifname \"{BridgePrefix}*\" masquerade");
+        sb.AppendLine("  }");
+        sb.AppendLine("}");
+        sb.AppendLine($"table bridge {Table} {{");
+        sb.AppendLine("  map nic_in { type ifname : verdict; }");
+        sb.AppendLine("  map nic_out { type ifname : verdict; }");
+        sb.AppendLine("  chain forward {");
+        sb.AppendLine("    type filter hook forward priority 0; policy accept;");
+        sb.AppendLine("    iifname vmap @nic_out");
+        sb.AppendLine("    oifname vmap @nic_in");
+        sb.AppendLine("  }");
+        sb.AppendLine("  chain input {");
+        sb.AppendLine("    type filter hook input priority 0; policy accept;");
+        sb.AppendLine("    iifname vmap @nic_out");
+        sb.AppendLine("  }");
+        sb.AppendLine("  chain output {");
+        sb.AppendLine("    type filter hook output priority 0; policy accept;");
+        sb.AppendLine("    oifname vmap @nic_in");
+        sb.AppendLine("  }");
+        sb.AppendLine("}");
+        return sb.ToString();
+    }
+
+    public static string ChainOf(NicSpec nic, string direction) =>
+        $"nic-{nic.InstanceId.ToString(CultureInfo.InvariantCulture)}-{nic.Index}-{(direction == "inbound" ? "in" : "out")}";
+
+    /// <summary>
+    /// The rules of one NIC's chain (pure), jumped to for frames to (inbound) or from (outbound) its tap. ARP, DHCP and
+    /// anti-spoofing come first; then drop rules; then, if the direction has accept rules, only what they match (and
+    /// TCP segments that do not open a connection, since the bridge family has no conntrack here) gets through.
+    /// "return" lets a frame go on (to the other NIC's chain, or the bridge).
+    /// </summary>
+    public static IReadOnlyList<string> NicChainRules(NicSpec nic, string direction)
+    {
+        var rules = new List<string> { "ether type arp return" };
+        if (direction == "outbound")
+        {
+            rules.Add($"ether saddr != {nic.Mac} drop");
+            rules.Add("udp sport 68 udp dport 67 return");
+            rules.Add($"ip saddr != {nic.Ip} drop");
+        }
+        else
+        {
+            rules.Add("udp sport 67 udp dport 68 return");
+        }
+        var mine = nic.Rules.Where(r => r.Direction == direction).ToList();
+        foreach (var r in mine.Where(r => r.Action == "drop")) rules.Add(Verdict(Match(r), "drop"));
+        var accepts = mine.Where(r => r.Action == "accept").ToList();
+        if (accepts.Count > 0)
+        {
+            rules.Add("tcp flags & (syn | ack) != syn return");
+            rules.Add("icmp type { echo-reply, destination-unreachable, time-exceeded } return");
+            foreach (var r in accepts) rules.Add(Verdict(Match(r), "return"));
+            rules.Add("drop");
+        }
+        return rules;
+    }
+
+    static string Verdict(string match, string verdict) => match.Length == 0 ? verdict : match + " " + verdict;
+
+    static string Match(SecurityRule r)
+    {
+        var parts = new List<string>();
+        if (r.Cidr is not null) parts.Add((r.Direction == "inbound" ? "ip saddr " : "ip daddr ") + r.Cidr);
+        if (r.Protocol is "tcp" or "udp")
+        {
+            parts.Add($"meta l4proto {r.Protocol}");
+            if (r.PortFirst is not null) parts.Add($"{r.Protocol} dport {r.PortsText}");
+        }
+        else if (r.Protocol == "icmp") parts.Add("meta l4proto icmp");
+        return string.Join(' ', parts);
+    }
+
+    /// <summary>The script that (re)writes a NIC's chains and map entries (pure); entries that conflict are deleted first.</summary>
+    public static string NicScript(NicSpec nic, string tap, NftTable ip)
+    {
+        var sb = new StringBuilder();
+        foreach (var direction in SecurityRule.Directions)
+        {
+            var chain = ChainOf(nic, direction);
+            sb.AppendLine($"add chain bridge {Table} {chain}");
+            sb.AppendLine($"flush chain bridge {Table} {chain}");
+            foreach (var rule in NicChainRules(nic, direction)) sb.AppendLine($"add rule bridge {Table} {chain} {rule}");
+        }
+        sb.AppendLine($"add element bridge {Table} nic_in {{ \"{tap}\" : jump {ChainOf(nic, "inbound")} }}");
+        sb.AppendLine($"add element bridge {Table} nic_out {{ \"{tap}\" : jump {ChainOf(nic, "outbound")} }}");
+        var pat = ip.Of("pat_tcp");
+        foreach (var f in nic.Forwards.Where(f => f.Protocol == "tcp"))
+        {
+            var key = f.HostPort.ToString(CultureInfo.InvariantCulture);
+            var value = $"{nic.Ip} . {f.GuestPort.ToString(CultureInfo.InvariantCulture)}";
+            if (pat.TryGetValue(key, out var current) && current != value) sb.AppendLine($"delete element ip {Table} pat_tcp {{ {key} }}");
+            sb.AppendLine($"add element ip {Table} pat_tcp {{ {key} : {value} }}");
+        }
+        return sb.ToString();
+    }
+
+    async Task EnsureTablesAsync(CancellationToken ct)
+    {
+        await _nftLock.WaitAsync(ct);
+        try
+        {
+            var (ip, bridge) = (await ListTableAsync("ip", ct), await ListTableAsync("bridge", ct));
+            if (ip.Exists && bridge.Exists) return;
+            var script = new StringBuilder();
+            if (ip.Exists) script.AppendLine($"delete table ip {Table}");
+            if (bridge.Exists) script.AppendLine($"delete table bridge {Table}");
+            script.Append(BaseTablesScript(options.Networking.PatAddress));
+            await NftAsync(script.ToString(), ct);
+            logger.LogInformation("nftables: tables ip {Table} and bridge {Table} created (NAT, PAT on {Address}, per-NIC filters)", Table, Table, options.Networking.PatAddress);
+        }
+        finally
+        {
+            _nftLock.Release();
+        }
+    }
+
+    readonly SemaphoreSlim _nftLock = new(1, 1);
+
+    async Task EnsureNetworkRulesAsync(NetworkSpec network, CancellationToken ct)
+    {
+        await EnsureTablesAsync(ct);
+        var script = new StringBuilder();
+        script.AppendLine($"add element ip {Table} masq_nets {{ {network.Subnet} }}");
+        if (network.GuestApiPort is { } port && network.Gateway is not null)
+            script.AppendLine($"add element ip {Table} guest_api {{ {network.Gateway} . {port} : 127.0.0.1 . {port} }}");
+        await NftAsync(script.ToString(), ct);
+    }
+
+    public async Task ApplyRulesAsync(NetworkSpec network, NicSpec nic, CancellationToken ct)
+    {
+        await EnsureTablesAsync(ct);
+        await NftAsync(NicScript(nic, TapName(nic.InstanceId, nic.Index), await ListTableAsync("ip", ct)), ct);
+    }
+
+    async Task RemoveNicRulesAsync(NicSpec nic, CancellationToken ct)
+    {
+        var (ip, bridge) = (await ListTableAsync("ip", ct), await ListTableAsync("bridge", ct));
+        var tap = TapName(nic.InstanceId, nic.Index);
+        var script = new StringBuilder();
+        if (bridge.Of("nic_in").ContainsKey(tap)) script.AppendLine($"delete element bridge {Table} nic_in {{ \"{tap}\" }}");
+        if (bridge.Of("nic_out").ContainsKey(tap)) script.AppendLine($"delete element bridge {Table} nic_out {{ \"{tap}\" }}");
+        foreach (var direction in SecurityRule.Directions)
+        {
+            var chain = ChainOf(nic, direction);
+            if (bridge.Chains.Contains(chain)) script.AppendLine($"flush chain bridge {Table} {chain}").AppendLine($"delete chain bridge {Table} {chain}");
+        }
+        foreach (var (port, target) in ip.Of("pat_tcp"))
+            if (target.StartsWith(nic.Ip + " . ", StringComparison.Ordinal))
+                script.AppendLine($"delete element ip {Table} pat_tcp {{ {port} }}");
+        if (script.Length > 0) await NftAsync(script.ToString(), ct);
+    }
+
+    async Task RemoveNetworkRulesAsync(NetworkSpec network, CancellationToken ct)
+    {
+        var ip = await ListTableAsync("ip", ct);
+        var script = new StringBuilder();
+        var subnet = network.Subnet.ToString();
+        if (ip.Of("masq_nets").ContainsKey(subnet)) script.AppendLine($"delete element ip {Table} masq_nets {{ {subnet} }}");
+        foreach (var key in ip.Of("guest_api").Keys.Where(k => k.StartsWith(network.Gateway + " . ", StringComparison.Ordinal)))
+            script.AppendLine($"delete element ip {Table} guest_api {{ {key} }}");
+        if (script.Length > 0) await NftAsync(script.ToString(), ct);
+        await DropTablesIfUnusedAsync(ct);
+    }
+
+    /// <summary>With no network and no NIC left, the tables go too: nothing of the server stays in the ruleset.</summary>
+    async Task DropTablesIfUnusedAsync(CancellationToken ct)
+    {
+        await _nftLock.WaitAsync(ct);
+        try
+        {
+            var (ip, bridge) = (await ListTableAsync("ip", ct), await ListTableAsync("bridge", ct));
+            var used = ip.Elements.Values.Any(e => e.Count > 0) || bridge.Elements.Values.Any(e => e.Count > 0)
+                || bridge.Chains.Any(c => c.StartsWith("nic-", StringComparison.Ordinal));
+            if (used) return;
+            var script = new StringBuilder();
+            if (ip.Exists) script.AppendLine($"delete table ip {Table}");
+            if (bridge.Exists) script.AppendLine($"delete table bridge {Table}");
+            if (script.Length > 0) await NftAsync(script.ToString(), ct);
+        }
+        finally
+        {
+            _nftLock.Release();
+        }
+    }
+
+    async Task RemoveOrphanRulesAsync(IReadOnlyList<(NetworkSpec Network, IReadOnlyList<NicSpec> Nics)> live, CancellationToken ct)
+    {
+        var (ip, bridge) = (await ListTableAsync("ip", ct), await ListTableAsync("bridge", ct));
+        var nics = live.SelectMany(l => l.Nics).ToList();
+        var taps = nics.Select(n => TapName(n.InstanceId, n.Index)).ToHashSet();
+        var chains = nics.SelectMany(n => SecurityRule.Directions.Select(d => ChainOf(n, d))).ToHashSet();
+        var ports = nics.SelectMany(n => n.Forwards.Select(f => f.HostPort.ToString(CultureInfo.InvariantCulture))).ToHashSet();
+        var subnets = live.Select(l => l.Network.Subnet.ToString()).ToHashSet();
+        var gateways = live.Where(l => l.Network.Gateway is not null).Select(l => l.Network.Gateway + " . ").ToList();
+        var script = new StringBuilder();
+        foreach (var map in new[] { "nic_in", "nic_out" })
+            foreach (var key in bridge.Of(map).Keys.Where(k => !taps.Contains(k)))
+                script.AppendLine($"delete element bridge {Table} {map} {{ \"{key}\" }}");
+        foreach (var chain in bridge.Chains.Where(c => c.StartsWith("nic-", StringComparison.Ordinal) && !chains.Contains(c)))
+            script.AppendLine($"flush chain bridge {Table} {chain}").AppendLine($"delete chain bridge {Table} {chain}");
+        foreach (var key in ip.Of("pat_tcp").Keys.Where(k => !ports.Contains(k)))
+            script.AppendLine($"delete element ip {Table} pat_tcp {{ {key} }}");
+        foreach (var key in ip.Of("masq_nets").Keys.Where(k => !subnets.Contains(k)))
+            script.AppendLine($"delete element ip {Table} masq_nets {{ {key} }}");
+        foreach (var key in ip.Of("guest_api").Keys.Where(k => !gateways.Any(g => k.StartsWith(g, StringComparison.Ordinal))))
+            script.AppendLine($"delete element ip {Table} guest_api {{ {key} }}");
+        if (script.Length > 0)
+        {
+            logger.LogWarning("nftables: removing rules that no live NIC or network owns:\n{Script}", script.ToString().TrimEnd());
+            await NftAsync(script.ToString(), ct);
+        }
+        if (live.Count == 0) await DropTablesIfUnusedAsync(ct);
+    }
+
+    async Task<NftTable> ListTableAsync(string family, CancellationToken ct)
+    {
+        var result = await runner.RunAsync(new ToolCommand("nft", ["-j", "list", "table", family, Table]) { Timeout = TimeSpan.FromSeconds(15), AcceptedExitCodes = [1] }, ct);
+        return result.ExitCode == 0 ? ParseTable(result.StandardOutput) : NftTable.Missing;
+    }
+
+    Task<ToolResult> NftAsync(string script, CancellationToken ct) =>
+        runner.RunAsync(new ToolCommand("nft", ["-f", "-"]) { StandardInput = script, Timeout = TimeSpan.FromSeconds(15) }, ct);
+
+    /// <summary>Chains and set/map elements of one table from 'nft -j list table' (pure). Keys and values are written as nft writes them.</summary>
+    public static NftTable ParseTable(string json)
+    {
+        if (string.IsNullOrWhiteSpace(json)) return NftTable.Missing;
+        using var doc = JsonDocument.Parse(json);
+        var chains = new HashSet<string>(StringComparer.Ordinal);
+        var elements = new Dictionary<string, IReadOnlyDictionary<string, string>>(StringComparer.Ordinal);
+        var exists = false;
+        foreach (var item in doc.RootElement.GetProperty("nftables").EnumerateArray())
+        {
+            if (item.TryGetProperty("table", out _)) exists = true;
+            else if (item.TryGetProperty("chain", out var chain)) chains.Add(chain.GetProperty("name").GetString()!);
+            else if (item.TryGetProperty("map", out var set) || item.TryGetProperty("set", out set))
+            {
+                var entries = new Dictionary<string, string>(StringComparer.Ordinal);
+                if (set.TryGetProperty("elem", out var elems))
+                    foreach (var e in elems.EnumerateArray())
+                    {
+                        if (e.ValueKind == JsonValueKind.Array) entries[Render(e[0])] = Render(e[1]);
+                        else entries[Render(e)] = "";
+                    }
+                elements[set.GetProperty("name").GetString()!] = entries;
+            }
+        }
+        return new NftTable(exists, chains, elements);
+    }
+
+    static string Render(JsonElement e) => e.ValueKind switch
+    {
+        JsonValueKind.Number => e.GetRawText(),
+        JsonValueKind.String => e.GetString()!,
+        JsonValueKind.Object when e.TryGetProperty("elem", out var inner) => Render(inner.GetProperty("val")),
+        JsonValueKind.Object when e.TryGetProperty("prefix", out var p) => $"{p.GetProperty("addr").GetString()}/{p.GetProperty("len").GetInt32()}",
+        JsonValueKind.Object when e.TryGetProperty("concat", out var c) => string.Join(" . ", c.EnumerateArray().Select(Render)),
+        JsonValueKind.Object when e.TryGetProperty("jump", out var j) => "jump " + j.GetProperty("target").GetString(),
+        JsonValueKind.Object when e.TryGetProperty("goto", out var g) => "goto " + g.GetProperty("target").GetString(),
+        _ => e.GetRawText(),
+    };
+}

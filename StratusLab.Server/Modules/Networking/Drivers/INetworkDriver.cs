@@ -1,0 +1,54 @@
+using StratusLab.Server.Modules.Networking.Contracts;
+using StratusLab.Server.Modules.Networking.Firewall;
+using StratusLab.Server.Modules.Networking.Ranges;
+
+namespace StratusLab.Server.Modules.Networking.Drivers;
+
+/// <summary>A network as its driver sees it. <see cref="GuestApiPort"/>: the loopback port of the guest API, reached from guests at the gateway.</summary>
+public sealed record NetworkSpec(long Id, string Name, Subnet Subnet, string? Gateway, IReadOnlyList<string> Dns, int? Mtu, int? VlanId, string? Uplink, int? GuestApiPort);
+
+/// <summary>One NIC as its driver sees it: the lease, its forwarded ports, and the rules of its network's security groups.</summary>
+public sealed record NicSpec(long InstanceId, int Index, string Mac, uint Address, IReadOnlyList<PortForwardPlan> Forwards, IReadOnlyList<SecurityRule> Rules)
+{
+    public string Ip => Ipv4.Format(Address);
+}
+
+/// <summary>
+/// How a kind of network reaches the host. Each NIC step has a pre-boot, post-boot and clean action; every action is
+/// idempotent, and the caller serialises the actions of one network. <c>served</c> is every NIC the network has after the
+/// action (its DHCP entries); clean with none left tears the network's host side down.
+/// </summary>
+public interface INetworkDriver
+{
+    string Name { get; }
+
+    /// <summary>Whether the driver changes the host (bridges, taps, rules, dnsmasq); false for QEMU user-mode networking.</summary>
+    bool HasHostSide { get; }
+
+    /// <summary>The tap device of a NIC, or null when the hypervisor makes the NIC on its own.</summary>
+    string? TapOf(NicSpec nic);
+
+    Task PreBootAsync(NetworkSpec network, NicSpec nic, IReadOnlyList<NicSpec> served, CancellationToken ct);
+    Task PostBootAsync(NetworkSpec network, NicSpec nic, CancellationToken ct);
+    Task CleanAsync(NetworkSpec network, NicSpec nic, IReadOnlyList<NicSpec> served, CancellationToken ct);
+
+    /// <summary>Applies the NIC's security group rules again (they changed).</summary>
+    Task ApplyRulesAsync(NetworkSpec network, NicSpec nic, CancellationToken ct);
+
+    /// <summary>Makes the host match the live NICs: what is missing is made again, what no live NIC owns is removed.</summary>
+    Task ReconcileAsync(IReadOnlyList<(NetworkSpec Network, IReadOnlyList<NicSpec> Nics)> live, CancellationToken ct);
+
+    /// <summary>Removes whatever the network still has on the host (it is being deleted).</summary>
+    Task TearDownAsync(NetworkSpec network, CancellationToken ct);
+}
+
+/// <summary>Maps driver names from the API and config to drivers.</summary>
+public sealed class NetworkDriverRegistry(IEnumerable<INetworkDriver> drivers)
+{
+    readonly Dictionary<string, INetworkDriver> _byName = drivers.ToDictionary(d => d.Name, StringComparer.Ordinal);
+
+    public IReadOnlyCollection<string> Names => _byName.Keys;
+
+    public INetworkDriver Get(string name) =>
+        _byName.TryGetValue(name, out var driver) ? driver : throw new InvalidOperationException($"no network driver named '{name}'");
+}

@@ -1,0 +1,227 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using StratusLab.Server.Modules.Identity.Contracts;
+using StratusLab.Server.Modules.Networking.Drivers;
+using StratusLab.Server.Modules.Networking.Ranges;
+using StratusLab.Server.Platform.Configuration;
+using StratusLab.Server.Platform.Http;
+
+namespace StratusLab.Server.Modules.Networking;
+
+/// <summary>One address range of POST /networks: <c>cidr</c>, or <c>first</c> + <c>last</c> (optional <c>mask</c>), or <c>network</c> + <c>mask</c> (optional <c>first</c>).</summary>
+public sealed record RangeRequest(string? Cidr = null, string? First = null, string? Last = null, string? Network = null, string? Mask = null);
+
+/// <summary>
+/// Body of POST /api/v1/networks. One range at the top level (cidr; first + last [+ mask]; network + mask [+ first]) or
+/// several in <c>ranges</c>, all in one subnet. kind: public, local or private (default); driver: user (default) or bridge.
+/// gateway: inside the subnet (required for bridge networks: the bridge's address); dns: addresses given to guests;
+/// mtu 576..9000; admins only: vlanId (802.1Q, bridge networks) and uplink (the host interface carrying the VLAN).
+/// securityGroups: names (default: "default", which allows everything).
+/// </summary>
+public sealed record CreateNetworkRequest(
+    string Name,
+    string? Kind = null,
+    string? Driver = null,
+    string? Cidr = null,
+    string? First = null,
+    string? Last = null,
+    string? Network = null,
+    string? Mask = null,
+    IReadOnlyList<RangeRequest>? Ranges = null,
+    string? Gateway = null,
+    IReadOnlyList<string>? Dns = null,
+    int? Mtu = null,
+    int? VlanId = null,
+    string? Uplink = null,
+    IReadOnlyList<string>? SecurityGroups = null);
+
+/// <summary>Body of POST /networks/{network}/hold and /release.</summary>
+public sealed record AddressRequest(string Ip);
+
+/// <summary>Validates network requests and applies them: nothing is written unless every check passed.</summary>
+public sealed partial class NetworkRequests(NetworkingStore store, NetworkDriverRegistry drivers, InstanceNetworking networking, ServerOptions options)
+{
+    public static readonly string[] Kinds = ["public", "local", "private"];
+
+    public async Task<long> CreateAsync(CreateNetworkRequest r, Caller caller)
+    {
+        var name = Validate.Name(r.Name, "name");
+        var kind = r.Kind ?? "private";
+        if (!Kinds.Contains(kind)) throw ApiException.BadRequest("kind", $"'kind' = '{Validate.Trim(kind)}' is not accepted; accepted values: public, local, private.");
+        var driver = r.Driver ?? "user";
+        if (!drivers.Names.Contains(driver))
+            throw ApiException.BadRequest("driver", $"'driver' = '{Validate.Trim(driver)}' is not accepted; accepted values: {string.Join(", ", drivers.Names.Order())}.");
+
+        var restricted = new List<string>();
+        if (r.VlanId is not null) restricted.Add("vlanId");
+        if (r.Uplink is not null) restricted.Add("uplink");
+        if (kind == "public") restricted.Add("kind public");
+        if (!caller.IsAdmin && restricted.Count > 0)
+            throw new ApiException(403, $"Only administrators may set {string.Join(", ", restricted)}; leave {(restricted.Count == 1 ? "it" : "them")} out, or ask an administrator.",
+                restricted[0].Split(' ')[0], "Restricted attribute");
+
+        var ranges = ParseRanges(r);
+        var subnet = ranges[0].Subnet;
+        var size = ranges.Sum(x => x.Size);
+        if (size > options.Networking.MaxRangeAddresses)
+            throw ApiException.Invalid(r.Ranges is null ? "cidr" : "ranges",
+                $"The ranges hold {size} addresses; a network may have at most {options.Networking.MaxRangeAddresses} (Networking:MaxRangeAddresses). Give a smaller range, or split it into several networks.");
+
+        var gateway = Address(r.Gateway, "gateway");
+        if (gateway is null && driver == "user" && subnet.Prefix <= 30) gateway = subnet.Network + 2;
+        if (gateway is null && driver == "bridge")
+            throw ApiException.Invalid("gateway", $"A bridge network needs 'gateway': the bridge's own address in {subnet}, which guests use as router, DHCP server and guest API address.");
+        if (gateway is { } gw && !subnet.IsHostAddress(gw))
+            throw ApiException.Invalid("gateway", $"'gateway' = {Ipv4.Format(gw)} is outside the network {subnet} (or is its network or broadcast address); give a host address inside it ({Ipv4.Format(subnet.HostRange.First)}-{Ipv4.Format(subnet.HostRange.Last)}).");
+        var dns = new List<uint>();
+        foreach (var d in r.Dns ?? []) dns.Add(Address(d, "dns")!.Value);
+        if (r.Dns is null && driver == "user" && subnet.Prefix <= 29) dns.Add(subnet.Network + 3);
+        if (r.Mtu is { } mtu) Validate.Range(mtu, "mtu", 576, 9000);
+
+        string? uplink = null;
+        if (r.VlanId is { } vlan)
+        {
+            Validate.Range(vlan, "vlanId", 1, 4094);
+            if (driver != "bridge") throw ApiException.Invalid("vlanId", "'vlanId' applies to bridge networks only; set 'driver' to bridge.");
+            uplink = r.Uplink ?? (options.Networking.VlanUplink.Length > 0 ? options.Networking.VlanUplink : null)
+                ?? throw ApiException.Invalid("uplink", "A VLAN network needs the host interface that carries the VLAN: give 'uplink' (such as eth1) or set Networking:VlanUplink.");
+        }
+        else if (r.Uplink is not null)
+        {
+            throw ApiException.Invalid("uplink", "'uplink' is used with 'vlanId' only (the VLAN's host interface); to bridge a host interface directly, add it to the bridge yourself.");
+        }
+        if (uplink is not null && !InterfaceName().IsMatch(uplink))
+            throw ApiException.BadRequest("uplink", $"'uplink' = '{Validate.Trim(uplink)}' is not an interface name (1-15 letters, digits, '.', '_' or '-').");
+
+        var groupNames = r.SecurityGroups ?? ["default"];
+        var held = new List<(uint, string)>();
+        if (gateway is { } g && ranges.Any(x => x.Contains(g))) held.Add((g, "gateway"));
+        foreach (var d in dns.Where(d => ranges.Any(x => x.Contains(d)) && d != gateway)) held.Add((d, "dns"));
+
+        return await store.Store.WriteAsync(async (c, tx) =>
+        {
+            if (await store.FindNetworkAsync(name, c, tx) is not null)
+                throw ApiException.Conflict($"A network named '{name}' already exists; choose another name.");
+            foreach (var other in await store.ListNetworksAsync(c, tx))
+                if (other.Subnet.Overlaps(subnet))
+                    throw ApiException.Conflict($"{subnet} overlaps network '{other.Name}' ({other.Subnet}); give addresses outside it, or use that network.");
+            var groups = new List<long>();
+            foreach (var groupName in groupNames)
+            {
+                var group = await store.FindGroupAsync(groupName, c, tx);
+                if (group is null || !AccessRules.Can(caller, new Ownership(group.OwnerId, group.GroupId, new Permissions((int)group.Permissions)), Operation.Use))
+                    throw ApiException.Invalid("securityGroups", $"Unknown security group '{Validate.Trim(groupName)}'; create it with POST /api/v1/security-groups, or leave 'securityGroups' out for 'default'.");
+                if (!groups.Contains(group.Id)) groups.Add(group.Id);
+            }
+            var permissions = caller.IsAdmin ? Permissions.Public : Permissions.Private;
+            return await store.InsertNetworkAsync(c, tx, new NewNetwork(name, kind, driver, caller.UserId, caller.PrimaryGroupId, permissions.Bits, subnet,
+                gateway is null ? null : Ipv4.Format(gateway.Value), JsonSerializer.Serialize(dns.Select(Ipv4.Format)), r.Mtu, r.VlanId, uplink, ranges, held, groups));
+        });
+    }
+
+    /// <summary>The request's ranges, validated: one subnet, no overlaps.</summary>
+    static IReadOnlyList<AddressRange> ParseRanges(CreateNetworkRequest r)
+    {
+        var topLevel = r.Cidr ?? r.First ?? r.Last ?? r.Network ?? r.Mask;
+        if (r.Ranges is not null && topLevel is not null)
+            throw ApiException.BadRequest("ranges", "Give the range either at the top level (cidr, first, last, network, mask) or in 'ranges', not both.");
+        var requests = r.Ranges ?? [new RangeRequest(r.Cidr, r.First, r.Last, r.Network, r.Mask)];
+        if (requests.Count == 0) throw ApiException.BadRequest("ranges", "'ranges' is empty; give at least one range.");
+        if (requests.Count > 64) throw ApiException.BadRequest("ranges", "'ranges' has more than 64 ranges.");
+        var list = new List<AddressRange>();
+        try
+        {
+            for (var i = 0; i < requests.Count; i++)
+            {
+                var q = requests[i];
+                list.Add(AddressRange.Parse(q.Cidr, q.Network, q.Mask, q.First, q.Last, r.Ranges is null ? "" : $"ranges[{i}]."));
+            }
+        }
+        catch (AddressRangeException e)
+        {
+            throw ApiException.BadRequest(e.Field, e.Message);
+        }
+        for (var i = 0; i < list.Count; i++)
+        {
+            if (list[i].Subnet != list[0].Subnet)
+                throw ApiException.BadRequest($"ranges[{i}]", $"Range {list[i]} is in {list[i].Subnet} but the first range is in {list[0].Subnet}; the ranges of one network share one subnet (create another network for {list[i].Subnet}).");
+            for (var j = 0; j < i; j++)
+                if (list[i].Overlaps(list[j]))
+                    throw ApiException.BadRequest($"ranges[{i}]", $"Range {list[i]} overlaps range {list[j]}; give ranges that do not share addresses.");
+        }
+        return list.OrderBy(x => x.First).ToList();
+    }
+
+    static uint? Address(string? text, string field)
+    {
+        if (text is null) return null;
+        return Ipv4.TryParse(text.Trim(), out var a) ? a : throw ApiException.BadRequest(field, $"'{field}' = '{Validate.Trim(text)}' is not an IPv4 address like 10.1.0.1.");
+    }
+
+    public async Task DeleteAsync(NetworkRow network, Caller caller)
+    {
+        if (string.Equals(network.Name, InstanceNetworking.DefaultNetworkName, StringComparison.OrdinalIgnoreCase))
+            throw ApiException.Conflict($"'{network.Name}' is the default network (instances that name no network use it) and cannot be deleted.");
+        RequireManage(network, caller);
+        await store.Store.WriteAsync(async (c, tx) =>
+        {
+            var users = await store.InstancesUsingAsync(c, tx, network.Id);
+            if (users.Count > 0)
+                throw ApiException.Conflict($"Network '{network.Name}' still has leases in use by instance(s) {string.Join(", ", users)}; terminate them first.");
+            await store.DeleteNetworkAsync(c, tx, network.Id);
+        });
+        await networking.TearDownAsync(network, CancellationToken.None);
+    }
+
+    /// <summary>Reserves an address so that no VM gets it.</summary>
+    public async Task HoldAsync(NetworkRow network, string ip, Caller caller)
+    {
+        RequireManage(network, caller);
+        var address = await InRangeAsync(network, ip);
+        await store.Store.WriteAsync(async (c, tx) =>
+        {
+            var lease = await store.LeaseAsync(c, tx, network.Id, address);
+            if (lease is { State: "used" })
+                throw ApiException.Conflict($"{ip} is in use by instance {lease.InstanceId} (NIC {lease.Nic}); it cannot be held until that instance ends.");
+            if (lease is not null)
+                throw ApiException.Conflict($"{ip} is already held ({lease.Reason}); nothing to do.");
+            await store.InsertHeldAsync(c, tx, network.Id, address, "held by " + caller.Name);
+        });
+    }
+
+    /// <summary>Gives a held address back to the pool.</summary>
+    public async Task ReleaseAsync(NetworkRow network, string ip, Caller caller)
+    {
+        RequireManage(network, caller);
+        var address = await InRangeAsync(network, ip);
+        await store.Store.WriteAsync(async (c, tx) =>
+        {
+            var lease = await store.LeaseAsync(c, tx, network.Id, address)
+                ?? throw ApiException.Conflict($"{ip} is not held (it is free); only held addresses can be released.");
+            if (lease.State == "used")
+                throw ApiException.Conflict($"{ip} is in use by instance {lease.InstanceId} (NIC {lease.Nic}), not held; its lease ends with the instance.");
+            if (lease.Reason is "gateway" or "dns")
+                throw ApiException.Conflict($"{ip} is the network's {(lease.Reason == "gateway" ? "gateway" : "DNS server")} address; it stays reserved.");
+            await store.DeleteHeldAsync(c, tx, network.Id, address);
+        });
+    }
+
+    async Task<uint> InRangeAsync(NetworkRow network, string ip)
+    {
+        if (!Ipv4.TryParse(ip?.Trim(), out var address))
+            throw ApiException.BadRequest("ip", $"'ip' = '{Validate.Trim(ip ?? "")}' is not an IPv4 address like 10.1.0.5.");
+        var ranges = await store.RangesAsync(network.Id);
+        if (!ranges.Any(r => address >= r.First && address <= r.Last))
+            throw ApiException.Invalid("ip", $"{ip} is not in an address range of network '{network.Name}' ({string.Join(", ", ranges.Select(r => new AddressRange(network.Subnet, (uint)r.First, (uint)r.Last)))}).");
+        return address;
+    }
+
+    static void RequireManage(NetworkRow network, Caller caller)
+    {
+        if (!AccessRules.Can(caller, InstanceNetworking.OwnershipOf(network), Operation.Manage))
+            throw ApiException.Forbidden($"Only administrators and the owner of network '{network.Name}' may change it.");
+    }
+
+    [GeneratedRegex("^[A-Za-z0-9_.-]{1,15}$")]
+    private static partial Regex InterfaceName();
+}

@@ -1,0 +1,193 @@
+using System.Security.Claims;
+using Microsoft.AspNetCore.Http.HttpResults;
+using StratusLab.Server.Modules.Identity.Contracts;
+using StratusLab.Server.Modules.Networking.Contracts;
+using StratusLab.Server.Modules.Networking.Drivers;
+using StratusLab.Server.Modules.Networking.Ranges;
+using StratusLab.Server.Platform.Http;
+
+namespace StratusLab.Server.Modules.Networking;
+
+/// <summary>An address range as the API shows it.</summary>
+public sealed record AddressRangeView(string First, string Last, long Size);
+
+/// <summary>
+/// A network as the API shows it: its subnet (<c>cidr</c>, <c>mask</c>), ranges, and how many addresses are used by
+/// instances, held, and free; <c>bridge</c> is the host's bridge device of a bridge network.
+/// </summary>
+public sealed record NetworkView(
+    long Id, string Name, string Kind, string Driver, string Owner, string Cidr, string Mask, IReadOnlyList<AddressRangeView> Ranges,
+    string? Gateway, IReadOnlyList<string> Dns, int? Mtu, int? VlanId, string? Uplink, string? Bridge, IReadOnlyList<string> SecurityGroups,
+    long Size, long Used, long Held, long Free, DateTimeOffset CreatedAt);
+
+/// <summary>A lease as the API shows it: state <c>used</c> (by an instance NIC) or <c>held</c> (reserved, with the reason).</summary>
+public sealed record LeaseView(string Ip, string Mac, string State, long? InstanceId, int? Nic, string? Reason, IReadOnlyList<PortForwardPlan> Forwards, DateTimeOffset CreatedAt);
+
+/// <summary>A security group rule as the API shows it.</summary>
+public sealed record SecurityRuleView(long Id, string Direction, string Action, string Protocol, string? Ports, string? Cidr);
+
+/// <summary>A security group as the API shows it, with the networks that use it.</summary>
+public sealed record SecurityGroupView(long Id, string Name, string Owner, string? Description, IReadOnlyList<SecurityRuleView> Rules, IReadOnlyList<long> Networks, DateTimeOffset CreatedAt);
+
+public static class NetworkingEndpoints
+{
+    public static RouteGroupBuilder MapNetworkingEndpoints(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/v1").RequireAuthorization().WithTags("Networking");
+
+        api.MapPost("/networks", CreateNetwork);
+        api.MapGet("/networks", ListNetworks);
+        api.MapGet("/networks/{network}", GetNetwork);
+        api.MapDelete("/networks/{network}", DeleteNetwork);
+        api.MapGet("/networks/{network}/leases", ListLeases);
+        api.MapPost("/networks/{network}/hold", HoldAddress);
+        api.MapPost("/networks/{network}/release", ReleaseAddress);
+
+        api.MapPost("/security-groups", CreateSecurityGroup);
+        api.MapGet("/security-groups", ListSecurityGroups);
+        api.MapGet("/security-groups/{name}", GetSecurityGroup);
+        api.MapDelete("/security-groups/{name}", DeleteSecurityGroup);
+        api.MapPost("/security-groups/{name}/rules", AddSecurityRule);
+        api.MapDelete("/security-groups/{name}/rules/{id:long}", DeleteSecurityRule);
+        return api;
+    }
+
+    static async Task<Created<NetworkView>> CreateNetwork(CreateNetworkRequest body, ClaimsPrincipal principal, NetworkRequests requests, NetworkingStore store, IUserDirectory users)
+    {
+        var id = await requests.CreateAsync(body, principal.ToCaller());
+        var row = (await store.GetNetworkAsync(id))!;
+        return TypedResults.Created($"/api/v1/networks/{row.Name}", (await ViewAsync([row], store, users))[0]);
+    }
+
+    static async Task<Ok<IReadOnlyList<NetworkView>>> ListNetworks(ClaimsPrincipal principal, NetworkingStore store, IUserDirectory users, int? limit, int? offset)
+    {
+        var caller = principal.ToCaller();
+        var (l, o) = Paging.Of(limit, offset);
+        var rows = (await store.ListNetworksAsync()).Where(n => AccessRules.CanSee(caller, InstanceNetworking.OwnershipOf(n))).Skip(o).Take(l).ToList();
+        return TypedResults.Ok(await ViewAsync(rows, store, users));
+    }
+
+    static async Task<Ok<NetworkView>> GetNetwork(string network, ClaimsPrincipal principal, NetworkingStore store, IUserDirectory users) =>
+        TypedResults.Ok((await ViewAsync([await VisibleAsync(network, principal.ToCaller(), store)], store, users))[0]);
+
+    static async Task<NoContent> DeleteNetwork(string network, ClaimsPrincipal principal, NetworkingStore store, NetworkRequests requests)
+    {
+        var caller = principal.ToCaller();
+        await requests.DeleteAsync(await VisibleAsync(network, caller, store), caller);
+        return TypedResults.NoContent();
+    }
+
+    static async Task<Ok<IReadOnlyList<LeaseView>>> ListLeases(string network, ClaimsPrincipal principal, NetworkingStore store, string? state, int? limit, int? offset)
+    {
+        var row = await VisibleAsync(network, principal.ToCaller(), store);
+        var (l, o) = Paging.Of(limit, offset);
+        if (state is not null and not ("used" or "held"))
+            throw ApiException.BadRequest("state", $"'state' = '{Validate.Trim(state)}' is not accepted; accepted values: used, held.");
+        var ports = await store.PortsOfNetworkAsync(row.Id);
+        var leases = await store.LeasesOfNetworkAsync(row.Id, state, l, o);
+        return TypedResults.Ok<IReadOnlyList<LeaseView>>(leases.Select(lease => new LeaseView(lease.Ip, lease.Mac, lease.State, lease.InstanceId, lease.Nic, lease.Reason,
+            ports.Where(p => p.Address == lease.Address).Select(p => new PortForwardPlan((int)p.GuestPort, p.HostAddress, (int)p.Port, p.Protocol)).ToList(),
+            lease.CreatedAt)).ToList());
+    }
+
+    static async Task<Ok<LeaseView>> HoldAddress(string network, AddressRequest body, ClaimsPrincipal principal, NetworkingStore store, NetworkRequests requests)
+    {
+        var caller = principal.ToCaller();
+        var row = await VisibleAsync(network, caller, store);
+        await requests.HoldAsync(row, body.Ip, caller);
+        var lease = (await store.LeasesOfNetworkAsync(row.Id, "held", int.MaxValue, 0)).First(x => x.Ip == body.Ip.Trim());
+        return TypedResults.Ok(new LeaseView(lease.Ip, lease.Mac, lease.State, null, null, lease.Reason, [], lease.CreatedAt));
+    }
+
+    static async Task<NoContent> ReleaseAddress(string network, AddressRequest body, ClaimsPrincipal principal, NetworkingStore store, NetworkRequests requests)
+    {
+        var caller = principal.ToCaller();
+        await requests.ReleaseAsync(await VisibleAsync(network, caller, store), body.Ip, caller);
+        return TypedResults.NoContent();
+    }
+
+    static async Task<Created<SecurityGroupView>> CreateSecurityGroup(CreateSecurityGroupRequest body, ClaimsPrincipal principal, SecurityGroupRequests requests,
+        NetworkingStore store, IUserDirectory users)
+    {
+        await requests.CreateAsync(body, principal.ToCaller());
+        var row = (await store.FindGroupAsync(body.Name))!;
+        return TypedResults.Created($"/api/v1/security-groups/{row.Name}", await ViewAsync(row, store, users));
+    }
+
+    static async Task<Ok<IReadOnlyList<SecurityGroupView>>> ListSecurityGroups(ClaimsPrincipal principal, NetworkingStore store, IUserDirectory users)
+    {
+        var caller = principal.ToCaller();
+        var list = new List<SecurityGroupView>();
+        foreach (var row in (await store.ListGroupsAsync()).Where(g => AccessRules.CanSee(caller, SecurityGroupRequests.OwnershipOf(g))))
+            list.Add(await ViewAsync(row, store, users));
+        return TypedResults.Ok<IReadOnlyList<SecurityGroupView>>(list);
+    }
+
+    static async Task<Ok<SecurityGroupView>> GetSecurityGroup(string name, ClaimsPrincipal principal, NetworkingStore store, IUserDirectory users) =>
+        TypedResults.Ok(await ViewAsync(await VisibleGroupAsync(name, principal.ToCaller(), store), store, users));
+
+    static async Task<NoContent> DeleteSecurityGroup(string name, ClaimsPrincipal principal, NetworkingStore store, SecurityGroupRequests requests)
+    {
+        var caller = principal.ToCaller();
+        await requests.DeleteAsync(await VisibleGroupAsync(name, caller, store), caller);
+        return TypedResults.NoContent();
+    }
+
+    static async Task<Created<SecurityRuleView>> AddSecurityRule(string name, SecurityRuleRequest body, ClaimsPrincipal principal, NetworkingStore store,
+        SecurityGroupRequests requests, CancellationToken ct)
+    {
+        var caller = principal.ToCaller();
+        var group = await VisibleGroupAsync(name, caller, store);
+        var id = await requests.AddRuleAsync(group, body, caller, ct);
+        var rule = (await store.RulesOfGroupAsync(group.Id)).First(r => r.Id == id);
+        return TypedResults.Created($"/api/v1/security-groups/{group.Name}/rules/{id}", ToView(rule));
+    }
+
+    static async Task<NoContent> DeleteSecurityRule(string name, long id, ClaimsPrincipal principal, NetworkingStore store, SecurityGroupRequests requests, CancellationToken ct)
+    {
+        var caller = principal.ToCaller();
+        await requests.DeleteRuleAsync(await VisibleGroupAsync(name, caller, store), id, caller, ct);
+        return TypedResults.NoContent();
+    }
+
+    static async Task<NetworkRow> VisibleAsync(string idOrName, Caller caller, NetworkingStore store)
+    {
+        var row = await store.FindNetworkAsync(idOrName);
+        if (row is null || !AccessRules.CanSee(caller, InstanceNetworking.OwnershipOf(row))) throw ApiException.NotFound($"Network '{Validate.Trim(idOrName)}'");
+        return row;
+    }
+
+    static async Task<SecurityGroupRow> VisibleGroupAsync(string name, Caller caller, NetworkingStore store)
+    {
+        var row = await store.FindGroupAsync(name);
+        if (row is null || !AccessRules.CanSee(caller, SecurityGroupRequests.OwnershipOf(row))) throw ApiException.NotFound($"Security group '{Validate.Trim(name)}'");
+        return row;
+    }
+
+    static async Task<IReadOnlyList<NetworkView>> ViewAsync(IReadOnlyList<NetworkRow> rows, NetworkingStore store, IUserDirectory users)
+    {
+        var counts = await store.CountLeasesAsync();
+        var list = new List<NetworkView>();
+        foreach (var n in rows)
+        {
+            var ranges = await store.RangesAsync(n.Id);
+            var size = ranges.Sum(r => r.Last - r.First + 1);
+            var (used, held) = counts.GetValueOrDefault(n.Id);
+            list.Add(new NetworkView(n.Id, n.Name, n.Kind, n.Driver, await OwnerNameAsync(n.OwnerId, users), n.Subnet.ToString(), n.Subnet.MaskText,
+                ranges.Select(r => new AddressRangeView(Ipv4.Format((uint)r.First), Ipv4.Format((uint)r.Last), r.Last - r.First + 1)).ToList(),
+                n.Gateway, InstanceNetworking.DnsOf(n), n.Mtu, n.VlanId, n.Uplink, n.Driver == "bridge" ? BridgeNetworkDriver.BridgeName(n.Id) : null,
+                await store.SecurityGroupNamesAsync(n.Id), size, used, held, size - used - held, n.CreatedAt));
+        }
+        return list;
+    }
+
+    static async Task<SecurityGroupView> ViewAsync(SecurityGroupRow g, NetworkingStore store, IUserDirectory users) =>
+        new(g.Id, g.Name, await OwnerNameAsync(g.OwnerId, users), g.Description, (await store.RulesOfGroupAsync(g.Id)).Select(ToView).ToList(),
+            await store.NetworksUsingGroupAsync(g.Id), g.CreatedAt);
+
+    static SecurityRuleView ToView(SecurityRuleRow r) =>
+        new(r.Id, r.Direction, r.Action, r.Protocol, r.PortFirst is null ? null : r.PortFirst == r.PortLast ? $"{r.PortFirst}" : $"{r.PortFirst}-{r.PortLast}", r.Cidr);
+
+    static async Task<string> OwnerNameAsync(long ownerId, IUserDirectory users) =>
+        ownerId == 0 ? "site" : (await users.FindAsync(ownerId))?.Name ?? $"#{ownerId}";
+}

@@ -1,0 +1,82 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace StratusLab.Server.Modules.Pdisk.Drivers;
+
+/// <summary>What <c>qemu-img info --output=json</c> says about an image.</summary>
+public sealed record ImageInfo(string Format, long VirtualSize, long ActualSize, string? BackingFile, string? BackingFormat);
+
+/// <summary>qemu-img argument arrays and output parsing (pure, table-tested).</summary>
+public static class QemuImg
+{
+    public const string Tool = "qemu-img";
+
+    /// <summary>Formats a volume may have; anything else qemu-img reports is refused on import.</summary>
+    public static readonly IReadOnlyList<string> Formats = ["raw", "qcow2"];
+
+    static string Bytes(long bytes) => bytes.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>An empty image (sparse raw or thin qcow2) of exactly <paramref name="sizeBytes"/>.</summary>
+    public static IReadOnlyList<string> Create(string path, string format, long sizeBytes) =>
+        ["create", "-q", "-f", format, path, Bytes(sizeBytes)];
+
+    /// <summary>A qcow2 overlay on <paramref name="backing"/>: copy-on-write, constant time whatever the origin's size.</summary>
+    public static IReadOnlyList<string> Overlay(string path, string backing, string backingFormat) =>
+        ["create", "-q", "-f", "qcow2", "-F", backingFormat, "-b", backing, path];
+
+    /// <summary>
+    /// Image facts as JSON. <c>-U</c> (force share) lets us read the header of an image a VM has open
+    /// (an ORIGIN mounted read-only); we never act on data read this way while it is written.
+    /// </summary>
+    public static IReadOnlyList<string> Info(string path, string? format = null) =>
+        format is null ? ["info", "--output=json", "-U", path] : ["info", "--output=json", "-U", "-f", format, path];
+
+    /// <summary>Copies every backing-file cluster into the overlay and drops the backing file: the image becomes independent.</summary>
+    public static IReadOnlyList<string> Flatten(string path) => ["rebase", "-q", "-f", "qcow2", "-b", "", path];
+
+    /// <summary>
+    /// Copies an image with large parallel writes (<c>-W -m 16</c>), which is what makes copies into LVs and
+    /// iSCSI LUNs fast. Into an existing block device (<paramref name="intoExisting"/>) zeros are written too
+    /// (<c>-S 0 -n</c>), since its old content is not known to be zero.
+    /// </summary>
+    public static IReadOnlyList<string> Convert(string source, string sourceFormat, string target, string targetFormat, bool intoExisting)
+    {
+        var args = new List<string> { "convert", "-q" };
+        // Out-of-order writes fragment a qcow2 target; raw targets (files, LVs, LUNs) only gain from them.
+        if (targetFormat == "raw") args.Add("-W");
+        args.AddRange(["-m", "16", "-f", sourceFormat, "-O", targetFormat]);
+        if (intoExisting) args.AddRange(["-n", "-S", "0"]);
+        args.AddRange([source, target]);
+        return args;
+    }
+
+    /// <summary>Parses <c>qemu-img info --output=json</c>.</summary>
+    public static ImageInfo ParseInfo(string json)
+    {
+        JsonNode? node;
+        try { node = JsonNode.Parse(json); }
+        catch (JsonException e) { throw new FormatException($"qemu-img info printed something that is not JSON: {e.Message}"); }
+        if (node is not JsonObject o || o["format"] is null || o["virtual-size"] is null)
+            throw new FormatException("qemu-img info printed JSON without 'format' and 'virtual-size'");
+        return new ImageInfo(
+            o["format"]!.GetValue<string>(),
+            o["virtual-size"]!.GetValue<long>(),
+            o["actual-size"]?.GetValue<long>() ?? 0,
+            o["full-backing-filename"]?.GetValue<string>() ?? o["backing-filename"]?.GetValue<string>(),
+            o["backing-filename-format"]?.GetValue<string>());
+    }
+
+    /// <summary>
+    /// The length a qcow2 file must have to be exported as a fixed-size block device (an iSCSI LUN) and still
+    /// take every write: its current length plus the virtual size plus an upper bound of the metadata
+    /// (L2 tables: 8 bytes per 64 KiB cluster; refcounts: 2 bytes per cluster; headers), rounded up to 1 MiB.
+    /// The extra length is a sparse tail, so it costs no disk space until written.
+    /// </summary>
+    public static long BlockExportLength(long currentLength, long virtualSize)
+    {
+        const long mib = 1024 * 1024;
+        var bound = currentLength + virtualSize + virtualSize / 4096 + 4 * mib;
+        return (bound + mib - 1) / mib * mib;
+    }
+}

@@ -1,0 +1,16 @@
+using Quartz;
+
+namespace StratusLab.Server.Modules.Pdisk.Jobs;
+
+/// <summary>Every minute: removes quarantined volumes whose time is up, and retries deletions that failed.</summary>
+[DisallowConcurrentExecution]
+public sealed class QuarantineJob(VolumeLifecycle volumes, ILogger<QuarantineJob> logger) : IJob
+{
+    public static readonly JobKey Key = new("quarantine-purge", "pdisk");
+
+    public async ValueTask Execute(IJobExecutionContext context, CancellationToken ct)
+    {
+        var purged = await volumes.PurgeQuarantineAsync(all: false, ct);
+        if (purged.Count > 0) logger.LogInformation("Removed {Count} volume(s) whose quarantine ended: {Volumes}", purged.Count, string.Join(", ", purged));
+    }
+}

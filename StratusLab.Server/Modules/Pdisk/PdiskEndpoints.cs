@@ -1,0 +1,316 @@
+using System.Security.Claims;
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.HttpResults;
+using StratusLab.Server.Modules.Identity.Contracts;
+using StratusLab.Server.Modules.Pdisk.Contracts;
+using StratusLab.Server.Modules.Pdisk.Jobs;
+using StratusLab.Server.Modules.Pdisk.Transfers;
+using StratusLab.Server.Platform.Auth;
+using StratusLab.Server.Platform.Configuration;
+using StratusLab.Server.Platform.Http;
+
+namespace StratusLab.Server.Modules.Pdisk;
+
+/// <summary>One mount of a volume as the API shows it.</summary>
+public sealed record MountView(long InstanceId, string Host, string Device, bool ReadOnly, bool HotPlugged, DateTimeOffset CreatedAt);
+
+/// <summary>
+/// A volume as the API shows it. <c>size</c> is in GiB (rounded up), <c>bytes</c> exact; <c>count</c> is the number of
+/// snapshots of an ORIGIN, else the number of mounts; <c>turl</c> says how a host reaches it.
+/// </summary>
+public sealed record VolumeView(
+    string Uuid, string Owner, IReadOnlyList<long> Groups, string Visibility, string? Tag, long Size, long Bytes, string? Identifier,
+    string Type, long Count, string State, string Backend, string Format, string Sharing, string Turl, string? Origin, string? Sha1,
+    DateTimeOffset? QuarantinedAt, DateTimeOffset? QuarantineUntil, IReadOnlyList<MountView> Mounts, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt);
+
+/// <summary>
+/// Body of POST /volumes: either <c>size</c> (GiB, an empty volume) or <c>url</c> (an image to download, checked against
+/// <c>bytes</c> and <c>sha1</c> when given). <c>type</c> defaults to DATA_IMAGE_RAW_READ_WRITE, <c>visibility</c> to private,
+/// <c>sharing</c> to Pdisk:Sharing; <c>groups</c> are ids of groups whose members may read the volume.
+/// </summary>
+public sealed record CreateVolumeRequest(
+    long? Size = null, string? Tag = null, string? Visibility = null, string? Type = null, string? Sharing = null,
+    string? Url = null, long? Bytes = null, string? Sha1 = null, string? Identifier = null, IReadOnlyList<long>? Groups = null);
+
+/// <summary>Body of PUT /volumes/{uuid}; absent fields are left as they are.</summary>
+public sealed record UpdateVolumeRequest(string? Tag = null, string? Visibility = null, string? Type = null, IReadOnlyList<long>? Groups = null, string? Identifier = null);
+
+/// <summary>Body of POST /volumes/{uuid}/snapshots.</summary>
+public sealed record CreateSnapshotRequest(string? Tag = null, string? Sharing = null);
+
+/// <summary>Body of POST /volumes/{uuid}/mounts: hot-plug into a running instance; <c>readOnly</c> defaults by type.</summary>
+public sealed record AttachVolumeRequest(long InstanceId, bool? ReadOnly = null);
+
+/// <summary>How a host reaches a volume.</summary>
+public sealed record TurlView(string Uuid, string Turl, string Format, string Sharing);
+
+/// <summary>Result of purging the quarantine.</summary>
+public sealed record PurgeResult(IReadOnlyList<string> Purged);
+
+public static partial class PdiskEndpoints
+{
+    public static RouteGroupBuilder MapPdiskEndpoints(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/v1/volumes").RequireAuthorization().WithTags("Pdisk");
+
+        api.MapPost("", CreateVolume);
+        // Any content type: the body is the image itself (raw, qcow2, or either gzip-compressed), told apart by its bytes.
+        api.MapPost("/upload", UploadVolume).WithDescription("The request body is the image (raw or qcow2, optionally gzip), streamed to disk.");
+        api.MapGet("", ListVolumes);
+        api.MapGet("/quarantine", ListQuarantine).RequireAuthorization(Policies.Admin);
+        api.MapDelete("/quarantine", PurgeQuarantine).RequireAuthorization(Policies.Admin);
+        api.MapDelete("/quarantine/{uuid}", PurgeQuarantined).RequireAuthorization(Policies.Admin);
+        api.MapPost("/reconcile", Reconcile).RequireAuthorization(Policies.Admin);
+        api.MapGet("/{uuid}", GetVolume);
+        api.MapPut("/{uuid}", UpdateVolume);
+        api.MapDelete("/{uuid}", DeleteVolume);
+        api.MapPost("/{uuid}/snapshots", CreateSnapshot);
+        api.MapPost("/{uuid}/rebase", RebaseVolume);
+        api.MapGet("/{uuid}/turl", GetTurl);
+        api.MapGet("/{uuid}/content", DownloadVolume).Produces(200, contentType: "application/gzip");
+        api.MapGet("/{uuid}/mounts", ListMounts);
+        api.MapPost("/{uuid}/mounts", AttachVolume);
+        api.MapDelete("/{uuid}/mounts/{instanceId}", DetachVolume);
+        return api;
+    }
+
+    // ---- handlers ----------------------------------------------------------------------------------
+
+    static async Task<Created<VolumeView>> CreateVolume(CreateVolumeRequest body, ClaimsPrincipal principal, VolumeLifecycle volumes,
+        VolumeViews views, ServerOptions options, CancellationToken ct)
+    {
+        var caller = principal.ToCaller();
+        var spec = SpecOf(caller, body.Type, body.Visibility, body.Groups, body.Tag, body.Identifier, body.Sharing, options);
+        if (body.Sha1 is not null) Sha1(body.Sha1);
+        if (body.Url is not null && body.Size is not null)
+            throw ApiException.BadRequest("size", "Give either 'size' (an empty volume, in GiB) or 'url' (an image to download), not both.");
+        VolumeRow row;
+        if (body.Url is not null)
+        {
+            if (body.Bytes is { } b) Validate.Range(b, "bytes", 1, options.Pdisk.MaxUrlDownloadBytes);
+            row = await volumes.DownloadAsync(spec, body.Url, body.Bytes, body.Sha1?.ToLowerInvariant(), ct);
+        }
+        else
+        {
+            if (body.Size is not { } size)
+                throw ApiException.BadRequest("size", $"'size' is required (in GiB, 1..{options.Pdisk.MaxVolumeGiB}) unless 'url' gives an image to download.");
+            if (body.Bytes is not null || body.Sha1 is not null)
+                throw ApiException.BadRequest("bytes", "'bytes' and 'sha1' check a download: give them with 'url' only.");
+            Validate.Range(size, "size", 1, options.Pdisk.MaxVolumeGiB);
+            row = await volumes.CreateEmptyAsync(spec, size * VolumeLifecycle.GiB, ct);
+        }
+        return TypedResults.Created($"/api/v1/volumes/{row.Uuid}", await views.ViewAsync(row));
+    }
+
+    /// <summary>The body is the image itself (raw or qcow2, optionally gzip), streamed to disk; metadata comes in the query.</summary>
+    static async Task<Created<VolumeView>> UploadVolume(HttpContext http, ClaimsPrincipal principal, VolumeLifecycle volumes, VolumeViews views,
+        ServerOptions options, string? tag, string? type, string? visibility, string? sharing, string? identifier, long? bytes, string? sha1,
+        CancellationToken ct)
+    {
+        var caller = principal.ToCaller();
+        var spec = SpecOf(caller, type, visibility, null, tag, identifier, sharing, options);
+        if (sha1 is not null) Sha1(sha1);
+        if (bytes is { } b) Validate.Range(b, "bytes", 1, options.Pdisk.MaxUploadBytes);
+        // The server-wide body limit is small; this endpoint counts and limits the bytes itself.
+        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit) limit.MaxRequestBodySize = options.Pdisk.MaxUploadBytes + 1;
+        var row = await volumes.UploadAsync(spec, http.Request.Body, http.Request.ContentLength, bytes, sha1?.ToLowerInvariant(), ct);
+        return TypedResults.Created($"/api/v1/volumes/{row.Uuid}", await views.ViewAsync(row));
+    }
+
+    static async Task<Ok<IReadOnlyList<VolumeView>>> ListVolumes(ClaimsPrincipal principal, PdiskStore store, VolumeViews views, IUserDirectory users,
+        string? type, string? tag, string? owner, string? visibility, string? state, bool? quarantined, string? identifier, int? limit, int? offset)
+    {
+        var caller = principal.ToCaller();
+        var (l, o) = Paging.Of(limit, offset);
+        string? typeName = null;
+        if (type is not null) typeName = VolumeTypes.Name(ParseType(type));
+        if (tag is not null) Tag(tag);
+        if (visibility is not null) Visibility(visibility);
+        string? stateName = null;
+        if (state is not null)
+        {
+            stateName = state.ToUpperInvariant();
+            if (stateName is not (VolumeStates.Creating or VolumeStates.Ready or VolumeStates.Quarantined or VolumeStates.Deleting))
+                throw ApiException.BadRequest("state", $"'state' = '{Validate.Trim(state)}' is not accepted; accepted values: CREATING, READY, QUARANTINED, DELETING.");
+        }
+        if (quarantined == true) stateName = VolumeStates.Quarantined;
+        long? ownerId = null;
+        if (owner is not null)
+        {
+            var user = await users.FindByNameAsync(owner);
+            if (user is null) return TypedResults.Ok<IReadOnlyList<VolumeView>>([]);
+            ownerId = user.Id;
+        }
+        var rows = await store.ListAsync(new VolumeQuery(caller, typeName, tag, ownerId, visibility, stateName, identifier, l, o));
+        return TypedResults.Ok(await views.ViewAsync(rows));
+    }
+
+    static async Task<Ok<IReadOnlyList<VolumeView>>> ListQuarantine(ClaimsPrincipal principal, PdiskStore store, VolumeViews views, int? limit, int? offset)
+    {
+        var (l, o) = Paging.Of(limit, offset);
+        var rows = await store.ListAsync(new VolumeQuery(principal.ToCaller(), null, null, null, null, VolumeStates.Quarantined, null, l, o));
+        return TypedResults.Ok(await views.ViewAsync(rows));
+    }
+
+    /// <summary>Purges every quarantined volume now (<c>?expired=true</c>: only those whose time is up).</summary>
+    static async Task<Ok<PurgeResult>> PurgeQuarantine(VolumeLifecycle volumes, bool? expired, CancellationToken ct) =>
+        TypedResults.Ok(new PurgeResult(await volumes.PurgeQuarantineAsync(all: expired != true, ct)));
+
+    static async Task<NoContent> PurgeQuarantined(string uuid, VolumeLifecycle volumes, CancellationToken ct)
+    {
+        await volumes.PurgeAsync(Uuid(uuid), ct);
+        return TypedResults.NoContent();
+    }
+
+    static async Task<Ok<ReconcileReport>> Reconcile(PdiskReconciler reconciler, CancellationToken ct) =>
+        TypedResults.Ok(await reconciler.ReconcileAsync(atStartup: false, ct));
+
+    static async Task<Ok<VolumeView>> GetVolume(string uuid, ClaimsPrincipal principal, VolumeLifecycle volumes, VolumeViews views) =>
+        TypedResults.Ok(await views.ViewAsync(await volumes.VisibleAsync(principal.ToCaller(), Uuid(uuid))));
+
+    static async Task<Ok<VolumeView>> UpdateVolume(string uuid, UpdateVolumeRequest body, ClaimsPrincipal principal, VolumeLifecycle volumes,
+        VolumeViews views, CancellationToken ct)
+    {
+        var id = Uuid(uuid);
+        if (body.Tag is not null) Tag(body.Tag);
+        if (body.Visibility is not null) Visibility(body.Visibility);
+        if (body.Identifier is not null) Identifier(body.Identifier);
+        if (body.Groups is not null) Groups(body.Groups);
+        VolumeType? type = body.Type is null ? null : ParseType(body.Type);
+        var row = await volumes.UpdateAsync(principal.ToCaller(), id, body.Tag, body.Visibility, body.Groups, type, body.Identifier, ct);
+        return TypedResults.Ok(await views.ViewAsync(row));
+    }
+
+    static async Task<NoContent> DeleteVolume(string uuid, ClaimsPrincipal principal, VolumeLifecycle volumes, CancellationToken ct)
+    {
+        var id = Uuid(uuid);
+        var caller = principal.ToCaller();
+        await volumes.ManageableAsync(caller, id);
+        await volumes.DeleteAsync(id, allowQuarantined: caller.IsAdmin, ct);
+        return TypedResults.NoContent();
+    }
+
+    static async Task<Created<VolumeView>> CreateSnapshot(string uuid, CreateSnapshotRequest? body, ClaimsPrincipal principal, VolumeLifecycle volumes,
+        VolumeViews views, CancellationToken ct)
+    {
+        var id = Uuid(uuid);
+        body ??= new CreateSnapshotRequest();
+        if (body.Tag is not null) Tag(body.Tag);
+        if (body.Sharing is not null) Sharing(body.Sharing);
+        var row = await volumes.SnapshotAsync(principal.ToCaller(), id, body.Tag, body.Sharing, ct);
+        return TypedResults.Created($"/api/v1/volumes/{row.Uuid}", await views.ViewAsync(row));
+    }
+
+    static async Task<Ok<VolumeView>> RebaseVolume(string uuid, ClaimsPrincipal principal, VolumeLifecycle volumes, VolumeViews views, CancellationToken ct) =>
+        TypedResults.Ok(await views.ViewAsync(await volumes.RebaseAsync(principal.ToCaller(), Uuid(uuid), ct)));
+
+    static async Task<Ok<TurlView>> GetTurl(string uuid, ClaimsPrincipal principal, VolumeLifecycle volumes)
+    {
+        var row = await volumes.VisibleAsync(principal.ToCaller(), Uuid(uuid));
+        return TypedResults.Ok(new TurlView(row.Uuid, volumes.TurlOf(row), row.Format, row.Sharing));
+    }
+
+    /// <summary>Streams the volume's content gzip-compressed (<c>?format=raw</c>, the default, or qcow2).</summary>
+    static async Task DownloadVolume(string uuid, HttpContext http, ClaimsPrincipal principal, VolumeLifecycle volumes, string? format, CancellationToken ct)
+    {
+        var id = Uuid(uuid);
+        var wanted = format ?? "raw";
+        if (wanted is not ("raw" or "qcow2"))
+            throw ApiException.BadRequest("format", $"'format' = '{Validate.Trim(wanted)}' is not accepted; accepted values: raw, qcow2.");
+        await using var content = await volumes.OpenContentAsync(principal.ToCaller(), id, wanted, ct);
+        http.Response.ContentType = "application/gzip";
+        http.Response.Headers.ContentDisposition = $"attachment; filename=\"{content.FileName}\"";
+        await ImageStaging.WriteGzipAsync(content.Stream, http.Response.Body, ct);
+    }
+
+    static async Task<Ok<IReadOnlyList<MountView>>> ListMounts(string uuid, ClaimsPrincipal principal, VolumeLifecycle volumes, PdiskStore store)
+    {
+        var row = await volumes.VisibleAsync(principal.ToCaller(), Uuid(uuid));
+        return TypedResults.Ok<IReadOnlyList<MountView>>((await store.MountsOfVolumeAsync(row.Uuid)).Select(VolumeViews.ToView).ToList());
+    }
+
+    static async Task<Created<MountView>> AttachVolume(string uuid, AttachVolumeRequest body, ClaimsPrincipal principal, VolumeLifecycle volumes, CancellationToken ct)
+    {
+        var id = Uuid(uuid);
+        Validate.Range(body.InstanceId, "instanceId", 1, long.MaxValue);
+        var mount = await volumes.AttachAsync(principal.ToCaller(), id, body.InstanceId, body.ReadOnly, ct);
+        return TypedResults.Created($"/api/v1/volumes/{id}/mounts/{mount.InstanceId}", VolumeViews.ToView(mount));
+    }
+
+    static async Task<NoContent> DetachVolume(string uuid, string instanceId, ClaimsPrincipal principal, VolumeLifecycle volumes, CancellationToken ct)
+    {
+        var id = Uuid(uuid);
+        if (!long.TryParse(instanceId, out var instance) || instance < 1)
+            throw ApiException.BadRequest("instanceId", $"'instanceId' = '{Validate.Trim(instanceId)}' is not an instance id (a positive number).");
+        await volumes.DetachAsync(principal.ToCaller(), id, instance, ct);
+        return TypedResults.NoContent();
+    }
+
+    // ---- input checks ------------------------------------------------------------------------------
+
+    static VolumeSpec SpecOf(Caller caller, string? type, string? visibility, IReadOnlyList<long>? groups, string? tag, string? identifier, string? sharing,
+        ServerOptions options)
+    {
+        var volumeType = type is null ? VolumeType.DataImageRawReadWrite : ParseType(type);
+        if (VolumeTypes.IsLive(volumeType))
+            throw ApiException.Invalid("type", $"'type' = '{VolumeTypes.Name(volumeType)}' cannot be created directly: LIVE volumes are copy-on-write snapshots of an ORIGIN (POST /api/v1/volumes/{{uuid}}/snapshots).");
+        if (tag is not null) Tag(tag);
+        if (identifier is not null) Identifier(identifier);
+        if (groups is not null) Groups(groups);
+        return new VolumeSpec(caller.UserId, volumeType, visibility is null ? "private" : Visibility(visibility), groups ?? [], tag, identifier,
+            sharing is null ? options.Pdisk.Sharing : Sharing(sharing));
+    }
+
+    /// <summary>A volume uuid in its canonical lowercase form; anything else is a 400.</summary>
+    public static string Uuid(string text) =>
+        Guid.TryParseExact(text, "D", out var uuid)
+            ? uuid.ToString("D")
+            : throw ApiException.BadRequest("uuid", $"'{Validate.Trim(text)}' is not a volume uuid; volumes are named by uuids such as 0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b (see 'stratuslab describe-volumes').");
+
+    static VolumeType ParseType(string text) =>
+        VolumeTypes.TryParse(text, out var type)
+            ? type
+            : throw ApiException.BadRequest("type", $"'type' = '{Validate.Trim(text)}' is not a volume type; accepted values: {string.Join(", ", VolumeTypes.Names)}.");
+
+    static string Tag(string tag) =>
+        TagPattern().IsMatch(tag)
+            ? tag
+            : throw ApiException.BadRequest("tag", $"'tag' = '{Validate.Trim(tag)}' is not accepted: use 1-64 letters, digits, '_', '.', ':', '@', '+' or '-', starting with a letter or digit (no spaces, slashes or shell characters).");
+
+    static string Identifier(string identifier) =>
+        IdentifierPattern().IsMatch(identifier)
+            ? identifier
+            : throw ApiException.BadRequest("identifier", $"'identifier' = '{Validate.Trim(identifier)}' is not a Marketplace identifier (27 characters such as MMZu9WvwKIro-rtBQfDk4PsKO7_).");
+
+    static string Visibility(string visibility) =>
+        visibility is "private" or "public"
+            ? visibility
+            : throw ApiException.BadRequest("visibility", $"'visibility' = '{Validate.Trim(visibility)}' is not accepted; accepted values: private, public.");
+
+    static string Sharing(string sharing) =>
+        sharing is "local" or "iscsi"
+            ? sharing
+            : throw ApiException.BadRequest("sharing", $"'sharing' = '{Validate.Trim(sharing)}' is not accepted; accepted values: local, iscsi.");
+
+    static void Sha1(string sha1)
+    {
+        if (!Sha1Pattern().IsMatch(sha1))
+            throw ApiException.BadRequest("sha1", $"'sha1' = '{Validate.Trim(sha1)}' is not a SHA-1 checksum (40 hexadecimal digits).");
+    }
+
+    static void Groups(IReadOnlyList<long> groups)
+    {
+        if (groups.Count > 64) throw ApiException.BadRequest("groups", "'groups' lists more than 64 groups.");
+        foreach (var g in groups) Validate.Range(g, "groups", 0, long.MaxValue);
+    }
+
+    [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,63}$")]
+    private static partial Regex TagPattern();
+
+    [GeneratedRegex(@"^[A-P][A-Za-z0-9_-]{26}$")]
+    private static partial Regex IdentifierPattern();
+
+    [GeneratedRegex(@"^[0-9A-Fa-f]{40}$")]
+    private static partial Regex Sha1Pattern();
+}

@@ -1,0 +1,58 @@
+using StratusLab.Server.Platform.Http;
+
+namespace StratusLab.Server.Modules.Pdisk.Sharing;
+
+/// <summary>A volume to expose to hypervisor hosts.</summary>
+public sealed record ShareRequest(Guid Uuid, string Path, bool ReadOnly);
+
+/// <summary>An export of this server's that a sharing finds on the host (for reconciliation).</summary>
+public sealed record SharedExport(Guid Uuid, string? BackingPath, string Description);
+
+/// <summary>How hypervisor hosts reach volumes: <c>local</c> (a path on this host) or <c>iscsi</c> (a tgt target per volume).</summary>
+public interface IVolumeSharing
+{
+    /// <summary>The configuration name: local or iscsi.</summary>
+    string Name { get; }
+
+    /// <summary>Exposes the volume; doing it again for the same volume and path is a no-op.</summary>
+    Task ShareAsync(ShareRequest share, CancellationToken ct);
+
+    /// <summary>Withdraws the export (connected initiators lose the disk); a missing export is not an error.</summary>
+    Task UnshareAsync(Guid uuid, CancellationToken ct);
+
+    /// <summary>Makes the export read-only (ORIGIN, RAW_READONLY) or writable.</summary>
+    Task SetReadOnlyAsync(Guid uuid, bool readOnly, CancellationToken ct);
+
+    /// <summary>The transport URL a host opens the volume with.</summary>
+    string TurlOf(Guid uuid, string path);
+
+    /// <summary>
+    /// The exports of volumes of this server found on the host; <paramref name="owns"/> says whether a backing path is
+    /// one of this server's (so exports of other servers sharing the same tgtd are left alone).
+    /// </summary>
+    Task<IReadOnlyList<SharedExport>> ListAsync(Func<string, bool> owns, CancellationToken ct);
+}
+
+/// <summary>The sharings by configuration name.</summary>
+public sealed class VolumeSharingRegistry(IEnumerable<IVolumeSharing> sharings)
+{
+    public static readonly IReadOnlyList<string> Names = ["local", "iscsi"];
+
+    readonly Dictionary<string, IVolumeSharing> _byName = sharings.ToDictionary(s => s.Name, StringComparer.Ordinal);
+
+    public IVolumeSharing Get(string name) =>
+        _byName.TryGetValue(name, out var s) ? s : throw ApiException.BadRequest("sharing", $"'sharing' = '{Validate.Trim(name)}' is not accepted; accepted values: {string.Join(", ", Names)}.");
+
+    public IEnumerable<IVolumeSharing> All => _byName.Values;
+}
+
+/// <summary>The volume is a file or device on this host: hosts open it by path.</summary>
+public sealed class LocalSharing : IVolumeSharing
+{
+    public string Name => "local";
+    public Task ShareAsync(ShareRequest share, CancellationToken ct) => Task.CompletedTask;
+    public Task UnshareAsync(Guid uuid, CancellationToken ct) => Task.CompletedTask;
+    public Task SetReadOnlyAsync(Guid uuid, bool readOnly, CancellationToken ct) => Task.CompletedTask;
+    public string TurlOf(Guid uuid, string path) => new Uri(path).AbsoluteUri;
+    public Task<IReadOnlyList<SharedExport>> ListAsync(Func<string, bool> owns, CancellationToken ct) => Task.FromResult<IReadOnlyList<SharedExport>>([]);
+}

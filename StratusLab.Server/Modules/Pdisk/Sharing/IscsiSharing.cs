@@ -1,0 +1,168 @@
+using StratusLab.Server.Platform.Configuration;
+using StratusLab.Server.Platform.Host;
+using StratusLab.Server.Platform.Http;
+
+namespace StratusLab.Server.Modules.Pdisk.Sharing;
+
+/// <summary>
+/// One tgt target per volume, named iqn.2011-01.eu.stratuslab:&lt;uuid&gt;, LUN 1 backed by the volume's file or LV,
+/// bound to the initiator addresses of the cloud's hosts (Pdisk:Iscsi:Initiators). tgtd is started when it is not
+/// running; targets ids are the lowest free ones, taken under a process-wide lock and retried when another
+/// process took the same id first.
+/// </summary>
+public sealed class IscsiSharing(ICommandRunner runner, ServerOptions options, ILogger<IscsiSharing> logger) : IVolumeSharing
+{
+    // One lock for every server in the process (tests run several): tid allocation is read-then-create.
+    static readonly SemaphoreSlim Gate = new(1, 1);
+
+    public string Name => "iscsi";
+
+    string Portal => options.Pdisk.Iscsi.PortalAddress;
+    int Port => options.Pdisk.Iscsi.Port;
+
+    IReadOnlyList<string> Initiators => options.Pdisk.Iscsi.Initiators.Count > 0 ? options.Pdisk.Iscsi.Initiators : [Portal];
+
+    public string TurlOf(Guid uuid, string path) => TgtAdm.Turl(Portal, Port, uuid);
+
+    Task<ToolResult> TgtAdmAsync(IReadOnlyList<string> args, CancellationToken ct) =>
+        runner.RunAsync(new ToolCommand(TgtAdm.Tool, args) { Timeout = TimeSpan.FromSeconds(30) }, ct);
+
+    /// <summary>The targets tgtd has, or null when tgtd is not running.</summary>
+    async Task<IReadOnlyList<TgtTarget>?> ShowAsync(CancellationToken ct)
+    {
+        try
+        {
+            return TgtAdm.ParseTargets((await TgtAdmAsync(TgtAdm.ShowTargets(), ct)).StandardOutput);
+        }
+        catch (ToolFailedException e) when (TgtAdm.IsDaemonDown(e.StandardError))
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Starts tgtd when tgtadm cannot reach it (tgtd daemonizes; a second one exits at once, so a race is harmless).</summary>
+    async Task<IReadOnlyList<TgtTarget>> EnsureDaemonAsync(CancellationToken ct)
+    {
+        if (await ShowAsync(ct) is { } targets) return targets;
+        if (!options.Pdisk.Iscsi.StartTgtd)
+            throw Unavailable("tgtd is not running and Pdisk:Iscsi:StartTgtd is false; start tgtd (systemctl start tgt) or use sharing 'local'.");
+        logger.LogInformation("tgtd is not running; starting it on portal {Portal}:{Port}", Portal, Port);
+        try
+        {
+            await runner.RunAsync(new ToolCommand(TgtAdm.Daemon, TgtAdm.StartDaemon(Portal, Port)) { Timeout = TimeSpan.FromSeconds(20) }, ct);
+        }
+        catch (ToolFailedException e)
+        {
+            logger.LogWarning("tgtd did not start ({Error}); waiting in case another process started it", e.Message);
+        }
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (await ShowAsync(ct) is { } started) return started;
+            await Task.Delay(100, ct);
+        }
+        throw Unavailable("tgtd could not be started (is the tgt package installed, and does the server run as root?); use sharing 'local' meanwhile.");
+    }
+
+    static ApiException Unavailable(string detail) => new(503, "iSCSI sharing is not available: " + detail, "sharing", "Service Unavailable");
+
+    public async Task ShareAsync(ShareRequest share, CancellationToken ct)
+    {
+        var iqn = TgtAdm.IqnOf(share.Uuid);
+        await Gate.WaitAsync(ct);
+        try
+        {
+            var targets = await EnsureDaemonAsync(ct);
+            var existing = targets.FirstOrDefault(t => t.Name == iqn);
+            if (existing is not null)
+            {
+                if (existing.BackingPath == share.Path && existing.Luns.Any(l => l.Lun == TgtAdm.DataLun && l.ReadOnly == share.ReadOnly)) return;
+                await DeleteAsync(existing.Tid, ct);
+                targets = targets.Where(t => t.Tid != existing.Tid).ToList();
+            }
+            var tid = await CreateTargetAsync(iqn, targets, ct);
+            try
+            {
+                await TgtAdmAsync(TgtAdm.NewLun(tid, share.Path), ct);
+                if (share.ReadOnly) await TgtAdmAsync(TgtAdm.SetReadOnly(tid, true), ct);
+                foreach (var (name, value) in TgtAdm.ThroughputParameters) await TgtAdmAsync(TgtAdm.SetParameter(tid, name, value), ct);
+                foreach (var initiator in Initiators) await TgtAdmAsync(TgtAdm.Bind(tid, initiator), ct);
+            }
+            catch
+            {
+                await DeleteAsync(tid, CancellationToken.None);
+                throw;
+            }
+            logger.LogInformation("Volume {Uuid} exported as iSCSI target {Tid} {Iqn} from {Path}", share.Uuid, tid, iqn, share.Path);
+        }
+        finally
+        {
+            Gate.Release();
+        }
+    }
+
+    async Task<int> CreateTargetAsync(string iqn, IReadOnlyList<TgtTarget> targets, CancellationToken ct)
+    {
+        var tried = new List<int>();
+        for (var attempt = 0; attempt < 20; attempt++)
+        {
+            var tid = TgtAdm.LowestFreeTid(targets, tried);
+            try
+            {
+                await TgtAdmAsync(TgtAdm.NewTarget(tid, iqn), ct);
+                return tid;
+            }
+            catch (ToolFailedException e) when (TgtAdm.IsAlreadyExists(e.StandardError))
+            {
+                // Another process took this tid (or made this very target) since we looked.
+                tried.Add(tid);
+                targets = await ShowAsync(ct) ?? [];
+                if (targets.FirstOrDefault(t => t.Name == iqn) is { } made)
+                    throw new InvalidOperationException($"the iSCSI target {iqn} was created concurrently as tid {made.Tid}");
+            }
+        }
+        throw Unavailable($"no free iSCSI target id found after 20 attempts (tgtd has {targets.Count} targets).");
+    }
+
+    async Task DeleteAsync(int tid, CancellationToken ct)
+    {
+        try { await TgtAdmAsync(TgtAdm.DeleteTarget(tid), ct); }
+        catch (ToolFailedException e) when (TgtAdm.IsNotFound(e.StandardError)) { }
+    }
+
+    public async Task UnshareAsync(Guid uuid, CancellationToken ct)
+    {
+        var iqn = TgtAdm.IqnOf(uuid);
+        await Gate.WaitAsync(ct);
+        try
+        {
+            var targets = await ShowAsync(ct);
+            if (targets?.FirstOrDefault(t => t.Name == iqn) is { } target)
+            {
+                await DeleteAsync(target.Tid, ct);
+                logger.LogInformation("iSCSI target {Tid} {Iqn} removed", target.Tid, iqn);
+            }
+        }
+        finally
+        {
+            Gate.Release();
+        }
+    }
+
+    public async Task SetReadOnlyAsync(Guid uuid, bool readOnly, CancellationToken ct)
+    {
+        var iqn = TgtAdm.IqnOf(uuid);
+        var target = (await ShowAsync(ct))?.FirstOrDefault(t => t.Name == iqn);
+        if (target is not null) await TgtAdmAsync(TgtAdm.SetReadOnly(target.Tid, readOnly), ct);
+    }
+
+    public async Task<IReadOnlyList<SharedExport>> ListAsync(Func<string, bool> owns, CancellationToken ct)
+    {
+        var targets = await ShowAsync(ct);
+        if (targets is null) return [];
+        return targets
+            .Where(t => TgtAdm.UuidOf(t.Name) is not null && t.BackingPath is { } path && owns(path))
+            .Select(t => new SharedExport(TgtAdm.UuidOf(t.Name)!.Value, t.BackingPath, $"iSCSI target {t.Tid} {t.Name}"))
+            .ToList();
+    }
+}

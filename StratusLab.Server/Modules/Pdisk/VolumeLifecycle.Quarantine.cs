@@ -1,0 +1,75 @@
+using StratusLab.Server.Platform.Http;
+
+namespace StratusLab.Server.Modules.Pdisk;
+
+public sealed partial class VolumeLifecycle
+{
+    /// <summary>
+    /// Keeps a released volume (the LIVE root disk of a finished VM) for Pdisk:QuarantineMinutes: unexported,
+    /// not mountable, still counted in its owner's quota, then removed by the quarantine job.
+    /// </summary>
+    public async Task QuarantineAsync(Guid uuid, CancellationToken ct = default)
+    {
+        var id = uuid.ToString("D");
+        using var _ = await LockAsync(id, ct);
+        var now = clock.GetUtcNow();
+        // The store keeps milliseconds: both times are cut there, so their difference is exactly the period.
+        now = now.AddTicks(-(now.Ticks % TimeSpan.TicksPerMillisecond));
+        var until = now.AddMinutes(options.Pdisk.QuarantineMinutes);
+        var row = await store.Store.WriteAsync(async (c, tx) =>
+        {
+            var current = await store.GetAsync(id, c, tx) ?? throw ApiException.NotFound($"Volume {id}");
+            if (current.State != VolumeStates.Ready)
+                throw ApiException.Conflict($"Volume {id} is {current.State}; only READY volumes go to quarantine.");
+            var mounts = await store.MountsOfVolumeAsync(id, c, tx);
+            if (mounts.Count > 0) throw MountedConflict(id, mounts, "quarantine it");
+            var snapshots = await store.SnapshotsOfAsync(id, c, tx);
+            if (snapshots.Count > 0) throw SnapshotsConflict(id, snapshots, "go to quarantine");
+            await store.UpdateAsync(id, "state = @quarantined, quarantined_at = @at, quarantine_until = @until",
+                new { quarantined = VolumeStates.Quarantined, at = now, until }, c, tx);
+            return current;
+        }, ct);
+        await SafelyAsync(() => sharings.Get(row.Sharing).UnshareAsync(uuid, CancellationToken.None), $"withdraw the export of quarantined volume {id}");
+        logger.LogInformation("Volume {Uuid} in quarantine until {Until:O}", id, until);
+    }
+
+    /// <summary>Removes a quarantined volume now (admins, or the job once its time is up).</summary>
+    public async Task PurgeAsync(string uuid, CancellationToken ct)
+    {
+        using var _ = await LockAsync(uuid, ct);
+        var row = await store.Store.WriteAsync(async (c, tx) =>
+        {
+            var current = await store.GetAsync(uuid, c, tx);
+            if (current is null || current.State != VolumeStates.Quarantined)
+                throw ApiException.NotFound($"Quarantined volume {uuid}");
+            await store.UpdateAsync(uuid, "state = @deleting", new { deleting = VolumeStates.Deleting }, c, tx);
+            return current;
+        }, ct);
+        await DestroyAsync(row, ct);
+    }
+
+    /// <summary>Purges every quarantined volume whose time is up (all of them with <paramref name="all"/>), and retries interrupted deletions.</summary>
+    public async Task<IReadOnlyList<string>> PurgeQuarantineAsync(bool all, CancellationToken ct)
+    {
+        var purged = new List<string>();
+        var due = all ? await store.ListAllAsync(VolumeStates.Quarantined) : await store.ExpiredQuarantineAsync(clock.GetUtcNow());
+        foreach (var row in due)
+        {
+            try
+            {
+                await PurgeAsync(row.Uuid, ct);
+                purged.Add(row.Uuid);
+            }
+            catch (ApiException e) { logger.LogWarning("Purging volume {Uuid} failed: {Error}", row.Uuid, e.Detail); }
+        }
+        foreach (var row in await store.ListAllAsync(VolumeStates.Deleting))
+        {
+            using var _ = await LockAsync(row.Uuid, ct);
+            // A deletion in progress held the lock: only what is still DELETING after it is retried.
+            if ((await store.GetAsync(row.Uuid))?.State != VolumeStates.Deleting) continue;
+            try { await DestroyAsync(row, ct); }
+            catch (ApiException e) { logger.LogWarning("Removing volume {Uuid} failed again: {Error}", row.Uuid, e.Detail); }
+        }
+        return purged;
+    }
+}

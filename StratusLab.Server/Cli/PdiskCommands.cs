@@ -12,7 +12,7 @@ public static class PdiskCommands
     [
         new("create-volume", "-s GiB [-t TAG] [--type TYPE] [--visibility private|public] [--sharing local|iscsi] [--group ID]... | --url URL [--bytes N] [--sha1 HEX] [--identifier ID]",
             "create a persistent disk: empty, or from an image at a URL", CreateVolume),
-        new("describe-volumes", "[UUID]... [--type TYPE] [--tag TAG] [--owner USER] [--quarantined]", "show volumes (all you may see without UUIDs)", DescribeVolumes),
+        new("describe-volumes", "[UUID]... [--type TYPE] [--tag TAG] [--owner USER] [--quarantined true]", "show volumes (all you may see without UUIDs)", DescribeVolumes),
         new("update-volume", "UUID [-t TAG] [--visibility private|public] [--type TYPE] [--group ID]... [--identifier ID]", "change a volume's tag, visibility, groups or type", UpdateVolume),
         new("delete-volume", "UUID...", "delete volumes (refused while mounted or snapshotted)", DeleteVolume),
         new("attach-volume", "-i INSTANCE UUID [--mode ro|rw]", "hot-plug a volume into a running instance", AttachVolume),

@@ -213,4 +213,23 @@ public class ImageCacheTests
         Assert.That(_images.Ranges, Has.Some.Matches<string>(r => r != "bytes=0-"), "the second download resumed with a Range request");
         Assert.That((await CacheEntryAsync(url))["state"]!.GetValue<string>(), Is.EqualTo("ready"));
     }
+
+    [Test, CancelAfter(120_000)]
+    public async Task Save_turns_the_disk_into_a_new_signed_image_that_boots()
+    {
+        var content = RandomImage();
+        var url = _images.Add("base.raw", content).ToString();
+        var instance = (await InstanceApiTests.CreateAsync(_admin, new { image = url, save = true }))["id"]!.GetValue<long>();
+        await InstanceApiTests.WaitAsync(_admin, instance, "RUNNING");
+        await (await _admin.PostAsync($"/api/v1/instances/{instance}/actions/shutdown", null)).Json(202);
+        var done = await InstanceApiTests.WaitAsync(_admin, instance, "DONE", 60);
+        var saved = done["savedImage"]?.GetValue<string>();
+        Assert.That(saved, Has.Length.EqualTo(27), done.ToJsonString());
+        var entry = await (await _server.Client(token: null).GetAsync($"/api/v1/marketplace/metadata/{saved}")).Json(200);
+        Assert.That(entry.ToJsonString(), Does.Contain("saved from instance " + instance).And.Contain("valid"));
+        var check = await (await _admin.PostAsJsonAsync("/api/v1/policy/check", new { identifier = saved })).Json(200);
+        Assert.That(check["accepted"]!.GetValue<bool>(), Is.True, "the saved image is a valid, signed entry the site policy accepts");
+        var next = (await InstanceApiTests.CreateAsync(_admin, new { image = saved }))["id"]!.GetValue<long>();
+        Assert.That((await InstanceApiTests.WaitAsync(_admin, next, "RUNNING"))["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"));
+    }
 }

@@ -39,6 +39,9 @@ public sealed class InstanceRow
     public string? VmDir { get; init; }
     /// <summary>The boot disk QEMU opens (a Pdisk volume): {"volume":..., "path":..., "format":...}.</summary>
     public string? BootDiskJson { get; init; }
+    /// <summary>StratusLab's --save: on shutdown the disk becomes a new image.</summary>
+    public bool SaveImage { get; init; }
+    public string? SavedImage { get; init; }
     public long? Pid { get; init; }
     public string? SchedulingMessage { get; init; }
     public bool QuotaHeld { get; init; }
@@ -56,7 +59,7 @@ public sealed class InstanceRow
 public sealed record NewInstance(
     string? Name, long OwnerId, long GroupId, long Permissions, string Image, string? ImageRef, string? InstanceType,
     long Cpu, long MemoryMib, string Driver, string ContextJson, string SshKeysJson, string? UserData, string AdminJson, string? GuestTokenHash,
-    string NetworksJson = "[]", string ForwardPortsJson = "[]");
+    string NetworksJson = "[]", string ForwardPortsJson = "[]", bool SaveImage = false);
 
 /// <summary>An instance type.</summary>
 public sealed record InstanceTypeRow(string Name, long Cpu, long MemoryMib, bool Builtin, DateTimeOffset CreatedAt)
@@ -76,7 +79,7 @@ public sealed class ComputeStore(Store store)
         failed_step AS FailedStep, failure_reason AS FailureReason, ready AS Ready, image AS Image, image_ref AS ImageRef,
         instance_type AS InstanceType, cpu AS Cpu, memory_mib AS MemoryMib, host AS Host, driver AS Driver, accelerator AS Accelerator,
         context_json AS ContextJson, ssh_keys_json AS SshKeysJson, user_data AS UserData, admin_json AS AdminJson,
-        port_forwards_json AS PortForwardsJson, networks_json AS NetworksJson, forward_ports_json AS ForwardPortsJson, nics_json AS NicsJson, vm_dir AS VmDir, boot_disk_json AS BootDiskJson, pid AS Pid, scheduling_message AS SchedulingMessage,
+        port_forwards_json AS PortForwardsJson, networks_json AS NetworksJson, forward_ports_json AS ForwardPortsJson, nics_json AS NicsJson, vm_dir AS VmDir, boot_disk_json AS BootDiskJson, save_image AS SaveImage, saved_image AS SavedImage, pid AS Pid, scheduling_message AS SchedulingMessage,
         quota_held AS QuotaHeld, created_at AS CreatedAt, updated_at AS UpdatedAt, placed_at AS PlacedAt, started_at AS StartedAt, ready_at AS ReadyAt, ended_at AS EndedAt
         """;
 
@@ -90,12 +93,12 @@ public sealed class ComputeStore(Store store)
             {
                 var id = await c.ExecuteScalarAsync<long>("""
                     INSERT INTO compute_instances (name, owner_id, group_id, permissions, state, image, image_ref, instance_type, cpu, memory_mib,
-                        driver, context_json, ssh_keys_json, user_data, admin_json, guest_token_hash, networks_json, forward_ports_json, quota_held, created_at, updated_at)
+                        driver, context_json, ssh_keys_json, user_data, admin_json, guest_token_hash, networks_json, forward_ports_json, save_image, quota_held, created_at, updated_at)
                     VALUES ('', @OwnerId, @GroupId, @Permissions, 'PENDING', @Image, @ImageRef, @InstanceType, @Cpu, @MemoryMib,
-                        @Driver, @ContextJson, @SshKeysJson, @UserData, @AdminJson, @GuestTokenHash, @NetworksJson, @ForwardPortsJson, 1, @now, @now)
+                        @Driver, @ContextJson, @SshKeysJson, @UserData, @AdminJson, @GuestTokenHash, @NetworksJson, @ForwardPortsJson, @SaveImage, 1, @now, @now)
                     RETURNING id
                     """, new { i.OwnerId, i.GroupId, i.Permissions, i.Image, i.ImageRef, i.InstanceType, i.Cpu, i.MemoryMib, i.Driver,
-                        i.ContextJson, i.SshKeysJson, i.UserData, i.AdminJson, i.GuestTokenHash, i.NetworksJson, i.ForwardPortsJson, now }, tx);
+                        i.ContextJson, i.SshKeysJson, i.UserData, i.AdminJson, i.GuestTokenHash, i.NetworksJson, i.ForwardPortsJson, i.SaveImage, now }, tx);
                 await c.ExecuteAsync("UPDATE compute_instances SET name = @name WHERE id = @id",
                     new { id, name = i.Name is null ? $"vm-{id}" : instances.Count > 1 ? $"{i.Name}-{ids.Count + 1}" : i.Name }, tx);
                 ids.Add(id);

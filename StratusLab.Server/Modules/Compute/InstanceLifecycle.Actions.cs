@@ -102,6 +102,7 @@ public sealed partial class InstanceLifecycle
                         break;
                     case InstanceAction.Shutdown:
                         await driver.ShutdownAsync(vm, TimeSpan.FromSeconds(options.Compute.ShutdownTimeoutSeconds), ct);
+                        if (row.SaveImage) await SaveImageAsync(row, ct);
                         if (await store.TransitionAsync(id, [InstanceState.Shutdown], InstanceState.Epilog))
                         {
                             await PublishAsync(id);

@@ -189,6 +189,30 @@ public sealed partial class InstanceLifecycle(
         return (await store.GetAsync(row.Id))!;
     }
 
+    /// <summary>StratusLab's --save: the powered-off disk becomes a new signed image; the instance shows its identifier.</summary>
+    async Task SaveImageAsync(InstanceRow row, CancellationToken ct)
+    {
+        if (row.BootDiskJson is not { } json || JsonSerializer.Deserialize<BootDiskRecord>(json, Json) is not { } boot)
+        {
+            await store.UpdateAsync(row.Id, "failure_reason = @reason", new { reason = "save: the instance has no disk to save (simulated VMs without media)" });
+            return;
+        }
+        var reference = ImageReferenceOf(row);
+        var owner = await users.FindAsync(row.OwnerId, ct);
+        try
+        {
+            var identifier = await images.SaveAsync(boot.Volume, reference.Kind == Images.Contracts.ImageSourceKind.Marketplace ? reference.Value : null,
+                owner?.Name ?? "", row.Id, ct);
+            await store.UpdateAsync(row.Id, "saved_image = @identifier", new { identifier });
+        }
+        catch (Exception e) when (e is Images.Contracts.ImageUnavailableException or Platform.Http.ApiException or ToolFailedException)
+        {
+            var reason = "save failed: " + ((e as Platform.Http.ApiException)?.Detail ?? e.Message);
+            logger.LogWarning("Instance {Id}: {Reason}", row.Id, reason);
+            await store.UpdateAsync(row.Id, "failure_reason = @reason", new { reason });
+        }
+    }
+
     static Images.Contracts.ImageReference ImageReferenceOf(InstanceRow row)
     {
         var text = row.ImageRef ?? throw new InvalidOperationException($"instance {row.Id} has no resolved image");

@@ -30,6 +30,7 @@ public sealed record CreateInstanceRequest(
     string? Policy = null,
     IReadOnlyList<string>? RawQemuArguments = null,
     string? Mac = null,
+    bool Save = false,
     IReadOnlyList<int>? ForwardPorts = null);
 
 /// <summary>Validates and admits instance requests: nothing is written until every check passed and the quota is reserved.</summary>
@@ -127,7 +128,7 @@ public sealed partial class InstanceRequests(ComputeStore store, Images.Contract
                 name, caller.UserId, caller.PrimaryGroupId, Permissions.Private.Bits, imageName, imageRef, typeName, cpu, memory,
                 options.Compute.Driver, JsonSerializer.Serialize(context, InstanceLifecycle.Json), JsonSerializer.Serialize(sshKeys, InstanceLifecycle.Json),
                 r.UserData, admin, null, JsonSerializer.Serialize(r.Networks ?? [], InstanceLifecycle.Json),
-                JsonSerializer.Serialize(r.ForwardPorts ?? [], InstanceLifecycle.Json))).ToList();
+                JsonSerializer.Serialize(r.ForwardPorts ?? [], InstanceLifecycle.Json), r.Save)).ToList();
             return await store.InsertInstancesAsync(rows);
         }
         catch

@@ -14,7 +14,12 @@ public sealed record InstanceView(
     string Image, string? InstanceType, long Cpu, long MemoryMiB, string? Host, string Driver, string? Accelerator,
     IReadOnlyList<PortForwardView> PortForwards, IReadOnlyList<InstanceNic> Nics, IReadOnlyList<string> AllowedActions, string? SchedulingMessage,
     IReadOnlyDictionary<string, string> Context, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt,
-    DateTimeOffset? PlacedAt, DateTimeOffset? StartedAt, DateTimeOffset? ReadyAt, DateTimeOffset? EndedAt);
+    DateTimeOffset? PlacedAt, DateTimeOffset? StartedAt, DateTimeOffset? ReadyAt, DateTimeOffset? EndedAt)
+{
+    /// <summary>With save: the identifier of the image the disk became at shutdown.</summary>
+    public string? SavedImage { get; init; }
+    public bool Save { get; init; }
+}
 
 /// <summary>Builds API views of instances (owner names looked up once per call).</summary>
 public sealed class InstanceViews(IUserDirectory users)
@@ -45,7 +50,11 @@ public sealed class InstanceViews(IUserDirectory users)
             r.StateValue is InstanceState.Done or InstanceState.Failed ? [] :
                 JsonSerializer.Deserialize<List<InstanceNic>>(r.NicsJson, InstanceLifecycle.Json) ?? [],
             InstanceStateMachine.AllowedActions(r.StateValue).Select(InstanceStateMachine.Name).ToList(),
-            r.SchedulingMessage, context, r.CreatedAt, r.UpdatedAt, r.PlacedAt, r.StartedAt, r.ReadyAt, r.EndedAt);
+            r.SchedulingMessage, context, r.CreatedAt, r.UpdatedAt, r.PlacedAt, r.StartedAt, r.ReadyAt, r.EndedAt)
+        {
+            SavedImage = r.SavedImage,
+            Save = r.SaveImage,
+        };
     }
 
     public static Ownership OwnershipOf(InstanceRow row) => new(row.OwnerId, row.GroupId, new Permissions((int)row.Permissions));

@@ -31,6 +31,9 @@ public interface IImageCache
 
     /// <summary>The transfer in progress for this reference, if any.</summary>
     TransferProgress? ProgressOf(string image);
+
+    /// <summary>Saves a powered-off instance's disk as a new signed Marketplace image and returns its identifier.</summary>
+    Task<string> SaveAsync(Guid liveVolume, string? originalIdentifier, string userName, long instanceId, CancellationToken ct = default);
 }
 
 /// <summary>An image could not be made available (unreachable, wrong checksum, too large, not an image...).</summary>

@@ -43,6 +43,8 @@ CREATE TABLE compute_instances (
     port_forwards_json TEXT NOT NULL DEFAULT '[]',
     vm_dir             TEXT NULL,
     boot_disk_json     TEXT NULL,
+    save_image         INTEGER NOT NULL DEFAULT 0,
+    saved_image        TEXT NULL,
     pid                INTEGER NULL,
     scheduling_message TEXT NULL,
     quota_held         INTEGER NOT NULL DEFAULT 0,

@@ -27,7 +27,8 @@ public class PdiskIscsiHostTests
     [OneTimeTearDown]
     public async Task Stop()
     {
-        _admin.Dispose();
+        _admin?.Dispose();
+        if (_server is null) return;
         var dataDir = _server.DataDir;
         await _server.DisposeAsync();
         await PdiskHost.RemoveTargetsUnderAsync(dataDir);

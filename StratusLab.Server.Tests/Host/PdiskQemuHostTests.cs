@@ -36,12 +36,13 @@ public class PdiskQemuHostTests
     [OneTimeTearDown]
     public async Task Stop()
     {
-        _admin.Dispose();
+        _admin?.Dispose();
+        TempDir.Delete(_keyDir);
+        if (_server is null) return;
         var dataDir = _server.DataDir;
         await _server.DisposeAsync();
         HostTools.KillQemu(dataDir);
         await PdiskHost.RemoveTargetsUnderAsync(dataDir);
-        TempDir.Delete(_keyDir);
     }
 
     async Task<(long Id, int SshPort)> BootAsync(string name)

@@ -43,6 +43,7 @@ public static class ClientCli
         .. ComputeCommands.All,
         .. NetworkingCommands.All,
         .. ImageCommands.All,
+        .. SchedulingCommands.All,
         .. PdiskCommands.All,
         .. MarketplaceCommands.All,
     ];

@@ -24,8 +24,8 @@ public class PdiskCliTests
     [OneTimeTearDown]
     public async Task Stop()
     {
-        await _server.DisposeAsync();
         TempDir.Delete(_dir);
+        if (_server is not null) await _server.DisposeAsync();
     }
 
     async Task<(int Code, string Out, string Err)> Run(params string[] args)

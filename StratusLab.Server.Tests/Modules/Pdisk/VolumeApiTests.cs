@@ -27,9 +27,9 @@ public class VolumeApiTests
     [OneTimeTearDown]
     public async Task Stop()
     {
-        _admin.Dispose();
-        await _files.DisposeAsync();
-        await _server.DisposeAsync();
+        _admin?.Dispose();
+        if (_files is not null) await _files.DisposeAsync();
+        if (_server is not null) await _server.DisposeAsync();
     }
 
     static string Unique(string prefix) => prefix + Guid.NewGuid().ToString("N")[..8];

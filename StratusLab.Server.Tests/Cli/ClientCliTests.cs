@@ -1,0 +1,82 @@
+using System.Text.Json.Nodes;
+using StratusLab.Server.Cli;
+using StratusLab.Server.Tests.Support;
+
+namespace StratusLab.Server.Tests.Cli;
+
+/// <summary>The client commands against a real (in-process) server.</summary>
+public class ClientCliTests
+{
+    TestServer _server = null!;
+
+    [OneTimeSetUp]
+    public async Task Start()
+    {
+        _server = await TestServer.StartAsync();
+        await TestImages.RegisterDefaultAsync(_server);
+    }
+
+    [OneTimeTearDown] public async Task Stop() => await _server.DisposeAsync();
+
+    async Task<(int Code, string Out, string Err)> RunAsync(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var code = await ClientCli.RunAsync([.. args, "--endpoint", _server.BaseAddress.ToString(), "--token", _server.AdminToken], output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    [Test]
+    public async Task Without_arguments_the_commands_are_listed()
+    {
+        var output = new StringWriter();
+        Assert.That(await ClientCli.RunAsync([], output, new StringWriter()), Is.EqualTo(0));
+        Assert.That(output.ToString(), Does.Contain("run-instance").And.Contain("user-add").And.Contain("describe-hosts").And.Contain("create-volume"));
+    }
+
+    [Test]
+    public async Task Users_tokens_and_quotas_work_from_the_command_line()
+    {
+        var name = "cli" + Guid.NewGuid().ToString("N")[..6];
+        Assert.That((await RunAsync("user-add", name, "--password", "long-enough-1")).Code, Is.EqualTo(0));
+        var list = await RunAsync("user-list", "--json");
+        Assert.That(JsonNode.Parse(list.Out)!.AsArray().Select(u => u!["name"]!.GetValue<string>()), Has.Member(name));
+        var token = await RunAsync("token-create", "--user", name);
+        Assert.That(token.Out.Trim(), Does.StartWith("slt_"));
+        var quota = await RunAsync("quota-show", name);
+        Assert.That(quota.Out, Does.Contain("vms").And.Contain("20"));
+    }
+
+    [Test, CancelAfter(60_000)]
+    public async Task An_instance_is_run_described_and_killed()
+    {
+        var run = await RunAsync("run-instance", "--name", "cli-vm", "--wait", "--timeout", "30", "--json");
+        var id = JsonNode.Parse(run.Out)!["id"]!.GetValue<long>();
+        var described = await RunAsync("describe-instance", id.ToString());
+        Assert.That(described.Out, Does.Contain("cli-vm").And.Contain("RUNNING"));
+        Assert.That((await RunAsync("kill-instance", id.ToString())).Code, Is.EqualTo(0));
+        var hosts = await RunAsync("describe-hosts");
+        Assert.That(hosts.Code, Is.EqualTo(0));
+        Assert.That(hosts.Out, Does.Contain("(local)"));
+    }
+
+    [TestCase(new[] { "run-instance", "--flavour", "big" }, 2, "unknown option '--flavour'")]
+    [TestCase(new[] { "kill-instance", "abc" }, 2, "'abc' is not an instance ID")]
+    [TestCase(new[] { "describe-instance", "999999" }, 1, "does not exist")]
+    [TestCase(new[] { "no-such-command" }, 2, "unknown command")]
+    public async Task Mistakes_are_one_line_errors_with_a_non_zero_exit(string[] args, int code, string message)
+    {
+        var result = await RunAsync(args);
+        Assert.That(result.Code, Is.EqualTo(code), result.Err);
+        Assert.That(result.Err, Does.Contain(message));
+    }
+
+    [Test]
+    public async Task A_server_that_is_not_running_is_said_clearly()
+    {
+        var error = new StringWriter();
+        var code = await ClientCli.RunAsync(["user-list", "--endpoint", "http://127.0.0.1:1", "--token", "slt_x"], new StringWriter(), error);
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(error.ToString(), Does.Contain("cannot reach the StratusLab server"));
+    }
+}

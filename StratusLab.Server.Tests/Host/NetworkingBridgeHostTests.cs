@@ -39,7 +39,8 @@ public class NetworkingBridgeHostTests
             await outside.RunAsync("ip", ["link", "set", "slup1", "up"]);
             // The outside world's web server says who it saw: the guests' traffic must arrive masqueraded as the upstream address.
             var respond = Path.Combine(dataDir, "respond.sh");
-            await File.WriteAllTextAsync(respond, "#!/bin/sh\nprintf 'HTTP/1.0 200 OK\\r\\n\\r\\nhello from outside to %s\\n' \"$SOCAT_PEERADDR\"\n");
+            // It reads the request line first: exiting before socat hands it over would make socat drop the connection.
+            await File.WriteAllTextAsync(respond, "#!/bin/sh\nread -r request\nprintf 'HTTP/1.0 200 OK\\r\\n\\r\\nhello from outside to %s\\n' \"$SOCAT_PEERADDR\"\n");
             File.SetUnixFileMode(respond, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             outside.Start("socat", [$"TCP-LISTEN:8000,bind={Outside},fork,reuseaddr", "EXEC:" + respond]);
 

@@ -31,4 +31,8 @@ public class HotDiskTests
     [TestCase("file:///x", "vmdk")]
     public void Unsupported_urls_and_formats_are_refused(string turl, string format) =>
         Assert.Throws<ArgumentException>(() => HotDisks.Describe("v", turl, format, false));
+
+    [Test]
+    public void A_block_device_uses_the_host_device_driver() =>
+        Assert.That(HotDisks.Describe("v", "file:///dev/vg0/vol", "raw", false).Blockdev["file"]!["driver"]!.GetValue<string>(), Is.EqualTo("host_device"));
 }

@@ -190,7 +190,7 @@ public sealed partial class ImageCache(
             var siteOwner = (await users.FindByNameAsync("admin", ct))?.Id ?? 1;
             var origin = await volumes.ImportFileAsync(new VolumeFromFile(siteOwner, path, format, VolumeType.MachineImageOrigin, "public", identifier,
                 Tag: entry?.Title is { } t ? Validate.Trim(t) : null), ct);
-            await store.ReadyAsync(key, identifier, origin.Uuid, origin.SizeBytes);
+            await store.ReadyAsync(key, identifier, origin.Uuid, origin.SizeBytes, file.Bytes);
             DownloadSeconds.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
             logger.LogInformation("Image {Key} cached as origin {Origin} ({Bytes} bytes) in {Seconds:0.0} s", key, origin.Uuid, file.Bytes, Stopwatch.GetElapsedTime(started).TotalSeconds);
             _ = Task.Run(() => EvictAsync(CancellationToken.None));

@@ -66,14 +66,16 @@ public sealed class ImagesStore(Store store)
         await c.ExecuteAsync("UPDATE img_cache SET bytes_done = @done, bytes_total = @total WHERE key = @key", new { key, done, total });
     }
 
-    public async Task ReadyAsync(string key, string identifier, Guid origin, long size)
+    public async Task ReadyAsync(string key, string identifier, Guid origin, long size, long? downloaded = null)
     {
         await using var c = await store.OpenAsync();
         var now = DateTimeOffset.UtcNow;
+        // Progress is written at most once a second while downloading; the final count is written here.
         await c.ExecuteAsync("""
             UPDATE img_cache SET state = 'ready', identifier = @identifier, origin_uuid = @origin, size_bytes = @size, error = NULL,
+                bytes_done = COALESCE(@downloaded, bytes_done), bytes_total = COALESCE(@downloaded, bytes_total),
                 ready_at = @now, last_used_at = @now WHERE key = @key
-            """, new { key, identifier, origin = origin.ToString(), size, now });
+            """, new { key, identifier, origin = origin.ToString(), size, downloaded, now });
     }
 
     public async Task FailedAsync(string key, string error)

@@ -174,11 +174,11 @@ public sealed partial class NetworkRequests(NetworkingStore store, NetworkDriver
     }
 
     /// <summary>Reserves an address so that no VM gets it.</summary>
-    public async Task HoldAsync(NetworkRow network, string ip, Caller caller)
+    public async Task<LeaseRow> HoldAsync(NetworkRow network, string ip, Caller caller)
     {
         RequireManage(network, caller);
         var address = await InRangeAsync(network, ip);
-        await store.Store.WriteAsync(async (c, tx) =>
+        return await store.Store.WriteAsync(async (c, tx) =>
         {
             var lease = await store.LeaseAsync(c, tx, network.Id, address);
             if (lease is { State: "used" })
@@ -186,6 +186,7 @@ public sealed partial class NetworkRequests(NetworkingStore store, NetworkDriver
             if (lease is not null)
                 throw ApiException.Conflict($"{ip} is already held ({lease.Reason}); nothing to do.");
             await store.InsertHeldAsync(c, tx, network.Id, address, "held by " + caller.Name);
+            return (await store.LeaseAsync(c, tx, network.Id, address))!;
         });
     }
 

@@ -94,8 +94,7 @@ public static class NetworkingEndpoints
     {
         var caller = principal.ToCaller();
         var row = await VisibleAsync(network, caller, store);
-        await requests.HoldAsync(row, body.Ip, caller);
-        var lease = (await store.LeasesOfNetworkAsync(row.Id, "held", int.MaxValue, 0)).First(x => x.Ip == body.Ip.Trim());
+        var lease = await requests.HoldAsync(row, body.Ip, caller);
         return TypedResults.Ok(new LeaseView(lease.Ip, lease.Mac, lease.State, null, null, lease.Reason, [], lease.CreatedAt));
     }
 

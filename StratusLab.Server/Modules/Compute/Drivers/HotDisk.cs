@@ -19,7 +19,8 @@ public static class HotDisks
         var uri = new Uri(turl);
         JsonObject file = uri.Scheme switch
         {
-            "file" => new JsonObject { ["driver"] = "file", ["filename"] = uri.LocalPath },
+            // Block devices (LVM volumes) need QEMU's host_device driver; its file driver takes regular files only.
+            "file" => new JsonObject { ["driver"] = uri.LocalPath.StartsWith("/dev/", StringComparison.Ordinal) ? "host_device" : "file", ["filename"] = uri.LocalPath },
             "iscsi" => Iscsi(uri),
             _ => throw new ArgumentException($"unsupported transport URL '{turl}'; use file:// or iscsi://"),
         };

@@ -1,10 +1,6 @@
-using System.Diagnostics;
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
-using System.Net.Sockets;
 using System.Text.Json.Nodes;
 using StratusLab.Server.Tests.Modules.Compute;
-using StratusLab.Server.Tests.Platform;
 using StratusLab.Server.Tests.Support;
 
 namespace StratusLab.Server.Tests.Host;
@@ -18,7 +14,7 @@ namespace StratusLab.Server.Tests.Host;
 [NonParallelizable]
 public class NetworkingBridgeHostTests
 {
-    const string Upstream = "198.51.100.1", Outside = "198.51.100.2";
+    const string Upstream = NamespacedUpstream.Upstream, Outside = NamespacedUpstream.Outside;
 
     [Test, CancelAfter(300_000)]
     public async Task Two_vms_on_a_bridge_get_their_leases_by_dhcp_talk_to_each_other_and_out_through_nat_and_pat_until_a_rule_blocks_them()
@@ -31,12 +27,7 @@ public class NetworkingBridgeHostTests
         await using var outside = await NetworkNamespace.CreateAsync("slout");
         try
         {
-            var (exit, _, error) = await HostTools.RunAsync("ip", ["link", "add", "slup0", "netns", ns.Name, "type", "veth", "peer", "name", "slup1", "netns", outside.Name], TimeSpan.FromSeconds(30));
-            Assert.That(exit, Is.Zero, error);
-            await ns.RunAsync("ip", ["addr", "add", Upstream + "/24", "dev", "slup0"]);
-            await ns.RunAsync("ip", ["link", "set", "slup0", "up"]);
-            await outside.RunAsync("ip", ["addr", "add", Outside + "/24", "dev", "slup1"]);
-            await outside.RunAsync("ip", ["link", "set", "slup1", "up"]);
+            await NamespacedUpstream.ConnectAsync(ns, outside);
             // The outside world's web server says who it saw: the guests' traffic must arrive masqueraded as the upstream address.
             var respond = Path.Combine(dataDir, "respond.sh");
             // It reads the request line first: exiting before socat hands it over would make socat drop the connection.
@@ -44,18 +35,14 @@ public class NetworkingBridgeHostTests
             File.SetUnixFileMode(respond, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             outside.Start("socat", [$"TCP-LISTEN:8000,bind={Outside},fork,reuseaddr", "EXEC:" + respond]);
 
-            var socket = Path.Combine(dataDir, "api.sock");
-            var log = new System.Text.StringBuilder();
-            var server = ns.Start("dotnet", [ServerProcessTests.BinaryPath(), "serve", "--data-dir", dataDir, "--urls", $"http://127.0.0.1:8440;http://unix:{socket}"],
-                new Dictionary<string, string>
-                {
-                    ["STRATUSLAB__Compute__Driver"] = "qemu",
-                    ["STRATUSLAB__Compute__Accelerator"] = "tcg",
-                    ["STRATUSLAB__Compute__BootTimeoutSeconds"] = "150",
-                    ["STRATUSLAB__Compute__ShutdownTimeoutSeconds"] = "20",
-                },
-                line => { lock (log) log.AppendLine(line); TestContext.Progress.WriteLine("[server] " + line); });
-            using var http = await ConnectAsync(socket, dataDir, server);
+            using var server = await NamespacedServer.StartAsync(ns, dataDir, new Dictionary<string, string>
+            {
+                ["Compute:Driver"] = "qemu",
+                ["Compute:Accelerator"] = "tcg",
+                ["Compute:BootTimeoutSeconds"] = "150",
+                ["Compute:ShutdownTimeoutSeconds"] = "20",
+            });
+            var http = server.Http;
 
             await (await http.PostAsJsonAsync("/api/v1/security-groups", new { name = "lab-fw", description = "rules the test adds" })).Json(201);
             var network = await (await http.PostAsJsonAsync("/api/v1/networks", new
@@ -145,7 +132,7 @@ public class NetworkingBridgeHostTests
             }
             Assert.That(left.Where(c => c.Contains("dnsmasq") || c.Contains("qemu-system")), Is.Empty, "no dnsmasq or QEMU is left");
             Assert.That((await (await http.GetAsync("/api/v1/networks/lab/leases?state=used")).Json(200)).AsArray(), Is.Empty, "no lease is left");
-            lock (log) TestContext.Progress.WriteLine(string.Join('\n', log.ToString().Split('\n').Where(l => l.Contains(" in ") && l.Contains("NIC"))));
+            TestContext.Progress.WriteLine(string.Join('\n', server.Log.Split('\n').Where(l => l.Contains(" ms") && l.Contains("NIC"))));
         }
         finally
         {
@@ -153,35 +140,5 @@ public class NetworkingBridgeHostTests
             await ns.DisposeAsync();
             TempDir.Delete(dataDir);
         }
-    }
-
-    /// <summary>The server listens on a Unix socket too, which the test reaches from the host's namespace without any network.</summary>
-    static async Task<HttpClient> ConnectAsync(string socket, string dataDir, Process server)
-    {
-        var handler = new SocketsHttpHandler
-        {
-            ConnectCallback = async (_, ct) =>
-            {
-                var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-                try { await s.ConnectAsync(new UnixDomainSocketEndPoint(socket), ct); }
-                catch { s.Dispose(); throw; }
-                return new NetworkStream(s, ownsSocket: true);
-            },
-        };
-        var http = new HttpClient(handler) { BaseAddress = new Uri("http://localhost"), Timeout = TimeSpan.FromSeconds(230) };
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
-        while (true)
-        {
-            Assert.That(server.HasExited, Is.False, "the server exited during start-up");
-            try
-            {
-                if ((await http.GetAsync("/health")).IsSuccessStatusCode) break;
-            }
-            catch (HttpRequestException) { }
-            Assert.That(DateTime.UtcNow, Is.LessThan(deadline), "the server did not answer on its socket");
-            await Task.Delay(200);
-        }
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", File.ReadAllText(Path.Combine(dataDir, "admin.token")).Trim());
-        return http;
     }
 }

@@ -11,8 +11,10 @@ work=$(mktemp -d)
 trap 'stop_server; rm -rf "$work"' EXIT
 PORT=$(free_port)
 # No simulated action delay, many deployments at once: this measures the control plane.
+# Every instance leases an address on the default network: 1000 need more than its /24.
 start_server "$binary" "$work/data" "$PORT" STRATUSLAB__Compute__Driver=simulated STRATUSLAB__Compute__SimulatedDelayMs=0 \
-  STRATUSLAB__Compute__MaxConcurrentDeployments=256 STRATUSLAB__Logging__LogLevel__Default=Warning
+  STRATUSLAB__Compute__MaxConcurrentDeployments=256 STRATUSLAB__Logging__LogLevel__Default=Warning \
+  STRATUSLAB__Networking__DefaultNetwork__Cidr=10.0.0.0/16
 api POST /api/v1/quotas/admin '{"vms":-1,"cpus":-1,"memoryMiB":-1,"storageGiB":-1}' >/dev/null
 head -c $((1 << 20)) /dev/zero >"$work/tiny.raw"
 api POST /api/v1/images "{\"name\":\"tiny\",\"path\":\"$work/tiny.raw\",\"default\":true}" >/dev/null

@@ -36,8 +36,9 @@ public class BridgeDriverTests
         var rules = Nic(new SecurityRule("inbound", "accept", "all", null, null, null), new SecurityRule("outbound", "accept", "all", null, null, null));
         Assert.That(BridgeNetworkDriver.NicChainRules(rules, "outbound"), Is.EqualTo(new[]
         {
-            "ether type arp return",
             "ether saddr != 02:00:0a:4d:00:05 drop",
+            "arp saddr ip != { 0.0.0.0, 10.77.0.5 } drop",
+            "ether type arp return",
             "udp sport 68 udp dport 67 return",
             "ip saddr != 10.77.0.5 drop",
             "tcp flags & (syn | ack) != syn return",
@@ -146,6 +147,20 @@ public class BridgeDriverTests
     [TestCase("docker0", null, false)]
     public void Only_links_named_like_ours_that_nothing_live_owns_are_orphans(string name, string? master, bool orphan) =>
         Assert.That(BridgeNetworkDriver.IsOrphan(new LinkInfo(name, master), new HashSet<string> { "sltap-7-0" }, new HashSet<long> { 3 }), Is.EqualTo(orphan));
+
+    [TestCase("10.77.0.0/24", null)]
+    [TestCase("192.0.2.128/25", "192.0.2.0/24 eth0")]
+    [TestCase("172.16.0.0/12", "172.17.0.5 docker0")]
+    [TestCase("10.9.0.0/16", null)]
+    public void A_bridge_subnet_must_not_overlap_the_hosts_own_routes(string subnet, string? overlap)
+    {
+        const string routes = """
+            [{"dst":"default","gateway":"192.0.2.1","dev":"eth0","flags":[]},{"dst":"192.0.2.0/24","dev":"eth0","protocol":"kernel","scope":"link","prefsrc":"192.0.2.2"},
+             {"dst":"172.17.0.5","dev":"docker0"},{"dst":"10.9.0.0/24","dev":"slbr-3","protocol":"kernel"}]
+            """;
+        var found = BridgeNetworkDriver.HostRouteOverlap(routes, Subnet.Parse(subnet, "cidr"));
+        Assert.That(found is { } f ? $"{f.Destination} {f.Device}" : null, Is.EqualTo(overlap), "the default route and the server's own bridges do not count");
+    }
 
     [Test]
     public void Dnsmasq_serves_dhcp_only_on_the_bridge_and_only_the_leases()

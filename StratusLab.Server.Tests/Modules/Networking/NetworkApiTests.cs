@@ -108,6 +108,20 @@ public class NetworkApiTests
         Assert.That((await (await _admin.GetAsync("/api/v1/networks")).Json(200)).AsArray(), Has.Count.EqualTo(before));
     }
 
+    [Test]
+    public async Task A_bridge_network_over_one_of_the_hosts_own_routes_is_refused()
+    {
+        var (_, routes, _) = await HostTools.RunAsync("ip", ["-j", "-4", "route", "show"], TimeSpan.FromSeconds(10));
+        var dst = (JsonNode.Parse(routes)?.AsArray() ?? []).Select(r => r!["dst"]?.GetValue<string>()).FirstOrDefault(d => d is not null && d != "default" && d.Contains('/'));
+        if (dst is null) Assert.Ignore("this host has no route but the default one");
+        var prefix = dst!.Split('/')[0][..dst.LastIndexOf('.')];
+        var problem = await (await _admin.PostAsJsonAsync("/api/v1/networks", new
+        {
+            name = Unique("hostnet"), driver = "bridge", cidr = dst, first = prefix + ".10", last = prefix + ".20", gateway = prefix + ".1",
+        })).Problem(409);
+        Assert.That(problem["detail"]!.GetValue<string>(), Does.Contain("overlaps the host's route"));
+    }
+
     [TestCase("""{"name": "vl", "cidr": "10.210.0.0/24", "driver": "bridge", "gateway": "10.210.0.1", "vlanId": 7, "uplink": "eth1"}""", "vlanId")]
     [TestCase("""{"name": "pub", "cidr": "10.211.0.0/24", "kind": "public"}""", "kind")]
     public async Task Vlans_and_public_networks_are_for_administrators(string json, string field)

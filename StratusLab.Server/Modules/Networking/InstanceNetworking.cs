@@ -105,7 +105,8 @@ public sealed class InstanceNetworking(
             plans.Add(new NicPlan(lease.Nic ?? plans.Count, network.Name, network.Driver, lease.Mac, lease.Ip, network.Subnet.MaskText, network.Subnet.ToString(),
                 network.Gateway, dns, network.Mtu, driver.TapOf(new NicSpec(instanceId, lease.Nic ?? 0, lease.Mac, (uint)lease.Address, forwards, [])), forwards)
             {
-                UserDns = dns.FirstOrDefault(d => Ipv4.TryParse(d, out var a) && network.Subnet.IsHostAddress(a)),
+                UserDns = dns.FirstOrDefault(d => Ipv4.TryParse(d, out var a) && network.Subnet.IsHostAddress(a))
+                    ?? (network.Subnet.Prefix <= 29 ? Ipv4.Format(network.Subnet.Network + 3) : null),
             });
         }
         return plans;

@@ -96,7 +96,13 @@ public sealed partial class NetworkRequests(NetworkingStore store, NetworkDriver
         var groupNames = r.SecurityGroups ?? ["default"];
         var held = new List<(uint, string)>();
         if (gateway is { } g && ranges.Any(x => x.Contains(g))) held.Add((g, "gateway"));
-        foreach (var d in dns.Where(d => ranges.Any(x => x.Contains(d)) && d != gateway)) held.Add((d, "dns"));
+        var reserved = dns.ToList();
+        // QEMU user-mode networking answers DNS on an address of its own (the first DNS inside the subnet, else .3): never lease it.
+        if (driver == "user" && !dns.Any(subnet.IsHostAddress) && subnet.Prefix <= 29) reserved.Add(subnet.Network + 3);
+        foreach (var d in reserved.Distinct().Where(d => ranges.Any(x => x.Contains(d)) && d != gateway)) held.Add((d, "dns"));
+
+        if (await drivers.Get(driver).WhyUnusableAsync(subnet, CancellationToken.None) is { } unusable)
+            throw ApiException.Conflict(unusable + "; choose another subnet.");
 
         return await store.Store.WriteAsync(async (c, tx) =>
         {

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using StratusLab.Server.Modules.Networking.Ranges;
 using StratusLab.Server.Platform.Host;
 
 namespace StratusLab.Server.Modules.Networking.Drivers;
@@ -59,6 +60,32 @@ public sealed partial class BridgeNetworkDriver
 
     Task<ToolResult> IpAsync(IReadOnlyList<string> args, CancellationToken ct) =>
         runner.RunAsync(new ToolCommand("ip", args) { Timeout = TimeSpan.FromSeconds(15) }, ct);
+
+    public async Task<string?> WhyUnusableAsync(Subnet subnet, CancellationToken ct)
+    {
+        var routes = await runner.RunAsync(new ToolCommand("ip", ["-j", "-4", "route", "show"]) { Timeout = TimeSpan.FromSeconds(15) }, ct);
+        return HostRouteOverlap(routes.StandardOutput, subnet) is { } route
+            ? $"{subnet} overlaps the host's route to {route.Destination} on {route.Device}; a bridge for it would cut the host off that network"
+            : null;
+    }
+
+    /// <summary>The first route of 'ip -j -4 route show' (not the default route, not our bridges) that overlaps the subnet (pure).</summary>
+    public static (string Destination, string Device)? HostRouteOverlap(string json, Subnet subnet)
+    {
+        if (string.IsNullOrWhiteSpace(json)) return null;
+        using var doc = JsonDocument.Parse(json);
+        foreach (var route in doc.RootElement.EnumerateArray())
+        {
+            var dst = route.TryGetProperty("dst", out var d) ? d.GetString() ?? "" : "";
+            var dev = route.TryGetProperty("dev", out var v) ? v.GetString() ?? "" : "";
+            if (dst is "default" or "" || dev.StartsWith(BridgePrefix, StringComparison.Ordinal)) continue;
+            var cidr = dst.Contains('/') ? dst : dst + "/32";
+            var slash = cidr.IndexOf('/');
+            if (!Ipv4.TryParse(cidr[..slash], out var address) || !int.TryParse(cidr[(slash + 1)..], out var prefix) || prefix is < 0 or > 32) continue;
+            if (new Subnet(address & Ipv4.MaskOf(prefix), prefix).Overlaps(subnet)) return (dst, dev);
+        }
+        return null;
+    }
 
     /// <summary>Names and bridge masters from 'ip -j link show' (pure).</summary>
     public static IReadOnlyList<LinkInfo> ParseLinks(string json)

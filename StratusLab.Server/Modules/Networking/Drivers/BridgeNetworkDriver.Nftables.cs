@@ -78,15 +78,19 @@ public sealed partial class BridgeNetworkDriver
     /// </summary>
     public static IReadOnlyList<string> NicChainRules(NicSpec nic, string direction)
     {
-        var rules = new List<string> { "ether type arp return" };
+        var rules = new List<string>();
         if (direction == "outbound")
         {
+            // A guest speaks only with its own MAC and address (0.0.0.0 while DHCP probes the offered one).
             rules.Add($"ether saddr != {nic.Mac} drop");
+            rules.Add($"arp saddr ip != {{ 0.0.0.0, {nic.Ip} }} drop");
+            rules.Add("ether type arp return");
             rules.Add("udp sport 68 udp dport 67 return");
             rules.Add($"ip saddr != {nic.Ip} drop");
         }
         else
         {
+            rules.Add("ether type arp return");
             rules.Add("udp sport 67 udp dport 68 return");
         }
         var mine = nic.Rules.Where(r => r.Direction == direction).ToList();

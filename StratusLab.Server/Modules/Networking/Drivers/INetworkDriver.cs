@@ -40,6 +40,9 @@ public interface INetworkDriver
 
     /// <summary>Removes whatever the network still has on the host (it is being deleted).</summary>
     Task TearDownAsync(NetworkSpec network, CancellationToken ct);
+
+    /// <summary>Why a new network with this subnet would break the host (it overlaps the host's own routes), or null.</summary>
+    Task<string?> WhyUnusableAsync(Subnet subnet, CancellationToken ct);
 }
 
 /// <summary>Maps driver names from the API and config to drivers.</summary>

@@ -16,4 +16,7 @@ public sealed class UserNetworkDriver : INetworkDriver
     public Task ApplyRulesAsync(NetworkSpec network, NicSpec nic, CancellationToken ct) => Task.CompletedTask;
     public Task ReconcileAsync(IReadOnlyList<(NetworkSpec Network, IReadOnlyList<NicSpec> Nics)> live, CancellationToken ct) => Task.CompletedTask;
     public Task TearDownAsync(NetworkSpec network, CancellationToken ct) => Task.CompletedTask;
+
+    // Each VM's slirp is private: any subnet is fine, even the host's own.
+    public Task<string?> WhyUnusableAsync(Ranges.Subnet subnet, CancellationToken ct) => Task.FromResult<string?>(null);
 }

@@ -236,9 +236,23 @@ public sealed partial class QemuDriver(ICommandRunner runner, ServerOptions opti
         var deadline = DateTime.UtcNow + timeout;
         while (DateTime.UtcNow < deadline)
         {
-            if (!IsOurProcess(pid, instanceId)) return true;
-            await Task.Delay(100, ct);
+            // The command line goes when the process drops its memory, before it closes its files (its
+            // forwarded ports, its disks): wait until it is gone or a zombie, which holds nothing.
+            if (!IsOurProcess(pid, instanceId) && HasReleasedItsFiles(pid)) return true;
+            await Task.Delay(50, ct);
         }
         return !IsOurProcess(pid, instanceId);
+    }
+
+    static bool HasReleasedItsFiles(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var state = stat[(stat.LastIndexOf(')') + 2)..].TrimStart()[0];
+            return state is 'Z' or 'X';
+        }
+        catch (IOException) { return true; }
+        catch (UnauthorizedAccessException) { return true; }
     }
 }

@@ -22,6 +22,7 @@ public static class ComputeModule
         services.AddSingleton<GuestInstances>();
         services.AddSingleton<IGuestInstances>(sp => sp.GetRequiredService<GuestInstances>());
         services.AddSingleton<IInstanceDisks, InstanceDisks>();
+        services.AddSingleton<Platform.Contracts.IInstanceDirectory, InstanceDirectory>();
         services.AddSingleton<IPlacementTarget, ComputePlacement>();
         services.AddSingleton<InstanceLifecycle>();
         services.AddHostedService(sp => sp.GetRequiredService<InstanceLifecycle>());

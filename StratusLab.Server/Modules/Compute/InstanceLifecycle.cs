@@ -25,7 +25,6 @@ public sealed partial class InstanceLifecycle(
     GuestEndpoint guestEndpoint,
     InstanceEvents events,
     ICommandRunner runner,
-    IEnumerable<IInstanceEndListener> endListeners,
     Scheduling.Contracts.IHostAllocations allocations,
     Marketplace.Contracts.IImagePolicy imagePolicy,
     IUserDirectory users,
@@ -335,11 +334,8 @@ public sealed partial class InstanceLifecycle(
             logger.LogWarning("Instance {Id}: stopping the VM failed during clean-up: {Error}", row.Id, e.Message);
         }
         // Volumes mounted in the VM are released before anything else, so they can be deleted right away.
-        foreach (var listener in endListeners)
-        {
-            try { await listener.InstanceEndedAsync(row.Id, ct); }
-            catch (Exception e) when (e is not OperationCanceledException) { logger.LogError(e, "Instance {Id}: releasing its resources failed", row.Id); }
-        }
+        try { await volumes.ReleaseMountsAsync(row.Id, ct); }
+        catch (Exception e) when (e is not OperationCanceledException) { logger.LogError(e, "Instance {Id}: releasing its volumes failed", row.Id); }
         if (row.VmDir is not null) DeleteDirectory(row.VmDir);
         await networking.CleanAsync(row.Id, ct);
         await store.UpdateAsync(row.Id, "guest_token_hash = NULL, pid = NULL", new { });

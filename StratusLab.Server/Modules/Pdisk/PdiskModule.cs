@@ -24,7 +24,6 @@ public static class PdiskModule
         services.AddSingleton<VolumeLifecycle>();
         services.AddSingleton<IVolumes>(sp => sp.GetRequiredService<VolumeLifecycle>());
         services.AddSingleton<VolumeViews>();
-        services.AddSingleton<IInstanceEndListener, PdiskInstanceEndListener>();
         services.AddSingleton<PdiskReconciler>();
         services.AddHostedService<PdiskStartup>();
         return services;

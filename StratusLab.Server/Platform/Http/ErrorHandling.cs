@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Mvc;
+using StratusLab.Server.Platform.Contracts;
 using StratusLab.Server.Platform.Host;
 
 namespace StratusLab.Server.Platform.Http;
@@ -48,10 +49,31 @@ public static class ErrorHandling
         }
     }
 
+    /// <summary>The HTTP status of a domain rejection: the one place that knows it.</summary>
+    public static int StatusOf(Rejection kind) => kind switch
+    {
+        Rejection.BadRequest => 400,
+        Rejection.Forbidden => 403,
+        Rejection.NotFound => 404,
+        Rejection.Conflict => 409,
+        Rejection.TooLarge => 413,
+        Rejection.Unprocessable => 422,
+        Rejection.Unavailable => 503,
+        _ => 500,
+    };
+
     internal static ProblemDetails Describe(Exception exception, HttpContext http)
     {
         switch (exception)
         {
+            case DomainException domain:
+            {
+                var status = StatusOf(domain.Kind);
+                var p = new ProblemDetails { Status = status, Title = TitleFor(status), Detail = domain.Detail };
+                if (domain.Field is not null) p.Extensions["field"] = domain.Field;
+                foreach (var (k, v) in domain.Extensions) p.Extensions[k] = v;
+                return p;
+            }
             case ApiException api:
             {
                 var p = new ProblemDetails { Status = api.Status, Title = api.Title ?? TitleFor(api.Status), Detail = api.Detail };

@@ -20,9 +20,3 @@ public interface IInstanceDisks
     /// <summary>Detaches a hot-plugged disk; a no-op when the instance no longer runs.</summary>
     Task DetachAsync(long instanceId, string deviceId, CancellationToken ct = default);
 }
-
-/// <summary>Told when an instance's VM is gone for good (terminated, failed or shut down), before its row is DONE.</summary>
-public interface IInstanceEndListener
-{
-    Task InstanceEndedAsync(long instanceId, CancellationToken ct = default);
-}

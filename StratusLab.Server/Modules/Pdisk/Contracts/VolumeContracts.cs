@@ -157,8 +157,8 @@ public interface IVolumes
 
     /// <summary>
     /// Releases every mount of an ended instance (hot-plugged disks are detached first when the VM still runs);
-    /// volumes mounted with QuarantineWhenReleased go to quarantine. Idempotent. Pdisk also does this itself
-    /// as an <c>IInstanceEndListener</c>.
+    /// volumes mounted with QuarantineWhenReleased go to quarantine. Idempotent. Compute calls it when a VM is
+    /// gone for good; Pdisk's reconciler does it for instances that ended while the server was down.
     /// </summary>
     Task ReleaseMountsAsync(long instanceId, CancellationToken ct = default);
 

@@ -81,5 +81,5 @@ public class ConfigurationTests
     [TestCase("http://0.0.0.0:8440", "http://10.0.2.2:8440")]
     [TestCase("http://192.0.2.10:8000", "http://192.0.2.10:8000")]
     public void Guests_reach_a_loopback_server_through_the_user_network_gateway(string urls, string expected) =>
-        Assert.That(new ServerOptions { Urls = urls }.GuestApiUrl, Is.EqualTo(expected));
+        Assert.That(StratusLab.Server.Platform.Http.GuestApiAddress.UrlFor(urls), Is.EqualTo(expected));
 }

@@ -36,6 +36,7 @@ public static class PlatformModule
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(new Store(options.DatabasePath, options.Store.BusyTimeoutMs));
         services.AddSingleton<ICommandRunner, CommandRunner>();
+        services.AddSingleton<GuestApiAddress>();
 
         services.ConfigureHttpJsonOptions(j => ConfigureJson(j.SerializerOptions));
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);

@@ -44,16 +44,14 @@ public static class ComputeEndpoints
     }
 
     static async Task<IResult> CreateInstances(CreateInstanceRequest body, ClaimsPrincipal principal, InstanceRequests requests,
-        Scheduling.Contracts.ISchedulerSignal scheduler, ComputeStore store, InstanceViews views)
+        Scheduling.Contracts.ISchedulerSignal scheduler, InstanceViews views)
     {
-        var ids = await requests.AdmitAsync(body, principal.ToCaller());
+        var created = await requests.AdmitAsync(body, principal.ToCaller());
         scheduler.Wake();
-        var created = new List<InstanceRow>();
-        foreach (var id in ids) created.Add((await store.GetAsync(id))!);
         var list = await views.ViewAsync(created);
         return body.Count is null
-            ? TypedResults.Created($"/api/v1/instances/{ids[0]}", list[0])
-            : TypedResults.Created($"/api/v1/instances/{ids[0]}", list);
+            ? TypedResults.Created($"/api/v1/instances/{created[0].Id}", list[0])
+            : TypedResults.Created($"/api/v1/instances/{created[0].Id}", list);
     }
 
     static async Task<Ok<IReadOnlyList<InstanceView>>> ListInstances(ClaimsPrincipal principal, ComputeStore store, InstanceViews views,
@@ -61,7 +59,7 @@ public static class ComputeEndpoints
     {
         var caller = principal.ToCaller();
         var (l, o) = Paging.Of(limit, offset);
-        List<string>? states = null;
+        List<InstanceState>? states = null;
         if (state is not null)
         {
             states = [];
@@ -69,7 +67,7 @@ public static class ComputeEndpoints
             {
                 if (!InstanceStateMachine.TryParseState(s, out var parsed))
                     throw ApiException.BadRequest("state", $"'state' = '{Validate.Trim(s)}' is not a state; accepted: {string.Join(", ", Enum.GetValues<InstanceState>().Select(InstanceStateMachine.Name))}.");
-                states.Add(InstanceStateMachine.Name(parsed));
+                states.Add(parsed);
             }
         }
         var rows = await store.ListAsync(states, caller.IsAdmin ? null : caller.UserId, l, o);

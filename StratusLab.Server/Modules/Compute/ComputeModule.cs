@@ -1,6 +1,7 @@
 using StratusLab.Server.Modules.Compute.Contracts;
 using StratusLab.Server.Modules.Compute.Drivers;
 using StratusLab.Server.Modules.Compute.Jobs;
+using StratusLab.Server.Modules.Context.Contracts;
 
 namespace StratusLab.Server.Modules.Compute;
 
@@ -8,11 +9,11 @@ public static class ComputeModule
 {
     public static IServiceCollection AddComputeModule(this IServiceCollection services, IConfiguration configuration)
     {
+        ComputeStore.RegisterColumnTypes();
         services.AddSingleton<ComputeStore>();
         services.AddSingleton<InstanceEvents>();
         services.AddSingleton<InstanceViews>();
         services.AddSingleton<InstanceRequests>();
-        services.AddSingleton<GuestEndpoint>();
         services.AddSingleton<SimulatedFaults>();
         services.AddSingleton<QemuDriver>();
         services.AddSingleton<SimulatedDriver>();
@@ -23,9 +24,9 @@ public static class ComputeModule
         services.AddSingleton<IGuestInstances>(sp => sp.GetRequiredService<GuestInstances>());
         services.AddSingleton<IInstanceDisks, InstanceDisks>();
         services.AddSingleton<Platform.Contracts.IInstanceDirectory, InstanceDirectory>();
-        services.AddSingleton<IPlacementTarget, ComputePlacement>();
         services.AddSingleton<InstanceLifecycle>();
         services.AddHostedService(sp => sp.GetRequiredService<InstanceLifecycle>());
+        services.AddHostedService<PendingDispatcher>();
         services.AddSingleton<ComputeHost>();
         services.AddHostedService(sp => sp.GetRequiredService<ComputeHost>());
         return services;

@@ -1,11 +1,11 @@
-using System.Data;
 using Dapper;
 using StratusLab.Server.Modules.Compute.Contracts;
+using StratusLab.Server.Modules.Compute.Drivers;
 using StratusLab.Server.Platform.Data;
 
 namespace StratusLab.Server.Modules.Compute;
 
-/// <summary>One instance as stored.</summary>
+/// <summary>One instance as stored; the JSON columns come back typed (see <see cref="ComputeStore.RegisterColumnTypes"/>).</summary>
 public sealed class InstanceRow
 {
     public long Id { get; init; }
@@ -26,19 +26,19 @@ public sealed class InstanceRow
     public string? Host { get; init; }
     public string Driver { get; init; } = "";
     public string? Accelerator { get; init; }
-    public string ContextJson { get; init; } = "{}";
-    public string SshKeysJson { get; init; } = "[]";
+    public IReadOnlyDictionary<string, string> Context { get; init; } = new Dictionary<string, string>();
+    public IReadOnlyList<string> SshKeys { get; init; } = [];
     public string? UserData { get; init; }
-    public string AdminJson { get; init; } = "{}";
-    public string PortForwardsJson { get; init; } = "[]";
+    public AdminAttributes Admin { get; init; } = new();
+    public IReadOnlyList<PortForward> PortForwards { get; init; } = [];
     /// <summary>The networks the request named (empty: the default network) and the extra guest ports to forward.</summary>
-    public string NetworksJson { get; init; } = "[]";
-    public string ForwardPortsJson { get; init; } = "[]";
-    /// <summary>The NICs the instance got in PROLOG: [{"index", "network", "ip", "mac"}].</summary>
-    public string NicsJson { get; init; } = "[]";
+    public IReadOnlyList<string> Networks { get; init; } = [];
+    public IReadOnlyList<int> ForwardPorts { get; init; } = [];
+    /// <summary>The NICs the instance got in PROLOG.</summary>
+    public IReadOnlyList<InstanceNic> Nics { get; init; } = [];
     public string? VmDir { get; init; }
-    /// <summary>The boot disk QEMU opens (a Pdisk volume): {"volume":..., "path":..., "format":...}.</summary>
-    public string? BootDiskJson { get; init; }
+    /// <summary>The boot disk QEMU opens (a Pdisk volume).</summary>
+    public BootDiskRecord? BootDisk { get; init; }
     /// <summary>StratusLab's --save: on shutdown the disk becomes a new image.</summary>
     public bool SaveImage { get; init; }
     public string? SavedImage { get; init; }
@@ -55,11 +55,26 @@ public sealed class InstanceRow
     public InstanceState StateValue => Enum.Parse<InstanceState>(State, ignoreCase: true);
 }
 
+/// <summary>Restricted attributes only admins may set, stored with the instance.</summary>
+public sealed record AdminAttributes(IReadOnlyList<string>? RawQemuArguments = null, string? Mac = null, string? Requirements = null, string? Policy = null);
+
+/// <summary>Where an instance's boot disk is: the Pdisk volume, the path or URL QEMU opens, its format.</summary>
+public sealed record BootDiskRecord(Guid Volume, string Path, string Format, bool CacheHit);
+
+/// <summary>A NIC of an instance as its view shows it.</summary>
+public sealed record InstanceNic(int Index, string Network, string Ip, string Mac);
+
 /// <summary>A new instance to insert.</summary>
 public sealed record NewInstance(
     string? Name, long OwnerId, long GroupId, long Permissions, string Image, string? ImageRef, string? InstanceType,
-    long Cpu, long MemoryMib, string Driver, string ContextJson, string SshKeysJson, string? UserData, string AdminJson, string? GuestTokenHash,
-    string NetworksJson = "[]", string ForwardPortsJson = "[]", bool SaveImage = false);
+    long Cpu, long MemoryMib, string Driver, IReadOnlyDictionary<string, string> Context, IReadOnlyList<string> SshKeys, string? UserData, AdminAttributes Admin,
+    IReadOnlyList<string> Networks, IReadOnlyList<int> ForwardPorts, bool SaveImage = false);
+
+/// <summary>What PROLOG made for an instance, recorded in one write once it is all there.</summary>
+public sealed record PrologRecord(string GuestTokenHash, IReadOnlyList<PortForward> PortForwards, IReadOnlyList<InstanceNic> Nics, string? VmDir, BootDiskRecord? BootDisk);
+
+/// <summary>The owner and size of an instance whose quota was just given back.</summary>
+public sealed record HeldQuota(long OwnerId, long Cpu, long MemoryMib);
 
 /// <summary>An instance type.</summary>
 public sealed record InstanceTypeRow(string Name, long Cpu, long MemoryMib, bool Builtin, DateTimeOffset CreatedAt)
@@ -69,41 +84,62 @@ public sealed record InstanceTypeRow(string Name, long Cpu, long MemoryMib, bool
             DateTimeOffset.Parse(createdAt, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal)) { }
 }
 
-/// <summary>The Compute module's SQL (tables compute_*).</summary>
+/// <summary>
+/// The Compute module's SQL (tables compute_*). Every state change is guarded: "from S to T, only if the row is
+/// still in S"; a method returns the row as it is after the change, or null when the instance was no longer in S
+/// (a lost race the caller sees, never a silent overwrite).
+/// </summary>
 public sealed class ComputeStore(Store store)
 {
-    public Store Store => store;
-
     const string Columns = """
         id AS Id, name AS Name, owner_id AS OwnerId, group_id AS GroupId, permissions AS Permissions, state AS State,
         failed_step AS FailedStep, failure_reason AS FailureReason, ready AS Ready, image AS Image, image_ref AS ImageRef,
         instance_type AS InstanceType, cpu AS Cpu, memory_mib AS MemoryMib, host AS Host, driver AS Driver, accelerator AS Accelerator,
-        context_json AS ContextJson, ssh_keys_json AS SshKeysJson, user_data AS UserData, admin_json AS AdminJson,
-        port_forwards_json AS PortForwardsJson, networks_json AS NetworksJson, forward_ports_json AS ForwardPortsJson, nics_json AS NicsJson, vm_dir AS VmDir, boot_disk_json AS BootDiskJson, save_image AS SaveImage, saved_image AS SavedImage, pid AS Pid, scheduling_message AS SchedulingMessage,
+        context_json AS Context, ssh_keys_json AS SshKeys, user_data AS UserData, admin_json AS Admin,
+        port_forwards_json AS PortForwards, networks_json AS Networks, forward_ports_json AS ForwardPorts, nics_json AS Nics, vm_dir AS VmDir,
+        boot_disk_json AS BootDisk, save_image AS SaveImage, saved_image AS SavedImage, pid AS Pid, scheduling_message AS SchedulingMessage,
         quota_held AS QuotaHeld, created_at AS CreatedAt, updated_at AS UpdatedAt, placed_at AS PlacedAt, started_at AS StartedAt, ready_at AS ReadyAt, ended_at AS EndedAt
         """;
 
-    public async Task<IReadOnlyList<long>> InsertInstancesAsync(IReadOnlyList<NewInstance> instances)
+    static readonly string[] Terminal = ["DONE", "FAILED"];
+
+    /// <summary>The JSON columns of compute_instances read and written as their types.</summary>
+    public static void RegisterColumnTypes()
+    {
+        DapperTypes.AddJson<IReadOnlyDictionary<string, string>>();
+        DapperTypes.AddJson<IReadOnlyList<string>>();
+        DapperTypes.AddJson<IReadOnlyList<int>>();
+        DapperTypes.AddJson<IReadOnlyList<PortForward>>();
+        DapperTypes.AddJson<IReadOnlyList<InstanceNic>>();
+        DapperTypes.AddJson<AdminAttributes>();
+        DapperTypes.AddJson<BootDiskRecord>();
+    }
+
+    public async Task<IReadOnlyList<InstanceRow>> InsertInstancesAsync(IReadOnlyList<NewInstance> instances)
     {
         return await store.WriteAsync(async (c, tx) =>
         {
-            var ids = new List<long>();
+            var rows = new List<InstanceRow>();
             var now = DateTimeOffset.UtcNow;
-            foreach (var i in instances)
+            for (var n = 0; n < instances.Count; n++)
             {
+                var i = instances[n];
                 var id = await c.ExecuteScalarAsync<long>("""
                     INSERT INTO compute_instances (name, owner_id, group_id, permissions, state, image, image_ref, instance_type, cpu, memory_mib,
-                        driver, context_json, ssh_keys_json, user_data, admin_json, guest_token_hash, networks_json, forward_ports_json, save_image, quota_held, created_at, updated_at)
+                        driver, context_json, ssh_keys_json, user_data, admin_json, networks_json, forward_ports_json, save_image, quota_held, created_at, updated_at)
                     VALUES ('', @OwnerId, @GroupId, @Permissions, 'PENDING', @Image, @ImageRef, @InstanceType, @Cpu, @MemoryMib,
-                        @Driver, @ContextJson, @SshKeysJson, @UserData, @AdminJson, @GuestTokenHash, @NetworksJson, @ForwardPortsJson, @SaveImage, 1, @now, @now)
+                        @Driver, @Context, @SshKeys, @UserData, @Admin, @Networks, @ForwardPorts, @SaveImage, 1, @now, @now)
                     RETURNING id
-                    """, new { i.OwnerId, i.GroupId, i.Permissions, i.Image, i.ImageRef, i.InstanceType, i.Cpu, i.MemoryMib, i.Driver,
-                        i.ContextJson, i.SshKeysJson, i.UserData, i.AdminJson, i.GuestTokenHash, i.NetworksJson, i.ForwardPortsJson, i.SaveImage, now }, tx);
-                await c.ExecuteAsync("UPDATE compute_instances SET name = @name WHERE id = @id",
-                    new { id, name = i.Name is null ? $"vm-{id}" : instances.Count > 1 ? $"{i.Name}-{ids.Count + 1}" : i.Name }, tx);
-                ids.Add(id);
+                    """, new
+                    {
+                        i.OwnerId, i.GroupId, i.Permissions, i.Image, i.ImageRef, i.InstanceType, i.Cpu, i.MemoryMib, i.Driver,
+                        i.Context, i.SshKeys, i.UserData, i.Admin, i.Networks, i.ForwardPorts, i.SaveImage, now,
+                    }, tx);
+                var row = await c.QuerySingleAsync<InstanceRow>($"UPDATE compute_instances SET name = @name WHERE id = @id RETURNING {Columns}",
+                    new { id, name = i.Name is null ? $"vm-{id}" : instances.Count > 1 ? $"{i.Name}-{n + 1}" : i.Name }, tx);
+                rows.Add(row);
             }
-            return (IReadOnlyList<long>)ids;
+            return (IReadOnlyList<InstanceRow>)rows;
         });
     }
 
@@ -119,44 +155,116 @@ public sealed class ComputeStore(Store store)
         return await c.QuerySingleOrDefaultAsync<InstanceRow>($"SELECT {Columns} FROM compute_instances WHERE guest_token_hash = @hash", new { hash });
     }
 
-    /// <summary>Instances in any of the states; admins see all, others their own or those their group/other bits allow (filtered by the caller).</summary>
-    public async Task<IReadOnlyList<InstanceRow>> ListAsync(IReadOnlyCollection<string>? states, long? ownerId, int limit, int offset)
+    /// <summary>Instances in any of the states, optionally of one owner; others' visibility is filtered by the caller.</summary>
+    public async Task<IReadOnlyList<InstanceRow>> ListAsync(IReadOnlyCollection<InstanceState>? states, long? ownerId, int limit = int.MaxValue, int offset = 0)
     {
         await using var c = await store.OpenAsync();
         var sql = $"SELECT {Columns} FROM compute_instances WHERE 1 = 1";
         if (states is { Count: > 0 }) sql += " AND state IN @states";
         if (ownerId is not null) sql += " AND owner_id = @ownerId";
         sql += " ORDER BY id LIMIT @limit OFFSET @offset";
-        return (await c.QueryAsync<InstanceRow>(sql, new { states, ownerId, limit, offset })).AsList();
+        return (await c.QueryAsync<InstanceRow>(sql, new { states = states?.Select(Name).ToList(), ownerId, limit, offset })).AsList();
     }
 
-    /// <summary>Moves an instance from one of <paramref name="from"/> to <paramref name="to"/>; false when it was in another state.</summary>
-    public async Task<bool> TransitionAsync(long id, IReadOnlyCollection<InstanceState> from, InstanceState to, object? extra = null, string? extraSql = null)
+    /// <summary>Ids of the instances that hold a host: placed and not yet DONE or FAILED.</summary>
+    public async Task<IReadOnlyList<long>> ListPlacedIdsAsync()
     {
         await using var c = await store.OpenAsync();
-        var parameters = new DynamicParameters(extra);
-        parameters.Add("id", id);
-        parameters.Add("to", to.ToString().ToUpperInvariant());
-        parameters.Add("from", from.Select(s => s.ToString().ToUpperInvariant()).ToList());
-        parameters.Add("now", DateTimeOffset.UtcNow);
-        var set = "state = @to, updated_at = @now" + (extraSql is null ? "" : ", " + extraSql);
-        return await c.ExecuteAsync($"UPDATE compute_instances SET {set} WHERE id = @id AND state IN @from", parameters) == 1;
+        return (await c.QueryAsync<long>("""
+            SELECT id FROM compute_instances WHERE state IN ('PROLOG', 'BOOT', 'RUNNING', 'SHUTDOWN', 'STOPPED', 'SUSPENDED', 'EPILOG')
+            """)).AsList();
     }
 
-    public async Task UpdateAsync(long id, string setSql, object values)
+    /// <summary>PENDING → PENDING on a host: the scheduler chose it and reserved its capacity.</summary>
+    public Task<InstanceRow?> PlaceAsync(long id, string host, string driver) =>
+        ChangeAsync(id, [InstanceState.Pending], InstanceState.Pending,
+            "host = @host, driver = @driver, scheduling_message = NULL, placed_at = @now", new { host, driver });
+
+    /// <summary>A plain move from one of <paramref name="from"/> to <paramref name="to"/>.</summary>
+    public Task<InstanceRow?> TransitionAsync(long id, IReadOnlyCollection<InstanceState> from, InstanceState to) =>
+        ChangeAsync(id, from, to, null, null);
+
+    /// <summary>Records what PROLOG made (guest token, NICs and ports, VM directory, boot disk) in one write, while still PROLOG.</summary>
+    public Task<InstanceRow?> RecordPrologAsync(long id, PrologRecord prolog) =>
+        ChangeAsync(id, [InstanceState.Prolog], InstanceState.Prolog,
+            "guest_token_hash = @GuestTokenHash, port_forwards_json = @PortForwards, nics_json = @Nics, vm_dir = @VmDir, boot_disk_json = @BootDisk",
+            new { prolog.GuestTokenHash, prolog.PortForwards, prolog.Nics, prolog.VmDir, prolog.BootDisk });
+
+    /// <summary>BOOT → RUNNING: the hypervisor started the VM (a null pid or accelerator keeps the recorded one).</summary>
+    public Task<InstanceRow?> MarkRunningAsync(long id, long? pid = null, string? accelerator = null) =>
+        ChangeAsync(id, [InstanceState.Boot], InstanceState.Running,
+            "pid = COALESCE(@pid, pid), accelerator = COALESCE(@accelerator, accelerator), started_at = COALESCE(@started, started_at), failure_reason = NULL",
+            new { pid, accelerator, started = pid is null ? (DateTimeOffset?)null : DateTimeOffset.UtcNow });
+
+    /// <summary>RUNNING → STOPPED: powered off, disks and leases kept.</summary>
+    public Task<InstanceRow?> MarkStoppedAsync(long id) =>
+        ChangeAsync(id, [InstanceState.Running], InstanceState.Stopped, "pid = NULL, ready = 0", null);
+
+    /// <summary>Any live state → FAILED with the step and the reason; null when the instance had already ended.</summary>
+    public Task<InstanceRow?> FailAsync(long id, string step, string reason) =>
+        ChangeAsync(id, NonTerminal, InstanceState.Failed,
+            "failed_step = @step, failure_reason = @reason, pid = NULL, ready = 0, guest_token_hash = NULL", new { step, reason });
+
+    /// <summary>EPILOG → FAILED for an instance that no host took in time (taken out of PENDING first, so no deploy races it).</summary>
+    public Task<InstanceRow?> FailUnplacedAsync(long id, string reason) =>
+        ChangeAsync(id, [InstanceState.Epilog], InstanceState.Failed,
+            "failed_step = 'PENDING', failure_reason = @reason, scheduling_message = @reason", new { reason });
+
+    /// <summary>EPILOG → DONE: everything the instance had is gone.</summary>
+    public Task<InstanceRow?> FinishAsync(long id) =>
+        ChangeAsync(id, [InstanceState.Epilog], InstanceState.Done, "ended_at = @now, pid = NULL, ready = 0, guest_token_hash = NULL", null);
+
+    /// <summary>Why no host fits, while the instance is still PENDING.</summary>
+    public Task<InstanceRow?> SetSchedulingMessageAsync(long id, string message) =>
+        ChangeAsync(id, [InstanceState.Pending], InstanceState.Pending, "scheduling_message = @message", new { message });
+
+    /// <summary>The guest reported ready (the first report's time is kept).</summary>
+    public Task<InstanceRow?> MarkReadyAsync(long id) =>
+        ChangeAsync(id, [InstanceState.Boot, InstanceState.Running], null, "ready = 1, ready_at = COALESCE(ready_at, @now)", null);
+
+    /// <summary>After a reboot the guest has to report ready again.</summary>
+    public Task<InstanceRow?> ClearReadyAsync(long id) =>
+        ChangeAsync(id, [InstanceState.Running, InstanceState.Suspended], null, "ready = 0, ready_at = NULL, failure_reason = NULL", null);
+
+    /// <summary>Notes why an action failed (the instance stays in its state).</summary>
+    public Task<InstanceRow?> SetFailureReasonAsync(long id, string reason) =>
+        ChangeAsync(id, null, null, "failure_reason = @reason", new { reason });
+
+    /// <summary>The identifier of the image saved from this instance's disk.</summary>
+    public Task<InstanceRow?> SetSavedImageAsync(long id, string identifier) =>
+        ChangeAsync(id, null, null, "saved_image = @identifier", new { identifier });
+
+    /// <summary>The VM and its guest token are gone (clean-up); the state is left to the caller.</summary>
+    public Task<InstanceRow?> ClearVmAsync(long id) =>
+        ChangeAsync(id, null, null, "guest_token_hash = NULL, pid = NULL", null);
+
+    /// <summary>Clears quota_held and returns the amount exactly once, so quota is given back once.</summary>
+    public async Task<HeldQuota?> TakeQuotaHeldAsync(long id)
+    {
+        await using var c = await store.OpenAsync();
+        return await c.QuerySingleOrDefaultAsync<HeldQuota>("""
+            UPDATE compute_instances SET quota_held = 0 WHERE id = @id AND quota_held = 1
+            RETURNING owner_id AS OwnerId, cpu AS Cpu, memory_mib AS MemoryMib
+            """, new { id });
+    }
+
+    static readonly InstanceState[] NonTerminal = Enum.GetValues<InstanceState>().Where(s => s is not (InstanceState.Done or InstanceState.Failed)).ToArray();
+
+    static string Name(InstanceState state) => state.ToString().ToUpperInvariant();
+
+    /// <summary>The one guarded UPDATE: only while the row is in one of <paramref name="from"/> (any state when null).</summary>
+    async Task<InstanceRow?> ChangeAsync(long id, IReadOnlyCollection<InstanceState>? from, InstanceState? to, string? set, object? values)
     {
         await using var c = await store.OpenAsync();
         var parameters = new DynamicParameters(values);
         parameters.Add("id", id);
         parameters.Add("now", DateTimeOffset.UtcNow);
-        await c.ExecuteAsync($"UPDATE compute_instances SET {setSql}, updated_at = @now WHERE id = @id", parameters);
-    }
-
-    /// <summary>Clears quota_held and returns true exactly once, so quota is given back once.</summary>
-    public async Task<bool> TakeQuotaHeldAsync(long id)
-    {
-        await using var c = await store.OpenAsync();
-        return await c.ExecuteAsync("UPDATE compute_instances SET quota_held = 0 WHERE id = @id AND quota_held = 1", new { id }) == 1;
+        parameters.Add("from", from?.Select(Name).ToList());
+        parameters.Add("to", to is { } t ? Name(t) : null);
+        var assignments = "updated_at = @now" + (to is null ? "" : ", state = @to") + (set is null ? "" : ", " + set);
+        var guard = from is null ? "" : " AND state IN @from";
+        return await c.QuerySingleOrDefaultAsync<InstanceRow>(
+            $"UPDATE compute_instances SET {assignments} WHERE id = @id{guard} RETURNING {Columns}", parameters);
     }
 
     public async Task<IReadOnlyList<InstanceTypeRow>> ListTypesAsync()

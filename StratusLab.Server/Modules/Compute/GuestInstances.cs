@@ -1,5 +1,5 @@
-using System.Text.Json;
 using StratusLab.Server.Modules.Compute.Contracts;
+using StratusLab.Server.Modules.Context.Contracts;
 using StratusLab.Server.Modules.Identity.Contracts;
 
 namespace StratusLab.Server.Modules.Compute;
@@ -14,14 +14,12 @@ public sealed class GuestInstances(ComputeStore store, InstanceEvents events) : 
         if (!token.StartsWith(InstanceLifecycle.GuestTokenPrefix, StringComparison.Ordinal) || token.Length > 200) return null;
         var row = await store.FindByGuestTokenHashAsync(InstanceLifecycle.HashGuestToken(token));
         if (row is null || row.StateValue is InstanceState.Done or InstanceState.Failed or InstanceState.Epilog) return null;
-        var context = JsonSerializer.Deserialize<Dictionary<string, string>>(row.ContextJson, InstanceLifecycle.Json) ?? [];
-        return new GuestInstance(row.Id, row.Name, context);
+        return new GuestInstance(row.Id, row.Name, row.Context);
     }
 
     public async Task MarkReadyAsync(long instanceId, CancellationToken ct = default)
     {
-        await store.UpdateAsync(instanceId, "ready = 1, ready_at = COALESCE(ready_at, @now)", new { now = DateTimeOffset.UtcNow });
-        var row = await store.GetAsync(instanceId);
+        var row = await store.MarkReadyAsync(instanceId);
         if (row is not null)
             events.Publish(new InstanceEvent(row.Id, row.Name, row.State, row.Ready, row.FailedStep, row.FailureReason, DateTimeOffset.UtcNow)
             {

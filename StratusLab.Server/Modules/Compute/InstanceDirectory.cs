@@ -14,5 +14,5 @@ public sealed class InstanceDirectory(ComputeStore store) : IInstanceDirectory
     }
 
     public async Task<IReadOnlyList<long>> ListPlacedAsync(CancellationToken ct = default) =>
-        (await store.ListAsync(["PROLOG", "BOOT", "RUNNING", "SHUTDOWN", "STOPPED", "SUSPENDED", "EPILOG"], null, int.MaxValue, 0)).Select(r => r.Id).ToList();
+        await store.ListPlacedIdsAsync();
 }

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using StratusLab.Server.Modules.Compute.Contracts;
 using StratusLab.Server.Modules.Compute.Drivers;
 
@@ -17,11 +16,11 @@ public sealed partial class InstanceLifecycle
             if (row is null || row.StateValue is InstanceState.Done or InstanceState.Epilog) return;
             if (row.StateValue == InstanceState.Pending && !_deploying.ContainsKey(id))
             {
-                if (await store.TransitionAsync(id, [InstanceState.Pending], InstanceState.Epilog)) await FinishAsync(id);
+                if (await store.TransitionAsync(id, [InstanceState.Pending], InstanceState.Epilog) is not null) await FinishAsync(id);
                 return;
             }
-            if (!await store.TransitionAsync(id, [row.StateValue], InstanceState.Epilog)) return;
-            await PublishAsync(id);
+            if (await store.TransitionAsync(id, [row.StateValue], InstanceState.Epilog) is not { } ending) return;
+            Publish(ending);
             if (_deploying.TryGetValue(id, out var deploying))
             {
                 // DeployAsync sees EPILOG, rolls back its own steps and finishes the instance.
@@ -58,8 +57,8 @@ public sealed partial class InstanceLifecycle
     {
         if (action == InstanceAction.Shutdown)
         {
-            if (!await store.TransitionAsync(id, [InstanceState.Running], InstanceState.Shutdown)) return;
-            await PublishAsync(id);
+            if (await store.TransitionAsync(id, [InstanceState.Running], InstanceState.Shutdown) is not { } shutting) return;
+            Publish(shutting);
         }
         _ = Task.Run(() => RunActionAsync(id, action));
     }
@@ -91,11 +90,11 @@ public sealed partial class InstanceLifecycle
                         break;
                     case InstanceAction.Reboot:
                         await driver.ResetAsync(vm, ct);
-                        await store.UpdateAsync(id, "ready = 0, ready_at = NULL, failure_reason = NULL", new { });
+                        await store.ClearReadyAsync(id);
                         break;
                     case InstanceAction.Stop:
                         await driver.ShutdownAsync(vm, TimeSpan.FromSeconds(options.Compute.ShutdownTimeoutSeconds), ct);
-                        await store.TransitionAsync(id, [InstanceState.Running], InstanceState.Stopped, new { }, "pid = NULL, ready = 0");
+                        await store.MarkStoppedAsync(id);
                         break;
                     case InstanceAction.Start:
                         await BootAgainAsync(row, driver, ct);
@@ -103,10 +102,10 @@ public sealed partial class InstanceLifecycle
                     case InstanceAction.Shutdown:
                         await driver.ShutdownAsync(vm, TimeSpan.FromSeconds(options.Compute.ShutdownTimeoutSeconds), ct);
                         if (row.SaveImage) await SaveImageAsync(row, ct);
-                        if (await store.TransitionAsync(id, [InstanceState.Shutdown], InstanceState.Epilog))
+                        if (await store.TransitionAsync(id, [InstanceState.Shutdown], InstanceState.Epilog) is { } ending)
                         {
-                            await PublishAsync(id);
-                            await CleanUpAsync((await store.GetAsync(id))!, ct);
+                            Publish(ending);
+                            await CleanUpAsync(ending, ct);
                             await FinishAsync(id);
                             return;
                         }
@@ -123,7 +122,7 @@ public sealed partial class InstanceLifecycle
                     await FailAsync(id, action == InstanceAction.Start ? InstanceState.Boot : InstanceState.Shutdown, reason);
                     return;
                 }
-                await store.UpdateAsync(id, "failure_reason = @reason", new { reason });
+                await store.SetFailureReasonAsync(id, reason);
             }
             await PublishAsync(id);
         }
@@ -135,16 +134,15 @@ public sealed partial class InstanceLifecycle
 
     async Task BootAgainAsync(InstanceRow row, IHypervisorDriver driver, CancellationToken ct)
     {
-        if (!await store.TransitionAsync(row.Id, [InstanceState.Stopped], InstanceState.Boot)) return;
-        await PublishAsync(row.Id);
+        if (await store.TransitionAsync(row.Id, [InstanceState.Stopped], InstanceState.Boot) is not { } booting) return;
+        Publish(booting);
         var nics = await networking.PlansAsync(row.Id, ct);
         var dir = row.VmDir ?? InstanceDir(row.Id);
         var iso = Path.Combine(dir, "context.iso");
         var spec = SpecOf(row, dir, nics, driver.UsesRealMedia ? iso : null);
         if (driver.UsesRealMedia) await networking.PreBootAsync(row.Id, ct);
         var started = await driver.StartAsync(spec, ct);
-        await store.TransitionAsync(row.Id, [InstanceState.Boot], InstanceState.Running,
-            new { pid = started.Pid, now = DateTimeOffset.UtcNow }, "pid = @pid, started_at = @now, failure_reason = NULL");
+        await store.MarkRunningAsync(row.Id, started.Pid);
         if (driver.UsesRealMedia) await networking.PostBootAsync(row.Id, ct);
     }
 
@@ -155,7 +153,7 @@ public sealed partial class InstanceLifecycle
     /// </summary>
     public async Task ReconcileAsync(CancellationToken ct)
     {
-        var rows = await store.ListAsync(null, null, int.MaxValue, 0);
+        var rows = await store.ListAsync(null, null);
         foreach (var row in rows.Where(r => r.StateValue is not (InstanceState.Done)))
         {
             var driver = drivers.Get(row.Driver);
@@ -184,8 +182,7 @@ public sealed partial class InstanceLifecycle
                     }
                     else if (row.StateValue == InstanceState.Boot)
                     {
-                        await store.TransitionAsync(row.Id, [InstanceState.Boot], InstanceState.Running);
-                        await PublishAsync(row.Id);
+                        if (await store.MarkRunningAsync(row.Id) is { } running) Publish(running);
                     }
                     else if (row.StateValue == InstanceState.Shutdown)
                     {
@@ -216,7 +213,7 @@ public sealed partial class InstanceLifecycle
     /// <summary>A periodic pass: a VM that stopped running on its own makes its instance FAILED (and cleaned up).</summary>
     public async Task MonitorAsync(CancellationToken ct)
     {
-        var rows = await store.ListAsync(["RUNNING", "SUSPENDED"], null, int.MaxValue, 0);
+        var rows = await store.ListAsync([InstanceState.Running, InstanceState.Suspended], null);
         foreach (var row in rows)
         {
             var gate = LockOf(row.Id);

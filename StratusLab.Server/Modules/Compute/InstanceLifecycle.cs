@@ -10,6 +10,7 @@ using StratusLab.Server.Modules.Context.Contracts;
 using StratusLab.Server.Modules.Identity.Contracts;
 using StratusLab.Server.Platform.Configuration;
 using StratusLab.Server.Platform.Host;
+using StratusLab.Server.Platform.Http;
 
 namespace StratusLab.Server.Modules.Compute;
 
@@ -22,9 +23,8 @@ public sealed partial class InstanceLifecycle(
     HypervisorRegistry drivers,
     IContextMedia contextMedia,
     IQuotaLedger quotas,
-    GuestEndpoint guestEndpoint,
+    GuestApiAddress guestApi,
     InstanceEvents events,
-    ICommandRunner runner,
     Scheduling.Contracts.IHostAllocations allocations,
     Marketplace.Contracts.IImagePolicy imagePolicy,
     IUserDirectory users,
@@ -66,8 +66,8 @@ public sealed partial class InstanceLifecycle(
 
     async Task DeployAsync(long id, CancellationToken stopping)
     {
-        var row = await store.GetAsync(id);
-        if (row is null || row.StateValue != InstanceState.Pending) return;
+        var row = await store.TransitionAsync(id, [InstanceState.Pending], InstanceState.Prolog);
+        if (row is null) return;
         var driver = drivers.Get(row.Driver);
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         cts.CancelAfter(TimeSpan.FromSeconds(options.Compute.BootTimeoutSeconds));
@@ -76,26 +76,19 @@ public sealed partial class InstanceLifecycle(
         await using var undo = new UndoStack(logger);
         try
         {
-            if (!await store.TransitionAsync(id, [InstanceState.Pending], InstanceState.Prolog))
-                return;
-            await PublishAsync(id);
-
+            Publish(row);
             var spec = await PrologAsync(row, driver, undo, cts.Token);
 
             step = InstanceState.Boot;
-            if (!await store.TransitionAsync(id, [InstanceState.Prolog], InstanceState.Boot)) throw new OperationCanceledException("terminated");
-            await PublishAsync(id);
+            Publish(await store.TransitionAsync(id, [InstanceState.Prolog], InstanceState.Boot) ?? throw new OperationCanceledException("terminated"));
             // The simulated driver changes nothing on the host, so its NICs have no host side (taps, rules, DHCP).
             if (driver.UsesRealMedia) await networking.PreBootAsync(id, cts.Token);
             var started = await driver.StartAsync(spec, cts.Token);
             undo.Add("stop the VM", () => driver.KillAsync(new VmRef(id, spec.Directory, started.Pid), CancellationToken.None));
-            if (!await store.TransitionAsync(id, [InstanceState.Boot], InstanceState.Running,
-                    new { pid = started.Pid, accelerator = started.Accelerator, now = DateTimeOffset.UtcNow },
-                    "pid = @pid, accelerator = @accelerator, started_at = @now"))
-                throw new OperationCanceledException("terminated");
+            var running = await store.MarkRunningAsync(id, started.Pid, started.Accelerator) ?? throw new OperationCanceledException("terminated");
             if (driver.UsesRealMedia) await networking.PostBootAsync(id, cts.Token);
             undo.Commit();
-            await PublishAsync(id);
+            Publish(running);
         }
         catch (Exception e)
         {
@@ -114,7 +107,7 @@ public sealed partial class InstanceLifecycle(
                     OperationCanceledException => $"not RUNNING within {options.Compute.BootTimeoutSeconds} s (Compute:BootTimeoutSeconds): the {row.Driver} driver did not answer",
                     _ => e.Message,
                 };
-                if (e is not (HypervisorException or ToolFailedException or ToolMissingException or OperationCanceledException or Networking.Contracts.NetworkUnavailableException or PolicyRefusedException or ImagePreparationException))
+                if (e is not (HypervisorException or ToolFailedException or ToolMissingException or OperationCanceledException or Platform.Contracts.DomainException or PolicyRefusedException or ImagePreparationException))
                     logger.LogError(e, "Instance {Id} failed in {Step}", id, step);
                 await FailAsync(id, step, reason);
             }
@@ -131,32 +124,27 @@ public sealed partial class InstanceLifecycle(
         await CheckImagePolicyAsync(row, ct);
         var dir = InstanceDir(id);
         var token = GuestTokenPrefix + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
-        await store.UpdateAsync(id, "guest_token_hash = @hash", new { hash = HashGuestToken(token) });
-        undo.Add("revoke the guest token", () => store.UpdateAsync(id, "guest_token_hash = NULL", new { }));
 
-        var admin = JsonSerializer.Deserialize<AdminAttributes>(row.AdminJson, Json) ?? new AdminAttributes();
-        var nics = await networking.AllocateAsync(new Networking.Contracts.NicRequest(id, row.OwnerId,
-            JsonSerializer.Deserialize<List<string>>(row.NetworksJson, Json) ?? [], JsonSerializer.Deserialize<List<int>>(row.ForwardPortsJson, Json) ?? [],
-            admin.Mac, Simulated: !driver.UsesRealMedia), ct);
+        var nics = await networking.AllocateAsync(new Networking.Contracts.NicRequest(id, row.OwnerId, row.Networks, row.ForwardPorts,
+            row.Admin.Mac, Simulated: !driver.UsesRealMedia), ct);
         undo.Add("release the network leases", () => networking.CleanAsync(id, CancellationToken.None));
-        await store.UpdateAsync(id, "port_forwards_json = @forwards, nics_json = @nics", new
-        {
-            forwards = JsonSerializer.Serialize(nics.SelectMany(n => n.Forwards).Select(f => new PortForward(f.GuestPort, f.HostAddress, f.HostPort, f.Protocol)), Json),
-            nics = JsonSerializer.Serialize(nics.Select(n => new InstanceNic(n.Index, n.Network, n.Ip, n.Mac)), Json),
-        });
 
         string? iso = null;
+        BootDiskRecord? boot = null;
         if (driver.UsesRealMedia)
         {
             Directory.CreateDirectory(dir);
             undo.Add("remove the instance directory", () => { DeleteDirectory(dir); return Task.CompletedTask; });
-            await store.UpdateAsync(id, "vm_dir = @dir", new { dir });
-
-            row = await PrepareBootDiskAsync(row, undo, ct);
-
+            boot = await PrepareBootDiskAsync(row, undo, ct);
             var media = await contextMedia.BuildAsync(new ContextRequest(dir, ContextVariablesOf(row, token, nics), row.UserData), ct);
             iso = media.IsoPath;
         }
+
+        // One write records everything PROLOG made; the guest token is valid from here on.
+        row = await store.RecordPrologAsync(id, new PrologRecord(HashGuestToken(token),
+            nics.SelectMany(n => n.Forwards).Select(f => new PortForward(f.GuestPort, f.HostAddress, f.HostPort, f.Protocol)).ToList(),
+            nics.Select(n => new InstanceNic(n.Index, n.Network, n.Ip, n.Mac)).ToList(),
+            driver.UsesRealMedia ? dir : null, boot)) ?? throw new OperationCanceledException("terminated");
 
         var spec = SpecOf(row, dir, nics, iso);
         await driver.PrologAsync(spec, ct);
@@ -167,7 +155,7 @@ public sealed partial class InstanceLifecycle(
     /// The boot disk comes from the image cache: a LIVE copy-on-write snapshot of the cached ORIGIN (downloaded and
     /// verified once), or a user's persistent volume; Pdisk records the mount and quarantines a LIVE root disk at the end.
     /// </summary>
-    async Task<InstanceRow> PrepareBootDiskAsync(InstanceRow row, UndoStack undo, CancellationToken ct)
+    async Task<BootDiskRecord> PrepareBootDiskAsync(InstanceRow row, UndoStack undo, CancellationToken ct)
     {
         var reference = ImageReferenceOf(row);
         Images.Contracts.BootDisk boot;
@@ -180,20 +168,19 @@ public sealed partial class InstanceLifecycle(
         {
             mount = await volumes.MountAsync(new Pdisk.Contracts.VolumeMountRequest(boot.VolumeUuid, row.Id, row.Host ?? "", "vda", false, boot.QuarantineWhenReleased), ct);
         }
-        catch (Platform.Http.ApiException e) { throw new ImagePreparationException($"the boot disk could not be mounted: {e.Detail}"); }
+        catch (Platform.Contracts.DomainException e) { throw new ImagePreparationException($"the boot disk could not be mounted: {e.Detail}"); }
+        catch (ApiException e) { throw new ImagePreparationException($"the boot disk could not be mounted: {e.Detail}"); }
         undo.Add("release the boot disk", () => volumes.ReleaseMountsAsync(row.Id, CancellationToken.None));
         var path = mount.Turl.StartsWith("file://", StringComparison.Ordinal) ? new Uri(mount.Turl).LocalPath : mount.Turl;
-        var json = JsonSerializer.Serialize(new BootDiskRecord(boot.VolumeUuid, path, mount.Format, boot.CacheHit), Json);
-        await store.UpdateAsync(row.Id, "boot_disk_json = @json", new { json });
-        return (await store.GetAsync(row.Id))!;
+        return new BootDiskRecord(boot.VolumeUuid, path, mount.Format, boot.CacheHit);
     }
 
     /// <summary>StratusLab's --save: the powered-off disk becomes a new signed image; the instance shows its identifier.</summary>
     async Task SaveImageAsync(InstanceRow row, CancellationToken ct)
     {
-        if (row.BootDiskJson is not { } json || JsonSerializer.Deserialize<BootDiskRecord>(json, Json) is not { } boot)
+        if (row.BootDisk is not { } boot)
         {
-            await store.UpdateAsync(row.Id, "failure_reason = @reason", new { reason = "save: the instance has no disk to save (simulated VMs without media)" });
+            await store.SetFailureReasonAsync(row.Id, "save: the instance has no disk to save (simulated VMs without media)");
             return;
         }
         var reference = ImageReferenceOf(row);
@@ -202,13 +189,13 @@ public sealed partial class InstanceLifecycle(
         {
             var identifier = await images.SaveAsync(boot.Volume, reference.Kind == Images.Contracts.ImageSourceKind.Marketplace ? reference.Value : null,
                 owner?.Name ?? "", row.Id, ct);
-            await store.UpdateAsync(row.Id, "saved_image = @identifier", new { identifier });
+            await store.SetSavedImageAsync(row.Id, identifier);
         }
-        catch (Exception e) when (e is Images.Contracts.ImageUnavailableException or Platform.Http.ApiException or ToolFailedException)
+        catch (Exception e) when (e is Images.Contracts.ImageUnavailableException or Platform.Contracts.DomainException or ApiException or ToolFailedException)
         {
-            var reason = "save failed: " + ((e as Platform.Http.ApiException)?.Detail ?? e.Message);
+            var reason = "save failed: " + ((e as ApiException)?.Detail ?? e.Message);
             logger.LogWarning("Instance {Id}: {Reason}", row.Id, reason);
-            await store.UpdateAsync(row.Id, "failure_reason = @reason", new { reason });
+            await store.SetFailureReasonAsync(row.Id, reason);
         }
     }
 
@@ -233,15 +220,11 @@ public sealed partial class InstanceLifecycle(
             throw new PolicyRefusedException($"the site image policy refused image {identifier} (rule {decision.Rule}, from {decision.Source}): {decision.Reason}");
     }
 
-    VmSpec SpecOf(InstanceRow row, string dir, IReadOnlyList<Networking.Contracts.NicPlan> nics, string? iso)
-    {
-        var admin = JsonSerializer.Deserialize<AdminAttributes>(row.AdminJson, Json) ?? new AdminAttributes();
-        var boot = row.BootDiskJson is { } b ? JsonSerializer.Deserialize<BootDiskRecord>(b, Json) : null;
-        return new VmSpec(row.Id, row.Name, dir, (int)row.Cpu, row.MemoryMib,
-            boot is null ? [] : [new VmDisk(boot.Path, boot.Format)], iso,
+    static VmSpec SpecOf(InstanceRow row, string dir, IReadOnlyList<Networking.Contracts.NicPlan> nics, string? iso) =>
+        new(row.Id, row.Name, dir, (int)row.Cpu, row.MemoryMib,
+            row.BootDisk is { } boot ? [new VmDisk(boot.Path, boot.Format)] : [], iso,
             nics.Select(NicOf).ToList(),
-            admin.RawQemuArguments ?? []);
-    }
+            row.Admin.RawQemuArguments ?? []);
 
     /// <summary>A NIC from its lease: a tap on the network's bridge, or QEMU user-mode networking with the leased address as its DHCP address.</summary>
     static VmNic NicOf(Networking.Contracts.NicPlan nic) => nic.TapDevice is { } tap
@@ -265,12 +248,11 @@ public sealed partial class InstanceLifecycle(
             list.Add(new(eth + "_MAC", nic.Mac));
             if (nic.Mtu is { } mtu) list.Add(new(eth + "_MTU", mtu.ToString(CultureInfo.InvariantCulture)));
         }
-        var keys = JsonSerializer.Deserialize<List<string>>(row.SshKeysJson, Json) ?? [];
-        if (keys.Count > 0) list.Add(new("SSH_PUBLIC_KEY", string.Join("\n", keys)));
-        list.Add(new("STRATUSLAB_API", guestEndpoint.UrlVia(nics.Count > 0 ? nics[0].Gateway : null)));
+        if (row.SshKeys.Count > 0) list.Add(new("SSH_PUBLIC_KEY", string.Join("\n", row.SshKeys)));
+        list.Add(new("STRATUSLAB_API", guestApi.UrlVia(nics.Count > 0 ? nics[0].Gateway : null)));
         list.Add(new("STRATUSLAB_TOKEN", token));
         list.Add(new("STRATUSLAB_INSTANCE_ID", row.Id.ToString(CultureInfo.InvariantCulture)));
-        foreach (var (k, v) in JsonSerializer.Deserialize<Dictionary<string, string>>(row.ContextJson, Json) ?? []) list.Add(new(k, v));
+        foreach (var (k, v) in row.Context) list.Add(new(k, v));
         return list;
     }
 
@@ -281,44 +263,39 @@ public sealed partial class InstanceLifecycle(
         // Quota and capacity go back before the state changes, so whoever sees FAILED also sees them free.
         await ReleaseQuotaAsync(id);
         await allocations.ReleaseAsync(id);
-        await store.UpdateAsync(id, "state = 'FAILED', failed_step = @step, failure_reason = @reason, pid = NULL, ready = 0",
-            new { step = StateName(step), reason });
-        await PublishAsync(id);
+        var failed = await store.FailAsync(id, StateName(step), reason);
+        if (failed is null) logger.LogInformation("Instance {Id} had already ended; it stays as it is", id);
+        else Publish(failed);
     }
 
     async Task FinishAsync(long id)
     {
         await ReleaseQuotaAsync(id);
         await allocations.ReleaseAsync(id);
-        await store.UpdateAsync(id, "state = 'DONE', ended_at = @ended, pid = NULL, ready = 0, guest_token_hash = NULL",
-            new { ended = DateTimeOffset.UtcNow });
-        await PublishAsync(id);
+        if (await store.FinishAsync(id) is { } done) Publish(done);
         _locks.TryRemove(id, out _);
     }
 
     async Task ReleaseQuotaAsync(long id)
     {
-        if (!await store.TakeQuotaHeldAsync(id)) return;
-        var row = await store.GetAsync(id);
-        if (row is not null) await quotas.ReleaseAsync(row.OwnerId, new ResourceAmount(1, row.Cpu, row.MemoryMib, 0));
+        if (await store.TakeQuotaHeldAsync(id) is { } held)
+            await quotas.ReleaseAsync(held.OwnerId, new ResourceAmount(1, held.Cpu, held.MemoryMib, 0));
     }
 
     public async Task SetSchedulingMessageAsync(long id, string message)
     {
-        await store.UpdateAsync(id, "scheduling_message = @message", new { message });
-        await PublishAsync(id);
+        if (await store.SetSchedulingMessageAsync(id, message) is { } row) Publish(row);
     }
 
     /// <summary>A PENDING instance that no host took in time: FAILED, quota back.</summary>
     public async Task FailPendingAsync(long id, string reason)
     {
-        if (!await store.TransitionAsync(id, [InstanceState.Pending], InstanceState.Epilog))
+        if (await store.TransitionAsync(id, [InstanceState.Pending], InstanceState.Epilog) is null)
             return;
         logger.LogWarning("Instance {Id} FAILED while PENDING: {Reason}", id, reason);
         await ReleaseQuotaAsync(id);
         await allocations.ReleaseAsync(id);
-        await store.UpdateAsync(id, "state = 'FAILED', failed_step = 'PENDING', failure_reason = @reason, scheduling_message = @reason", new { reason });
-        await PublishAsync(id);
+        if (await store.FailUnplacedAsync(id, reason) is { } failed) Publish(failed);
     }
 
     /// <summary>Removes everything an instance has on the host: VM, context ISO, overlay, directory, network leases and NICs, guest token.</summary>
@@ -336,9 +313,10 @@ public sealed partial class InstanceLifecycle(
         // Volumes mounted in the VM are released before anything else, so they can be deleted right away.
         try { await volumes.ReleaseMountsAsync(row.Id, ct); }
         catch (Exception e) when (e is not OperationCanceledException) { logger.LogError(e, "Instance {Id}: releasing its volumes failed", row.Id); }
-        if (row.VmDir is not null) DeleteDirectory(row.VmDir);
+        // PROLOG records the directory only at its end; a crash before that still leaves it at its usual place.
+        DeleteDirectory(row.VmDir ?? InstanceDir(row.Id));
         await networking.CleanAsync(row.Id, ct);
-        await store.UpdateAsync(row.Id, "guest_token_hash = NULL, pid = NULL", new { });
+        await store.ClearVmAsync(row.Id);
     }
 
     static void DeleteDirectory(string dir)
@@ -352,22 +330,15 @@ public sealed partial class InstanceLifecycle(
 
     async Task PublishAsync(long id)
     {
-        var row = await store.GetAsync(id);
-        if (row is null) return;
+        if (await store.GetAsync(id) is { } row) Publish(row);
+    }
+
+    void Publish(InstanceRow row) =>
         events.Publish(new InstanceEvent(row.Id, row.Name, row.State, row.Ready, row.FailedStep, row.FailureReason, DateTimeOffset.UtcNow)
         {
             Ownership = new Ownership(row.OwnerId, row.GroupId, new Permissions((int)row.Permissions)),
         });
-    }
-
-    internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 }
-
-/// <summary>Restricted attributes only admins may set, stored with the instance.</summary>
-public sealed record AdminAttributes(IReadOnlyList<string>? RawQemuArguments = null, string? Mac = null, string? Requirements = null, string? Policy = null);
-
-/// <summary>Where an instance's boot disk is: the Pdisk volume, the path or URL QEMU opens, its format.</summary>
-public sealed record BootDiskRecord(Guid Volume, string Path, string Format, bool CacheHit);
 
 /// <summary>The image could not be made into a boot disk (download, checksum, quota...).</summary>
 public sealed class ImagePreparationException(string message) : Exception(message);
@@ -375,5 +346,3 @@ public sealed class ImagePreparationException(string message) : Exception(messag
 /// <summary>The site image policy refused the image.</summary>
 public sealed class PolicyRefusedException(string message) : Exception(message);
 
-/// <summary>A NIC of an instance as its view shows it.</summary>
-public sealed record InstanceNic(int Index, string Network, string Ip, string Mac);

@@ -39,7 +39,7 @@ public sealed partial class InstanceRequests(ComputeStore store, Images.Contract
 {
     public const int MaxCount = 1000;
 
-    public async Task<IReadOnlyList<long>> AdmitAsync(CreateInstanceRequest r, Caller caller)
+    public async Task<IReadOnlyList<InstanceRow>> AdmitAsync(CreateInstanceRequest r, Caller caller)
     {
         var name = r.Name is null ? null : Validate.Name(r.Name, "name");
         var count = r.Count ?? 1;
@@ -123,12 +123,10 @@ public sealed partial class InstanceRequests(ComputeStore store, Images.Contract
         await quotas.ReserveAsync(caller.UserId, new ResourceAmount(count, cpu * count, memory * count, 0));
         try
         {
-            var admin = JsonSerializer.Serialize(new AdminAttributes(r.RawQemuArguments, r.Mac?.ToLowerInvariant(), r.Requirements, r.Policy), InstanceLifecycle.Json);
+            var admin = new AdminAttributes(r.RawQemuArguments, r.Mac?.ToLowerInvariant(), r.Requirements, r.Policy);
             var rows = Enumerable.Range(0, count).Select(_ => new NewInstance(
                 name, caller.UserId, caller.PrimaryGroupId, Permissions.Private.Bits, imageName, imageRef, typeName, cpu, memory,
-                options.Compute.Driver, JsonSerializer.Serialize(context, InstanceLifecycle.Json), JsonSerializer.Serialize(sshKeys, InstanceLifecycle.Json),
-                r.UserData, admin, null, JsonSerializer.Serialize(r.Networks ?? [], InstanceLifecycle.Json),
-                JsonSerializer.Serialize(r.ForwardPorts ?? [], InstanceLifecycle.Json), r.Save)).ToList();
+                options.Compute.Driver, context, sshKeys, r.UserData, admin, r.Networks?.ToList() ?? [], r.ForwardPorts?.ToList() ?? [], r.Save)).ToList();
             return await store.InsertInstancesAsync(rows);
         }
         catch

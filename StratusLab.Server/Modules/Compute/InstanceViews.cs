@@ -1,4 +1,3 @@
-using System.Text.Json;
 using StratusLab.Server.Modules.Compute.Contracts;
 using StratusLab.Server.Modules.Compute.Drivers;
 using StratusLab.Server.Modules.Identity.Contracts;
@@ -41,16 +40,14 @@ public sealed class InstanceViews(IUserDirectory users)
 
     static InstanceView View(InstanceRow r, string owner)
     {
-        var forwards = JsonSerializer.Deserialize<List<PortForward>>(r.PortForwardsJson, InstanceLifecycle.Json) ?? [];
-        var context = JsonSerializer.Deserialize<Dictionary<string, string>>(r.ContextJson, InstanceLifecycle.Json) ?? [];
         return new InstanceView(r.Id, r.Name, owner, r.State, r.FailedStep, r.FailureReason, r.Ready, r.Image, r.InstanceType, r.Cpu, r.MemoryMib,
             r.Host, r.Driver, r.Accelerator,
             r.StateValue is InstanceState.Done or InstanceState.Failed ? [] :
-                forwards.Select(f => new PortForwardView(f.GuestPort, f.HostAddress, f.HostPort, f.Protocol)).ToList(),
+                r.PortForwards.Select(f => new PortForwardView(f.GuestPort, f.HostAddress, f.HostPort, f.Protocol)).ToList(),
             r.StateValue is InstanceState.Done or InstanceState.Failed ? [] :
-                JsonSerializer.Deserialize<List<InstanceNic>>(r.NicsJson, InstanceLifecycle.Json) ?? [],
+                r.Nics,
             InstanceStateMachine.AllowedActions(r.StateValue).Select(InstanceStateMachine.Name).ToList(),
-            r.SchedulingMessage, context, r.CreatedAt, r.UpdatedAt, r.PlacedAt, r.StartedAt, r.ReadyAt, r.EndedAt)
+            r.SchedulingMessage, r.Context, r.CreatedAt, r.UpdatedAt, r.PlacedAt, r.StartedAt, r.ReadyAt, r.EndedAt)
         {
             SavedImage = r.SavedImage,
             Save = r.SaveImage,

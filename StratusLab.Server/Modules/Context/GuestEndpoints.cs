@@ -1,6 +1,6 @@
 using System.Net.Http.Headers;
 using Microsoft.AspNetCore.Http.HttpResults;
-using StratusLab.Server.Modules.Compute.Contracts;
+using StratusLab.Server.Modules.Context.Contracts;
 using StratusLab.Server.Platform.Http;
 
 namespace StratusLab.Server.Modules.Context;

@@ -1,32 +1,32 @@
 using System.Diagnostics;
 using System.Threading.Channels;
-using StratusLab.Server.Modules.Compute.Contracts;
 using StratusLab.Server.Modules.Scheduling.Contracts;
 using StratusLab.Server.Modules.Scheduling.Expressions;
 using StratusLab.Server.Platform.Configuration;
 
 namespace StratusLab.Server.Modules.Scheduling;
 
-/// <summary>A coalescing wake-up: any number of Wake() calls before the scheduler runs cause one pass.</summary>
-public sealed class SchedulerSignal : ISchedulerSignal
+/// <summary>A coalescing wake-up: any number of Wake() calls before the next wait cause one pass.</summary>
+public sealed class SchedulerSignal(ServerOptions options) : ISchedulerSignal
 {
     readonly Channel<bool> _channel = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+
     public void Wake() => _channel.Writer.TryWrite(true);
-    public ChannelReader<bool> Reader => _channel.Reader;
+
+    public async Task WaitAsync(CancellationToken ct)
+    {
+        using var wait = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        wait.CancelAfter(TimeSpan.FromSeconds(options.Scheduling.SafetyNetSeconds));
+        try { await _channel.Reader.ReadAsync(wait.Token); }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested) { }
+    }
 }
 
 /// <summary>
-/// Places PENDING instances on hosts when woken (new instance, freed capacity, host change), with a periodic pass
-/// only as a safety net. Each pass reserves capacity atomically, records why hosts were rejected, and fails
-/// instances pending longer than Scheduling:PendingTimeoutSeconds.
+/// Places PENDING instances on hosts when Compute asks: each call reserves capacity atomically, says why hosts were
+/// rejected, and gives up on instances pending longer than Scheduling:PendingTimeoutSeconds. It never calls back.
 /// </summary>
-public sealed class Scheduler(
-    SchedulerSignal signal,
-    SchedulingStore store,
-    IPlacementTarget target,
-    ServerOptions options,
-    TimeProvider clock,
-    ILogger<Scheduler> logger) : BackgroundService
+public sealed class Scheduler(SchedulingStore store, ServerOptions options, TimeProvider clock, ILogger<Scheduler> logger) : Contracts.IScheduler
 {
     static readonly System.Diagnostics.Metrics.Histogram<double> PassDuration =
         Platform.Telemetry.Telemetry.Meter.CreateHistogram<double>("stratuslab.scheduler.pass.duration", "ms", "Scheduling pass time");
@@ -35,55 +35,41 @@ public sealed class Scheduler(
 
     readonly Dictionary<string, (Expr? Expr, Policy Policy)> _parsed = new();
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    public async Task<IReadOnlyList<SchedulingDecision>> PlaceAsync(IReadOnlyList<SchedulingRequest> requests, CancellationToken ct = default)
     {
-        var safetyNet = TimeSpan.FromSeconds(options.Scheduling.SafetyNetSeconds);
-        signal.Wake();
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            using var wait = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-            wait.CancelAfter(safetyNet);
-            try { await signal.Reader.ReadAsync(wait.Token); }
-            catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested) { }
-            try { await PassAsync(stoppingToken); }
-            catch (Exception e) when (e is not OperationCanceledException) { logger.LogError(e, "Scheduling pass failed"); }
-        }
-    }
-
-    /// <summary>One pass over every PENDING instance, oldest first.</summary>
-    public async Task PassAsync(CancellationToken ct)
-    {
+        if (requests.Count == 0) return [];
         var started = Stopwatch.GetTimestamp();
-        var pending = await target.ListPendingAsync(ct);
-        if (pending.Count == 0) return;
-        var requests = new List<PlacementRequest>(pending.Count);
-        foreach (var p in pending)
+        var placements = new List<PlacementRequest>(requests.Count);
+        foreach (var r in requests)
         {
-            var (requirements, policy) = Parse(p.Requirements, p.Policy ?? options.Scheduling.Policy);
-            requests.Add(new PlacementRequest(p.Id, p.Cpu, p.MemoryMiB, requirements, p.Requirements, policy));
+            var (requirements, policy) = Parse(r.Requirements, r.Policy ?? options.Scheduling.Policy);
+            placements.Add(new PlacementRequest(r.InstanceId, r.Cpu, r.MemoryMiB, requirements, r.Requirements, policy));
         }
-        var decisions = await store.PlaceAsync(requests);
-        var hosts = (await store.ListHostsAsync()).ToDictionary(h => h.Name, StringComparer.OrdinalIgnoreCase);
+        var decisions = await store.PlaceAsync(placements);
+        var drivers = decisions.Values.Any(d => d.Host is not null)
+            ? (await store.ListHostsAsync()).ToDictionary(h => h.Name, h => h.Driver, StringComparer.OrdinalIgnoreCase)
+            : new Dictionary<string, string>();
         var now = clock.GetUtcNow();
         var timeout = options.Scheduling.PendingTimeoutSeconds;
-        foreach (var p in pending)
+        var answers = new List<SchedulingDecision>(decisions.Count);
+        foreach (var r in requests)
         {
-            if (!decisions.TryGetValue(p.Id, out var decision)) continue;
+            if (!decisions.TryGetValue(r.InstanceId, out var decision)) continue;
             if (decision.Host is { } host)
             {
-                if (!await target.PlaceAsync(p.Id, host, hosts[host].Driver, ct)) await store.ReleaseAsync(p.Id);
-                else Placed.Add(1);
+                answers.Add(new SchedulingDecision(r.InstanceId, host, drivers[host], null, GiveUp: false));
+                Placed.Add(1);
                 continue;
             }
             var message = "no host fits: " + decision.Message;
-            if (timeout > 0 && now - p.CreatedAt > TimeSpan.FromSeconds(timeout))
-                await target.FailPendingAsync(p.Id, $"{message} (PENDING for more than {timeout} s, Scheduling:PendingTimeoutSeconds)", ct);
-            else if (message != p.SchedulingMessage)
-                await target.SetSchedulingMessageAsync(p.Id, message, ct);
+            answers.Add(timeout > 0 && now - r.PendingSince > TimeSpan.FromSeconds(timeout)
+                ? new SchedulingDecision(r.InstanceId, null, null, $"{message} (PENDING for more than {timeout} s, Scheduling:PendingTimeoutSeconds)", GiveUp: true)
+                : new SchedulingDecision(r.InstanceId, null, null, message, GiveUp: false));
         }
         var elapsed = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
         PassDuration.Record(elapsed);
-        logger.LogDebug("Scheduling pass: {Count} pending, {Placed} placed in {Ms:0.0} ms", pending.Count, decisions.Count(d => d.Value.Host is not null), elapsed);
+        logger.LogDebug("Scheduling pass: {Count} pending, {Placed} placed in {Ms:0.0} ms", requests.Count, answers.Count(a => a.Placed), elapsed);
+        return answers;
     }
 
     (Expr?, Policy) Parse(string? requirements, string policy)

@@ -1,15 +1,15 @@
-using StratusLab.Server.Modules.Compute.Contracts;
+using StratusLab.Server.Platform.Contracts;
 
 namespace StratusLab.Server.Modules.Scheduling;
 
 /// <summary>On start: registers the local host and drops allocations whose instance no longer holds a host.</summary>
-public sealed class SchedulingHost(HostMonitor monitor, SchedulingStore store, IPlacementTarget target, SchedulerSignal signal, ILogger<SchedulingHost> logger) : IHostedService
+public sealed class SchedulingHost(HostMonitor monitor, SchedulingStore store, IInstanceDirectory instances, SchedulerSignal signal, ILogger<SchedulingHost> logger) : IHostedService
 {
     public async Task StartAsync(CancellationToken ct)
     {
         await monitor.RegisterLocalHostAsync();
         await monitor.MeasureAsync();
-        var placed = (await target.ListPlacedAsync(ct)).ToHashSet();
+        var placed = (await instances.ListPlacedAsync(ct)).ToHashSet();
         foreach (var id in await store.AllocatedInstancesAsync())
         {
             if (placed.Contains(id)) continue;

@@ -22,8 +22,7 @@ public static class SchedulingModule
         services.AddSingleton<IHostAllocations>(sp => sp.GetRequiredService<PlacementRules>());
         services.AddSingleton<HostMonitor>();
         services.AddHostedService<SchedulingHost>();
-        services.AddSingleton<Scheduler>();
-        services.AddHostedService(sp => sp.GetRequiredService<Scheduler>());
+        services.AddSingleton<Contracts.IScheduler, Scheduler>();
         return services;
     }
 

@@ -20,20 +20,6 @@ public sealed class ServerOptions
 
     public string DatabasePath => Path.Combine(DataDir, "stratuslab.db");
     public string AdminTokenPath => Path.Combine(DataDir, "admin.token");
-
-    /// <summary>The base URL guests use to reach the guest API.</summary>
-    public string GuestApiUrl
-    {
-        get
-        {
-            if (!string.IsNullOrEmpty(PublicUrl)) return PublicUrl.TrimEnd('/');
-            var first = Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)[0];
-            var uri = new Uri(first.Replace("*", "0.0.0.0").Replace("+", "0.0.0.0"));
-            // QEMU user-mode networking maps 10.0.2.2 in the guest to the host's loopback.
-            var host = uri.IsLoopback || uri.Host is "0.0.0.0" or "[::]" ? "10.0.2.2" : uri.Host;
-            return $"{uri.Scheme}://{host}:{uri.Port}";
-        }
-    }
 }
 
 public sealed class StoreOptions

@@ -19,6 +19,13 @@ public static class DapperTypes
         SqlMapper.AddTypeHandler(new DateTimeOffsetHandler());
     }
 
+    /// <summary>
+    /// Stores values of <typeparamref name="T"/> as JSON text (camelCase) and reads them back typed. Register collection
+    /// columns by their read-only interface (IReadOnlyList&lt;string&gt;): a handler for List&lt;T&gt; or T[] would stop
+    /// Dapper expanding such parameters in "IN @list".
+    /// </summary>
+    public static void AddJson<T>() => SqlMapper.AddTypeHandler(new JsonHandler<T>());
+
     public static string Format(DateTimeOffset value) =>
         value.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
 
@@ -36,6 +43,21 @@ public static class DapperTypes
             DateTime d => new DateTimeOffset(DateTime.SpecifyKind(d, DateTimeKind.Utc)),
             _ => throw new DataException($"cannot read {value.GetType().Name} as a time"),
         };
+    }
+
+    sealed class JsonHandler<T> : SqlMapper.TypeHandler<T>
+    {
+        static readonly System.Text.Json.JsonSerializerOptions Options = new(System.Text.Json.JsonSerializerDefaults.Web);
+
+        public override void SetValue(IDbDataParameter parameter, T? value)
+        {
+            parameter.DbType = DbType.String;
+            parameter.Value = value is null ? DBNull.Value : System.Text.Json.JsonSerializer.Serialize(value, Options);
+        }
+
+        public override T? Parse(object value) => value is string s
+            ? System.Text.Json.JsonSerializer.Deserialize<T>(s, Options)
+            : throw new DataException($"cannot read {value.GetType().Name} as JSON");
     }
 
     sealed class GuidHandler : SqlMapper.TypeHandler<Guid>

@@ -33,3 +33,19 @@ public static class ContextVariables
     public static bool IsValidName(string name) =>
         name.Length is > 0 and <= 64 && char.IsAsciiLetterUpper(name[0]) && name.All(c => char.IsAsciiLetterUpper(c) || char.IsAsciiDigit(c) || c == '_');
 }
+
+/// <summary>What the guest API needs to know about the instance behind a per-VM token.</summary>
+public sealed record GuestInstance(long InstanceId, string Hostname, IReadOnlyDictionary<string, string> Context);
+
+/// <summary>The instances behind the guest API's per-VM tokens; Compute implements it, the guest API (this module) uses it.</summary>
+public interface IGuestInstances
+{
+    /// <summary>The instance whose guest token this is, if it is still alive; else null.</summary>
+    Task<GuestInstance?> FindByGuestTokenAsync(string token, CancellationToken ct = default);
+
+    /// <summary>Marks the instance ready (the guest finished booting and applied its context).</summary>
+    Task MarkReadyAsync(long instanceId, CancellationToken ct = default);
+
+    /// <summary>Stores the latest metrics (KPIs) the guest reported.</summary>
+    Task RecordMetricsAsync(long instanceId, IReadOnlyDictionary<string, double> metrics, CancellationToken ct = default);
+}

@@ -1,9 +1,40 @@
 namespace StratusLab.Server.Modules.Scheduling.Contracts;
 
-/// <summary>Wakes the scheduler: a new PENDING instance, freed capacity, a host change.</summary>
+/// <summary>
+/// Says when placing PENDING instances is worth trying again: a new PENDING instance, freed capacity, a host change.
+/// Wakes coalesce: any number of Wake() calls before the next WaitAsync cause one pass.
+/// </summary>
 public interface ISchedulerSignal
 {
     void Wake();
+
+    /// <summary>Returns after the next Wake(), or after Scheduling:SafetyNetSeconds at the latest.</summary>
+    Task WaitAsync(CancellationToken ct);
+}
+
+/// <summary>A PENDING instance asking for a host.</summary>
+/// <param name="Requirements">Admin-set requirement expression over host attributes, if any.</param>
+/// <param name="Policy">Admin-set placement policy for this instance, if any (else the site default).</param>
+/// <param name="PendingSince">When the instance was created; past Scheduling:PendingTimeoutSeconds the scheduler gives up.</param>
+public sealed record SchedulingRequest(long InstanceId, long Cpu, long MemoryMiB, string? Requirements, string? Policy, DateTimeOffset PendingSince);
+
+/// <summary>
+/// The scheduler's answer for one request: a host whose capacity is now reserved for the instance (give it back with
+/// <see cref="IHostAllocations.ReleaseAsync"/>), or why no host fits; <see cref="GiveUp"/> when it waited too long.
+/// </summary>
+public sealed record SchedulingDecision(long InstanceId, string? Host, string? Driver, string? Reason, bool GiveUp)
+{
+    public bool Placed => Host is not null;
+}
+
+/// <summary>Chooses hosts for PENDING instances by the active policy, reserving their capacity atomically.</summary>
+public interface IScheduler
+{
+    /// <summary>
+    /// One decision per request, oldest first; requests whose instance already holds capacity get none.
+    /// Two concurrent calls can never over-commit a host.
+    /// </summary>
+    Task<IReadOnlyList<SchedulingDecision>> PlaceAsync(IReadOnlyList<SchedulingRequest> requests, CancellationToken ct = default);
 }
 
 /// <summary>Host capacity held by instances from placement until they end.</summary>

@@ -6,6 +6,8 @@ using StratusLab.Server.Modules.Identity.Contracts;
 using StratusLab.Server.Platform.Configuration;
 using StratusLab.Server.Platform.Http;
 
+using StratusLab.Server.Platform.Contracts;
+
 namespace StratusLab.Server.Modules.Compute;
 
 /// <summary>
@@ -43,7 +45,7 @@ public sealed partial class InstanceRequests(ComputeStore store, Images.Contract
     {
         var name = r.Name is null ? null : Validate.Name(r.Name, "name");
         var count = r.Count ?? 1;
-        if (count is < 1 or > MaxCount) throw ApiException.BadRequest("count", $"'count' = {count} is out of range; accepted: 1..{MaxCount} per request.");
+        if (count is < 1 or > MaxCount) throw new InvalidInputException("count", $"'count' = {count} is out of range; accepted: 1..{MaxCount} per request.");
 
         var restricted = new List<string>();
         if (r.RawQemuArguments is { Count: > 0 }) restricted.Add("rawQemuArguments");
@@ -52,42 +54,42 @@ public sealed partial class InstanceRequests(ComputeStore store, Images.Contract
         if (r.Policy is not null) restricted.Add("policy");
         foreach (var key in r.Context?.Keys ?? []) if (ContextVariables.AdminOnly.Contains(key)) restricted.Add($"context.{key}");
         if (!caller.IsAdmin && restricted.Count > 0)
-            throw new ApiException(403, $"Only administrators may set {string.Join(", ", restricted)}; remove {(restricted.Count == 1 ? "it" : "them")} from the request.",
-                restricted[0], "Restricted attribute");
+            throw new DomainException(Rejection.Forbidden, $"Only administrators may set {string.Join(", ", restricted)}; remove {(restricted.Count == 1 ? "it" : "them")} from the request.",
+                restricted[0]) { Title = "Restricted attribute" };
         placement.Validate(r.Requirements, r.Policy);
         await networking.ValidateAsync(r.Networks ?? [], r.ForwardPorts ?? [], count, caller);
         if (r.Volumes is { Count: > 0 })
-            throw ApiException.Invalid("volumes", "Persistent volumes are not available yet on this server; leave 'volumes' out.");
+            throw new InvalidInputException("volumes", "Persistent volumes are not available yet on this server; leave 'volumes' out.", unprocessable: true);
         if (r.Mac is not null && !MacPattern().IsMatch(r.Mac))
-            throw ApiException.BadRequest("mac", $"'mac' = '{Validate.Trim(r.Mac)}' is not a MAC address like 02:00:0a:00:00:05.");
+            throw new InvalidInputException("mac", $"'mac' = '{Validate.Trim(r.Mac)}' is not a MAC address like 02:00:0a:00:00:05.");
         foreach (var arg in r.RawQemuArguments ?? [])
             if (arg.Length is 0 or > 4096 || arg.Contains('\0'))
-                throw ApiException.BadRequest("rawQemuArguments", "each raw QEMU argument must be 1-4096 characters without NUL.");
+                throw new InvalidInputException("rawQemuArguments", "each raw QEMU argument must be 1-4096 characters without NUL.");
 
         var context = new Dictionary<string, string>(StringComparer.Ordinal);
         var contextBytes = 0;
         foreach (var (key, value) in r.Context ?? new Dictionary<string, string>())
         {
             if (!ContextVariables.IsValidName(key))
-                throw ApiException.BadRequest($"context.{key}", $"context variable '{Validate.Trim(key)}' is not a valid name: use A-Z, 0-9 and '_', starting with a letter (like MY_SETTING).");
+                throw new InvalidInputException($"context.{key}", $"context variable '{Validate.Trim(key)}' is not a valid name: use A-Z, 0-9 and '_', starting with a letter (like MY_SETTING).");
             if (NicVariable().IsMatch(key))
-                throw ApiException.BadRequest($"context.{key}", $"context variable '{key}' is set by the server from the NIC's lease; choose the NIC's network with 'networks' instead.");
+                throw new InvalidInputException($"context.{key}", $"context variable '{key}' is set by the server from the NIC's lease; choose the NIC's network with 'networks' instead.");
             if (ContextVariables.Reserved.Contains(key) && !ContextVariables.AdminOnly.Contains(key))
-                throw ApiException.BadRequest($"context.{key}", $"context variable '{key}' is set by the server; use the request's own field (name, sshKeys) instead.");
-            if (value.Contains('\0')) throw ApiException.BadRequest($"context.{key}", $"context variable '{key}' contains a NUL character.");
+                throw new InvalidInputException($"context.{key}", $"context variable '{key}' is set by the server; use the request's own field (name, sshKeys) instead.");
+            if (value.Contains('\0')) throw new InvalidInputException($"context.{key}", $"context variable '{key}' contains a NUL character.");
             contextBytes += key.Length + value.Length;
             context[key] = value;
         }
-        if (contextBytes > 64 * 1024) throw ApiException.BadRequest("context", "the context is larger than 64 KiB; put large data in userData or on a volume.");
+        if (contextBytes > 64 * 1024) throw new InvalidInputException("context", "the context is larger than 64 KiB; put large data in userData or on a volume.");
         var sshKeys = new List<string>();
         foreach (var key in r.SshKeys ?? [])
         {
             var trimmed = key.Trim();
             if (!SshKeyPattern().IsMatch(trimmed))
-                throw ApiException.BadRequest("sshKeys", $"'{Validate.Trim(trimmed)}' is not an SSH public key; give one line like 'ssh-ed25519 AAAA... user@host'.");
+                throw new InvalidInputException("sshKeys", $"'{Validate.Trim(trimmed)}' is not an SSH public key; give one line like 'ssh-ed25519 AAAA... user@host'.");
             sshKeys.Add(trimmed);
         }
-        if (r.UserData is { Length: > 64 * 1024 }) throw ApiException.BadRequest("userData", "'userData' is larger than 64 KiB.");
+        if (r.UserData is { Length: > 64 * 1024 }) throw new InvalidInputException("userData", "'userData' is larger than 64 KiB.");
 
         var (reference, imageIdentifier) = await images.ResolveAsync(r.Image);
         var imageRef = $"{reference.Kind.ToString().ToLowerInvariant()}:{reference.Value}";
@@ -100,8 +102,8 @@ public sealed partial class InstanceRequests(ComputeStore store, Images.Contract
             if (!decision.Accepted)
             {
                 await imagePolicy.CheckLaunchAsync(identifier, caller, null);
-                var refused = new ApiException(403, $"The site image policy refuses image '{imageName}' ({identifier}): rule {decision.Rule} ({decision.Source}): {decision.Reason}. Ask an administrator, or choose another image.",
-                    "image", "Refused by the site image policy");
+                var refused = new DomainException(Rejection.Forbidden, $"The site image policy refuses image '{imageName}' ({identifier}): rule {decision.Rule} ({decision.Source}): {decision.Reason}. Ask an administrator, or choose another image.",
+                    "image") { Title = "Refused by the site image policy" };
                 refused.Extensions["rule"] = decision.Rule;
                 throw refused;
             }
@@ -117,7 +119,7 @@ public sealed partial class InstanceRequests(ComputeStore store, Images.Contract
                 "memory" => "memoryMiB",
                 _ => "cpu",
             };
-            throw ApiException.Invalid(field, "This request can never be placed: " + never.Reason);
+            throw new InvalidInputException(field, "This request can never be placed: " + never.Reason, unprocessable: true);
         }
 
         await quotas.ReserveAsync(caller.UserId, new ResourceAmount(count, cpu * count, memory * count, 0));
@@ -141,13 +143,13 @@ public sealed partial class InstanceRequests(ComputeStore store, Images.Contract
         if (r.InstanceType is not null)
         {
             if (r.Cpu is not null || r.MemoryMiB is not null)
-                throw ApiException.BadRequest("instanceType", "Give either 'instanceType' or 'cpu' + 'memoryMiB', not both.");
+                throw new InvalidInputException("instanceType", "Give either 'instanceType' or 'cpu' + 'memoryMiB', not both.");
             var type = (await store.ListTypesAsync()).FirstOrDefault(t => string.Equals(t.Name, r.InstanceType, StringComparison.OrdinalIgnoreCase))
-                ?? throw ApiException.Invalid("instanceType", $"Unknown instance type '{Validate.Trim(r.InstanceType)}'; known types: {string.Join(", ", (await store.ListTypesAsync()).Select(t => t.Name))}.");
+                ?? throw new InvalidInputException("instanceType", $"Unknown instance type '{Validate.Trim(r.InstanceType)}'; known types: {string.Join(", ", (await store.ListTypesAsync()).Select(t => t.Name))}.", unprocessable: true);
             return (type.Name, type.Cpu, type.MemoryMib);
         }
         if (r.Cpu is null != r.MemoryMiB is null)
-            throw ApiException.BadRequest(r.Cpu is null ? "cpu" : "memoryMiB", "Give both 'cpu' and 'memoryMiB', or an 'instanceType'.");
+            throw new InvalidInputException(r.Cpu is null ? "cpu" : "memoryMiB", "Give both 'cpu' and 'memoryMiB', or an 'instanceType'.");
         if (r.Cpu is { } cpu && r.MemoryMiB is { } memory)
         {
             Validate.Range(cpu, "cpu", 1, 256);

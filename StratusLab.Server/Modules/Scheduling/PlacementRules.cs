@@ -1,6 +1,6 @@
 using StratusLab.Server.Modules.Scheduling.Contracts;
 using StratusLab.Server.Modules.Scheduling.Expressions;
-using StratusLab.Server.Platform.Http;
+using StratusLab.Server.Platform.Contracts;
 
 namespace StratusLab.Server.Modules.Scheduling;
 
@@ -18,15 +18,15 @@ public sealed class PlacementRules(SchedulingStore store, SchedulerSignal signal
         {
             try { Policy.Parse(policy); }
             catch (ExpressionException e) { throw ExpressionProblem("policy", policy, e); }
-            catch (ArgumentException e) { throw ApiException.BadRequest("policy", e.Message); }
+            catch (ArgumentException e) { throw new InvalidInputException("policy", e.Message); }
         }
     }
 
-    static ApiException ExpressionProblem(string field, string text, ExpressionException e)
+    static InvalidInputException ExpressionProblem(string field, string text, ExpressionException e)
     {
         var offset = field == "policy" && text.StartsWith("rank:", StringComparison.Ordinal) ? 5 : 0;
         var column = e.Position + offset;
-        var error = ApiException.BadRequest(field, $"'{field}' has an error at column {column + 1}: {e.Message}.\n  {text}\n  {new string(' ', column)}^");
+        var error = new InvalidInputException(field, $"'{field}' has an error at column {column + 1}: {e.Message}.\n  {text}\n  {new string(' ', column)}^");
         error.Extensions["column"] = column + 1;
         return error;
     }

@@ -30,6 +30,9 @@ public class DomainException(Rejection kind, string detail, string? field = null
     public string Detail => Message;
     public string? Field { get; } = field;
 
+    /// <summary>A title for the problem document when the status's own title says too little.</summary>
+    public string? Title { get; init; }
+
     /// <summary>Extra members of the problem document (for example the actions an instance allows).</summary>
     public IDictionary<string, object?> Extensions { get; } = new Dictionary<string, object?>();
 }

@@ -69,7 +69,7 @@ public static class ErrorHandling
             case DomainException domain:
             {
                 var status = StatusOf(domain.Kind);
-                var p = new ProblemDetails { Status = status, Title = TitleFor(status), Detail = domain.Detail };
+                var p = new ProblemDetails { Status = status, Title = domain.Title ?? TitleFor(status), Detail = domain.Detail };
                 if (domain.Field is not null) p.Extensions["field"] = domain.Field;
                 foreach (var (k, v) in domain.Extensions) p.Extensions[k] = v;
                 return p;

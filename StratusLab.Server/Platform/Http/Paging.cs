@@ -1,3 +1,5 @@
+using StratusLab.Server.Platform.Contracts;
+
 namespace StratusLab.Server.Platform.Http;
 
 /// <summary>?limit=&amp;offset= for every list.</summary>
@@ -10,8 +12,8 @@ public static class Paging
     {
         var l = limit ?? DefaultLimit;
         var o = offset ?? 0;
-        if (l is < 1 or > MaxLimit) throw ApiException.BadRequest("limit", $"'limit' = {l} is out of range; accepted: 1..{MaxLimit}.");
-        if (o < 0) throw ApiException.BadRequest("offset", $"'offset' = {o} is negative; accepted: 0 or more.");
+        if (l is < 1 or > MaxLimit) throw new InvalidInputException("limit", $"'limit' = {l} is out of range; accepted: 1..{MaxLimit}.");
+        if (o < 0) throw new InvalidInputException("offset", $"'offset' = {o} is negative; accepted: 0 or more.");
         return (l, o);
     }
 }

@@ -1,5 +1,7 @@
 using System.Text.RegularExpressions;
 
+using StratusLab.Server.Platform.Contracts;
+
 namespace StratusLab.Server.Platform.Http;
 
 /// <summary>Input checks shared by every module; each failure names the field and what is accepted.</summary>
@@ -9,9 +11,9 @@ public static partial class Validate
     public static string Name(string? value, string field)
     {
         if (string.IsNullOrWhiteSpace(value))
-            throw ApiException.BadRequest(field, $"'{field}' is required.");
+            throw new InvalidInputException(field, $"'{field}' is required.");
         if (!NamePattern().IsMatch(value))
-            throw ApiException.BadRequest(field,
+            throw new InvalidInputException(field,
                 $"'{field}' = '{Trim(value)}' is not a valid name: use 1-63 characters, a letter first, then letters, digits, '.', '_' or '-'.");
         return value;
     }
@@ -19,7 +21,7 @@ public static partial class Validate
     public static long Range(long value, string field, long min, long max)
     {
         if (value < min || value > max)
-            throw ApiException.BadRequest(field, $"'{field}' = {value} is out of range; accepted: {min}..{max}.");
+            throw new InvalidInputException(field, $"'{field}' = {value} is out of range; accepted: {min}..{max}.");
         return value;
     }
 

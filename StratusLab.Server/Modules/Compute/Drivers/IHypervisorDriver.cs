@@ -43,7 +43,7 @@ public sealed record VmStarted(int? Pid, string Accelerator);
 public enum VmPowerState { Running, Paused, Off }
 
 /// <summary>A driver action failed; the message is the hypervisor's own error text.</summary>
-public sealed class HypervisorException(string message, Exception? inner = null) : Exception(message, inner);
+public class HypervisorException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>Starts and controls VMs on one host.</summary>
 public interface IHypervisorDriver

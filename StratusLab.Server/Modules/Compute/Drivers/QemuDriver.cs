@@ -152,18 +152,17 @@ public sealed partial class QemuDriver(ICommandRunner runner, ServerOptions opti
         if (vm.Pid is not { } pid || !IsOurProcess(pid, vm.InstanceId)) return;
         await using var qmp = await ConnectAsync(vm, ct);
         try { await qmp.ExecuteAsync("device_del", new JsonObject { ["id"] = deviceId }, ct); }
-        catch (HypervisorException e) when (e.Message.Contains("not found", StringComparison.OrdinalIgnoreCase)) { }
+        catch (QmpCommandException e) when (e.ErrorClass == "DeviceNotFound") { }
         // device_del completes when the guest acknowledges the unplug; until then the node is in use.
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         while (true)
         {
             try
             {
+                // A node QEMU no longer has is already detached: asked, not inferred from an error text.
+                var nodes = await qmp.ExecuteAsync("query-named-block-nodes", new JsonObject { ["flat"] = true }, ct) as JsonArray ?? [];
+                if (!nodes.Any(n => n?["node-name"]?.GetValue<string>() == "node-" + deviceId)) return;
                 await qmp.ExecuteAsync("blockdev-del", new JsonObject { ["node-name"] = "node-" + deviceId }, ct);
-                return;
-            }
-            catch (HypervisorException e) when (e.Message.Contains("not found", StringComparison.OrdinalIgnoreCase) || e.Message.Contains("Cannot find", StringComparison.OrdinalIgnoreCase))
-            {
                 return;
             }
             catch (HypervisorException) when (DateTime.UtcNow < deadline)

@@ -50,7 +50,8 @@ public sealed class QmpClient : IAsyncDisposable
             var message = await ReadMessageAsync(ct);
             if (message["event"] is not null) continue;
             if (message["error"] is { } error)
-                throw new HypervisorException($"QMP {command} failed: {error["desc"]?.GetValue<string>() ?? error.ToJsonString()}");
+                throw new QmpCommandException(command, error["class"]?.GetValue<string>() ?? "",
+                    $"QMP {command} failed: {error["desc"]?.GetValue<string>() ?? error.ToJsonString()}");
             if (message.ContainsKey("return")) return message["return"];
         }
     }
@@ -68,4 +69,11 @@ public sealed class QmpClient : IAsyncDisposable
         await _stream.DisposeAsync();
         _socket.Dispose();
     }
+}
+
+/// <summary>QEMU answered a command with an error; <see cref="ErrorClass"/> is QMP's machine-readable class (e.g. DeviceNotFound).</summary>
+public sealed class QmpCommandException(string command, string errorClass, string message) : HypervisorException(message)
+{
+    public string Command { get; } = command;
+    public string ErrorClass { get; } = errorClass;
 }

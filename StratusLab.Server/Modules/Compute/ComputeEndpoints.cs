@@ -10,13 +10,13 @@ using StratusLab.Server.Platform.Http;
 namespace StratusLab.Server.Modules.Compute;
 
 /// <summary>An instance type as the API shows it.</summary>
-public sealed record InstanceTypeView(string Name, long Cpu, long MemoryMiB, bool Builtin);
+internal sealed record InstanceTypeView(string Name, long Cpu, long MemoryMiB, bool Builtin);
 /// <summary>Body of POST /instance-types.</summary>
-public sealed record CreateInstanceTypeRequest(string Name, int Cpu, long MemoryMiB);
+internal sealed record CreateInstanceTypeRequest(string Name, int Cpu, long MemoryMiB);
 /// <summary>Body of POST /simulator/faults.</summary>
-public sealed record CreateFaultRequest(string Action, string Mode = "fail", int? Times = null, long? InstanceId = null, int DelayMs = 0, string? Message = null);
+internal sealed record CreateFaultRequest(string Action, string Mode = "fail", int? Times = null, long? InstanceId = null, int DelayMs = 0, string? Message = null);
 
-public static class ComputeEndpoints
+internal static class ComputeEndpoints
 {
     public static RouteGroupBuilder MapComputeEndpoints(this IEndpointRouteBuilder app)
     {

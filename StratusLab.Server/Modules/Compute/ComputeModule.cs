@@ -5,7 +5,7 @@ using StratusLab.Server.Modules.Context.Contracts;
 
 namespace StratusLab.Server.Modules.Compute;
 
-public static class ComputeModule
+internal static class ComputeModule
 {
     public static IServiceCollection AddComputeModule(this IServiceCollection services, IConfiguration configuration)
     {

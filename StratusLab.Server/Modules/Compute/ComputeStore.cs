@@ -6,7 +6,7 @@ using StratusLab.Server.Platform.Data;
 namespace StratusLab.Server.Modules.Compute;
 
 /// <summary>One instance as stored; the JSON columns come back typed (see <see cref="ComputeStore.RegisterColumnTypes"/>).</summary>
-public sealed class InstanceRow
+internal sealed class InstanceRow
 {
     public long Id { get; init; }
     public string Name { get; init; } = "";
@@ -56,28 +56,28 @@ public sealed class InstanceRow
 }
 
 /// <summary>Restricted attributes only admins may set, stored with the instance.</summary>
-public sealed record AdminAttributes(IReadOnlyList<string>? RawQemuArguments = null, string? Mac = null, string? Requirements = null, string? Policy = null);
+internal sealed record AdminAttributes(IReadOnlyList<string>? RawQemuArguments = null, string? Mac = null, string? Requirements = null, string? Policy = null);
 
 /// <summary>Where an instance's boot disk is: the Pdisk volume, the path or URL QEMU opens, its format.</summary>
-public sealed record BootDiskRecord(Guid Volume, string Path, string Format, bool CacheHit);
+internal sealed record BootDiskRecord(Guid Volume, string Path, string Format, bool CacheHit);
 
 /// <summary>A NIC of an instance as its view shows it.</summary>
-public sealed record InstanceNic(int Index, string Network, string Ip, string Mac);
+internal sealed record InstanceNic(int Index, string Network, string Ip, string Mac);
 
 /// <summary>A new instance to insert.</summary>
-public sealed record NewInstance(
+internal sealed record NewInstance(
     string? Name, long OwnerId, long GroupId, long Permissions, string Image, string? ImageRef, string? InstanceType,
     long Cpu, long MemoryMib, string Driver, IReadOnlyDictionary<string, string> Context, IReadOnlyList<string> SshKeys, string? UserData, AdminAttributes Admin,
     IReadOnlyList<string> Networks, IReadOnlyList<int> ForwardPorts, bool SaveImage = false);
 
 /// <summary>What PROLOG made for an instance, recorded in one write once it is all there.</summary>
-public sealed record PrologRecord(string GuestTokenHash, IReadOnlyList<PortForward> PortForwards, IReadOnlyList<InstanceNic> Nics, string? VmDir, BootDiskRecord? BootDisk);
+internal sealed record PrologRecord(string GuestTokenHash, IReadOnlyList<PortForward> PortForwards, IReadOnlyList<InstanceNic> Nics, string? VmDir, BootDiskRecord? BootDisk);
 
 /// <summary>The owner and size of an instance whose quota was just given back.</summary>
-public sealed record HeldQuota(long OwnerId, long Cpu, long MemoryMib);
+internal sealed record HeldQuota(long OwnerId, long Cpu, long MemoryMib);
 
 /// <summary>An instance type.</summary>
-public sealed record InstanceTypeRow(string Name, long Cpu, long MemoryMib, bool Builtin, DateTimeOffset CreatedAt)
+internal sealed record InstanceTypeRow(string Name, long Cpu, long MemoryMib, bool Builtin, DateTimeOffset CreatedAt)
 {
     public InstanceTypeRow(string name, long cpu, long memoryMib, long builtin, string createdAt)
         : this(name, cpu, memoryMib, builtin != 0,
@@ -89,7 +89,7 @@ public sealed record InstanceTypeRow(string Name, long Cpu, long MemoryMib, bool
 /// still in S"; a method returns the row as it is after the change, or null when the instance was no longer in S
 /// (a lost race the caller sees, never a silent overwrite).
 /// </summary>
-public sealed class ComputeStore(Store store)
+internal sealed class ComputeStore(Store store)
 {
     const string Columns = """
         id AS Id, name AS Name, owner_id AS OwnerId, group_id AS GroupId, permissions AS Permissions, state AS State,

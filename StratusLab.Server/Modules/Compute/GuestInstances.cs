@@ -5,7 +5,7 @@ using StratusLab.Server.Modules.Identity.Contracts;
 namespace StratusLab.Server.Modules.Compute;
 
 /// <summary>The Compute side of the guest API: token lookup, ready flag, metrics.</summary>
-public sealed class GuestInstances(ComputeStore store, InstanceEvents events) : IGuestInstances
+internal sealed class GuestInstances(ComputeStore store, InstanceEvents events) : IGuestInstances
 {
     readonly System.Collections.Concurrent.ConcurrentDictionary<long, IReadOnlyDictionary<string, double>> _metrics = new();
 

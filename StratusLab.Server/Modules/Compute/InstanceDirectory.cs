@@ -4,7 +4,7 @@ using StratusLab.Server.Platform.Contracts;
 namespace StratusLab.Server.Modules.Compute;
 
 /// <summary>Compute's answer to "is this instance alive, and who owns it", for the reconcilers of lower modules.</summary>
-public sealed class InstanceDirectory(ComputeStore store) : IInstanceDirectory
+internal sealed class InstanceDirectory(ComputeStore store) : IInstanceDirectory
 {
     public async Task<InstanceEntry?> FindAsync(long instanceId, CancellationToken ct = default)
     {

@@ -5,7 +5,7 @@ using StratusLab.Server.Platform.Http;
 namespace StratusLab.Server.Modules.Compute;
 
 /// <summary>Hot-plug of disks into running instances, for Pdisk.</summary>
-public sealed class InstanceDisks(ComputeStore store, HypervisorRegistry drivers) : IInstanceDisks
+internal sealed class InstanceDisks(ComputeStore store, HypervisorRegistry drivers) : IInstanceDisks
 {
     public async Task<InstanceSummary?> FindAsync(long instanceId, CancellationToken ct = default)
     {

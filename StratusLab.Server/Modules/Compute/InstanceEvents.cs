@@ -4,13 +4,13 @@ using StratusLab.Server.Modules.Identity.Contracts;
 namespace StratusLab.Server.Modules.Compute;
 
 /// <summary>A lifecycle change, as sent on /api/v1/events.</summary>
-public sealed record InstanceEvent(long Id, string Name, string State, bool Ready, string? FailedStep, string? FailureReason, DateTimeOffset Time)
+internal sealed record InstanceEvent(long Id, string Name, string State, bool Ready, string? FailedStep, string? FailureReason, DateTimeOffset Time)
 {
     internal Ownership Ownership { get; init; } = new(0, 0, default);
 }
 
 /// <summary>Fans lifecycle changes out to subscribers (server-sent events, wait long-polls).</summary>
-public sealed class InstanceEvents
+internal sealed class InstanceEvents
 {
     readonly object _lock = new();
     readonly List<Channel<InstanceEvent>> _subscribers = [];

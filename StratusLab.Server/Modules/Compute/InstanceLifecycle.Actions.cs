@@ -3,7 +3,7 @@ using StratusLab.Server.Modules.Compute.Drivers;
 
 namespace StratusLab.Server.Modules.Compute;
 
-public sealed partial class InstanceLifecycle
+internal sealed partial class InstanceLifecycle
 {
     /// <summary>Ends an instance in any state: undoes a deployment in progress, or stops the VM and removes its media.</summary>
     public async Task TerminateAsync(long id)

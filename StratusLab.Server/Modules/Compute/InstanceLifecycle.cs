@@ -18,7 +18,7 @@ namespace StratusLab.Server.Modules.Compute;
 /// Runs instances through their lifecycle: PROLOG (disk overlay, ports, context), BOOT, RUNNING, actions,
 /// EPILOG; every failing step rolls back what it did and leaves the instance FAILED with the step and reason.
 /// </summary>
-public sealed partial class InstanceLifecycle(
+internal sealed partial class InstanceLifecycle(
     ComputeStore store,
     HypervisorRegistry drivers,
     IContextMedia contextMedia,
@@ -341,8 +341,8 @@ public sealed partial class InstanceLifecycle(
 }
 
 /// <summary>The image could not be made into a boot disk (download, checksum, quota...).</summary>
-public sealed class ImagePreparationException(string message) : Exception(message);
+internal sealed class ImagePreparationException(string message) : Exception(message);
 
 /// <summary>The site image policy refused the image.</summary>
-public sealed class PolicyRefusedException(string message) : Exception(message);
+internal sealed class PolicyRefusedException(string message) : Exception(message);
 

@@ -16,7 +16,7 @@ namespace StratusLab.Server.Modules.Compute;
 /// ports forwarded besides Networking:PatGuestPorts), context variables (KEY=value), sshKeys, userData, count (1..100);
 /// admins only: rawQemuArguments, mac (of the first NIC), requirements, policy.
 /// </summary>
-public sealed record CreateInstanceRequest(
+internal sealed record CreateInstanceRequest(
     string? Image = null,
     string? InstanceType = null,
     int? Cpu = null,
@@ -36,7 +36,7 @@ public sealed record CreateInstanceRequest(
     IReadOnlyList<int>? ForwardPorts = null);
 
 /// <summary>Validates and admits instance requests: nothing is written until every check passed and the quota is reserved.</summary>
-public sealed partial class InstanceRequests(ComputeStore store, Images.Contracts.IImageCache images, IQuotaLedger quotas, ServerOptions options, Scheduling.Contracts.IPlacementRules placement, Marketplace.Contracts.IImagePolicy imagePolicy,
+internal sealed partial class InstanceRequests(ComputeStore store, Images.Contracts.IImageCache images, IQuotaLedger quotas, ServerOptions options, Scheduling.Contracts.IPlacementRules placement, Marketplace.Contracts.IImagePolicy imagePolicy,
     Networking.Contracts.IInstanceNetworking networking)
 {
     public const int MaxCount = 1000;

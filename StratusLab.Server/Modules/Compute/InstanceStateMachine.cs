@@ -3,10 +3,10 @@ using StratusLab.Server.Modules.Compute.Contracts;
 namespace StratusLab.Server.Modules.Compute;
 
 /// <summary>The user actions on an instance.</summary>
-public enum InstanceAction { Stop, Start, Reboot, Suspend, Resume, Shutdown, Terminate }
+internal enum InstanceAction { Stop, Start, Reboot, Suspend, Resume, Shutdown, Terminate }
 
 /// <summary>Which actions each state allows (pure; the table the API enforces and tests check).</summary>
-public static class InstanceStateMachine
+internal static class InstanceStateMachine
 {
     static readonly Dictionary<InstanceState, InstanceAction[]> Allowed = new()
     {

@@ -5,10 +5,10 @@ using StratusLab.Server.Modules.Identity.Contracts;
 namespace StratusLab.Server.Modules.Compute;
 
 /// <summary>A forwarded port as the API shows it.</summary>
-public sealed record PortForwardView(int GuestPort, string HostAddress, int HostPort, string Protocol);
+internal sealed record PortForwardView(int GuestPort, string HostAddress, int HostPort, string Protocol);
 
 /// <summary>An instance as the API shows it; <c>nics</c> are its network interfaces (network, leased address, MAC) once it has them.</summary>
-public sealed record InstanceView(
+internal sealed record InstanceView(
     long Id, string Name, string Owner, string State, string? FailedStep, string? FailureReason, bool Ready,
     string Image, string? InstanceType, long Cpu, long MemoryMiB, string? Host, string Driver, string? Accelerator,
     IReadOnlyList<PortForwardView> PortForwards, IReadOnlyList<InstanceNic> Nics, IReadOnlyList<string> AllowedActions, string? SchedulingMessage,
@@ -21,7 +21,7 @@ public sealed record InstanceView(
 }
 
 /// <summary>Builds API views of instances (owner names looked up once per call).</summary>
-public sealed class InstanceViews(IUserDirectory users)
+internal sealed class InstanceViews(IUserDirectory users)
 {
     public async Task<IReadOnlyList<InstanceView>> ViewAsync(IEnumerable<InstanceRow> rows)
     {

@@ -4,7 +4,7 @@ using StratusLab.Server.Platform.Host;
 namespace StratusLab.Server.Modules.Context;
 
 /// <summary>Writes context.sh (and user-data) into a staging folder and makes an ISO labelled CONTEXT with genisoimage.</summary>
-public sealed class ContextMediaBuilder(ICommandRunner runner) : IContextMedia
+internal sealed class ContextMediaBuilder(ICommandRunner runner) : IContextMedia
 {
     public async Task<ContextMedia> BuildAsync(ContextRequest request, CancellationToken ct = default)
     {

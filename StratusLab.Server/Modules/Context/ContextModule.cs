@@ -2,7 +2,7 @@ using StratusLab.Server.Modules.Context.Contracts;
 
 namespace StratusLab.Server.Modules.Context;
 
-public static class ContextModule
+internal static class ContextModule
 {
     public static IServiceCollection AddContextModule(this IServiceCollection services, IConfiguration configuration)
     {

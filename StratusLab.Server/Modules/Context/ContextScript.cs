@@ -3,7 +3,7 @@ using System.Text;
 namespace StratusLab.Server.Modules.Context;
 
 /// <summary>Renders OpenNebula's context.sh: one KEY='value' line per variable, safe to source from sh.</summary>
-public static class ContextScript
+internal static class ContextScript
 {
     public static string Render(IEnumerable<KeyValuePair<string, string>> variables)
     {

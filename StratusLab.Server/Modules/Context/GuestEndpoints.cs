@@ -6,10 +6,10 @@ using StratusLab.Server.Platform.Http;
 namespace StratusLab.Server.Modules.Context;
 
 /// <summary>What GET /guest/v1/context returns to a guest.</summary>
-public sealed record GuestContextView(long InstanceId, string Hostname, IReadOnlyDictionary<string, string> Context);
+internal sealed record GuestContextView(long InstanceId, string Hostname, IReadOnlyDictionary<string, string> Context);
 
 /// <summary>The guest API: authenticated by the per-VM token from the context CD and nothing else.</summary>
-public static class GuestEndpoints
+internal static class GuestEndpoints
 {
     public static RouteGroupBuilder MapGuestEndpoints(this IEndpointRouteBuilder app)
     {

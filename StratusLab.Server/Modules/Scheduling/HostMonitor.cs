@@ -6,7 +6,7 @@ using StratusLab.Server.Platform.Configuration;
 namespace StratusLab.Server.Modules.Scheduling;
 
 /// <summary>Registers this machine as a host with its real capacity, and measures its CPU and memory use.</summary>
-public sealed class HostMonitor(SchedulingStore store, ServerOptions options, ISchedulerSignal signal, ILogger<HostMonitor> logger)
+internal sealed class HostMonitor(SchedulingStore store, ServerOptions options, ISchedulerSignal signal, ILogger<HostMonitor> logger)
 {
     public static string LocalHostName => Environment.MachineName.ToLowerInvariant();
 
@@ -39,7 +39,7 @@ public sealed class HostMonitor(SchedulingStore store, ServerOptions options, IS
 
 /// <summary>Refreshes the local host's measured load.</summary>
 [DisallowConcurrentExecution]
-public sealed class HostMonitorJob(HostMonitor monitor) : IJob
+internal sealed class HostMonitorJob(HostMonitor monitor) : IJob
 {
     public static readonly JobKey Key = new("host-monitor", "scheduling");
 

@@ -3,7 +3,7 @@ using StratusLab.Server.Modules.Scheduling.Expressions;
 namespace StratusLab.Server.Modules.Scheduling;
 
 /// <summary>A host as the scheduler sees it: declared capacity, what placements hold, what monitoring measured.</summary>
-public sealed record HostState(
+internal sealed record HostState(
     string Name, string Driver, bool Enabled, long Cpus, long MemoryMiB,
     long AllocatedCpus, long AllocatedMemoryMiB, long RunningVms, double CpuUsage, long MemoryUsedMiB)
 {
@@ -36,16 +36,16 @@ public sealed record HostState(
 }
 
 /// <summary>What one instance asks for.</summary>
-public sealed record PlacementRequest(long InstanceId, long Cpu, long MemoryMiB, Expr? Requirements, string? RequirementsText, Policy Policy);
+internal sealed record PlacementRequest(long InstanceId, long Cpu, long MemoryMiB, Expr? Requirements, string? RequirementsText, Policy Policy);
 
 /// <summary>The outcome of choosing a host: the host, or why each host was rejected.</summary>
-public sealed record PlacementDecision(string? Host, IReadOnlyList<string> Rejections)
+internal sealed record PlacementDecision(string? Host, IReadOnlyList<string> Rejections)
 {
     public string Message => Rejections.Count == 0 ? "no host is registered or enabled" : string.Join("; ", Rejections);
 }
 
 /// <summary>A placement policy: a rank expression; the highest rank wins, ties go to the first host by name.</summary>
-public sealed record Policy(string Name, Expr Rank, string RankText)
+internal sealed record Policy(string Name, Expr Rank, string RankText)
 {
     public static readonly IReadOnlyList<string> BuiltIn = ["packing", "striping", "load-aware"];
 
@@ -64,7 +64,7 @@ public sealed record Policy(string Name, Expr Rank, string RankText)
 }
 
 /// <summary>Chooses a host for one request (pure: no I/O).</summary>
-public static class Placement
+internal static class Placement
 {
     public static PlacementDecision Choose(PlacementRequest request, IEnumerable<HostState> hosts)
     {

@@ -5,7 +5,7 @@ using StratusLab.Server.Platform.Contracts;
 namespace StratusLab.Server.Modules.Scheduling;
 
 /// <summary>Validates placement attributes at submit time; capacity is released back through <see cref="IHostAllocations"/>.</summary>
-public sealed class PlacementRules(SchedulingStore store, SchedulerSignal signal) : IPlacementRules, IHostAllocations
+internal sealed class PlacementRules(SchedulingStore store, SchedulerSignal signal) : IPlacementRules, IHostAllocations
 {
     public void Validate(string? requirements, string? policy)
     {

@@ -7,7 +7,7 @@ using StratusLab.Server.Platform.Configuration;
 namespace StratusLab.Server.Modules.Scheduling;
 
 /// <summary>A coalescing wake-up: any number of Wake() calls before the next wait cause one pass.</summary>
-public sealed class SchedulerSignal(ServerOptions options) : ISchedulerSignal
+internal sealed class SchedulerSignal(ServerOptions options) : ISchedulerSignal
 {
     readonly Channel<bool> _channel = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
 
@@ -26,7 +26,7 @@ public sealed class SchedulerSignal(ServerOptions options) : ISchedulerSignal
 /// Places PENDING instances on hosts when Compute asks: each call reserves capacity atomically, says why hosts were
 /// rejected, and gives up on instances pending longer than Scheduling:PendingTimeoutSeconds. It never calls back.
 /// </summary>
-public sealed class Scheduler(SchedulingStore store, ServerOptions options, TimeProvider clock, ILogger<Scheduler> logger) : Contracts.IScheduler
+internal sealed class Scheduler(SchedulingStore store, ServerOptions options, TimeProvider clock, ILogger<Scheduler> logger) : Contracts.IScheduler
 {
     static readonly System.Diagnostics.Metrics.Histogram<double> PassDuration =
         Platform.Telemetry.Telemetry.Meter.CreateHistogram<double>("stratuslab.scheduler.pass.duration", "ms", "Scheduling pass time");

@@ -6,18 +6,18 @@ using StratusLab.Server.Platform.Http;
 namespace StratusLab.Server.Modules.Scheduling;
 
 /// <summary>A host as the API shows it: declared capacity, allocated and measured use, running VMs.</summary>
-public sealed record HostView(
+internal sealed record HostView(
     string Name, string Driver, bool Enabled, bool Local, long Cpus, long MemoryMiB,
     long AllocatedCpus, long AllocatedMemoryMiB, long FreeCpus, long FreeMemoryMiB,
     double CpuUsagePercent, long MemoryUsedMiB, long RunningVms, DateTimeOffset? MonitoredAt);
 
 /// <summary>Body of POST /hosts.</summary>
-public sealed record CreateHostRequest(string Name, string Driver, long Cpus, long MemoryMiB);
+internal sealed record CreateHostRequest(string Name, string Driver, long Cpus, long MemoryMiB);
 
 /// <summary>Body of PUT /hosts/{name}/metrics: measured load of a simulated host.</summary>
-public sealed record HostMetricsRequest(double CpuUsagePercent, long MemoryUsedMiB);
+internal sealed record HostMetricsRequest(double CpuUsagePercent, long MemoryUsedMiB);
 
-public static class SchedulingEndpoints
+internal static class SchedulingEndpoints
 {
     public static RouteGroupBuilder MapSchedulingEndpoints(this IEndpointRouteBuilder app)
     {

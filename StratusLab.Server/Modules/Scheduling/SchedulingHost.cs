@@ -3,7 +3,7 @@ using StratusLab.Server.Platform.Contracts;
 namespace StratusLab.Server.Modules.Scheduling;
 
 /// <summary>On start: registers the local host and drops allocations whose instance no longer holds a host.</summary>
-public sealed class SchedulingHost(HostMonitor monitor, SchedulingStore store, IInstanceDirectory instances, SchedulerSignal signal, ILogger<SchedulingHost> logger) : IHostedService
+internal sealed class SchedulingHost(HostMonitor monitor, SchedulingStore store, IInstanceDirectory instances, SchedulerSignal signal, ILogger<SchedulingHost> logger) : IHostedService
 {
     public async Task StartAsync(CancellationToken ct)
     {

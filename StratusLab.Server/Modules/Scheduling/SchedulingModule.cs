@@ -3,7 +3,7 @@ using StratusLab.Server.Modules.Scheduling.Contracts;
 
 namespace StratusLab.Server.Modules.Scheduling;
 
-public static class SchedulingModule
+internal static class SchedulingModule
 {
     public static IServiceCollection AddSchedulingModule(this IServiceCollection services, IConfiguration configuration)
     {

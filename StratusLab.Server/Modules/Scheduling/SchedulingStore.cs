@@ -5,7 +5,7 @@ using StratusLab.Server.Platform.Data;
 namespace StratusLab.Server.Modules.Scheduling;
 
 /// <summary>A host row with what its allocations add up to.</summary>
-public sealed class HostRow
+internal sealed class HostRow
 {
     public string Name { get; init; } = "";
     public string Driver { get; init; } = "";
@@ -26,7 +26,7 @@ public sealed class HostRow
 }
 
 /// <summary>The Scheduling module's SQL (tables sched_*).</summary>
-public sealed class SchedulingStore(Store store)
+internal sealed class SchedulingStore(Store store)
 {
     public Store Store => store;
 

@@ -4,10 +4,10 @@ using System.Text.Json.Nodes;
 namespace StratusLab.Server.Modules.Compute.Drivers;
 
 /// <summary>A disk to hot-plug, with the QMP node and device names that identify it.</summary>
-public sealed record HotDisk(string DeviceId, string NodeName, JsonObject Blockdev);
+internal sealed record HotDisk(string DeviceId, string NodeName, JsonObject Blockdev);
 
 /// <summary>Turns transport URLs into QMP blockdev-add arguments (pure).</summary>
-public static class HotDisks
+internal static class HotDisks
 {
     /// <summary>
     /// <c>file:///path</c> → a file node under a format node; <c>iscsi://host[:port]/target/lun</c> → an iscsi node

@@ -1,7 +1,7 @@
 namespace StratusLab.Server.Modules.Compute.Drivers;
 
 /// <summary>Maps driver names from config and API to drivers.</summary>
-public sealed class HypervisorRegistry(IEnumerable<IHypervisorDriver> drivers)
+internal sealed class HypervisorRegistry(IEnumerable<IHypervisorDriver> drivers)
 {
     readonly Dictionary<string, IHypervisorDriver> _byName = drivers.ToDictionary(d => d.Name, StringComparer.Ordinal);
 

@@ -1,17 +1,17 @@
 namespace StratusLab.Server.Modules.Compute.Drivers;
 
 /// <summary>A disk attached at boot.</summary>
-public sealed record VmDisk(string Path, string Format, bool ReadOnly = false);
+internal sealed record VmDisk(string Path, string Format, bool ReadOnly = false);
 
 /// <summary>A host port forwarded into the guest (port address translation).</summary>
-public sealed record PortForward(int GuestPort, string HostAddress, int HostPort, string Protocol = "tcp");
+internal sealed record PortForward(int GuestPort, string HostAddress, int HostPort, string Protocol = "tcp");
 
 /// <summary>
 /// A network interface: QEMU user-mode networking (slirp) with its forwarded ports, or, when <see cref="Tap"/> is set, a
 /// tap device the network driver made on its bridge. For user-mode NICs <see cref="Cidr"/>, <see cref="Host"/>,
 /// <see cref="Dns"/> and <see cref="GuestIp"/> set slirp's network, host and DNS addresses and its DHCP address.
 /// </summary>
-public sealed record VmNic(string Mac, IReadOnlyList<PortForward> Forwards)
+internal sealed record VmNic(string Mac, IReadOnlyList<PortForward> Forwards)
 {
     public string? Tap { get; init; }
     public string? Cidr { get; init; }
@@ -22,7 +22,7 @@ public sealed record VmNic(string Mac, IReadOnlyList<PortForward> Forwards)
 }
 
 /// <summary>Everything a driver needs to start one VM.</summary>
-public sealed record VmSpec(
+internal sealed record VmSpec(
     long InstanceId,
     string Hostname,
     string Directory,
@@ -34,19 +34,19 @@ public sealed record VmSpec(
     IReadOnlyList<string> RawArguments);
 
 /// <summary>Identifies a VM a driver started.</summary>
-public sealed record VmRef(long InstanceId, string? Directory, int? Pid);
+internal sealed record VmRef(long InstanceId, string? Directory, int? Pid);
 
 /// <summary>What the driver reports about a started VM.</summary>
-public sealed record VmStarted(int? Pid, string Accelerator);
+internal sealed record VmStarted(int? Pid, string Accelerator);
 
 /// <summary>The power state a driver sees.</summary>
-public enum VmPowerState { Running, Paused, Off }
+internal enum VmPowerState { Running, Paused, Off }
 
 /// <summary>A driver action failed; the message is the hypervisor's own error text.</summary>
-public class HypervisorException(string message, Exception? inner = null) : Exception(message, inner);
+internal class HypervisorException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>Starts and controls VMs on one host.</summary>
-public interface IHypervisorDriver
+internal interface IHypervisorDriver
 {
     string Name { get; }
 

@@ -3,7 +3,7 @@ using System.Globalization;
 namespace StratusLab.Server.Modules.Compute.Drivers;
 
 /// <summary>Where a QEMU VM keeps its control socket, pidfile and serial log.</summary>
-public sealed record QemuPaths(string QmpSocket, string PidFile, string SerialLog)
+internal sealed record QemuPaths(string QmpSocket, string PidFile, string SerialLog)
 {
     // sun_path is 108 bytes; deep data dirs fall back to a short, unique path under /tmp.
     const int MaxSocketPath = 100;
@@ -20,7 +20,7 @@ public sealed record QemuPaths(string QmpSocket, string PidFile, string SerialLo
     }
 }
 
-public sealed partial class QemuDriver
+internal sealed partial class QemuDriver
 {
     /// <summary>The process name marker that ties a QEMU process to its instance (used by reconciliation).</summary>
     public static string ProcessName(long instanceId) => "stratuslab-" + instanceId.ToString(CultureInfo.InvariantCulture);

@@ -1,6 +1,6 @@
 namespace StratusLab.Server.Modules.Compute.Drivers;
 
-public sealed partial class QemuDriver
+internal sealed partial class QemuDriver
 {
     // A 512-byte boot sector: writes 'K' to the debug console, then asks isa-debug-exit to end QEMU with code (0x10 << 1) | 1 = 33.
     static readonly byte[] ProbeCode = [0xB0, 0x4B, 0xE6, 0xE9, 0xB0, 0x10, 0xE6, 0xF4, 0xFA, 0xF4, 0xEB, 0xFD];

@@ -9,7 +9,7 @@ namespace StratusLab.Server.Modules.Compute.Drivers;
 /// Runs qemu-system-x86_64 directly (no libvirt): KVM when a real probe boot works, TCG otherwise.
 /// VMs are daemonized, so they outlive the server and are re-attached through their QMP sockets.
 /// </summary>
-public sealed partial class QemuDriver(ICommandRunner runner, ServerOptions options, ILogger<QemuDriver> logger) : IHypervisorDriver
+internal sealed partial class QemuDriver(ICommandRunner runner, ServerOptions options, ILogger<QemuDriver> logger) : IHypervisorDriver
 {
     readonly ICommandRunner _runner = runner;
     readonly SemaphoreSlim _probeLock = new(1, 1);

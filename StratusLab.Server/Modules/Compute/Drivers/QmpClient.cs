@@ -6,7 +6,7 @@ using System.Text.Json.Nodes;
 namespace StratusLab.Server.Modules.Compute.Drivers;
 
 /// <summary>A QEMU Machine Protocol session over a unix socket: greeting, qmp_capabilities, then commands.</summary>
-public sealed class QmpClient : IAsyncDisposable
+internal sealed class QmpClient : IAsyncDisposable
 {
     readonly Socket _socket;
     readonly StreamReader _reader;
@@ -72,7 +72,7 @@ public sealed class QmpClient : IAsyncDisposable
 }
 
 /// <summary>QEMU answered a command with an error; <see cref="ErrorClass"/> is QMP's machine-readable class (e.g. DeviceNotFound).</summary>
-public sealed class QmpCommandException(string command, string errorClass, string message) : HypervisorException(message)
+internal sealed class QmpCommandException(string command, string errorClass, string message) : HypervisorException(message)
 {
     public string Command { get; } = command;
     public string ErrorClass { get; } = errorClass;

@@ -6,7 +6,7 @@ namespace StratusLab.Server.Modules.Compute.Drivers;
 /// No processes: every action succeeds after Compute:SimulatedDelayMs unless a fault is injected.
 /// Its VMs are rows in the store, so they survive a server restart like QEMU processes do.
 /// </summary>
-public sealed class SimulatedDriver(ComputeStore store, SimulatedFaults faults, ServerOptions options) : IHypervisorDriver
+internal sealed class SimulatedDriver(ComputeStore store, SimulatedFaults faults, ServerOptions options) : IHypervisorDriver
 {
     public string Name => "simulated";
     public bool UsesRealMedia => options.Compute.SimulatedMedia;

@@ -9,10 +9,10 @@ namespace StratusLab.Server.Modules.Compute.Drivers;
 /// <param name="DelayMs">For delay: how long, in milliseconds.</param>
 /// <param name="Message">For fail: the error text the action reports.</param>
 /// <param name="Fired">How many times it fired so far.</param>
-public sealed record SimulatedFault(string Id, string Action, string Mode, int? Times, long? InstanceId, int DelayMs, string Message, int Fired);
+internal sealed record SimulatedFault(string Id, string Action, string Mode, int? Times, long? InstanceId, int DelayMs, string Message, int Fired);
 
 /// <summary>The active faults of the simulated driver.</summary>
-public sealed class SimulatedFaults
+internal sealed class SimulatedFaults
 {
     public static readonly string[] Actions = ["prolog", "start", "shutdown", "kill", "pause", "resume", "reset", "query", "attach", "detach"];
     public static readonly string[] Modes = ["fail", "delay", "hang"];

@@ -3,7 +3,7 @@ using StratusLab.Server.Platform.Configuration;
 namespace StratusLab.Server.Modules.Compute.Jobs;
 
 /// <summary>On start: reconciles the store with what runs, decides KVM or TCG; then watches running VMs.</summary>
-public sealed class ComputeHost(InstanceLifecycle lifecycle, Drivers.QemuDriver qemu, ServerOptions options, ILogger<ComputeHost> logger) : BackgroundService
+internal sealed class ComputeHost(InstanceLifecycle lifecycle, Drivers.QemuDriver qemu, ServerOptions options, ILogger<ComputeHost> logger) : BackgroundService
 {
     readonly TaskCompletionSource _reconciled = new(TaskCreationOptions.RunContinuationsAsynchronously);
 

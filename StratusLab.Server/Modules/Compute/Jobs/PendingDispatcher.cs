@@ -8,7 +8,7 @@ namespace StratusLab.Server.Modules.Compute.Jobs;
 /// capacity, a host change; or its safety-net interval), asks it for placements and starts PROLOG on each chosen host.
 /// Compute calls Scheduling; Scheduling never calls back.
 /// </summary>
-public sealed class PendingDispatcher(
+internal sealed class PendingDispatcher(
     ComputeStore store,
     InstanceLifecycle lifecycle,
     IScheduler scheduler,

@@ -3,13 +3,13 @@ using System.Globalization;
 namespace StratusLab.Server.Modules.Scheduling.Expressions;
 
 /// <summary>A requirement or rank expression could not be parsed; <see cref="Position"/> is the 0-based column of the error.</summary>
-public sealed class ExpressionException(string message, int position) : Exception(message)
+internal sealed class ExpressionException(string message, int position) : Exception(message)
 {
     public int Position { get; } = position;
 }
 
 /// <summary>A value during evaluation: a number or a string.</summary>
-public readonly record struct Value(double Number, string? Text)
+internal readonly record struct Value(double Number, string? Text)
 {
     public static Value Of(double n) => new(n, null);
     public static Value Of(string s) => new(double.NaN, s);
@@ -19,7 +19,7 @@ public readonly record struct Value(double Number, string? Text)
 }
 
 /// <summary>A parsed expression over host attributes (OpenNebula-style): parsed once, evaluated per host, no scripting engine.</summary>
-public abstract record Expr
+internal abstract record Expr
 {
     public abstract Value Evaluate(IReadOnlyDictionary<string, Value> attributes);
 

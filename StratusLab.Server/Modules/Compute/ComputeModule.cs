@@ -8,6 +8,7 @@ public static class ComputeModule
 {
     public static IServiceCollection AddComputeModule(this IServiceCollection services, IConfiguration configuration)
     {
+        services.AddStoreSchema("compute", legacyUserVersions: [2, 6]);
         services.AddSingleton<ComputeStore>();
         services.AddSingleton<InstanceEvents>();
         services.AddSingleton<InstanceViews>();

@@ -143,6 +143,14 @@ public class MigratorTests
     }
 
     [Test]
+    public void The_check_of_an_old_store_not_yet_migrated_reports_its_global_version()
+    {
+        var store = NewStore();
+        CreateLegacyStore(store, 7);
+        Assert.That(StoreMaintenance.Check(store).SchemaVersions, Is.EquivalentTo(new Dictionary<string, int> { [Migrator.LegacyKey] = 7 }));
+    }
+
+    [Test]
     public void An_upgraded_old_store_has_the_same_schema_as_a_new_one()
     {
         var upgraded = NewStore();

@@ -27,6 +27,9 @@ public static class Migrator
     /// </summary>
     public const int PerModuleUserVersion = 100;
 
+    /// <summary>The key <see cref="Versions"/> reports the old global version under, for a store not migrated since.</summary>
+    public const string LegacyKey = "global (before per-module versions)";
+
     /// <summary>Brings the store to the newest schema of every module, in the order given. Returns the migrations applied.</summary>
     public static IReadOnlyList<AppliedMigration> Migrate(Store store, IEnumerable<ModuleSchema> schemas)
     {
@@ -65,10 +68,17 @@ public static class Migrator
         return applied;
     }
 
-    /// <summary>Each module's schema version in the store (empty before the first migration).</summary>
+    /// <summary>
+    /// Each module's schema version in the store; empty for a new store, and for a store from before per-module
+    /// versions its old global version under the key <see cref="LegacyKey"/>.
+    /// </summary>
     public static IReadOnlyDictionary<string, int> Versions(SqliteConnection connection)
     {
-        if (!HasSchemaTable(connection)) return new Dictionary<string, int>();
+        if (!HasSchemaTable(connection))
+        {
+            var userVersion = connection.ExecuteScalar<int>("PRAGMA user_version;");
+            return userVersion == 0 ? new Dictionary<string, int>() : new Dictionary<string, int> { [LegacyKey] = userVersion };
+        }
         return connection.Query<(string Module, int Version)>("SELECT module, version FROM platform_schema ORDER BY module")
             .ToDictionary(r => r.Module, r => r.Version, StringComparer.Ordinal);
     }

@@ -211,7 +211,7 @@ public sealed class NetworkingStore(Store store)
         return (await c.QueryAsync<LeaseRow>(sql, new { networkId, state, limit, offset })).AsList();
     }
 
-    public async Task<LeaseRow?> LeaseAsync(IDbConnection c, IDbTransaction tx, long networkId, uint address) =>
+    static async Task<LeaseRow?> LeaseAsync(IDbConnection c, IDbTransaction tx, long networkId, uint address) =>
         await c.QuerySingleOrDefaultAsync<LeaseRow>($"SELECT {LeaseColumns} FROM net_leases WHERE network_id = @networkId AND address = @address",
             new { networkId, address = (long)address }, tx);
 

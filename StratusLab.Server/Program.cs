@@ -29,21 +29,15 @@ public partial class Program
         configure?.Invoke(builder);
         var options = builder.AddPlatform();
 
-        builder.Services.AddIdentityModule(builder.Configuration);
-        builder.Services.AddMarketplaceModule(builder.Configuration);
-        builder.Services.AddContextModule(builder.Configuration);
-        builder.Services.AddImagesModule(builder.Configuration);
-        builder.Services.AddComputeModule(builder.Configuration);
-        builder.Services.AddNetworkingModule(builder.Configuration);
-        builder.Services.AddPdiskModule(builder.Configuration);
-        builder.Services.AddSchedulingModule(builder.Configuration);
-        builder.AddJobs(options, IdentityModule.ConfigureJobs, SchedulingModule.ConfigureJobs, ImagesModule.ConfigureJobs, PdiskModule.ConfigureJobs);
+        AddModules(builder.Services, builder.Configuration);
+        builder.AddJobs(options, IdentityModule.ConfigureJobs, SchedulingModule.ConfigureJobs, ImagesModule.ConfigureJobs, PdiskModule.ConfigureJobs,
+            NetworkingModule.ConfigureJobs(options));
 
         DataDirectory.Prepare(options);
         var dataLock = DataDirectory.Lock(options);
         var app = builder.Build();
         app.Lifetime.ApplicationStopped.Register(dataLock.Dispose);
-        Migrator.Migrate(app.Services.GetRequiredService<Store>());
+        Migrator.Migrate(app.Services.GetRequiredService<Store>(), app.Services.GetServices<ModuleSchema>());
         app.UsePlatform();
 
         app.MapIdentityEndpoints();
@@ -58,6 +52,27 @@ public partial class Program
         await app.Services.GetRequiredService<IdentityBootstrap>().EnsureAdminAsync();
         await app.Services.GetRequiredService<NetworkingBootstrap>().EnsureDefaultNetworkAsync();
         return app;
+    }
+
+    /// <summary>Every module, in order; the order is also the order their store migrations run in.</summary>
+    public static void AddModules(IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddIdentityModule(configuration);
+        services.AddMarketplaceModule(configuration);
+        services.AddContextModule(configuration);
+        services.AddImagesModule(configuration);
+        services.AddComputeModule(configuration);
+        services.AddNetworkingModule(configuration);
+        services.AddPdiskModule(configuration);
+        services.AddSchedulingModule(configuration);
+    }
+
+    /// <summary>The store schema of every module, in module order, for what migrates without a server ('stratuslab admin', tests).</summary>
+    public static IReadOnlyList<ModuleSchema> StoreSchemas()
+    {
+        var services = new ServiceCollection();
+        AddModules(services, new ConfigurationBuilder().Build());
+        return ModuleSchema.RegisteredIn(services);
     }
 
     public static async Task<int> ServeAsync(string[] args)

@@ -47,7 +47,7 @@ public static class AdminCli
                     if (parsed.Has("--json"))
                         output.WriteLine(System.Text.Json.JsonSerializer.Serialize(result, ApiClient.Json));
                     else if (result.Ok)
-                        output.WriteLine($"ok: {dbPath} (schema version {result.SchemaVersion}) passed the integrity and foreign-key checks");
+                        output.WriteLine($"ok: {dbPath} (schema versions {string.Join(", ", result.SchemaVersions.Select(v => $"{v.Key} {v.Value}"))}) passed the integrity and foreign-key checks");
                     else
                         foreach (var p in result.Problems) output.WriteLine(p);
                     return result.Ok ? 0 : 1;
@@ -55,14 +55,14 @@ public static class AdminCli
                 case "migrate":
                 {
                     Directory.CreateDirectory(dataDir);
-                    var applied = Migrator.Migrate(store);
+                    var applied = Migrator.Migrate(store, Program.StoreSchemas());
                     output.WriteLine(applied.Count == 0 ? "the store is up to date" : $"applied migration(s) {string.Join(", ", applied)}");
                     return 0;
                 }
                 case "admin-token":
                 {
                     RequireDatabase(dbPath);
-                    Migrator.Migrate(store);
+                    Migrator.Migrate(store, Program.StoreSchemas());
                     DapperTypes.Register();
                     var options = new ServerOptions { DataDir = dataDir };
                     var bootstrap = new IdentityBootstrap(new IdentityStore(store), options,

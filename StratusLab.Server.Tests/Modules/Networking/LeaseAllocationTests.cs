@@ -19,7 +19,7 @@ public class LeaseAllocationTests
         _dir = TempDir.Create("leases");
         DapperTypes.Register();
         var store = new Store(Path.Combine(_dir, "test.db"), 30_000);
-        Migrator.Migrate(store);
+        Migrator.Migrate(store, Program.StoreSchemas());
         _store = new NetworkingStore(store);
     }
 
@@ -33,7 +33,7 @@ public class LeaseAllocationTests
     async Task<long> NetworkAsync(string name, params AddressRange[] ranges) => await NetworkAsync(name, [], ranges);
 
     async Task<long> NetworkAsync(string name, IReadOnlyList<(uint, string)> held, params AddressRange[] ranges) =>
-        await _store.Store.WriteAsync((c, tx) => _store.InsertNetworkAsync(c, tx, new NewNetwork(name, "private", "user", 1, 1, 384, ranges[0].Subnet,
+        await _store.WriteAsync((c, tx) => _store.InsertNetworkAsync(c, tx, new NewNetwork(name, "private", "user", 1, 1, 384, ranges[0].Subnet,
             null, "[]", null, null, null, ranges, held, [0])));
 
     static uint Ip(string text) => Ipv4.TryParse(text, out var a) ? a : throw new ArgumentException(text);

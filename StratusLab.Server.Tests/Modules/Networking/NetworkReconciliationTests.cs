@@ -1,5 +1,6 @@
 using System.Net.Http.Json;
 using StratusLab.Server.Modules.Networking;
+using StratusLab.Server.Modules.Networking.Jobs;
 using StratusLab.Server.Modules.Networking.Ranges;
 using StratusLab.Server.Platform.Data;
 using StratusLab.Server.Tests.Support;
@@ -40,6 +41,27 @@ public class NetworkReconciliationTests
         {
             Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
             TempDir.Delete(dataDir);
+        }
+    }
+
+    [Test, CancelAfter(60_000)]
+    public async Task The_reconcile_job_runs_on_the_configured_interval_and_releases_leases_of_instances_that_ended_while_the_server_ran()
+    {
+        await using var server = await TestServer.StartAsync(new Dictionary<string, string?> { ["Networking:ReconcileIntervalSeconds"] = "600" });
+        using var admin = server.Client();
+        var network = (await (await admin.PostAsJsonAsync("/api/v1/networks", new { name = "latecomers", cidr = "10.71.0.0/28" })).Json(201))["id"]!.GetValue<long>();
+        var store = server.App.Services.GetRequiredService<NetworkingStore>();
+        await store.AllocateAsync(535353, [network], null, null);
+
+        var scheduler = await server.App.Services.GetRequiredService<Quartz.ISchedulerFactory>().GetScheduler();
+        var trigger = (Quartz.ISimpleTrigger)(await scheduler.GetTrigger(new Quartz.TriggerKey("network-reconcile", "networking")))!;
+        Assert.That(trigger.RepeatInterval, Is.EqualTo(TimeSpan.FromMinutes(10)));
+        await scheduler.TriggerJob(NetworkReconcileJob.Key);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while ((await store.LeasingInstancesAsync()).Contains(535353))
+        {
+            Assert.That(DateTime.UtcNow, Is.LessThan(deadline), "the job did not release the lease");
+            await Task.Delay(100);
         }
     }
 }

@@ -16,7 +16,7 @@ public class CapacityReservationTests
         {
             DapperTypes.Register();
             var store = new Store(Path.Combine(dir, "stratuslab.db"), 10_000);
-            Migrator.Migrate(store);
+            Migrator.Migrate(store, Program.StoreSchemas());
             var scheduling = new SchedulingStore(store);
             await scheduling.InsertHostAsync("h1", "simulated", 10, 100_000, false);
             await scheduling.InsertHostAsync("h2", "simulated", 10, 100_000, false);

@@ -9,6 +9,7 @@ internal static class ComputeModule
 {
     public static IServiceCollection AddComputeModule(this IServiceCollection services, IConfiguration configuration)
     {
+        services.AddStoreSchema("compute", legacyUserVersions: [2, 6]);
         ComputeStore.RegisterColumnTypes();
         services.AddSingleton<ComputeStore>();
         services.AddSingleton<InstanceEvents>();

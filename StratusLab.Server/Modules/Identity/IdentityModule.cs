@@ -9,6 +9,7 @@ public static class IdentityModule
 {
     public static IServiceCollection AddIdentityModule(this IServiceCollection services, IConfiguration configuration)
     {
+        services.AddStoreSchema("identity", legacyUserVersions: [1]);
         services.AddSingleton<IdentityStore>();
         services.AddSingleton<ICredentialValidator, CredentialValidator>();
         services.AddSingleton<QuotaLedger>();

@@ -7,6 +7,7 @@ public static class ImagesModule
 {
     public static IServiceCollection AddImagesModule(this IServiceCollection services, IConfiguration configuration)
     {
+        services.AddStoreSchema("images", legacyUserVersions: [7]);
         services.AddSingleton<ImagesStore>();
         // Redirects are followed by the downloader itself, so that a redirect to another scheme is refused.
         services.AddSingleton(sp => new ImageDownloader(

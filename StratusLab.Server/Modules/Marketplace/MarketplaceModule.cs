@@ -8,6 +8,7 @@ public static class MarketplaceModule
 {
     public static IServiceCollection AddMarketplaceModule(this IServiceCollection services, IConfiguration configuration)
     {
+        services.AddStoreSchema("marketplace", legacyUserVersions: [4]);
         services.AddSingleton<MarketplaceStore>();
         services.AddSingleton<SiteKey>();
         services.AddSingleton<IMailSender, SmtpMailSender>();

@@ -11,6 +11,7 @@ using StratusLab.Server.Modules.Networking.Drivers;
 using StratusLab.Server.Modules.Networking.Firewall;
 using StratusLab.Server.Modules.Networking.Ranges;
 using StratusLab.Server.Platform.Configuration;
+using StratusLab.Server.Platform.Contracts;
 using StratusLab.Server.Platform.Http;
 
 namespace StratusLab.Server.Modules.Networking;
@@ -22,7 +23,7 @@ namespace StratusLab.Server.Modules.Networking;
 /// </summary>
 public sealed class InstanceNetworking(
     NetworkingStore store,
-    NetworkDriverRegistry drivers,
+    IServiceProvider services,
     ServerOptions options,
     IServer server,
     ILogger<InstanceNetworking> logger) : IInstanceNetworking
@@ -36,13 +37,13 @@ public sealed class InstanceNetworking(
     public async Task ValidateAsync(IReadOnlyList<string> networks, IReadOnlyList<int> forwardPorts, int count, Caller caller, CancellationToken ct = default)
     {
         if (networks.Count > options.Networking.MaxNicsPerInstance)
-            throw ApiException.BadRequest("networks", $"'networks' names {networks.Count} networks; an instance may have at most {options.Networking.MaxNicsPerInstance} NICs (Networking:MaxNicsPerInstance).");
+            throw new InvalidInputException("networks", $"'networks' names {networks.Count} networks; an instance may have at most {options.Networking.MaxNicsPerInstance} NICs (Networking:MaxNicsPerInstance).");
         if (forwardPorts.Count > MaxForwardPorts)
-            throw ApiException.BadRequest("forwardPorts", $"'forwardPorts' has {forwardPorts.Count} ports; at most {MaxForwardPorts} are accepted.");
+            throw new InvalidInputException("forwardPorts", $"'forwardPorts' has {forwardPorts.Count} ports; at most {MaxForwardPorts} are accepted.");
         foreach (var port in forwardPorts)
-            if (port is < 1 or > 65535) throw ApiException.BadRequest("forwardPorts", $"'forwardPorts' contains {port}; guest ports are 1..65535.");
+            if (port is < 1 or > 65535) throw new InvalidInputException("forwardPorts", $"'forwardPorts' contains {port}; guest ports are 1..65535.");
         if (forwardPorts.Distinct().Count() != forwardPorts.Count)
-            throw ApiException.BadRequest("forwardPorts", "'forwardPorts' names a port twice; give each guest port once.");
+            throw new InvalidInputException("forwardPorts", "'forwardPorts' names a port twice; give each guest port once.");
 
         var names = networks.Count == 0 ? [DefaultNetworkName] : networks;
         var rows = new Dictionary<string, NetworkRow>(StringComparer.OrdinalIgnoreCase);
@@ -53,7 +54,7 @@ public sealed class InstanceNetworking(
             if (row is null || long.TryParse(name, out _) || !AccessRules.Can(caller, OwnershipOf(row), Operation.Use))
             {
                 var usable = (await store.ListNetworksAsync()).Where(n => AccessRules.Can(caller, OwnershipOf(n), Operation.Use)).Select(n => n.Name);
-                throw ApiException.Invalid("networks", $"Unknown network '{Validate.Trim(name)}'; networks you may use: {string.Join(", ", usable.DefaultIfEmpty("(none)"))}.");
+                throw new InvalidInputException("networks", $"Unknown network '{Validate.Trim(name)}'; networks you may use: {string.Join(", ", usable.DefaultIfEmpty("(none)"))}.", unprocessable: true);
             }
             rows[name] = row;
         }
@@ -66,8 +67,8 @@ public sealed class InstanceNetworking(
             var free = size - used - held;
             var needed = (long)group.Count() * count;
             if (free < needed)
-                throw new ApiException(409, $"Network '{row.Name}' has {free} free address(es) ({used} used, {held} held of {size}); this request needs {needed}. " +
-                    "Terminate instances, release held addresses, or use another network.", "networks", "Conflict");
+                throw new NetworkFullException($"Network '{row.Name}' has {free} free address(es) ({used} used, {held} held of {size}); this request needs {needed}. " +
+                    "Terminate instances, release held addresses, or use another network.");
         }
     }
 
@@ -100,7 +101,7 @@ public sealed class InstanceNetworking(
         {
             var network = (await store.GetNetworkAsync(lease.NetworkId))!;
             var forwards = ForwardsOf(lease, ports);
-            var driver = drivers.Get(network.Driver);
+            var driver = Driver(network.Driver);
             var dns = DnsOf(network);
             plans.Add(new NicPlan(lease.Nic ?? plans.Count, network.Name, network.Driver, lease.Mac, lease.Ip, network.Subnet.MaskText, network.Subnet.ToString(),
                 network.Gateway, dns, network.Mtu, driver.TapOf(new NicSpec(instanceId, lease.Nic ?? 0, lease.Mac, (uint)lease.Address, forwards, [])), forwards)
@@ -114,7 +115,8 @@ public sealed class InstanceNetworking(
 
     public Task PreBootAsync(long instanceId, CancellationToken ct = default) => HostStepAsync(instanceId, "pre-boot", async (driver, network, nic) =>
     {
-        await store.SetPlumbedAsync(network.Id, nic.Address);
+        if (!await store.SetPlumbedAsync(instanceId, network.Id, nic.Address))
+            throw new NetworkUnavailableException($"the lease of NIC {nic.Index} ({nic.Ip}) on network '{network.Name}' is no longer this instance's");
         await driver.PreBootAsync(network, nic, await ServedAsync(network, exceptInstance: null), ct);
     }, ct);
 
@@ -130,7 +132,7 @@ public sealed class InstanceNetworking(
             foreach (var lease in await store.LeasesOfInstanceAsync(instanceId))
             {
                 var row = await store.GetNetworkAsync(lease.NetworkId);
-                var driver = row is null ? null : drivers.Get(row.Driver);
+                var driver = row is null ? null : Driver(row.Driver);
                 if (lease.Plumbed && driver is { HasHostSide: true })
                 {
                     var network = SpecOf(row!);
@@ -172,13 +174,13 @@ public sealed class InstanceNetworking(
         foreach (var id in networkIds)
         {
             var row = await store.GetNetworkAsync(id);
-            if (row is null || !drivers.Get(row.Driver).HasHostSide) continue;
+            if (row is null || !Driver(row.Driver).HasHostSide) continue;
             var network = SpecOf(row);
             await _hostGate.WaitAsync(ct);
             try
             {
                 foreach (var lease in await store.PlumbedLeasesAsync(id))
-                    await drivers.Get(row.Driver).ApplyRulesAsync(network, await NicOfAsync(lease, id), ct);
+                    await Driver(row.Driver).ApplyRulesAsync(network, await NicOfAsync(lease, id), ct);
             }
             finally
             {
@@ -200,9 +202,9 @@ public sealed class InstanceNetworking(
         await _hostGate.WaitAsync(ct);
         try
         {
-            foreach (var name in drivers.Names)
+            foreach (var name in NetworkDriverNames.All)
             {
-                var driver = drivers.Get(name);
+                var driver = Driver(name);
                 if (!driver.HasHostSide) continue;
                 var live = new List<(NetworkSpec, IReadOnlyList<NicSpec>)>();
                 foreach (var row in (await store.ListNetworksAsync()).Where(n => n.Driver == name))
@@ -223,7 +225,7 @@ public sealed class InstanceNetworking(
     /// <summary>Removes what a network still has on the host (it is being deleted; it has no NIC left).</summary>
     public async Task TearDownAsync(NetworkRow row, CancellationToken ct)
     {
-        var driver = drivers.Get(row.Driver);
+        var driver = Driver(row.Driver);
         if (!driver.HasHostSide || !Directory.Exists(Path.Combine(options.DataDir, "networks", row.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)))) return;
         await _hostGate.WaitAsync(ct);
         try { await driver.TearDownAsync(SpecOf(row), ct); }
@@ -239,7 +241,7 @@ public sealed class InstanceNetworking(
             foreach (var lease in await store.LeasesOfInstanceAsync(instanceId))
             {
                 var row = await store.GetNetworkAsync(lease.NetworkId) ?? throw new NetworkUnavailableException($"the network of NIC {lease.Nic} no longer exists");
-                var driver = drivers.Get(row.Driver);
+                var driver = Driver(row.Driver);
                 if (!driver.HasHostSide) continue;
                 var network = SpecOf(row);
                 await _hostGate.WaitAsync(ct);
@@ -288,6 +290,9 @@ public sealed class InstanceNetworking(
         new(row.Id, row.Name, row.Subnet, row.Gateway, DnsOf(row), row.Mtu, row.VlanId, row.Uplink, GuestApiPort());
 
     public static IReadOnlyList<string> DnsOf(NetworkRow row) => JsonSerializer.Deserialize<List<string>>(row.DnsJson) ?? [];
+
+    /// <summary>The keyed driver service of a network's driver name.</summary>
+    public INetworkDriver Driver(string name) => services.GetNetworkDriver(name);
 
     public static Ownership OwnershipOf(NetworkRow row) => new(row.OwnerId, row.GroupId, new Permissions((int)row.Permissions));
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Quartz;
 
 using StratusLab.Server.Modules.Networking.Contracts;
 using StratusLab.Server.Modules.Networking.Drivers;
@@ -10,25 +11,30 @@ public static class NetworkingModule
 {
     public static IServiceCollection AddNetworkingModule(this IServiceCollection services, IConfiguration configuration)
     {
+        services.AddStoreSchema("networking", legacyUserVersions: [6]);
         // Validated here, not in Platform: the checks need this module's address ranges.
         var errors = new List<string>();
         Validate(configuration.GetSection("Networking").Get<Platform.Configuration.NetworkingOptions>() ?? new(), errors);
         if (errors.Count > 0)
             throw new Platform.Configuration.ConfigurationException("invalid configuration:\n  " + string.Join("\n  ", errors));
         services.AddSingleton<NetworkingStore>();
-        services.AddSingleton<UserNetworkDriver>();
-        services.AddSingleton<BridgeNetworkDriver>();
-        services.AddSingleton<INetworkDriver>(sp => sp.GetRequiredService<UserNetworkDriver>());
-        services.AddSingleton<INetworkDriver>(sp => sp.GetRequiredService<BridgeNetworkDriver>());
-        services.AddSingleton<NetworkDriverRegistry>();
+        services.AddKeyedSingleton<INetworkDriver, UserNetworkDriver>(NetworkDriverNames.User);
+        services.AddKeyedSingleton<INetworkDriver, BridgeNetworkDriver>(NetworkDriverNames.Bridge);
         services.AddSingleton<InstanceNetworking>();
         services.AddSingleton<IInstanceNetworking>(sp => sp.GetRequiredService<InstanceNetworking>());
         services.AddSingleton<NetworkRequests>();
         services.AddSingleton<SecurityGroupRequests>();
         services.AddSingleton<NetworkingBootstrap>();
-        services.AddHostedService<NetworkReconciler>();
+        services.AddSingleton<NetworkReconciler>();
+        services.AddHostedService<NetworkingStartup>();
         return services;
     }
+
+    public static Action<IQuartzBuilder> ConfigureJobs(Platform.Configuration.ServerOptions options) => q =>
+        q.ScheduleJob<NetworkReconcileJob>(
+            t => t.WithIdentity("network-reconcile", "networking").StartNow()
+                .WithSchedule(SimpleScheduleBuilder.Create().WithInterval(TimeSpan.FromSeconds(options.Networking.ReconcileIntervalSeconds)).RepeatForever()),
+            j => j.WithIdentity(NetworkReconcileJob.Key));
 
     internal static void Validate(Platform.Configuration.NetworkingOptions n, List<string> errors)
     {

@@ -97,7 +97,10 @@ public sealed record PortWant(int Nic, IReadOnlyList<int> GuestPorts, string Hos
 /// <summary>The Networking module's SQL (tables net_*).</summary>
 public sealed class NetworkingStore(Store store)
 {
-    public Store Store => store;
+    /// <summary>Runs several of this store's operations in one IMMEDIATE transaction (all or nothing).</summary>
+    public Task<T> WriteAsync<T>(Func<IDbConnection, IDbTransaction, Task<T>> work) => store.WriteAsync<T>((c, tx) => work(c, tx));
+
+    public Task WriteAsync(Func<IDbConnection, IDbTransaction, Task> work) => store.WriteAsync((c, tx) => work(c, tx));
 
     const string NetworkColumns = """
         id AS Id, name AS Name, kind AS Kind, driver AS Driver, owner_id AS OwnerId, group_id AS GroupId, permissions AS Permissions,
@@ -208,18 +211,39 @@ public sealed class NetworkingStore(Store store)
         return (await c.QueryAsync<LeaseRow>(sql, new { networkId, state, limit, offset })).AsList();
     }
 
-    public async Task<LeaseRow?> LeaseAsync(IDbConnection c, IDbTransaction tx, long networkId, uint address) =>
+    static async Task<LeaseRow?> LeaseAsync(IDbConnection c, IDbTransaction tx, long networkId, uint address) =>
         await c.QuerySingleOrDefaultAsync<LeaseRow>($"SELECT {LeaseColumns} FROM net_leases WHERE network_id = @networkId AND address = @address",
             new { networkId, address = (long)address }, tx);
 
-    public async Task InsertHeldAsync(IDbConnection c, IDbTransaction tx, long networkId, uint address, string reason) =>
-        await c.ExecuteAsync("""
-            INSERT INTO net_leases (network_id, address, mac, state, reason, created_at) VALUES (@networkId, @address, @mac, 'held', @reason, @now)
-            """, new { networkId, address = (long)address, mac = Macs.FromAddress(address), reason, now = DateTimeOffset.UtcNow }, tx);
+    /// <summary>
+    /// Holds a free address: the lease is written only if the address has none. Returns the lease now on the address and
+    /// whether this call made it (false: the address was already used or held, and that lease is returned).
+    /// </summary>
+    public Task<(LeaseRow Lease, bool Held)> HoldAsync(long networkId, uint address, string reason) =>
+        store.WriteAsync<(LeaseRow, bool)>(async (c, tx) =>
+        {
+            var held = await c.QuerySingleOrDefaultAsync<LeaseRow>($"""
+                INSERT INTO net_leases (network_id, address, mac, state, reason, created_at) VALUES (@networkId, @address, @mac, 'held', @reason, @now)
+                ON CONFLICT (network_id, address) DO NOTHING
+                RETURNING {LeaseColumns}
+                """, new { networkId, address = (long)address, mac = Macs.FromAddress(address), reason, now = DateTimeOffset.UtcNow }, tx);
+            return held is not null ? (held, true) : ((await LeaseAsync(c, tx, networkId, address))!, false);
+        });
 
-    public async Task DeleteHeldAsync(IDbConnection c, IDbTransaction tx, long networkId, uint address) =>
-        await c.ExecuteAsync("DELETE FROM net_leases WHERE network_id = @networkId AND address = @address AND state = 'held'",
-            new { networkId, address = (long)address }, tx);
+    /// <summary>
+    /// Gives a held address back, unless it is the network's own (gateway, DNS). Returns the lease that was on the
+    /// address and whether it was released (false: free, used, or reserved for the network; nothing changed).
+    /// </summary>
+    public Task<(LeaseRow? Lease, bool Released)> ReleaseHeldAsync(long networkId, uint address) =>
+        store.WriteAsync<(LeaseRow?, bool)>(async (c, tx) =>
+        {
+            var released = await c.QuerySingleOrDefaultAsync<LeaseRow>($"""
+                DELETE FROM net_leases
+                WHERE network_id = @networkId AND address = @address AND state = 'held' AND COALESCE(reason, '') NOT IN ('gateway', 'dns')
+                RETURNING {LeaseColumns}
+                """, new { networkId, address = (long)address }, tx);
+            return released is not null ? (released, true) : (await LeaseAsync(c, tx, networkId, address), false);
+        });
 
     public async Task<IReadOnlyList<long>> InstancesUsingAsync(IDbConnection c, IDbTransaction tx, long networkId) =>
         (await c.QueryAsync<long>("SELECT DISTINCT instance_id FROM net_leases WHERE network_id = @networkId AND state = 'used' ORDER BY instance_id",
@@ -259,18 +283,23 @@ public sealed class NetworkingStore(Store store)
         return (await c.QueryAsync<long>("SELECT DISTINCT instance_id FROM net_leases WHERE state = 'used' ORDER BY instance_id")).AsList();
     }
 
-    public async Task SetPlumbedAsync(long networkId, uint address)
+    /// <summary>Marks an instance's lease as having host state; false when the lease is no longer that instance's.</summary>
+    public async Task<bool> SetPlumbedAsync(long instanceId, long networkId, uint address)
     {
         await using var c = await store.OpenAsync();
-        await c.ExecuteAsync("UPDATE net_leases SET plumbed = 1 WHERE network_id = @networkId AND address = @address", new { networkId, address = (long)address });
+        return await c.ExecuteAsync("""
+            UPDATE net_leases SET plumbed = 1
+            WHERE network_id = @networkId AND address = @address AND instance_id = @instanceId AND state = 'used'
+            """, new { instanceId, networkId, address = (long)address }) == 1;
     }
 
     /// <summary>Gives one lease of an instance back (its ports go with it).</summary>
     public async Task DeleteLeaseAsync(long instanceId, long networkId, long address)
     {
         await using var c = await store.OpenAsync();
-        await c.ExecuteAsync("DELETE FROM net_leases WHERE network_id = @networkId AND address = @address AND instance_id = @instanceId",
-            new { instanceId, networkId, address });
+        await c.ExecuteAsync("""
+            DELETE FROM net_leases WHERE network_id = @networkId AND address = @address AND instance_id = @instanceId AND state = 'used'
+            """, new { instanceId, networkId, address });
     }
 
     /// <summary>

@@ -1,6 +1,7 @@
 using StratusLab.Server.Modules.Identity.Contracts;
 using StratusLab.Server.Modules.Networking.Firewall;
 using StratusLab.Server.Modules.Networking.Ranges;
+using StratusLab.Server.Platform.Contracts;
 using StratusLab.Server.Platform.Http;
 
 namespace StratusLab.Server.Modules.Networking;
@@ -25,12 +26,12 @@ public sealed class SecurityGroupRequests(NetworkingStore store, InstanceNetwork
     public async Task<long> CreateAsync(CreateSecurityGroupRequest r, Caller caller)
     {
         var name = Validate.Name(r.Name, "name");
-        if (r.Description is { Length: > 500 }) throw ApiException.BadRequest("description", "'description' is longer than 500 characters.");
+        if (r.Description is { Length: > 500 }) throw new InvalidInputException("description", "'description' is longer than 500 characters.");
         var rules = (r.Rules ?? []).Select((q, i) => ParseRule(q, $"rules[{i}].")).ToList();
-        return await store.Store.WriteAsync(async (c, tx) =>
+        return await store.WriteAsync(async (c, tx) =>
         {
             if (await store.FindGroupAsync(name, c, tx) is not null)
-                throw ApiException.Conflict($"A security group named '{name}' already exists; choose another name.");
+                throw new ConflictException($"A security group named '{name}' already exists; choose another name.");
             var permissions = caller.IsAdmin ? Permissions.Public : Permissions.Private;
             var id = await store.InsertGroupAsync(c, tx, name, caller.UserId, caller.PrimaryGroupId, permissions.Bits, r.Description);
             foreach (var rule in rules) await store.InsertRuleAsync(c, tx, id, rule);
@@ -42,7 +43,7 @@ public sealed class SecurityGroupRequests(NetworkingStore store, InstanceNetwork
     {
         RequireManage(group, caller);
         var rule = ParseRule(r, "");
-        var id = await store.Store.WriteAsync((c, tx) => store.InsertRuleAsync(c, tx, group.Id, rule));
+        var id = await store.WriteAsync((c, tx) => store.InsertRuleAsync(c, tx, group.Id, rule));
         await networking.ApplyRulesAsync(await store.NetworksUsingGroupAsync(group.Id), ct);
         return id;
     }
@@ -50,19 +51,19 @@ public sealed class SecurityGroupRequests(NetworkingStore store, InstanceNetwork
     public async Task DeleteRuleAsync(SecurityGroupRow group, long ruleId, Caller caller, CancellationToken ct)
     {
         RequireManage(group, caller);
-        if (await store.DeleteRuleAsync(group.Id, ruleId) == 0) throw ApiException.NotFound($"Rule {ruleId} of security group '{group.Name}'");
+        if (await store.DeleteRuleAsync(group.Id, ruleId) == 0) throw new NotFoundException($"Rule {ruleId} of security group '{group.Name}'");
         await networking.ApplyRulesAsync(await store.NetworksUsingGroupAsync(group.Id), ct);
     }
 
     public async Task DeleteAsync(SecurityGroupRow group, Caller caller)
     {
-        if (group.Id == 0) throw ApiException.Conflict("'default' is the built-in security group and cannot be deleted.");
+        if (group.Id == 0) throw new ConflictException("'default' is the built-in security group and cannot be deleted.");
         RequireManage(group, caller);
-        await store.Store.WriteAsync(async (c, tx) =>
+        await store.WriteAsync(async (c, tx) =>
         {
             var networks = await store.NetworksUsingGroupAsync(group.Id, c, tx);
             if (networks.Count > 0)
-                throw ApiException.Conflict($"Security group '{group.Name}' is used by {networks.Count} network(s) (ids {string.Join(", ", networks)}); delete those networks first.");
+                throw new ConflictException($"Security group '{group.Name}' is used by {networks.Count} network(s) (ids {string.Join(", ", networks)}); delete those networks first.");
             await store.DeleteGroupAsync(c, tx, group.Id);
         });
     }
@@ -70,7 +71,7 @@ public sealed class SecurityGroupRequests(NetworkingStore store, InstanceNetwork
     static SecurityRule ParseRule(SecurityRuleRequest r, string prefix)
     {
         try { return SecurityRule.Parse(r.Direction, r.Protocol, r.Ports, r.Cidr, r.Action); }
-        catch (AddressRangeException e) { throw ApiException.BadRequest(prefix + e.Field, e.Message); }
+        catch (AddressRangeException e) { throw new InvalidInputException(prefix + e.Field, e.Message); }
     }
 
     public static Ownership OwnershipOf(SecurityGroupRow group) => new(group.OwnerId, group.GroupId, new Permissions((int)group.Permissions));
@@ -78,6 +79,6 @@ public sealed class SecurityGroupRequests(NetworkingStore store, InstanceNetwork
     static void RequireManage(SecurityGroupRow group, Caller caller)
     {
         if (!AccessRules.Can(caller, OwnershipOf(group), Operation.Manage))
-            throw ApiException.Forbidden($"Only administrators and the owner of security group '{group.Name}' may change it.");
+            throw new ForbiddenException($"Only administrators and the owner of security group '{group.Name}' may change it.");
     }
 }

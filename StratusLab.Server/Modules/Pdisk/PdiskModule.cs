@@ -11,6 +11,7 @@ public static class PdiskModule
 {
     public static IServiceCollection AddPdiskModule(this IServiceCollection services, IConfiguration configuration)
     {
+        services.AddStoreSchema("pdisk", legacyUserVersions: [5]);
         services.AddSingleton<PdiskStore>();
         services.AddSingleton<PdiskPaths>();
         services.AddSingleton<FileVolumeDriver>();

@@ -7,6 +7,7 @@ internal static class SchedulingModule
 {
     public static IServiceCollection AddSchedulingModule(this IServiceCollection services, IConfiguration configuration)
     {
+        services.AddStoreSchema("scheduling", legacyUserVersions: [3]);
         var policy = configuration["Scheduling:Policy"] ?? "packing";
         try { Policy.Parse(policy); }
         catch (Exception e) when (e is ArgumentException or Expressions.ExpressionException)

@@ -29,20 +29,55 @@ public sealed class Store
         DefaultTimeout = Math.Max(1, busyTimeoutMs / 1000),
     }.ToString();
 
+    /// <summary>Connections opened and commands executed by this store since it was created (process-wide, every flow).</summary>
+    public StoreStatistics Statistics { get; } = new();
+
+    /// <summary>
+    /// Starts counting the round trips of the current async flow: connections this store opens and SQL commands run on
+    /// them (BEGIN and COMMIT included) until the scope is disposed. See <see cref="StoreRoundTrips"/>.
+    /// </summary>
+    public StoreRoundTrips CountRoundTrips() => StoreRoundTrips.Begin(this);
+
     public SqliteConnection Open()
     {
-        var connection = new SqliteConnection(ConnectionString);
+        var connection = new CountedConnection(this);
         connection.Open();
         connection.Execute($"PRAGMA busy_timeout = {BusyTimeoutMs}; PRAGMA synchronous = NORMAL;");
+        connection.Opened();
         return connection;
     }
 
     public async Task<SqliteConnection> OpenAsync(CancellationToken ct = default)
     {
-        var connection = new SqliteConnection(ConnectionString);
+        var connection = new CountedConnection(this);
         await connection.OpenAsync(ct);
         await connection.ExecuteAsync($"PRAGMA busy_timeout = {BusyTimeoutMs}; PRAGMA synchronous = NORMAL;");
+        connection.Opened();
         return connection;
+    }
+
+    /// <summary>A connection that reports its commands to the store's counters once its set-up pragmas have run.</summary>
+    sealed class CountedConnection(Store store) : SqliteConnection(store.ConnectionString)
+    {
+        bool _counting;
+
+        public void Opened()
+        {
+            _counting = true;
+            store.Statistics.ConnectionOpened();
+            StoreRoundTrips.ConnectionOpened(store);
+        }
+
+        // Dapper and SqliteTransaction (BEGIN, COMMIT) create one command per statement batch they send.
+        public override SqliteCommand CreateCommand()
+        {
+            if (_counting)
+            {
+                store.Statistics.CommandExecuted();
+                StoreRoundTrips.CommandExecuted(store);
+            }
+            return base.CreateCommand();
+        }
     }
 
     /// <summary>Runs <paramref name="work"/> in an IMMEDIATE transaction so read-check-write sequences cannot interleave.</summary>

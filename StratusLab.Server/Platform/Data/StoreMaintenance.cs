@@ -18,7 +18,8 @@ public static class StoreMaintenance
         source.BackupDatabase(target);
     }
 
-    public sealed record CheckResult(bool Ok, int SchemaVersion, IReadOnlyList<string> Problems);
+    /// <summary>The check's verdict; <see cref="SchemaVersions"/> is each module's schema version.</summary>
+    public sealed record CheckResult(bool Ok, IReadOnlyDictionary<string, int> SchemaVersions, IReadOnlyList<string> Problems);
 
     public static CheckResult Check(Store store)
     {
@@ -31,6 +32,6 @@ public static class StoreMaintenance
             var r = (IDictionary<string, object>)row;
             problems.Add($"foreign key: table {r["table"]} rowid {r["rowid"]} references missing {r["parent"]}");
         }
-        return new CheckResult(problems.Count == 0, Migrator.CurrentVersion(connection), problems);
+        return new CheckResult(problems.Count == 0, Migrator.Versions(connection), problems);
     }
 }

@@ -47,7 +47,7 @@ public sealed class NetworkUnavailableException(string message) : Exception(mess
 public interface IInstanceNetworking
 {
     /// <summary>
-    /// Throws an ApiException (400/403/409/422) when a request's networks or forwarded ports are not acceptable:
+    /// Throws a domain exception (InvalidInputException 400/422, NetworkFullException 409) when a request's networks or forwarded ports are not acceptable:
     /// unknown or unusable network, too many NICs, invalid ports, or a network without enough free addresses for
     /// <paramref name="count"/> instances.
     /// </summary>

@@ -45,13 +45,15 @@ public interface INetworkDriver
     Task<string?> WhyUnusableAsync(Subnet subnet, CancellationToken ct);
 }
 
-/// <summary>Maps driver names from the API and config to drivers.</summary>
-public sealed class NetworkDriverRegistry(IEnumerable<INetworkDriver> drivers)
+/// <summary>The driver names networks store and the API accepts; each is the key of its keyed <see cref="INetworkDriver"/> service.</summary>
+public static class NetworkDriverNames
 {
-    readonly Dictionary<string, INetworkDriver> _byName = drivers.ToDictionary(d => d.Name, StringComparer.Ordinal);
+    public const string User = "user";
+    public const string Bridge = "bridge";
 
-    public IReadOnlyCollection<string> Names => _byName.Keys;
+    public static readonly IReadOnlyList<string> All = [Bridge, User];
 
-    public INetworkDriver Get(string name) =>
-        _byName.TryGetValue(name, out var driver) ? driver : throw new InvalidOperationException($"no network driver named '{name}'");
+    /// <summary>The driver registered under <paramref name="name"/>, with a clear error for a name no driver has.</summary>
+    public static INetworkDriver GetNetworkDriver(this IServiceProvider services, string name) =>
+        services.GetKeyedService<INetworkDriver>(name) ?? throw new InvalidOperationException($"no network driver named '{name}'");
 }

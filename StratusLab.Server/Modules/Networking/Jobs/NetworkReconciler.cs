@@ -1,31 +1,40 @@
-using StratusLab.Server.Modules.Compute.Contracts;
-using StratusLab.Server.Platform.Configuration;
+using Quartz;
+using StratusLab.Server.Platform.Contracts;
 
 namespace StratusLab.Server.Modules.Networking.Jobs;
 
 /// <summary>
-/// On start: leases of instances that ended are released (their host side removed), and each driver's host side is made
-/// to match the live NICs: missing taps, rules and dnsmasq are made again, those no live NIC owns are removed.
-/// Then periodically: leases whose clean-up failed are cleaned again.
+/// Releases the leases of instances that ended (their host side removed). At start-up it also makes each driver's
+/// host side match the live NICs: missing taps, rules and dnsmasq are made again, those no live NIC owns are removed.
 /// </summary>
-public sealed class NetworkReconciler(InstanceNetworking networking, IInstanceDisks instances, ServerOptions options, ILogger<NetworkReconciler> logger) : BackgroundService
+public sealed class NetworkReconciler(InstanceNetworking networking, IInstanceDirectory instances)
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    public Task ReconcileAsync(bool atStartup, CancellationToken ct) => networking.ReconcileAsync(IsLiveAsync, atStartup, ct);
+
+    async Task<bool> IsLiveAsync(long instanceId) => await instances.FindAsync(instanceId) is { Ended: false };
+}
+
+/// <summary>Start-up reconciliation, finished before the server takes requests.</summary>
+public sealed class NetworkingStartup(NetworkReconciler reconciler, ILogger<NetworkingStartup> logger) : IHostedService
+{
+    public async Task StartAsync(CancellationToken ct)
     {
-        var atStartup = true;
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(options.Networking.ReconcileIntervalSeconds));
-        do
-        {
-            try { await networking.ReconcileAsync(IsLiveAsync, atStartup, stoppingToken); }
-            catch (Exception e) when (e is not OperationCanceledException) { logger.LogError(e, "Network reconciliation failed"); }
-            atStartup = false;
-        }
-        while (await timer.WaitForNextTickAsync(stoppingToken));
+        try { await reconciler.ReconcileAsync(atStartup: true, ct); }
+        catch (Exception e) when (e is not OperationCanceledException) { logger.LogError(e, "Network start-up reconciliation failed"); }
     }
 
-    async Task<bool> IsLiveAsync(long instanceId)
+    public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
+}
+
+/// <summary>Every Networking:ReconcileIntervalSeconds: leases whose clean-up failed, or whose instance ended unseen, are cleaned again.</summary>
+[DisallowConcurrentExecution]
+public sealed class NetworkReconcileJob(NetworkReconciler reconciler, ILogger<NetworkReconcileJob> logger) : IJob
+{
+    public static readonly JobKey Key = new("network-reconcile", "networking");
+
+    public async ValueTask Execute(IJobExecutionContext context, CancellationToken ct)
     {
-        var instance = await instances.FindAsync(instanceId);
-        return instance is not null && instance.State is not (InstanceState.Done or InstanceState.Failed);
+        try { await reconciler.ReconcileAsync(atStartup: false, ct); }
+        catch (Exception e) when (e is not OperationCanceledException) { logger.LogError(e, "Network reconciliation failed"); }
     }
 }

@@ -21,7 +21,9 @@ public static class ComputeModule
         services.AddSingleton<HypervisorRegistry>();
         services.AddSingleton<GuestInstances>();
         services.AddSingleton<IGuestInstances>(sp => sp.GetRequiredService<GuestInstances>());
-        services.AddSingleton<IInstanceDisks, InstanceDisks>();
+        services.AddSingleton<InstanceDisks>();
+        services.AddSingleton<IInstanceDisks>(sp => sp.GetRequiredService<InstanceDisks>());
+        services.AddSingleton<Pdisk.Contracts.IInstanceHotPlug>(sp => sp.GetRequiredService<InstanceDisks>());
         services.AddSingleton<Platform.Contracts.IInstanceDirectory, InstanceDirectory>();
         services.AddSingleton<IPlacementTarget, ComputePlacement>();
         services.AddSingleton<InstanceLifecycle>();

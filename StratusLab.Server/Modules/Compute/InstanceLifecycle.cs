@@ -180,7 +180,7 @@ public sealed partial class InstanceLifecycle(
         {
             mount = await volumes.MountAsync(new Pdisk.Contracts.VolumeMountRequest(boot.VolumeUuid, row.Id, row.Host ?? "", "vda", false, boot.QuarantineWhenReleased), ct);
         }
-        catch (Platform.Http.ApiException e) { throw new ImagePreparationException($"the boot disk could not be mounted: {e.Detail}"); }
+        catch (Platform.Contracts.DomainException e) { throw new ImagePreparationException($"the boot disk could not be mounted: {e.Detail}"); }
         undo.Add("release the boot disk", () => volumes.ReleaseMountsAsync(row.Id, CancellationToken.None));
         var path = mount.Turl.StartsWith("file://", StringComparison.Ordinal) ? new Uri(mount.Turl).LocalPath : mount.Turl;
         var json = JsonSerializer.Serialize(new BootDiskRecord(boot.VolumeUuid, path, mount.Format, boot.CacheHit), Json);
@@ -204,9 +204,9 @@ public sealed partial class InstanceLifecycle(
                 owner?.Name ?? "", row.Id, ct);
             await store.UpdateAsync(row.Id, "saved_image = @identifier", new { identifier });
         }
-        catch (Exception e) when (e is Images.Contracts.ImageUnavailableException or Platform.Http.ApiException or ToolFailedException)
+        catch (Exception e) when (e is Platform.Contracts.DomainException or ToolFailedException)
         {
-            var reason = "save failed: " + ((e as Platform.Http.ApiException)?.Detail ?? e.Message);
+            var reason = "save failed: " + e.Message;
             logger.LogWarning("Instance {Id}: {Reason}", row.Id, reason);
             await store.UpdateAsync(row.Id, "failure_reason = @reason", new { reason });
         }

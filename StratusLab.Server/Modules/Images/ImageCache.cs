@@ -11,6 +11,7 @@ using StratusLab.Server.Modules.Marketplace.Contracts;
 using StratusLab.Server.Modules.Pdisk.Contracts;
 using StratusLab.Server.Platform.Configuration;
 using StratusLab.Server.Platform.Host;
+using StratusLab.Server.Platform.Contracts;
 using StratusLab.Server.Platform.Http;
 
 namespace StratusLab.Server.Modules.Images;
@@ -55,19 +56,19 @@ public sealed partial class ImageCache(
         if (string.IsNullOrWhiteSpace(image))
         {
             var fallback = names.FirstOrDefault(n => n.IsDefault)
-                ?? throw ApiException.Invalid("image", "No image given and no default image is registered; build the test appliance (scripts/appliance/build.sh) or give 'image'.");
+                ?? throw new InvalidInputException("image", "No image given and no default image is registered; build the test appliance (scripts/appliance/build.sh) or give 'image'.", unprocessable: true);
             return new ImageReference(ImageSourceKind.Marketplace, fallback.Identifier);
         }
         if (Guid.TryParse(image, out var uuid)) return new ImageReference(ImageSourceKind.Volume, uuid.ToString());
         if (Uri.TryCreate(image, UriKind.Absolute, out var uri) && uri.Scheme.Length > 1)
         {
             if (uri.Scheme is not ("http" or "https"))
-                throw ApiException.BadRequest("image", $"'image' = '{Validate.Trim(image)}' uses {uri.Scheme}:; only http(s) URLs, Marketplace identifiers, image names and volume uuids are accepted.");
+                throw new InvalidInputException("image", $"'image' = '{Validate.Trim(image)}' uses {uri.Scheme}:; only http(s) URLs, Marketplace identifiers, image names and volume uuids are accepted.");
             return new ImageReference(ImageSourceKind.Url, uri.ToString());
         }
         if (IdentifierPattern().IsMatch(image)) return new ImageReference(ImageSourceKind.Marketplace, image);
         var named = names.FirstOrDefault(n => string.Equals(n.Name, image, StringComparison.OrdinalIgnoreCase))
-            ?? throw ApiException.Invalid("image", $"Unknown image '{Validate.Trim(image)}': give a Marketplace identifier, an http(s) URL, a volume uuid, or one of the names {string.Join(", ", names.Select(n => n.Name).DefaultIfEmpty("(none registered)"))}.");
+            ?? throw new InvalidInputException("image", $"Unknown image '{Validate.Trim(image)}': give a Marketplace identifier, an http(s) URL, a volume uuid, or one of the names {string.Join(", ", names.Select(n => n.Name).DefaultIfEmpty("(none registered)"))}.", unprocessable: true);
         return new ImageReference(ImageSourceKind.Marketplace, named.Identifier);
     }
 
@@ -86,19 +87,13 @@ public sealed partial class ImageCache(
         }
         var key = reference.Kind == ImageSourceKind.Url ? "url:" + reference.Value : reference.Value;
         var wasCached = (await store.GetAsync(key))?.State == "ready";
-        VolumeSummary origin;
-        try
-        {
-            origin = await EnsureOriginAsync(key, reference, ct);
-        }
-        catch (ImageUnavailableException) { throw; }
-        catch (ApiException e) { throw new ImageUnavailableException(e.Detail); }
+        var origin = await EnsureOriginAsync(key, reference, ct);
         VolumeSummary live;
         try
         {
             live = await volumes.CreateSnapshotAsync(origin.Uuid, ownerId, tag: null, sharing: "local", ct);
         }
-        catch (ApiException e)
+        catch (DomainException e)
         {
             throw new ImageUnavailableException($"the copy-on-write clone of image {origin.Identifier} could not be made: {e.Detail}");
         }
@@ -198,8 +193,8 @@ public sealed partial class ImageCache(
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            var reason = e is ImageUnavailableException or ApiException or ToolFailedException ? (e as ApiException)?.Detail ?? e.Message : "unexpected error: " + e.Message;
-            if (e is not (ImageUnavailableException or ApiException or ToolFailedException)) logger.LogError(e, "Caching image {Key} failed", key);
+            var reason = e is DomainException or ToolFailedException ? e.Message : "unexpected error: " + e.Message;
+            if (e is not (DomainException or ToolFailedException)) logger.LogError(e, "Caching image {Key} failed", key);
             await store.FailedAsync(key, reason);
             File.Delete(downloaded);
             throw new ImageUnavailableException(reason);

@@ -1,9 +1,10 @@
 using Quartz;
-using StratusLab.Server.Modules.Compute.Contracts;
 using StratusLab.Server.Modules.Pdisk.Contracts;
 using StratusLab.Server.Modules.Pdisk.Drivers;
 using StratusLab.Server.Modules.Pdisk.Jobs;
 using StratusLab.Server.Modules.Pdisk.Sharing;
+using StratusLab.Server.Platform.Contracts;
+using StratusLab.Server.Platform.Http;
 
 namespace StratusLab.Server.Modules.Pdisk;
 
@@ -15,12 +16,10 @@ public static class PdiskModule
         services.AddSingleton<PdiskPaths>();
         services.AddSingleton<FileVolumeDriver>();
         services.AddSingleton<LvmVolumeDriver>();
-        services.AddSingleton<IVolumeDriver>(sp => sp.GetRequiredService<FileVolumeDriver>());
-        services.AddSingleton<IVolumeDriver>(sp => sp.GetRequiredService<LvmVolumeDriver>());
-        services.AddSingleton<VolumeDriverRegistry>();
-        services.AddSingleton<IVolumeSharing, LocalSharing>();
-        services.AddSingleton<IVolumeSharing, IscsiSharing>();
-        services.AddSingleton<VolumeSharingRegistry>();
+        services.AddKeyedSingleton<IVolumeDriver>("file", (sp, _) => sp.GetRequiredService<FileVolumeDriver>());
+        services.AddKeyedSingleton<IVolumeDriver>("lvm", (sp, _) => sp.GetRequiredService<LvmVolumeDriver>());
+        services.AddKeyedSingleton<IVolumeSharing, LocalSharing>("local");
+        services.AddKeyedSingleton<IVolumeSharing, IscsiSharing>("iscsi");
         services.AddSingleton<VolumeLifecycle>();
         services.AddSingleton<IVolumes>(sp => sp.GetRequiredService<VolumeLifecycle>());
         services.AddSingleton<VolumeViews>();
@@ -34,4 +33,20 @@ public static class PdiskModule
             t => t.WithIdentity("quarantine-purge", "pdisk").StartNow()
                 .WithSchedule(SimpleScheduleBuilder.Create().WithInterval(TimeSpan.FromMinutes(1)).RepeatForever()),
             j => j.WithIdentity(QuarantineJob.Key));
+
+    /// <summary>The volume backends, registered as keyed services under these configuration names.</summary>
+    public static readonly IReadOnlyList<string> Backends = ["file", "lvm"];
+
+    /// <summary>The sharings, registered as keyed services under these configuration names.</summary>
+    public static readonly IReadOnlyList<string> Sharings = ["local", "iscsi"];
+
+    /// <summary>The volume driver configured under <paramref name="name"/> (Pdisk:Backend, or a volume's stored backend).</summary>
+    public static IVolumeDriver VolumeDriver(this IServiceProvider services, string name) =>
+        services.GetKeyedService<IVolumeDriver>(name)
+        ?? throw new InvalidOperationException($"no volume driver named '{name}'; accepted values: {string.Join(", ", Backends)}");
+
+    /// <summary>The sharing named <paramref name="name"/>; an unknown name is the caller's mistake (400 naming the accepted values).</summary>
+    public static IVolumeSharing VolumeSharing(this IServiceProvider services, string name) =>
+        services.GetKeyedService<IVolumeSharing>(name)
+        ?? throw new InvalidInputException("sharing", $"'sharing' = '{Validate.Trim(name)}' is not accepted; accepted values: {string.Join(", ", Sharings)}.");
 }

@@ -71,11 +71,10 @@ public sealed partial class ImageCache
     public async Task<CacheRow> RegisterLocalAsync(string name, string path, bool isDefault, CancellationToken ct)
     {
         if (!File.Exists(path)) throw new InvalidInputException("path", $"'{path}' does not exist on the server; give the path of a qcow2 or raw image file.");
-        var info = await runner.RunAsync(new Platform.Host.ToolCommand("qemu-img", ["info", "--output=json", path]), ct);
-        var node = System.Text.Json.Nodes.JsonNode.Parse(info.StandardOutput)!;
-        var format = node["format"]!.GetValue<string>();
+        var info = await qemuImg.InfoAsync(path, ct);
+        var format = info.Format;
         if (format is not ("qcow2" or "raw")) throw new InvalidInputException("path", $"'{path}' is a {format} image; give a qcow2 or raw image.", unprocessable: true);
-        if (node["backing-filename"] is not null) throw new InvalidInputException("path", $"'{path}' depends on a backing file; flatten it first (qemu-img convert -O qcow2).", unprocessable: true);
+        if (info.BackingFile is not null) throw new InvalidInputException("path", $"'{path}' depends on a backing file; flatten it first (qemu-img convert -O qcow2).", unprocessable: true);
         var entry = await marketplace.RegisterSiteImageAsync(path, new SiteImageInfo
         {
             Title = name == ApplianceName ? "StratusLab test appliance" : name,

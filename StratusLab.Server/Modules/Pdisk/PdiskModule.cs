@@ -1,10 +1,13 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Quartz;
 using StratusLab.Server.Modules.Pdisk.Contracts;
 using StratusLab.Server.Modules.Pdisk.Drivers;
 using StratusLab.Server.Modules.Pdisk.Jobs;
 using StratusLab.Server.Modules.Pdisk.Sharing;
 using StratusLab.Server.Platform.Contracts;
+using StratusLab.Server.Platform.Host;
 using StratusLab.Server.Platform.Http;
+using StratusLab.Server.Platform.Transfers;
 
 namespace StratusLab.Server.Modules.Pdisk;
 
@@ -14,6 +17,8 @@ public static class PdiskModule
     {
         services.AddSingleton<PdiskStore>();
         services.AddSingleton<PdiskPaths>();
+        services.TryAddSingleton<QemuImg>();
+        services.AddHttpDownloader();
         services.AddSingleton<FileVolumeDriver>();
         services.AddSingleton<LvmVolumeDriver>();
         services.AddKeyedSingleton<IVolumeDriver>("file", (sp, _) => sp.GetRequiredService<FileVolumeDriver>());

@@ -26,8 +26,8 @@ public sealed partial class VolumeLifecycle
             if (mounts.Count > 0) throw MountedConflict(id, mounts, "quarantine it");
             var snapshots = await store.SnapshotsOfAsync(id, c, tx);
             if (snapshots.Count > 0) throw SnapshotsConflict(id, snapshots, "go to quarantine");
-            await store.UpdateAsync(id, "state = @quarantined, quarantined_at = @at, quarantine_until = @until",
-                new { quarantined = VolumeStates.Quarantined, at = now, until }, c, tx);
+            if (!await store.QuarantineAsync(id, now, until, c, tx))
+                throw new ConflictException($"Volume {id} stopped being READY; only READY volumes go to quarantine.");
             return current;
         }, ct);
         await SafelyAsync(() => services.VolumeSharing(row.Sharing).UnshareAsync(uuid, CancellationToken.None), $"withdraw the export of quarantined volume {id}");
@@ -43,7 +43,8 @@ public sealed partial class VolumeLifecycle
             var current = await store.GetAsync(uuid, c, tx);
             if (current is null || current.State != VolumeStates.Quarantined)
                 throw new NotFoundException($"Quarantined volume {uuid}");
-            await store.UpdateAsync(uuid, "state = @deleting", new { deleting = VolumeStates.Deleting }, c, tx);
+            if (!await store.TransitionAsync(uuid, VolumeStates.Quarantined, VolumeStates.Deleting, c, tx))
+                throw new NotFoundException($"Quarantined volume {uuid}");
             return current;
         }, ct);
         await DestroyAsync(row, ct);

@@ -1,9 +1,9 @@
-using System.Net;
 using StratusLab.Server.Modules.Identity.Contracts;
 using StratusLab.Server.Modules.Pdisk.Contracts;
 using StratusLab.Server.Modules.Pdisk.Drivers;
 using StratusLab.Server.Modules.Pdisk.Transfers;
 using StratusLab.Server.Platform.Host;
+using StratusLab.Server.Platform.Transfers;
 using StratusLab.Server.Platform.Contracts;
 using StratusLab.Server.Platform.Http;
 
@@ -17,17 +17,6 @@ public sealed record VolumeContent(Stream Stream, string FileName) : IAsyncDispo
 
 public sealed partial class VolumeLifecycle
 {
-    static readonly HttpClient Downloads = new(new SocketsHttpHandler
-    {
-        AllowAutoRedirect = true,
-        MaxAutomaticRedirections = 5,
-        AutomaticDecompression = DecompressionMethods.None,
-        ConnectTimeout = TimeSpan.FromSeconds(30),
-    })
-    {
-        Timeout = Timeout.InfiniteTimeSpan,
-    };
-
     long MaxImageBytes => options.Pdisk.MaxVolumeGiB * GiB;
 
     public async Task<VolumeSummary> CreateFromUrlAsync(VolumeFromUrl request, CancellationToken ct = default)
@@ -68,14 +57,18 @@ public sealed partial class VolumeLifecycle
         var max = options.Pdisk.MaxUrlDownloadBytes;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(TimeSpan.FromMinutes(options.Pdisk.UrlDownloadTimeoutMinutes));
-        HttpResponseMessage response;
+        HttpDownload response;
         try
         {
-            response = await Downloads.GetAsync(uri, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+            response = await downloader.OpenAsync(uri, timeout.Token);
         }
-        catch (HttpRequestException e)
+        catch (DownloadFailedException e) when (e.Failure == DownloadFailure.HttpError)
         {
-            throw new InvalidInputException("url", $"Could not download {uri}: {e.Message}. Check the URL and that this server can reach it.", unprocessable: true);
+            throw new InvalidInputException("url", $"{uri} answered {e.Status} {e.ReasonPhrase}; check the URL.", unprocessable: true);
+        }
+        catch (DownloadFailedException e)
+        {
+            throw new InvalidInputException("url", $"Could not download {uri}: {e.Cause}. Check the URL and that this server can reach it.", unprocessable: true);
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
@@ -83,14 +76,12 @@ public sealed partial class VolumeLifecycle
         }
         using (response)
         {
-            if (!response.IsSuccessStatusCode)
-                throw new InvalidInputException("url", $"{uri} answered {(int)response.StatusCode} {response.ReasonPhrase}; check the URL.", unprocessable: true);
-            var length = response.Content.Headers.ContentLength;
+            var length = response.ContentLength;
             if (bytes is { } expected && length is { } served && served != expected)
                 throw new InvalidInputException("bytes", $"The size check failed: {uri} serves {served} bytes but 'bytes' = {expected}; nothing was kept. Check the URL or the expected size.", unprocessable: true);
             if (length > max)
                 throw new DomainException(Rejection.TooLarge, $"{uri} serves {length} bytes, more than Pdisk:MaxUrlDownloadBytes = {max}.", "url");
-            await using var body = await response.Content.ReadAsStreamAsync(timeout.Token);
+            await using var body = await response.BodyAsync(timeout.Token);
             try
             {
                 return await StageAndImportAsync(spec, body, bytes is { } b ? Math.Min(b, max) : max,
@@ -165,7 +156,7 @@ public sealed partial class VolumeLifecycle
         ImageInfo info;
         try
         {
-            info = QemuImg.ParseInfo((await runner.RunAsync(new ToolCommand(QemuImg.Tool, QemuImg.Info(image.Path)), ct)).StandardOutput);
+            info = await qemuImg.InfoAsync(image.Path, ct);
         }
         catch (Exception e) when (e is ToolFailedException or FormatException)
         {
@@ -202,7 +193,7 @@ public sealed partial class VolumeLifecycle
         var temp = paths.NewStagingFile("." + format);
         try
         {
-            await runner.RunAsync(new ToolCommand(QemuImg.Tool, QemuImg.Convert(row.Path, row.Format, temp, format, intoExisting: false)) { Timeout = TimeSpan.FromHours(6) }, ct);
+            await qemuImg.ConvertAsync(row.Path, row.Format, temp, format, intoExisting: false, ct);
         }
         catch (Exception e)
         {

@@ -5,6 +5,7 @@ using StratusLab.Server.Modules.Pdisk.Drivers;
 using StratusLab.Server.Modules.Pdisk.Sharing;
 using StratusLab.Server.Platform.Configuration;
 using StratusLab.Server.Platform.Host;
+using StratusLab.Server.Platform.Transfers;
 using StratusLab.Server.Platform.Contracts;
 using StratusLab.Server.Platform.Http;
 
@@ -26,7 +27,8 @@ public sealed partial class VolumeLifecycle(
     IUserDirectory users,
     IInstanceHotPlug hotPlug,
     IInstanceDirectory instances,
-    ICommandRunner runner,
+    QemuImg qemuImg,
+    HttpDownloader downloader,
     ServerOptions options,
     TimeProvider clock,
     ILogger<VolumeLifecycle> logger) : IVolumes
@@ -160,8 +162,8 @@ public sealed partial class VolumeLifecycle(
             undo.Add("withdraw the export", () => sharing.UnshareAsync(uuid, CancellationToken.None));
         }
 
-        await store.UpdateAsync(id, "state = @ready, path = @Path, format = @Format, size_bytes = @SizeBytes",
-            new { ready = VolumeStates.Ready, location.Path, location.Format, location.SizeBytes });
+        if (!await store.MarkReadyAsync(id, location))
+            throw new ConflictException($"Volume {id} stopped being CREATING while it was made (removed by reconciliation?); nothing was kept.");
         undo.Commit();
         logger.LogInformation("Volume {Uuid} created: {Type}, {Bytes} bytes, {Backend} {Format} at {Path}, shared {Sharing}",
             id, spec.Type, location.SizeBytes, driver.Name, location.Format, location.Path, sharing.Name);
@@ -242,11 +244,7 @@ public sealed partial class VolumeLifecycle(
             }
             if (identifier is not null && identifier != row.Identifier && await store.FindByIdentifierAsync(identifier, c, tx) is { } taken)
                 throw IdentifierTaken(identifier, taken.Uuid);
-            await store.UpdateAsync(uuid, """
-                tag = COALESCE(@tag, tag), visibility = COALESCE(@visibility, visibility), groups_json = COALESCE(@groups, groups_json),
-                type = COALESCE(@type, type), identifier = COALESCE(@identifier, identifier)
-                """, new { tag, visibility, groups = groups is null ? null : PdiskStore.GroupsJsonOf(groups), type = type is null ? null : VolumeTypes.Name(type.Value), identifier },
-                c, tx);
+            if (!await store.UpdateAttributesAsync(uuid, tag, visibility, groups, type, identifier, c, tx)) throw new NotFoundException($"Volume {uuid}");
         }, ct);
         var updated = (await store.GetAsync(uuid))!;
         if (VolumeTypes.IsReadOnly(updated.TypeValue) != readOnlyBefore && updated.State == VolumeStates.Ready)
@@ -275,8 +273,8 @@ public sealed partial class VolumeLifecycle(
         try
         {
             location = await driver.FlattenAsync(row.Id, row.Location, ct);
-            await store.UpdateAsync(uuid, "type = @type, origin_uuid = NULL, identifier = NULL, path = @Path, format = @Format",
-                new { type = VolumeTypes.Name(newType), location.Path, location.Format });
+            if (!await store.MarkRebasedAsync(uuid, newType, location))
+                throw new ConflictException($"Volume {uuid} stopped being READY while it was rebased.");
         }
         catch (ToolFailedException e)
         {
@@ -320,7 +318,8 @@ public sealed partial class VolumeLifecycle(
                 if (mounts.Count > 0) throw MountedConflict(uuid, mounts, "delete it");
                 var snapshots = await store.SnapshotsOfAsync(uuid, c, tx);
                 if (snapshots.Count > 0) throw SnapshotsConflict(uuid, snapshots, "be deleted");
-                await store.UpdateAsync(uuid, "state = @deleting", new { deleting = VolumeStates.Deleting }, c, tx);
+                if (!await store.TransitionAsync(uuid, current.State, VolumeStates.Deleting, c, tx))
+                    throw new ConflictException($"Volume {uuid} changed state while it was being deleted; try again.");
                 return current;
             }, ct);
             await DestroyAsync(row, ct);

@@ -1,3 +1,5 @@
+using StratusLab.Server.Platform.Host;
+
 namespace StratusLab.Server.Modules.Pdisk.Drivers;
 
 /// <summary>Where a volume's data lives on the storage host: a file or a block device, and its format.</summary>

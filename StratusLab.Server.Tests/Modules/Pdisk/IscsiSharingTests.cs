@@ -151,8 +151,8 @@ public class IscsiSharingTests
     {
         var (sharing, tgtd) = Sharing(o => o.Pdisk.Iscsi.StartTgtd = false);
         tgtd.Running = false;
-        var error = Assert.ThrowsAsync<StratusLab.Server.Platform.Http.ApiException>(() => sharing.ShareAsync(new ShareRequest(Volume, "/v/a.raw", false), CancellationToken.None));
-        Assert.That(error!.Status, Is.EqualTo(503));
+        var error = Assert.ThrowsAsync<StratusLab.Server.Platform.Contracts.DomainException>(() => sharing.ShareAsync(new ShareRequest(Volume, "/v/a.raw", false), CancellationToken.None));
+        Assert.That(error!.Kind, Is.EqualTo(StratusLab.Server.Platform.Contracts.Rejection.Unavailable));
         Assert.That(error.Detail, Does.Contain("tgtd is not running").And.Contain("StartTgtd"));
     }
 

@@ -90,7 +90,7 @@ public class LvmCommandsTests
         options.Pdisk.ThinPool = thinPool ?? "";
         var runner = new RecordingCommandRunner();
         var paths = new PdiskPaths(options);
-        return (new LvmVolumeDriver(runner, paths, options), runner, paths);
+        return (new LvmVolumeDriver(runner, new QemuImg(runner), paths, options), runner, paths);
     }
 
     static readonly Guid Origin = Guid.Parse("0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b");

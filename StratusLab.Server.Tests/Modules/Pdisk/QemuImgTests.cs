@@ -1,4 +1,5 @@
 using StratusLab.Server.Modules.Pdisk.Drivers;
+using StratusLab.Server.Platform.Host;
 
 namespace StratusLab.Server.Tests.Modules.Pdisk;
 

@@ -551,13 +551,13 @@ public class VolumeApiTests
         Assert.That((await volumes.FindByIdentifierAsync(identifier))!.Uuid, Is.EqualTo(origin.Uuid));
 
         var other = TestImages.CreateQcow2(dir, "again", "4M");
-        var taken = Assert.ThrowsAsync<StratusLab.Server.Platform.Http.ApiException>(() =>
+        var taken = Assert.ThrowsAsync<StratusLab.Server.Platform.Contracts.ConflictException>(() =>
             volumes.ImportFileAsync(new VolumeFromFile(1, other, "qcow2", VolumeType.MachineImageOrigin, "public", identifier)));
-        Assert.That(taken!.Status, Is.EqualTo(409));
+        Assert.That(taken!.Extensions["volume"], Is.EqualTo(origin.Uuid.ToString()));
         var wrong = TestImages.CreateQcow2(dir, "wrong", "4M");
-        var mismatch = Assert.ThrowsAsync<StratusLab.Server.Platform.Http.ApiException>(() =>
+        var mismatch = Assert.ThrowsAsync<StratusLab.Server.Platform.Contracts.InvalidInputException>(() =>
             volumes.ImportFileAsync(new VolumeFromFile(1, wrong, "raw", VolumeType.MachineImageOrigin)));
-        Assert.That(mismatch!.Status, Is.EqualTo(422));
+        Assert.That(mismatch!.Kind, Is.EqualTo(StratusLab.Server.Platform.Contracts.Rejection.Unprocessable));
         Assert.That(File.Exists(wrong), Is.False, "the file is consumed on failure too");
         Assert.That(Volumes.FilesOf(_server).Where(f => f.StartsWith(".staging")), Is.Empty);
         await volumes.DeleteAsync(origin.Uuid);

@@ -23,7 +23,9 @@ internal static class ComputeModule
         services.AddSingleton<HypervisorRegistry>();
         services.AddSingleton<GuestInstances>();
         services.AddSingleton<IGuestInstances>(sp => sp.GetRequiredService<GuestInstances>());
-        services.AddSingleton<IInstanceDisks, InstanceDisks>();
+        services.AddSingleton<InstanceDisks>();
+        services.AddSingleton<IInstanceDisks>(sp => sp.GetRequiredService<InstanceDisks>());
+        services.AddSingleton<Pdisk.Contracts.IInstanceHotPlug>(sp => sp.GetRequiredService<InstanceDisks>());
         services.AddSingleton<Platform.Contracts.IInstanceDirectory, InstanceDirectory>();
         services.AddSingleton<InstanceLifecycle>();
         services.AddHostedService(sp => sp.GetRequiredService<InstanceLifecycle>());

@@ -1,11 +1,12 @@
 using StratusLab.Server.Modules.Compute.Contracts;
 using StratusLab.Server.Modules.Compute.Drivers;
-using StratusLab.Server.Platform.Http;
+using StratusLab.Server.Modules.Pdisk.Contracts;
+using StratusLab.Server.Platform.Contracts;
 
 namespace StratusLab.Server.Modules.Compute;
 
 /// <summary>Hot-plug of disks into running instances, for Pdisk.</summary>
-internal sealed class InstanceDisks(ComputeStore store, HypervisorRegistry drivers) : IInstanceDisks
+internal sealed class InstanceDisks(ComputeStore store, HypervisorRegistry drivers) : IInstanceDisks, IInstanceHotPlug
 {
     public async Task<InstanceSummary?> FindAsync(long instanceId, CancellationToken ct = default)
     {
@@ -15,20 +16,20 @@ internal sealed class InstanceDisks(ComputeStore store, HypervisorRegistry drive
 
     public async Task<string> AttachAsync(long instanceId, DiskAttachment disk, CancellationToken ct = default)
     {
-        var row = await store.GetAsync(instanceId) ?? throw ApiException.NotFound($"Instance {instanceId}");
+        var row = await store.GetAsync(instanceId) ?? throw new NotFoundException($"Instance {instanceId}");
         if (row.StateValue is not (InstanceState.Running or InstanceState.Suspended))
-            throw ApiException.Conflict($"Instance {instanceId} is {row.State}; disks can be attached to RUNNING or SUSPENDED instances only.");
+            throw new ConflictException($"Instance {instanceId} is {row.State}; disks can be attached to RUNNING or SUSPENDED instances only.");
         var deviceId = "vol" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4));
         HotDisk hot;
         try { hot = HotDisks.Describe(deviceId, disk.Turl, disk.Format, disk.ReadOnly); }
-        catch (ArgumentException e) { throw ApiException.Invalid("turl", e.Message); }
+        catch (ArgumentException e) { throw new InvalidInputException("turl", e.Message, unprocessable: true); }
         try
         {
             await drivers.Get(row.Driver).AttachDiskAsync(new VmRef(row.Id, row.VmDir, (int?)row.Pid), hot, ct);
         }
         catch (HypervisorException e)
         {
-            throw new ApiException(422, $"The hypervisor refused to attach the disk: {e.Message}", "instance");
+            throw new InvalidInputException("instance", $"The hypervisor refused to attach the disk: {e.Message}", unprocessable: true);
         }
         return deviceId;
     }

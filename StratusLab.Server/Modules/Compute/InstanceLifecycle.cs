@@ -169,7 +169,6 @@ internal sealed partial class InstanceLifecycle(
             mount = await volumes.MountAsync(new Pdisk.Contracts.VolumeMountRequest(boot.VolumeUuid, row.Id, row.Host ?? "", "vda", false, boot.QuarantineWhenReleased), ct);
         }
         catch (Platform.Contracts.DomainException e) { throw new ImagePreparationException($"the boot disk could not be mounted: {e.Detail}"); }
-        catch (ApiException e) { throw new ImagePreparationException($"the boot disk could not be mounted: {e.Detail}"); }
         undo.Add("release the boot disk", () => volumes.ReleaseMountsAsync(row.Id, CancellationToken.None));
         var path = mount.Turl.StartsWith("file://", StringComparison.Ordinal) ? new Uri(mount.Turl).LocalPath : mount.Turl;
         return new BootDiskRecord(boot.VolumeUuid, path, mount.Format, boot.CacheHit);
@@ -191,9 +190,9 @@ internal sealed partial class InstanceLifecycle(
                 owner?.Name ?? "", row.Id, ct);
             await store.SetSavedImageAsync(row.Id, identifier);
         }
-        catch (Exception e) when (e is Images.Contracts.ImageUnavailableException or Platform.Contracts.DomainException or ApiException or ToolFailedException)
+        catch (Exception e) when (e is Platform.Contracts.DomainException or ToolFailedException)
         {
-            var reason = "save failed: " + ((e as ApiException)?.Detail ?? e.Message);
+            var reason = "save failed: " + e.Message;
             logger.LogWarning("Instance {Id}: {Reason}", row.Id, reason);
             await store.SetFailureReasonAsync(row.Id, reason);
         }

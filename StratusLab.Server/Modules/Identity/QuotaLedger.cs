@@ -62,4 +62,6 @@ public sealed class QuotaLedger(IdentityStore store, ServerOptions options) : IQ
         var u = await store.FindUserAsync(name);
         return u is null ? null : new UserSummary(u.Id, u.Name, u.Role, u.PrimaryGroup);
     }
+
+    public async Task<long> SiteOwnerIdAsync(CancellationToken ct = default) => (await FindByNameAsync("admin", ct))?.Id ?? 1;
 }

@@ -1,5 +1,6 @@
 using StratusLab.Server.Modules.Images.Contracts;
 using StratusLab.Server.Modules.Marketplace.Contracts;
+using StratusLab.Server.Platform.Contracts;
 using StratusLab.Server.Platform.Http;
 
 namespace StratusLab.Server.Modules.Images;
@@ -12,11 +13,11 @@ public sealed partial class ImageCache
     public async Task<CacheRow> PrefetchAsync(string image, CancellationToken ct)
     {
         var reference = await ParseAsync(image);
-        if (reference.Kind == ImageSourceKind.Volume) throw ApiException.BadRequest("image", "A volume is already local; only Marketplace images and URLs are prefetched.");
+        if (reference.Kind == ImageSourceKind.Volume) throw new InvalidInputException("image", "A volume is already local; only Marketplace images and URLs are prefetched.");
         var key = reference.Kind == ImageSourceKind.Url ? "url:" + reference.Value : reference.Value;
         var wasReady = (await store.GetAsync(key))?.State == "ready";
         try { await EnsureOriginAsync(key, reference, ct); }
-        catch (ImageUnavailableException e) { throw ApiException.Invalid("image", $"The image could not be cached: {e.Message}"); }
+        catch (ImageUnavailableException e) { throw new InvalidInputException("image", $"The image could not be cached: {e.Message}", unprocessable: true); }
         if (wasReady) await store.HitAsync(key); // a prefetch of a cached image counts as a use for LRU eviction
         return (await store.GetAsync(key))!;
     }
@@ -26,8 +27,8 @@ public sealed partial class ImageCache
     {
         var reference = await ParseAsync(image);
         var key = reference.Kind == ImageSourceKind.Url ? "url:" + reference.Value : reference.Value;
-        var row = await store.GetAsync(key) ?? throw ApiException.NotFound($"Cached image '{image}'");
-        if (_inFlight.ContainsKey(key)) throw ApiException.Conflict($"Image '{image}' is being downloaded; evict it when the download ends.");
+        var row = await store.GetAsync(key) ?? throw new NotFoundException($"Cached image '{image}'");
+        if (_inFlight.ContainsKey(key)) throw new ConflictException($"Image '{image}' is being downloaded; evict it when the download ends.");
         await RemoveAsync(row, ct);
     }
 
@@ -58,7 +59,7 @@ public sealed partial class ImageCache
                 total -= row.SizeBytes ?? 0;
                 evicted++;
             }
-            catch (ApiException e) when (e.Status == 409)
+            catch (ConflictException e)
             {
                 logger.LogDebug("Image {Key} stays cached: {Reason}", row.Key, e.Detail);
             }
@@ -69,12 +70,11 @@ public sealed partial class ImageCache
     /// <summary>Gives a local image file a short name: a site-signed Marketplace entry, then cached as an ORIGIN.</summary>
     public async Task<CacheRow> RegisterLocalAsync(string name, string path, bool isDefault, CancellationToken ct)
     {
-        if (!File.Exists(path)) throw ApiException.BadRequest("path", $"'{path}' does not exist on the server; give the path of a qcow2 or raw image file.");
-        var info = await runner.RunAsync(new Platform.Host.ToolCommand("qemu-img", ["info", "--output=json", path]), ct);
-        var node = System.Text.Json.Nodes.JsonNode.Parse(info.StandardOutput)!;
-        var format = node["format"]!.GetValue<string>();
-        if (format is not ("qcow2" or "raw")) throw ApiException.Invalid("path", $"'{path}' is a {format} image; give a qcow2 or raw image.");
-        if (node["backing-filename"] is not null) throw ApiException.Invalid("path", $"'{path}' depends on a backing file; flatten it first (qemu-img convert -O qcow2).");
+        if (!File.Exists(path)) throw new InvalidInputException("path", $"'{path}' does not exist on the server; give the path of a qcow2 or raw image file.");
+        var info = await qemuImg.InfoAsync(path, ct);
+        var format = info.Format;
+        if (format is not ("qcow2" or "raw")) throw new InvalidInputException("path", $"'{path}' is a {format} image; give a qcow2 or raw image.", unprocessable: true);
+        if (info.BackingFile is not null) throw new InvalidInputException("path", $"'{path}' depends on a backing file; flatten it first (qemu-img convert -O qcow2).", unprocessable: true);
         var entry = await marketplace.RegisterSiteImageAsync(path, new SiteImageInfo
         {
             Title = name == ApplianceName ? "StratusLab test appliance" : name,

@@ -1,7 +1,7 @@
 using StratusLab.Server.Modules.Images.Contracts;
 using StratusLab.Server.Modules.Marketplace.Contracts;
 using StratusLab.Server.Modules.Pdisk.Contracts;
-using StratusLab.Server.Platform.Host;
+using StratusLab.Server.Platform.Transfers;
 
 namespace StratusLab.Server.Modules.Images;
 
@@ -22,11 +22,10 @@ public sealed partial class ImageCache
         {
             var source = live.Turl.StartsWith("file://", StringComparison.Ordinal) ? new Uri(live.Turl).LocalPath : live.Turl;
             // convert reads through the backing chain: the result no longer depends on the origin.
-            await runner.RunAsync(new ToolCommand("qemu-img", ["convert", "-O", "qcow2", "-f", live.Format, source, flat]) { Timeout = TimeSpan.FromHours(1) }, ct);
-            var sha1 = (await ImageDownloader.ChecksumsAsync(flat, ct))["SHA-1"];
+            await qemuImg.ConvertAsync(source, live.Format, flat, "qcow2", intoExisting: false, ct);
+            var sha1 = (await Checksums.OfFileAsync(flat, ct, Checksums.Sha1))[Checksums.Sha1];
             var identifier = ImageIdentifiers.FromSha1Hex(sha1);
-            var siteOwner = (await users.FindByNameAsync("admin", ct))?.Id ?? 1;
-            var origin = await volumes.ImportFileAsync(new VolumeFromFile(siteOwner, flat, "qcow2", VolumeType.MachineImageOrigin, "public", identifier,
+            var origin = await volumes.ImportFileAsync(new VolumeFromFile(await users.SiteOwnerIdAsync(ct), flat, "qcow2", VolumeType.MachineImageOrigin, "public", identifier,
                 Tag: $"saved-{instanceId}"), ct);
             var entry = await marketplace.RegisterSiteImageAsync(origin.LocalPath, new SiteImageInfo
             {

@@ -10,8 +10,11 @@ using StratusLab.Server.Modules.Images.Contracts;
 using StratusLab.Server.Modules.Marketplace.Contracts;
 using StratusLab.Server.Modules.Pdisk.Contracts;
 using StratusLab.Server.Platform.Configuration;
+using StratusLab.Server.Platform.Contracts;
 using StratusLab.Server.Platform.Host;
+using StratusLab.Server.Platform.Contracts;
 using StratusLab.Server.Platform.Http;
+using StratusLab.Server.Platform.Transfers;
 
 namespace StratusLab.Server.Modules.Images;
 
@@ -22,13 +25,14 @@ namespace StratusLab.Server.Modules.Images;
 /// </summary>
 public sealed partial class ImageCache(
     ImagesStore store,
-    ImageDownloader downloader,
+    HttpDownloader downloader,
+    QemuImg qemuImg,
     IVolumes volumes,
     IMarketplaceCatalog marketplace,
     IUserDirectory users,
-    ICommandRunner runner,
     ServerOptions options,
     IHostApplicationLifetime lifetime,
+    TimeProvider clock,
     ILogger<ImageCache> logger) : IImageCache
 {
     static readonly Counter<long> Hits = Platform.Telemetry.Telemetry.Meter.CreateCounter<long>("stratuslab.images.cache.hits");
@@ -55,19 +59,19 @@ public sealed partial class ImageCache(
         if (string.IsNullOrWhiteSpace(image))
         {
             var fallback = names.FirstOrDefault(n => n.IsDefault)
-                ?? throw ApiException.Invalid("image", "No image given and no default image is registered; build the test appliance (scripts/appliance/build.sh) or give 'image'.");
+                ?? throw new InvalidInputException("image", "No image given and no default image is registered; build the test appliance (scripts/appliance/build.sh) or give 'image'.", unprocessable: true);
             return new ImageReference(ImageSourceKind.Marketplace, fallback.Identifier);
         }
         if (Guid.TryParse(image, out var uuid)) return new ImageReference(ImageSourceKind.Volume, uuid.ToString());
         if (Uri.TryCreate(image, UriKind.Absolute, out var uri) && uri.Scheme.Length > 1)
         {
             if (uri.Scheme is not ("http" or "https"))
-                throw ApiException.BadRequest("image", $"'image' = '{Validate.Trim(image)}' uses {uri.Scheme}:; only http(s) URLs, Marketplace identifiers, image names and volume uuids are accepted.");
+                throw new InvalidInputException("image", $"'image' = '{Validate.Trim(image)}' uses {uri.Scheme}:; only http(s) URLs, Marketplace identifiers, image names and volume uuids are accepted.");
             return new ImageReference(ImageSourceKind.Url, uri.ToString());
         }
         if (IdentifierPattern().IsMatch(image)) return new ImageReference(ImageSourceKind.Marketplace, image);
         var named = names.FirstOrDefault(n => string.Equals(n.Name, image, StringComparison.OrdinalIgnoreCase))
-            ?? throw ApiException.Invalid("image", $"Unknown image '{Validate.Trim(image)}': give a Marketplace identifier, an http(s) URL, a volume uuid, or one of the names {string.Join(", ", names.Select(n => n.Name).DefaultIfEmpty("(none registered)"))}.");
+            ?? throw new InvalidInputException("image", $"Unknown image '{Validate.Trim(image)}': give a Marketplace identifier, an http(s) URL, a volume uuid, or one of the names {string.Join(", ", names.Select(n => n.Name).DefaultIfEmpty("(none registered)"))}.", unprocessable: true);
         return new ImageReference(ImageSourceKind.Marketplace, named.Identifier);
     }
 
@@ -85,20 +89,15 @@ public sealed partial class ImageCache(
             return new BootDisk(volume.Uuid, false, volume.Identifier, true);
         }
         var key = reference.Kind == ImageSourceKind.Url ? "url:" + reference.Value : reference.Value;
-        var wasCached = (await store.GetAsync(key))?.State == "ready";
-        VolumeSummary origin;
-        try
-        {
-            origin = await EnsureOriginAsync(key, reference, ct);
-        }
-        catch (ImageUnavailableException) { throw; }
-        catch (ApiException e) { throw new ImageUnavailableException(e.Detail); }
+        var before = await store.GetAsync(key);
+        var origin = await EnsureOriginAsync(key, reference, ct);
+        var wasCached = before is { State: "ready" } && before.OriginUuid == origin.Uuid.ToString();
         VolumeSummary live;
         try
         {
             live = await volumes.CreateSnapshotAsync(origin.Uuid, ownerId, tag: null, sharing: "local", ct);
         }
-        catch (ApiException e)
+        catch (DomainException e)
         {
             throw new ImageUnavailableException($"the copy-on-write clone of image {origin.Identifier} could not be made: {e.Detail}");
         }
@@ -106,16 +105,34 @@ public sealed partial class ImageCache(
         return new BootDisk(live.Uuid, true, origin.Identifier, wasCached);
     }
 
-    /// <summary>The ORIGIN of an image: cached, or downloaded now by exactly one task that every caller waits for.</summary>
+    /// <summary>
+    /// The ORIGIN of an image: cached, or downloaded now by exactly one task that every caller waits for. A cached URL image
+    /// older than Images:RevalidateAfterMinutes is first revalidated with the server (ETag / Last-Modified).
+    /// </summary>
     async Task<VolumeSummary> EnsureOriginAsync(string key, ImageReference reference, CancellationToken ct)
     {
         var row = await store.GetAsync(key);
         if (row is { State: "ready", OriginUuid: { } uuid } && await volumes.FindAsync(Guid.Parse(uuid), ct) is { } cached)
         {
-            Hits.Add(1);
-            return cached;
+            if (reference.Kind != ImageSourceKind.Url || !IsDueForRevalidation(row))
+            {
+                Hits.Add(1);
+                return cached;
+            }
+            return await SingleFlightAsync(key, () => RevalidateAsync(key, reference, row, cached), ct);
         }
-        var flight = _inFlight.GetOrAdd(key, k => new Lazy<Task<VolumeSummary>>(() => Task.Run(() => FetchAsync(k, reference))));
+        return await SingleFlightAsync(key, () => FetchAsync(key, reference), ct);
+    }
+
+    bool IsDueForRevalidation(CacheRow row)
+    {
+        var checkedAt = row.ValidatedAt ?? row.ReadyAt ?? row.CreatedAt;
+        return clock.GetUtcNow() - checkedAt >= TimeSpan.FromMinutes(options.Images.RevalidateAfterMinutes);
+    }
+
+    async Task<VolumeSummary> SingleFlightAsync(string key, Func<Task<VolumeSummary>> work, CancellationToken ct)
+    {
+        var flight = _inFlight.GetOrAdd(key, _ => new Lazy<Task<VolumeSummary>>(() => Task.Run(work)));
         try
         {
             // The download belongs to the server, not to the first caller: one caller giving up does not stop it.
@@ -125,6 +142,80 @@ public sealed partial class ImageCache(
         {
             if (flight.Value.IsCompleted) _inFlight.TryRemove(new KeyValuePair<string, Lazy<Task<VolumeSummary>>>(key, flight));
         }
+    }
+
+    /// <summary>
+    /// Asks the server whether the cached version of a URL image is still current. Unchanged (304, or the same bytes
+    /// again): the cached origin is used. Changed: the new version becomes the entry under this URL and is used; the old
+    /// entry stays (clones of running instances keep it) under a superseded key until the normal eviction removes it.
+    /// If the server cannot be asked, the cached, verified copy is used.
+    /// </summary>
+    async Task<VolumeSummary> RevalidateAsync(string key, ImageReference reference, CacheRow row, VolumeSummary cached)
+    {
+        var ct = lifetime.ApplicationStopping;
+        var (partial, downloaded) = PartialFilesOf(key);
+        DownloadedFile file;
+        try
+        {
+            file = await downloader.DownloadFileAsync(new Uri(reference.Value), partial, downloaded, null, MaxCacheBytes, new Dictionary<string, string>(),
+                ProgressReporter(key), ct, ifChanged: new ResourceVersion(row.ETag, row.LastModified));
+        }
+        catch (DownloadFailedException e)
+        {
+            if (e.WrongData) File.Delete(partial);
+            logger.LogWarning("Image {Key} could not be revalidated ({Reason}); the cached copy is used", key, e.Message);
+            Hits.Add(1);
+            return cached;
+        }
+        finally
+        {
+            _progress.TryRemove(key, out _);
+        }
+        if (file.NotModified || ImageIdentifiers.FromSha1Hex(file.Checksums[Checksums.Sha1]) == row.Identifier)
+        {
+            File.Delete(downloaded);
+            await store.ValidatedAsync(key, file.NotModified ? null : file.Version);
+            Hits.Add(1);
+            logger.LogInformation("Image {Key} revalidated: unchanged", key);
+            return cached;
+        }
+        Misses.Add(1);
+        var superseded = $"{key}#{row.Identifier}";
+        await store.SupersedeAsync(key, superseded);
+        await store.StartAsync(key, reference.Value, reference.Kind.ToString().ToLowerInvariant(), null);
+        try
+        {
+            var origin = await CacheDownloadAsync(key, file, entry: null, Stopwatch.GetTimestamp(), ct);
+            logger.LogInformation("Image {Key} changed on the server: now origin {Origin}; the old one stays as {Superseded} while clones use it", key, origin.Uuid, superseded);
+            return origin;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // The new version could not be cached: the old, verified one serves again under its URL.
+            await store.DeleteAsync(key);
+            await store.SupersedeAsync(superseded, key);
+            logger.LogWarning("Image {Key} changed on the server but the new version could not be cached ({Reason}); the cached copy is used", key, e.Message);
+            return cached;
+        }
+    }
+
+    (string Partial, string Downloaded) PartialFilesOf(string key)
+    {
+        Directory.CreateDirectory(Path.Combine(CacheDir, "partial"));
+        var stem = Path.Combine(CacheDir, "partial", Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)))[..24]);
+        return (stem + ".part", stem + ".img");
+    }
+
+    Action<long, long?> ProgressReporter(string key)
+    {
+        var lastWrite = DateTime.MinValue;
+        return (done, total) =>
+        {
+            _progress[key] = new TransferProgress(done, total);
+            if (DateTime.UtcNow - lastWrite < TimeSpan.FromSeconds(1)) return;
+            lastWrite = DateTime.UtcNow;
+            _ = store.ProgressAsync(key, done, total);
+        };
     }
 
     async Task<VolumeSummary> FetchAsync(string key, ImageReference reference)
@@ -149,21 +240,11 @@ public sealed partial class ImageCache(
             locations = [new Uri(reference.Value)];
         }
 
-        Directory.CreateDirectory(Path.Combine(CacheDir, "partial"));
-        var stem = Path.Combine(CacheDir, "partial", Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)))[..24]);
-        var partial = stem + ".part";
-        var downloaded = stem + ".img";
+        var (partial, downloaded) = PartialFilesOf(key);
         await store.StartAsync(key, reference.Value, reference.Kind.ToString().ToLowerInvariant(), entry?.Identifier);
         var expected = entry?.Checksums.ToDictionary(c => c.Algorithm, c => c.Value) ?? new Dictionary<string, string>();
-        if (entry is not null && !expected.Keys.Any(k => ImageDownloader.NormalizeAlgorithm(k) == "SHA-1")) expected["SHA-1"] = entry.Sha1;
-        var lastWrite = DateTime.MinValue;
-        void Report(long done, long? total)
-        {
-            _progress[key] = new TransferProgress(done, total);
-            if (DateTime.UtcNow - lastWrite < TimeSpan.FromSeconds(1)) return;
-            lastWrite = DateTime.UtcNow;
-            _ = store.ProgressAsync(key, done, total);
-        }
+        if (entry is not null && !expected.Keys.Any(k => Checksums.Normalize(k) == Checksums.Sha1)) expected[Checksums.Sha1] = entry.Sha1;
+        var report = ProgressReporter(key);
         var failures = new List<string>();
         try
         {
@@ -172,34 +253,25 @@ public sealed partial class ImageCache(
             {
                 try
                 {
-                    file = await downloader.DownloadAsync(location, partial, downloaded, entry?.Bytes, MaxCacheBytes, expected, Report, ct);
+                    file = location.Scheme == "file"
+                        ? await CopyLocalAsync(location, partial, downloaded, entry?.Bytes, expected, report, ct)
+                        : await downloader.DownloadFileAsync(location, partial, downloaded, entry?.Bytes, MaxCacheBytes, expected, report, ct);
                     break;
                 }
-                catch (ImageDownloadException e)
+                catch (DownloadFailedException e)
                 {
                     failures.Add(e.Message);
                     // Wrong data is never resumed; a broken connection keeps its partial file for the next attempt.
-                    if (e.Message.Contains("check failed", StringComparison.Ordinal) || e.Message.Contains("HTML")) File.Delete(partial);
+                    if (e.WrongData) File.Delete(partial);
                 }
             }
             if (file is null) throw new ImageUnavailableException(string.Join("; ", failures));
-            DownloadedBytes.Add(file.Bytes);
-            var (path, format) = await PrepareImageFileAsync(file.Path, entry?.Compression, ct);
-            var sha1 = file.Checksums["SHA-1"];
-            var identifier = entry?.Identifier ?? ImageIdentifiers.FromSha1Hex(sha1);
-            var siteOwner = (await users.FindByNameAsync("admin", ct))?.Id ?? 1;
-            var origin = await volumes.ImportFileAsync(new VolumeFromFile(siteOwner, path, format, VolumeType.MachineImageOrigin, "public", identifier,
-                Tag: entry?.Title is { } t ? Validate.Trim(t) : null), ct);
-            await store.ReadyAsync(key, identifier, origin.Uuid, origin.SizeBytes, file.Bytes);
-            DownloadSeconds.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
-            logger.LogInformation("Image {Key} cached as origin {Origin} ({Bytes} bytes) in {Seconds:0.0} s", key, origin.Uuid, file.Bytes, Stopwatch.GetElapsedTime(started).TotalSeconds);
-            _ = Task.Run(() => EvictAsync(CancellationToken.None));
-            return origin;
+            return await CacheDownloadAsync(key, file, entry, started, ct);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            var reason = e is ImageUnavailableException or ApiException or ToolFailedException ? (e as ApiException)?.Detail ?? e.Message : "unexpected error: " + e.Message;
-            if (e is not (ImageUnavailableException or ApiException or ToolFailedException)) logger.LogError(e, "Caching image {Key} failed", key);
+            var reason = e is DomainException or ToolFailedException ? e.Message : "unexpected error: " + e.Message;
+            if (e is not (DomainException or ToolFailedException)) logger.LogError(e, "Caching image {Key} failed", key);
             await store.FailedAsync(key, reason);
             File.Delete(downloaded);
             throw new ImageUnavailableException(reason);
@@ -210,7 +282,59 @@ public sealed partial class ImageCache(
         }
     }
 
-    /// <summary>Unpacks gzip, refuses what is not a disk image, converts formats other than raw and qcow2 to qcow2.</summary>
+    /// <summary>Turns a verified download into the cached ORIGIN of <paramref name="key"/> (owned by the site, public).</summary>
+    async Task<VolumeSummary> CacheDownloadAsync(string key, DownloadedFile file, MetadataEntry? entry, long started, CancellationToken ct)
+    {
+        try
+        {
+            DownloadedBytes.Add(file.Bytes);
+            var (path, format) = await PrepareImageFileAsync(file.Path, entry?.Compression, ct);
+            var identifier = entry?.Identifier ?? ImageIdentifiers.FromSha1Hex(file.Checksums[Checksums.Sha1]);
+            var origin = await volumes.ImportFileAsync(new VolumeFromFile(await users.SiteOwnerIdAsync(ct), path, format, VolumeType.MachineImageOrigin, "public", identifier,
+                Tag: entry?.Title is { } t ? Validate.Trim(t) : null), ct);
+            await store.ReadyAsync(key, identifier, origin.Uuid, origin.SizeBytes, file.Bytes, file.Version);
+            DownloadSeconds.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
+            logger.LogInformation("Image {Key} cached as origin {Origin} ({Bytes} bytes) in {Seconds:0.0} s", key, origin.Uuid, file.Bytes, Stopwatch.GetElapsedTime(started).TotalSeconds);
+            _ = Task.Run(() => EvictAsync(CancellationToken.None));
+            return origin;
+        }
+        finally
+        {
+            File.Delete(file.Path);
+        }
+    }
+
+    /// <summary>A file: location (a Marketplace entry of a local image) copied into the partial file, then verified like a download.</summary>
+    async Task<DownloadedFile> CopyLocalAsync(Uri url, string partial, string target, long? expectedBytes, IReadOnlyDictionary<string, string> expected,
+        Action<long, long?> progress, CancellationToken ct)
+    {
+        var source = url.LocalPath;
+        if (!File.Exists(source)) throw new DownloadFailedException(DownloadFailure.Unreachable, $"{source} does not exist on this server.");
+        var length = new FileInfo(source).Length;
+        if (length > MaxCacheBytes)
+            throw new DownloadFailedException(DownloadFailure.TooLarge, $"{source} is {length} bytes, more than the {MaxCacheBytes} allowed (cache size or storage quota).");
+        await using (var input = new FileStream(source, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, useAsync: true))
+        await using (var output = new FileStream(partial, FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 20, useAsync: true))
+        {
+            var buffer = new byte[1 << 20];
+            long copied = 0;
+            int read;
+            while ((read = await input.ReadAsync(buffer, ct)) > 0)
+            {
+                await output.WriteAsync(buffer.AsMemory(0, read), ct);
+                copied += read;
+                progress(copied, length);
+            }
+        }
+        var verified = await HttpDownloader.VerifyAsync(partial, source, expectedBytes, expected, ct);
+        File.Move(partial, target, overwrite: true);
+        return verified with { Path = target };
+    }
+
+    /// <summary>
+    /// Unpacks gzip, refuses what is not a disk image, converts formats other than raw and qcow2 to qcow2, and copies raw
+    /// images through qemu-img so that their zero areas become holes (a mostly empty disk takes only its data's space).
+    /// </summary>
     async Task<(string Path, string Format)> PrepareImageFileAsync(string path, string? compression, CancellationToken ct)
     {
         var head = new byte[512];
@@ -230,13 +354,18 @@ public sealed partial class ImageCache(
         }
         if (LooksLikeText(head.AsSpan(0, read)))
             throw new ImageUnavailableException("the download is text (an HTML page or an error message), not a disk image");
-        var info = await runner.RunAsync(new ToolCommand("qemu-img", ["info", "--output=json", path]), ct);
-        var format = System.Text.Json.Nodes.JsonNode.Parse(info.StandardOutput)!["format"]!.GetValue<string>();
-        if (format is "raw" or "qcow2") return (path, format);
-        var converted = path + ".qcow2";
-        await runner.RunAsync(new ToolCommand("qemu-img", ["convert", "-O", "qcow2", path, converted]) { Timeout = TimeSpan.FromHours(1) }, ct);
+        var format = (await qemuImg.InfoAsync(path, ct)).Format;
+        if (format == "qcow2") return (path, format);
+        var targetFormat = format == "raw" ? "raw" : "qcow2";
+        var converted = path + "." + targetFormat;
+        try { await qemuImg.ConvertAsync(path, format, converted, targetFormat, intoExisting: false, ct); }
+        catch
+        {
+            File.Delete(converted);
+            throw;
+        }
         File.Move(converted, path, overwrite: true);
-        return (path, "qcow2");
+        return (path, targetFormat);
     }
 
     static bool LooksLikeText(ReadOnlySpan<byte> head)

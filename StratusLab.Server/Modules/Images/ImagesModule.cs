@@ -1,5 +1,8 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Quartz;
 using StratusLab.Server.Modules.Images.Contracts;
+using StratusLab.Server.Platform.Host;
+using StratusLab.Server.Platform.Transfers;
 
 namespace StratusLab.Server.Modules.Images;
 
@@ -9,13 +12,8 @@ public static class ImagesModule
     {
         services.AddStoreSchema("images", legacyUserVersions: [7]);
         services.AddSingleton<ImagesStore>();
-        // Redirects are followed by the downloader itself, so that a redirect to another scheme is refused.
-        services.AddSingleton(sp => new ImageDownloader(
-            new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5), ConnectTimeout = TimeSpan.FromSeconds(30) })
-            {
-                Timeout = Timeout.InfiniteTimeSpan,
-            },
-            sp.GetRequiredService<ILogger<ImageDownloader>>()));
+        services.AddHttpDownloader();
+        services.TryAddSingleton<QemuImg>();
         services.AddSingleton<ImageCache>();
         services.AddSingleton<IImageCache>(sp => sp.GetRequiredService<ImageCache>());
         services.AddHostedService<ImagesHost>();

@@ -1,5 +1,6 @@
 using Dapper;
 using StratusLab.Server.Platform.Data;
+using StratusLab.Server.Platform.Transfers;
 
 namespace StratusLab.Server.Modules.Images;
 
@@ -20,6 +21,9 @@ public sealed class CacheRow
     public DateTimeOffset CreatedAt { get; init; }
     public DateTimeOffset? ReadyAt { get; init; }
     public DateTimeOffset? LastUsedAt { get; init; }
+    public string? ETag { get; init; }
+    public DateTimeOffset? LastModified { get; init; }
+    public DateTimeOffset? ValidatedAt { get; init; }
 }
 
 /// <summary>A short image name.</summary>
@@ -36,7 +40,7 @@ public sealed class ImagesStore(Store store)
     const string Columns = """
         key AS Key, source AS Source, kind AS Kind, state AS State, identifier AS Identifier, origin_uuid AS OriginUuid,
         bytes_total AS BytesTotal, bytes_done AS BytesDone, size_bytes AS SizeBytes, error AS Error, hits AS Hits,
-        created_at AS CreatedAt, ready_at AS ReadyAt, last_used_at AS LastUsedAt
+        created_at AS CreatedAt, ready_at AS ReadyAt, last_used_at AS LastUsedAt, etag AS ETag, last_modified AS LastModified, validated_at AS ValidatedAt
         """;
 
     public async Task<CacheRow?> GetAsync(string key)
@@ -66,7 +70,8 @@ public sealed class ImagesStore(Store store)
         await c.ExecuteAsync("UPDATE img_cache SET bytes_done = @done, bytes_total = @total WHERE key = @key", new { key, done, total });
     }
 
-    public async Task ReadyAsync(string key, string identifier, Guid origin, long size, long? downloaded = null)
+    /// <summary>The download is cached as <paramref name="origin"/>; <paramref name="version"/> is what the server said identifies it.</summary>
+    public async Task ReadyAsync(string key, string identifier, Guid origin, long size, long? downloaded = null, ResourceVersion? version = null)
     {
         await using var c = await store.OpenAsync();
         var now = DateTimeOffset.UtcNow;
@@ -74,8 +79,26 @@ public sealed class ImagesStore(Store store)
         await c.ExecuteAsync("""
             UPDATE img_cache SET state = 'ready', identifier = @identifier, origin_uuid = @origin, size_bytes = @size, error = NULL,
                 bytes_done = COALESCE(@downloaded, bytes_done), bytes_total = COALESCE(@downloaded, bytes_total),
-                ready_at = @now, last_used_at = @now WHERE key = @key
-            """, new { key, identifier, origin = origin.ToString(), size, downloaded, now });
+                etag = @etag, last_modified = @lastModified, ready_at = @now, validated_at = @now, last_used_at = @now WHERE key = @key
+            """, new { key, identifier, origin = origin.ToString(), size, downloaded, etag = version?.ETag, lastModified = version?.LastModified, now });
+    }
+
+    /// <summary>The server confirmed the cached version is current (with new validators when it sent the whole resource again).</summary>
+    public async Task ValidatedAsync(string key, ResourceVersion? version)
+    {
+        await using var c = await store.OpenAsync();
+        await c.ExecuteAsync("""
+            UPDATE img_cache SET validated_at = @now,
+                etag = CASE WHEN @known THEN @etag ELSE etag END, last_modified = CASE WHEN @known THEN @lastModified ELSE last_modified END
+            WHERE key = @key
+            """, new { key, known = version is not null, etag = version?.ETag, lastModified = version?.LastModified, now = DateTimeOffset.UtcNow });
+    }
+
+    /// <summary>Moves an entry to another key (a superseded version of a URL image, kept while clones use it); false when there was none.</summary>
+    public async Task<bool> SupersedeAsync(string key, string newKey)
+    {
+        await using var c = await store.OpenAsync();
+        return await c.ExecuteAsync("UPDATE img_cache SET key = @newKey WHERE key = @key", new { key, newKey }) == 1;
     }
 
     public async Task FailedAsync(string key, string error)

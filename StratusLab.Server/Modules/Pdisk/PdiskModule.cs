@@ -1,9 +1,13 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Quartz;
-using StratusLab.Server.Modules.Compute.Contracts;
 using StratusLab.Server.Modules.Pdisk.Contracts;
 using StratusLab.Server.Modules.Pdisk.Drivers;
 using StratusLab.Server.Modules.Pdisk.Jobs;
 using StratusLab.Server.Modules.Pdisk.Sharing;
+using StratusLab.Server.Platform.Contracts;
+using StratusLab.Server.Platform.Host;
+using StratusLab.Server.Platform.Http;
+using StratusLab.Server.Platform.Transfers;
 
 namespace StratusLab.Server.Modules.Pdisk;
 
@@ -14,14 +18,14 @@ public static class PdiskModule
         services.AddStoreSchema("pdisk", legacyUserVersions: [5]);
         services.AddSingleton<PdiskStore>();
         services.AddSingleton<PdiskPaths>();
+        services.TryAddSingleton<QemuImg>();
+        services.AddHttpDownloader();
         services.AddSingleton<FileVolumeDriver>();
         services.AddSingleton<LvmVolumeDriver>();
-        services.AddSingleton<IVolumeDriver>(sp => sp.GetRequiredService<FileVolumeDriver>());
-        services.AddSingleton<IVolumeDriver>(sp => sp.GetRequiredService<LvmVolumeDriver>());
-        services.AddSingleton<VolumeDriverRegistry>();
-        services.AddSingleton<IVolumeSharing, LocalSharing>();
-        services.AddSingleton<IVolumeSharing, IscsiSharing>();
-        services.AddSingleton<VolumeSharingRegistry>();
+        services.AddKeyedSingleton<IVolumeDriver>("file", (sp, _) => sp.GetRequiredService<FileVolumeDriver>());
+        services.AddKeyedSingleton<IVolumeDriver>("lvm", (sp, _) => sp.GetRequiredService<LvmVolumeDriver>());
+        services.AddKeyedSingleton<IVolumeSharing, LocalSharing>("local");
+        services.AddKeyedSingleton<IVolumeSharing, IscsiSharing>("iscsi");
         services.AddSingleton<VolumeLifecycle>();
         services.AddSingleton<IVolumes>(sp => sp.GetRequiredService<VolumeLifecycle>());
         services.AddSingleton<VolumeViews>();
@@ -35,4 +39,20 @@ public static class PdiskModule
             t => t.WithIdentity("quarantine-purge", "pdisk").StartNow()
                 .WithSchedule(SimpleScheduleBuilder.Create().WithInterval(TimeSpan.FromMinutes(1)).RepeatForever()),
             j => j.WithIdentity(QuarantineJob.Key));
+
+    /// <summary>The volume backends, registered as keyed services under these configuration names.</summary>
+    public static readonly IReadOnlyList<string> Backends = ["file", "lvm"];
+
+    /// <summary>The sharings, registered as keyed services under these configuration names.</summary>
+    public static readonly IReadOnlyList<string> Sharings = ["local", "iscsi"];
+
+    /// <summary>The volume driver configured under <paramref name="name"/> (Pdisk:Backend, or a volume's stored backend).</summary>
+    public static IVolumeDriver VolumeDriver(this IServiceProvider services, string name) =>
+        services.GetKeyedService<IVolumeDriver>(name)
+        ?? throw new InvalidOperationException($"no volume driver named '{name}'; accepted values: {string.Join(", ", Backends)}");
+
+    /// <summary>The sharing named <paramref name="name"/>; an unknown name is the caller's mistake (400 naming the accepted values).</summary>
+    public static IVolumeSharing VolumeSharing(this IServiceProvider services, string name) =>
+        services.GetKeyedService<IVolumeSharing>(name)
+        ?? throw new InvalidInputException("sharing", $"'sharing' = '{Validate.Trim(name)}' is not accepted; accepted values: {string.Join(", ", Sharings)}.");
 }

@@ -131,31 +131,51 @@ public sealed class PdiskStore(Store store)
                 @Format, @Path, @OriginUuid, @Sharing, @Sha1, @CreatedAt, @UpdatedAt)
             """, v, tx);
 
-    /// <summary>Sets columns of one volume (named parameters in <paramref name="values"/>; @uuid and @now are taken).</summary>
-    public async Task UpdateAsync(string uuid, string setSql, object values, IDbConnection? c = null, IDbTransaction? tx = null)
-    {
-        var parameters = new DynamicParameters(values);
-        parameters.Add("uuid", uuid);
-        parameters.Add("now", DateTimeOffset.UtcNow);
-        var sql = $"UPDATE pdisk_volumes SET {setSql}, updated_at = @now WHERE uuid = @uuid";
-        if (c is not null)
-        {
-            await c.ExecuteAsync(sql, parameters, tx);
-            return;
-        }
-        await using var connection = await store.OpenAsync();
-        await connection.ExecuteAsync(sql, parameters);
-    }
+    /// <summary>CREATING → READY with where the data ended up; false when the volume was no longer CREATING.</summary>
+    public Task<bool> MarkReadyAsync(string uuid, VolumeLocation location) =>
+        ExecuteAsync("""
+            UPDATE pdisk_volumes SET state = 'READY', path = @Path, format = @Format, size_bytes = @SizeBytes, updated_at = @now
+            WHERE uuid = @uuid AND state = 'CREATING'
+            """, new { uuid, location.Path, location.Format, location.SizeBytes, now = DateTimeOffset.UtcNow });
 
-    /// <summary>Moves a volume from <paramref name="from"/> to <paramref name="to"/>; false when it was in another state.</summary>
-    public async Task<bool> TransitionAsync(string uuid, string from, string to, IDbConnection? c = null, IDbTransaction? tx = null)
+    /// <summary>Changes the given attributes (null: unchanged) of a volume; false when it does not exist.</summary>
+    public Task<bool> UpdateAttributesAsync(string uuid, string? tag, string? visibility, IReadOnlyList<long>? groups, VolumeType? type, string? identifier,
+        IDbConnection c, IDbTransaction tx) =>
+        ExecuteAsync("""
+            UPDATE pdisk_volumes SET tag = COALESCE(@tag, tag), visibility = COALESCE(@visibility, visibility), groups_json = COALESCE(@groups, groups_json),
+                type = COALESCE(@type, type), identifier = COALESCE(@identifier, identifier), updated_at = @now
+            WHERE uuid = @uuid
+            """, new
+            {
+                uuid, tag, visibility, groups = groups is null ? null : GroupsJsonOf(groups), type = type is null ? null : VolumeTypes.Name(type.Value),
+                identifier, now = DateTimeOffset.UtcNow,
+            }, c, tx);
+
+    /// <summary>A READY LIVE volume made independent: it becomes <paramref name="originType"/> at its new location, without origin or identifier.</summary>
+    public Task<bool> MarkRebasedAsync(string uuid, VolumeType originType, VolumeLocation location) =>
+        ExecuteAsync("""
+            UPDATE pdisk_volumes SET type = @type, origin_uuid = NULL, identifier = NULL, path = @Path, format = @Format, updated_at = @now
+            WHERE uuid = @uuid AND state = 'READY'
+            """, new { uuid, type = VolumeTypes.Name(originType), location.Path, location.Format, now = DateTimeOffset.UtcNow });
+
+    /// <summary>READY → QUARANTINED until <paramref name="until"/>; false when the volume was no longer READY.</summary>
+    public Task<bool> QuarantineAsync(string uuid, DateTimeOffset at, DateTimeOffset until, IDbConnection c, IDbTransaction tx) =>
+        ExecuteAsync("""
+            UPDATE pdisk_volumes SET state = 'QUARANTINED', quarantined_at = @at, quarantine_until = @until, updated_at = @now
+            WHERE uuid = @uuid AND state = 'READY'
+            """, new { uuid, at, until, now = DateTimeOffset.UtcNow }, c, tx);
+
+    async Task<bool> ExecuteAsync(string sql, object args, IDbConnection? c = null, IDbTransaction? tx = null)
     {
-        const string sql = "UPDATE pdisk_volumes SET state = @to, updated_at = @now WHERE uuid = @uuid AND state = @from";
-        var args = new { uuid, from, to, now = DateTimeOffset.UtcNow };
         if (c is not null) return await c.ExecuteAsync(sql, args, tx) == 1;
         await using var connection = await store.OpenAsync();
         return await connection.ExecuteAsync(sql, args) == 1;
     }
+
+    /// <summary>Moves a volume from <paramref name="from"/> to <paramref name="to"/>; false when it was in another state.</summary>
+    public Task<bool> TransitionAsync(string uuid, string from, string to, IDbConnection? c = null, IDbTransaction? tx = null) =>
+        ExecuteAsync("UPDATE pdisk_volumes SET state = @to, updated_at = @now WHERE uuid = @uuid AND state = @from",
+            new { uuid, from, to, now = DateTimeOffset.UtcNow }, c, tx);
 
     public async Task DeleteAsync(string uuid)
     {

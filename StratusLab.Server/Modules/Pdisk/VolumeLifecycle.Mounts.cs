@@ -1,6 +1,6 @@
-using StratusLab.Server.Modules.Compute.Contracts;
 using StratusLab.Server.Modules.Identity.Contracts;
 using StratusLab.Server.Modules.Pdisk.Contracts;
+using StratusLab.Server.Platform.Contracts;
 using StratusLab.Server.Platform.Http;
 
 namespace StratusLab.Server.Modules.Pdisk;
@@ -15,13 +15,13 @@ public sealed partial class VolumeLifecycle
     public async Task<MountRow> AttachAsync(Caller caller, string uuid, long instanceId, bool? readOnly, CancellationToken ct)
     {
         var instance = await instances.FindAsync(instanceId, ct);
-        if (instance is null || (!caller.IsAdmin && instance.OwnerId != caller.UserId)) throw ApiException.NotFound($"Instance {instanceId}");
+        if (instance is null || (!caller.IsAdmin && instance.OwnerId != caller.UserId)) throw new NotFoundException($"Instance {instanceId}");
         var row = await VisibleAsync(caller, uuid);
         var typeReadOnly = VolumeTypes.IsReadOnly(row.TypeValue);
         if (readOnly == false && typeReadOnly)
-            throw ApiException.Invalid("readOnly", $"Volume {uuid} is {row.Type} and is only ever attached read-only; leave 'readOnly' out or set it to true.");
+            throw new InvalidInputException("readOnly", $"Volume {uuid} is {row.Type} and is only ever attached read-only; leave 'readOnly' out or set it to true.", unprocessable: true);
         if (readOnly == false && !CanManage(caller, row))
-            throw ApiException.Forbidden($"Volume {uuid} is someone else's public volume: you may attach it read-only only.");
+            throw new ForbiddenException($"Volume {uuid} is someone else's public volume: you may attach it read-only only.");
         var ro = readOnly ?? (typeReadOnly || !CanManage(caller, row));
         await ReleaseEndedMountsAsync(uuid, ct);
 
@@ -30,15 +30,15 @@ public sealed partial class VolumeLifecycle
         try
         {
             row = (await store.GetAsync(uuid))!;
-            var device = await instances.AttachAsync(instanceId, new DiskAttachment(TurlOf(row), row.Format, ro), ct);
+            var device = await hotPlug.AttachAsync(instanceId, new DiskAttachment(TurlOf(row), row.Format, ro), ct);
             await store.SetMountDeviceAsync(mountId, device);
             logger.LogInformation("Volume {Uuid} attached to instance {Instance} as {Device} ({Mode})", uuid, instanceId, device, ro ? "read-only" : "read-write");
         }
         catch (Exception e)
         {
             await store.DeleteMountAsync(mountId);
-            if (e is ApiException or OperationCanceledException) throw;
-            throw new ApiException(503, $"The hypervisor could not attach volume {uuid} to instance {instanceId}: {e.Message}", title: "Service Unavailable");
+            if (e is DomainException or OperationCanceledException) throw;
+            throw new UnavailableException($"The hypervisor could not attach volume {uuid} to instance {instanceId}: {e.Message}");
         }
         return (await store.MountsOfVolumeAsync(uuid)).Single(m => m.Id == mountId);
     }
@@ -47,16 +47,16 @@ public sealed partial class VolumeLifecycle
     async Task<long> InsertMountAsync(string uuid, long instanceId, string host, string device, bool readOnly, bool hotPlugged, bool quarantineOnRelease, CancellationToken ct) =>
         await store.Store.WriteAsync(async (c, tx) =>
         {
-            var row = await store.GetAsync(uuid, c, tx) ?? throw ApiException.NotFound($"Volume {uuid}");
+            var row = await store.GetAsync(uuid, c, tx) ?? throw new NotFoundException($"Volume {uuid}");
             if (row.State != VolumeStates.Ready)
-                throw ApiException.Conflict($"Volume {uuid} is {row.State}; only READY volumes can be attached.");
+                throw new ConflictException($"Volume {uuid} is {row.State}; only READY volumes can be attached.");
             if (!readOnly && VolumeTypes.IsReadOnly(row.TypeValue))
-                throw ApiException.Conflict($"Volume {uuid} is {row.Type}; it can only be mounted read-only.");
+                throw new ConflictException($"Volume {uuid} is {row.Type}; it can only be mounted read-only.");
             var mounts = await store.MountsOfVolumeAsync(uuid, c, tx);
             if (mounts.FirstOrDefault(m => m.InstanceId == instanceId) is { } same)
-                throw ApiException.Conflict($"Volume {uuid} is already attached to instance {instanceId} (device {same.Device}).");
+                throw new ConflictException($"Volume {uuid} is already attached to instance {instanceId} (device {same.Device}).");
             if (mounts.FirstOrDefault(m => !m.ReadOnly || !readOnly) is { } other)
-                throw ApiException.Conflict($"Volume {uuid} is attached {(other.ReadOnly ? "read-only" : "read-write")} to instance {other.InstanceId}: " +
+                throw new ConflictException($"Volume {uuid} is attached {(other.ReadOnly ? "read-only" : "read-write")} to instance {other.InstanceId}: " +
                     "a volume is written by one instance at a time and read by many only while nobody writes it. Detach it first.");
             return await store.InsertMountAsync(c, tx, uuid, instanceId, host, device, readOnly, hotPlugged, quarantineOnRelease);
         }, ct);
@@ -66,10 +66,10 @@ public sealed partial class VolumeLifecycle
     {
         var row = await VisibleAsync(caller, uuid);
         var mount = (await store.MountsOfVolumeAsync(uuid)).FirstOrDefault(m => m.InstanceId == instanceId)
-            ?? throw ApiException.NotFound($"A mount of volume {uuid} on instance {instanceId}");
+            ?? throw new NotFoundException($"A mount of volume {uuid} on instance {instanceId}");
         var instance = await instances.FindAsync(instanceId, ct);
         if (!CanManage(caller, row) && instance?.OwnerId != caller.UserId)
-            throw ApiException.Forbidden($"Only the owner of volume {uuid} or of instance {instanceId} may detach it.");
+            throw new ForbiddenException($"Only the owner of volume {uuid} or of instance {instanceId} may detach it.");
         using var _ = await LockAsync(uuid, ct);
         await ReleaseAsync(mount, ct);
     }
@@ -80,12 +80,12 @@ public sealed partial class VolumeLifecycle
         {
             try
             {
-                await instances.DetachAsync(mount.InstanceId, mount.Device, ct);
+                await hotPlug.DetachAsync(mount.InstanceId, mount.Device, ct);
             }
-            catch (Exception e) when (e is not (ApiException or OperationCanceledException))
+            catch (Exception e) when (e is not (DomainException or OperationCanceledException))
             {
-                throw new ApiException(503, $"The hypervisor did not release volume {mount.VolumeUuid} from instance {mount.InstanceId}: {e.Message}. " +
-                    "The guest may still use the disk; unmount it inside the guest and retry.", title: "Service Unavailable");
+                throw new UnavailableException($"The hypervisor did not release volume {mount.VolumeUuid} from instance {mount.InstanceId}: {e.Message}. " +
+                    "The guest may still use the disk; unmount it inside the guest and retry.");
             }
         }
         await store.DeleteMountAsync(mount.Id);
@@ -120,7 +120,7 @@ public sealed partial class VolumeLifecycle
             using (await LockAsync(mount.VolumeUuid, ct))
             {
                 try { await ReleaseAsync(mount, ct); }
-                catch (ApiException e)
+                catch (DomainException e)
                 {
                     // The VM is gone or going: the mount is released whatever the hypervisor says.
                     logger.LogWarning("Instance {Instance} ended; detaching volume {Uuid} reported: {Error}", instanceId, mount.VolumeUuid, e.Detail);
@@ -130,7 +130,7 @@ public sealed partial class VolumeLifecycle
             if (mount.QuarantineOnRelease)
             {
                 try { await QuarantineAsync(Guid.Parse(mount.VolumeUuid), ct); }
-                catch (ApiException e) { logger.LogWarning("Volume {Uuid} of ended instance {Instance} was not quarantined: {Error}", mount.VolumeUuid, instanceId, e.Detail); }
+                catch (DomainException e) { logger.LogWarning("Volume {Uuid} of ended instance {Instance} was not quarantined: {Error}", mount.VolumeUuid, instanceId, e.Detail); }
             }
         }
     }
@@ -141,7 +141,7 @@ public sealed partial class VolumeLifecycle
         foreach (var mount in await store.MountsOfVolumeAsync(uuid))
         {
             var instance = await instances.FindAsync(mount.InstanceId, ct);
-            if (instance is null || instance.State is InstanceState.Done or InstanceState.Failed)
+            if (instance is null || instance.Ended)
                 await ReleaseMountsAsync(mount.InstanceId, ct);
         }
     }

@@ -1,3 +1,4 @@
+using StratusLab.Server.Platform.Contracts;
 using StratusLab.Server.Platform.Http;
 
 namespace StratusLab.Server.Modules.Pdisk;
@@ -18,18 +19,18 @@ public sealed partial class VolumeLifecycle
         var until = now.AddMinutes(options.Pdisk.QuarantineMinutes);
         var row = await store.Store.WriteAsync(async (c, tx) =>
         {
-            var current = await store.GetAsync(id, c, tx) ?? throw ApiException.NotFound($"Volume {id}");
+            var current = await store.GetAsync(id, c, tx) ?? throw new NotFoundException($"Volume {id}");
             if (current.State != VolumeStates.Ready)
-                throw ApiException.Conflict($"Volume {id} is {current.State}; only READY volumes go to quarantine.");
+                throw new ConflictException($"Volume {id} is {current.State}; only READY volumes go to quarantine.");
             var mounts = await store.MountsOfVolumeAsync(id, c, tx);
             if (mounts.Count > 0) throw MountedConflict(id, mounts, "quarantine it");
             var snapshots = await store.SnapshotsOfAsync(id, c, tx);
             if (snapshots.Count > 0) throw SnapshotsConflict(id, snapshots, "go to quarantine");
-            await store.UpdateAsync(id, "state = @quarantined, quarantined_at = @at, quarantine_until = @until",
-                new { quarantined = VolumeStates.Quarantined, at = now, until }, c, tx);
+            if (!await store.QuarantineAsync(id, now, until, c, tx))
+                throw new ConflictException($"Volume {id} stopped being READY; only READY volumes go to quarantine.");
             return current;
         }, ct);
-        await SafelyAsync(() => sharings.Get(row.Sharing).UnshareAsync(uuid, CancellationToken.None), $"withdraw the export of quarantined volume {id}");
+        await SafelyAsync(() => services.VolumeSharing(row.Sharing).UnshareAsync(uuid, CancellationToken.None), $"withdraw the export of quarantined volume {id}");
         logger.LogInformation("Volume {Uuid} in quarantine until {Until:O}", id, until);
     }
 
@@ -41,8 +42,9 @@ public sealed partial class VolumeLifecycle
         {
             var current = await store.GetAsync(uuid, c, tx);
             if (current is null || current.State != VolumeStates.Quarantined)
-                throw ApiException.NotFound($"Quarantined volume {uuid}");
-            await store.UpdateAsync(uuid, "state = @deleting", new { deleting = VolumeStates.Deleting }, c, tx);
+                throw new NotFoundException($"Quarantined volume {uuid}");
+            if (!await store.TransitionAsync(uuid, VolumeStates.Quarantined, VolumeStates.Deleting, c, tx))
+                throw new NotFoundException($"Quarantined volume {uuid}");
             return current;
         }, ct);
         await DestroyAsync(row, ct);
@@ -60,7 +62,7 @@ public sealed partial class VolumeLifecycle
                 await PurgeAsync(row.Uuid, ct);
                 purged.Add(row.Uuid);
             }
-            catch (ApiException e) { logger.LogWarning("Purging volume {Uuid} failed: {Error}", row.Uuid, e.Detail); }
+            catch (DomainException e) { logger.LogWarning("Purging volume {Uuid} failed: {Error}", row.Uuid, e.Detail); }
         }
         foreach (var row in await store.ListAllAsync(VolumeStates.Deleting))
         {
@@ -68,7 +70,7 @@ public sealed partial class VolumeLifecycle
             // A deletion in progress held the lock: only what is still DELETING after it is retried.
             if ((await store.GetAsync(row.Uuid))?.State != VolumeStates.Deleting) continue;
             try { await DestroyAsync(row, ct); }
-            catch (ApiException e) { logger.LogWarning("Removing volume {Uuid} failed again: {Error}", row.Uuid, e.Detail); }
+            catch (DomainException e) { logger.LogWarning("Removing volume {Uuid} failed again: {Error}", row.Uuid, e.Detail); }
         }
         return purged;
     }

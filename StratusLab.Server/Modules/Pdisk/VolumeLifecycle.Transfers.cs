@@ -1,9 +1,10 @@
-using System.Net;
 using StratusLab.Server.Modules.Identity.Contracts;
 using StratusLab.Server.Modules.Pdisk.Contracts;
 using StratusLab.Server.Modules.Pdisk.Drivers;
 using StratusLab.Server.Modules.Pdisk.Transfers;
 using StratusLab.Server.Platform.Host;
+using StratusLab.Server.Platform.Transfers;
+using StratusLab.Server.Platform.Contracts;
 using StratusLab.Server.Platform.Http;
 
 namespace StratusLab.Server.Modules.Pdisk;
@@ -16,17 +17,6 @@ public sealed record VolumeContent(Stream Stream, string FileName) : IAsyncDispo
 
 public sealed partial class VolumeLifecycle
 {
-    static readonly HttpClient Downloads = new(new SocketsHttpHandler
-    {
-        AllowAutoRedirect = true,
-        MaxAutomaticRedirections = 5,
-        AutomaticDecompression = DecompressionMethods.None,
-        ConnectTimeout = TimeSpan.FromSeconds(30),
-    })
-    {
-        Timeout = Timeout.InfiniteTimeSpan,
-    };
-
     long MaxImageBytes => options.Pdisk.MaxVolumeGiB * GiB;
 
     public async Task<VolumeSummary> CreateFromUrlAsync(VolumeFromUrl request, CancellationToken ct = default)
@@ -41,9 +31,9 @@ public sealed partial class VolumeLifecycle
         try
         {
             if (!File.Exists(request.Path))
-                throw ApiException.Invalid("path", $"'{request.Path}' does not exist on this host; give the path of a raw or qcow2 image file.");
+                throw new InvalidInputException("path", $"'{request.Path}' does not exist on this host; give the path of a raw or qcow2 image file.", unprocessable: true);
             if (!QemuImg.Formats.Contains(request.Format))
-                throw ApiException.Invalid("format", $"'format' = '{Validate.Trim(request.Format)}' is not accepted; accepted values: raw, qcow2.");
+                throw new InvalidInputException("format", $"'format' = '{Validate.Trim(request.Format)}' is not accepted; accepted values: raw, qcow2.", unprocessable: true);
             await CheckIdentifierFreeAsync(request.Identifier);
             // Into the staging directory first: on the volumes' file system, so the import itself is a rename.
             File.Move(request.Path, staged);
@@ -62,49 +52,51 @@ public sealed partial class VolumeLifecycle
     public async Task<VolumeRow> DownloadAsync(VolumeSpec spec, string url, long? bytes, string? sha1, CancellationToken ct)
     {
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
-            throw ApiException.BadRequest("url", $"'url' = '{Validate.Trim(url)}' is not an http(s) URL; give the address of a raw or qcow2 image (optionally gzip-compressed).");
+            throw new InvalidInputException("url", $"'url' = '{Validate.Trim(url)}' is not an http(s) URL; give the address of a raw or qcow2 image (optionally gzip-compressed).");
         await CheckIdentifierFreeAsync(spec.Identifier);
         var max = options.Pdisk.MaxUrlDownloadBytes;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(TimeSpan.FromMinutes(options.Pdisk.UrlDownloadTimeoutMinutes));
-        HttpResponseMessage response;
+        HttpDownload response;
         try
         {
-            response = await Downloads.GetAsync(uri, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+            response = await downloader.OpenAsync(uri, timeout.Token);
         }
-        catch (HttpRequestException e)
+        catch (DownloadFailedException e) when (e.Failure == DownloadFailure.HttpError)
         {
-            throw ApiException.Invalid("url", $"Could not download {uri}: {e.Message}. Check the URL and that this server can reach it.");
+            throw new InvalidInputException("url", $"{uri} answered {e.Status} {e.ReasonPhrase}; check the URL.", unprocessable: true);
+        }
+        catch (DownloadFailedException e)
+        {
+            throw new InvalidInputException("url", $"Could not download {uri}: {e.Cause}. Check the URL and that this server can reach it.", unprocessable: true);
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
-            throw ApiException.Invalid("url", $"{uri} did not answer within Pdisk:UrlDownloadTimeoutMinutes = {options.Pdisk.UrlDownloadTimeoutMinutes}.");
+            throw new InvalidInputException("url", $"{uri} did not answer within Pdisk:UrlDownloadTimeoutMinutes = {options.Pdisk.UrlDownloadTimeoutMinutes}.", unprocessable: true);
         }
         using (response)
         {
-            if (!response.IsSuccessStatusCode)
-                throw ApiException.Invalid("url", $"{uri} answered {(int)response.StatusCode} {response.ReasonPhrase}; check the URL.");
-            var length = response.Content.Headers.ContentLength;
+            var length = response.ContentLength;
             if (bytes is { } expected && length is { } served && served != expected)
-                throw ApiException.Invalid("bytes", $"The size check failed: {uri} serves {served} bytes but 'bytes' = {expected}; nothing was kept. Check the URL or the expected size.");
+                throw new InvalidInputException("bytes", $"The size check failed: {uri} serves {served} bytes but 'bytes' = {expected}; nothing was kept. Check the URL or the expected size.", unprocessable: true);
             if (length > max)
-                throw new ApiException(413, $"{uri} serves {length} bytes, more than Pdisk:MaxUrlDownloadBytes = {max}.", "url");
-            await using var body = await response.Content.ReadAsStreamAsync(timeout.Token);
+                throw new DomainException(Rejection.TooLarge, $"{uri} serves {length} bytes, more than Pdisk:MaxUrlDownloadBytes = {max}.", "url");
+            await using var body = await response.BodyAsync(timeout.Token);
             try
             {
                 return await StageAndImportAsync(spec, body, bytes is { } b ? Math.Min(b, max) : max,
                     received => bytes is { } b2 && received > b2
-                        ? ApiException.Invalid("bytes", $"The size check failed: {uri} sent more than 'bytes' = {b2} bytes; nothing was kept.")
-                        : new ApiException(413, $"{uri} sent more than Pdisk:MaxUrlDownloadBytes = {max} bytes; nothing was kept.", "url"),
+                        ? new InvalidInputException("bytes", $"The size check failed: {uri} sent more than 'bytes' = {b2} bytes; nothing was kept.", unprocessable: true)
+                        : new DomainException(Rejection.TooLarge, $"{uri} sent more than Pdisk:MaxUrlDownloadBytes = {max} bytes; nothing was kept.", "url"),
                     bytes, sha1, $"download from {uri}", timeout.Token);
             }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {
-                throw ApiException.Invalid("url", $"Downloading {uri} took longer than Pdisk:UrlDownloadTimeoutMinutes = {options.Pdisk.UrlDownloadTimeoutMinutes}; nothing was kept.");
+                throw new InvalidInputException("url", $"Downloading {uri} took longer than Pdisk:UrlDownloadTimeoutMinutes = {options.Pdisk.UrlDownloadTimeoutMinutes}; nothing was kept.", unprocessable: true);
             }
             catch (Exception e) when (e is HttpRequestException or HttpIOException)
             {
-                throw ApiException.Invalid("url", $"The download from {uri} broke off: {e.Message}; nothing was kept.");
+                throw new InvalidInputException("url", $"The download from {uri} broke off: {e.Message}; nothing was kept.", unprocessable: true);
             }
         }
     }
@@ -114,14 +106,14 @@ public sealed partial class VolumeLifecycle
     {
         var max = options.Pdisk.MaxUploadBytes;
         if (contentLength > max)
-            throw new ApiException(413, $"The upload is {contentLength} bytes, more than Pdisk:MaxUploadBytes = {max}.");
+            throw new DomainException(Rejection.TooLarge, $"The upload is {contentLength} bytes, more than Pdisk:MaxUploadBytes = {max}.");
         if (declaredBytes is { } declared && contentLength is { } sent && sent > declared)
-            throw new ApiException(413, $"The upload is {sent} bytes, more than the {declared} bytes declared in 'bytes'; nothing was kept.", "bytes");
+            throw new DomainException(Rejection.TooLarge, $"The upload is {sent} bytes, more than the {declared} bytes declared in 'bytes'; nothing was kept.", "bytes");
         await CheckIdentifierFreeAsync(spec.Identifier);
         return await StageAndImportAsync(spec, body, declaredBytes is { } d ? Math.Min(d, max) : max,
             received => declaredBytes is { } d2 && received > d2
-                ? new ApiException(413, $"The upload is larger than the {d2} bytes declared in 'bytes'; nothing was kept.", "bytes")
-                : new ApiException(413, $"The upload is larger than Pdisk:MaxUploadBytes = {max} bytes; nothing was kept."),
+                ? new DomainException(Rejection.TooLarge, $"The upload is larger than the {d2} bytes declared in 'bytes'; nothing was kept.", "bytes")
+                : new DomainException(Rejection.TooLarge, $"The upload is larger than Pdisk:MaxUploadBytes = {max} bytes; nothing was kept."),
             declaredBytes, sha1, "upload", ct);
     }
 
@@ -140,16 +132,16 @@ public sealed partial class VolumeLifecycle
             try
             {
                 image = await ImageStaging.StageAsync(source, staged, limit, tooLarge, MaxImageBytes,
-                    written => new ApiException(413, $"The image is larger than Pdisk:MaxVolumeGiB = {options.Pdisk.MaxVolumeGiB} GiB once unpacked; nothing was kept."), ct);
+                    written => new DomainException(Rejection.TooLarge, $"The image is larger than Pdisk:MaxVolumeGiB = {options.Pdisk.MaxVolumeGiB} GiB once unpacked; nothing was kept."), ct);
             }
             catch (TransferRefusedException e)
             {
-                throw new ApiException(e.Status, $"The {what} was refused: {e.Message}; nothing was kept.");
+                throw new DomainException(Rejection.Unprocessable, $"The {what} was refused: {e.Message}; nothing was kept.");
             }
             if (bytes is { } expected && image.BytesReceived != expected)
-                throw ApiException.Invalid("bytes", $"The size check failed: the {what} had {image.BytesReceived} bytes but 'bytes' = {expected}; nothing was kept.");
+                throw new InvalidInputException("bytes", $"The size check failed: the {what} had {image.BytesReceived} bytes but 'bytes' = {expected}; nothing was kept.", unprocessable: true);
             if (sha1 is not null && !string.Equals(sha1, image.Sha1, StringComparison.OrdinalIgnoreCase))
-                throw ApiException.Invalid("sha1", $"The SHA-1 check failed: the {what} has SHA-1 {image.Sha1}, not {sha1.ToLowerInvariant()}; nothing was kept.");
+                throw new InvalidInputException("sha1", $"The SHA-1 check failed: the {what} has SHA-1 {image.Sha1}, not {sha1.ToLowerInvariant()}; nothing was kept.", unprocessable: true);
             return await ImportStagedAsync(spec, image, ct);
         }
         finally
@@ -164,21 +156,21 @@ public sealed partial class VolumeLifecycle
         ImageInfo info;
         try
         {
-            info = QemuImg.ParseInfo((await runner.RunAsync(new ToolCommand(QemuImg.Tool, QemuImg.Info(image.Path)), ct)).StandardOutput);
+            info = await qemuImg.InfoAsync(image.Path, ct);
         }
         catch (Exception e) when (e is ToolFailedException or FormatException)
         {
-            throw ApiException.Invalid("image", $"The image is not a disk image qemu-img can read ({e.Message}); give a raw or qcow2 image.");
+            throw new InvalidInputException("image", $"The image is not a disk image qemu-img can read ({e.Message}); give a raw or qcow2 image.", unprocessable: true);
         }
         if (!QemuImg.Formats.Contains(info.Format))
-            throw ApiException.Invalid("image", $"The image is {info.Format}; give raw or qcow2 (convert it with 'qemu-img convert -O qcow2').");
+            throw new InvalidInputException("image", $"The image is {info.Format}; give raw or qcow2 (convert it with 'qemu-img convert -O qcow2').", unprocessable: true);
         if (expectedFormat is not null && info.Format != expectedFormat)
-            throw ApiException.Invalid("format", $"The image is {info.Format}, not {expectedFormat} as given.");
+            throw new InvalidInputException("format", $"The image is {info.Format}, not {expectedFormat} as given.", unprocessable: true);
         if (info.BackingFile is not null)
-            throw ApiException.Invalid("image", $"The image depends on a backing file ({info.BackingFile}); flatten it first ('qemu-img convert -O qcow2').");
+            throw new InvalidInputException("image", $"The image depends on a backing file ({info.BackingFile}); flatten it first ('qemu-img convert -O qcow2').", unprocessable: true);
         if (info.VirtualSize > MaxImageBytes)
-            throw new ApiException(413, $"The image is a {info.VirtualSize}-byte disk, larger than Pdisk:MaxVolumeGiB = {options.Pdisk.MaxVolumeGiB} GiB.");
-        var driver = drivers.Get(options.Pdisk.Backend);
+            throw new DomainException(Rejection.TooLarge, $"The image is a {info.VirtualSize}-byte disk, larger than Pdisk:MaxVolumeGiB = {options.Pdisk.MaxVolumeGiB} GiB.");
+        var driver = services.VolumeDriver(options.Pdisk.Backend);
         var format = driver.Name == "file" ? info.Format : "raw";
         return await ProvisionAsync(spec, info.VirtualSize, image.Sha1.Length > 0 ? image.Sha1 : null, null,
             uuid => driver.LocationOf(uuid, info.VirtualSize, format),
@@ -192,16 +184,16 @@ public sealed partial class VolumeLifecycle
     public async Task<VolumeContent> OpenContentAsync(Caller caller, string uuid, string format, CancellationToken ct)
     {
         var row = await VisibleAsync(caller, uuid);
-        if (row.State != VolumeStates.Ready) throw ApiException.Conflict($"Volume {uuid} is {row.State}; only READY volumes can be downloaded.");
+        if (row.State != VolumeStates.Ready) throw new ConflictException($"Volume {uuid} is {row.State}; only READY volumes can be downloaded.");
         if ((await store.MountsOfVolumeAsync(uuid)).FirstOrDefault(m => !m.ReadOnly) is { } writer)
-            throw ApiException.Conflict($"Volume {uuid} is attached read-write to instance {writer.InstanceId} and changes while it is read; detach it first (or snapshot an ORIGIN and download that).");
+            throw new ConflictException($"Volume {uuid} is attached read-write to instance {writer.InstanceId} and changes while it is read; detach it first (or snapshot an ORIGIN and download that).");
         var name = $"{uuid}.{format}.gz";
         if (format == "raw" && row.Format == "raw")
             return new VolumeContent(new FileStream(row.Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 20, FileOptions.Asynchronous | FileOptions.SequentialScan), name);
         var temp = paths.NewStagingFile("." + format);
         try
         {
-            await runner.RunAsync(new ToolCommand(QemuImg.Tool, QemuImg.Convert(row.Path, row.Format, temp, format, intoExisting: false)) { Timeout = TimeSpan.FromHours(6) }, ct);
+            await qemuImg.ConvertAsync(row.Path, row.Format, temp, format, intoExisting: false, ct);
         }
         catch (Exception e)
         {

@@ -1,11 +1,12 @@
 using System.Collections.Concurrent;
-using StratusLab.Server.Modules.Compute.Contracts;
 using StratusLab.Server.Modules.Identity.Contracts;
 using StratusLab.Server.Modules.Pdisk.Contracts;
 using StratusLab.Server.Modules.Pdisk.Drivers;
 using StratusLab.Server.Modules.Pdisk.Sharing;
 using StratusLab.Server.Platform.Configuration;
 using StratusLab.Server.Platform.Host;
+using StratusLab.Server.Platform.Transfers;
+using StratusLab.Server.Platform.Contracts;
 using StratusLab.Server.Platform.Http;
 
 namespace StratusLab.Server.Modules.Pdisk;
@@ -20,13 +21,14 @@ public sealed record VolumeSpec(long OwnerId, VolumeType Type, string Visibility
 /// </summary>
 public sealed partial class VolumeLifecycle(
     PdiskStore store,
-    VolumeDriverRegistry drivers,
-    VolumeSharingRegistry sharings,
+    IServiceProvider services,
     PdiskPaths paths,
     IQuotaLedger quotas,
     IUserDirectory users,
-    IInstanceDisks instances,
-    ICommandRunner runner,
+    IInstanceHotPlug hotPlug,
+    IInstanceDirectory instances,
+    QemuImg qemuImg,
+    HttpDownloader downloader,
     ServerOptions options,
     TimeProvider clock,
     ILogger<VolumeLifecycle> logger) : IVolumes
@@ -69,7 +71,7 @@ public sealed partial class VolumeLifecycle(
     public async Task<VolumeRow> VisibleAsync(Caller caller, string uuid)
     {
         var row = await store.GetAsync(uuid);
-        if (row is null || !CanSee(caller, row)) throw ApiException.NotFound($"Volume {uuid}");
+        if (row is null || !CanSee(caller, row)) throw new NotFoundException($"Volume {uuid}");
         return row;
     }
 
@@ -77,19 +79,19 @@ public sealed partial class VolumeLifecycle(
     {
         var row = await VisibleAsync(caller, uuid);
         if (!CanManage(caller, row))
-            throw ApiException.Forbidden($"Volume {uuid} is someone else's {row.Visibility} volume: you may read it, but only its owner or an administrator may change it.");
+            throw new ForbiddenException($"Volume {uuid} is someone else's {row.Visibility} volume: you may read it, but only its owner or an administrator may change it.");
         return row;
     }
 
     async Task<Caller> CallerOfAsync(long userId)
     {
-        var user = await users.FindAsync(userId) ?? throw ApiException.NotFound($"User {userId}");
+        var user = await users.FindAsync(userId) ?? throw new NotFoundException($"User {userId}");
         return new Caller(user.Id, user.Name, user.Role == IdentityClaims.AdminRole, user.PrimaryGroupId, []);
     }
 
     // ---- views for other modules -----------------------------------------------------------------------
 
-    public string TurlOf(VolumeRow row) => sharings.Get(row.Sharing).TurlOf(row.Id, row.Path);
+    public string TurlOf(VolumeRow row) => services.VolumeSharing(row.Sharing).TurlOf(row.Id, row.Path);
 
     VolumeSummary Summarize(VolumeRow row) => new(row.Id, row.OwnerId, row.TypeValue, row.State, row.SizeBytes, row.Format, row.Path,
         TurlOf(row), row.OriginUuid is null ? null : Guid.Parse(row.OriginUuid), row.Identifier, row.Tag);
@@ -111,8 +113,8 @@ public sealed partial class VolumeLifecycle(
     {
         var uuid = Guid.NewGuid();
         var id = uuid.ToString("D");
-        var driver = drivers.Get(originUuid is null ? options.Pdisk.Backend : (await store.GetAsync(originUuid))!.Backend);
-        var sharing = sharings.Get(spec.Sharing);
+        var driver = services.VolumeDriver(originUuid is null ? options.Pdisk.Backend : (await store.GetAsync(originUuid))!.Backend);
+        var sharing = services.VolumeSharing(spec.Sharing);
         var quotaGib = QuotaGibOf(sizeBytes);
         await using var undo = new UndoStack(logger);
 
@@ -127,7 +129,7 @@ public sealed partial class VolumeLifecycle(
                 && await store.FindByIdentifierAsync(identifier, c, tx) is { } taken)
                 throw IdentifierTaken(identifier, taken.Uuid);
             if (originUuid is not null && (await store.GetAsync(originUuid, c, tx))?.State != VolumeStates.Ready)
-                throw ApiException.Conflict($"Volume {originUuid} is no longer READY (it is being deleted or in quarantine); it cannot be snapshotted.");
+                throw new ConflictException($"Volume {originUuid} is no longer READY (it is being deleted or in quarantine); it cannot be snapshotted.");
             await store.InsertAsync(c, tx, new VolumeRow
             {
                 Uuid = id, OwnerId = spec.OwnerId, GroupsJson = PdiskStore.GroupsJsonOf(spec.Groups), Visibility = spec.Visibility, Tag = spec.Tag,
@@ -160,8 +162,8 @@ public sealed partial class VolumeLifecycle(
             undo.Add("withdraw the export", () => sharing.UnshareAsync(uuid, CancellationToken.None));
         }
 
-        await store.UpdateAsync(id, "state = @ready, path = @Path, format = @Format, size_bytes = @SizeBytes",
-            new { ready = VolumeStates.Ready, location.Path, location.Format, location.SizeBytes });
+        if (!await store.MarkReadyAsync(id, location))
+            throw new ConflictException($"Volume {id} stopped being CREATING while it was made (removed by reconciliation?); nothing was kept.");
         undo.Commit();
         logger.LogInformation("Volume {Uuid} created: {Type}, {Bytes} bytes, {Backend} {Format} at {Path}, shared {Sharing}",
             id, spec.Type, location.SizeBytes, driver.Name, location.Format, location.Path, sharing.Name);
@@ -171,15 +173,15 @@ public sealed partial class VolumeLifecycle(
     async Task ShareAsync(IVolumeSharing sharing, ShareRequest share, CancellationToken ct)
     {
         try { await sharing.ShareAsync(share, ct); }
-        catch (ToolFailedException e) { throw new ApiException(503, $"Exporting the volume over {sharing.Name} failed: {e.Message}", "sharing", "Service Unavailable"); }
+        catch (ToolFailedException e) { throw new DomainException(Rejection.Unavailable, $"Exporting the volume over {sharing.Name} failed: {e.Message}", "sharing"); }
     }
 
-    static ApiException BackendFailed(string backend, string what, Exception e) =>
-        new(503, $"The {backend} backend could not {what}: {e.Message}", title: "Service Unavailable");
+    static UnavailableException BackendFailed(string backend, string what, Exception e) =>
+        new($"The {backend} backend could not {what}: {e.Message}");
 
-    static ApiException IdentifierTaken(string identifier, string uuid)
+    static ConflictException IdentifierTaken(string identifier, string uuid)
     {
-        var error = ApiException.Conflict($"The identifier '{identifier}' already belongs to volume {uuid}; use that volume (snapshot it), or delete it first.");
+        var error = new ConflictException($"The identifier '{identifier}' already belongs to volume {uuid}; use that volume (snapshot it), or delete it first.");
         error.Extensions["volume"] = uuid;
         return error;
     }
@@ -193,7 +195,7 @@ public sealed partial class VolumeLifecycle(
     /// <summary>A new empty volume of <paramref name="sizeBytes"/>.</summary>
     public async Task<VolumeRow> CreateEmptyAsync(VolumeSpec spec, long sizeBytes, CancellationToken ct)
     {
-        var driver = drivers.Get(options.Pdisk.Backend);
+        var driver = services.VolumeDriver(options.Pdisk.Backend);
         return await ProvisionAsync(spec, sizeBytes, null, null, uuid => driver.LocationOf(uuid, sizeBytes), (uuid, t) => driver.CreateAsync(uuid, sizeBytes, t), ct);
     }
 
@@ -205,13 +207,13 @@ public sealed partial class VolumeLifecycle(
     {
         var origin = await VisibleAsync(caller, originUuid);
         if (!VolumeTypes.IsOrigin(origin.TypeValue))
-            throw ApiException.Invalid("uuid", $"Volume {originUuid} is {origin.Type}: only MACHINE_IMAGE_ORIGIN and DATA_IMAGE_ORIGIN volumes can be snapshotted. " +
-                (VolumeTypes.IsLive(origin.TypeValue) ? "Rebase it first to make it an ORIGIN." : "Change its type to an ORIGIN type first (update-volume --type)."));
+            throw new InvalidInputException("uuid", $"Volume {originUuid} is {origin.Type}: only MACHINE_IMAGE_ORIGIN and DATA_IMAGE_ORIGIN volumes can be snapshotted. " +
+                (VolumeTypes.IsLive(origin.TypeValue) ? "Rebase it first to make it an ORIGIN." : "Change its type to an ORIGIN type first (update-volume --type)."), unprocessable: true);
         using var _ = await LockAsync(originUuid, ct);
         origin = (await store.GetAsync(originUuid))!;
         if (origin.State != VolumeStates.Ready)
-            throw ApiException.Conflict($"Volume {originUuid} is {origin.State}; only READY volumes can be snapshotted.");
-        var driver = drivers.Get(origin.Backend);
+            throw new ConflictException($"Volume {originUuid} is {origin.State}; only READY volumes can be snapshotted.");
+        var driver = services.VolumeDriver(origin.Backend);
         var spec = new VolumeSpec(caller.UserId, VolumeTypes.LiveOf(origin.TypeValue), "private", [], tag, "snapshot:" + originUuid, sharing ?? origin.Sharing);
         var snapshotFormat = driver.Name == "file" ? "qcow2" : "raw";
         return await ProvisionAsync(spec, origin.SizeBytes, null, originUuid,
@@ -227,14 +229,14 @@ public sealed partial class VolumeLifecycle(
     {
         await ManageableAsync(caller, uuid);
         using var _ = await LockAsync(uuid, ct);
-        var row = await store.GetAsync(uuid) ?? throw ApiException.NotFound($"Volume {uuid}");
+        var row = await store.GetAsync(uuid) ?? throw new NotFoundException($"Volume {uuid}");
         var readOnlyBefore = VolumeTypes.IsReadOnly(row.TypeValue);
         await store.Store.WriteAsync(async (c, tx) =>
         {
             if (type is { } t && t != row.TypeValue)
             {
                 if (VolumeTypes.IsLive(t) || VolumeTypes.IsLive(row.TypeValue))
-                    throw ApiException.Invalid("type", $"Volume {uuid} cannot become {VolumeTypes.Name(t)}: LIVE volumes are made by snapshotting an ORIGIN, and a LIVE volume becomes an ORIGIN by rebase.");
+                    throw new InvalidInputException("type", $"Volume {uuid} cannot become {VolumeTypes.Name(t)}: LIVE volumes are made by snapshotting an ORIGIN, and a LIVE volume becomes an ORIGIN by rebase.", unprocessable: true);
                 var mounts = await store.MountsOfVolumeAsync(uuid, c, tx);
                 if (mounts.Count > 0) throw MountedConflict(uuid, mounts, "change its type");
                 if (VolumeTypes.IsOrigin(row.TypeValue) && !VolumeTypes.IsOrigin(t) && await store.SnapshotsOfAsync(uuid, c, tx) is { Count: > 0 } snapshots)
@@ -242,15 +244,11 @@ public sealed partial class VolumeLifecycle(
             }
             if (identifier is not null && identifier != row.Identifier && await store.FindByIdentifierAsync(identifier, c, tx) is { } taken)
                 throw IdentifierTaken(identifier, taken.Uuid);
-            await store.UpdateAsync(uuid, """
-                tag = COALESCE(@tag, tag), visibility = COALESCE(@visibility, visibility), groups_json = COALESCE(@groups, groups_json),
-                type = COALESCE(@type, type), identifier = COALESCE(@identifier, identifier)
-                """, new { tag, visibility, groups = groups is null ? null : PdiskStore.GroupsJsonOf(groups), type = type is null ? null : VolumeTypes.Name(type.Value), identifier },
-                c, tx);
+            if (!await store.UpdateAttributesAsync(uuid, tag, visibility, groups, type, identifier, c, tx)) throw new NotFoundException($"Volume {uuid}");
         }, ct);
         var updated = (await store.GetAsync(uuid))!;
         if (VolumeTypes.IsReadOnly(updated.TypeValue) != readOnlyBefore && updated.State == VolumeStates.Ready)
-            await sharings.Get(updated.Sharing).SetReadOnlyAsync(updated.Id, VolumeTypes.IsReadOnly(updated.TypeValue), ct);
+            await services.VolumeSharing(updated.Sharing).SetReadOnlyAsync(updated.Id, VolumeTypes.IsReadOnly(updated.TypeValue), ct);
         return updated;
     }
 
@@ -259,15 +257,15 @@ public sealed partial class VolumeLifecycle(
     {
         await ManageableAsync(caller, uuid);
         using var _ = await LockAsync(uuid, ct);
-        var row = await store.GetAsync(uuid) ?? throw ApiException.NotFound($"Volume {uuid}");
+        var row = await store.GetAsync(uuid) ?? throw new NotFoundException($"Volume {uuid}");
         if (!VolumeTypes.IsLive(row.TypeValue))
-            throw ApiException.Invalid("uuid", $"Volume {uuid} is {row.Type}: only LIVE volumes (snapshots) can be rebased; it is already independent.");
-        if (row.State != VolumeStates.Ready) throw ApiException.Conflict($"Volume {uuid} is {row.State}; only READY volumes can be rebased.");
+            throw new InvalidInputException("uuid", $"Volume {uuid} is {row.Type}: only LIVE volumes (snapshots) can be rebased; it is already independent.", unprocessable: true);
+        if (row.State != VolumeStates.Ready) throw new ConflictException($"Volume {uuid} is {row.State}; only READY volumes can be rebased.");
         var mounts = await store.MountsOfVolumeAsync(uuid);
         if (mounts.Count > 0) throw MountedConflict(uuid, mounts, "rebase it");
 
-        var driver = drivers.Get(row.Backend);
-        var sharing = sharings.Get(row.Sharing);
+        var driver = services.VolumeDriver(row.Backend);
+        var sharing = services.VolumeSharing(row.Sharing);
         var newType = VolumeTypes.OriginOf(row.TypeValue);
         // The export is withdrawn while the data moves, and made again (read-only: it is an ORIGIN now) afterwards.
         await sharing.UnshareAsync(row.Id, ct);
@@ -275,8 +273,8 @@ public sealed partial class VolumeLifecycle(
         try
         {
             location = await driver.FlattenAsync(row.Id, row.Location, ct);
-            await store.UpdateAsync(uuid, "type = @type, origin_uuid = NULL, identifier = NULL, path = @Path, format = @Format",
-                new { type = VolumeTypes.Name(newType), location.Path, location.Format });
+            if (!await store.MarkRebasedAsync(uuid, newType, location))
+                throw new ConflictException($"Volume {uuid} stopped being READY while it was rebased.");
         }
         catch (ToolFailedException e)
         {
@@ -302,25 +300,26 @@ public sealed partial class VolumeLifecycle(
     /// <summary>Removes a volume now; 409 (naming them) while it has mounts or snapshots.</summary>
     public async Task DeleteAsync(string uuid, bool allowQuarantined, CancellationToken ct)
     {
-        var row = await store.GetAsync(uuid) ?? throw ApiException.NotFound($"Volume {uuid}");
+        var row = await store.GetAsync(uuid) ?? throw new NotFoundException($"Volume {uuid}");
         await ReleaseEndedMountsAsync(uuid, ct);
         using (await LockAsync(uuid, ct))
         {
             row = await store.Store.WriteAsync(async (c, tx) =>
             {
-                var current = await store.GetAsync(uuid, c, tx) ?? throw ApiException.NotFound($"Volume {uuid}");
+                var current = await store.GetAsync(uuid, c, tx) ?? throw new NotFoundException($"Volume {uuid}");
                 switch (current.State)
                 {
                     case VolumeStates.Creating:
-                        throw ApiException.Conflict($"Volume {uuid} is still being created; delete it once it is READY.");
+                        throw new ConflictException($"Volume {uuid} is still being created; delete it once it is READY.");
                     case VolumeStates.Quarantined when !allowQuarantined:
-                        throw ApiException.Conflict($"Volume {uuid} is in quarantine until {current.QuarantineUntil:O} and is removed then; an administrator can purge it now (DELETE /api/v1/volumes/quarantine/{uuid}).");
+                        throw new ConflictException($"Volume {uuid} is in quarantine until {current.QuarantineUntil:O} and is removed then; an administrator can purge it now (DELETE /api/v1/volumes/quarantine/{uuid}).");
                 }
                 var mounts = await store.MountsOfVolumeAsync(uuid, c, tx);
                 if (mounts.Count > 0) throw MountedConflict(uuid, mounts, "delete it");
                 var snapshots = await store.SnapshotsOfAsync(uuid, c, tx);
                 if (snapshots.Count > 0) throw SnapshotsConflict(uuid, snapshots, "be deleted");
-                await store.UpdateAsync(uuid, "state = @deleting", new { deleting = VolumeStates.Deleting }, c, tx);
+                if (!await store.TransitionAsync(uuid, current.State, VolumeStates.Deleting, c, tx))
+                    throw new ConflictException($"Volume {uuid} changed state while it was being deleted; try again.");
                 return current;
             }, ct);
             await DestroyAsync(row, ct);
@@ -332,14 +331,13 @@ public sealed partial class VolumeLifecycle(
     {
         try
         {
-            await sharings.Get(row.Sharing).UnshareAsync(row.Id, ct);
-            await drivers.Get(row.Backend).RemoveAsync(row.Location, ct);
+            await services.VolumeSharing(row.Sharing).UnshareAsync(row.Id, ct);
+            await services.VolumeDriver(row.Backend).RemoveAsync(row.Location, ct);
         }
         catch (Exception e) when (e is ToolFailedException or IOException)
         {
             logger.LogError("Removing volume {Uuid} failed ({Error}); it stays DELETING and removal is retried", row.Uuid, e.Message);
-            throw new ApiException(503, $"Volume {row.Uuid} could not be removed from the host ({e.Message}); it is marked DELETING and removal is retried every minute.",
-                title: "Service Unavailable");
+            throw new UnavailableException($"Volume {row.Uuid} could not be removed from the host ({e.Message}); it is marked DELETING and removal is retried every minute.");
         }
         await store.DeleteAsync(row.Uuid);
         if (row.QuotaGib > 0) await quotas.ReleaseAsync(row.OwnerId, new ResourceAmount(0, 0, 0, row.QuotaGib), CancellationToken.None);
@@ -347,17 +345,17 @@ public sealed partial class VolumeLifecycle(
         logger.LogInformation("Volume {Uuid} removed ({Path})", row.Uuid, row.Path);
     }
 
-    static ApiException MountedConflict(string uuid, IReadOnlyList<MountRow> mounts, string action)
+    static ConflictException MountedConflict(string uuid, IReadOnlyList<MountRow> mounts, string action)
     {
         var list = string.Join(", ", mounts.Select(m => $"instance {m.InstanceId} (device {(m.Device.Length == 0 ? "being attached" : m.Device)} on {m.Host})"));
-        var error = ApiException.Conflict($"Volume {uuid} is mounted by {list}; detach it first (stratuslab detach-volume -i <instance> {uuid}) to {action}.");
+        var error = new ConflictException($"Volume {uuid} is mounted by {list}; detach it first (stratuslab detach-volume -i <instance> {uuid}) to {action}.");
         error.Extensions["mounts"] = mounts.Select(m => new { instanceId = m.InstanceId, device = m.Device, host = m.Host }).ToList();
         return error;
     }
 
-    static ApiException SnapshotsConflict(string uuid, IReadOnlyList<string> snapshots, string action)
+    static ConflictException SnapshotsConflict(string uuid, IReadOnlyList<string> snapshots, string action)
     {
-        var error = ApiException.Conflict($"Volume {uuid} is the origin of {snapshots.Count} snapshot(s): {string.Join(", ", snapshots)}; " +
+        var error = new ConflictException($"Volume {uuid} is the origin of {snapshots.Count} snapshot(s): {string.Join(", ", snapshots)}; " +
             $"delete or rebase them first for it to {action}.");
         error.Extensions["snapshots"] = snapshots;
         return error;

@@ -132,6 +132,7 @@ public static class ServerConfiguration
         Range("Compute:SimulatedDelayMs", o.Compute.SimulatedDelayMs, 0, 600_000);
         Range("Images:MaxCacheMiB", o.Images.MaxCacheMiB, 1, 1L << 30);
         Range("Images:MaxIdleHours", o.Images.MaxIdleHours, 0, 24 * 3650);
+        Range("Images:RevalidateAfterMinutes", o.Images.RevalidateAfterMinutes, 0, 60 * 24 * 3650);
         Range("Scheduling:PendingTimeoutSeconds", o.Scheduling.PendingTimeoutSeconds, 0, 86_400 * 30);
         Range("Scheduling:SafetyNetSeconds", o.Scheduling.SafetyNetSeconds, 1, 3600);
         if (o.Scheduling.CpuOvercommit is < 0.1 or > 100 || double.IsNaN(o.Scheduling.CpuOvercommit))

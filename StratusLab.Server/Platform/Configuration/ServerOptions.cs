@@ -56,6 +56,7 @@ public sealed class ImagesOptions
 {
     public long MaxCacheMiB { get; set; } = 51200;
     public int MaxIdleHours { get; set; } = 168;
+    public int RevalidateAfterMinutes { get; set; } = 60;
 }
 
 public sealed class SchedulingOptions

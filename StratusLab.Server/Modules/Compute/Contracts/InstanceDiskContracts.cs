@@ -3,20 +3,9 @@ namespace StratusLab.Server.Modules.Compute.Contracts;
 /// <summary>An instance as other modules see it.</summary>
 public sealed record InstanceSummary(long Id, string Name, long OwnerId, InstanceState State, string? Host, string Driver);
 
-/// <summary>
-/// A disk to hot-plug: its transport URL says how the host reaches it —
-/// <c>file:///path/to/disk</c> (local path) or <c>iscsi://host[:port]/iqn.../lun</c> (QEMU's own iSCSI initiator).
-/// </summary>
-public sealed record DiskAttachment(string Turl, string Format, bool ReadOnly);
-
-/// <summary>Hot-plugs disks into running instances (blockdev-add + device_add over QMP, and their reverse).</summary>
+/// <summary>Instance lookups for Networking's reconciler (hot-plug moved to Pdisk.Contracts.IInstanceHotPlug; new code uses Platform.Contracts.IInstanceDirectory).</summary>
 public interface IInstanceDisks
 {
+    /// <summary>The instance, or null when no such instance exists.</summary>
     Task<InstanceSummary?> FindAsync(long instanceId, CancellationToken ct = default);
-
-    /// <summary>Attaches the disk to a RUNNING (or SUSPENDED) instance; returns the device id to detach it with. The guest sees a new virtio disk.</summary>
-    Task<string> AttachAsync(long instanceId, DiskAttachment disk, CancellationToken ct = default);
-
-    /// <summary>Detaches a hot-plugged disk; a no-op when the instance no longer runs.</summary>
-    Task DetachAsync(long instanceId, string deviceId, CancellationToken ct = default);
 }

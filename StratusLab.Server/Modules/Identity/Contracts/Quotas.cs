@@ -61,6 +61,9 @@ public interface IUserDirectory
 {
     Task<UserSummary?> FindAsync(long userId, CancellationToken ct = default);
     Task<UserSummary?> FindByNameAsync(string name, CancellationToken ct = default);
+
+    /// <summary>The user who owns what the site itself keeps (cached image origins, saved images): the admin user, else user 1.</summary>
+    Task<long> SiteOwnerIdAsync(CancellationToken ct = default);
 }
 
 /// <summary>A user as other modules see it.</summary>

@@ -1,3 +1,5 @@
+using StratusLab.Server.Platform.Contracts;
+
 namespace StratusLab.Server.Modules.Images.Contracts;
 
 /// <summary>What an instance's <c>image</c> names: a registered name, a Marketplace identifier, an http(s) URL, or a volume uuid.</summary>
@@ -36,5 +38,5 @@ public interface IImageCache
     Task<string> SaveAsync(Guid liveVolume, string? originalIdentifier, string userName, long instanceId, CancellationToken ct = default);
 }
 
-/// <summary>An image could not be made available (unreachable, wrong checksum, too large, not an image...).</summary>
-public sealed class ImageUnavailableException(string message) : Exception(message);
+/// <summary>An image could not be made available (unreachable, wrong checksum, too large, not an image...); 422 at the HTTP edge.</summary>
+public sealed class ImageUnavailableException(string message) : DomainException(Rejection.Unprocessable, message, "image");

@@ -114,7 +114,8 @@ public sealed record VolumeMountSummary(Guid Uuid, long InstanceId, string Host,
 /// <summary>
 /// Persistent disks for other modules: Compute (boot disks, releasing mounts) and Images (the image cache keeps one
 /// ORIGIN per Marketplace identifier and hands out LIVE copy-on-write snapshots of it).
-/// Failures the caller can act on are <c>ApiException</c>s (404 unknown volume, 409 conflicts, 422 refused).
+/// Failures the caller can act on are Platform.Contracts domain exceptions (NotFoundException for an unknown volume,
+/// ConflictException for conflicts, InvalidInputException for refused input, UnavailableException when a tool or host fails).
 /// </summary>
 public interface IVolumes
 {

@@ -1,3 +1,5 @@
+using StratusLab.Server.Platform.Host;
+
 namespace StratusLab.Server.Modules.Pdisk.Drivers;
 
 public sealed partial class FileVolumeDriver

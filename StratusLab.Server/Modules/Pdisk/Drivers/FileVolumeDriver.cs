@@ -7,7 +7,7 @@ namespace StratusLab.Server.Modules.Pdisk.Drivers;
 /// Volumes as raw or qcow2 files under Pdisk:VolumesDir; snapshots are qcow2 overlays whose backing file is the
 /// origin. Every image operation goes through qemu-img.
 /// </summary>
-public sealed partial class FileVolumeDriver(ICommandRunner runner, PdiskPaths paths, ServerOptions options) : IVolumeDriver
+public sealed partial class FileVolumeDriver(QemuImg qemuImg, PdiskPaths paths, ServerOptions options) : IVolumeDriver
 {
     public string Name => "file";
 
@@ -23,7 +23,7 @@ public sealed partial class FileVolumeDriver(ICommandRunner runner, PdiskPaths p
     {
         var location = LocationOf(uuid, sizeBytes);
         Directory.CreateDirectory(paths.VolumesDir);
-        await runner.RunAsync(new ToolCommand(QemuImg.Tool, QemuImg.Create(location.Path, location.Format, sizeBytes)), ct);
+        await qemuImg.CreateAsync(location.Path, location.Format, sizeBytes, ct);
         return location;
     }
 
@@ -46,14 +46,14 @@ public sealed partial class FileVolumeDriver(ICommandRunner runner, PdiskPaths p
     public async Task<VolumeLocation> SnapshotAsync(Guid uuid, VolumeLocation origin, CancellationToken ct)
     {
         var location = LocationOf(uuid, origin.SizeBytes, "qcow2");
-        await runner.RunAsync(new ToolCommand(QemuImg.Tool, QemuImg.Overlay(location.Path, origin.Path, origin.Format)), ct);
+        await qemuImg.OverlayAsync(location.Path, origin.Path, origin.Format, ct);
         return location;
     }
 
     public async Task<VolumeLocation> FlattenAsync(Guid uuid, VolumeLocation live, CancellationToken ct)
     {
         // Copies every shared cluster: may take a while for large origins.
-        await runner.RunAsync(new ToolCommand(QemuImg.Tool, QemuImg.Flatten(live.Path)) { Timeout = TimeSpan.FromHours(6) }, ct);
+        await qemuImg.FlattenAsync(live.Path, ct);
         return live;
     }
 

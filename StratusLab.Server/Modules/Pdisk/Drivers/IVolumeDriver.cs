@@ -1,3 +1,5 @@
+using StratusLab.Server.Platform.Host;
+
 namespace StratusLab.Server.Modules.Pdisk.Drivers;
 
 /// <summary>Where a volume's data lives on the storage host: a file or a block device, and its format.</summary>
@@ -43,15 +45,4 @@ public interface IVolumeDriver
 
     /// <summary>Whether a path (e.g. an iSCSI backing store) is one of this server's volumes.</summary>
     bool Owns(string path);
-}
-
-/// <summary>The drivers by configuration name.</summary>
-public sealed class VolumeDriverRegistry(IEnumerable<IVolumeDriver> drivers)
-{
-    readonly Dictionary<string, IVolumeDriver> _byName = drivers.ToDictionary(d => d.Name, StringComparer.Ordinal);
-
-    public IVolumeDriver Get(string name) =>
-        _byName.TryGetValue(name, out var d) ? d : throw new InvalidOperationException($"no volume driver named '{name}'");
-
-    public IEnumerable<IVolumeDriver> All => _byName.Values;
 }

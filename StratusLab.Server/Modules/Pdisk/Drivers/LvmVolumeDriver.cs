@@ -7,7 +7,7 @@ namespace StratusLab.Server.Modules.Pdisk.Drivers;
 /// Volumes as logical volumes in Pdisk:VolumeGroup (classic, or thin in Pdisk:ThinPool), always raw; snapshots are
 /// LVM snapshots. Every LV carries this server's tag, so reconciliation never touches LVs it did not make.
 /// </summary>
-public sealed partial class LvmVolumeDriver(ICommandRunner runner, PdiskPaths paths, ServerOptions options) : IVolumeDriver
+public sealed partial class LvmVolumeDriver(ICommandRunner runner, QemuImg qemuImg, PdiskPaths paths, ServerOptions options) : IVolumeDriver
 {
     public string Name => "lvm";
 
@@ -35,10 +35,7 @@ public sealed partial class LvmVolumeDriver(ICommandRunner runner, PdiskPaths pa
         var location = await CreateAsync(uuid, size, ct);
         try
         {
-            await runner.RunAsync(new ToolCommand(QemuImg.Tool, QemuImg.Convert(stagedFile, info.Format, location.Path, "raw", intoExisting: true))
-            {
-                Timeout = TimeSpan.FromHours(6),
-            }, ct);
+            await qemuImg.ConvertAsync(stagedFile, info.Format, location.Path, "raw", intoExisting: true, ct);
         }
         catch
         {
@@ -66,10 +63,7 @@ public sealed partial class LvmVolumeDriver(ICommandRunner runner, PdiskPaths pa
         await LvmAsync(LvmCommands.LvCreate, LvmCommands.Create(Group, flat, live.SizeBytes, paths.LvmTag, ThinPool), ct);
         try
         {
-            await runner.RunAsync(new ToolCommand(QemuImg.Tool, QemuImg.Convert(live.Path, "raw", flatPath, "raw", intoExisting: true))
-            {
-                Timeout = TimeSpan.FromHours(6),
-            }, ct);
+            await qemuImg.ConvertAsync(live.Path, "raw", flatPath, "raw", intoExisting: true, ct);
         }
         catch
         {

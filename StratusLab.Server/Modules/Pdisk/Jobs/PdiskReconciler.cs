@@ -1,6 +1,6 @@
-using StratusLab.Server.Modules.Compute.Contracts;
 using StratusLab.Server.Modules.Pdisk.Drivers;
 using StratusLab.Server.Modules.Pdisk.Sharing;
+using StratusLab.Server.Platform.Contracts;
 using StratusLab.Server.Platform.Http;
 
 namespace StratusLab.Server.Modules.Pdisk.Jobs;
@@ -24,9 +24,8 @@ public sealed record ReconcileReport(
 public sealed class PdiskReconciler(
     PdiskStore store,
     VolumeLifecycle volumes,
-    VolumeDriverRegistry drivers,
-    VolumeSharingRegistry sharings,
-    IInstanceDisks instances,
+    IServiceProvider services,
+    IInstanceDirectory instances,
     ILogger<PdiskReconciler> logger)
 {
     static readonly SemaphoreSlim Gate = new(1, 1);
@@ -59,7 +58,7 @@ public sealed class PdiskReconciler(
         var rows = await store.ListAllAsync();
         var known = rows.Select(r => r.Uuid).ToHashSet(StringComparer.Ordinal);
         var found = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var driver in drivers.All)
+        foreach (var driver in PdiskModule.Backends.Select(services.VolumeDriver))
         {
             IReadOnlyList<StoredItem> items;
             try { items = await driver.ListAsync(ct); }
@@ -80,9 +79,9 @@ public sealed class PdiskReconciler(
             }
         }
 
-        bool Owns(string path) => drivers.All.Any(d => d.Owns(path));
+        bool Owns(string path) => PdiskModule.Backends.Select(services.VolumeDriver).Any(d => d.Owns(path));
         var exported = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var sharing in sharings.All)
+        foreach (var sharing in PdiskModule.Sharings.Select(services.VolumeSharing))
         {
             IReadOnlyList<SharedExport> exports;
             try { exports = await sharing.ListAsync(Owns, ct); }
@@ -107,7 +106,7 @@ public sealed class PdiskReconciler(
 
         foreach (var row in rows.Where(r => r.State is VolumeStates.Ready or VolumeStates.Quarantined))
         {
-            var driver = drivers.Get(row.Backend);
+            var driver = services.VolumeDriver(row.Backend);
             var present = driver.Name == "file" ? driver.Exists(row.Location) : found.Contains(row.Path) || driver.Exists(row.Location);
             if (!present)
             {
@@ -120,7 +119,7 @@ public sealed class PdiskReconciler(
                 await Try(async () =>
                 {
                     await driver.PrepareBlockExportAsync(row.Location, ct);
-                    await sharings.Get(row.Sharing).ShareAsync(new ShareRequest(row.Id, row.Path, Contracts.VolumeTypes.IsReadOnly(row.TypeValue)), ct);
+                    await services.VolumeSharing(row.Sharing).ShareAsync(new ShareRequest(row.Id, row.Path, Contracts.VolumeTypes.IsReadOnly(row.TypeValue)), ct);
                     reexported.Add($"volume {row.Uuid} over {row.Sharing}");
                 }, $"export volume {row.Uuid} again");
             }
@@ -129,7 +128,7 @@ public sealed class PdiskReconciler(
         foreach (var mount in await store.AllMountsAsync())
         {
             var instance = await instances.FindAsync(mount.InstanceId, ct);
-            var ended = instance is null || instance.State is InstanceState.Done or InstanceState.Failed;
+            var ended = instance is null || instance.Ended;
             var interrupted = atStartup && mount.HotPlugged && mount.Device.Length == 0;
             if (!ended && !interrupted) continue;
             if (ended) await Try(() => volumes.ReleaseMountsAsync(mount.InstanceId, ct), $"release the mounts of instance {mount.InstanceId}");
@@ -150,7 +149,7 @@ public sealed class PdiskReconciler(
         try { await action(); }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            logger.LogError("Pdisk reconciliation could not {What}: {Error}", what, e is ApiException api ? api.Detail : e.Message);
+            logger.LogError("Pdisk reconciliation could not {What}: {Error}", what, e.Message);
         }
     }
 }

@@ -33,19 +33,6 @@ public interface IVolumeSharing
     Task<IReadOnlyList<SharedExport>> ListAsync(Func<string, bool> owns, CancellationToken ct);
 }
 
-/// <summary>The sharings by configuration name.</summary>
-public sealed class VolumeSharingRegistry(IEnumerable<IVolumeSharing> sharings)
-{
-    public static readonly IReadOnlyList<string> Names = ["local", "iscsi"];
-
-    readonly Dictionary<string, IVolumeSharing> _byName = sharings.ToDictionary(s => s.Name, StringComparer.Ordinal);
-
-    public IVolumeSharing Get(string name) =>
-        _byName.TryGetValue(name, out var s) ? s : throw ApiException.BadRequest("sharing", $"'sharing' = '{Validate.Trim(name)}' is not accepted; accepted values: {string.Join(", ", Names)}.");
-
-    public IEnumerable<IVolumeSharing> All => _byName.Values;
-}
-
 /// <summary>The volume is a file or device on this host: hosts open it by path.</summary>
 public sealed class LocalSharing : IVolumeSharing
 {

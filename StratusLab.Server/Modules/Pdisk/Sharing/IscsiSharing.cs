@@ -1,5 +1,6 @@
 using StratusLab.Server.Platform.Configuration;
 using StratusLab.Server.Platform.Host;
+using StratusLab.Server.Platform.Contracts;
 using StratusLab.Server.Platform.Http;
 
 namespace StratusLab.Server.Modules.Pdisk.Sharing;
@@ -64,7 +65,7 @@ public sealed class IscsiSharing(ICommandRunner runner, ServerOptions options, I
         throw Unavailable("tgtd could not be started (is the tgt package installed, and does the server run as root?); use sharing 'local' meanwhile.");
     }
 
-    static ApiException Unavailable(string detail) => new(503, "iSCSI sharing is not available: " + detail, "sharing", "Service Unavailable");
+    static DomainException Unavailable(string detail) => new(Rejection.Unavailable, "iSCSI sharing is not available: " + detail, "sharing");
 
     public async Task ShareAsync(ShareRequest share, CancellationToken ct)
     {

@@ -1,6 +1,6 @@
 using System.Buffers;
 using System.IO.Compression;
-using System.Security.Cryptography;
+using StratusLab.Server.Platform.Transfers;
 
 namespace StratusLab.Server.Modules.Pdisk.Transfers;
 
@@ -30,7 +30,7 @@ public static class ImageStaging
     public static async Task<StagedImage> StageAsync(Stream source, string target, long maxReceived, Func<long, Exception> receivedTooLarge,
         long maxImage, Func<long, Exception> imageTooLarge, CancellationToken ct)
     {
-        using var sha1 = IncrementalHash.CreateHash(HashAlgorithmName.SHA1);
+        using var sha1 = new ChecksumAccumulator([Checksums.Sha1]);
         var metered = new MeteredStream(source, sha1, maxReceived, receivedTooLarge);
         var peekable = new PeekableStream(metered);
         var head = await peekable.PeekAsync(2, ct);
@@ -70,7 +70,7 @@ public static class ImageStaging
             ArrayPool<byte>.Shared.Return(buffer);
             if (gzip) await image.DisposeAsync();
         }
-        return new StagedImage(target, metered.Count, Convert.ToHexStringLower(sha1.GetHashAndReset()), gzip, written);
+        return new StagedImage(target, metered.Count, sha1.Finish()[Checksums.Sha1], gzip, written);
     }
 
     /// <summary>Writes the chunk, seeking over all-zero 64 KiB blocks so they stay holes in the file.</summary>
@@ -92,7 +92,7 @@ public static class ImageStaging
     }
 
     /// <summary>Counts and hashes every byte read through it; more than the limit throws.</summary>
-    sealed class MeteredStream(Stream inner, IncrementalHash hash, long limit, Func<long, Exception> tooLarge) : Stream
+    sealed class MeteredStream(Stream inner, ChecksumAccumulator hash, long limit, Func<long, Exception> tooLarge) : Stream
     {
         public long Count { get; private set; }
 
@@ -101,7 +101,7 @@ public static class ImageStaging
             var read = await inner.ReadAsync(buffer, ct);
             Count += read;
             if (Count > limit) throw tooLarge(Count);
-            hash.AppendData(buffer.Span[..read]);
+            hash.Append(buffer.Span[..read]);
             return read;
         }
 

@@ -2,15 +2,41 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace StratusLab.Server.Modules.Pdisk.Drivers;
+namespace StratusLab.Server.Platform.Host;
 
 /// <summary>What <c>qemu-img info --output=json</c> says about an image.</summary>
 public sealed record ImageInfo(string Format, long VirtualSize, long ActualSize, string? BackingFile, string? BackingFormat);
 
-/// <summary>qemu-img argument arrays and output parsing (pure, table-tested).</summary>
-public static class QemuImg
+/// <summary>
+/// The one qemu-img wrapper: runs it through the command runner (argument arrays, exit code checked, stderr in the error).
+/// The argument arrays and the output parsing are pure static functions, table-tested.
+/// </summary>
+public sealed class QemuImg(ICommandRunner runner)
 {
     public const string Tool = "qemu-img";
+
+    /// <summary>Image facts; a file qemu-img cannot read is a <see cref="ToolFailedException"/>, unreadable output a <see cref="FormatException"/>.</summary>
+    public async Task<ImageInfo> InfoAsync(string path, CancellationToken ct, string? format = null) =>
+        ParseInfo((await runner.RunAsync(new ToolCommand(Tool, Info(path, format)), ct)).StandardOutput);
+
+    /// <summary>A new empty image (see <see cref="Create"/>).</summary>
+    public Task CreateAsync(string path, string format, long sizeBytes, CancellationToken ct) =>
+        runner.RunAsync(new ToolCommand(Tool, Create(path, format, sizeBytes)), ct);
+
+    /// <summary>A copy-on-write overlay (see <see cref="Overlay"/>).</summary>
+    public Task OverlayAsync(string path, string backing, string backingFormat, CancellationToken ct) =>
+        runner.RunAsync(new ToolCommand(Tool, Overlay(path, backing, backingFormat)), ct);
+
+    /// <summary>Makes an overlay independent (see <see cref="Flatten"/>); as slow as copying the data.</summary>
+    public Task FlattenAsync(string path, CancellationToken ct) =>
+        runner.RunAsync(new ToolCommand(Tool, Flatten(path)) { Timeout = TimeSpan.FromHours(6) }, ct);
+
+    /// <summary>
+    /// Copies an image, reading through any backing chain (see <see cref="Convert"/>). Into a new file, zero
+    /// areas stay holes: the copy takes only the disk space of the data.
+    /// </summary>
+    public Task ConvertAsync(string source, string sourceFormat, string target, string targetFormat, bool intoExisting, CancellationToken ct) =>
+        runner.RunAsync(new ToolCommand(Tool, Convert(source, sourceFormat, target, targetFormat, intoExisting)) { Timeout = TimeSpan.FromHours(6) }, ct);
 
     /// <summary>Formats a volume may have; anything else qemu-img reports is refused on import.</summary>
     public static readonly IReadOnlyList<string> Formats = ["raw", "qcow2"];

@@ -16,15 +16,11 @@ internal static class ComputeModule
         services.AddSingleton<InstanceViews>();
         services.AddSingleton<InstanceRequests>();
         services.AddSingleton<SimulatedFaults>();
-        services.AddSingleton<QemuDriver>();
-        services.AddSingleton<SimulatedDriver>();
-        services.AddSingleton<IHypervisorDriver>(sp => sp.GetRequiredService<QemuDriver>());
-        services.AddSingleton<IHypervisorDriver>(sp => sp.GetRequiredService<SimulatedDriver>());
-        services.AddSingleton<HypervisorRegistry>();
+        services.AddHypervisorDriver<QemuDriver>("qemu");
+        services.AddHypervisorDriver<SimulatedDriver>("simulated");
         services.AddSingleton<GuestInstances>();
         services.AddSingleton<IGuestInstances>(sp => sp.GetRequiredService<GuestInstances>());
         services.AddSingleton<InstanceDisks>();
-        services.AddSingleton<IInstanceDisks>(sp => sp.GetRequiredService<InstanceDisks>());
         services.AddSingleton<Pdisk.Contracts.IInstanceHotPlug>(sp => sp.GetRequiredService<InstanceDisks>());
         services.AddSingleton<Platform.Contracts.IInstanceDirectory, InstanceDirectory>();
         services.AddSingleton<InstanceLifecycle>();

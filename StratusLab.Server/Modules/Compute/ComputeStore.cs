@@ -101,7 +101,8 @@ internal sealed class ComputeStore(Store store)
         quota_held AS QuotaHeld, created_at AS CreatedAt, updated_at AS UpdatedAt, placed_at AS PlacedAt, started_at AS StartedAt, ready_at AS ReadyAt, ended_at AS EndedAt
         """;
 
-    static readonly string[] Terminal = ["DONE", "FAILED"];
+    /// <summary>Counts the store round trips of the current async flow (all modules' stores share the one store).</summary>
+    public StoreRoundTrips CountRoundTrips() => store.CountRoundTrips();
 
     /// <summary>The JSON columns of compute_instances read and written as their types.</summary>
     public static void RegisterColumnTypes()

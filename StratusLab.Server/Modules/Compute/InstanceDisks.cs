@@ -6,14 +6,8 @@ using StratusLab.Server.Platform.Contracts;
 namespace StratusLab.Server.Modules.Compute;
 
 /// <summary>Hot-plug of disks into running instances, for Pdisk.</summary>
-internal sealed class InstanceDisks(ComputeStore store, HypervisorRegistry drivers) : IInstanceDisks, IInstanceHotPlug
+internal sealed class InstanceDisks(ComputeStore store, IServiceProvider services) : IInstanceHotPlug
 {
-    public async Task<InstanceSummary?> FindAsync(long instanceId, CancellationToken ct = default)
-    {
-        var row = await store.GetAsync(instanceId);
-        return row is null ? null : new InstanceSummary(row.Id, row.Name, row.OwnerId, row.StateValue, row.Host, row.Driver);
-    }
-
     public async Task<string> AttachAsync(long instanceId, DiskAttachment disk, CancellationToken ct = default)
     {
         var row = await store.GetAsync(instanceId) ?? throw new NotFoundException($"Instance {instanceId}");
@@ -25,7 +19,7 @@ internal sealed class InstanceDisks(ComputeStore store, HypervisorRegistry drive
         catch (ArgumentException e) { throw new InvalidInputException("turl", e.Message, unprocessable: true); }
         try
         {
-            await drivers.Get(row.Driver).AttachDiskAsync(new VmRef(row.Id, row.VmDir, (int?)row.Pid), hot, ct);
+            await services.GetHypervisor(row.Driver).AttachDiskAsync(new VmRef(row.Id, row.VmDir, (int?)row.Pid), hot, ct);
         }
         catch (HypervisorException e)
         {
@@ -38,6 +32,6 @@ internal sealed class InstanceDisks(ComputeStore store, HypervisorRegistry drive
     {
         var row = await store.GetAsync(instanceId);
         if (row is null || row.StateValue is not (InstanceState.Running or InstanceState.Suspended or InstanceState.Shutdown)) return;
-        await drivers.Get(row.Driver).DetachDiskAsync(new VmRef(row.Id, row.VmDir, (int?)row.Pid), deviceId, ct);
+        await services.GetHypervisor(row.Driver).DetachDiskAsync(new VmRef(row.Id, row.VmDir, (int?)row.Pid), deviceId, ct);
     }
 }

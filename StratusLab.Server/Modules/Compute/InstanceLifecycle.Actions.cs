@@ -71,7 +71,7 @@ internal sealed partial class InstanceLifecycle
         {
             var row = await store.GetAsync(id);
             if (row is null) return;
-            var driver = drivers.Get(row.Driver);
+            var driver = services.GetHypervisor(row.Driver);
             var vm = new VmRef(id, row.VmDir, (int?)row.Pid);
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping);
             timeout.CancelAfter(TimeSpan.FromSeconds(options.Compute.ShutdownTimeoutSeconds + options.Compute.BootTimeoutSeconds));
@@ -156,7 +156,7 @@ internal sealed partial class InstanceLifecycle
         var rows = await store.ListAsync(null, null);
         foreach (var row in rows.Where(r => r.StateValue is not (InstanceState.Done)))
         {
-            var driver = drivers.Get(row.Driver);
+            var driver = services.GetHypervisor(row.Driver);
             var vm = new VmRef(row.Id, row.VmDir, (int?)row.Pid);
             switch (row.StateValue)
             {
@@ -196,9 +196,9 @@ internal sealed partial class InstanceLifecycle
 
         var alive = rows.Where(r => InstanceStateMachine.MayHaveVm(r.StateValue) || r.StateValue == InstanceState.Pending)
             .Select(r => r.Id).ToHashSet();
-        foreach (var name in drivers.Names)
+        foreach (var driver in allDrivers)
         {
-            var driver = drivers.Get(name);
+            var name = driver.Name;
             foreach (var orphan in await driver.ListRunningAsync(ct))
             {
                 var owner = rows.FirstOrDefault(r => r.Id == orphan.InstanceId);
@@ -222,7 +222,7 @@ internal sealed partial class InstanceLifecycle
             {
                 var current = await store.GetAsync(row.Id);
                 if (current is null || current.StateValue is not (InstanceState.Running or InstanceState.Suspended)) continue;
-                var driver = drivers.Get(current.Driver);
+                var driver = services.GetHypervisor(current.Driver);
                 VmPowerState power;
                 try { power = await driver.QueryAsync(new VmRef(current.Id, current.VmDir, (int?)current.Pid), ct); }
                 catch (HypervisorException) { continue; }

@@ -20,7 +20,8 @@ namespace StratusLab.Server.Modules.Compute;
 /// </summary>
 internal sealed partial class InstanceLifecycle(
     ComputeStore store,
-    HypervisorRegistry drivers,
+    IServiceProvider services,
+    IEnumerable<IHypervisorDriver> allDrivers,
     IContextMedia contextMedia,
     IQuotaLedger quotas,
     GuestApiAddress guestApi,
@@ -64,11 +65,22 @@ internal sealed partial class InstanceLifecycle(
 
     string InstanceDir(long id) => Path.Combine(options.DataDir, "instances", id.ToString(CultureInfo.InvariantCulture));
 
+    static readonly System.Diagnostics.Metrics.Histogram<long> DeployRoundTrips =
+        Platform.Telemetry.Telemetry.Meter.CreateHistogram<long>("stratuslab.compute.deploy.store_round_trips", "{round trip}",
+            "Store connections opened plus commands executed by one deployment, PENDING to RUNNING (all modules)");
+
     async Task DeployAsync(long id, CancellationToken stopping)
+    {
+        using var trips = store.CountRoundTrips();
+        try { await DeployStepsAsync(id, stopping); }
+        finally { DeployRoundTrips.Record(trips.Total); }
+    }
+
+    async Task DeployStepsAsync(long id, CancellationToken stopping)
     {
         var row = await store.TransitionAsync(id, [InstanceState.Pending], InstanceState.Prolog);
         if (row is null) return;
-        var driver = drivers.Get(row.Driver);
+        var driver = services.GetHypervisor(row.Driver);
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         cts.CancelAfter(TimeSpan.FromSeconds(options.Compute.BootTimeoutSeconds));
         _deploying[id] = cts;
@@ -300,7 +312,7 @@ internal sealed partial class InstanceLifecycle(
     /// <summary>Removes everything an instance has on the host: VM, context ISO, overlay, directory, network leases and NICs, guest token.</summary>
     async Task CleanUpAsync(InstanceRow row, CancellationToken ct)
     {
-        var driver = drivers.Get(row.Driver);
+        var driver = services.GetHypervisor(row.Driver);
         try
         {
             await driver.KillAsync(new VmRef(row.Id, row.VmDir, (int?)row.Pid), ct);

@@ -75,20 +75,16 @@ public sealed class InstanceNetworking(
     public async Task<IReadOnlyList<NicPlan>> AllocateAsync(NicRequest request, CancellationToken ct = default)
     {
         var names = request.Networks.Count == 0 ? [DefaultNetworkName] : request.Networks;
-        var networks = new List<NetworkRow>();
-        foreach (var name in names)
-            networks.Add(await store.FindNetworkAsync(name) ?? throw new NetworkUnavailableException($"network '{name}' no longer exists"));
-        var patNic = networks.FindIndex(n => n.Kind != "public");
-        PortWant? ports = null;
-        if (patNic >= 0)
+        var allocation = await store.AllocateAsync(request.InstanceId, names, request.FirstMac, networks =>
         {
+            var patNic = networks.ToList().FindIndex(n => n.Kind != "public");
+            if (patNic < 0) return null;
             var guestPorts = options.Networking.GuestPorts.Concat(request.ForwardPorts).Distinct().ToList();
             var address = options.Networking.PatAddress;
-            ports = new PortWant(patNic, guestPorts, address, options.Networking.PatPortFirst, options.Networking.PatPortLast,
+            return new PortWant(patNic, guestPorts, address, options.Networking.PatPortFirst, options.Networking.PatPortLast,
                 request.Simulated ? null : port => IsPortFree(address, port));
-        }
-        await store.AllocateAsync(request.InstanceId, networks.Select(n => n.Id).ToList(), request.FirstMac, ports);
-        return await PlansAsync(request.InstanceId, ct);
+        });
+        return PlansOf(request.InstanceId, allocation);
     }
 
     public async Task<IReadOnlyList<NicPlan>> PlansAsync(long instanceId, CancellationToken ct = default)
@@ -96,11 +92,18 @@ public sealed class InstanceNetworking(
         var leases = await store.LeasesOfInstanceAsync(instanceId);
         if (leases.Count == 0) return [];
         var ports = await store.PortsOfInstanceAsync(instanceId);
+        var networks = new List<NetworkRow>();
+        foreach (var id in leases.Select(l => l.NetworkId).Distinct()) networks.Add((await store.GetNetworkAsync(id))!);
+        return PlansOf(instanceId, new Allocation(leases, ports, networks));
+    }
+
+    IReadOnlyList<NicPlan> PlansOf(long instanceId, Allocation allocation)
+    {
         var plans = new List<NicPlan>();
-        foreach (var lease in leases)
+        foreach (var lease in allocation.Leases)
         {
-            var network = (await store.GetNetworkAsync(lease.NetworkId))!;
-            var forwards = ForwardsOf(lease, ports);
+            var network = allocation.Networks.First(n => n.Id == lease.NetworkId);
+            var forwards = ForwardsOf(lease, allocation.Ports);
             var driver = Driver(network.Driver);
             var dns = DnsOf(network);
             plans.Add(new NicPlan(lease.Nic ?? plans.Count, network.Name, network.Driver, lease.Mac, lease.Ip, network.Subnet.MaskText, network.Subnet.ToString(),

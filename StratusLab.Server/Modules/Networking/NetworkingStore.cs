@@ -60,6 +60,9 @@ public sealed class PortRow
     public long InstanceId { get; init; }
 }
 
+/// <summary>What an instance holds after allocation: its leases (by NIC), its PAT ports, and the networks they are on.</summary>
+public sealed record Allocation(IReadOnlyList<LeaseRow> Leases, IReadOnlyList<PortRow> Ports, IReadOnlyList<NetworkRow> Networks);
+
 /// <summary>A security group as stored.</summary>
 public sealed class SecurityGroupRow
 {
@@ -307,13 +310,48 @@ public sealed class NetworkingStore(Store store)
     /// transaction: concurrent allocations never get the same address or port, and a failure leaves nothing.
     /// An instance that already has leases gets them back unchanged.
     /// </summary>
-    public async Task<IReadOnlyList<LeaseRow>> AllocateAsync(long instanceId, IReadOnlyList<long> networkIds, string? firstMac, PortWant? ports)
+    /// <summary>
+    /// Leases one address per named network (and PAT ports, as <paramref name="wantPorts"/> asks for the resolved networks) in one
+    /// write transaction, and returns what the instance then holds; an instance that already has leases gets them back unchanged.
+    /// </summary>
+    public Task<Allocation> AllocateAsync(long instanceId, IReadOnlyList<string> networkNames, string? firstMac, Func<IReadOnlyList<NetworkRow>, PortWant?> wantPorts) =>
+        AllocateAsync(instanceId, async (c, tx) =>
+        {
+            var networks = new List<NetworkRow>();
+            foreach (var name in networkNames)
+                networks.Add(await FindNetworkAsync(name, c, tx) ?? throw new NetworkUnavailableException($"network '{name}' no longer exists"));
+            return networks;
+        }, firstMac, wantPorts);
+
+    /// <summary>The same by network ids, with a fixed port request; returns the leases.</summary>
+    public async Task<IReadOnlyList<LeaseRow>> AllocateAsync(long instanceId, IReadOnlyList<long> networkIds, string? firstMac, PortWant? ports) =>
+        (await AllocateAsync(instanceId, async (c, tx) =>
+        {
+            var networks = new List<NetworkRow>();
+            foreach (var id in networkIds)
+                networks.Add(await c.QuerySingleAsync<NetworkRow>($"SELECT {NetworkColumns} FROM net_networks WHERE id = @id", new { id }, tx));
+            return networks;
+        }, firstMac, _ => ports)).Leases;
+
+    async Task<Allocation> AllocateAsync(long instanceId, Func<IDbConnection, IDbTransaction, Task<List<NetworkRow>>> resolve, string? firstMac,
+        Func<IReadOnlyList<NetworkRow>, PortWant?> wantPorts)
     {
         return await store.WriteAsync(async (c, tx) =>
         {
             var existing = (await c.QueryAsync<LeaseRow>($"SELECT {LeaseColumns} FROM net_leases WHERE instance_id = @instanceId ORDER BY nic",
                 new { instanceId }, tx)).AsList();
-            if (existing.Count > 0) return (IReadOnlyList<LeaseRow>)existing;
+            var networks = new List<NetworkRow>();
+            if (existing.Count > 0)
+            {
+                foreach (var id in existing.Select(l => l.NetworkId).Distinct())
+                    networks.Add(await c.QuerySingleAsync<NetworkRow>($"SELECT {NetworkColumns} FROM net_networks WHERE id = @id", new { id }, tx));
+                var held = (await c.QueryAsync<PortRow>($"SELECT {PortColumns} FROM net_ports WHERE instance_id = @instanceId ORDER BY port", new { instanceId }, tx)).AsList();
+                return new Allocation(existing, held, networks);
+            }
+            networks = await resolve(c, tx);
+            var networkIds = networks.Select(n => n.Id).ToList();
+            var ports = wantPorts(networks);
+            var given = new List<PortRow>();
             var now = DateTimeOffset.UtcNow;
             var leases = new List<LeaseRow>();
             for (var nic = 0; nic < networkIds.Count; nic++)
@@ -352,10 +390,12 @@ public sealed class NetworkingStore(Store store)
                         INSERT INTO net_ports (port, protocol, host_address, network_id, address, guest_port, instance_id)
                         VALUES (@candidate, 'tcp', @HostAddress, @NetworkId, @Address, @guestPort, @instanceId)
                         """, new { candidate, ports.HostAddress, lease.NetworkId, lease.Address, guestPort, instanceId }, tx);
+                    given.Add(new PortRow { Port = candidate, Protocol = "tcp", HostAddress = ports.HostAddress, NetworkId = lease.NetworkId,
+                        Address = lease.Address, GuestPort = guestPort, InstanceId = instanceId });
                     candidate++;
                 }
             }
-            return leases;
+            return new Allocation(leases, given, networks);
         });
     }
 

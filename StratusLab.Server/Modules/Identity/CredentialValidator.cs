@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using StratusLab.Server.Modules.Identity.Contracts;
 using StratusLab.Server.Platform.Auth;
+using StratusLab.Server.Platform.Security;
 
 namespace StratusLab.Server.Modules.Identity;
 
@@ -10,7 +11,7 @@ public sealed class CredentialValidator(IdentityStore store, TimeProvider clock)
     public async Task<ClaimsPrincipal?> ValidateTokenAsync(string token, CancellationToken ct)
     {
         if (!token.StartsWith(Secrets.TokenPrefix, StringComparison.Ordinal) || token.Length > 200) return null;
-        var found = await store.FindByTokenHashAsync(Secrets.HashToken(token));
+        var found = await store.FindByTokenHashAsync(TokenHash.Of(token));
         if (found is not { } pair) return null;
         var now = clock.GetUtcNow();
         if (pair.Token.RevokedAt is not null || pair.Token.ExpiresAt is { } expires && expires <= now) return null;

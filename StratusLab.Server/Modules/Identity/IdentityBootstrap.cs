@@ -1,4 +1,5 @@
 using StratusLab.Server.Platform.Configuration;
+using StratusLab.Server.Platform.Security;
 
 namespace StratusLab.Server.Modules.Identity;
 
@@ -26,7 +27,7 @@ public sealed class IdentityBootstrap(IdentityStore store, ServerOptions options
     {
         var admin = await store.FindUserAsync("admin") ?? throw new InvalidOperationException("there is no 'admin' user");
         var token = Secrets.NewToken();
-        await store.InsertTokenAsync(Secrets.NewId(), admin.Id, Secrets.HashToken(token), name, null);
+        await store.InsertTokenAsync(Secrets.NewId(), admin.Id, TokenHash.Of(token), name, null);
         WriteTokenFile(options.AdminTokenPath, token);
         return token;
     }

@@ -4,6 +4,7 @@ using StratusLab.Server.Modules.Identity.Contracts;
 using StratusLab.Server.Platform.Auth;
 using StratusLab.Server.Platform.Configuration;
 using StratusLab.Server.Platform.Http;
+using StratusLab.Server.Platform.Security;
 
 namespace StratusLab.Server.Modules.Identity;
 
@@ -174,7 +175,7 @@ public static class IdentityEndpoints
         if (body.Name is { Length: > 100 }) throw ApiException.BadRequest("name", "'name' is longer than 100 characters.");
         var token = Secrets.NewToken();
         var id = Secrets.NewId();
-        await store.InsertTokenAsync(id, target!.Id, Secrets.HashToken(token), body.Name, expires);
+        await store.InsertTokenAsync(id, target!.Id, TokenHash.Of(token), body.Name, expires);
         return TypedResults.Created($"/api/v1/tokens/{id}", new TokenCreated(id, token, target.Name, body.Name, now, expires));
     }
 

@@ -8,6 +8,7 @@ using StratusLab.Server.Modules.Marketplace.Mail;
 using StratusLab.Server.Modules.Marketplace.Metadata;
 using StratusLab.Server.Platform.Configuration;
 using StratusLab.Server.Platform.Http;
+using StratusLab.Server.Platform.Security;
 
 namespace StratusLab.Server.Modules.Marketplace;
 
@@ -85,7 +86,7 @@ public sealed class MarketplaceCatalog(
             else
             {
                 token = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
-                await store.SetTokenAsync(c, tx, endorserId, HashToken(token));
+                await store.SetTokenAsync(c, tx, endorserId, TokenHash.Of(token));
             }
             return (confirmed, stored);
         }, ct);
@@ -134,8 +135,6 @@ public sealed class MarketplaceCatalog(
         return site.RawData.AsSpan().SequenceEqual(certificate.RawData);
     }
 
-    public static string HashToken(string token) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
-
     static string SearchText(MetadataEntry e) => string.Join(' ', new[]
     {
         e.Title, e.Description, e.Os, e.OsVersion, e.OsArch, e.Version, e.Creator, e.Publisher, e.Hypervisor, e.Format,
@@ -146,7 +145,7 @@ public sealed class MarketplaceCatalog(
     public async Task<(string Email, int Published)?> ConfirmAsync(string token, CancellationToken ct = default)
     {
         if (string.IsNullOrEmpty(token) || token.Length > 200) return null;
-        var hash = HashToken(token);
+        var hash = TokenHash.Of(token);
         return await store.Store.WriteAsync(async (c, tx) =>
         {
             var endorser = await store.FindEndorserByTokenAsync(c, tx, hash);

@@ -5,6 +5,7 @@ using StratusLab.Server.Modules.Marketplace.Contracts;
 using StratusLab.Server.Modules.Marketplace.Metadata;
 using StratusLab.Server.Platform.Configuration;
 using StratusLab.Server.Platform.Http;
+using StratusLab.Server.Platform.Security;
 
 namespace StratusLab.Server.Modules.Marketplace.Pages;
 
@@ -135,7 +136,7 @@ public static class MarketplacePages
 
     static async Task<IResult> ConfirmForm(string token, HttpContext http, MarketplaceStore store, ServerOptions options)
     {
-        var endorser = await store.FindEndorserByTokenAsync(MarketplaceCatalog.HashToken(token));
+        var endorser = await store.FindEndorserByTokenAsync(TokenHash.Of(token));
         if (endorser is null)
             return Page(http, options, "Unknown link", "<p class=\"problem\">This confirmation link is unknown or was already used; only the link in the newest mail works.</p>", 404);
         // A form, not a GET side effect: mail scanners that open links must not confirm anything.

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Authentication;
 using Quartz;
 using StratusLab.Server.Modules.Identity.Contracts;
 using StratusLab.Server.Modules.Identity.Jobs;
@@ -5,6 +6,7 @@ using StratusLab.Server.Platform.Auth;
 
 namespace StratusLab.Server.Modules.Identity;
 
+/// <summary>Users, groups, tokens, quotas; and the bearer scheme and admin policy every endpoint authorizes with.</summary>
 public static class IdentityModule
 {
     public static IServiceCollection AddIdentityModule(this IServiceCollection services, IConfiguration configuration)
@@ -15,6 +17,11 @@ public static class IdentityModule
         services.AddSingleton<IQuotaLedger>(sp => sp.GetRequiredService<QuotaLedger>());
         services.AddSingleton<IUserDirectory>(sp => sp.GetRequiredService<QuotaLedger>());
         services.AddSingleton<IdentityBootstrap>();
+
+        services.AddAuthentication(BearerAuthenticationHandler.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, BearerAuthenticationHandler>(BearerAuthenticationHandler.SchemeName, null);
+        services.AddAuthorizationBuilder()
+            .AddPolicy(Policies.Admin, p => p.RequireAuthenticatedUser().RequireRole(IdentityClaims.AdminRole));
         return services;
     }
 

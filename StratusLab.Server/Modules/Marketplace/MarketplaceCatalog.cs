@@ -9,6 +9,7 @@ using StratusLab.Server.Modules.Marketplace.Metadata;
 using StratusLab.Server.Platform.Configuration;
 using StratusLab.Server.Platform.Http;
 using StratusLab.Server.Platform.Security;
+using StratusLab.Server.Platform.Contracts;
 
 namespace StratusLab.Server.Modules.Marketplace;
 
@@ -70,10 +71,10 @@ public sealed class MarketplaceCatalog(
                 if (whitelisted && endorser.State != "confirmed") await store.ConfirmEndorserAsync(c, tx, endorserId, whitelisted: true);
             }
             if (await store.EntryExistsAsync(c, tx, entry.Identifier, entry.Endorser.Email, created))
-                throw ApiException.Conflict($"An entry for {entry.Identifier} by {entry.Endorser.Email} created {created} is already stored; to change it, sign a new one (sign-metadata sets a new creation time).");
+                throw new ConflictException($"An entry for {entry.Identifier} by {entry.Endorser.Email} created {created} is already stored; to change it, sign a new one (sign-metadata sets a new creation time).");
             var newest = await store.NewestCreatedAsync(c, tx, entry.Identifier, entry.Endorser.Email);
             if (newest is not null && string.CompareOrdinal(newest, created) > 0)
-                throw ApiException.Conflict($"This entry (created {created}) is older than the latest entry for {entry.Identifier} by {entry.Endorser.Email} (created {newest}); only newer entries are accepted. Re-sign it to give it a new creation time.");
+                throw new ConflictException($"This entry (created {created}) is older than the latest entry for {entry.Identifier} by {entry.Endorser.Email} (created {newest}); only newer entries are accepted. Re-sign it to give it a new creation time.");
 
             var stored = entry with { Status = confirmed ? StatusOf(entry, Now()) : EntryStatus.Pending };
             await store.InsertEntryAsync(c, tx, new EntryInsert(
@@ -163,7 +164,7 @@ public sealed class MarketplaceCatalog(
         return await store.Store.WriteAsync(async (c, tx) =>
         {
             var endorsers = await store.FindEndorsersByEmailAsync(c, tx, email);
-            if (endorsers.Count == 0) throw ApiException.NotFound($"Endorser '{email}'");
+            if (endorsers.Count == 0) throw new NotFoundException($"Endorser '{email}'");
             var published = 0;
             foreach (var endorser in endorsers)
             {

@@ -11,6 +11,7 @@ using StratusLab.Server.Modules.Marketplace.Policy;
 using StratusLab.Server.Platform.Auth;
 using StratusLab.Server.Platform.Configuration;
 using StratusLab.Server.Platform.Http;
+using StratusLab.Server.Platform.Contracts;
 
 namespace StratusLab.Server.Modules.Marketplace;
 
@@ -77,7 +78,7 @@ public static partial class MarketplaceEndpoints
         if (type is not null && !type.Contains("xml", StringComparison.OrdinalIgnoreCase))
             throw new ApiException(415, $"Send the entry as XML with 'Content-Type: application/xml' (got '{Validate.Trim(type)}').", title: "Unsupported Media Type");
         if (http.Request.ContentLength > max)
-            throw new MetadataException(413, $"The entry is {http.Request.ContentLength} bytes, more than the {max} bytes accepted; metadata entries are small, check that you are sending the XML entry and not the image.");
+            throw MetadataException.TooLarge($"The entry is {http.Request.ContentLength} bytes, more than the {max} bytes accepted; metadata entries are small, check that you are sending the XML entry and not the image.");
         if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit) limit.MaxRequestBodySize = max + 1;
         using var buffer = new MemoryStream();
         var chunk = new byte[81920];
@@ -85,7 +86,7 @@ public static partial class MarketplaceEndpoints
         while ((read = await http.Request.Body.ReadAsync(chunk, ct)) > 0)
         {
             if (buffer.Length + read > max)
-                throw new MetadataException(413, $"The entry is larger than the {max} bytes accepted; metadata entries are small, check that you are sending the XML entry and not the image.");
+                throw MetadataException.TooLarge($"The entry is larger than the {max} bytes accepted; metadata entries are small, check that you are sending the XML entry and not the image.");
             buffer.Write(chunk, 0, read);
         }
         return buffer.ToArray();
@@ -194,7 +195,7 @@ public static partial class MarketplaceEndpoints
     public static string ParseStatus(string? status) => (status ?? "valid").ToLowerInvariant() switch
     {
         "valid" or "expired" or "deprecated" or "all" => (status ?? "valid").ToLowerInvariant(),
-        _ => throw ApiException.BadRequest("status", $"'status' = '{Validate.Trim(status!)}' is not accepted; accepted values: valid, expired, deprecated, all."),
+        _ => throw new InvalidInputException("status", $"'status' = '{Validate.Trim(status!)}' is not accepted; accepted values: valid, expired, deprecated, all."),
     };
 
     public static string CheckIdentifier(string identifier) =>

@@ -185,7 +185,7 @@ public sealed partial class MarketplaceStore(Store store)
     {
         var words = Word().Matches(text).Select(m => m.Value).Take(16).ToList();
         if (words.Count == 0)
-            throw Platform.Http.ApiException.BadRequest("q", $"'q' = '{Platform.Http.Validate.Trim(text)}' has no words to search for; give letters or digits.");
+            throw new Platform.Contracts.InvalidInputException("q", $"'q' = '{Platform.Http.Validate.Trim(text)}' has no words to search for; give letters or digits.");
         return string.Join(" AND ", words.Select(w => $"\"{w}\"*"));
     }
 

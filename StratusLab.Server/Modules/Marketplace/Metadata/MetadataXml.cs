@@ -60,7 +60,7 @@ public static partial class MetadataXml
     public static XmlDocument Load(ReadOnlySpan<byte> xml, long maxBytes = DefaultMaxBytes)
     {
         if (xml.Length > maxBytes)
-            throw new MetadataException(413, $"The entry is {xml.Length} bytes, more than the {maxBytes} bytes accepted; metadata entries are small, check that you are sending the XML entry and not the image.");
+            throw MetadataException.TooLarge($"The entry is {xml.Length} bytes, more than the {maxBytes} bytes accepted; metadata entries are small, check that you are sending the XML entry and not the image.");
         if (xml.Length == 0) throw MetadataException.Malformed("The entry is empty; send a signed StratusLab metadata entry (RDF/XML).");
         if (xml.IndexOf("<!DOCTYPE"u8) >= 0 || xml.IndexOf("<!ENTITY"u8) >= 0)
             throw MetadataException.Malformed("The entry contains a DOCTYPE or entity declaration; DTDs are refused (they allow XXE and entity-expansion attacks). Remove the <!DOCTYPE ...> and use no entities.");
@@ -73,13 +73,14 @@ public static partial class MetadataXml
             IgnoreProcessingInstructions = true,
         };
         var doc = new XmlDocument { PreserveWhitespace = true, XmlResolver = null };
+        var bytes = xml.ToArray();
         try
         {
-            using var stream = new MemoryStream(xml.ToArray(), writable: false);
+            using var stream = new MemoryStream(bytes, writable: false);
             using var reader = XmlReader.Create(stream, settings);
             doc.Load(reader);
         }
-        catch (XmlException e) when (e.Message.Contains("DTD", StringComparison.Ordinal))
+        catch (XmlException) when (DeclaresDtd(bytes))
         {
             throw MetadataException.Malformed("The entry declares a DTD; DTDs are refused (they allow XXE and entity-expansion attacks). Remove the <!DOCTYPE ...>.");
         }
@@ -88,6 +89,14 @@ public static partial class MetadataXml
             throw MetadataException.Malformed($"The entry is not well-formed XML (line {e.LineNumber}, position {e.LinePosition}): {FirstSentence(e.Message)} Send the file exactly as 'stratuslab sign-metadata' wrote it.");
         }
         return doc;
+    }
+
+    // The byte scan above misses a DOCTYPE in another encoding (UTF-16); decoding as the reader did finds it.
+    static bool DeclaresDtd(byte[] xml)
+    {
+        using var text = new StreamReader(new MemoryStream(xml, writable: false), Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+        var decoded = text.ReadToEnd();
+        return decoded.Contains("<!DOCTYPE", StringComparison.Ordinal) || decoded.Contains("<!ENTITY", StringComparison.Ordinal);
     }
 
     static string FirstSentence(string message)

@@ -6,6 +6,7 @@ using StratusLab.Server.Modules.Marketplace.Metadata;
 using StratusLab.Server.Platform.Configuration;
 using StratusLab.Server.Platform.Http;
 using StratusLab.Server.Platform.Security;
+using StratusLab.Server.Platform.Contracts;
 
 namespace StratusLab.Server.Modules.Marketplace.Pages;
 
@@ -41,7 +42,7 @@ public static class MarketplacePages
             entries = await catalog.QueryAsync(new EntryQuery(MarketplaceEndpoints.ParseStatus(status), null, Blank(email), Blank(os), Blank(arch),
                 Blank(tag), Blank(q), null, PageSize + 1, (current - 1) * PageSize));
         }
-        catch (ApiException e)
+        catch (DomainException e)
         {
             entries = [];
             problem = e.Detail;

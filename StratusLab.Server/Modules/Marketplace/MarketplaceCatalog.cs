@@ -251,7 +251,7 @@ public sealed class MarketplaceCatalog(
         var mtime = file.LastWriteTimeUtc.ToString("O");
         if (await store.FindSiteFileAsync(file.FullName) is { } cached && cached.Length == file.Length && cached.Mtime == mtime)
             return new ImageDigest(cached.Length, cached.Sha1, cached.Sha256, cached.Md5);
-        var digest = await ImageDigest.OfFileAsync(file.FullName, ct);
+        var digest = await ImageDigests.OfFileAsync(file.FullName, ct);
         await store.UpsertSiteFileAsync(new SiteFileRow(file.FullName, digest.Bytes, mtime, digest.Sha1, digest.Sha256, digest.Md5));
         return digest;
     }

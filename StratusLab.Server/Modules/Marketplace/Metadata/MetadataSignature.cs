@@ -7,9 +7,6 @@ using StratusLab.Server.Modules.Marketplace.Contracts;
 
 namespace StratusLab.Server.Modules.Marketplace.Metadata;
 
-/// <summary>RSA with SHA-256 (the default) or with SHA-1, as the old StratusLab client signed.</summary>
-public enum SignatureAlgorithm { RsaSha256, RsaSha1 }
-
 /// <summary>A verified signature: the certificate that made it and the algorithms used.</summary>
 public sealed record VerifiedSignature(X509Certificate2 Certificate, string SignatureMethod, string DigestMethod)
 {

@@ -6,43 +6,6 @@ using StratusLab.Server.Modules.Marketplace.Contracts;
 
 namespace StratusLab.Server.Modules.Marketplace.Metadata;
 
-/// <summary>What build-metadata and site registration know about an image before it is signed.</summary>
-public sealed record MetadataDraft
-{
-    public required string Identifier { get; init; }
-    public required long Bytes { get; init; }
-    public required IReadOnlyList<ImageChecksum> Checksums { get; init; }
-    public string Type { get; init; } = "machine";
-    public DateTimeOffset? Valid { get; init; }
-    public string? Title { get; init; }
-    public string? Description { get; init; }
-    public string? Creator { get; init; }
-    public string? Publisher { get; init; }
-    public string? Format { get; init; }
-    public string? Compression { get; init; }
-    public IReadOnlyList<string> Tags { get; init; } = [];
-    public IReadOnlyList<string> Locations { get; init; } = [];
-    public string? Version { get; init; }
-    public string? Hypervisor { get; init; }
-    public string? Os { get; init; }
-    public string? OsVersion { get; init; }
-    public string? OsArch { get; init; }
-    public string? Kind { get; init; }
-    public string? DisksBus { get; init; }
-    public IReadOnlyList<int> InboundPorts { get; init; } = [];
-    public IReadOnlyList<int> OutboundPorts { get; init; } = [];
-    public string? IsReplacedBy { get; init; }
-    public string? Replaces { get; init; }
-    public string? Deprecated { get; init; }
-
-    public static MetadataDraft From(ImageDigest digest) => new()
-    {
-        Identifier = digest.Identifier,
-        Bytes = digest.Bytes,
-        Checksums = [new("SHA-1", digest.Sha1), new("SHA-256", digest.Sha256), new("MD5", digest.Md5)],
-    };
-}
-
 /// <summary>
 /// Reading and writing StratusLab metadata XML: a hardened parser (no DTD, no resolver, size caps), the constraint
 /// checks of StratusLab's ValidateMetadataConstraints, and a writer in the layout the old client produced.

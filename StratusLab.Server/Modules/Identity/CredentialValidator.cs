@@ -6,7 +6,7 @@ using StratusLab.Server.Platform.Security;
 namespace StratusLab.Server.Modules.Identity;
 
 /// <summary>Resolves API tokens (by hash) and passwords to principals.</summary>
-public sealed class CredentialValidator(IdentityStore store, TimeProvider clock) : ICredentialValidator
+internal sealed class CredentialValidator(IdentityStore store, TimeProvider clock) : ICredentialValidator
 {
     public async Task<ClaimsPrincipal?> ValidateTokenAsync(string token, CancellationToken ct)
     {

@@ -4,7 +4,7 @@ using StratusLab.Server.Platform.Security;
 namespace StratusLab.Server.Modules.Identity;
 
 /// <summary>First start: creates the 'admin' user and writes its token to &lt;data-dir&gt;/admin.token (0600).</summary>
-public sealed class IdentityBootstrap(IdentityStore store, ServerOptions options, ILogger<IdentityBootstrap> logger)
+internal sealed class IdentityBootstrap(IdentityStore store, ServerOptions options, ILogger<IdentityBootstrap> logger)
 {
     /// <summary>Returns the new admin token when one was created, else null.</summary>
     public async Task<string?> EnsureAdminAsync()

@@ -7,7 +7,7 @@ using StratusLab.Server.Platform.Auth;
 namespace StratusLab.Server.Modules.Identity;
 
 /// <summary>Users, groups, tokens, quotas; and the bearer scheme and admin policy every endpoint authorizes with.</summary>
-public static class IdentityModule
+internal static class IdentityModule
 {
     public static IServiceCollection AddIdentityModule(this IServiceCollection services, IConfiguration configuration)
     {

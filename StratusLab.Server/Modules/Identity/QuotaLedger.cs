@@ -6,7 +6,7 @@ using StratusLab.Server.Platform.Contracts;
 namespace StratusLab.Server.Modules.Identity;
 
 /// <summary>Quota limits (per user, else the configured defaults) and usage, changed in one write transaction.</summary>
-public sealed class QuotaLedger(IdentityStore store, ServerOptions options) : IQuotaLedger, IUserDirectory
+internal sealed class QuotaLedger(IdentityStore store, ServerOptions options) : IQuotaLedger, IUserDirectory
 {
     public async Task ReserveAsync(long userId, ResourceAmount amount, CancellationToken ct = default)
     {

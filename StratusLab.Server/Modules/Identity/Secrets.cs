@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 namespace StratusLab.Server.Modules.Identity;
 
 /// <summary>Token generation and password hashing. Only hashes are ever stored (tokens through Platform's TokenHash).</summary>
-public static class Secrets
+internal static class Secrets
 {
     const int Iterations = 100_000;
     public const string TokenPrefix = "slt_";

@@ -14,13 +14,13 @@ using StratusLab.Server.Platform.Contracts;
 namespace StratusLab.Server.Modules.Marketplace;
 
 /// <summary>The outcome of an accepted upload: published at once, or waiting for the endorser's confirmation.</summary>
-public sealed record UploadResult(MetadataEntry Entry, bool Published, string? ConfirmationSentTo, string? MailError)
+internal sealed record UploadResult(MetadataEntry Entry, bool Published, string? ConfirmationSentTo, string? MailError)
 {
     public string Location => MarketplaceCatalog.EntryPath(Entry.Identifier, Entry.Endorser.Email, Entry.Created);
 }
 
 /// <summary>Accepts signed entries (verify, check, store, confirm endorsers), answers look-ups and signs the site's own images.</summary>
-public sealed class MarketplaceCatalog(
+internal sealed class MarketplaceCatalog(
     MarketplaceStore store, SiteKey siteKey, IMailSender mail, ServerOptions options, TimeProvider clock, ILogger<MarketplaceCatalog> logger)
     : IMarketplaceCatalog
 {

@@ -16,22 +16,22 @@ using StratusLab.Server.Platform.Contracts;
 namespace StratusLab.Server.Modules.Marketplace;
 
 /// <summary>Body of 202 Accepted: the entry is stored but waits for its endorser's confirmation.</summary>
-public sealed record PendingUpload(string Status, string Identifier, string Email, DateTimeOffset Created, string Detail);
+internal sealed record PendingUpload(string Status, string Identifier, string Email, DateTimeOffset Created, string Detail);
 /// <summary>Body of POST /marketplace/metadata/{identifier}/deprecate as JSON: an administrator's override.</summary>
-public sealed record DeprecateRequest(string Reason, string? Email = null);
+internal sealed record DeprecateRequest(string Reason, string? Email = null);
 /// <summary>The result of an administrator's deprecation.</summary>
-public sealed record DeprecationResult(string Identifier, string Reason, string DeprecatedBy, IReadOnlyList<MetadataEntry> Entries);
+internal sealed record DeprecationResult(string Identifier, string Reason, string DeprecatedBy, IReadOnlyList<MetadataEntry> Entries);
 /// <summary>An endorser as lists show it; Pending only appears for administrators.</summary>
-public sealed record EndorserView(string Email, string Subject, string Issuer, string State, bool Whitelisted, long Entries, string? LastCreated,
+internal sealed record EndorserView(string Email, string Subject, string Issuer, string State, bool Whitelisted, long Entries, string? LastCreated,
     DateTimeOffset CreatedAt, DateTimeOffset? ConfirmedAt);
 /// <summary>An endorser with every entry they published, newest first.</summary>
-public sealed record EndorserHistory(string Email, IReadOnlyList<EndorserView> Certificates, IReadOnlyList<MetadataEntry> History);
+internal sealed record EndorserHistory(string Email, IReadOnlyList<EndorserView> Certificates, IReadOnlyList<MetadataEntry> History);
 /// <summary>Body of POST /marketplace/endorsers/confirm.</summary>
-public sealed record ConfirmRequest(string Token);
+internal sealed record ConfirmRequest(string Token);
 /// <summary>Result of a confirmation.</summary>
-public sealed record ConfirmResult(string Email, int Published);
+internal sealed record ConfirmResult(string Email, int Published);
 
-public static partial class MarketplaceEndpoints
+internal static partial class MarketplaceEndpoints
 {
     public static RouteGroupBuilder MapMarketplaceEndpoints(this IEndpointRouteBuilder app)
     {

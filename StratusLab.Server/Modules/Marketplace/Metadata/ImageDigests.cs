@@ -4,7 +4,7 @@ using StratusLab.Server.Modules.Marketplace.Contracts;
 namespace StratusLab.Server.Modules.Marketplace.Metadata;
 
 /// <summary>Computes an image's <see cref="ImageDigest"/>: its bytes, SHA-1, SHA-256 and MD5 in one pass.</summary>
-public static class ImageDigests
+internal static class ImageDigests
 {
     public static async Task<ImageDigest> OfFileAsync(string path, CancellationToken ct = default)
     {

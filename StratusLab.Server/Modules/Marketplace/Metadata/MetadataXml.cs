@@ -10,7 +10,7 @@ namespace StratusLab.Server.Modules.Marketplace.Metadata;
 /// Reading and writing StratusLab metadata XML: a hardened parser (no DTD, no resolver, size caps), the constraint
 /// checks of StratusLab's ValidateMetadataConstraints, and a writer in the layout the old client produced.
 /// </summary>
-public static partial class MetadataXml
+internal static partial class MetadataXml
 {
     public const long DefaultMaxBytes = 10 * 1024 * 1024;
 

@@ -5,7 +5,7 @@ using StratusLab.Server.Modules.Marketplace.Contracts;
 namespace StratusLab.Server.Modules.Marketplace.Metadata;
 
 /// <summary>Loads an endorser's certificate with its private key: PKCS#12, or PEM certificate + PEM key (optionally encrypted).</summary>
-public static class SigningKeys
+internal static class SigningKeys
 {
     public static X509Certificate2 LoadPkcs12(string path, string? password)
     {

@@ -15,7 +15,7 @@ namespace StratusLab.Server.Modules.Marketplace.Pages;
 /// /marketplace/confirm/{token}. Server-rendered from the binary, no external assets, every value HTML-encoded,
 /// title, logo and colours from Marketplace:Pages.
 /// </summary>
-public static class MarketplacePages
+internal static class MarketplacePages
 {
     const int PageSize = 50;
     static readonly HtmlEncoder Html = HtmlEncoder.Default;

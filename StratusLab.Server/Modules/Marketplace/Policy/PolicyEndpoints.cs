@@ -9,16 +9,16 @@ using StratusLab.Server.Platform.Http;
 namespace StratusLab.Server.Modules.Marketplace.Policy;
 
 /// <summary>The site image policy as GET /policy shows it: the config file's lists, the API's, and both together.</summary>
-public sealed record PolicyView(PolicyLists Config, PolicyLists Site, PolicyLists Effective, DateTimeOffset? UpdatedAt, string? UpdatedBy);
+internal sealed record PolicyView(PolicyLists Config, PolicyLists Site, PolicyLists Effective, DateTimeOffset? UpdatedAt, string? UpdatedBy);
 /// <summary>Body of PUT /policy: the site's lists (those set through the API), each replaced; absent lists become empty.</summary>
-public sealed record SetPolicyRequest(
+internal sealed record SetPolicyRequest(
     IReadOnlyList<string>? WhitelistEndorsers = null, IReadOnlyList<string>? BlacklistEndorsers = null,
     IReadOnlyList<string>? WhitelistImages = null, IReadOnlyList<string>? BlacklistImages = null,
     IReadOnlyList<string>? WhitelistChecksums = null, IReadOnlyList<string>? BlacklistChecksums = null);
 /// <summary>Body of POST /policy/check.</summary>
-public sealed record PolicyCheckRequest(string Identifier);
+internal sealed record PolicyCheckRequest(string Identifier);
 
-public static class PolicyEndpoints
+internal static class PolicyEndpoints
 {
     public static RouteGroupBuilder MapPolicyEndpoints(this IEndpointRouteBuilder app)
     {

@@ -10,8 +10,8 @@ using StratusLab.Server.Modules.Marketplace.Pages;
 using StratusLab.Server.Modules.Marketplace.Policy;
 using StratusLab.Server.Platform.Auth;
 using StratusLab.Server.Platform.Configuration;
-using StratusLab.Server.Platform.Http;
 using StratusLab.Server.Platform.Contracts;
+using StratusLab.Server.Platform.Http;
 
 namespace StratusLab.Server.Modules.Marketplace;
 
@@ -109,7 +109,7 @@ internal static partial class MarketplaceEndpoints
     static async Task<IResult> GetMetadata(string identifier, HttpContext http, MarketplaceCatalog catalog, MarketplaceStore store, string? format)
     {
         var rows = await store.LatestForIdentifierAsync(CheckIdentifier(identifier));
-        if (rows.Count == 0) throw ApiException.NotFound($"Marketplace image '{identifier}'");
+        if (rows.Count == 0) throw new NotFoundException($"Marketplace image '{identifier}'");
         if (WantsXml(http, format))
             return rows.Count == 1 ? XmlDocument((await store.XmlOfAsync(rows[0].Id))!) : XmlList(await store.XmlOfAsync(rows.Select(r => r.Id).ToList()));
         return TypedResults.Ok<IReadOnlyList<MetadataEntry>>(rows.Select(catalog.ToEntry).ToList());
@@ -118,7 +118,7 @@ internal static partial class MarketplaceEndpoints
     static async Task<IResult> GetEndorserMetadata(string identifier, string email, HttpContext http, MarketplaceCatalog catalog, MarketplaceStore store, string? format)
     {
         var row = await store.LatestOfEndorserAsync(CheckIdentifier(identifier), email)
-            ?? throw ApiException.NotFound($"Marketplace entry '{identifier}' by '{email}'");
+            ?? throw new NotFoundException($"Marketplace entry '{identifier}' by '{email}'");
         return WantsXml(http, format) ? XmlDocument((await store.XmlOfAsync(row.Id))!) : TypedResults.Ok(catalog.ToEntry(row));
     }
 
@@ -127,9 +127,9 @@ internal static partial class MarketplaceEndpoints
     {
         DateTimeOffset time;
         try { time = MetadataXml.ParseDate(created, "created"); }
-        catch (MetadataException e) { throw ApiException.BadRequest("created", e.Detail); }
+        catch (MetadataException e) { throw new InvalidInputException("created", e.Detail); }
         var row = await store.FindEntryAsync(CheckIdentifier(identifier), email, MetadataXml.Format(time))
-            ?? throw ApiException.NotFound($"Marketplace entry '{identifier}' by '{email}' created {created}");
+            ?? throw new NotFoundException($"Marketplace entry '{identifier}' by '{email}' created {created}");
         return WantsXml(http, format) ? XmlDocument((await store.XmlOfAsync(row.Id))!) : TypedResults.Ok(catalog.ToEntry(row));
     }
 
@@ -146,16 +146,16 @@ internal static partial class MarketplaceEndpoints
             return Respond(result).Result;
         }
         if (!caller.IsAdmin)
-            throw ApiException.Forbidden("Only administrators may deprecate an entry without the endorser's signature; endorsers re-sign it with 'stratuslab deprecate-metadata ID --reason TEXT --p12 KEY'.");
+            throw new ForbiddenException("Only administrators may deprecate an entry without the endorser's signature; endorsers re-sign it with 'stratuslab deprecate-metadata ID --reason TEXT --p12 KEY'.");
         DeprecateRequest? body;
         try { body = await http.Request.ReadFromJsonAsync<DeprecateRequest>(ct); }
         catch (System.Text.Json.JsonException e) { throw new BadHttpRequestException("invalid JSON body", 400, e); }
-        if (body is null) throw ApiException.BadRequest("reason", "Send {\"reason\": \"...\"} (and optionally \"email\" to deprecate one endorser's entry).");
+        if (body is null) throw new InvalidInputException("reason", "Send {\"reason\": \"...\"} (and optionally \"email\" to deprecate one endorser's entry).");
         if (string.IsNullOrWhiteSpace(body.Reason) || body.Reason.Length > 1000)
-            throw ApiException.BadRequest("reason", "'reason' is required (1 to 1000 characters): say why the image must no longer be used.");
+            throw new InvalidInputException("reason", "'reason' is required (1 to 1000 characters): say why the image must no longer be used.");
         var by = "admin:" + caller.Name;
         var count = await store.DeprecateLatestAsync(identifier, Blank(body.Email), body.Reason.Trim(), by);
-        if (count == 0) throw ApiException.NotFound($"Marketplace entry '{identifier}'{(body.Email is null ? "" : $" by '{body.Email}'")}");
+        if (count == 0) throw new NotFoundException($"Marketplace entry '{identifier}'{(body.Email is null ? "" : $" by '{body.Email}'")}");
         var entries = (await store.LatestForIdentifierAsync(identifier)).Select(catalog.ToEntry)
             .Where(e => e.DeprecatedBy == by && (body.Email is null || e.Endorser.Email.Equals(body.Email, StringComparison.OrdinalIgnoreCase))).ToList();
         return TypedResults.Ok(new DeprecationResult(identifier, body.Reason.Trim(), by, entries));
@@ -172,7 +172,7 @@ internal static partial class MarketplaceEndpoints
     {
         var (l, o) = Paging.Of(limit, offset);
         var certificates = await store.ListEndorsersAsync(IsAdmin(principal), email, 100, 0);
-        if (certificates.Count == 0) throw ApiException.NotFound($"Endorser '{email}'");
+        if (certificates.Count == 0) throw new NotFoundException($"Endorser '{email}'");
         var history = (await store.HistoryAsync(email, l, o)).Select(catalog.ToEntry).ToList();
         return TypedResults.Ok(new EndorserHistory(certificates[0].Email, certificates.Select(ToView).ToList(), history));
     }
@@ -200,11 +200,11 @@ internal static partial class MarketplaceEndpoints
 
     public static string CheckIdentifier(string identifier) =>
         ImageIdentifier.IsWellFormed(identifier) ? identifier
-            : throw ApiException.BadRequest("identifier", $"'{Validate.Trim(identifier)}' is not an image identifier: 27 characters of A-Z, a-z, 0-9, '-' and '_' (e.g. MMZu9WvwKIro-rtBQfDk4PsKO7_).");
+            : throw new InvalidInputException("identifier", $"'{Validate.Trim(identifier)}' is not an image identifier: 27 characters of A-Z, a-z, 0-9, '-' and '_' (e.g. MMZu9WvwKIro-rtBQfDk4PsKO7_).");
 
     static string CheckCreatedPrefix(string created) =>
         CreatedPrefix().IsMatch(created) ? created
-            : throw ApiException.BadRequest("created", $"'created' = '{Validate.Trim(created)}' is not a date; give yyyy-MM-dd, or a time such as 2011-01-24T09:59:42Z.");
+            : throw new InvalidInputException("created", $"'created' = '{Validate.Trim(created)}' is not a date; give yyyy-MM-dd, or a time such as 2011-01-24T09:59:42Z.");
 
     static string? Blank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 
@@ -215,7 +215,7 @@ internal static partial class MarketplaceEndpoints
             {
                 "xml" => true,
                 "json" => false,
-                _ => throw ApiException.BadRequest("format", $"'format' = '{Validate.Trim(format)}' is not accepted; accepted values: json, xml."),
+                _ => throw new InvalidInputException("format", $"'format' = '{Validate.Trim(format)}' is not accepted; accepted values: json, xml."),
             };
         var accept = http.Request.Headers.Accept.ToString();
         return accept.Contains("xml", StringComparison.OrdinalIgnoreCase) && !accept.Contains("json", StringComparison.OrdinalIgnoreCase);

@@ -4,9 +4,9 @@ using System.Text.Encodings.Web;
 using StratusLab.Server.Modules.Marketplace.Contracts;
 using StratusLab.Server.Modules.Marketplace.Metadata;
 using StratusLab.Server.Platform.Configuration;
+using StratusLab.Server.Platform.Contracts;
 using StratusLab.Server.Platform.Http;
 using StratusLab.Server.Platform.Security;
-using StratusLab.Server.Platform.Contracts;
 
 namespace StratusLab.Server.Modules.Marketplace.Pages;
 

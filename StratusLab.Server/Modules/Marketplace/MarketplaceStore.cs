@@ -2,7 +2,9 @@ using System.Data;
 using System.Text;
 using System.Text.RegularExpressions;
 using Dapper;
+using StratusLab.Server.Platform.Contracts;
 using StratusLab.Server.Platform.Data;
+using StratusLab.Server.Platform.Http;
 
 namespace StratusLab.Server.Modules.Marketplace;
 
@@ -185,7 +187,7 @@ internal sealed partial class MarketplaceStore(Store store)
     {
         var words = Word().Matches(text).Select(m => m.Value).Take(16).ToList();
         if (words.Count == 0)
-            throw new Platform.Contracts.InvalidInputException("q", $"'q' = '{Platform.Http.Validate.Trim(text)}' has no words to search for; give letters or digits.");
+            throw new InvalidInputException("q", $"'q' = '{Validate.Trim(text)}' has no words to search for; give letters or digits.");
         return string.Join(" AND ", words.Select(w => $"\"{w}\"*"));
     }
 

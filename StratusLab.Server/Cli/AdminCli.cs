@@ -1,4 +1,4 @@
-using StratusLab.Server.Modules.Identity;
+using StratusLab.Server.Modules.Identity.Contracts;
 using StratusLab.Server.Platform.Configuration;
 using StratusLab.Server.Platform.Data;
 
@@ -65,9 +65,7 @@ public static class AdminCli
                     Migrator.Migrate(store, Program.StoreSchemas());
                     DapperTypes.Register();
                     var options = new ServerOptions { DataDir = dataDir };
-                    var bootstrap = new IdentityBootstrap(new IdentityStore(store), options,
-                        Microsoft.Extensions.Logging.Abstractions.NullLogger<IdentityBootstrap>.Instance);
-                    var token = await bootstrap.IssueAdminTokenAsync("issued by 'stratuslab admin admin-token'");
+                    var token = await IdentityAdmin.IssueAdminTokenAsync(store, options, "issued by 'stratuslab admin admin-token'");
                     output.WriteLine($"wrote a new admin token to {options.AdminTokenPath}");
                     return token.Length > 0 ? 0 : 1;
                 }

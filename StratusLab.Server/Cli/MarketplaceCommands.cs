@@ -5,8 +5,8 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using StratusLab.Server.Modules.Marketplace.Metadata;
-using StratusLab.Server.Platform.Http;
+using StratusLab.Server.Modules.Marketplace.Contracts;
+using StratusLab.Server.Platform.Contracts;
 
 namespace StratusLab.Server.Cli;
 
@@ -53,7 +53,7 @@ public static class MarketplaceCommands
             valid = DateTimeOffset.UtcNow.AddDays(cx.Args.LongOption("--valid-days") is { } days and > 0 and < 36500 ? days : 180);
         int Port(string text) => int.TryParse(text, out var p) && p is >= 0 and <= 65535 ? p : throw new UsageException($"'{text}' is not a port number (0..65535).");
 
-        var digest = await ImageDigest.OfFileAsync(image);
+        var digest = await MetadataFiles.DigestAsync(image);
         var draft = MetadataDraft.From(digest) with
         {
             Type = type, Valid = valid, Title = cx.Args.Option("--title") ?? Path.GetFileName(image), Description = cx.Args.Option("--description"),
@@ -65,7 +65,7 @@ public static class MarketplaceCommands
             InboundPorts = cx.Args.All("--inbound-port").Select(Port).ToList(), OutboundPorts = cx.Args.All("--outbound-port").Select(Port).ToList(),
         };
         var output = cx.Args.Option("-o") ?? cx.Args.Option("--output") ?? image + ".xml";
-        await File.WriteAllBytesAsync(output, MetadataXml.ToBytes(Run(() => MetadataXml.Build(draft))));
+        await File.WriteAllBytesAsync(output, Run(() => MetadataFiles.Build(draft)));
         return cx.Print(new JsonObject
         {
             ["file"] = Path.GetFullPath(output), ["identifier"] = digest.Identifier, ["bytes"] = digest.Bytes,
@@ -94,14 +94,14 @@ public static class MarketplaceCommands
             var a => throw new UsageException($"--algorithm '{a}' is not accepted; use rsa-sha256 (default) or rsa-sha1 (what the old client made)."),
         };
         using var certificate = LoadKey(cx) ?? throw new UsageException("give your key: --p12 FILE, or --cert FILE --key FILE.");
-        var doc = Run(() => MetadataXml.Load(ReadFile(file)));
-        var entry = Run(() => { MetadataSignature.Sign(doc, certificate, cx.Args.Option("--email"), DateTimeOffset.UtcNow, algorithm); return MetadataXml.Parse(doc); });
+        var signed = Run(() => MetadataFiles.Sign(ReadFile(file), certificate, cx.Args.Option("--email"), DateTimeOffset.UtcNow, algorithm));
+        var entry = signed.Entry;
         var output = cx.Args.Option("-o") ?? cx.Args.Option("--output") ?? file;
-        await File.WriteAllBytesAsync(output, MetadataXml.ToBytes(doc));
+        await File.WriteAllBytesAsync(output, signed.Xml);
         return cx.Print(new JsonObject
         {
             ["file"] = Path.GetFullPath(output), ["identifier"] = entry.Identifier, ["email"] = entry.Endorser.Email,
-            ["created"] = MetadataXml.Format(entry.Created), ["algorithm"] = algorithm == SignatureAlgorithm.RsaSha1 ? "rsa-sha1" : "rsa-sha256",
+            ["created"] = MetadataFiles.FormatTime(entry.Created), ["algorithm"] = algorithm == SignatureAlgorithm.RsaSha1 ? "rsa-sha1" : "rsa-sha256",
         }, n => cx.Out.WriteLine($"signed {n["file"]} as {n["email"]} ({n["algorithm"]}, created {n["created"]})\nnext: stratuslab upload-metadata {output}"));
     }
 
@@ -111,36 +111,29 @@ public static class MarketplaceCommands
         if (cx.Args.Option("--p12") is { } p12)
         {
             if (cx.Args.Option("--cert") is not null || cx.Args.Option("--key") is not null) throw new UsageException("give either --p12, or --cert with --key, not both.");
-            return Run(() => SigningKeys.LoadPkcs12(p12, password));
+            return Run(() => MetadataFiles.LoadPkcs12(p12, password));
         }
         var cert = cx.Args.Option("--cert");
         var key = cx.Args.Option("--key");
         if (cert is null && key is null) return null;
         if (cert is null || key is null) throw new UsageException("--cert and --key go together (PEM certificate and PEM private key).");
-        return Run(() => SigningKeys.LoadPem(cert, key, password));
+        return Run(() => MetadataFiles.LoadPem(cert, key, password));
     }
 
     static Task<int> ValidateMetadata(CliContext cx)
     {
         cx.Args.AllowOnly();
         var file = cx.Args.Positional(0, "the metadata file");
-        var (entry, signature) = Run(() =>
-        {
-            var doc = MetadataXml.Load(ReadFile(file));
-            var sig = MetadataSignature.Verify(doc);
-            var e = MetadataXml.Parse(doc);
-            MetadataSignature.CheckEndorser(e.Endorser, sig.Certificate);
-            return (e, sig);
-        });
+        var (entry, signatureMethod, certificateSha256) = Run(() => MetadataFiles.Verify(ReadFile(file)));
         var expired = entry.Valid is { } v && v <= DateTimeOffset.UtcNow;
         return Task.FromResult(cx.Print(new JsonObject
         {
             ["valid"] = true, ["identifier"] = entry.Identifier, ["email"] = entry.Endorser.Email, ["subject"] = entry.Endorser.Subject,
-            ["created"] = MetadataXml.Format(entry.Created), ["expires"] = entry.Valid is { } x ? MetadataXml.Format(x) : null,
-            ["expired"] = expired, ["deprecated"] = entry.Deprecated, ["signatureMethod"] = signature.SignatureMethod,
-            ["certificateSha256"] = signature.Thumbprint,
+            ["created"] = MetadataFiles.FormatTime(entry.Created), ["expires"] = entry.Valid is { } x ? MetadataFiles.FormatTime(x) : null,
+            ["expired"] = expired, ["deprecated"] = entry.Deprecated, ["signatureMethod"] = signatureMethod,
+            ["certificateSha256"] = certificateSha256,
         }, n => cx.Out.WriteLine(
-            $"valid: {entry.Identifier} endorsed by {entry.Endorser.Email} on {n["created"]}, signature verified ({signature.SignatureMethod[(signature.SignatureMethod.LastIndexOf('#') + 1)..]})" +
+            $"valid: {entry.Identifier} endorsed by {entry.Endorser.Email} on {n["created"]}, signature verified ({signatureMethod[(signatureMethod.LastIndexOf('#') + 1)..]})" +
             (expired ? $"\nwarning: the entry expired on {n["expires"]}" : "") +
             (entry.Deprecated is not null ? $"\nwarning: the entry is deprecated: {entry.Deprecated}" : ""))));
     }
@@ -170,19 +163,13 @@ public static class MarketplaceCommands
                 new { reason, email = cx.Args.Option("--email") });
             return cx.Print(result, n => cx.Out.WriteLine($"deprecated {identifier} ({n["entries"]!.AsArray().Count} entr(ies)), recorded as an override by {n["deprecatedBy"]}"));
         }
-        var email = MetadataSignature.CertificateEmail(certificate) ?? cx.Args.Option("--email")
+        var email = MetadataFiles.CertificateEmail(certificate) ?? cx.Args.Option("--email")
             ?? throw new UsageException("the certificate holds no e-mail address; give the endorser's with --email.");
         var (_, xml) = await SendAsync(cx, HttpMethod.Get, $"api/v1/marketplace/metadata/{Uri.EscapeDataString(identifier)}/{Uri.EscapeDataString(email)}", null, null, "application/xml");
-        var doc = Run(() => MetadataXml.Load(Encoding.UTF8.GetBytes(xml)));
-        // Entries are named by their creation second: the deprecating one must be strictly newer than the one it replaces.
-        var signedAt = DateTimeOffset.UtcNow;
-        foreach (System.Xml.XmlNode created in doc.GetElementsByTagName("created", Modules.Marketplace.Metadata.MetadataNames.DcTerms))
-            if (DateTimeOffset.TryParse(created.InnerText, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var previous)
-                && signedAt < previous.AddSeconds(1))
-                signedAt = previous.AddSeconds(1);
-        Run(() => { MetadataXml.SetDeprecated(doc, reason); MetadataSignature.Sign(doc, certificate, email, signedAt); return 0; });
+        // Entries are named by their creation second: Deprecate signs strictly after the entry it replaces.
+        var deprecated = Run(() => MetadataFiles.Deprecate(Encoding.UTF8.GetBytes(xml), reason, certificate, email, DateTimeOffset.UtcNow));
         var (_, body) = await SendAsync(cx, HttpMethod.Post, $"api/v1/marketplace/metadata/{Uri.EscapeDataString(identifier)}/deprecate",
-            MetadataXml.ToBytes(doc), "application/xml", "application/json");
+            deprecated, "application/xml", "application/json");
         return cx.Print(JsonNode.Parse(body), n => cx.Out.WriteLine($"deprecated {identifier}: a new entry signed by {email} says '{reason}'"));
     }
 
@@ -322,7 +309,7 @@ public static class MarketplaceCommands
     static T Run<T>(Func<T> work)
     {
         try { return work(); }
-        catch (ApiException e) { throw new CliException(e.Detail); }
+        catch (DomainException e) { throw new CliException(e.Detail); }
     }
 
     /// <summary>XML in or out, which the JSON ApiClient does not do; errors become one line as there.</summary>

@@ -1,14 +1,11 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Data.Sqlite;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 using Quartz;
-using StratusLab.Server.Modules.Identity.Contracts;
-using StratusLab.Server.Platform.Auth;
 using StratusLab.Server.Platform.Configuration;
 using StratusLab.Server.Platform.Data;
 using StratusLab.Server.Platform.Host;
@@ -16,7 +13,10 @@ using StratusLab.Server.Platform.Http;
 
 namespace StratusLab.Server.Platform;
 
-/// <summary>The platform every module stands on: store, command runner, HTTP conventions, auth, jobs, telemetry.</summary>
+/// <summary>
+/// The platform every module stands on: store, command runner, HTTP conventions, the auth pipeline, jobs, telemetry.
+/// Who the users are and what roles mean is Identity's: its module registers the authentication scheme and the policies.
+/// </summary>
 public static class PlatformModule
 {
     public static ServerOptions AddPlatform(this WebApplicationBuilder builder)
@@ -41,11 +41,6 @@ public static class PlatformModule
         services.ConfigureHttpJsonOptions(j => ConfigureJson(j.SerializerOptions));
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddErrorHandling();
-
-        services.AddAuthentication(BearerAuthenticationHandler.SchemeName)
-            .AddScheme<AuthenticationSchemeOptions, BearerAuthenticationHandler>(BearerAuthenticationHandler.SchemeName, null);
-        services.AddAuthorizationBuilder()
-            .AddPolicy(Policies.Admin, p => p.RequireAuthenticatedUser().RequireRole(IdentityClaims.AdminRole));
 
         services.AddOpenApi("v1", o => o.AddDocumentTransformer((doc, _, _) =>
         {

@@ -52,7 +52,7 @@ public class ImageIdentifierTests
     public async Task An_image_digest_gives_bytes_checksums_and_identifier_in_one_pass()
     {
         using var stream = new MemoryStream(Encoding.ASCII.GetBytes("abc"));
-        var digest = await ImageDigest.OfStreamAsync(stream);
+        var digest = await ImageDigests.OfStreamAsync(stream);
         Assert.That(digest.Bytes, Is.EqualTo(3));
         Assert.That(digest.Sha1, Is.EqualTo("a9993e364706816aba3e25717850c26c9cd0d89d"));
         Assert.That(digest.Sha256, Is.EqualTo("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));

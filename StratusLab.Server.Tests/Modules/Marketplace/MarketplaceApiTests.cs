@@ -2,6 +2,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using StratusLab.Server.Modules.Marketplace.Contracts;
 using StratusLab.Server.Modules.Marketplace.Metadata;
 using StratusLab.Server.Tests.Support;
 

@@ -2,7 +2,9 @@ using System.Security.Cryptography.X509Certificates;
 using System.Security.Cryptography.Xml;
 using System.Text;
 using System.Xml;
+using StratusLab.Server.Modules.Marketplace.Contracts;
 using StratusLab.Server.Modules.Marketplace.Metadata;
+using StratusLab.Server.Platform.Contracts;
 using StratusLab.Server.Tests.Support;
 
 namespace StratusLab.Server.Tests.Modules.Marketplace;
@@ -68,7 +70,7 @@ public class MetadataSignatureTests
         var text = Encoding.UTF8.GetString(MetadataFactory.Signed(MetadataFactory.Draft(), MetadataFactory.Key(Alice)));
         Assert.That(text, Does.Contain(original));
         var e = Refused(() => VerifyAll(Encoding.UTF8.GetBytes(text.Replace(original, tampered))));
-        Assert.That(e.Status, Is.EqualTo(422));
+        Assert.That(e.Kind, Is.EqualTo(Rejection.Unprocessable));
         Assert.That(e.Detail, Does.Contain("does not verify"));
     }
 

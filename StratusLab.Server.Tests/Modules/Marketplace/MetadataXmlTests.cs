@@ -1,5 +1,7 @@
 using System.Text;
+using StratusLab.Server.Modules.Marketplace.Contracts;
 using StratusLab.Server.Modules.Marketplace.Metadata;
+using StratusLab.Server.Platform.Contracts;
 using StratusLab.Server.Tests.Support;
 
 namespace StratusLab.Server.Tests.Modules.Marketplace;
@@ -32,7 +34,7 @@ public class MetadataXmlTests
     public void Documents_with_a_DTD_are_refused_before_any_entity_is_read(string xml)
     {
         var e = Assert.Throws<MetadataException>(() => MetadataXml.Load(Encoding.UTF8.GetBytes(xml)))!;
-        Assert.That(e.Status, Is.EqualTo(400));
+        Assert.That(e.Kind, Is.EqualTo(Rejection.BadRequest));
         Assert.That(e.Detail, Does.Contain("DTD"));
     }
 
@@ -41,7 +43,7 @@ public class MetadataXmlTests
     {
         var bytes = Encoding.Unicode.GetPreamble().Concat(Encoding.Unicode.GetBytes(Xxe.Replace("<?xml version=\"1.0\"?>", "<?xml version=\"1.0\" encoding=\"UTF-16\"?>"))).ToArray();
         var e = Assert.Throws<MetadataException>(() => MetadataXml.Load(bytes))!;
-        Assert.That(e.Status, Is.EqualTo(400));
+        Assert.That(e.Kind, Is.EqualTo(Rejection.BadRequest));
         Assert.That(e.Detail, Does.Contain("DTD"));
     }
 
@@ -52,14 +54,14 @@ public class MetadataXmlTests
     public void Malformed_XML_is_a_400_with_the_position(string xml)
     {
         var e = Assert.Throws<MetadataException>(() => MetadataXml.Load(Encoding.UTF8.GetBytes(xml)))!;
-        Assert.That(e.Status, Is.EqualTo(400));
+        Assert.That(e.Kind, Is.EqualTo(Rejection.BadRequest));
     }
 
     [Test]
     public void An_entry_over_the_cap_is_413()
     {
         var e = Assert.Throws<MetadataException>(() => MetadataXml.Load(new byte[5000], maxBytes: 4096))!;
-        Assert.That(e.Status, Is.EqualTo(413));
+        Assert.That(e.Kind, Is.EqualTo(Rejection.TooLarge));
     }
 
     static string SignedText() =>
@@ -92,7 +94,7 @@ public class MetadataXmlTests
             broken = System.Text.RegularExpressions.Regex.Replace(broken, "<dcterms:x>[^<]*</dcterms:valid>", "");
         var doc = MetadataXml.Load(Encoding.UTF8.GetBytes(broken));
         var e = Assert.Throws<MetadataException>(() => MetadataXml.Parse(doc))!;
-        Assert.That(e.Status, Is.EqualTo(422));
+        Assert.That(e.Kind, Is.EqualTo(Rejection.Unprocessable));
         Assert.That(e.Detail, Does.Contain(expected));
     }
 

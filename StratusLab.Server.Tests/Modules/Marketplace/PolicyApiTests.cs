@@ -157,7 +157,7 @@ public class PolicyApiTests
         {
             var path = Path.Combine(dir, "appliance.qcow2");
             await File.WriteAllBytesAsync(path, System.Security.Cryptography.RandomNumberGenerator.GetBytes(200_000));
-            var digest = await ImageDigest.OfFileAsync(path);
+            var digest = await ImageDigests.OfFileAsync(path);
             var info = new SiteImageInfo { Title = "StratusLab test appliance", Os = "linux", Tags = ["appliance"] };
 
             var entry = await Catalog.RegisterSiteImageAsync(path, info);

@@ -1,16 +1,17 @@
 using System.Security.Claims;
 using StratusLab.Server.Modules.Identity.Contracts;
 using StratusLab.Server.Platform.Auth;
+using StratusLab.Server.Platform.Security;
 
 namespace StratusLab.Server.Modules.Identity;
 
 /// <summary>Resolves API tokens (by hash) and passwords to principals.</summary>
-public sealed class CredentialValidator(IdentityStore store, TimeProvider clock) : ICredentialValidator
+internal sealed class CredentialValidator(IdentityStore store, TimeProvider clock) : ICredentialValidator
 {
     public async Task<ClaimsPrincipal?> ValidateTokenAsync(string token, CancellationToken ct)
     {
         if (!token.StartsWith(Secrets.TokenPrefix, StringComparison.Ordinal) || token.Length > 200) return null;
-        var found = await store.FindByTokenHashAsync(Secrets.HashToken(token));
+        var found = await store.FindByTokenHashAsync(TokenHash.Of(token));
         if (found is not { } pair) return null;
         var now = clock.GetUtcNow();
         if (pair.Token.RevokedAt is not null || pair.Token.ExpiresAt is { } expires && expires <= now) return null;

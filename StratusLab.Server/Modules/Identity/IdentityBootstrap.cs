@@ -1,9 +1,10 @@
 using StratusLab.Server.Platform.Configuration;
+using StratusLab.Server.Platform.Security;
 
 namespace StratusLab.Server.Modules.Identity;
 
 /// <summary>First start: creates the 'admin' user and writes its token to &lt;data-dir&gt;/admin.token (0600).</summary>
-public sealed class IdentityBootstrap(IdentityStore store, ServerOptions options, ILogger<IdentityBootstrap> logger)
+internal sealed class IdentityBootstrap(IdentityStore store, ServerOptions options, ILogger<IdentityBootstrap> logger)
 {
     /// <summary>Returns the new admin token when one was created, else null.</summary>
     public async Task<string?> EnsureAdminAsync()
@@ -26,7 +27,7 @@ public sealed class IdentityBootstrap(IdentityStore store, ServerOptions options
     {
         var admin = await store.FindUserAsync("admin") ?? throw new InvalidOperationException("there is no 'admin' user");
         var token = Secrets.NewToken();
-        await store.InsertTokenAsync(Secrets.NewId(), admin.Id, Secrets.HashToken(token), name, null);
+        await store.InsertTokenAsync(Secrets.NewId(), admin.Id, TokenHash.Of(token), name, null);
         WriteTokenFile(options.AdminTokenPath, token);
         return token;
     }

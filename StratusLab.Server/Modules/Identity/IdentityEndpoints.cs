@@ -3,30 +3,32 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using StratusLab.Server.Modules.Identity.Contracts;
 using StratusLab.Server.Platform.Auth;
 using StratusLab.Server.Platform.Configuration;
+using StratusLab.Server.Platform.Contracts;
 using StratusLab.Server.Platform.Http;
+using StratusLab.Server.Platform.Security;
 
 namespace StratusLab.Server.Modules.Identity;
 
 /// <summary>A user as the API shows it.</summary>
-public sealed record UserView(long Id, string Name, string Role, string PrimaryGroup, IReadOnlyList<string> Groups, DateTimeOffset CreatedAt);
+internal sealed record UserView(long Id, string Name, string Role, string PrimaryGroup, IReadOnlyList<string> Groups, DateTimeOffset CreatedAt);
 /// <summary>Body of POST /users.</summary>
-public sealed record CreateUserRequest(string Name, string? Password = null, string? Role = null, IReadOnlyList<string>? Groups = null);
+internal sealed record CreateUserRequest(string Name, string? Password = null, string? Role = null, IReadOnlyList<string>? Groups = null);
 /// <summary>Body of PUT /users/{name}; absent fields are left as they are.</summary>
-public sealed record UpdateUserRequest(string? Password = null, string? Role = null, IReadOnlyList<string>? Groups = null);
+internal sealed record UpdateUserRequest(string? Password = null, string? Role = null, IReadOnlyList<string>? Groups = null);
 /// <summary>A group as the API shows it.</summary>
-public sealed record GroupView(long Id, string Name, DateTimeOffset CreatedAt);
+internal sealed record GroupView(long Id, string Name, DateTimeOffset CreatedAt);
 /// <summary>Body of POST /groups.</summary>
-public sealed record CreateGroupRequest(string Name);
+internal sealed record CreateGroupRequest(string Name);
 /// <summary>Body of POST /tokens; an admin may name another user.</summary>
-public sealed record CreateTokenRequest(string? User = null, DateTimeOffset? ExpiresAt = null, string? Name = null);
+internal sealed record CreateTokenRequest(string? User = null, DateTimeOffset? ExpiresAt = null, string? Name = null);
 /// <summary>A new token: the secret is shown only in this response.</summary>
-public sealed record TokenCreated(string Id, string Token, string User, string? Name, DateTimeOffset CreatedAt, DateTimeOffset? ExpiresAt);
+internal sealed record TokenCreated(string Id, string Token, string User, string? Name, DateTimeOffset CreatedAt, DateTimeOffset? ExpiresAt);
 /// <summary>A token as lists show it (never the secret).</summary>
-public sealed record TokenView(string Id, string User, string? Name, string State, DateTimeOffset CreatedAt, DateTimeOffset? ExpiresAt, DateTimeOffset? RevokedAt);
+internal sealed record TokenView(string Id, string User, string? Name, string State, DateTimeOffset CreatedAt, DateTimeOffset? ExpiresAt, DateTimeOffset? RevokedAt);
 /// <summary>Body of POST /quotas/{user}: each limit, -1 for unlimited, null for the site default.</summary>
-public sealed record SetQuotaRequest(long? Vms = null, long? Cpus = null, long? MemoryMiB = null, long? StorageGiB = null);
+internal sealed record SetQuotaRequest(long? Vms = null, long? Cpus = null, long? MemoryMiB = null, long? StorageGiB = null);
 
-public static class IdentityEndpoints
+internal static class IdentityEndpoints
 {
     public static RouteGroupBuilder MapIdentityEndpoints(this IEndpointRouteBuilder app)
     {
@@ -61,7 +63,7 @@ public static class IdentityEndpoints
         var id = await store.Store.WriteAsync(async (c, tx) =>
         {
             if (await store.FindUserAsync(name, c, tx) is not null)
-                throw ApiException.Conflict($"A user named '{name}' already exists; choose another name.");
+                throw new ConflictException($"A user named '{name}' already exists; choose another name.");
             var groupIds = await ResolveGroupsAsync(store, body.Groups, c, tx);
             var userId = await store.InsertUserAsync(c, tx, name, body.Password is null ? null : Secrets.HashPassword(body.Password), role,
                 role == IdentityClaims.AdminRole ? 0 : 1);
@@ -93,13 +95,13 @@ public static class IdentityEndpoints
         var caller = principal.ToCaller();
         var row = await VisibleUserAsync(name, caller, store);
         if (!caller.IsAdmin && (body.Role is not null || body.Groups is not null))
-            throw ApiException.Forbidden("Only administrators may change a user's role or groups; you may change your own password.");
+            throw new ForbiddenException("Only administrators may change a user's role or groups; you may change your own password.");
         var role = body.Role is null ? null : ParseRole(body.Role);
         if (body.Password is { } p) CheckPassword(p);
         await store.Store.WriteAsync(async (c, tx) =>
         {
             if (role == IdentityClaims.UserRole && row.Role == IdentityClaims.AdminRole && await store.CountAdminsAsync(c, tx) <= 1)
-                throw ApiException.Conflict($"'{row.Name}' is the last administrator; make another user admin first.");
+                throw new ConflictException($"'{row.Name}' is the last administrator; make another user admin first.");
             await store.UpdateUserAsync(c, tx, row.Id, body.Password is null ? null : Secrets.HashPassword(body.Password), role);
             if (body.Groups is not null) await store.SetGroupsAsync(c, tx, row.Id, await ResolveGroupsAsync(store, body.Groups, c, tx));
         });
@@ -109,15 +111,15 @@ public static class IdentityEndpoints
     static async Task<NoContent> DeleteUser(string name, ClaimsPrincipal principal, IdentityStore store, IQuotaLedger quotas)
     {
         var caller = principal.ToCaller();
-        var row = await store.FindUserAsync(name) ?? throw ApiException.NotFound($"User '{name}'");
-        if (row.Id == caller.UserId) throw ApiException.Conflict("You cannot delete yourself; another administrator must do it.");
+        var row = await store.FindUserAsync(name) ?? throw new NotFoundException($"User '{name}'");
+        if (row.Id == caller.UserId) throw new ConflictException("You cannot delete yourself; another administrator must do it.");
         var usage = (await quotas.GetAsync(row.Id)).Usage;
         if (usage.Vms > 0 || usage.StorageGiB > 0)
-            throw ApiException.Conflict($"User '{name}' still has {usage.Vms} VM(s) and {usage.StorageGiB} GiB of storage; remove them first.");
+            throw new ConflictException($"User '{name}' still has {usage.Vms} VM(s) and {usage.StorageGiB} GiB of storage; remove them first.");
         await store.Store.WriteAsync(async (c, tx) =>
         {
             if (row.Role == IdentityClaims.AdminRole && await store.CountAdminsAsync(c, tx) <= 1)
-                throw ApiException.Conflict($"'{name}' is the last administrator and cannot be deleted.");
+                throw new ConflictException($"'{name}' is the last administrator and cannot be deleted.");
             await store.DeleteUserAsync(c, tx, row.Id);
         });
         return TypedResults.NoContent();
@@ -129,7 +131,7 @@ public static class IdentityEndpoints
         var id = await store.Store.WriteAsync(async (c, tx) =>
         {
             if (await store.FindGroupAsync(name, c, tx) is not null)
-                throw ApiException.Conflict($"A group named '{name}' already exists.");
+                throw new ConflictException($"A group named '{name}' already exists.");
             return await store.InsertGroupAsync(c, tx, name);
         });
         return TypedResults.Created($"/api/v1/groups/{name}", ToView((await store.FindGroupAsync(id))!));
@@ -143,12 +145,12 @@ public static class IdentityEndpoints
 
     static async Task<NoContent> DeleteGroup(string name, IdentityStore store)
     {
-        var group = await store.FindGroupAsync(name) ?? throw ApiException.NotFound($"Group '{name}'");
-        if (group.Id is 0 or 1) throw ApiException.Conflict($"'{name}' is a built-in group and cannot be deleted.");
+        var group = await store.FindGroupAsync(name) ?? throw new NotFoundException($"Group '{name}'");
+        if (group.Id is 0 or 1) throw new ConflictException($"'{name}' is a built-in group and cannot be deleted.");
         await store.Store.WriteAsync(async (c, tx) =>
         {
             var members = await store.CountGroupUsersAsync(c, tx, group.Id);
-            if (members > 0) throw ApiException.Conflict($"Group '{name}' still has {members} member(s); remove them from it first.");
+            if (members > 0) throw new ConflictException($"Group '{name}' still has {members} member(s); remove them from it first.");
             await store.DeleteGroupAsync(c, tx, group.Id);
         });
         return TypedResults.NoContent();
@@ -162,19 +164,19 @@ public static class IdentityEndpoints
         var target = await store.FindUserAsync(caller.UserId);
         if (body.User is not null && !string.Equals(body.User, caller.Name, StringComparison.OrdinalIgnoreCase))
         {
-            if (!caller.IsAdmin) throw ApiException.Forbidden("Only administrators may create tokens for other users.");
-            target = await store.FindUserAsync(body.User) ?? throw ApiException.NotFound($"User '{body.User}'");
+            if (!caller.IsAdmin) throw new ForbiddenException("Only administrators may create tokens for other users.");
+            target = await store.FindUserAsync(body.User) ?? throw new NotFoundException($"User '{body.User}'");
         }
         var now = clock.GetUtcNow();
         var expires = body.ExpiresAt;
         if (expires is { } e && e <= now)
-            throw ApiException.BadRequest("expiresAt", $"'expiresAt' = {e:O} is in the past; give a future time or leave it out.");
+            throw new InvalidInputException("expiresAt", $"'expiresAt' = {e:O} is in the past; give a future time or leave it out.");
         if (expires is null && options.Identity.DefaultTokenLifetimeDays > 0)
             expires = now.AddDays(options.Identity.DefaultTokenLifetimeDays);
-        if (body.Name is { Length: > 100 }) throw ApiException.BadRequest("name", "'name' is longer than 100 characters.");
+        if (body.Name is { Length: > 100 }) throw new InvalidInputException("name", "'name' is longer than 100 characters.");
         var token = Secrets.NewToken();
         var id = Secrets.NewId();
-        await store.InsertTokenAsync(id, target!.Id, Secrets.HashToken(token), body.Name, expires);
+        await store.InsertTokenAsync(id, target!.Id, TokenHash.Of(token), body.Name, expires);
         return TypedResults.Created($"/api/v1/tokens/{id}", new TokenCreated(id, token, target.Name, body.Name, now, expires));
     }
 
@@ -184,9 +186,9 @@ public static class IdentityEndpoints
         var (l, o) = Paging.Of(limit, offset);
         long? userId = caller.UserId;
         if (caller.IsAdmin)
-            userId = user is null ? null : (await store.FindUserAsync(user) ?? throw ApiException.NotFound($"User '{user}'")).Id;
+            userId = user is null ? null : (await store.FindUserAsync(user) ?? throw new NotFoundException($"User '{user}'")).Id;
         else if (user is not null && !string.Equals(user, caller.Name, StringComparison.OrdinalIgnoreCase))
-            throw ApiException.NotFound($"User '{user}'");
+            throw new NotFoundException($"User '{user}'");
         var now = clock.GetUtcNow();
         return TypedResults.Ok<IReadOnlyList<TokenView>>((await store.ListTokensAsync(userId, l, o)).Select(t => ToView(t, now)).ToList());
     }
@@ -195,7 +197,7 @@ public static class IdentityEndpoints
     {
         var caller = principal.ToCaller();
         var token = await store.FindTokenAsync(id);
-        if (token is null || (!caller.IsAdmin && token.UserId != caller.UserId)) throw ApiException.NotFound($"Token '{id}'");
+        if (token is null || (!caller.IsAdmin && token.UserId != caller.UserId)) throw new NotFoundException($"Token '{id}'");
         await store.RevokeTokenAsync(id);
         return TypedResults.NoContent();
     }
@@ -216,10 +218,10 @@ public static class IdentityEndpoints
 
     static async Task<Ok<QuotaView>> SetQuota(string user, SetQuotaRequest body, IdentityStore store, IQuotaLedger quotas)
     {
-        var row = await store.FindUserAsync(user) ?? throw ApiException.NotFound($"User '{user}'");
+        var row = await store.FindUserAsync(user) ?? throw new NotFoundException($"User '{user}'");
         void Check(long? value, string field)
         {
-            if (value is < -1) throw ApiException.BadRequest(field, $"'{field}' = {value} is not accepted; give a limit >= 0, -1 for unlimited, or null for the site default.");
+            if (value is < -1) throw new InvalidInputException(field, $"'{field}' = {value} is not accepted; give a limit >= 0, -1 for unlimited, or null for the site default.");
         }
         Check(body.Vms, "vms"); Check(body.Cpus, "cpus"); Check(body.MemoryMiB, "memoryMiB"); Check(body.StorageGiB, "storageGiB");
         await store.Store.WriteAsync((c, tx) => store.UpsertQuotaAsync(c, tx, row.Id, body.Vms, body.Cpus, body.MemoryMiB, body.StorageGiB));
@@ -229,7 +231,7 @@ public static class IdentityEndpoints
     static async Task<UserRow> VisibleUserAsync(string name, Caller caller, IdentityStore store)
     {
         var row = await store.FindUserAsync(name);
-        if (row is null || (!caller.IsAdmin && row.Id != caller.UserId)) throw ApiException.NotFound($"User '{name}'");
+        if (row is null || (!caller.IsAdmin && row.Id != caller.UserId)) throw new NotFoundException($"User '{name}'");
         return row;
     }
 
@@ -239,7 +241,7 @@ public static class IdentityEndpoints
         foreach (var name in names ?? [])
         {
             var group = await store.FindGroupAsync(name, c, tx)
-                ?? throw ApiException.BadRequest("groups", $"Group '{name}' does not exist; create it first with POST /api/v1/groups.");
+                ?? throw new InvalidInputException("groups", $"Group '{name}' does not exist; create it first with POST /api/v1/groups.");
             ids.Add(group.Id);
         }
         return ids;
@@ -248,13 +250,13 @@ public static class IdentityEndpoints
     static string ParseRole(string role) => role switch
     {
         IdentityClaims.AdminRole or IdentityClaims.UserRole => role,
-        _ => throw ApiException.BadRequest("role", $"'role' = '{Validate.Trim(role)}' is not accepted; accepted values: admin, user."),
+        _ => throw new InvalidInputException("role", $"'role' = '{Validate.Trim(role)}' is not accepted; accepted values: admin, user."),
     };
 
     static void CheckPassword(string password)
     {
         if (password.Length is < 8 or > 1024)
-            throw ApiException.BadRequest("password", "'password' must be 8 to 1024 characters long.");
+            throw new InvalidInputException("password", "'password' must be 8 to 1024 characters long.");
     }
 
     static async Task<UserView> ViewAsync(IdentityStore store, UserRow row)

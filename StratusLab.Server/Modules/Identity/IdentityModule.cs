@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Authentication;
 using Quartz;
 using StratusLab.Server.Modules.Identity.Contracts;
 using StratusLab.Server.Modules.Identity.Jobs;
@@ -5,7 +6,8 @@ using StratusLab.Server.Platform.Auth;
 
 namespace StratusLab.Server.Modules.Identity;
 
-public static class IdentityModule
+/// <summary>Users, groups, tokens, quotas; and the bearer scheme and admin policy every endpoint authorizes with.</summary>
+internal static class IdentityModule
 {
     public static IServiceCollection AddIdentityModule(this IServiceCollection services, IConfiguration configuration)
     {
@@ -16,6 +18,11 @@ public static class IdentityModule
         services.AddSingleton<IQuotaLedger>(sp => sp.GetRequiredService<QuotaLedger>());
         services.AddSingleton<IUserDirectory>(sp => sp.GetRequiredService<QuotaLedger>());
         services.AddSingleton<IdentityBootstrap>();
+
+        services.AddAuthentication(BearerAuthenticationHandler.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, BearerAuthenticationHandler>(BearerAuthenticationHandler.SchemeName, null);
+        services.AddAuthorizationBuilder()
+            .AddPolicy(Policies.Admin, p => p.RequireAuthenticatedUser().RequireRole(IdentityClaims.AdminRole));
         return services;
     }
 

@@ -5,14 +5,14 @@ using StratusLab.Server.Platform.Data;
 
 namespace StratusLab.Server.Modules.Identity;
 
-public sealed record UserRow(long Id, string Name, string? PasswordHash, string Role, long PrimaryGroup, DateTimeOffset CreatedAt);
-public sealed record GroupRow(long Id, string Name, DateTimeOffset CreatedAt);
-public sealed record TokenRow(string Id, long UserId, string UserName, string? Name, DateTimeOffset CreatedAt, DateTimeOffset? ExpiresAt, DateTimeOffset? RevokedAt);
-public sealed record QuotaRow(long UserId, long? Vms, long? Cpus, long? MemoryMib, long? StorageGib);
-public sealed record UsageRow(long Vms, long Cpus, long MemoryMib, long StorageGib);
+internal sealed record UserRow(long Id, string Name, string? PasswordHash, string Role, long PrimaryGroup, DateTimeOffset CreatedAt);
+internal sealed record GroupRow(long Id, string Name, DateTimeOffset CreatedAt);
+internal sealed record TokenRow(string Id, long UserId, string UserName, string? Name, DateTimeOffset CreatedAt, DateTimeOffset? ExpiresAt, DateTimeOffset? RevokedAt);
+internal sealed record QuotaRow(long UserId, long? Vms, long? Cpus, long? MemoryMib, long? StorageGib);
+internal sealed record UsageRow(long Vms, long Cpus, long MemoryMib, long StorageGib);
 
 /// <summary>The Identity module's SQL (tables id_*).</summary>
-public sealed class IdentityStore(Store store)
+internal sealed class IdentityStore(Store store)
 {
     public Store Store => store;
 

@@ -1,12 +1,12 @@
 using System.Data;
 using StratusLab.Server.Modules.Identity.Contracts;
 using StratusLab.Server.Platform.Configuration;
-using StratusLab.Server.Platform.Http;
+using StratusLab.Server.Platform.Contracts;
 
 namespace StratusLab.Server.Modules.Identity;
 
 /// <summary>Quota limits (per user, else the configured defaults) and usage, changed in one write transaction.</summary>
-public sealed class QuotaLedger(IdentityStore store, ServerOptions options) : IQuotaLedger, IUserDirectory
+internal sealed class QuotaLedger(IdentityStore store, ServerOptions options) : IQuotaLedger, IUserDirectory
 {
     public async Task ReserveAsync(long userId, ResourceAmount amount, CancellationToken ct = default)
     {
@@ -18,11 +18,7 @@ public sealed class QuotaLedger(IdentityStore store, ServerOptions options) : IQ
             if (excesses.Count > 0)
             {
                 var user = await store.FindUserAsync(userId);
-                var error = ApiException.Conflict(
-                    $"Quota exceeded for user '{user?.Name}': {string.Join("; ", excesses)}. " +
-                    "Free resources (terminate instances, delete volumes) or ask an administrator to raise the quota.");
-                error.Extensions["exceeded"] = excesses;
-                throw error;
+                throw new QuotaExceededException(user?.Name ?? "", excesses);
             }
             await store.SetUsageAsync(c, tx, userId, usage.Plus(amount));
         }, ct);
@@ -38,7 +34,7 @@ public sealed class QuotaLedger(IdentityStore store, ServerOptions options) : IQ
     public async Task<QuotaView> GetAsync(long userId, CancellationToken ct = default)
     {
         await using var c = await store.Store.OpenAsync(ct);
-        var user = await store.FindUserAsync(userId) ?? throw ApiException.NotFound($"User {userId}");
+        var user = await store.FindUserAsync(userId) ?? throw new NotFoundException($"User {userId}");
         return new QuotaView(user.Name, await LimitsAsync(c, null, userId), ToAmount(await store.GetUsageAsync(c, null, userId)));
     }
 

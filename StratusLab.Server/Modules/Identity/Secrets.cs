@@ -1,10 +1,9 @@
 using System.Security.Cryptography;
-using System.Text;
 
 namespace StratusLab.Server.Modules.Identity;
 
-/// <summary>Token generation and hashing, password hashing. Only hashes are ever stored.</summary>
-public static class Secrets
+/// <summary>Token generation and password hashing. Only hashes are ever stored (tokens through Platform's TokenHash).</summary>
+internal static class Secrets
 {
     const int Iterations = 100_000;
     public const string TokenPrefix = "slt_";
@@ -12,9 +11,6 @@ public static class Secrets
     public static string NewToken() => TokenPrefix + Base64Url(RandomNumberGenerator.GetBytes(32));
 
     public static string NewId() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
-
-    // Tokens carry 256 random bits, so a plain SHA-256 is enough; no salt or stretching needed.
-    public static string HashToken(string token) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
 
     public static string HashPassword(string password)
     {

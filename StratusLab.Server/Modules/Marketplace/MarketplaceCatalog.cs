@@ -7,18 +7,20 @@ using StratusLab.Server.Modules.Marketplace.Contracts;
 using StratusLab.Server.Modules.Marketplace.Mail;
 using StratusLab.Server.Modules.Marketplace.Metadata;
 using StratusLab.Server.Platform.Configuration;
+using StratusLab.Server.Platform.Contracts;
 using StratusLab.Server.Platform.Http;
+using StratusLab.Server.Platform.Security;
 
 namespace StratusLab.Server.Modules.Marketplace;
 
 /// <summary>The outcome of an accepted upload: published at once, or waiting for the endorser's confirmation.</summary>
-public sealed record UploadResult(MetadataEntry Entry, bool Published, string? ConfirmationSentTo, string? MailError)
+internal sealed record UploadResult(MetadataEntry Entry, bool Published, string? ConfirmationSentTo, string? MailError)
 {
     public string Location => MarketplaceCatalog.EntryPath(Entry.Identifier, Entry.Endorser.Email, Entry.Created);
 }
 
 /// <summary>Accepts signed entries (verify, check, store, confirm endorsers), answers look-ups and signs the site's own images.</summary>
-public sealed class MarketplaceCatalog(
+internal sealed class MarketplaceCatalog(
     MarketplaceStore store, SiteKey siteKey, IMailSender mail, ServerOptions options, TimeProvider clock, ILogger<MarketplaceCatalog> logger)
     : IMarketplaceCatalog
 {
@@ -69,10 +71,10 @@ public sealed class MarketplaceCatalog(
                 if (whitelisted && endorser.State != "confirmed") await store.ConfirmEndorserAsync(c, tx, endorserId, whitelisted: true);
             }
             if (await store.EntryExistsAsync(c, tx, entry.Identifier, entry.Endorser.Email, created))
-                throw ApiException.Conflict($"An entry for {entry.Identifier} by {entry.Endorser.Email} created {created} is already stored; to change it, sign a new one (sign-metadata sets a new creation time).");
+                throw new ConflictException($"An entry for {entry.Identifier} by {entry.Endorser.Email} created {created} is already stored; to change it, sign a new one (sign-metadata sets a new creation time).");
             var newest = await store.NewestCreatedAsync(c, tx, entry.Identifier, entry.Endorser.Email);
             if (newest is not null && string.CompareOrdinal(newest, created) > 0)
-                throw ApiException.Conflict($"This entry (created {created}) is older than the latest entry for {entry.Identifier} by {entry.Endorser.Email} (created {newest}); only newer entries are accepted. Re-sign it to give it a new creation time.");
+                throw new ConflictException($"This entry (created {created}) is older than the latest entry for {entry.Identifier} by {entry.Endorser.Email} (created {newest}); only newer entries are accepted. Re-sign it to give it a new creation time.");
 
             var stored = entry with { Status = confirmed ? StatusOf(entry, Now()) : EntryStatus.Pending };
             await store.InsertEntryAsync(c, tx, new EntryInsert(
@@ -85,7 +87,7 @@ public sealed class MarketplaceCatalog(
             else
             {
                 token = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
-                await store.SetTokenAsync(c, tx, endorserId, HashToken(token));
+                await store.SetTokenAsync(c, tx, endorserId, TokenHash.Of(token));
             }
             return (confirmed, stored);
         }, ct);
@@ -134,8 +136,6 @@ public sealed class MarketplaceCatalog(
         return site.RawData.AsSpan().SequenceEqual(certificate.RawData);
     }
 
-    public static string HashToken(string token) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
-
     static string SearchText(MetadataEntry e) => string.Join(' ', new[]
     {
         e.Title, e.Description, e.Os, e.OsVersion, e.OsArch, e.Version, e.Creator, e.Publisher, e.Hypervisor, e.Format,
@@ -146,7 +146,7 @@ public sealed class MarketplaceCatalog(
     public async Task<(string Email, int Published)?> ConfirmAsync(string token, CancellationToken ct = default)
     {
         if (string.IsNullOrEmpty(token) || token.Length > 200) return null;
-        var hash = HashToken(token);
+        var hash = TokenHash.Of(token);
         return await store.Store.WriteAsync(async (c, tx) =>
         {
             var endorser = await store.FindEndorserByTokenAsync(c, tx, hash);
@@ -164,7 +164,7 @@ public sealed class MarketplaceCatalog(
         return await store.Store.WriteAsync(async (c, tx) =>
         {
             var endorsers = await store.FindEndorsersByEmailAsync(c, tx, email);
-            if (endorsers.Count == 0) throw ApiException.NotFound($"Endorser '{email}'");
+            if (endorsers.Count == 0) throw new NotFoundException($"Endorser '{email}'");
             var published = 0;
             foreach (var endorser in endorsers)
             {
@@ -251,7 +251,7 @@ public sealed class MarketplaceCatalog(
         var mtime = file.LastWriteTimeUtc.ToString("O");
         if (await store.FindSiteFileAsync(file.FullName) is { } cached && cached.Length == file.Length && cached.Mtime == mtime)
             return new ImageDigest(cached.Length, cached.Sha1, cached.Sha256, cached.Md5);
-        var digest = await ImageDigest.OfFileAsync(file.FullName, ct);
+        var digest = await ImageDigests.OfFileAsync(file.FullName, ct);
         await store.UpsertSiteFileAsync(new SiteFileRow(file.FullName, digest.Bytes, mtime, digest.Sha1, digest.Sha256, digest.Md5));
         return digest;
     }

@@ -10,27 +10,28 @@ using StratusLab.Server.Modules.Marketplace.Pages;
 using StratusLab.Server.Modules.Marketplace.Policy;
 using StratusLab.Server.Platform.Auth;
 using StratusLab.Server.Platform.Configuration;
+using StratusLab.Server.Platform.Contracts;
 using StratusLab.Server.Platform.Http;
 
 namespace StratusLab.Server.Modules.Marketplace;
 
 /// <summary>Body of 202 Accepted: the entry is stored but waits for its endorser's confirmation.</summary>
-public sealed record PendingUpload(string Status, string Identifier, string Email, DateTimeOffset Created, string Detail);
+internal sealed record PendingUpload(string Status, string Identifier, string Email, DateTimeOffset Created, string Detail);
 /// <summary>Body of POST /marketplace/metadata/{identifier}/deprecate as JSON: an administrator's override.</summary>
-public sealed record DeprecateRequest(string Reason, string? Email = null);
+internal sealed record DeprecateRequest(string Reason, string? Email = null);
 /// <summary>The result of an administrator's deprecation.</summary>
-public sealed record DeprecationResult(string Identifier, string Reason, string DeprecatedBy, IReadOnlyList<MetadataEntry> Entries);
+internal sealed record DeprecationResult(string Identifier, string Reason, string DeprecatedBy, IReadOnlyList<MetadataEntry> Entries);
 /// <summary>An endorser as lists show it; Pending only appears for administrators.</summary>
-public sealed record EndorserView(string Email, string Subject, string Issuer, string State, bool Whitelisted, long Entries, string? LastCreated,
+internal sealed record EndorserView(string Email, string Subject, string Issuer, string State, bool Whitelisted, long Entries, string? LastCreated,
     DateTimeOffset CreatedAt, DateTimeOffset? ConfirmedAt);
 /// <summary>An endorser with every entry they published, newest first.</summary>
-public sealed record EndorserHistory(string Email, IReadOnlyList<EndorserView> Certificates, IReadOnlyList<MetadataEntry> History);
+internal sealed record EndorserHistory(string Email, IReadOnlyList<EndorserView> Certificates, IReadOnlyList<MetadataEntry> History);
 /// <summary>Body of POST /marketplace/endorsers/confirm.</summary>
-public sealed record ConfirmRequest(string Token);
+internal sealed record ConfirmRequest(string Token);
 /// <summary>Result of a confirmation.</summary>
-public sealed record ConfirmResult(string Email, int Published);
+internal sealed record ConfirmResult(string Email, int Published);
 
-public static partial class MarketplaceEndpoints
+internal static partial class MarketplaceEndpoints
 {
     public static RouteGroupBuilder MapMarketplaceEndpoints(this IEndpointRouteBuilder app)
     {
@@ -77,7 +78,7 @@ public static partial class MarketplaceEndpoints
         if (type is not null && !type.Contains("xml", StringComparison.OrdinalIgnoreCase))
             throw new ApiException(415, $"Send the entry as XML with 'Content-Type: application/xml' (got '{Validate.Trim(type)}').", title: "Unsupported Media Type");
         if (http.Request.ContentLength > max)
-            throw new MetadataException(413, $"The entry is {http.Request.ContentLength} bytes, more than the {max} bytes accepted; metadata entries are small, check that you are sending the XML entry and not the image.");
+            throw MetadataException.TooLarge($"The entry is {http.Request.ContentLength} bytes, more than the {max} bytes accepted; metadata entries are small, check that you are sending the XML entry and not the image.");
         if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit) limit.MaxRequestBodySize = max + 1;
         using var buffer = new MemoryStream();
         var chunk = new byte[81920];
@@ -85,7 +86,7 @@ public static partial class MarketplaceEndpoints
         while ((read = await http.Request.Body.ReadAsync(chunk, ct)) > 0)
         {
             if (buffer.Length + read > max)
-                throw new MetadataException(413, $"The entry is larger than the {max} bytes accepted; metadata entries are small, check that you are sending the XML entry and not the image.");
+                throw MetadataException.TooLarge($"The entry is larger than the {max} bytes accepted; metadata entries are small, check that you are sending the XML entry and not the image.");
             buffer.Write(chunk, 0, read);
         }
         return buffer.ToArray();
@@ -108,7 +109,7 @@ public static partial class MarketplaceEndpoints
     static async Task<IResult> GetMetadata(string identifier, HttpContext http, MarketplaceCatalog catalog, MarketplaceStore store, string? format)
     {
         var rows = await store.LatestForIdentifierAsync(CheckIdentifier(identifier));
-        if (rows.Count == 0) throw ApiException.NotFound($"Marketplace image '{identifier}'");
+        if (rows.Count == 0) throw new NotFoundException($"Marketplace image '{identifier}'");
         if (WantsXml(http, format))
             return rows.Count == 1 ? XmlDocument((await store.XmlOfAsync(rows[0].Id))!) : XmlList(await store.XmlOfAsync(rows.Select(r => r.Id).ToList()));
         return TypedResults.Ok<IReadOnlyList<MetadataEntry>>(rows.Select(catalog.ToEntry).ToList());
@@ -117,7 +118,7 @@ public static partial class MarketplaceEndpoints
     static async Task<IResult> GetEndorserMetadata(string identifier, string email, HttpContext http, MarketplaceCatalog catalog, MarketplaceStore store, string? format)
     {
         var row = await store.LatestOfEndorserAsync(CheckIdentifier(identifier), email)
-            ?? throw ApiException.NotFound($"Marketplace entry '{identifier}' by '{email}'");
+            ?? throw new NotFoundException($"Marketplace entry '{identifier}' by '{email}'");
         return WantsXml(http, format) ? XmlDocument((await store.XmlOfAsync(row.Id))!) : TypedResults.Ok(catalog.ToEntry(row));
     }
 
@@ -126,9 +127,9 @@ public static partial class MarketplaceEndpoints
     {
         DateTimeOffset time;
         try { time = MetadataXml.ParseDate(created, "created"); }
-        catch (MetadataException e) { throw ApiException.BadRequest("created", e.Detail); }
+        catch (MetadataException e) { throw new InvalidInputException("created", e.Detail); }
         var row = await store.FindEntryAsync(CheckIdentifier(identifier), email, MetadataXml.Format(time))
-            ?? throw ApiException.NotFound($"Marketplace entry '{identifier}' by '{email}' created {created}");
+            ?? throw new NotFoundException($"Marketplace entry '{identifier}' by '{email}' created {created}");
         return WantsXml(http, format) ? XmlDocument((await store.XmlOfAsync(row.Id))!) : TypedResults.Ok(catalog.ToEntry(row));
     }
 
@@ -145,16 +146,16 @@ public static partial class MarketplaceEndpoints
             return Respond(result).Result;
         }
         if (!caller.IsAdmin)
-            throw ApiException.Forbidden("Only administrators may deprecate an entry without the endorser's signature; endorsers re-sign it with 'stratuslab deprecate-metadata ID --reason TEXT --p12 KEY'.");
+            throw new ForbiddenException("Only administrators may deprecate an entry without the endorser's signature; endorsers re-sign it with 'stratuslab deprecate-metadata ID --reason TEXT --p12 KEY'.");
         DeprecateRequest? body;
         try { body = await http.Request.ReadFromJsonAsync<DeprecateRequest>(ct); }
         catch (System.Text.Json.JsonException e) { throw new BadHttpRequestException("invalid JSON body", 400, e); }
-        if (body is null) throw ApiException.BadRequest("reason", "Send {\"reason\": \"...\"} (and optionally \"email\" to deprecate one endorser's entry).");
+        if (body is null) throw new InvalidInputException("reason", "Send {\"reason\": \"...\"} (and optionally \"email\" to deprecate one endorser's entry).");
         if (string.IsNullOrWhiteSpace(body.Reason) || body.Reason.Length > 1000)
-            throw ApiException.BadRequest("reason", "'reason' is required (1 to 1000 characters): say why the image must no longer be used.");
+            throw new InvalidInputException("reason", "'reason' is required (1 to 1000 characters): say why the image must no longer be used.");
         var by = "admin:" + caller.Name;
         var count = await store.DeprecateLatestAsync(identifier, Blank(body.Email), body.Reason.Trim(), by);
-        if (count == 0) throw ApiException.NotFound($"Marketplace entry '{identifier}'{(body.Email is null ? "" : $" by '{body.Email}'")}");
+        if (count == 0) throw new NotFoundException($"Marketplace entry '{identifier}'{(body.Email is null ? "" : $" by '{body.Email}'")}");
         var entries = (await store.LatestForIdentifierAsync(identifier)).Select(catalog.ToEntry)
             .Where(e => e.DeprecatedBy == by && (body.Email is null || e.Endorser.Email.Equals(body.Email, StringComparison.OrdinalIgnoreCase))).ToList();
         return TypedResults.Ok(new DeprecationResult(identifier, body.Reason.Trim(), by, entries));
@@ -171,7 +172,7 @@ public static partial class MarketplaceEndpoints
     {
         var (l, o) = Paging.Of(limit, offset);
         var certificates = await store.ListEndorsersAsync(IsAdmin(principal), email, 100, 0);
-        if (certificates.Count == 0) throw ApiException.NotFound($"Endorser '{email}'");
+        if (certificates.Count == 0) throw new NotFoundException($"Endorser '{email}'");
         var history = (await store.HistoryAsync(email, l, o)).Select(catalog.ToEntry).ToList();
         return TypedResults.Ok(new EndorserHistory(certificates[0].Email, certificates.Select(ToView).ToList(), history));
     }
@@ -194,16 +195,16 @@ public static partial class MarketplaceEndpoints
     public static string ParseStatus(string? status) => (status ?? "valid").ToLowerInvariant() switch
     {
         "valid" or "expired" or "deprecated" or "all" => (status ?? "valid").ToLowerInvariant(),
-        _ => throw ApiException.BadRequest("status", $"'status' = '{Validate.Trim(status!)}' is not accepted; accepted values: valid, expired, deprecated, all."),
+        _ => throw new InvalidInputException("status", $"'status' = '{Validate.Trim(status!)}' is not accepted; accepted values: valid, expired, deprecated, all."),
     };
 
     public static string CheckIdentifier(string identifier) =>
         ImageIdentifier.IsWellFormed(identifier) ? identifier
-            : throw ApiException.BadRequest("identifier", $"'{Validate.Trim(identifier)}' is not an image identifier: 27 characters of A-Z, a-z, 0-9, '-' and '_' (e.g. MMZu9WvwKIro-rtBQfDk4PsKO7_).");
+            : throw new InvalidInputException("identifier", $"'{Validate.Trim(identifier)}' is not an image identifier: 27 characters of A-Z, a-z, 0-9, '-' and '_' (e.g. MMZu9WvwKIro-rtBQfDk4PsKO7_).");
 
     static string CheckCreatedPrefix(string created) =>
         CreatedPrefix().IsMatch(created) ? created
-            : throw ApiException.BadRequest("created", $"'created' = '{Validate.Trim(created)}' is not a date; give yyyy-MM-dd, or a time such as 2011-01-24T09:59:42Z.");
+            : throw new InvalidInputException("created", $"'created' = '{Validate.Trim(created)}' is not a date; give yyyy-MM-dd, or a time such as 2011-01-24T09:59:42Z.");
 
     static string? Blank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 
@@ -214,7 +215,7 @@ public static partial class MarketplaceEndpoints
             {
                 "xml" => true,
                 "json" => false,
-                _ => throw ApiException.BadRequest("format", $"'format' = '{Validate.Trim(format)}' is not accepted; accepted values: json, xml."),
+                _ => throw new InvalidInputException("format", $"'format' = '{Validate.Trim(format)}' is not accepted; accepted values: json, xml."),
             };
         var accept = http.Request.Headers.Accept.ToString();
         return accept.Contains("xml", StringComparison.OrdinalIgnoreCase) && !accept.Contains("json", StringComparison.OrdinalIgnoreCase);

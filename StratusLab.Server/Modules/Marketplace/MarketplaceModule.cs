@@ -4,7 +4,7 @@ using StratusLab.Server.Modules.Marketplace.Policy;
 
 namespace StratusLab.Server.Modules.Marketplace;
 
-public static class MarketplaceModule
+internal static class MarketplaceModule
 {
     public static IServiceCollection AddMarketplaceModule(this IServiceCollection services, IConfiguration configuration)
     {
@@ -23,7 +23,7 @@ public static class MarketplaceModule
 }
 
 /// <summary>First start: generates the site key in the background, so the server is ready at once and site registrations wait for it.</summary>
-public sealed class MarketplaceStartup(SiteKey siteKey, ILogger<MarketplaceStartup> logger) : IHostedService
+internal sealed class MarketplaceStartup(SiteKey siteKey, ILogger<MarketplaceStartup> logger) : IHostedService
 {
     Task? _work;
 

@@ -2,19 +2,21 @@ using System.Data;
 using System.Text;
 using System.Text.RegularExpressions;
 using Dapper;
+using StratusLab.Server.Platform.Contracts;
 using StratusLab.Server.Platform.Data;
+using StratusLab.Server.Platform.Http;
 
 namespace StratusLab.Server.Modules.Marketplace;
 
-public sealed record EndorserRow(long Id, string Email, string CertSha256, string Subject, string Issuer, string Certificate, string State,
+internal sealed record EndorserRow(long Id, string Email, string CertSha256, string Subject, string Issuer, string Certificate, string State,
     long Whitelisted, string? TokenHash, DateTimeOffset CreatedAt, DateTimeOffset? ConfirmedAt);
 
-public sealed record EntryRow(long Id, string Identifier, string Email, string Created, long EndorserId, string State, long Latest,
+internal sealed record EntryRow(long Id, string Identifier, string Email, string Created, long EndorserId, string State, long Latest,
     string? ValidUntil, string? Deprecated, string? DeprecatedBy, DateTimeOffset? DeprecatedAt, string Sha1, string Checksums,
     string EntryJson, DateTimeOffset UploadedAt, string? UploadedBy);
 
 /// <summary>A class, not a positional record: computed columns have no SQLite type when the result is empty, which Dapper's constructor matching rejects.</summary>
-public sealed class EndorserSummaryRow
+internal sealed class EndorserSummaryRow
 {
     public string Email { get; init; } = "";
     public string Subject { get; init; } = "";
@@ -27,15 +29,15 @@ public sealed class EndorserSummaryRow
     public DateTimeOffset? ConfirmedAt { get; init; }
 }
 
-public sealed record SiteFileRow(string Path, long Length, string Mtime, string Sha1, string Sha256, string Md5);
+internal sealed record SiteFileRow(string Path, long Length, string Mtime, string Sha1, string Sha256, string Md5);
 
 /// <summary>A search: status (valid, expired, deprecated, all), filters, free text; only the latest entry per identifier and endorser unless <see cref="Created"/> is given.</summary>
-public sealed record EntryQuery(
+internal sealed record EntryQuery(
     string Status = "valid", string? Identifier = null, string? Email = null, string? Os = null, string? Arch = null,
     string? Tag = null, string? Text = null, string? Created = null, int Limit = 100, int Offset = 0);
 
 /// <summary>The Marketplace's SQL (tables mkt_*). Entry times (created, valid_until) are yyyy-MM-ddTHH:mm:ssZ text, compared as text.</summary>
-public sealed partial class MarketplaceStore(Store store)
+internal sealed partial class MarketplaceStore(Store store)
 {
     public Store Store => store;
 
@@ -185,7 +187,7 @@ public sealed partial class MarketplaceStore(Store store)
     {
         var words = Word().Matches(text).Select(m => m.Value).Take(16).ToList();
         if (words.Count == 0)
-            throw Platform.Http.ApiException.BadRequest("q", $"'q' = '{Platform.Http.Validate.Trim(text)}' has no words to search for; give letters or digits.");
+            throw new InvalidInputException("q", $"'q' = '{Validate.Trim(text)}' has no words to search for; give letters or digits.");
         return string.Join(" AND ", words.Select(w => $"\"{w}\"*"));
     }
 
@@ -271,7 +273,7 @@ public sealed partial class MarketplaceStore(Store store)
 }
 
 /// <summary>What an accepted upload writes.</summary>
-public sealed record EntryInsert(
+internal sealed record EntryInsert(
     string Identifier, string Email, string Created, long EndorserId, string State, string? ValidUntil, string? Deprecated, string? DeprecatedBy,
     DateTimeOffset? DeprecatedAt, string Sha1, string Checksums, string? Os, string? OsArch, string EntryJson, byte[] Xml,
     DateTimeOffset UploadedAt, string? UploadedBy, IReadOnlyList<string> Tags, string SearchText);

@@ -8,7 +8,7 @@ namespace StratusLab.Server.Modules.Marketplace;
 /// The site's signing key: a self-signed RSA certificate for Marketplace:SiteEndorserEmail, generated on first start
 /// into &lt;data-dir&gt;/site-key.pem (certificate + key, mode 0600) and used for the site's own entries.
 /// </summary>
-public sealed class SiteKey(ServerOptions options, ILogger<SiteKey> logger)
+internal sealed class SiteKey(ServerOptions options, ILogger<SiteKey> logger)
 {
     const int KeyBits = 3072;
     readonly SemaphoreSlim _lock = new(1, 1);

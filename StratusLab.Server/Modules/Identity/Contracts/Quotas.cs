@@ -1,3 +1,5 @@
+using StratusLab.Server.Platform.Contracts;
+
 namespace StratusLab.Server.Modules.Identity.Contracts;
 
 /// <summary>An amount of the resources quotas count. Limits use -1 for unlimited.</summary>
@@ -13,6 +15,24 @@ public sealed record ResourceAmount(long Vms, long Cpus, long MemoryMiB, long St
 public sealed record QuotaExcess(string Resource, long Limit, long Used, long Requested)
 {
     public override string ToString() => $"{Resource}: {Used} used + {Requested} requested > limit {Limit}";
+}
+
+/// <summary>
+/// A reservation would push a user past a quota (409). <see cref="Exceeded"/> lists each resource over its limit;
+/// the problem document carries it as "exceeded".
+/// </summary>
+public sealed class QuotaExceededException : DomainException
+{
+    public QuotaExceededException(string user, IReadOnlyList<QuotaExcess> exceeded)
+        : base(Rejection.Conflict,
+            $"Quota exceeded for user '{user}': {string.Join("; ", exceeded)}. " +
+            "Free resources (terminate instances, delete volumes) or ask an administrator to raise the quota.")
+    {
+        Exceeded = exceeded;
+        Extensions["exceeded"] = exceeded;
+    }
+
+    public IReadOnlyList<QuotaExcess> Exceeded { get; }
 }
 
 /// <summary>A user's limits and what they use now.</summary>

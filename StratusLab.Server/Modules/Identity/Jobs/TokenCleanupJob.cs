@@ -5,7 +5,7 @@ namespace StratusLab.Server.Modules.Identity.Jobs;
 
 /// <summary>Deletes revoked and expired tokens once they are past the retention period.</summary>
 [DisallowConcurrentExecution]
-public sealed class TokenCleanupJob(IdentityStore store, ServerOptions options, TimeProvider clock, ILogger<TokenCleanupJob> logger) : IJob
+internal sealed class TokenCleanupJob(IdentityStore store, ServerOptions options, TimeProvider clock, ILogger<TokenCleanupJob> logger) : IJob
 {
     public static readonly JobKey Key = new("token-cleanup", "identity");
 

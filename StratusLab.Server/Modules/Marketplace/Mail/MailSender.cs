@@ -7,7 +7,7 @@ using StratusLab.Server.Platform.Configuration;
 namespace StratusLab.Server.Modules.Marketplace.Mail;
 
 /// <summary>Sends the Marketplace's mails (endorser confirmations).</summary>
-public interface IMailSender
+internal interface IMailSender
 {
     Task SendAsync(string to, string subject, string body, CancellationToken ct = default);
 }
@@ -17,7 +17,7 @@ public interface IMailSender
 /// by default) that an administrator can read or hand to a mail transfer agent. The BCL client is enough for plain-text
 /// notices with STARTTLS and login, and brings no extra dependency.
 /// </summary>
-public sealed class SmtpMailSender(ServerOptions options, ILogger<SmtpMailSender> logger) : IMailSender
+internal sealed class SmtpMailSender(ServerOptions options, ILogger<SmtpMailSender> logger) : IMailSender
 {
     public string PickupDir => options.Marketplace.Mail.PickupDir is { Length: > 0 } dir ? dir : Path.Combine(options.DataDir, "mail-pickup");
 

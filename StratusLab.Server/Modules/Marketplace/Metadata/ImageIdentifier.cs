@@ -7,7 +7,7 @@ namespace StratusLab.Server.Modules.Marketplace.Metadata;
 /// StratusLab image identifiers: the SHA-1 of the image as 27 characters of 6 bits each, most significant first,
 /// alphabet A-Z a-z 0-9 - _ (so the first character is A..P: 162 bits carry 160).
 /// </summary>
-public static class ImageIdentifier
+internal static class ImageIdentifier
 {
     public const int Length = 27;
     const string Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";

@@ -1,7 +1,7 @@
 namespace StratusLab.Server.Modules.Marketplace.Metadata;
 
 /// <summary>The namespaces and fixed values of StratusLab metadata.</summary>
-public static class MetadataNames
+internal static class MetadataNames
 {
     public const string Rdf = "http://www.w3.org/1999/02/22-rdf-syntax-ns#";
     public const string DcTerms = "http://purl.org/dc/terms/";

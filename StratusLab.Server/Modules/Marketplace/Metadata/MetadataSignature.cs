@@ -7,11 +7,8 @@ using StratusLab.Server.Modules.Marketplace.Contracts;
 
 namespace StratusLab.Server.Modules.Marketplace.Metadata;
 
-/// <summary>RSA with SHA-256 (the default) or with SHA-1, as the old StratusLab client signed.</summary>
-public enum SignatureAlgorithm { RsaSha256, RsaSha1 }
-
 /// <summary>A verified signature: the certificate that made it and the algorithms used.</summary>
-public sealed record VerifiedSignature(X509Certificate2 Certificate, string SignatureMethod, string DigestMethod)
+internal sealed record VerifiedSignature(X509Certificate2 Certificate, string SignatureMethod, string DigestMethod)
 {
     public string Thumbprint => Certificate.GetCertHashString(HashAlgorithmName.SHA256).ToLowerInvariant();
 }
@@ -20,7 +17,7 @@ public sealed record VerifiedSignature(X509Certificate2 Certificate, string Sign
 /// Enveloped XML signatures over a whole entry (Reference URI="", enveloped-signature transform), with the X.509
 /// certificate in KeyInfo. Verification accepts only that shape, so no part of the entry can sit outside the signature.
 /// </summary>
-public static class MetadataSignature
+internal static class MetadataSignature
 {
     const string RsaSha1 = "http://www.w3.org/2000/09/xmldsig#rsa-sha1";
     const string RsaSha256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
@@ -168,7 +165,7 @@ public static class MetadataSignature
 }
 
 /// <summary>Distinguished names written as the Java client wrote them (RFC 2253: most specific first, ',' between RDNs) and compared by meaning.</summary>
-public static class DistinguishedNames
+internal static class DistinguishedNames
 {
     static readonly Dictionary<string, string> ShortNames = new()
     {

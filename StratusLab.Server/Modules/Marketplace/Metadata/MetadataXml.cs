@@ -6,48 +6,11 @@ using StratusLab.Server.Modules.Marketplace.Contracts;
 
 namespace StratusLab.Server.Modules.Marketplace.Metadata;
 
-/// <summary>What build-metadata and site registration know about an image before it is signed.</summary>
-public sealed record MetadataDraft
-{
-    public required string Identifier { get; init; }
-    public required long Bytes { get; init; }
-    public required IReadOnlyList<ImageChecksum> Checksums { get; init; }
-    public string Type { get; init; } = "machine";
-    public DateTimeOffset? Valid { get; init; }
-    public string? Title { get; init; }
-    public string? Description { get; init; }
-    public string? Creator { get; init; }
-    public string? Publisher { get; init; }
-    public string? Format { get; init; }
-    public string? Compression { get; init; }
-    public IReadOnlyList<string> Tags { get; init; } = [];
-    public IReadOnlyList<string> Locations { get; init; } = [];
-    public string? Version { get; init; }
-    public string? Hypervisor { get; init; }
-    public string? Os { get; init; }
-    public string? OsVersion { get; init; }
-    public string? OsArch { get; init; }
-    public string? Kind { get; init; }
-    public string? DisksBus { get; init; }
-    public IReadOnlyList<int> InboundPorts { get; init; } = [];
-    public IReadOnlyList<int> OutboundPorts { get; init; } = [];
-    public string? IsReplacedBy { get; init; }
-    public string? Replaces { get; init; }
-    public string? Deprecated { get; init; }
-
-    public static MetadataDraft From(ImageDigest digest) => new()
-    {
-        Identifier = digest.Identifier,
-        Bytes = digest.Bytes,
-        Checksums = [new("SHA-1", digest.Sha1), new("SHA-256", digest.Sha256), new("MD5", digest.Md5)],
-    };
-}
-
 /// <summary>
 /// Reading and writing StratusLab metadata XML: a hardened parser (no DTD, no resolver, size caps), the constraint
 /// checks of StratusLab's ValidateMetadataConstraints, and a writer in the layout the old client produced.
 /// </summary>
-public static partial class MetadataXml
+internal static partial class MetadataXml
 {
     public const long DefaultMaxBytes = 10 * 1024 * 1024;
 
@@ -60,7 +23,7 @@ public static partial class MetadataXml
     public static XmlDocument Load(ReadOnlySpan<byte> xml, long maxBytes = DefaultMaxBytes)
     {
         if (xml.Length > maxBytes)
-            throw new MetadataException(413, $"The entry is {xml.Length} bytes, more than the {maxBytes} bytes accepted; metadata entries are small, check that you are sending the XML entry and not the image.");
+            throw MetadataException.TooLarge($"The entry is {xml.Length} bytes, more than the {maxBytes} bytes accepted; metadata entries are small, check that you are sending the XML entry and not the image.");
         if (xml.Length == 0) throw MetadataException.Malformed("The entry is empty; send a signed StratusLab metadata entry (RDF/XML).");
         if (xml.IndexOf("<!DOCTYPE"u8) >= 0 || xml.IndexOf("<!ENTITY"u8) >= 0)
             throw MetadataException.Malformed("The entry contains a DOCTYPE or entity declaration; DTDs are refused (they allow XXE and entity-expansion attacks). Remove the <!DOCTYPE ...> and use no entities.");
@@ -73,13 +36,14 @@ public static partial class MetadataXml
             IgnoreProcessingInstructions = true,
         };
         var doc = new XmlDocument { PreserveWhitespace = true, XmlResolver = null };
+        var bytes = xml.ToArray();
         try
         {
-            using var stream = new MemoryStream(xml.ToArray(), writable: false);
+            using var stream = new MemoryStream(bytes, writable: false);
             using var reader = XmlReader.Create(stream, settings);
             doc.Load(reader);
         }
-        catch (XmlException e) when (e.Message.Contains("DTD", StringComparison.Ordinal))
+        catch (XmlException) when (DeclaresDtd(bytes))
         {
             throw MetadataException.Malformed("The entry declares a DTD; DTDs are refused (they allow XXE and entity-expansion attacks). Remove the <!DOCTYPE ...>.");
         }
@@ -88,6 +52,14 @@ public static partial class MetadataXml
             throw MetadataException.Malformed($"The entry is not well-formed XML (line {e.LineNumber}, position {e.LinePosition}): {FirstSentence(e.Message)} Send the file exactly as 'stratuslab sign-metadata' wrote it.");
         }
         return doc;
+    }
+
+    // The byte scan above misses a DOCTYPE in another encoding (UTF-16); decoding as the reader did finds it.
+    static bool DeclaresDtd(byte[] xml)
+    {
+        using var text = new StreamReader(new MemoryStream(xml, writable: false), Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+        var decoded = text.ReadToEnd();
+        return decoded.Contains("<!DOCTYPE", StringComparison.Ordinal) || decoded.Contains("<!ENTITY", StringComparison.Ordinal);
     }
 
     static string FirstSentence(string message)

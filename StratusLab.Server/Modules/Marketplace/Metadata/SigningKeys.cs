@@ -1,21 +1,22 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using StratusLab.Server.Modules.Marketplace.Contracts;
 
 namespace StratusLab.Server.Modules.Marketplace.Metadata;
 
 /// <summary>Loads an endorser's certificate with its private key: PKCS#12, or PEM certificate + PEM key (optionally encrypted).</summary>
-public static class SigningKeys
+internal static class SigningKeys
 {
     public static X509Certificate2 LoadPkcs12(string path, string? password)
     {
         try
         {
             var cert = X509CertificateLoader.LoadPkcs12FromFile(path, password, X509KeyStorageFlags.EphemeralKeySet);
-            return cert.HasPrivateKey ? cert : throw new MetadataException(400, $"{path} holds no private key; export the certificate together with its key.");
+            return cert.HasPrivateKey ? cert : throw MetadataException.Malformed($"{path} holds no private key; export the certificate together with its key.");
         }
         catch (CryptographicException e)
         {
-            throw new MetadataException(400, $"cannot read the PKCS#12 file {path}: {e.Message} (wrong --password?)");
+            throw MetadataException.Malformed($"cannot read the PKCS#12 file {path}: {e.Message} (wrong --password?)");
         }
     }
 
@@ -31,7 +32,7 @@ public static class SigningKeys
         }
         catch (CryptographicException e)
         {
-            throw new MetadataException(400, $"cannot read the certificate {certificatePath} with the key {keyPath}: {e.Message}");
+            throw MetadataException.Malformed($"cannot read the certificate {certificatePath} with the key {keyPath}: {e.Message}");
         }
     }
 

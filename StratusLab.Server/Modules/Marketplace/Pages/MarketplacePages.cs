@@ -4,7 +4,9 @@ using System.Text.Encodings.Web;
 using StratusLab.Server.Modules.Marketplace.Contracts;
 using StratusLab.Server.Modules.Marketplace.Metadata;
 using StratusLab.Server.Platform.Configuration;
+using StratusLab.Server.Platform.Contracts;
 using StratusLab.Server.Platform.Http;
+using StratusLab.Server.Platform.Security;
 
 namespace StratusLab.Server.Modules.Marketplace.Pages;
 
@@ -13,7 +15,7 @@ namespace StratusLab.Server.Modules.Marketplace.Pages;
 /// /marketplace/confirm/{token}. Server-rendered from the binary, no external assets, every value HTML-encoded,
 /// title, logo and colours from Marketplace:Pages.
 /// </summary>
-public static class MarketplacePages
+internal static class MarketplacePages
 {
     const int PageSize = 50;
     static readonly HtmlEncoder Html = HtmlEncoder.Default;
@@ -40,7 +42,7 @@ public static class MarketplacePages
             entries = await catalog.QueryAsync(new EntryQuery(MarketplaceEndpoints.ParseStatus(status), null, Blank(email), Blank(os), Blank(arch),
                 Blank(tag), Blank(q), null, PageSize + 1, (current - 1) * PageSize));
         }
-        catch (ApiException e)
+        catch (DomainException e)
         {
             entries = [];
             problem = e.Detail;
@@ -135,7 +137,7 @@ public static class MarketplacePages
 
     static async Task<IResult> ConfirmForm(string token, HttpContext http, MarketplaceStore store, ServerOptions options)
     {
-        var endorser = await store.FindEndorserByTokenAsync(MarketplaceCatalog.HashToken(token));
+        var endorser = await store.FindEndorserByTokenAsync(TokenHash.Of(token));
         if (endorser is null)
             return Page(http, options, "Unknown link", "<p class=\"problem\">This confirmation link is unknown or was already used; only the link in the newest mail works.</p>", 404);
         // A form, not a GET side effect: mail scanners that open links must not confirm anything.

@@ -6,7 +6,7 @@ using StratusLab.Server.Platform.Configuration;
 namespace StratusLab.Server.Modules.Marketplace.Policy;
 
 /// <summary>The site image policy over the Marketplace's entries, with the launch audit.</summary>
-public sealed class ImagePolicy(IMarketplaceCatalog catalog, PolicyStore store, ServerOptions options, TimeProvider clock, ILogger<ImagePolicy> logger)
+internal sealed class ImagePolicy(IMarketplaceCatalog catalog, PolicyStore store, ServerOptions options, TimeProvider clock, ILogger<ImagePolicy> logger)
     : IImagePolicy
 {
     public PolicyLists ConfigLists { get; } = new(

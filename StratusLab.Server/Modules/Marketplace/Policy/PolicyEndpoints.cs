@@ -4,21 +4,22 @@ using StratusLab.Server.Modules.Identity.Contracts;
 using StratusLab.Server.Modules.Marketplace.Contracts;
 using StratusLab.Server.Modules.Marketplace.Metadata;
 using StratusLab.Server.Platform.Auth;
+using StratusLab.Server.Platform.Contracts;
 using StratusLab.Server.Platform.Http;
 
 namespace StratusLab.Server.Modules.Marketplace.Policy;
 
 /// <summary>The site image policy as GET /policy shows it: the config file's lists, the API's, and both together.</summary>
-public sealed record PolicyView(PolicyLists Config, PolicyLists Site, PolicyLists Effective, DateTimeOffset? UpdatedAt, string? UpdatedBy);
+internal sealed record PolicyView(PolicyLists Config, PolicyLists Site, PolicyLists Effective, DateTimeOffset? UpdatedAt, string? UpdatedBy);
 /// <summary>Body of PUT /policy: the site's lists (those set through the API), each replaced; absent lists become empty.</summary>
-public sealed record SetPolicyRequest(
+internal sealed record SetPolicyRequest(
     IReadOnlyList<string>? WhitelistEndorsers = null, IReadOnlyList<string>? BlacklistEndorsers = null,
     IReadOnlyList<string>? WhitelistImages = null, IReadOnlyList<string>? BlacklistImages = null,
     IReadOnlyList<string>? WhitelistChecksums = null, IReadOnlyList<string>? BlacklistChecksums = null);
 /// <summary>Body of POST /policy/check.</summary>
-public sealed record PolicyCheckRequest(string Identifier);
+internal sealed record PolicyCheckRequest(string Identifier);
 
-public static class PolicyEndpoints
+internal static class PolicyEndpoints
 {
     public static RouteGroupBuilder MapPolicyEndpoints(this IEndpointRouteBuilder app)
     {
@@ -61,18 +62,18 @@ public static class PolicyEndpoints
     }
 
     static IReadOnlyList<string> Emails(IReadOnlyList<string>? values, string field) => Each(values, field, v =>
-        MetadataXml.EmailPattern().IsMatch(v) ? v : throw ApiException.BadRequest(field, $"'{field}' contains '{Validate.Trim(v)}', which is not an e-mail address."));
+        MetadataXml.EmailPattern().IsMatch(v) ? v : throw new InvalidInputException(field, $"'{field}' contains '{Validate.Trim(v)}', which is not an e-mail address."));
 
     static IReadOnlyList<string> Identifiers(IReadOnlyList<string>? values, string field) => Each(values, field, v =>
-        ImageIdentifier.IsWellFormed(v) ? v : throw ApiException.BadRequest(field, $"'{field}' contains '{Validate.Trim(v)}', which is not an image identifier (27 characters of A-Z a-z 0-9 - _)."));
+        ImageIdentifier.IsWellFormed(v) ? v : throw new InvalidInputException(field, $"'{field}' contains '{Validate.Trim(v)}', which is not an image identifier (27 characters of A-Z a-z 0-9 - _)."));
 
     static IReadOnlyList<string> Checksums(IReadOnlyList<string>? values, string field) => Each(values, field, v =>
         v.Length is 32 or 40 or 56 or 64 or 96 or 128 && v.All(Uri.IsHexDigit) ? v.ToLowerInvariant()
-            : throw ApiException.BadRequest(field, $"'{field}' contains '{Validate.Trim(v)}', which is not a hex MD5, SHA-1 or SHA-2 checksum."));
+            : throw new InvalidInputException(field, $"'{field}' contains '{Validate.Trim(v)}', which is not a hex MD5, SHA-1 or SHA-2 checksum."));
 
     static IReadOnlyList<string> Each(IReadOnlyList<string>? values, string field, Func<string, string> check)
     {
-        if (values is { Count: > 10_000 }) throw ApiException.BadRequest(field, $"'{field}' has more than 10000 values.");
+        if (values is { Count: > 10_000 }) throw new InvalidInputException(field, $"'{field}' has more than 10000 values.");
         return (values ?? []).Select(v => check(v.Trim())).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
     }
 }

@@ -4,7 +4,7 @@ using StratusLab.Server.Modules.Marketplace.Metadata;
 namespace StratusLab.Server.Modules.Marketplace.Policy;
 
 /// <summary>The six lists of a site image policy. Values are e-mails, image identifiers and hex checksums.</summary>
-public sealed record PolicyLists(
+internal sealed record PolicyLists(
     IReadOnlyList<string> WhitelistEndorsers, IReadOnlyList<string> BlacklistEndorsers,
     IReadOnlyList<string> WhitelistImages, IReadOnlyList<string> BlacklistImages,
     IReadOnlyList<string> WhitelistChecksums, IReadOnlyList<string> BlacklistChecksums)
@@ -21,7 +21,7 @@ public sealed record PolicyLists(
 }
 
 /// <summary>The policy in force: the config file's lists and those set through the API ("site"); both always apply.</summary>
-public sealed record PolicyRuleSet(PolicyLists Config, PolicyLists Site)
+internal sealed record PolicyRuleSet(PolicyLists Config, PolicyLists Site)
 {
     public PolicyLists Effective => Config.Union(Site);
 }
@@ -32,7 +32,7 @@ public sealed record PolicyRuleSet(PolicyLists Config, PolicyLists Site)
 /// one of its checksums or its endorser refuses. The image may run when at least one entry survives; the newest
 /// surviving entry is the one to launch.
 /// </summary>
-public static class PolicyRules
+internal static class PolicyRules
 {
     public static PolicyDecision Evaluate(string identifier, IReadOnlyList<MetadataEntry> entries, PolicyRuleSet rules, DateTimeOffset at)
     {

@@ -4,21 +4,21 @@ using StratusLab.Server.Platform.Data;
 
 namespace StratusLab.Server.Modules.Marketplace.Policy;
 
-public sealed record PolicyRuleRow(string List, string Kind, string Value, DateTimeOffset CreatedAt, string CreatedBy);
+internal sealed record PolicyRuleRow(string List, string Kind, string Value, DateTimeOffset CreatedAt, string CreatedBy);
 
 /// <summary>One launch decision as the audit keeps it.</summary>
-public sealed record AuditRecord(long Id, DateTimeOffset At, string Identifier, string? Sha1, string? Endorser, long? UserId, string UserName,
+internal sealed record AuditRecord(long Id, DateTimeOffset At, string Identifier, string? Sha1, string? Endorser, long? UserId, string UserName,
     string? InstanceId, bool Accepted, string Rule, string Source, string Reason);
 
 sealed record AuditRow(long Id, DateTimeOffset At, string Identifier, string? Sha1, string? Endorser, long? UserId, string UserName,
     string? InstanceId, long Accepted, string Rule, string Source, string Reason);
 
 /// <summary>Filters of the audit query; null means any.</summary>
-public sealed record AuditQuery(string? Identifier = null, string? User = null, bool? Accepted = null, DateTimeOffset? Since = null,
+internal sealed record AuditQuery(string? Identifier = null, string? User = null, bool? Accepted = null, DateTimeOffset? Since = null,
     DateTimeOffset? Until = null, int Limit = 100, int Offset = 0);
 
 /// <summary>The policy's SQL (tables policy_*).</summary>
-public sealed class PolicyStore(Store store)
+internal sealed class PolicyStore(Store store)
 {
     public async Task<PolicyLists> SiteListsAsync()
     {

@@ -1,12 +1,11 @@
 using System.Security.Cryptography;
+using StratusLab.Server.Modules.Marketplace.Contracts;
 
 namespace StratusLab.Server.Modules.Marketplace.Metadata;
 
-/// <summary>Bytes and checksums of an image file, computed in one pass (what build-metadata and site registration put in an entry).</summary>
-public sealed record ImageDigest(long Bytes, string Sha1, string Sha256, string Md5)
+/// <summary>Computes an image's <see cref="ImageDigest"/>: its bytes, SHA-1, SHA-256 and MD5 in one pass.</summary>
+internal static class ImageDigests
 {
-    public string Identifier => ImageIdentifier.FromSha1Hex(Sha1);
-
     public static async Task<ImageDigest> OfFileAsync(string path, CancellationToken ct = default)
     {
         await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan | FileOptions.Asynchronous);

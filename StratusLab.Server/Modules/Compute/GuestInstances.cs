@@ -12,7 +12,7 @@ internal sealed class GuestInstances(ComputeStore store, InstanceEvents events) 
     public async Task<GuestInstance?> FindByGuestTokenAsync(string token, CancellationToken ct = default)
     {
         if (!token.StartsWith(InstanceLifecycle.GuestTokenPrefix, StringComparison.Ordinal) || token.Length > 200) return null;
-        var row = await store.FindByGuestTokenHashAsync(InstanceLifecycle.HashGuestToken(token));
+        var row = await store.FindByGuestTokenHashAsync(Platform.Security.TokenHash.Of(token));
         if (row is null || row.StateValue is InstanceState.Done or InstanceState.Failed or InstanceState.Epilog) return null;
         return new GuestInstance(row.Id, row.Name, row.Context);
     }

@@ -153,7 +153,7 @@ internal sealed partial class InstanceLifecycle(
         }
 
         // One write records everything PROLOG made; the guest token is valid from here on.
-        row = await store.RecordPrologAsync(id, new PrologRecord(HashGuestToken(token),
+        row = await store.RecordPrologAsync(id, new PrologRecord(Platform.Security.TokenHash.Of(token),
             nics.SelectMany(n => n.Forwards).Select(f => new PortForward(f.GuestPort, f.HostAddress, f.HostPort, f.Protocol)).ToList(),
             nics.Select(n => new InstanceNic(n.Index, n.Network, n.Ip, n.Mac)).ToList(),
             driver.UsesRealMedia ? dir : null, boot)) ?? throw new OperationCanceledException("terminated");
@@ -335,7 +335,6 @@ internal sealed partial class InstanceLifecycle(
         if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
     }
 
-    public static string HashGuestToken(string token) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
 
     static string StateName(InstanceState state) => InstanceStateMachine.Name(state);
 

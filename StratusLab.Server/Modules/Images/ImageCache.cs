@@ -12,7 +12,6 @@ using StratusLab.Server.Modules.Pdisk.Contracts;
 using StratusLab.Server.Platform.Configuration;
 using StratusLab.Server.Platform.Contracts;
 using StratusLab.Server.Platform.Host;
-using StratusLab.Server.Platform.Contracts;
 using StratusLab.Server.Platform.Http;
 using StratusLab.Server.Platform.Transfers;
 

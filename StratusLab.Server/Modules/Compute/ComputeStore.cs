@@ -185,9 +185,9 @@ internal sealed class ComputeStore(Store store)
     public Task<InstanceRow?> TransitionAsync(long id, IReadOnlyCollection<InstanceState> from, InstanceState to) =>
         ChangeAsync(id, from, to, null, null);
 
-    /// <summary>Records what PROLOG made (guest token, NICs and ports, VM directory, boot disk) in one write, while still PROLOG.</summary>
-    public Task<InstanceRow?> RecordPrologAsync(long id, PrologRecord prolog) =>
-        ChangeAsync(id, [InstanceState.Prolog], InstanceState.Prolog,
+    /// <summary>PROLOG → BOOT, recording what PROLOG made (guest token, NICs and ports, VM directory, boot disk) in the same write.</summary>
+    public Task<InstanceRow?> EnterBootAsync(long id, PrologRecord prolog) =>
+        ChangeAsync(id, [InstanceState.Prolog], InstanceState.Boot,
             "guest_token_hash = @GuestTokenHash, port_forwards_json = @PortForwards, nics_json = @Nics, vm_dir = @VmDir, boot_disk_json = @BootDisk",
             new { prolog.GuestTokenHash, prolog.PortForwards, prolog.Nics, prolog.VmDir, prolog.BootDisk });
 

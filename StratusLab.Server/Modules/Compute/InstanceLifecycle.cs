@@ -89,10 +89,10 @@ internal sealed partial class InstanceLifecycle(
         try
         {
             Publish(row);
-            var spec = await PrologAsync(row, driver, undo, cts.Token);
+            var (spec, prolog) = await PrologAsync(row, driver, undo, cts.Token);
 
             step = InstanceState.Boot;
-            Publish(await store.TransitionAsync(id, [InstanceState.Prolog], InstanceState.Boot) ?? throw new OperationCanceledException("terminated"));
+            Publish(await store.EnterBootAsync(id, prolog) ?? throw new OperationCanceledException("terminated"));
             // The simulated driver changes nothing on the host, so its NICs have no host side (taps, rules, DHCP).
             if (driver.UsesRealMedia) await networking.PreBootAsync(id, cts.Token);
             var started = await driver.StartAsync(spec, cts.Token);
@@ -130,7 +130,8 @@ internal sealed partial class InstanceLifecycle(
         }
     }
 
-    async Task<VmSpec> PrologAsync(InstanceRow row, IHypervisorDriver driver, UndoStack undo, CancellationToken ct)
+    /// <summary>Everything a VM needs before it boots; what it made is recorded with the move to BOOT (one write).</summary>
+    async Task<(VmSpec Spec, PrologRecord Record)> PrologAsync(InstanceRow row, IHypervisorDriver driver, UndoStack undo, CancellationToken ct)
     {
         var id = row.Id;
         await CheckImagePolicyAsync(row, ct);
@@ -152,15 +153,13 @@ internal sealed partial class InstanceLifecycle(
             iso = media.IsoPath;
         }
 
-        // One write records everything PROLOG made; the guest token is valid from here on.
-        row = await store.RecordPrologAsync(id, new PrologRecord(Platform.Security.TokenHash.Of(token),
+        var record = new PrologRecord(Platform.Security.TokenHash.Of(token),
             nics.SelectMany(n => n.Forwards).Select(f => new PortForward(f.GuestPort, f.HostAddress, f.HostPort, f.Protocol)).ToList(),
             nics.Select(n => new InstanceNic(n.Index, n.Network, n.Ip, n.Mac)).ToList(),
-            driver.UsesRealMedia ? dir : null, boot)) ?? throw new OperationCanceledException("terminated");
-
-        var spec = SpecOf(row, dir, nics, iso);
+            driver.UsesRealMedia ? dir : null, boot);
+        var spec = SpecOf(row, boot, dir, nics, iso);
         await driver.PrologAsync(spec, ct);
-        return spec;
+        return (spec, record);
     }
 
     /// <summary>
@@ -231,9 +230,9 @@ internal sealed partial class InstanceLifecycle(
             throw new PolicyRefusedException($"the site image policy refused image {identifier} (rule {decision.Rule}, from {decision.Source}): {decision.Reason}");
     }
 
-    static VmSpec SpecOf(InstanceRow row, string dir, IReadOnlyList<Networking.Contracts.NicPlan> nics, string? iso) =>
+    static VmSpec SpecOf(InstanceRow row, BootDiskRecord? boot, string dir, IReadOnlyList<Networking.Contracts.NicPlan> nics, string? iso) =>
         new(row.Id, row.Name, dir, (int)row.Cpu, row.MemoryMib,
-            row.BootDisk is { } boot ? [new VmDisk(boot.Path, boot.Format)] : [], iso,
+            boot is null ? [] : [new VmDisk(boot.Path, boot.Format)], iso,
             nics.Select(NicOf).ToList(),
             row.Admin.RawQemuArguments ?? []);
 

@@ -24,6 +24,8 @@ public sealed class NetworkRow
     public int? Mtu { get; init; }
     public int? VlanId { get; init; }
     public string? Uplink { get; init; }
+    /// <summary>The allocation cursor: the next address to try.</summary>
+    public long NextAddress { get; init; }
     public DateTimeOffset CreatedAt { get; init; }
 
     public Subnet Subnet => new((uint)Network, Prefix);
@@ -108,7 +110,7 @@ public sealed class NetworkingStore(Store store)
     const string NetworkColumns = """
         id AS Id, name AS Name, kind AS Kind, driver AS Driver, owner_id AS OwnerId, group_id AS GroupId, permissions AS Permissions,
         network AS Network, prefix AS Prefix, gateway AS Gateway, dns_json AS DnsJson, mtu AS Mtu, vlan_id AS VlanId, uplink AS Uplink,
-        created_at AS CreatedAt
+        next_address AS NextAddress, created_at AS CreatedAt
         """;
     const string LeaseColumns = """
         network_id AS NetworkId, address AS Address, mac AS Mac, state AS State, instance_id AS InstanceId, nic AS Nic, reason AS Reason,
@@ -314,89 +316,100 @@ public sealed class NetworkingStore(Store store)
     /// Leases one address per named network (and PAT ports, as <paramref name="wantPorts"/> asks for the resolved networks) in one
     /// write transaction, and returns what the instance then holds; an instance that already has leases gets them back unchanged.
     /// </summary>
-    public Task<Allocation> AllocateAsync(long instanceId, IReadOnlyList<string> networkNames, string? firstMac, Func<IReadOnlyList<NetworkRow>, PortWant?> wantPorts) =>
-        AllocateAsync(instanceId, async (c, tx) =>
-        {
-            var networks = new List<NetworkRow>();
-            foreach (var name in networkNames)
-                networks.Add(await FindNetworkAsync(name, c, tx) ?? throw new NetworkUnavailableException($"network '{name}' no longer exists"));
-            return networks;
-        }, firstMac, wantPorts);
-
-    /// <summary>The same by network ids, with a fixed port request; returns the leases.</summary>
-    public async Task<IReadOnlyList<LeaseRow>> AllocateAsync(long instanceId, IReadOnlyList<long> networkIds, string? firstMac, PortWant? ports) =>
-        (await AllocateAsync(instanceId, async (c, tx) =>
-        {
-            var networks = new List<NetworkRow>();
-            foreach (var id in networkIds)
-                networks.Add(await c.QuerySingleAsync<NetworkRow>($"SELECT {NetworkColumns} FROM net_networks WHERE id = @id", new { id }, tx));
-            return networks;
-        }, firstMac, _ => ports)).Leases;
-
-    async Task<Allocation> AllocateAsync(long instanceId, Func<IDbConnection, IDbTransaction, Task<List<NetworkRow>>> resolve, string? firstMac,
-        Func<IReadOnlyList<NetworkRow>, PortWant?> wantPorts)
+    public async Task<Allocation> AllocateAsync(long instanceId, IReadOnlyList<string> networkNames, string? firstMac, Func<IReadOnlyList<NetworkRow>, PortWant?> wantPorts)
     {
         return await store.WriteAsync(async (c, tx) =>
         {
-            var existing = (await c.QueryAsync<LeaseRow>($"SELECT {LeaseColumns} FROM net_leases WHERE instance_id = @instanceId ORDER BY nic",
-                new { instanceId }, tx)).AsList();
-            var networks = new List<NetworkRow>();
-            if (existing.Count > 0)
-            {
-                foreach (var id in existing.Select(l => l.NetworkId).Distinct())
-                    networks.Add(await c.QuerySingleAsync<NetworkRow>($"SELECT {NetworkColumns} FROM net_networks WHERE id = @id", new { id }, tx));
-                var held = (await c.QueryAsync<PortRow>($"SELECT {PortColumns} FROM net_ports WHERE instance_id = @instanceId ORDER BY port", new { instanceId }, tx)).AsList();
-                return new Allocation(existing, held, networks);
-            }
-            networks = await resolve(c, tx);
-            var networkIds = networks.Select(n => n.Id).ToList();
-            var ports = wantPorts(networks);
-            var given = new List<PortRow>();
-            var now = DateTimeOffset.UtcNow;
-            var leases = new List<LeaseRow>();
-            for (var nic = 0; nic < networkIds.Count; nic++)
-            {
-                var network = await c.QuerySingleAsync<(string Name, long Next)>("SELECT name, next_address FROM net_networks WHERE id = @id",
-                    new { id = networkIds[nic] }, tx);
-                var ranges = await RangesAsync(networkIds[nic], c, tx);
-                var address = await FirstFreeAsync(c, tx, networkIds[nic], ranges, network.Next);
-                if (address is null)
-                {
-                    var taken = await c.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM net_leases WHERE network_id = @id", new { id = networkIds[nic] }, tx);
-                    throw new NetworkUnavailableException(
-                        $"network '{network.Name}' has no free address ({taken} of {ranges.Sum(r => r.Last - r.First + 1)} leased or held); terminate instances, release held addresses or use another network");
-                }
-                var mac = nic == 0 && firstMac is not null ? firstMac : Macs.FromAddress((uint)address.Value);
-                await c.ExecuteAsync("""
-                    INSERT INTO net_leases (network_id, address, mac, state, instance_id, nic, created_at)
-                    VALUES (@networkId, @address, @mac, 'used', @instanceId, @nic, @now);
-                    UPDATE net_networks SET next_address = @next WHERE id = @networkId
-                    """, new { networkId = networkIds[nic], address, mac, instanceId, nic, now, next = address + 1 }, tx);
-                leases.Add(new LeaseRow { NetworkId = networkIds[nic], Address = address.Value, Mac = mac, State = "used", InstanceId = instanceId, Nic = nic, CreatedAt = now });
-            }
-            if (ports is not null && ports.GuestPorts.Count > 0)
-            {
-                var lease = leases[ports.Nic];
-                var taken = (await c.QueryAsync<long>("SELECT port FROM net_ports WHERE protocol = 'tcp' AND port BETWEEN @First AND @Last",
-                    new { ports.First, ports.Last }, tx)).ToHashSet();
-                var candidate = ports.First;
-                foreach (var guestPort in ports.GuestPorts)
-                {
-                    while (candidate <= ports.Last && (taken.Contains(candidate) || ports.IsFree?.Invoke(candidate) == false)) candidate++;
-                    if (candidate > ports.Last)
-                        throw new NetworkUnavailableException(
-                            $"no free PAT port left in {ports.First}-{ports.Last}; terminate instances or widen Networking:PatPortFirst/PatPortLast");
-                    await c.ExecuteAsync("""
-                        INSERT INTO net_ports (port, protocol, host_address, network_id, address, guest_port, instance_id)
-                        VALUES (@candidate, 'tcp', @HostAddress, @NetworkId, @Address, @guestPort, @instanceId)
-                        """, new { candidate, ports.HostAddress, lease.NetworkId, lease.Address, guestPort, instanceId }, tx);
-                    given.Add(new PortRow { Port = candidate, Protocol = "tcp", HostAddress = ports.HostAddress, NetworkId = lease.NetworkId,
-                        Address = lease.Address, GuestPort = guestPort, InstanceId = instanceId });
-                    candidate++;
-                }
-            }
-            return new Allocation(leases, given, networks);
+            // The instance's leases (if it has some already) and the named networks, in one batch.
+            var ids = networkNames.Select(n => long.TryParse(n, out var id) ? id : (long?)null).OfType<long>().ToList();
+            using var batch = await c.QueryMultipleAsync($"""
+                SELECT {LeaseColumns} FROM net_leases WHERE instance_id = @instanceId ORDER BY nic;
+                SELECT {NetworkColumns} FROM net_networks WHERE name IN @names OR id IN @ids
+                """, new { instanceId, names = networkNames.ToList(), ids }, tx);
+            var existing = (await batch.ReadAsync<LeaseRow>()).AsList();
+            var found = (await batch.ReadAsync<NetworkRow>()).AsList();
+            var named = new List<NetworkRow>();
+            foreach (var name in networkNames)
+                named.Add(found.FirstOrDefault(n => long.TryParse(name, out var id) ? n.Id == id : n.Name == name)
+                    ?? throw new NetworkUnavailableException($"network '{name}' no longer exists"));
+            return await AllocateAsync(c, tx, instanceId, existing, named, firstMac, wantPorts);
         });
+    }
+
+    /// <summary>The same by network ids, with a fixed port request; returns the leases.</summary>
+    public async Task<IReadOnlyList<LeaseRow>> AllocateAsync(long instanceId, IReadOnlyList<long> networkIds, string? firstMac, PortWant? ports) =>
+        (await AllocateAsync(instanceId, networkIds.Select(id => id.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToList(), firstMac, _ => ports)).Leases;
+
+    async Task<Allocation> AllocateAsync(IDbConnection c, IDbTransaction tx, long instanceId, List<LeaseRow> existing, List<NetworkRow> named, string? firstMac,
+        Func<IReadOnlyList<NetworkRow>, PortWant?> wantPorts)
+    {
+        var networks = new List<NetworkRow>();
+        if (existing.Count > 0)
+        {
+            foreach (var id in existing.Select(l => l.NetworkId).Distinct())
+                networks.Add(await c.QuerySingleAsync<NetworkRow>($"SELECT {NetworkColumns} FROM net_networks WHERE id = @id", new { id }, tx));
+            var held = (await c.QueryAsync<PortRow>($"SELECT {PortColumns} FROM net_ports WHERE instance_id = @instanceId ORDER BY port", new { instanceId }, tx)).AsList();
+            return new Allocation(existing, held, networks);
+        }
+        networks = named;
+        var networkIds = networks.Select(n => n.Id).ToList();
+        var ports = wantPorts(networks);
+        var given = new List<PortRow>();
+        var now = DateTimeOffset.UtcNow;
+        var leases = new List<LeaseRow>();
+        // The rows were read in this transaction; a second NIC on the same network continues from the first one's address.
+        var cursors = networks.GroupBy(n => n.Id).ToDictionary(g => g.Key, g => g.First().NextAddress);
+        for (var nic = 0; nic < networkIds.Count; nic++)
+        {
+            var network = networks[nic];
+            var ranges = await RangesAsync(networkIds[nic], c, tx);
+            var address = await FirstFreeAsync(c, tx, networkIds[nic], ranges, cursors[network.Id]);
+            if (address is null)
+            {
+                var taken = await c.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM net_leases WHERE network_id = @id", new { id = networkIds[nic] }, tx);
+                throw new NetworkUnavailableException(
+                    $"network '{network.Name}' has no free address ({taken} of {ranges.Sum(r => r.Last - r.First + 1)} leased or held); terminate instances, release held addresses or use another network");
+            }
+            var mac = nic == 0 && firstMac is not null ? firstMac : Macs.FromAddress((uint)address.Value);
+            await c.ExecuteAsync("""
+                INSERT INTO net_leases (network_id, address, mac, state, instance_id, nic, created_at)
+                VALUES (@networkId, @address, @mac, 'used', @instanceId, @nic, @now);
+                UPDATE net_networks SET next_address = @next WHERE id = @networkId
+                """, new { networkId = networkIds[nic], address, mac, instanceId, nic, now, next = address + 1 }, tx);
+            leases.Add(new LeaseRow { NetworkId = networkIds[nic], Address = address.Value, Mac = mac, State = "used", InstanceId = instanceId, Nic = nic, CreatedAt = now });
+            cursors[network.Id] = address.Value + 1;
+        }
+        if (ports is not null && ports.GuestPorts.Count > 0)
+        {
+            var lease = leases[ports.Nic];
+            var taken = (await c.QueryAsync<long>("SELECT port FROM net_ports WHERE protocol = 'tcp' AND port BETWEEN @First AND @Last",
+                new { ports.First, ports.Last }, tx)).ToHashSet();
+            var candidate = ports.First;
+            foreach (var guestPort in ports.GuestPorts)
+            {
+                while (candidate <= ports.Last && (taken.Contains(candidate) || ports.IsFree?.Invoke(candidate) == false)) candidate++;
+                if (candidate > ports.Last)
+                    throw new NetworkUnavailableException(
+                        $"no free PAT port left in {ports.First}-{ports.Last}; terminate instances or widen Networking:PatPortFirst/PatPortLast");
+                given.Add(new PortRow { Port = candidate, Protocol = "tcp", HostAddress = ports.HostAddress, NetworkId = lease.NetworkId,
+                    Address = lease.Address, GuestPort = guestPort, InstanceId = instanceId });
+                candidate++;
+            }
+            // One statement for all of the instance's ports.
+            var values = new DynamicParameters(new { ports.HostAddress, lease.NetworkId, lease.Address, instanceId });
+            var rows = new List<string>();
+            for (var i = 0; i < given.Count; i++)
+            {
+                values.Add($"port{i}", given[i].Port);
+                values.Add($"guest{i}", given[i].GuestPort);
+                rows.Add($"(@port{i}, 'tcp', @HostAddress, @NetworkId, @Address, @guest{i}, @instanceId)");
+            }
+            await c.ExecuteAsync($"""
+                INSERT INTO net_ports (port, protocol, host_address, network_id, address, guest_port, instance_id)
+                VALUES {string.Join(", ", rows)}
+                """, values, tx);
+        }
+        return new Allocation(leases, given, networks);
     }
 
     /// <summary>The first address no lease has, searching the ranges from the cursor on and wrapping around once.</summary>

@@ -17,10 +17,23 @@ sealed record AuditRow(long Id, DateTimeOffset At, string Identifier, string? Sh
 internal sealed record AuditQuery(string? Identifier = null, string? User = null, bool? Accepted = null, DateTimeOffset? Since = null,
     DateTimeOffset? Until = null, int Limit = 100, int Offset = 0);
 
-/// <summary>The policy's SQL (tables policy_*).</summary>
+/// <summary>The policy's SQL (tables policy_*). The site lists are read at every launch and change rarely, so they are cached.</summary>
 internal sealed class PolicyStore(Store store)
 {
+    PolicyLists? _cached;
+    long _version;
+
     public async Task<PolicyLists> SiteListsAsync()
+    {
+        if (Volatile.Read(ref _cached) is { } cached) return cached;
+        var version = Interlocked.Read(ref _version);
+        var lists = await ReadSiteListsAsync();
+        // A replace that happened meanwhile bumped the version: keep the fresh read out of the cache.
+        if (Interlocked.Read(ref _version) == version) Interlocked.CompareExchange(ref _cached, lists, null);
+        return lists;
+    }
+
+    async Task<PolicyLists> ReadSiteListsAsync()
     {
         await using var c = await store.OpenAsync();
         var rows = (await c.QueryAsync<PolicyRuleRow>(
@@ -38,7 +51,19 @@ internal sealed class PolicyStore(Store store)
         return row is null ? null : (row.CreatedAt, row.CreatedBy);
     }
 
-    public Task ReplaceSiteListsAsync(PolicyLists lists, string by) => store.WriteAsync(async (c, tx) =>
+    public async Task ReplaceSiteListsAsync(PolicyLists lists, string by)
+    {
+        Interlocked.Increment(ref _version);
+        Volatile.Write(ref _cached, null);
+        try { await WriteSiteListsAsync(lists, by); }
+        finally
+        {
+            Interlocked.Increment(ref _version);
+            Volatile.Write(ref _cached, null);
+        }
+    }
+
+    Task WriteSiteListsAsync(PolicyLists lists, string by) => store.WriteAsync(async (c, tx) =>
     {
         await c.ExecuteAsync("DELETE FROM policy_rules", transaction: tx);
         var now = DateTimeOffset.UtcNow;

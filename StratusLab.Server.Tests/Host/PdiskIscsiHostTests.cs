@@ -146,7 +146,7 @@ public class PdiskIscsiHostTests
 }
 
 /// <summary>tgtd helpers for host tests.</summary>
-public static class PdiskHost
+internal static class PdiskHost
 {
     public static async Task<IReadOnlyList<TgtTarget>> TargetsAsync()
     {

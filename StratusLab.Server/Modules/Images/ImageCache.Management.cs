@@ -5,7 +5,7 @@ using StratusLab.Server.Platform.Http;
 
 namespace StratusLab.Server.Modules.Images;
 
-public sealed partial class ImageCache
+internal sealed partial class ImageCache
 {
     public const string ApplianceName = Platform.Configuration.Appliance.Name;
 

@@ -5,7 +5,7 @@ using StratusLab.Server.Platform.Transfers;
 
 namespace StratusLab.Server.Modules.Images;
 
-public sealed partial class ImageCache
+internal sealed partial class ImageCache
 {
     /// <summary>
     /// StratusLab's --save: flattens an instance's LIVE disk into a new independent ORIGIN, publishes a site-signed

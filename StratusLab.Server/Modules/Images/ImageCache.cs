@@ -22,7 +22,7 @@ namespace StratusLab.Server.Modules.Images;
 /// (single flight), and a LIVE copy-on-write snapshot per instance. Least-recently-used origins without snapshots
 /// are evicted past Images:MaxCacheMiB or Images:MaxIdleHours.
 /// </summary>
-public sealed partial class ImageCache(
+internal sealed partial class ImageCache(
     ImagesStore store,
     HttpDownloader downloader,
     QemuImg qemuImg,

@@ -5,17 +5,17 @@ using StratusLab.Server.Platform.Http;
 namespace StratusLab.Server.Modules.Images;
 
 /// <summary>A cached image (or one being downloaded) as the API shows it.</summary>
-public sealed record CachedImageView(
+internal sealed record CachedImageView(
     string Image, string Kind, string State, string? Identifier, IReadOnlyList<string> Names, bool IsDefault, string? Origin,
     long BytesDone, long? BytesTotal, long? SizeBytes, long Hits, string? Error, DateTimeOffset CreatedAt, DateTimeOffset? ReadyAt, DateTimeOffset? LastUsedAt);
 
 /// <summary>Body of POST /images: give a local image file a name (admin).</summary>
-public sealed record RegisterImageRequest(string Name, string Path, bool Default = false);
+internal sealed record RegisterImageRequest(string Name, string Path, bool Default = false);
 
 /// <summary>Body of POST /images/prefetch.</summary>
-public sealed record PrefetchRequest(string Image);
+internal sealed record PrefetchRequest(string Image);
 
-public static class ImagesEndpoints
+internal static class ImagesEndpoints
 {
     public static RouteGroupBuilder MapImagesEndpoints(this IEndpointRouteBuilder app)
     {

@@ -6,7 +6,7 @@ using StratusLab.Server.Platform.Transfers;
 
 namespace StratusLab.Server.Modules.Images;
 
-public static class ImagesModule
+internal static class ImagesModule
 {
     public static IServiceCollection AddImagesModule(this IServiceCollection services, IConfiguration configuration)
     {
@@ -28,7 +28,7 @@ public static class ImagesModule
 }
 
 /// <summary>Marks interrupted downloads and registers the bundled appliance before the server listens, so the first request finds the default image.</summary>
-public sealed class ImagesHost(ImageCache cache, ILogger<ImagesHost> logger) : IHostedService
+internal sealed class ImagesHost(ImageCache cache, ILogger<ImagesHost> logger) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {

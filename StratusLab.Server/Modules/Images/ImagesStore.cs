@@ -5,7 +5,7 @@ using StratusLab.Server.Platform.Transfers;
 namespace StratusLab.Server.Modules.Images;
 
 /// <summary>One cached image.</summary>
-public sealed class CacheRow
+internal sealed class CacheRow
 {
     public string Key { get; init; } = "";
     public string Source { get; init; } = "";
@@ -27,7 +27,7 @@ public sealed class CacheRow
 }
 
 /// <summary>A short image name.</summary>
-public sealed class NameRow
+internal sealed class NameRow
 {
     public string Name { get; init; } = "";
     public string Identifier { get; init; } = "";
@@ -35,7 +35,7 @@ public sealed class NameRow
 }
 
 /// <summary>The Images module's SQL (tables img_*).</summary>
-public sealed class ImagesStore(Store store)
+internal sealed class ImagesStore(Store store)
 {
     const string Columns = """
         key AS Key, source AS Source, kind AS Kind, state AS State, identifier AS Identifier, origin_uuid AS OriginUuid,

@@ -21,7 +21,7 @@ namespace StratusLab.Server.Modules.Networking;
 /// the drivers' pre-boot / post-boot / clean actions. Host-side actions of all networks are serialised (one gate),
 /// so a NIC's DHCP entry, tap and rules are never made while reconciliation decides what is an orphan.
 /// </summary>
-public sealed class InstanceNetworking(
+internal sealed class InstanceNetworking(
     NetworkingStore store,
     IServiceProvider services,
     ServerOptions options,

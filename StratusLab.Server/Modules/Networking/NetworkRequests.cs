@@ -11,7 +11,7 @@ using StratusLab.Server.Platform.Http;
 namespace StratusLab.Server.Modules.Networking;
 
 /// <summary>One address range of POST /networks: <c>cidr</c>, or <c>first</c> + <c>last</c> (optional <c>mask</c>), or <c>network</c> + <c>mask</c> (optional <c>first</c>).</summary>
-public sealed record RangeRequest(string? Cidr = null, string? First = null, string? Last = null, string? Network = null, string? Mask = null);
+internal sealed record RangeRequest(string? Cidr = null, string? First = null, string? Last = null, string? Network = null, string? Mask = null);
 
 /// <summary>
 /// Body of POST /api/v1/networks. One range at the top level (cidr; first + last [+ mask]; network + mask [+ first]) or
@@ -20,7 +20,7 @@ public sealed record RangeRequest(string? Cidr = null, string? First = null, str
 /// mtu 576..9000; admins only: vlanId (802.1Q, bridge networks) and uplink (the host interface carrying the VLAN).
 /// securityGroups: names (default: "default", which allows everything).
 /// </summary>
-public sealed record CreateNetworkRequest(
+internal sealed record CreateNetworkRequest(
     string Name,
     string? Kind = null,
     string? Driver = null,
@@ -38,10 +38,10 @@ public sealed record CreateNetworkRequest(
     IReadOnlyList<string>? SecurityGroups = null);
 
 /// <summary>Body of POST /networks/{network}/hold and /release.</summary>
-public sealed record AddressRequest(string Ip);
+internal sealed record AddressRequest(string Ip);
 
 /// <summary>Validates network requests and applies them: nothing is written unless every check passed.</summary>
-public sealed partial class NetworkRequests(NetworkingStore store, InstanceNetworking networking, ServerOptions options)
+internal sealed partial class NetworkRequests(NetworkingStore store, InstanceNetworking networking, ServerOptions options)
 {
     public static readonly string[] Kinds = ["public", "local", "private"];
 

@@ -4,7 +4,7 @@ using StratusLab.Server.Platform.Configuration;
 namespace StratusLab.Server.Modules.Networking;
 
 /// <summary>First start: creates the network named "default" from Networking:DefaultNetwork (QEMU user-mode's layout by default).</summary>
-public sealed class NetworkingBootstrap(NetworkingStore store, NetworkRequests requests, ServerOptions options, ILogger<NetworkingBootstrap> logger)
+internal sealed class NetworkingBootstrap(NetworkingStore store, NetworkRequests requests, ServerOptions options, ILogger<NetworkingBootstrap> logger)
 {
     /// <summary>The site itself, as the owner of built-in objects.</summary>
     static readonly Caller Site = new(0, "site", IsAdmin: true, PrimaryGroupId: 0, GroupIds: []);

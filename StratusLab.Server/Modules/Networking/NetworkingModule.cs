@@ -7,7 +7,7 @@ using StratusLab.Server.Modules.Networking.Jobs;
 
 namespace StratusLab.Server.Modules.Networking;
 
-public static class NetworkingModule
+internal static class NetworkingModule
 {
     public static IServiceCollection AddNetworkingModule(this IServiceCollection services, IConfiguration configuration)
     {

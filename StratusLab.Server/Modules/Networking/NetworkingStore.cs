@@ -8,7 +8,7 @@ using StratusLab.Server.Platform.Data;
 namespace StratusLab.Server.Modules.Networking;
 
 /// <summary>One network as stored.</summary>
-public sealed class NetworkRow
+internal sealed class NetworkRow
 {
     public long Id { get; init; }
     public string Name { get; init; } = "";
@@ -32,10 +32,10 @@ public sealed class NetworkRow
 }
 
 /// <summary>An address range of a network.</summary>
-public sealed record RangeRow(long NetworkId, long First, long Last);
+internal sealed record RangeRow(long NetworkId, long First, long Last);
 
 /// <summary>One lease: an address used by an instance NIC, or held.</summary>
-public sealed class LeaseRow
+internal sealed class LeaseRow
 {
     public long NetworkId { get; init; }
     public long Address { get; init; }
@@ -51,7 +51,7 @@ public sealed class LeaseRow
 }
 
 /// <summary>A forwarded host port.</summary>
-public sealed class PortRow
+internal sealed class PortRow
 {
     public long Port { get; init; }
     public string Protocol { get; init; } = "";
@@ -63,10 +63,10 @@ public sealed class PortRow
 }
 
 /// <summary>What an instance holds after allocation: its leases (by NIC), its PAT ports, and the networks they are on.</summary>
-public sealed record Allocation(IReadOnlyList<LeaseRow> Leases, IReadOnlyList<PortRow> Ports, IReadOnlyList<NetworkRow> Networks);
+internal sealed record Allocation(IReadOnlyList<LeaseRow> Leases, IReadOnlyList<PortRow> Ports, IReadOnlyList<NetworkRow> Networks);
 
 /// <summary>A security group as stored.</summary>
-public sealed class SecurityGroupRow
+internal sealed class SecurityGroupRow
 {
     public long Id { get; init; }
     public string Name { get; init; } = "";
@@ -78,7 +78,7 @@ public sealed class SecurityGroupRow
 }
 
 /// <summary>A security group rule as stored.</summary>
-public sealed class SecurityRuleRow
+internal sealed class SecurityRuleRow
 {
     public long Id { get; init; }
     public long SecurityGroupId { get; init; }
@@ -92,15 +92,15 @@ public sealed class SecurityRuleRow
 }
 
 /// <summary>A network to insert, with its ranges, the addresses held from the start (gateway, DNS) and security groups.</summary>
-public sealed record NewNetwork(
+internal sealed record NewNetwork(
     string Name, string Kind, string Driver, long OwnerId, long GroupId, long Permissions, Subnet Subnet, string? Gateway, string DnsJson,
     int? Mtu, int? VlanId, string? Uplink, IReadOnlyList<AddressRange> Ranges, IReadOnlyList<(uint Address, string Reason)> Held, IReadOnlyList<long> SecurityGroups);
 
 /// <summary>What PROLOG asks of the allocator: a network per NIC, and the PAT ports of one NIC.</summary>
-public sealed record PortWant(int Nic, IReadOnlyList<int> GuestPorts, string HostAddress, int First, int Last, Func<int, bool>? IsFree);
+internal sealed record PortWant(int Nic, IReadOnlyList<int> GuestPorts, string HostAddress, int First, int Last, Func<int, bool>? IsFree);
 
 /// <summary>The Networking module's SQL (tables net_*).</summary>
-public sealed class NetworkingStore(Store store)
+internal sealed class NetworkingStore(Store store)
 {
     /// <summary>Runs several of this store's operations in one IMMEDIATE transaction (all or nothing).</summary>
     public Task<T> WriteAsync<T>(Func<IDbConnection, IDbTransaction, Task<T>> work) => store.WriteAsync<T>((c, tx) => work(c, tx));

@@ -11,7 +11,7 @@ using StratusLab.Server.Platform.Transfers;
 
 namespace StratusLab.Server.Modules.Pdisk;
 
-public static class PdiskModule
+internal static class PdiskModule
 {
     public static IServiceCollection AddPdiskModule(this IServiceCollection services, IConfiguration configuration)
     {

@@ -5,7 +5,7 @@ using StratusLab.Server.Platform.Configuration;
 namespace StratusLab.Server.Modules.Pdisk;
 
 /// <summary>Where this server keeps volume files and staged transfers, and the mark that tells its LVs from others'.</summary>
-public sealed class PdiskPaths(ServerOptions options)
+internal sealed class PdiskPaths(ServerOptions options)
 {
     /// <summary>Pdisk:VolumesDir, else &lt;data-dir&gt;/volumes.</summary>
     public string VolumesDir { get; } = Path.GetFullPath(string.IsNullOrEmpty(options.Pdisk.VolumesDir)

@@ -9,7 +9,7 @@ using StratusLab.Server.Platform.Data;
 namespace StratusLab.Server.Modules.Pdisk;
 
 /// <summary>Volume states as stored.</summary>
-public static class VolumeStates
+internal static class VolumeStates
 {
     public const string Creating = "CREATING";
     public const string Ready = "READY";
@@ -18,7 +18,7 @@ public static class VolumeStates
 }
 
 /// <summary>One volume as stored.</summary>
-public sealed class VolumeRow
+internal sealed class VolumeRow
 {
     public string Uuid { get; init; } = "";
     public long OwnerId { get; init; }
@@ -48,7 +48,7 @@ public sealed class VolumeRow
 }
 
 /// <summary>One mount as stored.</summary>
-public sealed class MountRow
+internal sealed class MountRow
 {
     public long Id { get; init; }
     public string VolumeUuid { get; init; } = "";
@@ -62,10 +62,10 @@ public sealed class MountRow
 }
 
 /// <summary>What a caller asked to list.</summary>
-public sealed record VolumeQuery(Caller Caller, string? Type, string? Tag, long? OwnerId, string? Visibility, string? State, string? Identifier, int Limit, int Offset);
+internal sealed record VolumeQuery(Caller Caller, string? Type, string? Tag, long? OwnerId, string? Visibility, string? State, string? Identifier, int Limit, int Offset);
 
 /// <summary>The Pdisk module's SQL (tables pdisk_*).</summary>
-public sealed class PdiskStore(Store store)
+internal sealed class PdiskStore(Store store)
 {
     public Store Store => store;
 

@@ -5,7 +5,7 @@ using StratusLab.Server.Platform.Http;
 
 namespace StratusLab.Server.Modules.Pdisk;
 
-public sealed partial class VolumeLifecycle
+internal sealed partial class VolumeLifecycle
 {
     /// <summary>
     /// Hot-plugs a volume into a running instance of the caller's (QMP blockdev-add + device_add through Compute).

@@ -3,7 +3,7 @@ using StratusLab.Server.Platform.Http;
 
 namespace StratusLab.Server.Modules.Pdisk;
 
-public sealed partial class VolumeLifecycle
+internal sealed partial class VolumeLifecycle
 {
     /// <summary>
     /// Keeps a released volume (the LIVE root disk of a finished VM) for Pdisk:QuarantineMinutes: unexported,

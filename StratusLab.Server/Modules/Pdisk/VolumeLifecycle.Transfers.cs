@@ -10,12 +10,12 @@ using StratusLab.Server.Platform.Http;
 namespace StratusLab.Server.Modules.Pdisk;
 
 /// <summary>A volume's content opened for download; disposing it removes any temporary conversion.</summary>
-public sealed record VolumeContent(Stream Stream, string FileName) : IAsyncDisposable
+internal sealed record VolumeContent(Stream Stream, string FileName) : IAsyncDisposable
 {
     public ValueTask DisposeAsync() => Stream.DisposeAsync();
 }
 
-public sealed partial class VolumeLifecycle
+internal sealed partial class VolumeLifecycle
 {
     long MaxImageBytes => options.Pdisk.MaxVolumeGiB * GiB;
 

@@ -12,14 +12,14 @@ using StratusLab.Server.Platform.Http;
 namespace StratusLab.Server.Modules.Pdisk;
 
 /// <summary>What a new volume is, apart from its data.</summary>
-public sealed record VolumeSpec(long OwnerId, VolumeType Type, string Visibility, IReadOnlyList<long> Groups, string? Tag, string? Identifier, string Sharing);
+internal sealed record VolumeSpec(long OwnerId, VolumeType Type, string Visibility, IReadOnlyList<long> Groups, string? Tag, string? Identifier, string Sharing);
 
 /// <summary>
 /// Volumes through their lifecycle: CREATING (row first, then the data, then the export) → READY → QUARANTINED →
 /// DELETING → gone. Every multi-step operation undoes its steps on failure; one lock per volume serializes
 /// the operations on it, and the store's write transactions make the checks (mounts, snapshots) atomic.
 /// </summary>
-public sealed partial class VolumeLifecycle(
+internal sealed partial class VolumeLifecycle(
     PdiskStore store,
     IServiceProvider services,
     PdiskPaths paths,

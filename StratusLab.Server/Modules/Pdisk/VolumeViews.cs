@@ -4,7 +4,7 @@ using StratusLab.Server.Modules.Pdisk.Contracts;
 namespace StratusLab.Server.Modules.Pdisk;
 
 /// <summary>Turns stored volumes into API views (owner names, counts, mounts, turl) with one query per list.</summary>
-public sealed class VolumeViews(PdiskStore store, VolumeLifecycle volumes, IUserDirectory users)
+internal sealed class VolumeViews(PdiskStore store, VolumeLifecycle volumes, IUserDirectory users)
 {
     public async Task<VolumeView> ViewAsync(VolumeRow row) => (await ViewAsync([row]))[0];
 

@@ -4,7 +4,7 @@ namespace StratusLab.Server.Modules.Images.Jobs;
 
 /// <summary>Evicts least-recently-used and idle images from the cache.</summary>
 [DisallowConcurrentExecution]
-public sealed class CacheEvictionJob(ImageCache cache) : IJob
+internal sealed class CacheEvictionJob(ImageCache cache) : IJob
 {
     public static readonly JobKey Key = new("image-eviction", "images");
 

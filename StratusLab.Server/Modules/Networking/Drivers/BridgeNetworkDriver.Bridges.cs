@@ -6,9 +6,9 @@ using StratusLab.Server.Platform.Host;
 namespace StratusLab.Server.Modules.Networking.Drivers;
 
 /// <summary>A network interface as 'ip -j link show' lists it.</summary>
-public sealed record LinkInfo(string Name, string? Master);
+internal sealed record LinkInfo(string Name, string? Master);
 
-public sealed partial class BridgeNetworkDriver
+internal sealed partial class BridgeNetworkDriver
 {
     /// <summary>The bridge with the gateway address, the VLAN link on the uplink, forwarding, the network's NAT rules.</summary>
     async Task EnsureNetworkAsync(NetworkSpec network, CancellationToken ct)

@@ -5,7 +5,7 @@ using StratusLab.Server.Platform.Host;
 
 namespace StratusLab.Server.Modules.Networking.Drivers;
 
-public sealed partial class BridgeNetworkDriver
+internal sealed partial class BridgeNetworkDriver
 {
     string Dnsmasq => string.IsNullOrEmpty(options.Networking.DnsmasqBinary) ? "dnsmasq" : options.Networking.DnsmasqBinary;
 

@@ -7,7 +7,7 @@ using StratusLab.Server.Platform.Host;
 namespace StratusLab.Server.Modules.Networking.Drivers;
 
 /// <summary>One of the server's nft tables as listed: its chains, and the elements (key → value) of its sets and maps.</summary>
-public sealed record NftTable(bool Exists, IReadOnlySet<string> Chains, IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>> Elements)
+internal sealed record NftTable(bool Exists, IReadOnlySet<string> Chains, IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>> Elements)
 {
     public static readonly NftTable Missing = new(false, new HashSet<string>(), new Dictionary<string, IReadOnlyDictionary<string, string>>());
 
@@ -15,7 +15,7 @@ public sealed record NftTable(bool Exists, IReadOnlySet<string> Chains, IReadOnl
         Elements.TryGetValue(setOrMap, out var e) ? e : new Dictionary<string, string>();
 }
 
-public sealed partial class BridgeNetworkDriver
+internal sealed partial class BridgeNetworkDriver
 {
     public const string Table = "stratuslab";
 

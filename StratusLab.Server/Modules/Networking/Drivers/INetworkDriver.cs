@@ -5,10 +5,10 @@ using StratusLab.Server.Modules.Networking.Ranges;
 namespace StratusLab.Server.Modules.Networking.Drivers;
 
 /// <summary>A network as its driver sees it. <see cref="GuestApiPort"/>: the loopback port of the guest API, reached from guests at the gateway.</summary>
-public sealed record NetworkSpec(long Id, string Name, Subnet Subnet, string? Gateway, IReadOnlyList<string> Dns, int? Mtu, int? VlanId, string? Uplink, int? GuestApiPort);
+internal sealed record NetworkSpec(long Id, string Name, Subnet Subnet, string? Gateway, IReadOnlyList<string> Dns, int? Mtu, int? VlanId, string? Uplink, int? GuestApiPort);
 
 /// <summary>One NIC as its driver sees it: the lease, its forwarded ports, and the rules of its network's security groups.</summary>
-public sealed record NicSpec(long InstanceId, int Index, string Mac, uint Address, IReadOnlyList<PortForwardPlan> Forwards, IReadOnlyList<SecurityRule> Rules)
+internal sealed record NicSpec(long InstanceId, int Index, string Mac, uint Address, IReadOnlyList<PortForwardPlan> Forwards, IReadOnlyList<SecurityRule> Rules)
 {
     public string Ip => Ipv4.Format(Address);
 }
@@ -18,7 +18,7 @@ public sealed record NicSpec(long InstanceId, int Index, string Mac, uint Addres
 /// idempotent, and the caller serialises the actions of one network. <c>served</c> is every NIC the network has after the
 /// action (its DHCP entries); clean with none left tears the network's host side down.
 /// </summary>
-public interface INetworkDriver
+internal interface INetworkDriver
 {
     string Name { get; }
 
@@ -46,7 +46,7 @@ public interface INetworkDriver
 }
 
 /// <summary>The driver names networks store and the API accepts; each is the key of its keyed <see cref="INetworkDriver"/> service.</summary>
-public static class NetworkDriverNames
+internal static class NetworkDriverNames
 {
     public const string User = "user";
     public const string Bridge = "bridge";

@@ -5,7 +5,7 @@ namespace StratusLab.Server.Modules.Networking.Drivers;
 /// root is needed. The lease's address is the slirp DHCP address and the context's ETHn_IP; PAT ports are QEMU hostfwd
 /// rules on Networking:PatAddress. Security groups do not apply: the guest is reachable only through its PAT ports.
 /// </summary>
-public sealed class UserNetworkDriver : INetworkDriver
+internal sealed class UserNetworkDriver : INetworkDriver
 {
     public string Name => "user";
     public bool HasHostSide => false;

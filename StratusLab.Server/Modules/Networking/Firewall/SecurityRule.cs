@@ -8,7 +8,7 @@ namespace StratusLab.Server.Modules.Networking.Firewall;
 /// (from the VM; <see cref="Cidr"/> is the destination); <see cref="Protocol"/> all, tcp, udp or icmp; ports for tcp and udp;
 /// <see cref="Action"/> accept or drop.
 /// </summary>
-public sealed record SecurityRule(string Direction, string Action, string Protocol, int? PortFirst, int? PortLast, string? Cidr)
+internal sealed record SecurityRule(string Direction, string Action, string Protocol, int? PortFirst, int? PortLast, string? Cidr)
 {
     public static readonly string[] Directions = ["inbound", "outbound"];
     public static readonly string[] Actions = ["accept", "drop"];

@@ -7,7 +7,7 @@ namespace StratusLab.Server.Modules.Networking.Jobs;
 /// Releases the leases of instances that ended (their host side removed). At start-up it also makes each driver's
 /// host side match the live NICs: missing taps, rules and dnsmasq are made again, those no live NIC owns are removed.
 /// </summary>
-public sealed class NetworkReconciler(InstanceNetworking networking, IInstanceDirectory instances)
+internal sealed class NetworkReconciler(InstanceNetworking networking, IInstanceDirectory instances)
 {
     public Task ReconcileAsync(bool atStartup, CancellationToken ct) => networking.ReconcileAsync(IsLiveAsync, atStartup, ct);
 
@@ -15,7 +15,7 @@ public sealed class NetworkReconciler(InstanceNetworking networking, IInstanceDi
 }
 
 /// <summary>Start-up reconciliation, finished before the server takes requests.</summary>
-public sealed class NetworkingStartup(NetworkReconciler reconciler, ILogger<NetworkingStartup> logger) : IHostedService
+internal sealed class NetworkingStartup(NetworkReconciler reconciler, ILogger<NetworkingStartup> logger) : IHostedService
 {
     public async Task StartAsync(CancellationToken ct)
     {
@@ -28,7 +28,7 @@ public sealed class NetworkingStartup(NetworkReconciler reconciler, ILogger<Netw
 
 /// <summary>Every Networking:ReconcileIntervalSeconds: leases whose clean-up failed, or whose instance ended unseen, are cleaned again.</summary>
 [DisallowConcurrentExecution]
-public sealed class NetworkReconcileJob(NetworkReconciler reconciler, ILogger<NetworkReconcileJob> logger) : IJob
+internal sealed class NetworkReconcileJob(NetworkReconciler reconciler, ILogger<NetworkReconcileJob> logger) : IJob
 {
     public static readonly JobKey Key = new("network-reconcile", "networking");
 

@@ -1,7 +1,7 @@
 namespace StratusLab.Server.Modules.Networking.Ranges;
 
 /// <summary>A range of addresses a network gives out: First..Last (inclusive), inside one subnet.</summary>
-public sealed record AddressRange(Subnet Subnet, uint First, uint Last)
+internal sealed record AddressRange(Subnet Subnet, uint First, uint Last)
 {
     public long Size => (long)Last - First + 1;
 
@@ -126,7 +126,7 @@ public sealed record AddressRange(Subnet Subnet, uint First, uint Last)
 }
 
 /// <summary>MAC addresses of leases (pure).</summary>
-public static class Macs
+internal static class Macs
 {
     /// <summary>OpenNebula's rule: the locally administered prefix 02:00, then the four octets of the IPv4 address.</summary>
     public static string FromAddress(uint address) =>

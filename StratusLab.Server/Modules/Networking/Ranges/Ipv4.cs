@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 namespace StratusLab.Server.Modules.Networking.Ranges;
 
 /// <summary>IPv4 addresses as 32-bit numbers: strict dotted-quad parsing and formatting (pure).</summary>
-public static partial class Ipv4
+internal static partial class Ipv4
 {
     /// <summary>Parses "a.b.c.d" only: no shorthand forms like "10.1" or "0x0a000001" that the system parser accepts.</summary>
     public static bool TryParse(string? text, out uint address)
@@ -50,7 +50,7 @@ public static partial class Ipv4
 }
 
 /// <summary>An IPv4 subnet: network address and prefix length.</summary>
-public sealed record Subnet(uint Network, int Prefix)
+internal sealed record Subnet(uint Network, int Prefix)
 {
     public uint Mask => Ipv4.MaskOf(Prefix);
     public uint Broadcast => Network | ~Mask;
@@ -92,7 +92,7 @@ public sealed record Subnet(uint Network, int Prefix)
 }
 
 /// <summary>An input that is not a valid address, mask or range; <see cref="Field"/> names it.</summary>
-public sealed class AddressRangeException(string field, string message) : Exception(message)
+internal sealed class AddressRangeException(string field, string message) : Exception(message)
 {
     public string Field { get; } = field;
 }

@@ -2,7 +2,7 @@ using StratusLab.Server.Platform.Host;
 
 namespace StratusLab.Server.Modules.Pdisk.Drivers;
 
-public sealed partial class FileVolumeDriver
+internal sealed partial class FileVolumeDriver
 {
     public bool Exists(VolumeLocation location) => File.Exists(location.Path);
 

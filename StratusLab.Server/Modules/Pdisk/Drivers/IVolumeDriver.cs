@@ -3,13 +3,13 @@ using StratusLab.Server.Platform.Host;
 namespace StratusLab.Server.Modules.Pdisk.Drivers;
 
 /// <summary>Where a volume's data lives on the storage host: a file or a block device, and its format.</summary>
-public sealed record VolumeLocation(string Path, string Format, long SizeBytes);
+internal sealed record VolumeLocation(string Path, string Format, long SizeBytes);
 
 /// <summary>Something of this server's a driver finds on the host; <see cref="Uuid"/> is null for leftovers (temp files).</summary>
-public sealed record StoredItem(string Path, Guid? Uuid);
+internal sealed record StoredItem(string Path, Guid? Uuid);
 
 /// <summary>A storage backend: makes, copies, snapshots and removes volumes. Every call is idempotent-safe to undo with <see cref="RemoveAsync"/>.</summary>
-public interface IVolumeDriver
+internal interface IVolumeDriver
 {
     /// <summary>The configuration name: file or lvm.</summary>
     string Name { get; }

@@ -5,14 +5,14 @@ using System.Text.Json.Nodes;
 namespace StratusLab.Server.Modules.Pdisk.Drivers;
 
 /// <summary>One logical volume as <c>lvs --reportformat json</c> reports it.</summary>
-public sealed record LogicalVolume(string Name, string VolumeGroup, long SizeBytes, string Attributes, string? Origin, string? Pool, string Path, IReadOnlyList<string> Tags)
+internal sealed record LogicalVolume(string Name, string VolumeGroup, long SizeBytes, string Attributes, string? Origin, string? Pool, string Path, IReadOnlyList<string> Tags)
 {
     /// <summary>lv_attr's first character: 's' for a classic snapshot, 'V' for a thin volume, '-' for a plain one.</summary>
     public bool IsSnapshot => Attributes.Length > 0 && Attributes[0] is 's' or 'S' || Origin is { Length: > 0 };
 }
 
 /// <summary>lvm2 argument arrays and <c>lvs</c> JSON parsing (pure, table-tested).</summary>
-public static class LvmCommands
+internal static class LvmCommands
 {
     public const string LvCreate = "lvcreate";
     public const string LvRemove = "lvremove";

@@ -1,6 +1,6 @@
 namespace StratusLab.Server.Modules.Pdisk.Drivers;
 
-public sealed partial class LvmVolumeDriver
+internal sealed partial class LvmVolumeDriver
 {
     public bool Exists(VolumeLocation location) => File.Exists(location.Path);
 

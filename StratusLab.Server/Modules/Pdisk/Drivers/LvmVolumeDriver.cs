@@ -7,7 +7,7 @@ namespace StratusLab.Server.Modules.Pdisk.Drivers;
 /// Volumes as logical volumes in Pdisk:VolumeGroup (classic, or thin in Pdisk:ThinPool), always raw; snapshots are
 /// LVM snapshots. Every LV carries this server's tag, so reconciliation never touches LVs it did not make.
 /// </summary>
-public sealed partial class LvmVolumeDriver(ICommandRunner runner, QemuImg qemuImg, PdiskPaths paths, ServerOptions options) : IVolumeDriver
+internal sealed partial class LvmVolumeDriver(ICommandRunner runner, QemuImg qemuImg, PdiskPaths paths, ServerOptions options) : IVolumeDriver
 {
     public string Name => "lvm";
 

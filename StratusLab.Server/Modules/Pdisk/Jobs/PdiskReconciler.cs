@@ -6,7 +6,7 @@ using StratusLab.Server.Platform.Http;
 namespace StratusLab.Server.Modules.Pdisk.Jobs;
 
 /// <summary>What one reconciliation pass did and found.</summary>
-public sealed record ReconcileReport(
+internal sealed record ReconcileReport(
     IReadOnlyList<string> UndoneCreations,
     IReadOnlyList<string> FinishedDeletions,
     IReadOnlyList<string> RemovedOrphans,
@@ -21,7 +21,7 @@ public sealed record ReconcileReport(
 /// instances are released; volumes the store knows but the host lacks are reported (logged and returned).
 /// Run later (by an admin), it leaves alone what may be in progress (CREATING rows, staged files).
 /// </summary>
-public sealed class PdiskReconciler(
+internal sealed class PdiskReconciler(
     PdiskStore store,
     VolumeLifecycle volumes,
     IServiceProvider services,
@@ -155,7 +155,7 @@ public sealed class PdiskReconciler(
 }
 
 /// <summary>Runs the start-up reconciliation before the server takes requests.</summary>
-public sealed class PdiskStartup(PdiskReconciler reconciler, ILogger<PdiskStartup> logger) : IHostedService
+internal sealed class PdiskStartup(PdiskReconciler reconciler, ILogger<PdiskStartup> logger) : IHostedService
 {
     public async Task StartAsync(CancellationToken ct)
     {

@@ -4,7 +4,7 @@ namespace StratusLab.Server.Modules.Pdisk.Jobs;
 
 /// <summary>Every minute: removes quarantined volumes whose time is up, and retries deletions that failed.</summary>
 [DisallowConcurrentExecution]
-public sealed class QuarantineJob(VolumeLifecycle volumes, ILogger<QuarantineJob> logger) : IJob
+internal sealed class QuarantineJob(VolumeLifecycle volumes, ILogger<QuarantineJob> logger) : IJob
 {
     public static readonly JobKey Key = new("quarantine-purge", "pdisk");
 

@@ -3,13 +3,13 @@ using StratusLab.Server.Platform.Http;
 namespace StratusLab.Server.Modules.Pdisk.Sharing;
 
 /// <summary>A volume to expose to hypervisor hosts.</summary>
-public sealed record ShareRequest(Guid Uuid, string Path, bool ReadOnly);
+internal sealed record ShareRequest(Guid Uuid, string Path, bool ReadOnly);
 
 /// <summary>An export of this server's that a sharing finds on the host (for reconciliation).</summary>
-public sealed record SharedExport(Guid Uuid, string? BackingPath, string Description);
+internal sealed record SharedExport(Guid Uuid, string? BackingPath, string Description);
 
 /// <summary>How hypervisor hosts reach volumes: <c>local</c> (a path on this host) or <c>iscsi</c> (a tgt target per volume).</summary>
-public interface IVolumeSharing
+internal interface IVolumeSharing
 {
     /// <summary>The configuration name: local or iscsi.</summary>
     string Name { get; }
@@ -34,7 +34,7 @@ public interface IVolumeSharing
 }
 
 /// <summary>The volume is a file or device on this host: hosts open it by path.</summary>
-public sealed class LocalSharing : IVolumeSharing
+internal sealed class LocalSharing : IVolumeSharing
 {
     public string Name => "local";
     public Task ShareAsync(ShareRequest share, CancellationToken ct) => Task.CompletedTask;

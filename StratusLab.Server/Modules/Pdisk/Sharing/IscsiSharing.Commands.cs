@@ -3,17 +3,17 @@ using System.Globalization;
 namespace StratusLab.Server.Modules.Pdisk.Sharing;
 
 /// <summary>One logical unit of a tgt target.</summary>
-public sealed record TgtLun(int Lun, string Type, string? BackingPath, bool ReadOnly, string Size);
+internal sealed record TgtLun(int Lun, string Type, string? BackingPath, bool ReadOnly, string Size);
 
 /// <summary>One target as <c>tgtadm --op show --mode target</c> prints it.</summary>
-public sealed record TgtTarget(int Tid, string Name, IReadOnlyList<TgtLun> Luns, IReadOnlyList<string> Acl, IReadOnlyList<string> ConnectedAddresses)
+internal sealed record TgtTarget(int Tid, string Name, IReadOnlyList<TgtLun> Luns, IReadOnlyList<string> Acl, IReadOnlyList<string> ConnectedAddresses)
 {
     /// <summary>The backing file or device of the data LUN (LUN 0 is tgt's controller).</summary>
     public string? BackingPath => Luns.FirstOrDefault(l => l.Lun != 0 && l.BackingPath is not null)?.BackingPath;
 }
 
 /// <summary>tgtadm argument arrays and output parsing (pure, table-tested).</summary>
-public static class TgtAdm
+internal static class TgtAdm
 {
     public const string Tool = "tgtadm";
     public const string Daemon = "tgtd";

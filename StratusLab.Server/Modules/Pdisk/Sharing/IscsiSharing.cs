@@ -11,7 +11,7 @@ namespace StratusLab.Server.Modules.Pdisk.Sharing;
 /// running; targets ids are the lowest free ones, taken under a process-wide lock and retried when another
 /// process took the same id first.
 /// </summary>
-public sealed class IscsiSharing(ICommandRunner runner, ServerOptions options, ILogger<IscsiSharing> logger) : IVolumeSharing
+internal sealed class IscsiSharing(ICommandRunner runner, ServerOptions options, ILogger<IscsiSharing> logger) : IVolumeSharing
 {
     // One lock for every server in the process (tests run several): tid allocation is read-then-create.
     static readonly SemaphoreSlim Gate = new(1, 1);

@@ -5,10 +5,10 @@ using StratusLab.Server.Platform.Transfers;
 namespace StratusLab.Server.Modules.Pdisk.Transfers;
 
 /// <summary>An image written to the staging directory: what came over the wire (counted and hashed) and what was written.</summary>
-public sealed record StagedImage(string Path, long BytesReceived, string Sha1, bool WasGzip, long ImageBytes);
+internal sealed record StagedImage(string Path, long BytesReceived, string Sha1, bool WasGzip, long ImageBytes);
 
 /// <summary>A transfer went over a limit; <see cref="Status"/> is the HTTP status to answer with.</summary>
-public sealed class TransferRefusedException(int status, string message) : Exception(message)
+internal sealed class TransferRefusedException(int status, string message) : Exception(message)
 {
     public int Status { get; } = status;
 }
@@ -17,7 +17,7 @@ public sealed class TransferRefusedException(int status, string message) : Excep
 /// Streams an image (raw, qcow2, or either gzip-compressed) to a file in fixed-size chunks: counted, SHA-1 hashed as
 /// received, gunzipped on the fly, zero blocks left as holes. Never holds more than one chunk in memory.
 /// </summary>
-public static class ImageStaging
+internal static class ImageStaging
 {
     const int ChunkSize = 1024 * 1024;
     const int HoleBlock = 64 * 1024;

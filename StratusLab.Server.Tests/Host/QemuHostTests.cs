@@ -42,10 +42,12 @@ public class QemuHostTests
     public async Task The_appliance_boots_applies_its_context_reports_ready_and_is_removed_completely_when_killed()
     {
         var (privateKey, publicKey) = await HostTools.SshKeyAsync(_keyDir);
+        var data = Volumes.Uuid(await Volumes.CreateAsync(_admin, new { size = 1, tag = "boot-data" }));
         var created = await InstanceApiTests.CreateAsync(_admin, new
         {
             name = "host-test",
             sshKeys = new[] { publicKey },
+            volumes = new[] { data },
             context = new Dictionary<string, string> { ["GREETING"] = "hello from the context" },
         });
         var id = created["id"]!.GetValue<long>();
@@ -67,9 +69,10 @@ public class QemuHostTests
         var result = await HostTools.RunAsync("ssh", [
             "-i", privateKey, "-p", ssh.ToString(), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
             "-o", "BatchMode=yes", "-o", "ConnectTimeout=20", "root@127.0.0.1",
-            "hostname; . /mnt/context/context.sh; echo \"$GREETING\""], TimeSpan.FromSeconds(60));
+            "hostname; . /mnt/context/context.sh; echo \"$GREETING\"; echo disks: $(ls /sys/block /dev 2>/dev/null)"], TimeSpan.FromSeconds(60));
         Assert.That(result.Exit, Is.EqualTo(0), result.Err);
         Assert.That(result.Out, Does.Contain("host-test").And.Contain("hello from the context"), "the SSH key from the context was installed");
+        Assert.That(result.Out, Does.Match(@"disks:.*\bvdb\b"), "the volume named at launch is the guest's second virtio disk");
 
         var vmDir = Path.Combine(_server.DataDir, "instances", id.ToString());
         Assert.That(HostTools.QemuProcesses(vmDir), Has.Count.EqualTo(1));

@@ -8,7 +8,7 @@ public static class ComputeCommands
 {
     public static readonly IReadOnlyList<ClientCommand> All =
     [
-        new("run-instance", "[IMAGE] [-t TYPE] [-n COUNT] [--name NAME] [--cpu N --memory MiB] [--context K=V]... [--key FILE] [--network NAME]... [--port GUEST-PORT]... [--wait] [--timeout S]",
+        new("run-instance", "[IMAGE] [-t TYPE] [-n COUNT] [--name NAME] [--cpu N --memory MiB] [--context K=V]... [--key FILE] [--network NAME]... [--port GUEST-PORT]... [--persistent-disk UUID]... [--wait] [--timeout S]",
             "start instances of an image (default: the test appliance)", RunInstance),
         new("describe-instance", "[ID]... [--state STATE]", "show instances (all of yours without IDs)", DescribeInstance),
         new("kill-instance", "ID...", "terminate instances at once (their disks are discarded)", KillInstance),
@@ -23,7 +23,7 @@ public static class ComputeCommands
     static async Task<int> RunInstance(CliContext cx)
     {
         var args = CliArgs.Parse(cx.Args.Positionals.Concat(Flatten(cx.Args)), Aliases);
-        args.AllowOnly("--type", "--count", "--name", "--cpu", "--memory", "--context", "--key", "--network", "--port", "--wait", "--timeout");
+        args.AllowOnly("--type", "--count", "--name", "--cpu", "--memory", "--context", "--key", "--network", "--port", "--persistent-disk", "--wait", "--timeout");
         var context = new Dictionary<string, string>();
         foreach (var kv in args.All("--context"))
         {
@@ -51,6 +51,7 @@ public static class ComputeCommands
             sshKeys = keys.Count > 0 ? keys : null,
             networks = args.All("--network").Count > 0 ? args.All("--network") : null,
             forwardPorts = ports.Count > 0 ? ports : null,
+            volumes = args.All("--persistent-disk").Count > 0 ? args.All("--persistent-disk") : null,
             count,
         };
         var created = await cx.Api.PostAsync("api/v1/instances", body);

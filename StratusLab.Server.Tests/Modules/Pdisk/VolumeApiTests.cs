@@ -411,6 +411,55 @@ public class VolumeApiTests
         return id;
     }
 
+    [Test, CancelAfter(60_000)]
+    public async Task Volumes_named_at_launch_are_attached_at_boot_and_released_when_the_instance_ends()
+    {
+        var (_, http) = await UserAsync("boot-vols");
+        var data = Volumes.Uuid(await Volumes.CreateAsync(http, new { size = 1, tag = "data" }));
+        var scratch = Volumes.Uuid(await Volumes.CreateAsync(http, new { size = 1, tag = "scratch" }));
+        var created = await InstanceApiTests.CreateAsync(http, new { name = "with-disks", volumes = new[] { data, scratch } });
+        var id = created["id"]!.GetValue<long>();
+        Assert.That(created["volumes"]!.AsArray().Select(v => v!.GetValue<string>()), Is.EqualTo(new[] { data, scratch }));
+        Assert.That((await InstanceApiTests.WaitAsync(http, id, "RUNNING"))["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"));
+
+        var mounts = (await Volumes.GetAsync(http, data))["mounts"]!.AsArray();
+        Assert.That(mounts.Select(m => (m!["instanceId"]!.GetValue<long>(), m["device"]!.GetValue<string>())), Is.EqualTo(new[] { (id, "vdb") }));
+        Assert.That((await Volumes.GetAsync(http, scratch))["mounts"]![0]!["device"]!.GetValue<string>(), Is.EqualTo("vdc"));
+        // A read-write volume is written by one VM at a time: a second instance asking for it fails in PROLOG, keeping nothing.
+        var second = (await InstanceApiTests.CreateAsync(http, new { volumes = new[] { data } }))["id"]!.GetValue<long>();
+        var failed = await InstanceApiTests.WaitAsync(http, second, "FAILED");
+        Assert.That(failed["state"]!.GetValue<string>(), Is.EqualTo("FAILED"));
+        Assert.That(failed["failedStep"]!.GetValue<string>(), Is.EqualTo("PROLOG"));
+        Assert.That(failed["failureReason"]!.GetValue<string>(), Does.Contain($"volume {data} could not be attached"));
+        Assert.That((await Volumes.GetAsync(http, data))["mounts"]!.AsArray(), Has.Count.EqualTo(1), "the failed instance holds no mount");
+
+        Assert.That((await http.DeleteAsync($"/api/v1/instances/{id}")).IsSuccessStatusCode);
+        await InstanceApiTests.WaitAsync(http, id, "DONE");
+        Assert.That((await Volumes.GetAsync(http, data))["mounts"]!.AsArray(), Is.Empty, "the instance's end releases its volumes");
+    }
+
+    [TestCase("not-a-uuid", 400, "volumes[0]", "is not a volume uuid")]
+    [TestCase("00000000-0000-0000-0000-000000000001", 422, "volumes[0]", "does not exist, or it is not yours")]
+    public async Task Bad_volumes_at_launch_are_refused_naming_the_entry_and_nothing_is_made(string volume, int status, string field, string detail)
+    {
+        var (_, http) = await UserAsync("bad-vols");
+        var before = (await (await http.GetAsync("/api/v1/instances")).Json(200)).AsArray().Count;
+        var problem = await (await http.PostAsJsonAsync("/api/v1/instances", new { volumes = new[] { volume } })).Problem(status);
+        Assert.That(problem["field"]!.GetValue<string>(), Is.EqualTo(field));
+        Assert.That(problem["detail"]!.GetValue<string>(), Does.Contain(detail));
+        Assert.That((await (await http.GetAsync("/api/v1/instances")).Json(200)).AsArray(), Has.Count.EqualTo(before));
+    }
+
+    [Test]
+    public async Task Someone_elses_volume_cannot_be_attached_at_launch()
+    {
+        var (_, owner) = await UserAsync("vol-owner");
+        var (_, other) = await UserAsync("vol-other");
+        var uuid = Volumes.Uuid(await Volumes.CreateAsync(owner, new { size = 1 }));
+        var problem = await (await other.PostAsJsonAsync("/api/v1/instances", new { volumes = new[] { uuid } })).Problem(422);
+        Assert.That(problem["detail"]!.GetValue<string>(), Does.Contain("not yours"));
+    }
+
     [Test]
     public async Task A_mounted_volume_cannot_be_deleted_or_written_by_two_instances_and_detaching_frees_it()
     {

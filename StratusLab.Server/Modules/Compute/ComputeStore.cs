@@ -34,6 +34,8 @@ internal sealed class InstanceRow
     /// <summary>The networks the request named (empty: the default network) and the extra guest ports to forward.</summary>
     public IReadOnlyList<string> Networks { get; init; } = [];
     public IReadOnlyList<int> ForwardPorts { get; init; } = [];
+    /// <summary>Uuids of the persistent volumes attached at boot (vdb, vdc, ...).</summary>
+    public IReadOnlyList<string> Volumes { get; init; } = [];
     /// <summary>The NICs the instance got in PROLOG.</summary>
     public IReadOnlyList<InstanceNic> Nics { get; init; } = [];
     public string? VmDir { get; init; }
@@ -68,7 +70,11 @@ internal sealed record InstanceNic(int Index, string Network, string Ip, string 
 internal sealed record NewInstance(
     string? Name, long OwnerId, long GroupId, long Permissions, string Image, string? ImageRef, string? InstanceType,
     long Cpu, long MemoryMib, string Driver, IReadOnlyDictionary<string, string> Context, IReadOnlyList<string> SshKeys, string? UserData, AdminAttributes Admin,
-    IReadOnlyList<string> Networks, IReadOnlyList<int> ForwardPorts, bool SaveImage = false);
+    IReadOnlyList<string> Networks, IReadOnlyList<int> ForwardPorts, bool SaveImage = false)
+{
+    /// <summary>Uuids of persistent volumes to attach at boot.</summary>
+    public IReadOnlyList<string> Volumes { get; init; } = [];
+}
 
 /// <summary>What PROLOG made for an instance, recorded in one write once it is all there.</summary>
 internal sealed record PrologRecord(string GuestTokenHash, IReadOnlyList<PortForward> PortForwards, IReadOnlyList<InstanceNic> Nics, string? VmDir, BootDiskRecord? BootDisk);
@@ -96,7 +102,7 @@ internal sealed class ComputeStore(Store store)
         failed_step AS FailedStep, failure_reason AS FailureReason, ready AS Ready, image AS Image, image_ref AS ImageRef,
         instance_type AS InstanceType, cpu AS Cpu, memory_mib AS MemoryMib, host AS Host, driver AS Driver, accelerator AS Accelerator,
         context_json AS Context, ssh_keys_json AS SshKeys, user_data AS UserData, admin_json AS Admin,
-        port_forwards_json AS PortForwards, networks_json AS Networks, forward_ports_json AS ForwardPorts, nics_json AS Nics, vm_dir AS VmDir,
+        port_forwards_json AS PortForwards, networks_json AS Networks, forward_ports_json AS ForwardPorts, volumes_json AS Volumes, nics_json AS Nics, vm_dir AS VmDir,
         boot_disk_json AS BootDisk, save_image AS SaveImage, saved_image AS SavedImage, pid AS Pid, scheduling_message AS SchedulingMessage,
         quota_held AS QuotaHeld, created_at AS CreatedAt, updated_at AS UpdatedAt, placed_at AS PlacedAt, started_at AS StartedAt, ready_at AS ReadyAt, ended_at AS EndedAt
         """;
@@ -127,14 +133,14 @@ internal sealed class ComputeStore(Store store)
                 var i = instances[n];
                 var id = await c.ExecuteScalarAsync<long>("""
                     INSERT INTO compute_instances (name, owner_id, group_id, permissions, state, image, image_ref, instance_type, cpu, memory_mib,
-                        driver, context_json, ssh_keys_json, user_data, admin_json, networks_json, forward_ports_json, save_image, quota_held, created_at, updated_at)
+                        driver, context_json, ssh_keys_json, user_data, admin_json, networks_json, forward_ports_json, volumes_json, save_image, quota_held, created_at, updated_at)
                     VALUES ('', @OwnerId, @GroupId, @Permissions, 'PENDING', @Image, @ImageRef, @InstanceType, @Cpu, @MemoryMib,
-                        @Driver, @Context, @SshKeys, @UserData, @Admin, @Networks, @ForwardPorts, @SaveImage, 1, @now, @now)
+                        @Driver, @Context, @SshKeys, @UserData, @Admin, @Networks, @ForwardPorts, @Volumes, @SaveImage, 1, @now, @now)
                     RETURNING id
                     """, new
                     {
                         i.OwnerId, i.GroupId, i.Permissions, i.Image, i.ImageRef, i.InstanceType, i.Cpu, i.MemoryMib, i.Driver,
-                        i.Context, i.SshKeys, i.UserData, i.Admin, i.Networks, i.ForwardPorts, i.SaveImage, now,
+                        i.Context, i.SshKeys, i.UserData, i.Admin, i.Networks, i.ForwardPorts, i.Volumes, i.SaveImage, now,
                     }, tx);
                 var row = await c.QuerySingleAsync<InstanceRow>($"UPDATE compute_instances SET name = @name WHERE id = @id RETURNING {Columns}",
                     new { id, name = i.Name is null ? $"vm-{id}" : instances.Count > 1 ? $"{i.Name}-{n + 1}" : i.Name }, tx);

@@ -139,7 +139,7 @@ internal sealed partial class InstanceLifecycle
         var nics = await networking.PlansAsync(row.Id, ct);
         var dir = row.VmDir ?? InstanceDir(row.Id);
         var iso = Path.Combine(dir, "context.iso");
-        var spec = SpecOf(row, row.BootDisk, dir, nics, driver.UsesRealMedia ? iso : null);
+        var spec = SpecOf(row, row.BootDisk, await MountedVolumesAsync(row, ct), dir, nics, driver.UsesRealMedia ? iso : null);
         if (driver.UsesRealMedia) await networking.PreBootAsync(row.Id, ct);
         var started = await driver.StartAsync(spec, ct);
         await store.MarkRunningAsync(row.Id, started.Pid);

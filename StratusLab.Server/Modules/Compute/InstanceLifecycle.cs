@@ -142,6 +142,7 @@ internal sealed partial class InstanceLifecycle(
             row.Admin.Mac, Simulated: !driver.UsesRealMedia), ct);
         undo.Add("release the network leases", () => networking.CleanAsync(id, CancellationToken.None));
 
+        var dataDisks = await MountVolumesAsync(row, undo, ct);
         string? iso = null;
         BootDiskRecord? boot = null;
         if (driver.UsesRealMedia)
@@ -157,7 +158,7 @@ internal sealed partial class InstanceLifecycle(
             nics.SelectMany(n => n.Forwards).Select(f => new PortForward(f.GuestPort, f.HostAddress, f.HostPort, f.Protocol)).ToList(),
             nics.Select(n => new InstanceNic(n.Index, n.Network, n.Ip, n.Mac)).ToList(),
             driver.UsesRealMedia ? dir : null, boot);
-        var spec = SpecOf(row, boot, dir, nics, iso);
+        var spec = SpecOf(row, boot, dataDisks, dir, nics, iso);
         await driver.PrologAsync(spec, ct);
         return (spec, record);
     }
@@ -181,9 +182,40 @@ internal sealed partial class InstanceLifecycle(
         }
         catch (Platform.Contracts.DomainException e) { throw new ImagePreparationException($"the boot disk could not be mounted: {e.Detail}"); }
         undo.Add("release the boot disk", () => volumes.ReleaseMountsAsync(row.Id, CancellationToken.None));
-        var path = mount.Turl.StartsWith("file://", StringComparison.Ordinal) ? new Uri(mount.Turl).LocalPath : mount.Turl;
-        return new BootDiskRecord(boot.VolumeUuid, path, mount.Format, boot.CacheHit);
+        return new BootDiskRecord(boot.VolumeUuid, PathOf(mount.Turl), mount.Format, boot.CacheHit);
     }
+
+    /// <summary>The request's persistent volumes, mounted as vdb, vdc, ... (read-only when their type is); Pdisk records the mounts.</summary>
+    async Task<IReadOnlyList<VmDisk>> MountVolumesAsync(InstanceRow row, UndoStack undo, CancellationToken ct)
+    {
+        if (row.Volumes.Count == 0) return [];
+        undo.Add("release the attached volumes", () => volumes.ReleaseMountsAsync(row.Id, CancellationToken.None));
+        var disks = new List<VmDisk>();
+        for (var i = 0; i < row.Volumes.Count; i++)
+        {
+            var uuid = Guid.Parse(row.Volumes[i]);
+            var volume = await volumes.FindAsync(uuid, ct) ?? throw new ImagePreparationException($"volume {uuid} no longer exists");
+            var readOnly = Pdisk.Contracts.VolumeTypes.IsReadOnly(volume.Type);
+            Pdisk.Contracts.VolumeMountSummary mount;
+            try { mount = await volumes.MountAsync(new Pdisk.Contracts.VolumeMountRequest(uuid, row.Id, row.Host ?? "", DataDevice(i), readOnly, false), ct); }
+            catch (Platform.Contracts.DomainException e) { throw new ImagePreparationException($"volume {uuid} could not be attached: {e.Detail}"); }
+            disks.Add(new VmDisk(PathOf(mount.Turl), mount.Format, readOnly));
+        }
+        return disks;
+    }
+
+    /// <summary>The disks attached at boot, as Pdisk recorded them (for a start after a stop).</summary>
+    async Task<IReadOnlyList<VmDisk>> MountedVolumesAsync(InstanceRow row, CancellationToken ct)
+    {
+        if (row.Volumes.Count == 0) return [];
+        var devices = Enumerable.Range(0, row.Volumes.Count).Select(DataDevice).ToList();
+        return (await volumes.MountsOfAsync(row.Id, ct)).Where(m => !m.HotPlugged && devices.Contains(m.Device))
+            .OrderBy(m => m.Device, StringComparer.Ordinal).Select(m => new VmDisk(PathOf(m.Turl), m.Format, m.ReadOnly)).ToList();
+    }
+
+    static string DataDevice(int index) => "vd" + (char)('b' + index);
+
+    static string PathOf(string turl) => turl.StartsWith("file://", StringComparison.Ordinal) ? new Uri(turl).LocalPath : turl;
 
     /// <summary>StratusLab's --save: the powered-off disk becomes a new signed image; the instance shows its identifier.</summary>
     async Task SaveImageAsync(InstanceRow row, CancellationToken ct)
@@ -230,9 +262,9 @@ internal sealed partial class InstanceLifecycle(
             throw new PolicyRefusedException($"the site image policy refused image {identifier} (rule {decision.Rule}, from {decision.Source}): {decision.Reason}");
     }
 
-    static VmSpec SpecOf(InstanceRow row, BootDiskRecord? boot, string dir, IReadOnlyList<Networking.Contracts.NicPlan> nics, string? iso) =>
+    static VmSpec SpecOf(InstanceRow row, BootDiskRecord? boot, IReadOnlyList<VmDisk> dataDisks, string dir, IReadOnlyList<Networking.Contracts.NicPlan> nics, string? iso) =>
         new(row.Id, row.Name, dir, (int)row.Cpu, row.MemoryMib,
-            boot is null ? [] : [new VmDisk(boot.Path, boot.Format)], iso,
+            (boot is null ? [] : new[] { new VmDisk(boot.Path, boot.Format) }).Concat(dataDisks).ToList(), iso,
             nics.Select(NicOf).ToList(),
             row.Admin.RawQemuArguments ?? []);
 

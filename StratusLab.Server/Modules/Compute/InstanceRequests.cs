@@ -13,8 +13,9 @@ namespace StratusLab.Server.Modules.Compute;
 /// <summary>
 /// Body of POST /api/v1/instances: image (name or Marketplace identifier; empty for the default image), instanceType
 /// or cpu + memoryMiB, name, networks (names, one NIC each; none: one NIC on the default network), forwardPorts (guest
-/// ports forwarded besides Networking:PatGuestPorts), context variables (KEY=value), sshKeys, userData, count (1..100);
-/// admins only: rawQemuArguments, mac (of the first NIC), requirements, policy.
+/// ports forwarded besides Networking:PatGuestPorts), volumes (uuids of the caller's persistent volumes, attached at boot as
+/// vdb, vdc, ...; to boot from a volume, give its uuid as image), context variables (KEY=value), sshKeys, userData,
+/// count (1..<see cref="InstanceRequests.MaxCount"/>); admins only: rawQemuArguments, mac (of the first NIC), requirements, policy.
 /// </summary>
 internal sealed record CreateInstanceRequest(
     string? Image = null,
@@ -37,7 +38,7 @@ internal sealed record CreateInstanceRequest(
 
 /// <summary>Validates and admits instance requests: nothing is written until every check passed and the quota is reserved.</summary>
 internal sealed partial class InstanceRequests(ComputeStore store, Images.Contracts.IImageCache images, IQuotaLedger quotas, ServerOptions options, Scheduling.Contracts.IPlacementRules placement, Marketplace.Contracts.IImagePolicy imagePolicy,
-    Networking.Contracts.IInstanceNetworking networking)
+    Networking.Contracts.IInstanceNetworking networking, Pdisk.Contracts.IVolumes volumes)
 {
     public const int MaxCount = 1000;
 
@@ -58,8 +59,7 @@ internal sealed partial class InstanceRequests(ComputeStore store, Images.Contra
                 restricted[0]) { Title = "Restricted attribute" };
         placement.Validate(r.Requirements, r.Policy);
         await networking.ValidateAsync(r.Networks ?? [], r.ForwardPorts ?? [], count, caller);
-        if (r.Volumes is { Count: > 0 })
-            throw new InvalidInputException("volumes", "Persistent volumes are not available yet on this server; leave 'volumes' out.", unprocessable: true);
+        var attached = await VolumesAsync(r, count, caller);
         if (r.Mac is not null && !MacPattern().IsMatch(r.Mac))
             throw new InvalidInputException("mac", $"'mac' = '{Validate.Trim(r.Mac)}' is not a MAC address like 02:00:0a:00:00:05.");
         foreach (var arg in r.RawQemuArguments ?? [])
@@ -128,7 +128,8 @@ internal sealed partial class InstanceRequests(ComputeStore store, Images.Contra
             var admin = new AdminAttributes(r.RawQemuArguments, r.Mac?.ToLowerInvariant(), r.Requirements, r.Policy);
             var rows = Enumerable.Range(0, count).Select(_ => new NewInstance(
                 name, caller.UserId, caller.PrimaryGroupId, Permissions.Private.Bits, imageName, imageRef, typeName, cpu, memory,
-                options.Compute.Driver, context, sshKeys, r.UserData, admin, r.Networks?.ToList() ?? [], r.ForwardPorts?.ToList() ?? [], r.Save)).ToList();
+                options.Compute.Driver, context, sshKeys, r.UserData, admin, r.Networks?.ToList() ?? [], r.ForwardPorts?.ToList() ?? [], r.Save)
+                { Volumes = attached }).ToList();
             return await store.InsertInstancesAsync(rows);
         }
         catch
@@ -137,6 +138,37 @@ internal sealed partial class InstanceRequests(ComputeStore store, Images.Contra
             throw;
         }
     }
+
+    /// <summary>
+    /// The volumes to attach at boot: the caller's own (admins: any) existing volumes, each once, for one instance only (a
+    /// read-write disk is written by one VM at a time). Whether each can be mounted is checked again in PROLOG.
+    /// </summary>
+    async Task<IReadOnlyList<string>> VolumesAsync(CreateInstanceRequest r, int count, Caller caller)
+    {
+        if (r.Volumes is not { Count: > 0 } requested) return [];
+        if (requested.Count > MaxVolumes)
+            throw new InvalidInputException("volumes", $"at most {MaxVolumes} volumes can be attached at boot; attach more later with POST /api/v1/volumes/{{uuid}}/mounts.");
+        if (count > 1)
+            throw new InvalidInputException("volumes", "'volumes' needs 'count' = 1: a volume is attached read-write to one instance at a time.");
+        var uuids = new List<string>();
+        for (var i = 0; i < requested.Count; i++)
+        {
+            var field = $"volumes[{i}]";
+            if (!Guid.TryParse(requested[i], out var uuid))
+                throw new InvalidInputException(field, $"'{Validate.Trim(requested[i])}' is not a volume uuid (like 4f6c0d2e-...); see 'stratuslab describe-volumes'.");
+            if (uuids.Contains(uuid.ToString()))
+                throw new InvalidInputException(field, $"volume {uuid} is listed twice.");
+            if (Guid.TryParse(r.Image, out var boot) && boot == uuid)
+                throw new InvalidInputException(field, $"volume {uuid} is already the boot disk ('image'); list only the extra disks in 'volumes'.");
+            var volume = await volumes.FindAsync(uuid);
+            if (volume is null || (volume.OwnerId != caller.UserId && !caller.IsAdmin))
+                throw new InvalidInputException(field, $"Volume {uuid} does not exist, or it is not yours.", unprocessable: true);
+            uuids.Add(uuid.ToString());
+        }
+        return uuids;
+    }
+
+    const int MaxVolumes = 8;
 
     async Task<(string? Type, long Cpu, long Memory)> SizeAsync(CreateInstanceRequest r)
     {

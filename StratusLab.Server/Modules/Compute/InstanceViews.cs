@@ -18,6 +18,8 @@ internal sealed record InstanceView(
     /// <summary>With save: the identifier of the image the disk became at shutdown.</summary>
     public string? SavedImage { get; init; }
     public bool Save { get; init; }
+    /// <summary>Uuids of the persistent volumes attached at boot (vdb, vdc, ...).</summary>
+    public IReadOnlyList<string> Volumes { get; init; } = [];
 }
 
 /// <summary>Builds API views of instances (owner names looked up once per call).</summary>
@@ -51,6 +53,7 @@ internal sealed class InstanceViews(IUserDirectory users)
         {
             SavedImage = r.SavedImage,
             Save = r.SaveImage,
+            Volumes = r.Volumes,
         };
     }
 

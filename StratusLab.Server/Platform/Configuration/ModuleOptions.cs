@@ -1,0 +1,98 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.Options;
+
+namespace StratusLab.Server.Platform.Configuration;
+
+/// <summary>A module's options section that lists its own invalid values; each message names the key and the accepted values.</summary>
+public interface IValidatedOptions
+{
+    /// <summary>Every invalid value in the section, in the "&lt;key&gt; = ... is not accepted; accepted values: ..." form; empty when valid.</summary>
+    IEnumerable<string> Problems();
+}
+
+/// <summary>Registers a module's options section: bound, validated at start-up, and injectable as the plain class.</summary>
+public static class ModuleOptions
+{
+    /// <summary>
+    /// Binds <paramref name="section"/> to <typeparamref name="T"/>, validates it with <see cref="IValidatedOptions.Problems"/>
+    /// when the host validates its options at start-up, and registers the bound <typeparamref name="T"/> itself for injection.
+    /// </summary>
+    public static IServiceCollection AddModuleOptions<T>(this IServiceCollection services, IConfiguration configuration, string section)
+        where T : class, IValidatedOptions
+    {
+        services.AddOptions<T>().Bind(configuration.GetSection(section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<T>, ProblemsValidator<T>>();
+        services.AddSingleton(sp => sp.GetRequiredService<IOptions<T>>().Value);
+        return services;
+    }
+
+    /// <summary>
+    /// Runs every start-up options validation now; throws <see cref="ConfigurationException"/> listing every invalid key,
+    /// so 'stratuslab serve' refuses a bad configuration before it touches the store.
+    /// </summary>
+    public static void ValidateAtStartup(IServiceProvider services)
+    {
+        try
+        {
+            services.GetRequiredService<IStartupValidator>().Validate();
+        }
+        catch (OptionsValidationException e)
+        {
+            throw Invalid(e.Failures);
+        }
+        catch (AggregateException e) when (e.InnerExceptions.All(i => i is OptionsValidationException))
+        {
+            throw Invalid(e.InnerExceptions.Cast<OptionsValidationException>().SelectMany(i => i.Failures));
+        }
+        catch (InvalidOperationException e) when (e.Message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal))
+        {
+            // The binder names the key in its message ("Failed to convert configuration value at 'Compute:BootTimeoutSeconds' ...").
+            throw new ConfigurationException(e.Message + " Give a whole number.");
+        }
+    }
+
+    /// <summary>The message 'stratuslab serve' prints for invalid values: one indented line per problem.</summary>
+    public static ConfigurationException Invalid(IEnumerable<string> problems) =>
+        new("invalid configuration:\n  " + string.Join("\n  ", problems));
+
+    sealed class ProblemsValidator<T> : IValidateOptions<T> where T : class, IValidatedOptions
+    {
+        public ValidateOptionsResult Validate(string? name, T options)
+        {
+            var problems = options.Problems().ToList();
+            return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
+        }
+    }
+}
+
+/// <summary>Collects configuration problems with the house wording: the key, the value, and the accepted values.</summary>
+public sealed class ConfigurationProblems : IEnumerable<string>
+{
+    readonly List<string> _problems = [];
+
+    public void Add(string problem) => _problems.Add(problem);
+
+    public void Range(string key, long value, long min, long max)
+    {
+        if (value < min || value > max)
+            _problems.Add($"{key} = {value.ToString(CultureInfo.InvariantCulture)} is out of range; accepted values: {min}..{max}.");
+    }
+
+    public void OneOf(string key, string value, params string[] accepted)
+    {
+        if (!accepted.Contains(value, StringComparer.Ordinal))
+            _problems.Add($"{key} = '{value}' is not accepted; accepted values: {string.Join(", ", accepted)}.");
+    }
+
+    public void EachMatches(string key, IEnumerable<string> values, string pattern, string accepted)
+    {
+        foreach (var v in values)
+            if (!Regex.IsMatch(v, pattern))
+                _problems.Add($"{key} contains '{v}', which is not accepted; accepted values: {accepted}.");
+    }
+
+    public IEnumerator<string> GetEnumerator() => _problems.GetEnumerator();
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+}

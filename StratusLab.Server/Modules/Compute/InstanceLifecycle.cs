@@ -32,7 +32,8 @@ internal sealed partial class InstanceLifecycle(
     Images.Contracts.IImageCache images,
     Pdisk.Contracts.IVolumes volumes,
     Networking.Contracts.IInstanceNetworking networking,
-    ServerOptions options, ComputeOptions compute,
+    ServerOptions options,
+    ComputeOptions compute,
     ILogger<InstanceLifecycle> logger) : BackgroundService
 {
     public const string GuestTokenPrefix = "slg_";

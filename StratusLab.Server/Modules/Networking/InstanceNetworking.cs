@@ -24,7 +24,8 @@ namespace StratusLab.Server.Modules.Networking;
 public sealed class InstanceNetworking(
     NetworkingStore store,
     IServiceProvider services,
-    ServerOptions options, NetworkingOptions networking,
+    ServerOptions options,
+    NetworkingOptions networking,
     IServer server,
     ILogger<InstanceNetworking> logger) : IInstanceNetworking
 {

@@ -71,20 +71,24 @@ public sealed class ConfigurationProblems : IEnumerable<string>
 {
     readonly List<string> _problems = [];
 
+    /// <summary>A problem worded by the caller, for checks the helpers below do not cover.</summary>
     public void Add(string problem) => _problems.Add(problem);
 
+    /// <summary>"&lt;key&gt; = &lt;value&gt; is out of range; accepted values: min..max." unless min &lt;= value &lt;= max.</summary>
     public void Range(string key, long value, long min, long max)
     {
         if (value < min || value > max)
             _problems.Add($"{key} = {value.ToString(CultureInfo.InvariantCulture)} is out of range; accepted values: {min}..{max}.");
     }
 
+    /// <summary>"&lt;key&gt; = '&lt;value&gt;' is not accepted; accepted values: ..." unless the value is one of <paramref name="accepted"/> (case-sensitive).</summary>
     public void OneOf(string key, string value, params string[] accepted)
     {
         if (!accepted.Contains(value, StringComparer.Ordinal))
             _problems.Add($"{key} = '{value}' is not accepted; accepted values: {string.Join(", ", accepted)}.");
     }
 
+    /// <summary>"&lt;key&gt; contains '&lt;value&gt;', which is not accepted; ..." for each value that does not match <paramref name="pattern"/>.</summary>
     public void EachMatches(string key, IEnumerable<string> values, string pattern, string accepted)
     {
         foreach (var v in values)

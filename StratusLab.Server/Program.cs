@@ -38,7 +38,7 @@ public partial class Program
         try
         {
             // Every module's options at once, so one start lists every invalid key, before the data dir is touched.
-            ModuleOptions.ValidateAtStartup(app.Services);
+            ServerConfiguration.ValidateAtStartup(app.Services);
             DataDirectory.Prepare(options);
             dataLock = DataDirectory.Lock(options);
         }

@@ -16,7 +16,7 @@ public class ConfigurationTests
 
     static ServerOptions Load(string[] args, Dictionary<string, string?>? extra = null) => ServerConfiguration.Bind(Sources(args, extra));
 
-    /// <summary>The modules' options as 'stratuslab serve' registers and validates them, without starting a server.</summary>
+    /// <summary>Platform's and the modules' options as 'stratuslab serve' registers and validates them, without starting a server.</summary>
     static ServiceProvider Modules(string[] args, Dictionary<string, string?>? extra = null)
     {
         var configuration = Sources(args, extra);
@@ -24,7 +24,7 @@ public class ConfigurationTests
         var services = new ServiceCollection();
         Program.AddModules(services, configuration);
         var provider = services.BuildServiceProvider();
-        ModuleOptions.ValidateAtStartup(provider);
+        ServerConfiguration.ValidateAtStartup(provider);
         return provider;
     }
 

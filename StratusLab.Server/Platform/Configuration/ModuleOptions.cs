@@ -16,7 +16,8 @@ public static class ModuleOptions
 {
     /// <summary>
     /// Binds <paramref name="section"/> to <typeparamref name="T"/>, validates it with <see cref="IValidatedOptions.Problems"/>
-    /// when the host validates its options at start-up, and registers the bound <typeparamref name="T"/> itself for injection.
+    /// at start-up (<see cref="ServerConfiguration.ValidateAtStartup"/>, right after Build), and registers the bound
+    /// <typeparamref name="T"/> itself so consumers inject it directly.
     /// </summary>
     public static IServiceCollection AddModuleOptions<T>(this IServiceCollection services, IConfiguration configuration, string section)
         where T : class, IValidatedOptions
@@ -25,31 +26,6 @@ public static class ModuleOptions
         services.AddSingleton<IValidateOptions<T>, ProblemsValidator<T>>();
         services.AddSingleton(sp => sp.GetRequiredService<IOptions<T>>().Value);
         return services;
-    }
-
-    /// <summary>
-    /// Runs every start-up options validation now; throws <see cref="ConfigurationException"/> listing every invalid key,
-    /// so 'stratuslab serve' refuses a bad configuration before it touches the store.
-    /// </summary>
-    public static void ValidateAtStartup(IServiceProvider services)
-    {
-        try
-        {
-            services.GetRequiredService<IStartupValidator>().Validate();
-        }
-        catch (OptionsValidationException e)
-        {
-            throw Invalid(e.Failures);
-        }
-        catch (AggregateException e) when (e.InnerExceptions.All(i => i is OptionsValidationException))
-        {
-            throw Invalid(e.InnerExceptions.Cast<OptionsValidationException>().SelectMany(i => i.Failures));
-        }
-        catch (InvalidOperationException e) when (e.Message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal))
-        {
-            // The binder names the key in its message ("Failed to convert configuration value at 'Compute:BootTimeoutSeconds' ...").
-            throw new ConfigurationException(e.Message + " Give a whole number.");
-        }
     }
 
     /// <summary>The message 'stratuslab serve' prints for invalid values: one indented line per problem.</summary>

@@ -1,4 +1,5 @@
 using System.Reflection;
+using Microsoft.Extensions.Options;
 
 namespace StratusLab.Server.Platform.Configuration;
 
@@ -64,7 +65,10 @@ public static class ServerConfiguration
         Assembly.GetExecutingAssembly().GetManifestResourceStream("config/stratuslab.json")
         ?? throw new InvalidOperationException("the embedded default configuration is missing from the binary");
 
-    /// <summary>Binds and validates Platform's keys; throws <see cref="ConfigurationException"/> listing every invalid one. Modules validate their own sections.</summary>
+    /// <summary>
+    /// Binds and validates Platform's keys; throws <see cref="ConfigurationException"/> listing every invalid one.
+    /// Checked here, at once, because registration and Build already use them (URLs, Kestrel limits, telemetry exporters).
+    /// </summary>
     public static ServerOptions Bind(IConfiguration configuration)
     {
         var options = new ServerOptions();
@@ -81,6 +85,32 @@ public static class ServerConfiguration
         var problems = Problems(options).ToList();
         if (problems.Count > 0) throw ModuleOptions.Invalid(problems);
         return options;
+    }
+
+    /// <summary>
+    /// Validates every module's options registered with <see cref="ModuleOptions.AddModuleOptions{T}"/> now, rather than when
+    /// the host starts; throws <see cref="ConfigurationException"/> listing every invalid key, so 'stratuslab serve' refuses
+    /// a bad configuration before it touches the data dir.
+    /// </summary>
+    public static void ValidateAtStartup(IServiceProvider services)
+    {
+        try
+        {
+            services.GetRequiredService<IStartupValidator>().Validate();
+        }
+        catch (OptionsValidationException e)
+        {
+            throw ModuleOptions.Invalid(e.Failures);
+        }
+        catch (AggregateException e) when (e.InnerExceptions.All(i => i is OptionsValidationException))
+        {
+            throw ModuleOptions.Invalid(e.InnerExceptions.Cast<OptionsValidationException>().SelectMany(i => i.Failures));
+        }
+        catch (InvalidOperationException e) when (e.Message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal))
+        {
+            // As in Bind: the binder names the module's key ("... at 'Compute:BootTimeoutSeconds' ...").
+            throw new ConfigurationException(e.Message + " Give a whole number.");
+        }
     }
 
     public static string ResolveDataDir(string configured)

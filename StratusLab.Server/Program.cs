@@ -31,11 +31,22 @@ public partial class Program
 
         AddModules(builder.Services, builder.Configuration);
         builder.AddJobs(options, IdentityModule.ConfigureJobs, SchedulingModule.ConfigureJobs, ImagesModule.ConfigureJobs, PdiskModule.ConfigureJobs,
-            NetworkingModule.ConfigureJobs(options));
+            NetworkingModule.ConfigureJobs(builder.Configuration));
 
-        DataDirectory.Prepare(options);
-        var dataLock = DataDirectory.Lock(options);
         var app = builder.Build();
+        FileStream dataLock;
+        try
+        {
+            // Every module's options at once, so one start lists every invalid key, before the data dir is touched.
+            ServerConfiguration.ValidateAtStartup(app.Services);
+            DataDirectory.Prepare(options);
+            dataLock = DataDirectory.Lock(options);
+        }
+        catch (Exception e) when (e is ConfigurationException or DataDirectoryException)
+        {
+            await app.DisposeAsync();
+            throw;
+        }
         app.Lifetime.ApplicationStopped.Register(dataLock.Dispose);
         Migrator.Migrate(app.Services.GetRequiredService<Store>(), app.Services.GetServices<ModuleSchema>());
         app.UsePlatform();

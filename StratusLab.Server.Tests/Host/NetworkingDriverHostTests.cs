@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using StratusLab.Server.Modules.Networking;
 using StratusLab.Server.Modules.Networking.Contracts;
 using StratusLab.Server.Modules.Networking.Drivers;
 using StratusLab.Server.Modules.Networking.Firewall;
@@ -37,7 +38,7 @@ public class NetworkingDriverHostTests
         _ns = await NetworkNamespace.CreateAsync("slnd");
         _dataDir = TempDir.Create("netdrv");
         var runner = new NamespacedCommandRunner(new CommandRunner(new LoggerAdapter<CommandRunner>(new TestLoggerProvider().CreateLogger("runner"))), _ns.Name);
-        _driver = new BridgeNetworkDriver(runner, new ServerOptions { DataDir = _dataDir }, new LoggerAdapter<BridgeNetworkDriver>(new TestLoggerProvider().CreateLogger("bridge")));
+        _driver = new BridgeNetworkDriver(runner, new ServerOptions { DataDir = _dataDir }, new NetworkingOptions(), new LoggerAdapter<BridgeNetworkDriver>(new TestLoggerProvider().CreateLogger("bridge")));
     }
 
     [TearDown]

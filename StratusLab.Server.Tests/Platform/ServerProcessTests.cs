@@ -117,16 +117,20 @@ public class ServerProcessTests
     }
 
     [Test, CancelAfter(60_000)]
-    public async Task An_invalid_setting_stops_start_up_with_the_key_named()
+    public async Task Invalid_settings_in_several_modules_stop_start_up_with_exit_code_2_and_every_key_named()
     {
         var port = FreePort();
-        var server = StartServer(_dataDir, port, ("STRATUSLAB__Compute__Driver", "vmware"));
+        var server = StartServer(_dataDir, port, ("STRATUSLAB__Compute__Driver", "vmware"), ("STRATUSLAB__Pdisk__FileFormat", "vmdk"),
+            ("STRATUSLAB__Networking__MaxNicsPerInstance", "0"));
         try
         {
             await server.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(50));
             server.WaitForExit();
             Assert.That(server.ExitCode, Is.EqualTo(2));
-            Assert.That(PrintedBy(server), Does.Contain("Compute:Driver = 'vmware' is not accepted; accepted values: qemu, simulated."));
+            Assert.That(PrintedBy(server), Does.Contain("stratuslab serve: invalid configuration:")
+                .And.Contain("Compute:Driver = 'vmware' is not accepted; accepted values: qemu, simulated.")
+                .And.Contain("Pdisk:FileFormat = 'vmdk' is not accepted; accepted values: raw, qcow2.")
+                .And.Contain("Networking:MaxNicsPerInstance = 0 is out of range; accepted values: 1..16."));
         }
         finally { Kill(server); }
     }

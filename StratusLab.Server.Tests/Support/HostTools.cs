@@ -9,7 +9,7 @@ public static class HostTools
     /// <summary>The built test appliance; scripts/test.sh builds it before the suite runs.</summary>
     public static string AppliancePath()
     {
-        var path = Appliance.ImagePath(new ServerOptions());
+        var path = Appliance.ImagePath(configured: null);
         Assert.That(path, Is.Not.Null, "the test appliance is not built: run scripts/appliance/build.sh (scripts/test.sh does it)");
         return path!;
     }

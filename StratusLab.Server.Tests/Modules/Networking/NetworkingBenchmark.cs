@@ -106,7 +106,7 @@ public class NetworkingBenchmark
         {
             var logs = new TestLoggerProvider();
             var driver = new BridgeNetworkDriver(new NamespacedCommandRunner(new CommandRunner(new LoggerAdapter<CommandRunner>(logs.CreateLogger("r"))), ns.Name),
-                new ServerOptions { DataDir = dir }, new LoggerAdapter<BridgeNetworkDriver>(logs.CreateLogger("b")));
+                new ServerOptions { DataDir = dir }, new NetworkingOptions(), new LoggerAdapter<BridgeNetworkDriver>(logs.CreateLogger("b")));
             var network = new NetworkSpec(9, "bench", Subnet.Parse("10.53.0.0/24", "cidr"), "10.53.0.1", ["10.53.0.1"], null, null, null, 8440);
             SecurityRule[] rules = [new("inbound", "accept", "all", null, null, null), new("outbound", "accept", "all", null, null, null),
                 new("inbound", "drop", "tcp", 25, 25, null)];

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging.Abstractions;
+using StratusLab.Server.Modules.Pdisk;
 using StratusLab.Server.Modules.Pdisk.Sharing;
 using StratusLab.Server.Platform.Configuration;
 using StratusLab.Server.Platform.Host;
@@ -60,9 +61,9 @@ public class IscsiSharingTests
         static Task<ToolResult> Ok(string stdout = "") => Task.FromResult(new ToolResult(0, stdout, "", TimeSpan.Zero));
     }
 
-    static (IscsiSharing Sharing, FakeTgtd Tgtd) Sharing(Action<ServerOptions>? configure = null)
+    static (IscsiSharing Sharing, FakeTgtd Tgtd) Sharing(Action<PdiskOptions>? configure = null)
     {
-        var options = new ServerOptions { DataDir = "/srv/stratuslab" };
+        var options = new PdiskOptions();
         configure?.Invoke(options);
         var tgtd = new FakeTgtd();
         return (new IscsiSharing(tgtd, options, NullLogger<IscsiSharing>.Instance), tgtd);
@@ -94,7 +95,7 @@ public class IscsiSharingTests
     [Test]
     public async Task Configured_initiators_are_bound_instead_of_the_portal_address()
     {
-        var (sharing, tgtd) = Sharing(o => o.Pdisk.Iscsi.Initiators = ["10.0.0.5", "10.0.1.0/24"]);
+        var (sharing, tgtd) = Sharing(o => o.Iscsi.Initiators = ["10.0.0.5", "10.0.1.0/24"]);
         await sharing.ShareAsync(new ShareRequest(Volume, "/v/a.raw", false), CancellationToken.None);
         Assert.That(tgtd.Lines.Where(l => l.Contains("bind")), Is.EqualTo(new[]
         {
@@ -149,7 +150,7 @@ public class IscsiSharingTests
     [Test]
     public void Without_permission_to_start_tgtd_sharing_is_unavailable_with_a_clear_reason()
     {
-        var (sharing, tgtd) = Sharing(o => o.Pdisk.Iscsi.StartTgtd = false);
+        var (sharing, tgtd) = Sharing(o => o.Iscsi.StartTgtd = false);
         tgtd.Running = false;
         var error = Assert.ThrowsAsync<StratusLab.Server.Platform.Contracts.DomainException>(() => sharing.ShareAsync(new ShareRequest(Volume, "/v/a.raw", false), CancellationToken.None));
         Assert.That(error!.Kind, Is.EqualTo(StratusLab.Server.Platform.Contracts.Rejection.Unavailable));

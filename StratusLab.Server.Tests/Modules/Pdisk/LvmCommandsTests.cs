@@ -84,12 +84,9 @@ public class LvmCommandsTests
 
     static (LvmVolumeDriver Driver, RecordingCommandRunner Runner, PdiskPaths Paths) Driver(string? thinPool = null)
     {
-        var options = new ServerOptions { DataDir = "/srv/stratuslab" };
-        options.Pdisk.Backend = "lvm";
-        options.Pdisk.VolumeGroup = "vg";
-        options.Pdisk.ThinPool = thinPool ?? "";
+        var options = new PdiskOptions { Backend = "lvm", VolumeGroup = "vg", ThinPool = thinPool ?? "" };
         var runner = new RecordingCommandRunner();
-        var paths = new PdiskPaths(options);
+        var paths = new PdiskPaths(new ServerOptions { DataDir = "/srv/stratuslab" }, options);
         return (new LvmVolumeDriver(runner, new QemuImg(runner), paths, options), runner, paths);
     }
 

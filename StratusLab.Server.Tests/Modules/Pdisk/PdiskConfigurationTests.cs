@@ -1,4 +1,4 @@
-using StratusLab.Server.Platform.Configuration;
+using StratusLab.Server.Modules.Pdisk;
 
 namespace StratusLab.Server.Tests.Modules.Pdisk;
 
@@ -7,11 +7,9 @@ public class PdiskConfigurationTests
 {
     static List<string> Errors(Action<PdiskOptions> change)
     {
-        var options = new ServerOptions { DataDir = "/srv/stratuslab" };
-        change(options.Pdisk);
-        var errors = new List<string>();
-        ServerConfiguration.Validate(options, errors);
-        return errors.Where(e => e.StartsWith("Pdisk", StringComparison.Ordinal)).ToList();
+        var options = new PdiskOptions();
+        change(options);
+        return options.Problems().ToList();
     }
 
     [Test]

@@ -2,6 +2,7 @@ using StratusLab.Server.Modules.Compute.Contracts;
 using StratusLab.Server.Modules.Compute.Drivers;
 using StratusLab.Server.Modules.Compute.Jobs;
 using StratusLab.Server.Modules.Context.Contracts;
+using StratusLab.Server.Platform.Configuration;
 
 namespace StratusLab.Server.Modules.Compute;
 
@@ -10,6 +11,7 @@ internal static class ComputeModule
     public static IServiceCollection AddComputeModule(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddStoreSchema("compute", legacyUserVersions: [2, 6]);
+        services.AddModuleOptions<ComputeOptions>(configuration, "Compute");
         ComputeStore.RegisterColumnTypes();
         services.AddSingleton<ComputeStore>();
         services.AddSingleton<InstanceEvents>();

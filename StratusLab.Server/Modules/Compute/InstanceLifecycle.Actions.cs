@@ -74,7 +74,7 @@ internal sealed partial class InstanceLifecycle
             var driver = services.GetHypervisor(row.Driver);
             var vm = new VmRef(id, row.VmDir, (int?)row.Pid);
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping);
-            timeout.CancelAfter(TimeSpan.FromSeconds(options.Compute.ShutdownTimeoutSeconds + options.Compute.BootTimeoutSeconds));
+            timeout.CancelAfter(TimeSpan.FromSeconds(compute.ShutdownTimeoutSeconds + compute.BootTimeoutSeconds));
             var ct = timeout.Token;
             try
             {
@@ -93,14 +93,14 @@ internal sealed partial class InstanceLifecycle
                         await store.ClearReadyAsync(id);
                         break;
                     case InstanceAction.Stop:
-                        await driver.ShutdownAsync(vm, TimeSpan.FromSeconds(options.Compute.ShutdownTimeoutSeconds), ct);
+                        await driver.ShutdownAsync(vm, TimeSpan.FromSeconds(compute.ShutdownTimeoutSeconds), ct);
                         await store.MarkStoppedAsync(id);
                         break;
                     case InstanceAction.Start:
                         await BootAgainAsync(row, driver, ct);
                         break;
                     case InstanceAction.Shutdown:
-                        await driver.ShutdownAsync(vm, TimeSpan.FromSeconds(options.Compute.ShutdownTimeoutSeconds), ct);
+                        await driver.ShutdownAsync(vm, TimeSpan.FromSeconds(compute.ShutdownTimeoutSeconds), ct);
                         if (row.SaveImage) await SaveImageAsync(row, ct);
                         if (await store.TransitionAsync(id, [InstanceState.Shutdown], InstanceState.Epilog) is { } ending)
                         {

@@ -33,6 +33,7 @@ internal sealed partial class InstanceLifecycle(
     Pdisk.Contracts.IVolumes volumes,
     Networking.Contracts.IInstanceNetworking networking,
     ServerOptions options,
+    ComputeOptions compute,
     ILogger<InstanceLifecycle> logger) : BackgroundService
 {
     public const string GuestTokenPrefix = "slg_";
@@ -40,7 +41,7 @@ internal sealed partial class InstanceLifecycle(
     readonly Channel<long> _queue = Channel.CreateUnbounded<long>();
     readonly ConcurrentDictionary<long, CancellationTokenSource> _deploying = new();
     readonly ConcurrentDictionary<long, SemaphoreSlim> _locks = new();
-    readonly SemaphoreSlim _slots = new(options.Compute.MaxConcurrentDeployments);
+    readonly SemaphoreSlim _slots = new(compute.MaxConcurrentDeployments);
     CancellationToken _stopping = CancellationToken.None;
 
     /// <summary>Queues a PENDING instance for deployment.</summary>
@@ -82,7 +83,7 @@ internal sealed partial class InstanceLifecycle(
         if (row is null) return;
         var driver = services.GetHypervisor(row.Driver);
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        cts.CancelAfter(TimeSpan.FromSeconds(options.Compute.BootTimeoutSeconds));
+        cts.CancelAfter(TimeSpan.FromSeconds(compute.BootTimeoutSeconds));
         _deploying[id] = cts;
         var step = InstanceState.Prolog;
         await using var undo = new UndoStack(logger);
@@ -116,7 +117,7 @@ internal sealed partial class InstanceLifecycle(
                 var reason = e switch
                 {
                     OperationCanceledException when stopping.IsCancellationRequested => "the server stopped during " + StateName(step),
-                    OperationCanceledException => $"not RUNNING within {options.Compute.BootTimeoutSeconds} s (Compute:BootTimeoutSeconds): the {row.Driver} driver did not answer",
+                    OperationCanceledException => $"not RUNNING within {compute.BootTimeoutSeconds} s (Compute:BootTimeoutSeconds): the {row.Driver} driver did not answer",
                     _ => e.Message,
                 };
                 if (e is not (HypervisorException or ToolFailedException or ToolMissingException or OperationCanceledException or Platform.Contracts.DomainException or PolicyRefusedException or ImagePreparationException))

@@ -37,7 +37,7 @@ internal sealed record CreateInstanceRequest(
     IReadOnlyList<int>? ForwardPorts = null);
 
 /// <summary>Validates and admits instance requests: nothing is written until every check passed and the quota is reserved.</summary>
-internal sealed partial class InstanceRequests(ComputeStore store, Images.Contracts.IImageCache images, IQuotaLedger quotas, ServerOptions options, Scheduling.Contracts.IPlacementRules placement, Marketplace.Contracts.IImagePolicy imagePolicy,
+internal sealed partial class InstanceRequests(ComputeStore store, Images.Contracts.IImageCache images, IQuotaLedger quotas, ComputeOptions options, Scheduling.Contracts.IPlacementRules placement, Marketplace.Contracts.IImagePolicy imagePolicy,
     Networking.Contracts.IInstanceNetworking networking, Pdisk.Contracts.IVolumes volumes)
 {
     public const int MaxCount = 1000;
@@ -128,7 +128,7 @@ internal sealed partial class InstanceRequests(ComputeStore store, Images.Contra
             var admin = new AdminAttributes(r.RawQemuArguments, r.Mac?.ToLowerInvariant(), r.Requirements, r.Policy);
             var rows = Enumerable.Range(0, count).Select(_ => new NewInstance(
                 name, caller.UserId, caller.PrimaryGroupId, Permissions.Private.Bits, imageName, imageRef, typeName, cpu, memory,
-                options.Compute.Driver, context, sshKeys, r.UserData, admin, r.Networks?.ToList() ?? [], r.ForwardPorts?.ToList() ?? [], r.Save)
+                options.Driver, context, sshKeys, r.UserData, admin, r.Networks?.ToList() ?? [], r.ForwardPorts?.ToList() ?? [], r.Save)
                 { Volumes = attached }).ToList();
             return await store.InsertInstancesAsync(rows);
         }

@@ -157,7 +157,7 @@ internal static class IdentityEndpoints
     }
 
     static async Task<Created<TokenCreated>> CreateToken(CreateTokenRequest? body, ClaimsPrincipal principal, IdentityStore store,
-        ServerOptions options, TimeProvider clock)
+        IdentityOptions options, TimeProvider clock)
     {
         body ??= new CreateTokenRequest();
         var caller = principal.ToCaller();
@@ -171,8 +171,8 @@ internal static class IdentityEndpoints
         var expires = body.ExpiresAt;
         if (expires is { } e && e <= now)
             throw new InvalidInputException("expiresAt", $"'expiresAt' = {e:O} is in the past; give a future time or leave it out.");
-        if (expires is null && options.Identity.DefaultTokenLifetimeDays > 0)
-            expires = now.AddDays(options.Identity.DefaultTokenLifetimeDays);
+        if (expires is null && options.DefaultTokenLifetimeDays > 0)
+            expires = now.AddDays(options.DefaultTokenLifetimeDays);
         if (body.Name is { Length: > 100 }) throw new InvalidInputException("name", "'name' is longer than 100 characters.");
         var token = Secrets.NewToken();
         var id = Secrets.NewId();

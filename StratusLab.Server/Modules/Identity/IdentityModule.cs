@@ -3,6 +3,7 @@ using Quartz;
 using StratusLab.Server.Modules.Identity.Contracts;
 using StratusLab.Server.Modules.Identity.Jobs;
 using StratusLab.Server.Platform.Auth;
+using StratusLab.Server.Platform.Configuration;
 
 namespace StratusLab.Server.Modules.Identity;
 
@@ -12,6 +13,7 @@ internal static class IdentityModule
     public static IServiceCollection AddIdentityModule(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddStoreSchema("identity", legacyUserVersions: [1]);
+        services.AddModuleOptions<IdentityOptions>(configuration, "Identity");
         services.AddSingleton<IdentityStore>();
         services.AddSingleton<ICredentialValidator, CredentialValidator>();
         services.AddSingleton<QuotaLedger>();

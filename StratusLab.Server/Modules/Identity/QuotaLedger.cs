@@ -6,7 +6,7 @@ using StratusLab.Server.Platform.Contracts;
 namespace StratusLab.Server.Modules.Identity;
 
 /// <summary>Quota limits (per user, else the configured defaults) and usage, changed in one write transaction.</summary>
-internal sealed class QuotaLedger(IdentityStore store, ServerOptions options) : IQuotaLedger, IUserDirectory
+internal sealed class QuotaLedger(IdentityStore store, IdentityOptions options) : IQuotaLedger, IUserDirectory
 {
     public async Task ReserveAsync(long userId, ResourceAmount amount, CancellationToken ct = default)
     {
@@ -41,7 +41,7 @@ internal sealed class QuotaLedger(IdentityStore store, ServerOptions options) : 
     internal async Task<ResourceAmount> LimitsAsync(IDbConnection c, IDbTransaction? tx, long userId)
     {
         var row = await store.FindQuotaAsync(c, tx, userId);
-        var d = options.Identity.DefaultQuota;
+        var d = options.DefaultQuota;
         return new ResourceAmount(row?.Vms ?? d.Vms, row?.Cpus ?? d.Cpus, row?.MemoryMib ?? d.MemoryMiB, row?.StorageGib ?? d.StorageGiB);
     }
 

@@ -47,7 +47,7 @@ internal sealed partial class ImageCache
         var rows = (await store.ListAsync()).Where(r => r.State == "ready" && !_inFlight.ContainsKey(r.Key))
             .OrderBy(r => r.LastUsedAt ?? r.CreatedAt).ToList();
         var total = rows.Sum(r => r.SizeBytes ?? 0);
-        var idleLimit = options.Images.MaxIdleHours > 0 ? DateTimeOffset.UtcNow.AddHours(-options.Images.MaxIdleHours) : DateTimeOffset.MinValue;
+        var idleLimit = images.MaxIdleHours > 0 ? DateTimeOffset.UtcNow.AddHours(-images.MaxIdleHours) : DateTimeOffset.MinValue;
         var evicted = 0;
         foreach (var row in rows)
         {
@@ -92,7 +92,8 @@ internal sealed partial class ImageCache
     {
         var interrupted = await store.MarkInterruptedAsync();
         if (interrupted > 0) logger.LogInformation("{Count} image download(s) were interrupted by a restart; the next request resumes them", interrupted);
-        var path = Platform.Configuration.Appliance.ImagePath(options);
+        // Compute:ApplianceImage read as configuration text: Images does not depend on Compute, and Compute validates the key.
+        var path = Platform.Configuration.Appliance.ImagePath(configuration["Compute:ApplianceImage"]);
         if (path is null)
         {
             logger.LogWarning("The test appliance is not built yet, so there is no default image: run scripts/appliance/build.sh (scripts/run.sh does it)");

@@ -30,6 +30,8 @@ internal sealed partial class ImageCache(
     IMarketplaceCatalog marketplace,
     IUserDirectory users,
     ServerOptions options,
+    ImagesOptions images,
+    IConfiguration configuration,
     IHostApplicationLifetime lifetime,
     TimeProvider clock,
     ILogger<ImageCache> logger) : IImageCache
@@ -44,7 +46,7 @@ internal sealed partial class ImageCache(
     readonly ConcurrentDictionary<string, TransferProgress> _progress = new();
 
     string CacheDir => Path.Combine(options.DataDir, "images");
-    long MaxCacheBytes => options.Images.MaxCacheMiB << 20;
+    long MaxCacheBytes => images.MaxCacheMiB << 20;
 
     public async Task<(ImageReference Reference, string? Identifier)> ResolveAsync(string? image, CancellationToken ct = default)
     {
@@ -126,7 +128,7 @@ internal sealed partial class ImageCache(
     bool IsDueForRevalidation(CacheRow row)
     {
         var checkedAt = row.ValidatedAt ?? row.ReadyAt ?? row.CreatedAt;
-        return clock.GetUtcNow() - checkedAt >= TimeSpan.FromMinutes(options.Images.RevalidateAfterMinutes);
+        return clock.GetUtcNow() - checkedAt >= TimeSpan.FromMinutes(images.RevalidateAfterMinutes);
     }
 
     async Task<VolumeSummary> SingleFlightAsync(string key, Func<Task<VolumeSummary>> work, CancellationToken ct)
@@ -232,7 +234,7 @@ internal sealed partial class ImageCache(
                 .Where(u => u.Scheme is "http" or "https" or "file").ToList();
             if (locations.Count == 0) throw new ImageUnavailableException($"the Marketplace entry of {reference.Value} gives no http(s) or file location to download it from");
             if (entry.Bytes > MaxCacheBytes)
-                throw new ImageUnavailableException($"image {reference.Value} is {entry.Bytes} bytes, larger than the whole cache (Images:MaxCacheMiB = {options.Images.MaxCacheMiB})");
+                throw new ImageUnavailableException($"image {reference.Value} is {entry.Bytes} bytes, larger than the whole cache (Images:MaxCacheMiB = {images.MaxCacheMiB})");
         }
         else
         {

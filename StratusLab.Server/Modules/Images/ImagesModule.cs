@@ -3,6 +3,7 @@ using Quartz;
 using StratusLab.Server.Modules.Images.Contracts;
 using StratusLab.Server.Platform.Host;
 using StratusLab.Server.Platform.Transfers;
+using StratusLab.Server.Platform.Configuration;
 
 namespace StratusLab.Server.Modules.Images;
 
@@ -11,6 +12,7 @@ internal static class ImagesModule
     public static IServiceCollection AddImagesModule(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddStoreSchema("images", legacyUserVersions: [7]);
+        services.AddModuleOptions<ImagesOptions>(configuration, "Images");
         services.AddSingleton<ImagesStore>();
         services.AddHttpDownloader();
         services.TryAddSingleton<QemuImg>();

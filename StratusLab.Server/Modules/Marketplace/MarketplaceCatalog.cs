@@ -21,13 +21,13 @@ internal sealed record UploadResult(MetadataEntry Entry, bool Published, string?
 
 /// <summary>Accepts signed entries (verify, check, store, confirm endorsers), answers look-ups and signs the site's own images.</summary>
 internal sealed class MarketplaceCatalog(
-    MarketplaceStore store, SiteKey siteKey, IMailSender mail, ServerOptions options, TimeProvider clock, ILogger<MarketplaceCatalog> logger)
+    MarketplaceStore store, SiteKey siteKey, IMailSender mail, ServerOptions options, MarketplaceOptions marketplace, TimeProvider clock, ILogger<MarketplaceCatalog> logger)
     : IMarketplaceCatalog
 {
     static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) } };
     readonly SemaphoreSlim _siteRegistration = new(1, 1);
 
-    public string SiteEndorserEmail => options.Marketplace.SiteEndorserEmail;
+    public string SiteEndorserEmail => marketplace.SiteEndorserEmail;
 
     public static string EntryPath(string identifier, string email, DateTimeOffset created) =>
         $"/api/v1/marketplace/metadata/{identifier}/{Uri.EscapeDataString(email)}/{MetadataXml.Format(created)}";
@@ -41,12 +41,12 @@ internal sealed class MarketplaceCatalog(
     public async Task<UploadResult> UploadAsync(byte[] xml, string? uploadedBy, string baseUrl, string? identifier = null, bool mustDeprecate = false,
         CancellationToken ct = default)
     {
-        var doc = MetadataXml.Load(xml, options.Marketplace.MaxEntryBytes);
+        var doc = MetadataXml.Load(xml, marketplace.MaxEntryBytes);
         var signature = MetadataSignature.Verify(doc);
         var entry = MetadataXml.Parse(doc);
         MetadataSignature.CheckEndorser(entry.Endorser, signature.Certificate);
         var now = clock.GetUtcNow();
-        if (entry.Created > now.AddMinutes(options.Marketplace.MaxClockSkewMinutes))
+        if (entry.Created > now.AddMinutes(marketplace.MaxClockSkewMinutes))
             throw MetadataException.Invalid($"dcterms:created ({MetadataXml.Format(entry.Created)}) is in the future (server time {MetadataXml.Format(now)}); check the signing machine's clock and re-sign.");
         if (identifier is not null && entry.Identifier != identifier)
             throw MetadataException.Invalid($"The entry is for {entry.Identifier}, not {identifier}; deprecate the entry of the image named in the URL.");
@@ -100,11 +100,11 @@ internal sealed class MarketplaceCatalog(
         var link = $"{baseUrl.TrimEnd('/')}/marketplace/confirm/{token}";
         try
         {
-            await mail.SendAsync(entry.Endorser.Email, $"Confirm your entries in the {options.Marketplace.Pages.Title}",
+            await mail.SendAsync(entry.Endorser.Email, $"Confirm your entries in the {marketplace.Pages.Title}",
                 $"""
                 Hello,
 
-                An entry for the image {entry.Identifier} ("{entry.Title}") was uploaded to the {options.Marketplace.Pages.Title}
+                An entry for the image {entry.Identifier} ("{entry.Title}") was uploaded to the {marketplace.Pages.Title}
                 at {baseUrl}, signed with a certificate for {entry.Endorser.Email}:
                   subject {entry.Endorser.Subject}
                   issuer  {entry.Endorser.Issuer}
@@ -130,7 +130,7 @@ internal sealed class MarketplaceCatalog(
     {
         var sha256 = certificate.GetCertHashString(HashAlgorithmName.SHA256);
         var sha1 = certificate.GetCertHashString(HashAlgorithmName.SHA1);
-        if (options.Marketplace.WhitelistedCertificates.Any(w => w.Equals(sha256, StringComparison.OrdinalIgnoreCase) || w.Equals(sha1, StringComparison.OrdinalIgnoreCase)))
+        if (marketplace.WhitelistedCertificates.Any(w => w.Equals(sha256, StringComparison.OrdinalIgnoreCase) || w.Equals(sha1, StringComparison.OrdinalIgnoreCase)))
             return true;
         var site = await siteKey.GetAsync(ct);
         return site.RawData.AsSpan().SequenceEqual(certificate.RawData);
@@ -233,9 +233,9 @@ internal sealed class MarketplaceCatalog(
                 Hypervisor = info.Hypervisor,
                 Tags = info.Tags,
                 Locations = [info.Location ?? new Uri(path).AbsoluteUri],
-                Publisher = options.Marketplace.Pages.Title,
+                Publisher = marketplace.Pages.Title,
                 Creator = email,
-                Valid = now.Add(info.ValidFor ?? TimeSpan.FromDays(options.Marketplace.SiteEntryValidDays)),
+                Valid = now.Add(info.ValidFor ?? TimeSpan.FromDays(marketplace.SiteEntryValidDays)),
             };
             var doc = MetadataXml.Build(draft);
             MetadataSignature.Sign(doc, await siteKey.GetAsync(ct), email, now);

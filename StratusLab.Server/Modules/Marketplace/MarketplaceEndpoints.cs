@@ -55,9 +55,9 @@ internal static partial class MarketplaceEndpoints
     }
 
     static async Task<Results<Created<MetadataEntry>, Accepted<PendingUpload>>> UploadMetadata(
-        HttpContext http, ClaimsPrincipal principal, MarketplaceCatalog catalog, ServerOptions options, CancellationToken ct)
+        HttpContext http, ClaimsPrincipal principal, MarketplaceCatalog catalog, ServerOptions options, MarketplaceOptions marketplace, CancellationToken ct)
     {
-        var xml = await ReadXmlBodyAsync(http, options.Marketplace.MaxEntryBytes, ct);
+        var xml = await ReadXmlBodyAsync(http, marketplace.MaxEntryBytes, ct);
         return Respond(await catalog.UploadAsync(xml, principal.ToCaller().Name, BaseUrl(http, options), ct: ct));
     }
 
@@ -135,13 +135,13 @@ internal static partial class MarketplaceEndpoints
 
     /// <summary>XML: an entry re-signed by its endorser with slterms:deprecated. JSON {reason, email?}: an administrator's override, recorded as such.</summary>
     static async Task<IResult> DeprecateMetadata(string identifier, HttpContext http, ClaimsPrincipal principal, MarketplaceCatalog catalog,
-        MarketplaceStore store, ServerOptions options, CancellationToken ct)
+        MarketplaceStore store, ServerOptions options, MarketplaceOptions marketplace, CancellationToken ct)
     {
         CheckIdentifier(identifier);
         var caller = principal.ToCaller();
         if (http.Request.ContentType?.Contains("json", StringComparison.OrdinalIgnoreCase) != true)
         {
-            var xml = await ReadXmlBodyAsync(http, options.Marketplace.MaxEntryBytes, ct);
+            var xml = await ReadXmlBodyAsync(http, marketplace.MaxEntryBytes, ct);
             var result = await catalog.UploadAsync(xml, caller.Name, BaseUrl(http, options), identifier, mustDeprecate: true, ct);
             return Respond(result).Result;
         }

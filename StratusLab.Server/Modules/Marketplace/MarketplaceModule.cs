@@ -1,6 +1,7 @@
 using StratusLab.Server.Modules.Marketplace.Contracts;
 using StratusLab.Server.Modules.Marketplace.Mail;
 using StratusLab.Server.Modules.Marketplace.Policy;
+using StratusLab.Server.Platform.Configuration;
 
 namespace StratusLab.Server.Modules.Marketplace;
 
@@ -9,6 +10,8 @@ internal static class MarketplaceModule
     public static IServiceCollection AddMarketplaceModule(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddStoreSchema("marketplace", legacyUserVersions: [4]);
+        services.AddModuleOptions<MarketplaceOptions>(configuration, "Marketplace");
+        services.AddModuleOptions<PolicyOptions>(configuration, "Policy");
         services.AddSingleton<MarketplaceStore>();
         services.AddSingleton<SiteKey>();
         services.AddSingleton<IMailSender, SmtpMailSender>();

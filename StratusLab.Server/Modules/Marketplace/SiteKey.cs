@@ -8,7 +8,7 @@ namespace StratusLab.Server.Modules.Marketplace;
 /// The site's signing key: a self-signed RSA certificate for Marketplace:SiteEndorserEmail, generated on first start
 /// into &lt;data-dir&gt;/site-key.pem (certificate + key, mode 0600) and used for the site's own entries.
 /// </summary>
-internal sealed class SiteKey(ServerOptions options, ILogger<SiteKey> logger)
+internal sealed class SiteKey(ServerOptions options, MarketplaceOptions marketplace, ILogger<SiteKey> logger)
 {
     const int KeyBits = 3072;
     readonly SemaphoreSlim _lock = new(1, 1);
@@ -29,7 +29,7 @@ internal sealed class SiteKey(ServerOptions options, ILogger<SiteKey> logger)
 
     X509Certificate2 LoadOrCreate()
     {
-        var email = options.Marketplace.SiteEndorserEmail;
+        var email = marketplace.SiteEndorserEmail;
         if (File.Exists(Path))
         {
             var existing = X509Certificate2.CreateFromPemFile(Path);

@@ -25,6 +25,7 @@ internal sealed class InstanceNetworking(
     NetworkingStore store,
     IServiceProvider services,
     ServerOptions options,
+    NetworkingOptions networking,
     IServer server,
     ILogger<InstanceNetworking> logger) : IInstanceNetworking
 {
@@ -36,8 +37,8 @@ internal sealed class InstanceNetworking(
 
     public async Task ValidateAsync(IReadOnlyList<string> networks, IReadOnlyList<int> forwardPorts, int count, Caller caller, CancellationToken ct = default)
     {
-        if (networks.Count > options.Networking.MaxNicsPerInstance)
-            throw new InvalidInputException("networks", $"'networks' names {networks.Count} networks; an instance may have at most {options.Networking.MaxNicsPerInstance} NICs (Networking:MaxNicsPerInstance).");
+        if (networks.Count > networking.MaxNicsPerInstance)
+            throw new InvalidInputException("networks", $"'networks' names {networks.Count} networks; an instance may have at most {networking.MaxNicsPerInstance} NICs (Networking:MaxNicsPerInstance).");
         if (forwardPorts.Count > MaxForwardPorts)
             throw new InvalidInputException("forwardPorts", $"'forwardPorts' has {forwardPorts.Count} ports; at most {MaxForwardPorts} are accepted.");
         foreach (var port in forwardPorts)
@@ -79,9 +80,9 @@ internal sealed class InstanceNetworking(
         {
             var patNic = networks.ToList().FindIndex(n => n.Kind != "public");
             if (patNic < 0) return null;
-            var guestPorts = options.Networking.GuestPorts.Concat(request.ForwardPorts).Distinct().ToList();
-            var address = options.Networking.PatAddress;
-            return new PortWant(patNic, guestPorts, address, options.Networking.PatPortFirst, options.Networking.PatPortLast,
+            var guestPorts = networking.GuestPorts.Concat(request.ForwardPorts).Distinct().ToList();
+            var address = networking.PatAddress;
+            return new PortWant(patNic, guestPorts, address, networking.PatPortFirst, networking.PatPortLast,
                 request.Simulated ? null : port => IsPortFree(address, port));
         });
         return PlansOf(request.InstanceId, allocation);

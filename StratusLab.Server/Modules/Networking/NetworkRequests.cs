@@ -41,7 +41,7 @@ internal sealed record CreateNetworkRequest(
 internal sealed record AddressRequest(string Ip);
 
 /// <summary>Validates network requests and applies them: nothing is written unless every check passed.</summary>
-internal sealed partial class NetworkRequests(NetworkingStore store, InstanceNetworking networking, ServerOptions options)
+internal sealed partial class NetworkRequests(NetworkingStore store, InstanceNetworking networking, NetworkingOptions options)
 {
     public static readonly string[] Kinds = ["public", "local", "private"];
 
@@ -65,9 +65,9 @@ internal sealed partial class NetworkRequests(NetworkingStore store, InstanceNet
         var ranges = ParseRanges(r);
         var subnet = ranges[0].Subnet;
         var size = ranges.Sum(x => x.Size);
-        if (size > options.Networking.MaxRangeAddresses)
+        if (size > options.MaxRangeAddresses)
             throw new InvalidInputException(r.Ranges is null ? "cidr" : "ranges",
-                $"The ranges hold {size} addresses; a network may have at most {options.Networking.MaxRangeAddresses} (Networking:MaxRangeAddresses). Give a smaller range, or split it into several networks.", unprocessable: true);
+                $"The ranges hold {size} addresses; a network may have at most {options.MaxRangeAddresses} (Networking:MaxRangeAddresses). Give a smaller range, or split it into several networks.", unprocessable: true);
 
         var gateway = Address(r.Gateway, "gateway");
         if (gateway is null && driver == "user" && subnet.Prefix <= 30) gateway = subnet.Network + 2;
@@ -85,7 +85,7 @@ internal sealed partial class NetworkRequests(NetworkingStore store, InstanceNet
         {
             Validate.Range(vlan, "vlanId", 1, 4094);
             if (driver != "bridge") throw new InvalidInputException("vlanId", "'vlanId' applies to bridge networks only; set 'driver' to bridge.", unprocessable: true);
-            uplink = r.Uplink ?? (options.Networking.VlanUplink.Length > 0 ? options.Networking.VlanUplink : null)
+            uplink = r.Uplink ?? (options.VlanUplink.Length > 0 ? options.VlanUplink : null)
                 ?? throw new InvalidInputException("uplink", "A VLAN network needs the host interface that carries the VLAN: give 'uplink' (such as eth1) or set Networking:VlanUplink.", unprocessable: true);
         }
         else if (r.Uplink is not null)

@@ -4,7 +4,7 @@ using StratusLab.Server.Platform.Configuration;
 namespace StratusLab.Server.Modules.Networking;
 
 /// <summary>First start: creates the network named "default" from Networking:DefaultNetwork (QEMU user-mode's layout by default).</summary>
-internal sealed class NetworkingBootstrap(NetworkingStore store, NetworkRequests requests, ServerOptions options, ILogger<NetworkingBootstrap> logger)
+internal sealed class NetworkingBootstrap(NetworkingStore store, NetworkRequests requests, NetworkingOptions options, ILogger<NetworkingBootstrap> logger)
 {
     /// <summary>The site itself, as the owner of built-in objects.</summary>
     static readonly Caller Site = new(0, "site", IsAdmin: true, PrimaryGroupId: 0, GroupIds: []);
@@ -12,7 +12,7 @@ internal sealed class NetworkingBootstrap(NetworkingStore store, NetworkRequests
     public async Task EnsureDefaultNetworkAsync()
     {
         if (await store.FindNetworkAsync(InstanceNetworking.DefaultNetworkName) is not null) return;
-        var d = options.Networking.DefaultNetwork;
+        var d = options.DefaultNetwork;
         var dns = d.Dns.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         await requests.CreateAsync(new CreateNetworkRequest(InstanceNetworking.DefaultNetworkName, Kind: "private", Driver: d.Driver, Cidr: d.Cidr,
             First: d.First.Length == 0 ? null : d.First, Gateway: d.Gateway, Dns: dns), Site);

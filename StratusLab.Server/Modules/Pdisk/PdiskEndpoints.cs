@@ -78,7 +78,7 @@ internal static partial class PdiskEndpoints
     // ---- handlers ----------------------------------------------------------------------------------
 
     static async Task<Created<VolumeView>> CreateVolume(CreateVolumeRequest body, ClaimsPrincipal principal, VolumeLifecycle volumes,
-        VolumeViews views, ServerOptions options, CancellationToken ct)
+        VolumeViews views, PdiskOptions options, CancellationToken ct)
     {
         var caller = principal.ToCaller();
         var spec = SpecOf(caller, body.Type, body.Visibility, body.Groups, body.Tag, body.Identifier, body.Sharing, options);
@@ -88,16 +88,16 @@ internal static partial class PdiskEndpoints
         VolumeRow row;
         if (body.Url is not null)
         {
-            if (body.Bytes is { } b) Validate.Range(b, "bytes", 1, options.Pdisk.MaxUrlDownloadBytes);
+            if (body.Bytes is { } b) Validate.Range(b, "bytes", 1, options.MaxUrlDownloadBytes);
             row = await volumes.DownloadAsync(spec, body.Url, body.Bytes, body.Sha1?.ToLowerInvariant(), ct);
         }
         else
         {
             if (body.Size is not { } size)
-                throw ApiException.BadRequest("size", $"'size' is required (in GiB, 1..{options.Pdisk.MaxVolumeGiB}) unless 'url' gives an image to download.");
+                throw ApiException.BadRequest("size", $"'size' is required (in GiB, 1..{options.MaxVolumeGiB}) unless 'url' gives an image to download.");
             if (body.Bytes is not null || body.Sha1 is not null)
                 throw ApiException.BadRequest("bytes", "'bytes' and 'sha1' check a download: give them with 'url' only.");
-            Validate.Range(size, "size", 1, options.Pdisk.MaxVolumeGiB);
+            Validate.Range(size, "size", 1, options.MaxVolumeGiB);
             row = await volumes.CreateEmptyAsync(spec, size * VolumeLifecycle.GiB, ct);
         }
         return TypedResults.Created($"/api/v1/volumes/{row.Uuid}", await views.ViewAsync(row));
@@ -105,15 +105,15 @@ internal static partial class PdiskEndpoints
 
     /// <summary>The body is the image itself (raw or qcow2, optionally gzip), streamed to disk; metadata comes in the query.</summary>
     static async Task<Created<VolumeView>> UploadVolume(HttpContext http, ClaimsPrincipal principal, VolumeLifecycle volumes, VolumeViews views,
-        ServerOptions options, string? tag, string? type, string? visibility, string? sharing, string? identifier, long? bytes, string? sha1,
+        PdiskOptions options, string? tag, string? type, string? visibility, string? sharing, string? identifier, long? bytes, string? sha1,
         CancellationToken ct)
     {
         var caller = principal.ToCaller();
         var spec = SpecOf(caller, type, visibility, null, tag, identifier, sharing, options);
         if (sha1 is not null) Sha1(sha1);
-        if (bytes is { } b) Validate.Range(b, "bytes", 1, options.Pdisk.MaxUploadBytes);
+        if (bytes is { } b) Validate.Range(b, "bytes", 1, options.MaxUploadBytes);
         // The server-wide body limit is small; this endpoint counts and limits the bytes itself.
-        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit) limit.MaxRequestBodySize = options.Pdisk.MaxUploadBytes + 1;
+        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit) limit.MaxRequestBodySize = options.MaxUploadBytes + 1;
         var row = await volumes.UploadAsync(spec, http.Request.Body, http.Request.ContentLength, bytes, sha1?.ToLowerInvariant(), ct);
         return TypedResults.Created($"/api/v1/volumes/{row.Uuid}", await views.ViewAsync(row));
     }
@@ -250,7 +250,7 @@ internal static partial class PdiskEndpoints
     // ---- input checks ------------------------------------------------------------------------------
 
     static VolumeSpec SpecOf(Caller caller, string? type, string? visibility, IReadOnlyList<long>? groups, string? tag, string? identifier, string? sharing,
-        ServerOptions options)
+        PdiskOptions options)
     {
         var volumeType = type is null ? VolumeType.DataImageRawReadWrite : ParseType(type);
         if (VolumeTypes.IsLive(volumeType))
@@ -259,7 +259,7 @@ internal static partial class PdiskEndpoints
         if (identifier is not null) Identifier(identifier);
         if (groups is not null) Groups(groups);
         return new VolumeSpec(caller.UserId, volumeType, visibility is null ? "private" : Visibility(visibility), groups ?? [], tag, identifier,
-            sharing is null ? options.Pdisk.Sharing : Sharing(sharing));
+            sharing is null ? options.Sharing : Sharing(sharing));
     }
 
     /// <summary>A volume uuid in its canonical lowercase form; anything else is a 400.</summary>

@@ -8,6 +8,7 @@ using StratusLab.Server.Platform.Contracts;
 using StratusLab.Server.Platform.Host;
 using StratusLab.Server.Platform.Http;
 using StratusLab.Server.Platform.Transfers;
+using StratusLab.Server.Platform.Configuration;
 
 namespace StratusLab.Server.Modules.Pdisk;
 
@@ -16,6 +17,7 @@ internal static class PdiskModule
     public static IServiceCollection AddPdiskModule(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddStoreSchema("pdisk", legacyUserVersions: [5]);
+        services.AddModuleOptions<PdiskOptions>(configuration, "Pdisk");
         services.AddSingleton<PdiskStore>();
         services.AddSingleton<PdiskPaths>();
         services.TryAddSingleton<QemuImg>();

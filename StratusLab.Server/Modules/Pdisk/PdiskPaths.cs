@@ -5,12 +5,12 @@ using StratusLab.Server.Platform.Configuration;
 namespace StratusLab.Server.Modules.Pdisk;
 
 /// <summary>Where this server keeps volume files and staged transfers, and the mark that tells its LVs from others'.</summary>
-internal sealed class PdiskPaths(ServerOptions options)
+internal sealed class PdiskPaths(ServerOptions options, PdiskOptions pdisk)
 {
     /// <summary>Pdisk:VolumesDir, else &lt;data-dir&gt;/volumes.</summary>
-    public string VolumesDir { get; } = Path.GetFullPath(string.IsNullOrEmpty(options.Pdisk.VolumesDir)
+    public string VolumesDir { get; } = Path.GetFullPath(string.IsNullOrEmpty(pdisk.VolumesDir)
         ? Path.Combine(options.DataDir, "volumes")
-        : options.Pdisk.VolumesDir);
+        : pdisk.VolumesDir);
 
     /// <summary>Downloads, uploads and conversions in progress; emptied on start (nothing can be in progress then).</summary>
     public string StagingDir => Path.Combine(VolumesDir, ".staging");

@@ -16,7 +16,7 @@ internal sealed partial class VolumeLifecycle
         var now = clock.GetUtcNow();
         // The store keeps milliseconds: both times are cut there, so their difference is exactly the period.
         now = now.AddTicks(-(now.Ticks % TimeSpan.TicksPerMillisecond));
-        var until = now.AddMinutes(options.Pdisk.QuarantineMinutes);
+        var until = now.AddMinutes(options.QuarantineMinutes);
         var row = await store.Store.WriteAsync(async (c, tx) =>
         {
             var current = await store.GetAsync(id, c, tx) ?? throw new NotFoundException($"Volume {id}");

@@ -17,11 +17,11 @@ internal sealed record VolumeContent(Stream Stream, string FileName) : IAsyncDis
 
 internal sealed partial class VolumeLifecycle
 {
-    long MaxImageBytes => options.Pdisk.MaxVolumeGiB * GiB;
+    long MaxImageBytes => options.MaxVolumeGiB * GiB;
 
     public async Task<VolumeSummary> CreateFromUrlAsync(VolumeFromUrl request, CancellationToken ct = default)
     {
-        var spec = new VolumeSpec(request.OwnerId, request.Type, request.Visibility, [], request.Tag, request.Identifier, request.Sharing ?? options.Pdisk.Sharing);
+        var spec = new VolumeSpec(request.OwnerId, request.Type, request.Visibility, [], request.Tag, request.Identifier, request.Sharing ?? options.Sharing);
         return Summarize(await DownloadAsync(spec, request.Url, request.Bytes, request.Sha1, ct));
     }
 
@@ -37,7 +37,7 @@ internal sealed partial class VolumeLifecycle
             await CheckIdentifierFreeAsync(request.Identifier);
             // Into the staging directory first: on the volumes' file system, so the import itself is a rename.
             File.Move(request.Path, staged);
-            var spec = new VolumeSpec(request.OwnerId, request.Type, request.Visibility, [], request.Tag, request.Identifier, request.Sharing ?? options.Pdisk.Sharing);
+            var spec = new VolumeSpec(request.OwnerId, request.Type, request.Visibility, [], request.Tag, request.Identifier, request.Sharing ?? options.Sharing);
             return Summarize(await ImportStagedAsync(spec, new StagedImage(staged, new FileInfo(staged).Length, "", false, new FileInfo(staged).Length), ct,
                 expectedFormat: request.Format));
         }
@@ -54,9 +54,9 @@ internal sealed partial class VolumeLifecycle
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
             throw new InvalidInputException("url", $"'url' = '{Validate.Trim(url)}' is not an http(s) URL; give the address of a raw or qcow2 image (optionally gzip-compressed).");
         await CheckIdentifierFreeAsync(spec.Identifier);
-        var max = options.Pdisk.MaxUrlDownloadBytes;
+        var max = options.MaxUrlDownloadBytes;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        timeout.CancelAfter(TimeSpan.FromMinutes(options.Pdisk.UrlDownloadTimeoutMinutes));
+        timeout.CancelAfter(TimeSpan.FromMinutes(options.UrlDownloadTimeoutMinutes));
         HttpDownload response;
         try
         {
@@ -72,7 +72,7 @@ internal sealed partial class VolumeLifecycle
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
-            throw new InvalidInputException("url", $"{uri} did not answer within Pdisk:UrlDownloadTimeoutMinutes = {options.Pdisk.UrlDownloadTimeoutMinutes}.", unprocessable: true);
+            throw new InvalidInputException("url", $"{uri} did not answer within Pdisk:UrlDownloadTimeoutMinutes = {options.UrlDownloadTimeoutMinutes}.", unprocessable: true);
         }
         using (response)
         {
@@ -92,7 +92,7 @@ internal sealed partial class VolumeLifecycle
             }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {
-                throw new InvalidInputException("url", $"Downloading {uri} took longer than Pdisk:UrlDownloadTimeoutMinutes = {options.Pdisk.UrlDownloadTimeoutMinutes}; nothing was kept.", unprocessable: true);
+                throw new InvalidInputException("url", $"Downloading {uri} took longer than Pdisk:UrlDownloadTimeoutMinutes = {options.UrlDownloadTimeoutMinutes}; nothing was kept.", unprocessable: true);
             }
             catch (Exception e) when (e is HttpRequestException or HttpIOException)
             {
@@ -104,7 +104,7 @@ internal sealed partial class VolumeLifecycle
     /// <summary>A new volume from an uploaded image (raw or qcow2, optionally gzip), streamed from the request body.</summary>
     public async Task<VolumeRow> UploadAsync(VolumeSpec spec, Stream body, long? contentLength, long? declaredBytes, string? sha1, CancellationToken ct)
     {
-        var max = options.Pdisk.MaxUploadBytes;
+        var max = options.MaxUploadBytes;
         if (contentLength > max)
             throw new DomainException(Rejection.TooLarge, $"The upload is {contentLength} bytes, more than Pdisk:MaxUploadBytes = {max}.");
         if (declaredBytes is { } declared && contentLength is { } sent && sent > declared)
@@ -132,7 +132,7 @@ internal sealed partial class VolumeLifecycle
             try
             {
                 image = await ImageStaging.StageAsync(source, staged, limit, tooLarge, MaxImageBytes,
-                    written => new DomainException(Rejection.TooLarge, $"The image is larger than Pdisk:MaxVolumeGiB = {options.Pdisk.MaxVolumeGiB} GiB once unpacked; nothing was kept."), ct);
+                    written => new DomainException(Rejection.TooLarge, $"The image is larger than Pdisk:MaxVolumeGiB = {options.MaxVolumeGiB} GiB once unpacked; nothing was kept."), ct);
             }
             catch (TransferRefusedException e)
             {
@@ -169,8 +169,8 @@ internal sealed partial class VolumeLifecycle
         if (info.BackingFile is not null)
             throw new InvalidInputException("image", $"The image depends on a backing file ({info.BackingFile}); flatten it first ('qemu-img convert -O qcow2').", unprocessable: true);
         if (info.VirtualSize > MaxImageBytes)
-            throw new DomainException(Rejection.TooLarge, $"The image is a {info.VirtualSize}-byte disk, larger than Pdisk:MaxVolumeGiB = {options.Pdisk.MaxVolumeGiB} GiB.");
-        var driver = services.VolumeDriver(options.Pdisk.Backend);
+            throw new DomainException(Rejection.TooLarge, $"The image is a {info.VirtualSize}-byte disk, larger than Pdisk:MaxVolumeGiB = {options.MaxVolumeGiB} GiB.");
+        var driver = services.VolumeDriver(options.Backend);
         var format = driver.Name == "file" ? info.Format : "raw";
         return await ProvisionAsync(spec, info.VirtualSize, image.Sha1.Length > 0 ? image.Sha1 : null, null,
             uuid => driver.LocationOf(uuid, info.VirtualSize, format),

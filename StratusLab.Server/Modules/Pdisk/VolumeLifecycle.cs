@@ -29,7 +29,7 @@ internal sealed partial class VolumeLifecycle(
     IInstanceDirectory instances,
     QemuImg qemuImg,
     HttpDownloader downloader,
-    ServerOptions options,
+    PdiskOptions options,
     TimeProvider clock,
     ILogger<VolumeLifecycle> logger) : IVolumes
 {
@@ -113,7 +113,7 @@ internal sealed partial class VolumeLifecycle(
     {
         var uuid = Guid.NewGuid();
         var id = uuid.ToString("D");
-        var driver = services.VolumeDriver(originUuid is null ? options.Pdisk.Backend : (await store.GetAsync(originUuid))!.Backend);
+        var driver = services.VolumeDriver(originUuid is null ? options.Backend : (await store.GetAsync(originUuid))!.Backend);
         var sharing = services.VolumeSharing(spec.Sharing);
         var quotaGib = QuotaGibOf(sizeBytes);
         await using var undo = new UndoStack(logger);
@@ -195,7 +195,7 @@ internal sealed partial class VolumeLifecycle(
     /// <summary>A new empty volume of <paramref name="sizeBytes"/>.</summary>
     public async Task<VolumeRow> CreateEmptyAsync(VolumeSpec spec, long sizeBytes, CancellationToken ct)
     {
-        var driver = services.VolumeDriver(options.Pdisk.Backend);
+        var driver = services.VolumeDriver(options.Backend);
         return await ProvisionAsync(spec, sizeBytes, null, null, uuid => driver.LocationOf(uuid, sizeBytes), (uuid, t) => driver.CreateAsync(uuid, sizeBytes, t), ct);
     }
 

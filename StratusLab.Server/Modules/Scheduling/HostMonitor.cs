@@ -1,12 +1,11 @@
 using System.Globalization;
 using Quartz;
 using StratusLab.Server.Modules.Scheduling.Contracts;
-using StratusLab.Server.Platform.Configuration;
 
 namespace StratusLab.Server.Modules.Scheduling;
 
 /// <summary>Registers this machine as a host with its real capacity, and measures its CPU and memory use.</summary>
-internal sealed class HostMonitor(SchedulingStore store, ServerOptions options, ISchedulerSignal signal, ILogger<HostMonitor> logger)
+internal sealed class HostMonitor(SchedulingStore store, SchedulingOptions options, IConfiguration configuration, ISchedulerSignal signal, ILogger<HostMonitor> logger)
 {
     public static string LocalHostName => Environment.MachineName.ToLowerInvariant();
 
@@ -14,10 +13,12 @@ internal sealed class HostMonitor(SchedulingStore store, ServerOptions options, 
     {
         var cores = Environment.ProcessorCount;
         var memory = ReadMemInfo("MemTotal") / 1024;
-        var cpus = (long)Math.Max(1, Math.Floor(cores * options.Scheduling.CpuOvercommit));
-        await store.UpdateLocalHostAsync(LocalHostName, options.Compute.Driver, cpus, memory);
+        var cpus = (long)Math.Max(1, Math.Floor(cores * options.CpuOvercommit));
+        // Compute's key, read as configuration text: Scheduling does not depend on Compute, and Compute validates it.
+        var driver = configuration["Compute:Driver"] ?? "qemu";
+        await store.UpdateLocalHostAsync(LocalHostName, driver, cpus, memory);
         logger.LogInformation("Local host {Host}: {Cores} cores (x{Overcommit} = {Cpus} schedulable CPUs), {Memory} MiB, driver {Driver}",
-            LocalHostName, cores, options.Scheduling.CpuOvercommit, cpus, memory, options.Compute.Driver);
+            LocalHostName, cores, options.CpuOvercommit, cpus, memory, driver);
         signal.Wake();
     }
 

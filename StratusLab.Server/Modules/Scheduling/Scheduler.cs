@@ -7,7 +7,7 @@ using StratusLab.Server.Platform.Configuration;
 namespace StratusLab.Server.Modules.Scheduling;
 
 /// <summary>A coalescing wake-up: any number of Wake() calls before the next wait cause one pass.</summary>
-internal sealed class SchedulerSignal(ServerOptions options) : ISchedulerSignal
+internal sealed class SchedulerSignal(SchedulingOptions options) : ISchedulerSignal
 {
     readonly Channel<bool> _channel = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
 
@@ -16,7 +16,7 @@ internal sealed class SchedulerSignal(ServerOptions options) : ISchedulerSignal
     public async Task WaitAsync(CancellationToken ct)
     {
         using var wait = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        wait.CancelAfter(TimeSpan.FromSeconds(options.Scheduling.SafetyNetSeconds));
+        wait.CancelAfter(TimeSpan.FromSeconds(options.SafetyNetSeconds));
         try { await _channel.Reader.ReadAsync(wait.Token); }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested) { }
     }
@@ -26,7 +26,7 @@ internal sealed class SchedulerSignal(ServerOptions options) : ISchedulerSignal
 /// Places PENDING instances on hosts when Compute asks: each call reserves capacity atomically, says why hosts were
 /// rejected, and gives up on instances pending longer than Scheduling:PendingTimeoutSeconds. It never calls back.
 /// </summary>
-internal sealed class Scheduler(SchedulingStore store, ServerOptions options, TimeProvider clock, ILogger<Scheduler> logger) : Contracts.IScheduler
+internal sealed class Scheduler(SchedulingStore store, SchedulingOptions options, TimeProvider clock, ILogger<Scheduler> logger) : Contracts.IScheduler
 {
     static readonly System.Diagnostics.Metrics.Histogram<double> PassDuration =
         Platform.Telemetry.Telemetry.Meter.CreateHistogram<double>("stratuslab.scheduler.pass.duration", "ms", "Scheduling pass time");
@@ -42,7 +42,7 @@ internal sealed class Scheduler(SchedulingStore store, ServerOptions options, Ti
         var placements = new List<PlacementRequest>(requests.Count);
         foreach (var r in requests)
         {
-            var (requirements, policy) = Parse(r.Requirements, r.Policy ?? options.Scheduling.Policy);
+            var (requirements, policy) = Parse(r.Requirements, r.Policy ?? options.Policy);
             placements.Add(new PlacementRequest(r.InstanceId, r.Cpu, r.MemoryMiB, requirements, r.Requirements, policy));
         }
         var decisions = await store.PlaceAsync(placements);
@@ -50,7 +50,7 @@ internal sealed class Scheduler(SchedulingStore store, ServerOptions options, Ti
             ? (await store.ListHostsAsync()).ToDictionary(h => h.Name, h => h.Driver, StringComparer.OrdinalIgnoreCase)
             : new Dictionary<string, string>();
         var now = clock.GetUtcNow();
-        var timeout = options.Scheduling.PendingTimeoutSeconds;
+        var timeout = options.PendingTimeoutSeconds;
         var answers = new List<SchedulingDecision>(decisions.Count);
         foreach (var r in requests)
         {

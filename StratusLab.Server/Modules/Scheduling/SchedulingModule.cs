@@ -1,4 +1,5 @@
 using Quartz;
+using StratusLab.Server.Platform.Configuration;
 using StratusLab.Server.Modules.Scheduling.Contracts;
 
 namespace StratusLab.Server.Modules.Scheduling;
@@ -8,13 +9,7 @@ internal static class SchedulingModule
     public static IServiceCollection AddSchedulingModule(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddStoreSchema("scheduling", legacyUserVersions: [3]);
-        var policy = configuration["Scheduling:Policy"] ?? "packing";
-        try { Policy.Parse(policy); }
-        catch (Exception e) when (e is ArgumentException or Expressions.ExpressionException)
-        {
-            throw new Platform.Configuration.ConfigurationException(
-                $"Scheduling:Policy = '{policy}' is not accepted; accepted values: packing, striping, load-aware, or rank:<expression> ({e.Message}).");
-        }
+        services.AddModuleOptions<SchedulingOptions>(configuration, "Scheduling");
         services.AddSingleton<SchedulingStore>();
         services.AddSingleton<SchedulerSignal>();
         services.AddSingleton<ISchedulerSignal>(sp => sp.GetRequiredService<SchedulerSignal>());

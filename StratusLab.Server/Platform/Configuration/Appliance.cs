@@ -5,11 +5,11 @@ public static class Appliance
 {
     public const string Name = "stratuslab-appliance";
 
-    /// <summary>The appliance image: Compute:ApplianceImage, $STRATUSLAB_APPLIANCE_DIR, or ~/.cache/stratuslab/appliance; null when not built.</summary>
-    public static string? ImagePath(ServerOptions options)
+    /// <summary>The appliance image: <paramref name="configured"/> (Compute:ApplianceImage), $STRATUSLAB_APPLIANCE_DIR, or ~/.cache/stratuslab/appliance; null when not built.</summary>
+    public static string? ImagePath(string? configured)
     {
         var candidates = new List<string>();
-        if (!string.IsNullOrEmpty(options.Compute.ApplianceImage)) candidates.Add(options.Compute.ApplianceImage);
+        if (!string.IsNullOrEmpty(configured)) candidates.Add(configured);
         if (Environment.GetEnvironmentVariable("STRATUSLAB_APPLIANCE_DIR") is { Length: > 0 } dir)
             candidates.Add(Path.Combine(dir, Name + ".qcow2"));
         candidates.Add(Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "stratuslab", "appliance", Name + ".qcow2"));
@@ -17,6 +17,6 @@ public static class Appliance
     }
 
     /// <summary>The appliance's kernel, built next to the image; the KVM probe boots it.</summary>
-    public static string? KernelPath(ServerOptions options) =>
-        ImagePath(options) is { } image && Path.ChangeExtension(image, ".vmlinuz") is var kernel && File.Exists(kernel) ? kernel : null;
+    public static string? KernelPath(string? configured) =>
+        ImagePath(configured) is { } image && Path.ChangeExtension(image, ".vmlinuz") is var kernel && File.Exists(kernel) ? kernel : null;
 }

@@ -86,7 +86,7 @@ internal sealed partial class QemuDriver
     }
 
     /// <summary>The kernel used to probe: the one built next to the test appliance (stratuslab-appliance.vmlinuz).</summary>
-    string? ProbeKernel() => Platform.Configuration.Appliance.KernelPath(options);
+    string? ProbeKernel() => Platform.Configuration.Appliance.KernelPath(compute.ApplianceImage);
 
     static bool KvmDeviceUsable(out string why)
     {

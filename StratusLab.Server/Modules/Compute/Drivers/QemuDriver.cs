@@ -9,7 +9,7 @@ namespace StratusLab.Server.Modules.Compute.Drivers;
 /// Runs qemu-system-x86_64 directly (no libvirt): KVM when a real probe boot works, TCG otherwise.
 /// VMs are daemonized, so they outlive the server and are re-attached through their QMP sockets.
 /// </summary>
-internal sealed partial class QemuDriver(ICommandRunner runner, ServerOptions options, ILogger<QemuDriver> logger) : IHypervisorDriver
+internal sealed partial class QemuDriver(ICommandRunner runner, ServerOptions options, ComputeOptions compute, ILogger<QemuDriver> logger) : IHypervisorDriver
 {
     readonly ICommandRunner _runner = runner;
     readonly SemaphoreSlim _probeLock = new(1, 1);
@@ -18,7 +18,7 @@ internal sealed partial class QemuDriver(ICommandRunner runner, ServerOptions op
     public string Name => "qemu";
     public bool UsesRealMedia => true;
 
-    string Binary => string.IsNullOrEmpty(options.Compute.QemuBinary) ? "qemu-system-x86_64" : options.Compute.QemuBinary;
+    string Binary => string.IsNullOrEmpty(compute.QemuBinary) ? "qemu-system-x86_64" : compute.QemuBinary;
 
     /// <summary>The instances folder of this server; only QEMU processes whose pidfile lives under it are ours.</summary>
     string InstancesRoot => Path.Combine(options.DataDir, "instances") + Path.DirectorySeparatorChar;
@@ -31,7 +31,7 @@ internal sealed partial class QemuDriver(ICommandRunner runner, ServerOptions op
         try
         {
             if (_accelerator is not null) return _accelerator;
-            var configured = options.Compute.Accelerator;
+            var configured = compute.Accelerator;
             if (configured is "kvm" or "tcg")
             {
                 logger.LogInformation("QEMU accelerator: {Accelerator} (set by Compute:Accelerator)", configured);

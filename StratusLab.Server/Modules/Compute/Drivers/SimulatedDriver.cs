@@ -6,16 +6,16 @@ namespace StratusLab.Server.Modules.Compute.Drivers;
 /// No processes: every action succeeds after Compute:SimulatedDelayMs unless a fault is injected.
 /// Its VMs are rows in the store, so they survive a server restart like QEMU processes do.
 /// </summary>
-internal sealed class SimulatedDriver(ComputeStore store, SimulatedFaults faults, ServerOptions options) : IHypervisorDriver
+internal sealed class SimulatedDriver(ComputeStore store, SimulatedFaults faults, ComputeOptions options) : IHypervisorDriver
 {
     public string Name => "simulated";
-    public bool UsesRealMedia => options.Compute.SimulatedMedia;
+    public bool UsesRealMedia => options.SimulatedMedia;
 
     async Task ActAsync(string action, long instanceId, CancellationToken ct)
     {
         var fault = faults.Take(action, instanceId);
         if (fault is { Mode: "hang" }) await Task.Delay(Timeout.Infinite, ct);
-        var delay = fault is { Mode: "delay" } ? fault.DelayMs : options.Compute.SimulatedDelayMs;
+        var delay = fault is { Mode: "delay" } ? fault.DelayMs : options.SimulatedDelayMs;
         if (delay > 0) await Task.Delay(delay, ct);
         if (fault is { Mode: "fail" }) throw new HypervisorException(fault.Message);
     }

@@ -3,7 +3,7 @@ using StratusLab.Server.Platform.Configuration;
 namespace StratusLab.Server.Modules.Compute.Jobs;
 
 /// <summary>On start: reconciles the store with what runs, decides KVM or TCG; then watches running VMs.</summary>
-internal sealed class ComputeHost(InstanceLifecycle lifecycle, Drivers.QemuDriver qemu, ServerOptions options, ILogger<ComputeHost> logger) : BackgroundService
+internal sealed class ComputeHost(InstanceLifecycle lifecycle, Drivers.QemuDriver qemu, ComputeOptions options, ILogger<ComputeHost> logger) : BackgroundService
 {
     readonly TaskCompletionSource _reconciled = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -21,14 +21,14 @@ internal sealed class ComputeHost(InstanceLifecycle lifecycle, Drivers.QemuDrive
             logger.LogError(e, "Start-up reconciliation failed");
         }
         _reconciled.TrySetResult();
-        if (options.Compute.Driver == "qemu")
+        if (options.Driver == "qemu")
         {
             // Decide KVM or TCG now, so the first VM does not wait for the probe.
             try { await qemu.AcceleratorAsync(stoppingToken); }
             catch (Exception e) when (e is not OperationCanceledException) { logger.LogError("QEMU is not usable: {Error}", e.Message); }
         }
 
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(options.Compute.MonitorIntervalSeconds));
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(options.MonitorIntervalSeconds));
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
             try { await lifecycle.MonitorAsync(stoppingToken); }

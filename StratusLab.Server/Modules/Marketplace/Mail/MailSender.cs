@@ -17,13 +17,13 @@ internal interface IMailSender
 /// by default) that an administrator can read or hand to a mail transfer agent. The BCL client is enough for plain-text
 /// notices with STARTTLS and login, and brings no extra dependency.
 /// </summary>
-internal sealed class SmtpMailSender(ServerOptions options, ILogger<SmtpMailSender> logger) : IMailSender
+internal sealed class SmtpMailSender(ServerOptions options, MarketplaceOptions marketplace, ILogger<SmtpMailSender> logger) : IMailSender
 {
-    public string PickupDir => options.Marketplace.Mail.PickupDir is { Length: > 0 } dir ? dir : Path.Combine(options.DataDir, "mail-pickup");
+    public string PickupDir => marketplace.Mail.PickupDir is { Length: > 0 } dir ? dir : Path.Combine(options.DataDir, "mail-pickup");
 
     public async Task SendAsync(string to, string subject, string body, CancellationToken ct = default)
     {
-        var mail = options.Marketplace.Mail;
+        var mail = marketplace.Mail;
         using var message = new MailMessage(mail.From, to, subject, body)
         {
             BodyEncoding = Encoding.UTF8,

@@ -31,7 +31,7 @@ internal static class MarketplacePages
         pages.MapGet("/logo", Logo);
     }
 
-    static async Task<IResult> Browse(HttpContext http, MarketplaceCatalog catalog, ServerOptions options,
+    static async Task<IResult> Browse(HttpContext http, MarketplaceCatalog catalog, MarketplaceOptions options,
         string? q, string? os, string? arch, string? tag, string? email, string? status, int? page)
     {
         var current = Math.Max(1, page ?? 1);
@@ -77,7 +77,7 @@ internal static class MarketplacePages
         return Page(http, options, "Images", body.ToString());
     }
 
-    static async Task<IResult> Details(string identifier, HttpContext http, MarketplaceCatalog catalog, MarketplaceStore store, ServerOptions options)
+    static async Task<IResult> Details(string identifier, HttpContext http, MarketplaceCatalog catalog, MarketplaceStore store, MarketplaceOptions options)
     {
         if (!ImageIdentifier.IsWellFormed(identifier))
             return Page(http, options, "Not an identifier", $"<p class=\"problem\">'{E(Validate.Trim(identifier))}' is not an image identifier.</p>", 400);
@@ -135,7 +135,7 @@ internal static class MarketplacePages
         return Page(http, options, latest[0].Title ?? identifier, body.ToString());
     }
 
-    static async Task<IResult> ConfirmForm(string token, HttpContext http, MarketplaceStore store, ServerOptions options)
+    static async Task<IResult> ConfirmForm(string token, HttpContext http, MarketplaceStore store, MarketplaceOptions options)
     {
         var endorser = await store.FindEndorserByTokenAsync(TokenHash.Of(token));
         if (endorser is null)
@@ -148,7 +148,7 @@ internal static class MarketplacePages
             """);
     }
 
-    static async Task<IResult> Confirm(string token, HttpContext http, MarketplaceCatalog catalog, ServerOptions options, CancellationToken ct)
+    static async Task<IResult> Confirm(string token, HttpContext http, MarketplaceCatalog catalog, MarketplaceOptions options, CancellationToken ct)
     {
         var result = await catalog.ConfirmAsync(token, ct);
         return result is null
@@ -156,9 +156,9 @@ internal static class MarketplacePages
             : Page(http, options, "Confirmed", $"<p>Thank you: {E(result.Value.Email)} is confirmed and {result.Value.Published} entr{(result.Value.Published == 1 ? "y is" : "ies are")} now published.</p><p><a href=\"/marketplace?email={U(result.Value.Email)}\">See your entries</a></p>");
     }
 
-    static IResult Style(ServerOptions options)
+    static IResult Style(MarketplaceOptions options)
     {
-        var p = options.Marketplace.Pages;
+        var p = options.Pages;
         var css = $$"""
             :root { --primary: {{p.PrimaryColour}}; --accent: {{p.AccentColour}}; --background: {{p.BackgroundColour}}; }
             * { box-sizing: border-box; }
@@ -184,9 +184,9 @@ internal static class MarketplacePages
         return TypedResults.Text(css, "text/css", Encoding.UTF8);
     }
 
-    static IResult Logo(ServerOptions options)
+    static IResult Logo(MarketplaceOptions options)
     {
-        var file = options.Marketplace.Pages.LogoFile;
+        var file = options.Pages.LogoFile;
         if (file.Length > 0 && File.Exists(file))
         {
             var type = Path.GetExtension(file).ToLowerInvariant() switch { ".svg" => "image/svg+xml", ".jpg" or ".jpeg" => "image/jpeg", _ => "image/png" };
@@ -199,9 +199,9 @@ internal static class MarketplacePages
         return TypedResults.Text(svg, "image/svg+xml", Encoding.UTF8);
     }
 
-    static IResult Page(HttpContext http, ServerOptions options, string heading, string body, int status = 200)
+    static IResult Page(HttpContext http, MarketplaceOptions options, string heading, string body, int status = 200)
     {
-        var title = options.Marketplace.Pages.Title;
+        var title = options.Pages.Title;
         http.Response.Headers.ContentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
         http.Response.Headers.XContentTypeOptions = "nosniff";
         var html = $"""

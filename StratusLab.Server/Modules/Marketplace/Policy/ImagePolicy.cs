@@ -6,12 +6,12 @@ using StratusLab.Server.Platform.Configuration;
 namespace StratusLab.Server.Modules.Marketplace.Policy;
 
 /// <summary>The site image policy over the Marketplace's entries, with the launch audit.</summary>
-internal sealed class ImagePolicy(IMarketplaceCatalog catalog, PolicyStore store, ServerOptions options, TimeProvider clock, ILogger<ImagePolicy> logger)
+internal sealed class ImagePolicy(IMarketplaceCatalog catalog, PolicyStore store, PolicyOptions options, TimeProvider clock, ILogger<ImagePolicy> logger)
     : IImagePolicy
 {
     public PolicyLists ConfigLists { get; } = new(
-        options.Policy.WhitelistEndorsers, options.Policy.BlacklistEndorsers, options.Policy.WhitelistImages, options.Policy.BlacklistImages,
-        options.Policy.WhitelistChecksums.Select(c => c.ToLowerInvariant()).ToList(), options.Policy.BlacklistChecksums.Select(c => c.ToLowerInvariant()).ToList());
+        options.WhitelistEndorsers, options.BlacklistEndorsers, options.WhitelistImages, options.BlacklistImages,
+        options.WhitelistChecksums.Select(c => c.ToLowerInvariant()).ToList(), options.BlacklistChecksums.Select(c => c.ToLowerInvariant()).ToList());
 
     public async Task<PolicyRuleSet> RulesAsync() => new(ConfigLists, await store.SiteListsAsync());
 

@@ -29,7 +29,7 @@ internal sealed partial class BridgeNetworkDriver
         if (network.VlanId is { } vlan)
         {
             var link = VlanName(network.Id);
-            var uplink = network.Uplink ?? options.Networking.VlanUplink;
+            var uplink = network.Uplink ?? networking.VlanUplink;
             if (links.All(l => l.Name != link))
                 await IpAsync(["link", "add", "link", uplink, "name", link, "type", "vlan", "id", vlan.ToString(CultureInfo.InvariantCulture)], ct);
             await IpAsync(["link", "set", "dev", link, "master", bridge, "up"], ct);

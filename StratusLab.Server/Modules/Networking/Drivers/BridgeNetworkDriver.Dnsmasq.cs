@@ -7,7 +7,7 @@ namespace StratusLab.Server.Modules.Networking.Drivers;
 
 internal sealed partial class BridgeNetworkDriver
 {
-    string Dnsmasq => string.IsNullOrEmpty(options.Networking.DnsmasqBinary) ? "dnsmasq" : options.Networking.DnsmasqBinary;
+    string Dnsmasq => string.IsNullOrEmpty(networking.DnsmasqBinary) ? "dnsmasq" : networking.DnsmasqBinary;
 
     /// <summary>
     /// Makes the network's dnsmasq serve exactly <paramref name="served"/>. It is restarted rather than sent SIGHUP: the

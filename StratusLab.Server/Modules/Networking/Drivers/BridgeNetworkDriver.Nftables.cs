@@ -155,9 +155,9 @@ internal sealed partial class BridgeNetworkDriver
             var script = new StringBuilder();
             if (ip.Exists) script.AppendLine($"delete table ip {Table}");
             if (bridge.Exists) script.AppendLine($"delete table bridge {Table}");
-            script.Append(BaseTablesScript(options.Networking.PatAddress));
+            script.Append(BaseTablesScript(networking.PatAddress));
             await NftAsync(script.ToString(), ct);
-            logger.LogInformation("nftables: tables ip {Table} and bridge {Table} created (NAT, PAT on {Address}, per-NIC filters)", Table, Table, options.Networking.PatAddress);
+            logger.LogInformation("nftables: tables ip {Table} and bridge {Table} created (NAT, PAT on {Address}, per-NIC filters)", Table, Table, networking.PatAddress);
         }
         finally
         {

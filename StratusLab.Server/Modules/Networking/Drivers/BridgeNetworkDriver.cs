@@ -11,7 +11,7 @@ namespace StratusLab.Server.Modules.Networking.Drivers;
 /// owns. Pre-boot makes a NIC's host side (and the network's, on its first NIC); clean removes it (and the network's,
 /// with its last NIC), so nothing outlives its instance. Needs root; one server per network namespace.
 /// </summary>
-internal sealed partial class BridgeNetworkDriver(ICommandRunner runner, ServerOptions options, ILogger<BridgeNetworkDriver> logger) : INetworkDriver
+internal sealed partial class BridgeNetworkDriver(ICommandRunner runner, ServerOptions options, NetworkingOptions networking, ILogger<BridgeNetworkDriver> logger) : INetworkDriver
 {
     public const string TapPrefix = "sltap-";
     public const string BridgePrefix = "slbr-";

@@ -7,11 +7,11 @@ namespace StratusLab.Server.Modules.Pdisk.Drivers;
 /// Volumes as raw or qcow2 files under Pdisk:VolumesDir; snapshots are qcow2 overlays whose backing file is the
 /// origin. Every image operation goes through qemu-img.
 /// </summary>
-internal sealed partial class FileVolumeDriver(QemuImg qemuImg, PdiskPaths paths, ServerOptions options) : IVolumeDriver
+internal sealed partial class FileVolumeDriver(QemuImg qemuImg, PdiskPaths paths, PdiskOptions options) : IVolumeDriver
 {
     public string Name => "file";
 
-    string NewFormat => options.Pdisk.FileFormat;
+    string NewFormat => options.FileFormat;
 
     public VolumeLocation LocationOf(Guid uuid, long sizeBytes, string? format = null)
     {

@@ -7,12 +7,12 @@ namespace StratusLab.Server.Modules.Pdisk.Drivers;
 /// Volumes as logical volumes in Pdisk:VolumeGroup (classic, or thin in Pdisk:ThinPool), always raw; snapshots are
 /// LVM snapshots. Every LV carries this server's tag, so reconciliation never touches LVs it did not make.
 /// </summary>
-internal sealed partial class LvmVolumeDriver(ICommandRunner runner, QemuImg qemuImg, PdiskPaths paths, ServerOptions options) : IVolumeDriver
+internal sealed partial class LvmVolumeDriver(ICommandRunner runner, QemuImg qemuImg, PdiskPaths paths, PdiskOptions options) : IVolumeDriver
 {
     public string Name => "lvm";
 
-    string Group => options.Pdisk.VolumeGroup;
-    string? ThinPool => string.IsNullOrEmpty(options.Pdisk.ThinPool) ? null : options.Pdisk.ThinPool;
+    string Group => options.VolumeGroup;
+    string? ThinPool => string.IsNullOrEmpty(options.ThinPool) ? null : options.ThinPool;
 
     public static string LvName(Guid uuid) => "sl-" + uuid.ToString("D");
 

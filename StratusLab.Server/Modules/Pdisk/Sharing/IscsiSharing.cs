@@ -11,17 +11,17 @@ namespace StratusLab.Server.Modules.Pdisk.Sharing;
 /// running; targets ids are the lowest free ones, taken under a process-wide lock and retried when another
 /// process took the same id first.
 /// </summary>
-internal sealed class IscsiSharing(ICommandRunner runner, ServerOptions options, ILogger<IscsiSharing> logger) : IVolumeSharing
+internal sealed class IscsiSharing(ICommandRunner runner, PdiskOptions options, ILogger<IscsiSharing> logger) : IVolumeSharing
 {
     // One lock for every server in the process (tests run several): tid allocation is read-then-create.
     static readonly SemaphoreSlim Gate = new(1, 1);
 
     public string Name => "iscsi";
 
-    string Portal => options.Pdisk.Iscsi.PortalAddress;
-    int Port => options.Pdisk.Iscsi.Port;
+    string Portal => options.Iscsi.PortalAddress;
+    int Port => options.Iscsi.Port;
 
-    IReadOnlyList<string> Initiators => options.Pdisk.Iscsi.Initiators.Count > 0 ? options.Pdisk.Iscsi.Initiators : [Portal];
+    IReadOnlyList<string> Initiators => options.Iscsi.Initiators.Count > 0 ? options.Iscsi.Initiators : [Portal];
 
     public string TurlOf(Guid uuid, string path) => TgtAdm.Turl(Portal, Port, uuid);
 
@@ -45,7 +45,7 @@ internal sealed class IscsiSharing(ICommandRunner runner, ServerOptions options,
     async Task<IReadOnlyList<TgtTarget>> EnsureDaemonAsync(CancellationToken ct)
     {
         if (await ShowAsync(ct) is { } targets) return targets;
-        if (!options.Pdisk.Iscsi.StartTgtd)
+        if (!options.Iscsi.StartTgtd)
             throw Unavailable("tgtd is not running and Pdisk:Iscsi:StartTgtd is false; start tgtd (systemctl start tgt) or use sharing 'local'.");
         logger.LogInformation("tgtd is not running; starting it on portal {Portal}:{Port}", Portal, Port);
         try

@@ -1,0 +1,33 @@
+using StratusLab.Server.Platform.Configuration;
+
+namespace StratusLab.Server.Modules.Compute;
+
+/// <summary>The Compute section: the hypervisor driver and the instance timings.</summary>
+internal sealed class ComputeOptions : IValidatedOptions
+{
+    public string Driver { get; set; } = "qemu";
+    public string Accelerator { get; set; } = "auto";
+    public string QemuBinary { get; set; } = "";
+    public int ShutdownTimeoutSeconds { get; set; } = 60;
+    public int SimulatedDelayMs { get; set; } = 50;
+    public bool SimulatedMedia { get; set; }
+    public string ApplianceImage { get; set; } = "";
+    public int BootTimeoutSeconds { get; set; } = 300;
+    public int MonitorIntervalSeconds { get; set; } = 5;
+    public int MaxConcurrentDeployments { get; set; } = 32;
+
+    public IEnumerable<string> Problems()
+    {
+        var problems = new ConfigurationProblems();
+        problems.OneOf("Compute:Driver", Driver, "qemu", "simulated");
+        problems.OneOf("Compute:Accelerator", Accelerator, "auto", "kvm", "tcg");
+        problems.Range("Compute:ShutdownTimeoutSeconds", ShutdownTimeoutSeconds, 1, 3600);
+        problems.Range("Compute:SimulatedDelayMs", SimulatedDelayMs, 0, 600_000);
+        problems.Range("Compute:BootTimeoutSeconds", BootTimeoutSeconds, 5, 3600);
+        problems.Range("Compute:MonitorIntervalSeconds", MonitorIntervalSeconds, 1, 3600);
+        problems.Range("Compute:MaxConcurrentDeployments", MaxConcurrentDeployments, 1, 1024);
+        if (ApplianceImage.Length > 0 && !File.Exists(ApplianceImage))
+            problems.Add($"Compute:ApplianceImage = '{ApplianceImage}' does not exist; accepted values: empty (look in ~/.cache/stratuslab/appliance), or the path of a built appliance image.");
+        return problems;
+    }
+}

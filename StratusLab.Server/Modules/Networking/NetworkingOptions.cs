@@ -1,0 +1,69 @@
+using System.Globalization;
+using StratusLab.Server.Platform.Configuration;
+
+namespace StratusLab.Server.Modules.Networking;
+
+/// <summary>The Networking section: PAT ports, range limits, bridge tools and the default network.</summary>
+internal sealed class NetworkingOptions : IValidatedOptions
+{
+    public int PatPortFirst { get; set; } = 15000;
+    public int PatPortLast { get; set; } = 17000;
+    public string PatGuestPorts { get; set; } = "22,80";
+    public string PatAddress { get; set; } = "127.0.0.1";
+    public int MaxRangeAddresses { get; set; } = 65536;
+    public int MaxNicsPerInstance { get; set; } = 8;
+    public string DnsmasqBinary { get; set; } = "";
+    public string VlanUplink { get; set; } = "";
+    public int ReconcileIntervalSeconds { get; set; } = 60;
+    public DefaultNetworkOptions DefaultNetwork { get; set; } = new();
+
+    /// <summary>The guest ports every VM gets forwarded, parsed from <see cref="PatGuestPorts"/> (validated at start-up).</summary>
+    public IReadOnlyList<int> GuestPorts => PatGuestPorts.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+        .Select(p => int.Parse(p, System.Globalization.CultureInfo.InvariantCulture)).ToList();
+
+    public IEnumerable<string> Problems()
+    {
+        var problems = new List<string>();
+        static bool IsAddress(string text) => Ranges.Ipv4.TryParse(text, out _);
+        if (PatPortFirst is < 1024 or > 65535) problems.Add($"Networking:PatPortFirst = {PatPortFirst} is out of range; accepted values: 1024..65535.");
+        if (PatPortLast is < 1024 or > 65535) problems.Add($"Networking:PatPortLast = {PatPortLast} is out of range; accepted values: 1024..65535.");
+        if (PatPortLast < PatPortFirst)
+            problems.Add($"Networking:PatPortLast = {PatPortLast} is below Networking:PatPortFirst = {PatPortFirst}; accepted values: a last port >= the first.");
+        var ports = PatGuestPorts.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (ports.Any(p => !int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out var v) || v is < 1 or > 65535) || ports.Distinct().Count() != ports.Length)
+            problems.Add($"Networking:PatGuestPorts = '{PatGuestPorts}' is not accepted; accepted values: distinct guest ports 1..65535 separated by commas, such as 22,80 (empty: none).");
+        if (!IsAddress(PatAddress))
+            problems.Add($"Networking:PatAddress = '{PatAddress}' is not accepted; accepted values: an IPv4 address of this host (127.0.0.1 keeps PAT ports local; 0.0.0.0 opens them on every address).");
+        if (MaxRangeAddresses is < 1 or > (1 << 24)) problems.Add($"Networking:MaxRangeAddresses = {MaxRangeAddresses} is out of range; accepted values: 1..16777216.");
+        if (MaxNicsPerInstance is < 1 or > 16) problems.Add($"Networking:MaxNicsPerInstance = {MaxNicsPerInstance} is out of range; accepted values: 1..16.");
+        if (ReconcileIntervalSeconds is < 5 or > 86_400) problems.Add($"Networking:ReconcileIntervalSeconds = {ReconcileIntervalSeconds} is out of range; accepted values: 5..86400.");
+        if (VlanUplink.Length > 0 && !System.Text.RegularExpressions.Regex.IsMatch(VlanUplink, "^[A-Za-z0-9_.-]{1,15}$"))
+            problems.Add($"Networking:VlanUplink = '{VlanUplink}' is not accepted; accepted values: empty, or a network interface name such as eth1.");
+        var d = DefaultNetwork;
+        if (d.Driver is not ("user" or "bridge")) problems.Add($"Networking:DefaultNetwork:Driver = '{d.Driver}' is not accepted; accepted values: user, bridge.");
+        try
+        {
+            var range = Ranges.AddressRange.FromNetworkMask(
+                d.Cidr.Split('/')[0], d.Cidr.Contains('/') ? d.Cidr.Split('/')[1] : "", d.First.Length == 0 ? null : d.First);
+            if (!range.Subnet.IsHostAddress((Ranges.Ipv4.TryParse(d.Gateway, out var gateway) ? gateway : 0)))
+                problems.Add($"Networking:DefaultNetwork:Gateway = '{d.Gateway}' is not accepted; accepted values: an address inside Networking:DefaultNetwork:Cidr ({range.Subnet}).");
+            foreach (var dns in d.Dns.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                if (!IsAddress(dns)) problems.Add($"Networking:DefaultNetwork:Dns = '{d.Dns}' is not accepted; accepted values: IPv4 addresses separated by commas.");
+        }
+        catch (Ranges.AddressRangeException e)
+        {
+            problems.Add($"Networking:DefaultNetwork:{(e.Field == "first" ? "First" : "Cidr")} is not accepted: {e.Message} Accepted values: Cidr a network such as 10.0.2.0/24, First an address inside it or empty.");
+        }
+        return problems;
+    }
+}
+
+/// <summary>Networking:DefaultNetwork: the network every user gets unless they ask for another.</summary>
+internal sealed class DefaultNetworkOptions
+{
+    public string Driver { get; set; } = "user";
+    public string Cidr { get; set; } = "10.0.2.0/24";
+    public string Gateway { get; set; } = "10.0.2.2";
+    public string Dns { get; set; } = "10.0.2.3";
+    public string First { get; set; } = "10.0.2.15";
+}

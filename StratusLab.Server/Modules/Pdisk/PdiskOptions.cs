@@ -1,0 +1,55 @@
+using StratusLab.Server.Platform.Configuration;
+
+namespace StratusLab.Server.Modules.Pdisk;
+
+/// <summary>The Pdisk section: the volume backend, its sharing, and the volume and transfer limits.</summary>
+internal sealed class PdiskOptions : IValidatedOptions
+{
+    public string Backend { get; set; } = "file";
+    public string VolumesDir { get; set; } = "";
+    public string FileFormat { get; set; } = "raw";
+    public string VolumeGroup { get; set; } = "";
+    public string ThinPool { get; set; } = "";
+    public string Sharing { get; set; } = "local";
+    public PdiskIscsiOptions Iscsi { get; set; } = new();
+    public int QuarantineMinutes { get; set; } = 15;
+    public long MaxVolumeGiB { get; set; } = 1024;
+    public long MaxUploadBytes { get; set; } = 100L << 30;
+    public long MaxUrlDownloadBytes { get; set; } = 100L << 30;
+    public int UrlDownloadTimeoutMinutes { get; set; } = 60;
+
+    const string LvmName = "^[A-Za-z0-9_+][A-Za-z0-9_.+-]{0,126}$";
+
+    public IEnumerable<string> Problems()
+    {
+        var problems = new ConfigurationProblems();
+        problems.OneOf("Pdisk:Backend", Backend, "file", "lvm");
+        problems.OneOf("Pdisk:FileFormat", FileFormat, "raw", "qcow2");
+        problems.OneOf("Pdisk:Sharing", Sharing, "local", "iscsi");
+        if (VolumesDir.Length > 0 && !Path.IsPathFullyQualified(VolumesDir))
+            problems.Add($"Pdisk:VolumesDir = '{VolumesDir}' is not accepted; accepted values: empty (<data-dir>/volumes), or an absolute directory path.");
+        if (Backend == "lvm" && VolumeGroup.Length == 0)
+            problems.Add("Pdisk:VolumeGroup is empty but Pdisk:Backend is lvm; accepted values: the name of an existing LVM volume group (see 'vgs').");
+        problems.EachMatches("Pdisk:VolumeGroup", VolumeGroup.Length == 0 ? [] : [VolumeGroup], LvmName, "an LVM volume group name (letters, digits, '_', '.', '+', '-')");
+        problems.EachMatches("Pdisk:ThinPool", ThinPool.Length == 0 ? [] : [ThinPool], LvmName, "empty (classic LVs), or a thin pool LV name in Pdisk:VolumeGroup");
+        if (!System.Net.IPAddress.TryParse(Iscsi.PortalAddress, out _))
+            problems.Add($"Pdisk:Iscsi:PortalAddress = '{Iscsi.PortalAddress}' is not accepted; accepted values: an IP address such as 127.0.0.1.");
+        problems.Range("Pdisk:Iscsi:Port", Iscsi.Port, 1, 65535);
+        problems.EachMatches("Pdisk:Iscsi:Initiators", Iscsi.Initiators, @"^(ALL|[0-9.]+(/[0-9]{1,2})?|[0-9A-Fa-f:]+)$", "initiator IP addresses (or networks like 10.0.0.0/24, or ALL)");
+        problems.Range("Pdisk:QuarantineMinutes", QuarantineMinutes, 0, 525_600);
+        problems.Range("Pdisk:MaxVolumeGiB", MaxVolumeGiB, 1, 1L << 20);
+        problems.Range("Pdisk:MaxUploadBytes", MaxUploadBytes, 1L << 20, 1L << 50);
+        problems.Range("Pdisk:MaxUrlDownloadBytes", MaxUrlDownloadBytes, 1L << 20, 1L << 50);
+        problems.Range("Pdisk:UrlDownloadTimeoutMinutes", UrlDownloadTimeoutMinutes, 1, 10_080);
+        return problems;
+    }
+}
+
+/// <summary>Pdisk:Iscsi: the tgtd portal volumes are shared through when Pdisk:Sharing is iscsi.</summary>
+internal sealed class PdiskIscsiOptions
+{
+    public string PortalAddress { get; set; } = "127.0.0.1";
+    public int Port { get; set; } = 3260;
+    public List<string> Initiators { get; set; } = [];
+    public bool StartTgtd { get; set; } = true;
+}

@@ -4,32 +4,13 @@ namespace StratusLab.Server.Modules.Marketplace.Contracts;
 /// What build-metadata and site registration know about an image before it is signed; each field means what the
 /// same-named field of <see cref="MetadataEntry"/> means. The endorsement is added when the entry is signed.
 /// </summary>
-public sealed record MetadataDraft
+public sealed record MetadataDraft : ImageDescription
 {
     public required string Identifier { get; init; }
     public required long Bytes { get; init; }
     public required IReadOnlyList<ImageChecksum> Checksums { get; init; }
     public string Type { get; init; } = "machine";
     public DateTimeOffset? Valid { get; init; }
-    public string? Title { get; init; }
-    public string? Description { get; init; }
-    public string? Creator { get; init; }
-    public string? Publisher { get; init; }
-    public string? Format { get; init; }
-    public string? Compression { get; init; }
-    public IReadOnlyList<string> Tags { get; init; } = [];
-    public IReadOnlyList<string> Locations { get; init; } = [];
-    public string? Version { get; init; }
-    public string? Hypervisor { get; init; }
-    public string? Os { get; init; }
-    public string? OsVersion { get; init; }
-    public string? OsArch { get; init; }
-    public string? Kind { get; init; }
-    public string? DisksBus { get; init; }
-    public IReadOnlyList<int> InboundPorts { get; init; } = [];
-    public IReadOnlyList<int> OutboundPorts { get; init; } = [];
-    public string? IsReplacedBy { get; init; }
-    public string? Replaces { get; init; }
     public string? Deprecated { get; init; }
 
     /// <summary>A draft holding what the image's bytes say: identifier, size and checksums (SHA-1, SHA-256, MD5).</summary>

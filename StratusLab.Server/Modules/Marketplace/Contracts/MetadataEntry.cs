@@ -10,26 +10,11 @@ public sealed record ImageChecksum(string Algorithm, string Value);
 public sealed record Endorser(string Email, string? Subject, string? Issuer);
 
 /// <summary>
-/// A Marketplace metadata entry: the signed StratusLab RDF/XML description of one image by one endorser at one time.
-/// Identifier is the image's SHA-1 in StratusLab's 27-character form; Sha1 is the same value as hex.
+/// How an image describes itself (the dcterms/slterms fields), the same in a draft (<see cref="MetadataDraft"/>) and in a
+/// signed entry (<see cref="MetadataEntry"/>).
 /// </summary>
-public sealed record MetadataEntry
+public abstract record ImageDescription
 {
-    /// <summary>dcterms:identifier, e.g. MMZu9WvwKIro-rtBQfDk4PsKO7_.</summary>
-    public required string Identifier { get; init; }
-    /// <summary>SHA-1 of the image, 40 lower-case hex digits.</summary>
-    public required string Sha1 { get; init; }
-    /// <summary>slreq:bytes: size of the image file as downloaded (compressed if Compression is set).</summary>
-    public long? Bytes { get; init; }
-    /// <summary>Every slreq:checksum, SHA-1 included.</summary>
-    public IReadOnlyList<ImageChecksum> Checksums { get; init; } = [];
-    public required Endorser Endorser { get; init; }
-    /// <summary>dcterms:created of the endorsement: with Identifier and Endorser.Email it names the entry.</summary>
-    public required DateTimeOffset Created { get; init; }
-    /// <summary>dcterms:valid: the entry expires after this time (null: never).</summary>
-    public DateTimeOffset? Valid { get; init; }
-    /// <summary>dcterms:type: machine or disk.</summary>
-    public required string Type { get; init; }
     public string? Title { get; init; }
     public string? Description { get; init; }
     public string? Creator { get; init; }
@@ -53,6 +38,29 @@ public sealed record MetadataEntry
     public IReadOnlyList<int> OutboundPorts { get; init; } = [];
     public string? IsReplacedBy { get; init; }
     public string? Replaces { get; init; }
+}
+
+/// <summary>
+/// A Marketplace metadata entry: the signed StratusLab RDF/XML description of one image by one endorser at one time.
+/// Identifier is the image's SHA-1 in StratusLab's 27-character form; Sha1 is the same value as hex.
+/// </summary>
+public sealed record MetadataEntry : ImageDescription
+{
+    /// <summary>dcterms:identifier, e.g. MMZu9WvwKIro-rtBQfDk4PsKO7_.</summary>
+    public required string Identifier { get; init; }
+    /// <summary>SHA-1 of the image, 40 lower-case hex digits.</summary>
+    public required string Sha1 { get; init; }
+    /// <summary>slreq:bytes: size of the image file as downloaded (compressed if Compression is set).</summary>
+    public long? Bytes { get; init; }
+    /// <summary>Every slreq:checksum, SHA-1 included.</summary>
+    public IReadOnlyList<ImageChecksum> Checksums { get; init; } = [];
+    public required Endorser Endorser { get; init; }
+    /// <summary>dcterms:created of the endorsement: with Identifier and Endorser.Email it names the entry.</summary>
+    public required DateTimeOffset Created { get; init; }
+    /// <summary>dcterms:valid: the entry expires after this time (null: never).</summary>
+    public DateTimeOffset? Valid { get; init; }
+    /// <summary>dcterms:type: machine or disk.</summary>
+    public required string Type { get; init; }
     public EntryStatus Status { get; init; }
     /// <summary>Why the entry is deprecated (slterms:deprecated, or an admin's override), else null.</summary>
     public string? Deprecated { get; init; }

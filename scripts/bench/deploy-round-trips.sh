@@ -18,6 +18,9 @@ start_server "$binary" "$work/data" "$PORT" STRATUSLAB__Compute__Driver="$driver
 for i in $(seq "$count"); do
   id=$(api POST /api/v1/instances '{"name":"trips"}' | json 'j["id"]')
   api GET "/api/v1/instances/$id/wait?state=RUNNING&timeout=300" >/dev/null
+  # Give the host back, so every deployment finds room (the count measures deployments, not capacity).
+  api DELETE "/api/v1/instances/$id" >/dev/null
+  api GET "/api/v1/instances/$id/wait?state=DONE&timeout=60" >/dev/null
 done
 metrics=$(curl -sS "http://127.0.0.1:$PORT/metrics")
 sum=$(grep -E '^stratuslab_compute_deploy_store_round_trips[a-z_]*_sum' <<<"$metrics" | awk '{print $2}' | head -1)

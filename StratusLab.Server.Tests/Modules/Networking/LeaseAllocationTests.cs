@@ -34,7 +34,7 @@ public class LeaseAllocationTests
 
     async Task<long> NetworkAsync(string name, IReadOnlyList<(uint, string)> held, params AddressRange[] ranges) =>
         await _store.WriteAsync((c, tx) => _store.InsertNetworkAsync(c, tx, new NewNetwork(name, "private", "user", 1, 1, 384, ranges[0].Subnet,
-            null, "[]", null, null, null, ranges, held, [0])));
+            null, [], null, null, null, ranges, held, [0])));
 
     static uint Ip(string text) => Ipv4.TryParse(text, out var a) ? a : throw new ArgumentException(text);
 

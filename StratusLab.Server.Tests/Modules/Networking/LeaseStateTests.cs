@@ -25,7 +25,7 @@ public class LeaseStateTests
         _store = new NetworkingStore(store);
         var range = AddressRange.FromCidr("10.61.0.0/29");
         _network = await _store.WriteAsync((c, tx) => _store.InsertNetworkAsync(c, tx, new NewNetwork("states", "private", "bridge", 1, 1, 384, range.Subnet,
-            "10.61.0.1", "[]", null, null, null, [range], [(Ip("10.61.0.1"), "gateway")], [0])));
+            "10.61.0.1", [], null, null, null, [range], [(Ip("10.61.0.1"), "gateway")], [0])));
     }
 
     [TearDown]

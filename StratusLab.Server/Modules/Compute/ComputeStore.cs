@@ -114,8 +114,6 @@ internal sealed class ComputeStore(Store store)
     public static void RegisterColumnTypes()
     {
         DapperTypes.AddJson<IReadOnlyDictionary<string, string>>();
-        DapperTypes.AddJson<IReadOnlyList<string>>();
-        DapperTypes.AddJson<IReadOnlyList<int>>();
         DapperTypes.AddJson<IReadOnlyList<PortForward>>();
         DapperTypes.AddJson<IReadOnlyList<InstanceNic>>();
         DapperTypes.AddJson<AdminAttributes>();

@@ -3,8 +3,6 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using StratusLab.Server.Modules.Identity.Contracts;
 using StratusLab.Server.Modules.Networking.Contracts;
 using StratusLab.Server.Modules.Networking.Drivers;
@@ -26,7 +24,7 @@ internal sealed class InstanceNetworking(
     IServiceProvider services,
     ServerOptions options,
     NetworkingOptions networking,
-    IServer server,
+    GuestApiAddress guestApi,
     ILogger<InstanceNetworking> logger) : IInstanceNetworking
 {
     public const string DefaultNetworkName = "default";
@@ -291,27 +289,14 @@ internal sealed class InstanceNetworking(
             .Select(p => new PortForwardPlan((int)p.GuestPort, p.HostAddress, (int)p.Port, p.Protocol)).ToList();
 
     public NetworkSpec SpecOf(NetworkRow row) =>
-        new(row.Id, row.Name, row.Subnet, row.Gateway, DnsOf(row), row.Mtu, row.VlanId, row.Uplink, GuestApiPort());
+        new(row.Id, row.Name, row.Subnet, row.Gateway, DnsOf(row), row.Mtu, row.VlanId, row.Uplink, guestApi.LoopbackPort);
 
-    public static IReadOnlyList<string> DnsOf(NetworkRow row) => JsonSerializer.Deserialize<List<string>>(row.DnsJson) ?? [];
+    public static IReadOnlyList<string> DnsOf(NetworkRow row) => row.Dns;
 
     /// <summary>The keyed driver service of a network's driver name.</summary>
     public INetworkDriver Driver(string name) => services.GetNetworkDriver(name);
 
     public static Ownership OwnershipOf(NetworkRow row) => new(row.OwnerId, row.GroupId, new Permissions((int)row.Permissions));
-
-    /// <summary>The port of the guest API on the loopback (or every address), which bridge guests reach at their gateway.</summary>
-    int? GuestApiPort()
-    {
-        var addresses = server.Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
-        foreach (var address in addresses.DefaultIfEmpty(options.Urls.Split(';')[0]))
-        {
-            if (address.Contains("unix:", StringComparison.OrdinalIgnoreCase)) continue;
-            if (!Uri.TryCreate(address.Replace("*", "0.0.0.0").Replace("+", "0.0.0.0"), UriKind.Absolute, out var uri)) continue;
-            if (uri.IsLoopback || uri.Host is "0.0.0.0" or "[::]") return uri.Port;
-        }
-        return null;
-    }
 
     static bool IsPortFree(string address, int port)
     {

@@ -123,7 +123,7 @@ internal sealed partial class NetworkRequests(NetworkingStore store, InstanceNet
             }
             var permissions = caller.IsAdmin ? Permissions.Public : Permissions.Private;
             return await store.InsertNetworkAsync(c, tx, new NewNetwork(name, kind, driver, caller.UserId, caller.PrimaryGroupId, permissions.Bits, subnet,
-                gateway is null ? null : Ipv4.Format(gateway.Value), JsonSerializer.Serialize(dns.Select(Ipv4.Format)), r.Mtu, r.VlanId, uplink, ranges, held, groups));
+                gateway is null ? null : Ipv4.Format(gateway.Value), dns.Select(Ipv4.Format).ToList(), r.Mtu, r.VlanId, uplink, ranges, held, groups));
         });
     }
 

@@ -20,7 +20,7 @@ internal sealed class NetworkRow
     public long Network { get; init; }
     public int Prefix { get; init; }
     public string? Gateway { get; init; }
-    public string DnsJson { get; init; } = "[]";
+    public IReadOnlyList<string> Dns { get; init; } = [];
     public int? Mtu { get; init; }
     public int? VlanId { get; init; }
     public string? Uplink { get; init; }
@@ -93,7 +93,7 @@ internal sealed class SecurityRuleRow
 
 /// <summary>A network to insert, with its ranges, the addresses held from the start (gateway, DNS) and security groups.</summary>
 internal sealed record NewNetwork(
-    string Name, string Kind, string Driver, long OwnerId, long GroupId, long Permissions, Subnet Subnet, string? Gateway, string DnsJson,
+    string Name, string Kind, string Driver, long OwnerId, long GroupId, long Permissions, Subnet Subnet, string? Gateway, IReadOnlyList<string> Dns,
     int? Mtu, int? VlanId, string? Uplink, IReadOnlyList<AddressRange> Ranges, IReadOnlyList<(uint Address, string Reason)> Held, IReadOnlyList<long> SecurityGroups);
 
 /// <summary>What PROLOG asks of the allocator: a network per NIC, and the PAT ports of one NIC.</summary>
@@ -109,7 +109,7 @@ internal sealed class NetworkingStore(Store store)
 
     const string NetworkColumns = """
         id AS Id, name AS Name, kind AS Kind, driver AS Driver, owner_id AS OwnerId, group_id AS GroupId, permissions AS Permissions,
-        network AS Network, prefix AS Prefix, gateway AS Gateway, dns_json AS DnsJson, mtu AS Mtu, vlan_id AS VlanId, uplink AS Uplink,
+        network AS Network, prefix AS Prefix, gateway AS Gateway, dns_json AS Dns, mtu AS Mtu, vlan_id AS VlanId, uplink AS Uplink,
         next_address AS NextAddress, created_at AS CreatedAt
         """;
     const string LeaseColumns = """
@@ -134,10 +134,10 @@ internal sealed class NetworkingStore(Store store)
         var id = await c.ExecuteScalarAsync<long>("""
             INSERT INTO net_networks (name, kind, driver, owner_id, group_id, permissions, network, prefix, gateway, dns_json, mtu, vlan_id, uplink,
                 next_address, created_at)
-            VALUES (@Name, @Kind, @Driver, @OwnerId, @GroupId, @Permissions, @network, @prefix, @Gateway, @DnsJson, @Mtu, @VlanId, @Uplink, @next, @now)
+            VALUES (@Name, @Kind, @Driver, @OwnerId, @GroupId, @Permissions, @network, @prefix, @Gateway, @Dns, @Mtu, @VlanId, @Uplink, @next, @now)
             RETURNING id
             """, new { n.Name, n.Kind, n.Driver, n.OwnerId, n.GroupId, n.Permissions, network = (long)n.Subnet.Network, prefix = n.Subnet.Prefix,
-                n.Gateway, n.DnsJson, n.Mtu, n.VlanId, n.Uplink, next = (long)n.Ranges[0].First, now }, tx);
+                n.Gateway, n.Dns, n.Mtu, n.VlanId, n.Uplink, next = (long)n.Ranges[0].First, now }, tx);
         foreach (var r in n.Ranges)
             await c.ExecuteAsync("INSERT INTO net_ranges (network_id, first, last) VALUES (@id, @first, @last)",
                 new { id, first = (long)r.First, last = (long)r.Last }, tx);

@@ -14,6 +14,9 @@ public static class DapperTypes
         if (Interlocked.Exchange(ref _registered, 1) == 1) return;
         SqlMapper.AddTypeHandler(new DateTimeOffsetHandler());
         SqlMapper.AddTypeHandler(new GuidHandler());
+        // List columns of any module are JSON arrays (ssh keys, networks, DNS servers...).
+        AddJson<IReadOnlyList<string>>();
+        AddJson<IReadOnlyList<int>>();
         SqlMapper.RemoveTypeMap(typeof(DateTimeOffset));
         SqlMapper.RemoveTypeMap(typeof(DateTimeOffset?));
         SqlMapper.AddTypeHandler(new DateTimeOffsetHandler());

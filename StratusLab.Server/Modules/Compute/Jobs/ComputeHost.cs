@@ -28,11 +28,14 @@ internal sealed class ComputeHost(InstanceLifecycle lifecycle, Drivers.QemuDrive
             catch (Exception e) when (e is not OperationCanceledException) { logger.LogError("QEMU is not usable: {Error}", e.Message); }
         }
 
+        // A seconds-apart watch over live VMs, not a schedule to keep across restarts: Quartz's persistent store would
+        // write SQLite at every tick, so this one loop stays a hosted service (persistent periodic jobs run on Quartz).
         using var timer = new PeriodicTimer(TimeSpan.FromSeconds(options.MonitorIntervalSeconds));
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
             try { await lifecycle.MonitorAsync(stoppingToken); }
-            catch (Exception e) when (e is not OperationCanceledException) { logger.LogError(e, "Monitoring pass failed"); }
+            // A VM whose QMP socket times out cancels its own query, not the server: log it and watch again next tick.
+            catch (Exception e) when (!stoppingToken.IsCancellationRequested) { logger.LogError(e, "Monitoring pass failed"); }
         }
     }
 }

@@ -6,4 +6,7 @@ namespace StratusLab.Server.Modules.Networking.Contracts;
 public sealed class NetworkFullException(string detail) : DomainException(Rejection.Conflict, detail, "networks");
 
 /// <summary>A non-administrator set an attribute only administrators may set (403, naming the attribute).</summary>
-public sealed class RestrictedAttributeException(string field, string detail) : DomainException(Rejection.Forbidden, detail, field);
+public sealed class RestrictedAttributeException : DomainException
+{
+    public RestrictedAttributeException(string field, string detail) : base(Rejection.Forbidden, detail, field) => Title = "Restricted attribute";
+}

@@ -185,7 +185,8 @@ public class ImageCacheTests
         var content = RandomImage();
         var url = _images.Add("used.raw", content).ToString();
         var instance = (await InstanceApiTests.CreateAsync(_admin, new { image = url }))["id"]!.GetValue<long>();
-        await InstanceApiTests.WaitAsync(_admin, instance, "RUNNING");
+        var running = await InstanceApiTests.WaitAsync(_admin, instance, "RUNNING");
+        Assert.That(running["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"), running.ToJsonString());
         await (await _admin.DeleteAsync($"/api/v1/images/{Uri.EscapeDataString(url)}")).Problem(409);
     }
 

@@ -169,3 +169,27 @@ public class ImageRevalidationTests
         }
     }
 }
+
+/// <summary>What the image cache takes for a web page or an error message instead of an image.</summary>
+public class DownloadedTextTests
+{
+    [TestCase("<!DOCTYPE html><html><body>Not Found</body></html>", true)]
+    [TestCase("  <html>\n<head>", true)]
+    [TestCase("{\"error\": \"no such object\"}", true)]
+    [TestCase("<?xml version=\"1.0\"?><Error/>", true)]
+    [TestCase("", true)]
+    public void Pages_and_error_messages_are_text(string head, bool text) =>
+        Assert.That(StratusLab.Server.Modules.Images.ImageCache.LooksLikeText(System.Text.Encoding.UTF8.GetBytes(head)), Is.EqualTo(text));
+
+    [Test]
+    public void An_image_whose_first_byte_is_a_brace_is_not_text()
+    {
+        var head = new byte[512];
+        head[0] = (byte)'{';
+        head[1] = 0x00;
+        head[2] = 0xff;
+        Assert.That(StratusLab.Server.Modules.Images.ImageCache.LooksLikeText(head), Is.False);
+        head[0] = (byte)'<';
+        Assert.That(StratusLab.Server.Modules.Images.ImageCache.LooksLikeText(head), Is.False);
+    }
+}

@@ -369,9 +369,12 @@ internal sealed partial class ImageCache(
         return (path, targetFormat);
     }
 
-    static bool LooksLikeText(ReadOnlySpan<byte> head)
+    internal static bool LooksLikeText(ReadOnlySpan<byte> head)
     {
         if (head.Length == 0) return true;
+        // Only bytes that text can hold: an image that merely starts with '{' or '<' (1 in 256 random ones) is no page.
+        foreach (var b in head)
+            if (b is < 0x20 and not (0x09 or 0x0a or 0x0d) or 0x7f) return false;
         var text = Encoding.ASCII.GetString(head).TrimStart();
         return text.StartsWith("<!DOCTYPE", StringComparison.OrdinalIgnoreCase) || text.StartsWith("<html", StringComparison.OrdinalIgnoreCase)
             || text.StartsWith("<?xml", StringComparison.OrdinalIgnoreCase) || text.StartsWith('{');

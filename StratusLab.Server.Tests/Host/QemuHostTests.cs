@@ -23,6 +23,7 @@ public class QemuHostTests
             ["Compute:Accelerator"] = "auto",
             ["Compute:ShutdownTimeoutSeconds"] = "30",
             ["Compute:BootTimeoutSeconds"] = "120",
+            ["Compute:MonitorIntervalSeconds"] = "2",
         });
         _admin = _server.Client();
         _keyDir = TempDir.Create("ssh");
@@ -105,11 +106,33 @@ public class QemuHostTests
         Assert.That(Directory.Exists(Path.Combine(_server.DataDir, "instances", id.ToString())), Is.False, "overlay and ISO are removed");
     }
 
-    [Test, CancelAfter(240_000)]
-    public async Task Suspend_resume_and_a_graceful_shutdown_work_on_a_real_vm()
+    [Test, CancelAfter(300_000)]
+    public async Task A_frozen_qemu_does_not_stop_the_server_and_suspend_resume_and_a_graceful_shutdown_work_on_a_real_vm()
     {
         var id = (await InstanceApiTests.CreateAsync(_admin, new { name = "acpi" }))["id"]!.GetValue<long>();
         Assert.That((await InstanceApiTests.WaitAsync(_admin, id, "ready", 180))["ready"]!.GetValue<bool>(), Is.True);
+
+        // A QEMU that stops answering (SIGSTOP) for 30 s: QMP times out under the VM monitor (every 2 s here), and the
+        // server must keep serving and keep the VM RUNNING; after SIGCONT the VM works again.
+        var pid = HostTools.QemuProcesses(Path.Combine(_server.DataDir, "instances", id.ToString())).Single();
+        await HostTools.RunAsync("kill", ["-STOP", pid.ToString()], TimeSpan.FromSeconds(5));
+        try
+        {
+            var until = DateTime.UtcNow.AddSeconds(30);
+            while (DateTime.UtcNow < until)
+            {
+                using var health = await _admin.GetAsync("/health");
+                Assert.That((int)health.StatusCode, Is.EqualTo(200), "the server keeps serving while one QEMU is frozen");
+                var state = (await (await _admin.GetAsync($"/api/v1/instances/{id}")).Json(200))["state"]!.GetValue<string>();
+                Assert.That(state, Is.EqualTo("RUNNING"), "a frozen VM is not a dead VM");
+                await Task.Delay(1000);
+            }
+        }
+        finally
+        {
+            await HostTools.RunAsync("kill", ["-CONT", pid.ToString()], TimeSpan.FromSeconds(5));
+        }
+
         await (await _admin.PostAsync($"/api/v1/instances/{id}/actions/suspend", null)).Json(202);
         Assert.That((await InstanceApiTests.WaitAsync(_admin, id, "SUSPENDED", 30))["state"]!.GetValue<string>(), Is.EqualTo("SUSPENDED"));
         await (await _admin.PostAsync($"/api/v1/instances/{id}/actions/resume", null)).Json(202);

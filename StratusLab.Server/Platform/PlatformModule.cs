@@ -24,6 +24,8 @@ public static class PlatformModule
         var options = ServerConfiguration.Bind(builder.Configuration);
         var services = builder.Services;
         DapperTypes.Register();
+        // One background loop's failure (a VM, a tool, a peer) must never stop the server; each loop logs and goes on.
+        services.Configure<HostOptions>(o => o.BackgroundServiceExceptionBehavior = BackgroundServiceExceptionBehavior.Ignore);
 
         builder.WebHost.UseUrls(options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
         builder.WebHost.ConfigureKestrel(k =>

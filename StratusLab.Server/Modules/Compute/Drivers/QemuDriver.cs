@@ -90,6 +90,12 @@ internal sealed partial class QemuDriver(ICommandRunner runner, ServerOptions op
         {
             return IsOurProcess(pid, vm.InstanceId) ? VmPowerState.Running : VmPowerState.Off;
         }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            // QMP did not answer in time (a stopped or wedged QEMU): the process is there, so the VM is not gone.
+            logger.LogWarning("Instance {Id}: QEMU (pid {Pid}) did not answer QMP in time; it is still running, checking again later", vm.InstanceId, pid);
+            return IsOurProcess(pid, vm.InstanceId) ? VmPowerState.Running : VmPowerState.Off;
+        }
     }
 
     public async Task ShutdownAsync(VmRef vm, TimeSpan timeout, CancellationToken ct)

@@ -1,6 +1,7 @@
 using StratusLab.Server.Cli;
 using StratusLab.Server.Modules.Compute;
 using StratusLab.Server.Modules.Context;
+using StratusLab.Server.Modules.Ec2;
 using StratusLab.Server.Modules.Identity;
 using StratusLab.Server.Modules.Images;
 using StratusLab.Server.Modules.Networking;
@@ -59,6 +60,7 @@ public partial class Program
         app.MapPdiskEndpoints();
         app.MapSchedulingEndpoints();
         app.MapGuestEndpoints();
+        app.MapEc2Endpoints();
 
         await app.Services.GetRequiredService<IdentityBootstrap>().EnsureAdminAsync();
         await app.Services.GetRequiredService<NetworkingBootstrap>().EnsureDefaultNetworkAsync();
@@ -76,6 +78,7 @@ public partial class Program
         services.AddNetworkingModule(configuration);
         services.AddPdiskModule(configuration);
         services.AddSchedulingModule(configuration);
+        services.AddEc2Module(configuration);
     }
 
     /// <summary>The store schema of every module, in module order, for what migrates without a server ('stratuslab admin', tests).</summary>

@@ -39,6 +39,7 @@ public static class PlatformModule
         services.AddSingleton(new Store(options.DatabasePath, options.Store.BusyTimeoutMs));
         services.AddSingleton<ICommandRunner, CommandRunner>();
         services.AddSingleton<GuestApiAddress>();
+        services.AddSingleton<Security.SecretBox>();
 
         services.ConfigureHttpJsonOptions(j => ConfigureJson(j.SerializerOptions));
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);

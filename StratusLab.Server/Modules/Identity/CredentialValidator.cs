@@ -26,6 +26,10 @@ internal sealed class CredentialValidator(IdentityStore store, TimeProvider cloc
         return await PrincipalAsync(row);
     }
 
+    /// <summary>The principal of a user by id (for credentials that are not tokens: access keys).</summary>
+    public async Task<ClaimsPrincipal> PrincipalForAsync(long userId) =>
+        await PrincipalAsync(await store.FindUserAsync(userId) ?? throw new InvalidOperationException($"user {userId} vanished"));
+
     async Task<ClaimsPrincipal> PrincipalAsync(UserRow user)
     {
         var claims = new List<Claim>

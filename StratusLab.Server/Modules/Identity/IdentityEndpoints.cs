@@ -40,6 +40,10 @@ internal static class IdentityEndpoints
         api.MapPut("/users/{name}", UpdateUser);
         api.MapDelete("/users/{name}", DeleteUser).RequireAuthorization(Policies.Admin);
 
+        api.MapPost("/users/{name}/access-keys", CreateAccessKey);
+        api.MapGet("/users/{name}/access-keys", ListAccessKeys);
+        api.MapDelete("/users/{name}/access-keys/{id}", DeleteAccessKey);
+
         api.MapPost("/groups", CreateGroup).RequireAuthorization(Policies.Admin);
         api.MapGet("/groups", ListGroups);
         api.MapDelete("/groups/{name}", DeleteGroup).RequireAuthorization(Policies.Admin);
@@ -122,6 +126,21 @@ internal static class IdentityEndpoints
                 throw new ConflictException($"'{name}' is the last administrator and cannot be deleted.");
             await store.DeleteUserAsync(c, tx, row.Id);
         });
+        return TypedResults.NoContent();
+    }
+
+    static async Task<Created<AccessKeyCreated>> CreateAccessKey(string name, ClaimsPrincipal principal, IAccessKeys keys, CancellationToken ct)
+    {
+        var created = await keys.CreateAsync(principal.ToCaller(), name, ct);
+        return TypedResults.Created($"/api/v1/users/{created.User}/access-keys/{created.AccessKeyId}", created);
+    }
+
+    static async Task<Ok<IReadOnlyList<AccessKeyView>>> ListAccessKeys(string name, ClaimsPrincipal principal, IAccessKeys keys, CancellationToken ct) =>
+        TypedResults.Ok(await keys.ListAsync(principal.ToCaller(), name, ct));
+
+    static async Task<NoContent> DeleteAccessKey(string name, string id, ClaimsPrincipal principal, IAccessKeys keys, CancellationToken ct)
+    {
+        await keys.DeleteAsync(principal.ToCaller(), name, id, ct);
         return TypedResults.NoContent();
     }
 

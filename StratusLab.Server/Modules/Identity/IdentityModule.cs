@@ -15,7 +15,10 @@ internal static class IdentityModule
         services.AddStoreSchema("identity", legacyUserVersions: [1]);
         services.AddModuleOptions<IdentityOptions>(configuration, "Identity");
         services.AddSingleton<IdentityStore>();
-        services.AddSingleton<ICredentialValidator, CredentialValidator>();
+        services.AddSingleton<CredentialValidator>();
+        services.AddSingleton<ICredentialValidator>(sp => sp.GetRequiredService<CredentialValidator>());
+        services.AddSingleton<AccessKeys>();
+        services.AddSingleton<IAccessKeys>(sp => sp.GetRequiredService<AccessKeys>());
         services.AddSingleton<QuotaLedger>();
         services.AddSingleton<IQuotaLedger>(sp => sp.GetRequiredService<QuotaLedger>());
         services.AddSingleton<IUserDirectory>(sp => sp.GetRequiredService<QuotaLedger>());

@@ -9,6 +9,7 @@ internal sealed record UserRow(long Id, string Name, string? PasswordHash, strin
 internal sealed record GroupRow(long Id, string Name, DateTimeOffset CreatedAt);
 internal sealed record TokenRow(string Id, long UserId, string UserName, string? Name, DateTimeOffset CreatedAt, DateTimeOffset? ExpiresAt, DateTimeOffset? RevokedAt);
 internal sealed record QuotaRow(long UserId, long? Vms, long? Cpus, long? MemoryMib, long? StorageGib);
+internal sealed record AccessKeyRow(string Id, long UserId, string SecretSealed, DateTimeOffset CreatedAt, DateTimeOffset? LastUsedAt);
 internal sealed record UsageRow(long Vms, long Cpus, long MemoryMib, long StorageGib);
 
 /// <summary>The Identity module's SQL (tables id_*).</summary>
@@ -182,4 +183,35 @@ internal sealed class IdentityStore(Store store)
             INSERT INTO id_quota_usage (user_id, vms, cpus, memory_mib, storage_gib) VALUES (@userId, @Vms, @Cpus, @MemoryMiB, @StorageGiB)
             ON CONFLICT (user_id) DO UPDATE SET vms = excluded.vms, cpus = excluded.cpus, memory_mib = excluded.memory_mib, storage_gib = excluded.storage_gib
             """, new { userId, usage.Vms, usage.Cpus, usage.MemoryMiB, usage.StorageGiB }, tx);
+
+    const string AccessKeyColumns = "id AS Id, user_id AS UserId, secret_sealed AS SecretSealed, created_at AS CreatedAt, last_used_at AS LastUsedAt";
+
+    public Task<long> CountAccessKeysAsync(IDbConnection c, IDbTransaction tx, long userId) =>
+        c.ExecuteScalarAsync<long>("SELECT count(*) FROM id_access_keys WHERE user_id = @userId", new { userId }, tx);
+
+    public Task InsertAccessKeyAsync(IDbConnection c, IDbTransaction tx, string id, long userId, string secretSealed, DateTimeOffset now) =>
+        c.ExecuteAsync("INSERT INTO id_access_keys (id, user_id, secret_sealed, created_at) VALUES (@id, @userId, @secretSealed, @now)",
+            new { id, userId, secretSealed, now }, tx);
+
+    public async Task<IReadOnlyList<AccessKeyRow>> ListAccessKeysAsync(long userId)
+    {
+        await using var connection = await store.OpenAsync();
+        return (await connection.QueryAsync<AccessKeyRow>($"SELECT {AccessKeyColumns} FROM id_access_keys WHERE user_id = @userId ORDER BY created_at, id", new { userId })).AsList();
+    }
+
+    public async Task<AccessKeyRow?> FindAccessKeyAsync(string id)
+    {
+        await using var connection = await store.OpenAsync();
+        return await connection.QuerySingleOrDefaultAsync<AccessKeyRow>($"SELECT {AccessKeyColumns} FROM id_access_keys WHERE id = @id", new { id });
+    }
+
+    public Task<bool> DeleteAccessKeyAsync(long userId, string id) =>
+        store.WriteAsync(async (c, tx) => await c.ExecuteAsync("DELETE FROM id_access_keys WHERE id = @id AND user_id = @userId", new { id, userId }, tx) > 0);
+
+    /// <summary>Records the last use at most once a minute, so signed requests don't each cost a write.</summary>
+    public Task TouchAccessKeyAsync(string id, DateTimeOffset now) =>
+        store.WriteAsync((c, tx) => c.ExecuteAsync("""
+            UPDATE id_access_keys SET last_used_at = @now
+            WHERE id = @id AND (last_used_at IS NULL OR last_used_at < @minuteAgo)
+            """, new { id, now, minuteAgo = now.AddMinutes(-1) }, tx));
 }

@@ -33,8 +33,9 @@ public sealed class BearerAuthenticationHandler(
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
         string? header = Request.Headers.Authorization;
-        // The guest API checks its own per-VM tokens; they are not user credentials.
-        if (string.IsNullOrEmpty(header) || Request.Path.StartsWithSegments("/guest")) return AuthenticateResult.NoResult();
+        // The guest API checks its own per-VM tokens and the EC2 door its own signatures; they are not bearer credentials.
+        if (string.IsNullOrEmpty(header) || Request.Path.StartsWithSegments("/guest") || Request.Path.StartsWithSegments("/ec2"))
+            return AuthenticateResult.NoResult();
         if (!AuthenticationHeaderValue.TryParse(header, out var value) || string.IsNullOrEmpty(value.Parameter))
             return AuthenticateResult.Fail("malformed Authorization header");
 

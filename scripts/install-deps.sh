@@ -13,7 +13,7 @@ packages=(
   openssh-client                                # connect-instance
 )
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(hyperfine time)
+  packages+=(hyperfine time awscli python3-boto3)
 fi
 
 missing=()

@@ -19,10 +19,20 @@ internal sealed class Ec2Authenticator(IAccessKeys keys, Ec2Options options, Tim
 
         if (SignatureV4.ParseDate(parts.AmzDate) is not { } at)
             throw new Ec2Exception("IncompleteSignature", $"X-Amz-Date '{parts.AmzDate}' is not of the form yyyyMMddTHHmmssZ.", 400);
-        var skew = (clock.GetUtcNow() - at).Duration();
-        if (skew > TimeSpan.FromMinutes(options.MaxClockSkewMinutes))
+        var now = clock.GetUtcNow();
+        if (parts.InQuery && query.FirstOrDefault(kv => kv.Key == "X-Amz-Expires").Value is { } expiresText)
+        {
+            // A presigned URL is valid from its date for X-Amz-Expires seconds (at most 7 days, as AWS allows).
+            if (!int.TryParse(expiresText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var expires) || expires is < 1 or > 604_800)
+                throw new Ec2Exception("AuthorizationQueryParametersError", $"X-Amz-Expires = '{expiresText}' is not accepted: give 1 to 604800 seconds.", 400);
+            if (now > at.AddSeconds(expires))
+                throw new Ec2Exception("RequestExpired", $"Request has expired: the presigned URL was valid until {at.AddSeconds(expires):yyyy-MM-ddTHH:mm:ssZ}.", 400);
+            if (at - now > TimeSpan.FromMinutes(options.MaxClockSkewMinutes))
+                throw new Ec2Exception("RequestExpired", $"The presigned URL's date {at:yyyy-MM-ddTHH:mm:ssZ} is in the future; fix the client's clock.", 400);
+        }
+        else if ((now - at).Duration() is var skew && skew > TimeSpan.FromMinutes(options.MaxClockSkewMinutes))
             throw new Ec2Exception("RequestExpired",
-                $"Request has expired: its timestamp {at:yyyy-MM-ddTHH:mm:ssZ} is {skew.TotalMinutes:0} minutes from the server's clock ({clock.GetUtcNow():yyyy-MM-ddTHH:mm:ssZ}); " +
+                $"Request has expired: its timestamp {at:yyyy-MM-ddTHH:mm:ssZ} is {skew.TotalMinutes:0} minutes from the server's clock ({now:yyyy-MM-ddTHH:mm:ssZ}); " +
                 $"at most {options.MaxClockSkewMinutes} are accepted. Fix the client's clock.", 400);
         if (parts.Credential.Date != parts.AmzDate[..8])
             throw new Ec2Exception("SignatureDoesNotMatch", $"The credential date {parts.Credential.Date} does not match the request date {parts.AmzDate[..8]}.", 403);

@@ -1,0 +1,145 @@
+using System.Data;
+using System.Security.Cryptography;
+using Dapper;
+using StratusLab.Server.Platform.Data;
+
+namespace StratusLab.Server.Modules.Ec2;
+
+/// <summary>The kinds of resource that get an AWS-shaped id, with their prefixes.</summary>
+internal enum Ec2Kind { Instance, Volume, Snapshot, Image, SecurityGroup }
+
+internal sealed record Ec2Id(string AwsId, Ec2Kind Kind, string NativeId);
+
+internal sealed record ClientTokenRow(string ReservationId, IReadOnlyList<string> InstanceIds, string RequestHash);
+
+/// <summary>The EC2 door's SQL (tables ec2_*): stored ids, tags and client tokens.</summary>
+internal sealed class Ec2Store(Store store)
+{
+    public static string Prefix(Ec2Kind kind) => kind switch
+    {
+        Ec2Kind.Instance => "i-",
+        Ec2Kind.Volume => "vol-",
+        Ec2Kind.Snapshot => "snap-",
+        Ec2Kind.Image => "ami-",
+        _ => "sg-",
+    };
+
+    public static string KindName(Ec2Kind kind) => kind switch
+    {
+        Ec2Kind.Instance => "instance",
+        Ec2Kind.Volume => "volume",
+        Ec2Kind.Snapshot => "snapshot",
+        Ec2Kind.Image => "image",
+        _ => "security-group",
+    };
+
+    static Ec2Kind ParseKind(string text) => text switch
+    {
+        "instance" => Ec2Kind.Instance,
+        "volume" => Ec2Kind.Volume,
+        "snapshot" => Ec2Kind.Snapshot,
+        "image" => Ec2Kind.Image,
+        _ => Ec2Kind.SecurityGroup,
+    };
+
+    /// <summary>The kind an AWS id's prefix names, or null.</summary>
+    public static Ec2Kind? KindOf(string awsId) =>
+        Enum.GetValues<Ec2Kind>().Cast<Ec2Kind?>().FirstOrDefault(k => awsId.StartsWith(Prefix(k!.Value), StringComparison.Ordinal)
+            && awsId.Length == Prefix(k.Value).Length + 17 && awsId[Prefix(k.Value).Length..].All(c => c is >= '0' and <= '9' or >= 'a' and <= 'f'));
+
+    /// <summary>The stored ids of these native ids, allocating (once, for good) those that have none yet.</summary>
+    public async Task<IReadOnlyDictionary<string, string>> IdsForAsync(Ec2Kind kind, IReadOnlyCollection<string> nativeIds)
+    {
+        if (nativeIds.Count == 0) return new Dictionary<string, string>();
+        var kindName = KindName(kind);
+        var found = await ReadAsync(kind, nativeIds);
+        var missing = nativeIds.Where(n => !found.ContainsKey(n)).Distinct().ToList();
+        if (missing.Count == 0) return found;
+        await store.WriteAsync(async (c, tx) =>
+        {
+            foreach (var native in missing)
+            {
+                var awsId = Prefix(kind) + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(9))[..17];
+                await c.ExecuteAsync("""
+                    INSERT INTO ec2_ids (aws_id, kind, native_id, created_at) VALUES (@awsId, @kindName, @native, @now)
+                    ON CONFLICT (kind, native_id) DO NOTHING
+                    """, new { awsId, kindName, native, now = DateTimeOffset.UtcNow }, tx);
+            }
+        });
+        return await ReadAsync(kind, nativeIds);
+    }
+
+    public async Task<string> IdForAsync(Ec2Kind kind, string nativeId) => (await IdsForAsync(kind, [nativeId]))[nativeId];
+
+    async Task<Dictionary<string, string>> ReadAsync(Ec2Kind kind, IReadOnlyCollection<string> nativeIds)
+    {
+        await using var connection = await store.OpenAsync();
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var chunk in nativeIds.Distinct().Chunk(500))
+            foreach (var (awsId, native) in await connection.QueryAsync<(string, string)>(
+                         "SELECT aws_id, native_id FROM ec2_ids WHERE kind = @kind AND native_id IN @chunk", new { kind = KindName(kind), chunk }))
+                result[native] = awsId;
+        return result;
+    }
+
+    /// <summary>The native ids behind AWS ids (unknown ones are left out).</summary>
+    public async Task<IReadOnlyList<Ec2Id>> ResolveAsync(IReadOnlyCollection<string> awsIds)
+    {
+        if (awsIds.Count == 0) return [];
+        await using var connection = await store.OpenAsync();
+        var rows = await connection.QueryAsync<(string AwsId, string Kind, string Native)>(
+            "SELECT aws_id, kind, native_id FROM ec2_ids WHERE aws_id IN @awsIds", new { awsIds });
+        return rows.Select(r => new Ec2Id(r.AwsId, ParseKind(r.Kind), r.Native)).ToList();
+    }
+
+    public async Task<IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>> TagsOfAsync(IReadOnlyCollection<string> awsIds)
+    {
+        var result = new Dictionary<string, IReadOnlyDictionary<string, string>>(StringComparer.Ordinal);
+        if (awsIds.Count == 0) return result;
+        await using var connection = await store.OpenAsync();
+        foreach (var chunk in awsIds.Chunk(500))
+            foreach (var group in (await connection.QueryAsync<(string AwsId, string Key, string Value)>(
+                         "SELECT aws_id, key, value FROM ec2_tags WHERE aws_id IN @chunk ORDER BY key", new { chunk })).GroupBy(t => t.AwsId))
+                result[group.Key] = group.ToDictionary(t => t.Key, t => t.Value, StringComparer.Ordinal);
+        return result;
+    }
+
+    public Task SetTagsAsync(IReadOnlyCollection<string> awsIds, IReadOnlyList<KeyValuePair<string, string>> tags) =>
+        store.WriteAsync(async (c, tx) =>
+        {
+            foreach (var id in awsIds)
+                foreach (var (key, value) in tags)
+                    await c.ExecuteAsync("""
+                        INSERT INTO ec2_tags (aws_id, key, value) VALUES (@id, @key, @value)
+                        ON CONFLICT (aws_id, key) DO UPDATE SET value = excluded.value
+                        """, new { id, key, value }, tx);
+        });
+
+    /// <summary>Deletes tags by key; a tag given with a value is deleted only when its value matches.</summary>
+    public Task DeleteTagsAsync(IReadOnlyCollection<string> awsIds, IReadOnlyList<KeyValuePair<string, string?>> tags) =>
+        store.WriteAsync(async (c, tx) =>
+        {
+            foreach (var id in awsIds)
+            {
+                if (tags.Count == 0)
+                    await c.ExecuteAsync("DELETE FROM ec2_tags WHERE aws_id = @id", new { id }, tx);
+                foreach (var (key, value) in tags)
+                    await c.ExecuteAsync("DELETE FROM ec2_tags WHERE aws_id = @id AND key = @key AND (@value IS NULL OR value = @value)",
+                        new { id, key, value }, tx);
+            }
+        });
+
+    public async Task<ClientTokenRow?> FindClientTokenAsync(long ownerId, string token)
+    {
+        await using var connection = await store.OpenAsync();
+        var row = await connection.QuerySingleOrDefaultAsync<(string Reservation, string Ids, string Hash)?>(
+            "SELECT reservation_id, instance_ids, request_hash FROM ec2_client_tokens WHERE owner_id = @ownerId AND token = @token", new { ownerId, token });
+        return row is { } r ? new ClientTokenRow(r.Reservation, r.Ids.Split(',', StringSplitOptions.RemoveEmptyEntries), r.Hash) : null;
+    }
+
+    public Task SaveClientTokenAsync(long ownerId, string token, string reservationId, IReadOnlyList<string> instanceIds, string requestHash) =>
+        store.WriteAsync((c, tx) => c.ExecuteAsync("""
+            INSERT INTO ec2_client_tokens (owner_id, token, reservation_id, instance_ids, request_hash, created_at)
+            VALUES (@ownerId, @token, @reservationId, @ids, @requestHash, @now)
+            """, new { ownerId, token, reservationId, ids = string.Join(',', instanceIds), requestHash, now = DateTimeOffset.UtcNow }, tx));
+}

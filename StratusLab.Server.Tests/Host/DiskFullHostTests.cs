@@ -86,7 +86,7 @@ public class DiskFullHostTests
 
             var degraded = await (await anonymous.GetAsync("/health")).Json(200);
             Assert.That(degraded["status"]!.GetValue<string>(), Is.EqualTo("degraded"), degraded.ToJsonString());
-            Assert.That(degraded["problems"]!.AsArray().Select(p => p!.GetValue<string>()), Has.Some.Contains($"the filesystem {mount} holding the data dir has"));
+            Assert.That(degraded["problems"]!.AsArray().Select(p => p!.GetValue<string>()), Has.Some.Contains($"the filesystem {mount} holding the data dir"));
 
             // Terminating is never refused up front; on a full disk its first write may fail, and then it says why.
             var terminate = await admin.DeleteAsync($"/api/v1/instances/{steady}");
@@ -99,7 +99,18 @@ public class DiskFullHostTests
             await Task.Delay(TimeSpan.FromSeconds(9));
             var whileFull = await StatesAsync(admin, caught);
             TestContext.Out.WriteLine($"while the disk was full: {string.Join(", ", whileFull)}");
+            Assert.That(whileFull, Has.None.EqualTo("RUNNING"), "a deployment cannot record RUNNING on a full disk");
             Assert.That((await (await admin.GetAsync("/api/v1/instances")).Json(200)).AsArray(), Has.Count.GreaterThanOrEqualTo(3), "reads go on");
+
+            // With no floor, a write is tried and fails for lack of space: a 507 that says so, and /health names the failed write.
+            var options = server.App.Services.GetRequiredService<StratusLab.Server.Platform.Configuration.ServerOptions>();
+            options.Disk.MinFreeMiB = 0;
+            var full = await (await admin.PostAsJsonAsync("/api/v1/users", new { name = "tried", password = "password-tried" })).Problem(507);
+            Assert.That(full["detail"]!.GetValue<string>(), Does.Contain($"The filesystem {mount} holding the data dir is full").And.Contain("database or disk is full"));
+            var failedWrite = await (await anonymous.GetAsync("/health")).Json(200);
+            Assert.That(failedWrite["status"]!.GetValue<string>(), Is.EqualTo("degraded"));
+            Assert.That(failedWrite["disk"]!["lastWriteError"]!.GetValue<string>(), Does.Contain("database or disk is full"));
+            options.Disk.MinFreeMiB = 4;
         }
         finally
         {
@@ -114,7 +125,7 @@ public class DiskFullHostTests
         {
             var node = await (await admin.GetAsync($"/api/v1/instances/{id}")).Json(200);
             TestContext.Out.WriteLine($"instance {id}: {State(node)} {node["failedStep"]} {node["failureReason"]}");
-            if (State(node) == "FAILED") Assert.That(node["failureReason"]!.GetValue<string>(), Is.Not.Empty, node.ToJsonString());
+            if (State(node) == "FAILED") Assert.That(node["failureReason"]!.GetValue<string>(), Does.Contain("filesystem is full"), node.ToJsonString());
         }
         if ((await StatesAsync(admin, [steady])).Single() is not ("EPILOG" or "DONE"))
             await (await admin.DeleteAsync($"/api/v1/instances/{steady}")).Json(202);

@@ -140,9 +140,10 @@ internal sealed partial class InstanceLifecycle(
                 {
                     OperationCanceledException when stopping.IsCancellationRequested => "the server stopped during " + StateName(step),
                     OperationCanceledException => $"not RUNNING within {compute.BootTimeoutSeconds} s (Compute:BootTimeoutSeconds): the {row.Driver} driver did not answer",
+                    _ when Platform.Host.DiskSpace.IsFull(e) => "the data dir's filesystem is full: " + e.Message,
                     _ => e.Message,
                 };
-                if (e is not (HypervisorException or ToolFailedException or ToolMissingException or OperationCanceledException or Platform.Contracts.DomainException or PolicyRefusedException or ImagePreparationException))
+                if (!Platform.Host.DiskSpace.IsFull(e) && e is not (HypervisorException or ToolFailedException or ToolMissingException or OperationCanceledException or Platform.Contracts.DomainException or PolicyRefusedException or ImagePreparationException))
                     logger.LogError(e, "Instance {Id} failed in {Step}", id, step);
                 try { await FailAsync(id, step, reason); }
                 catch (Exception failing)

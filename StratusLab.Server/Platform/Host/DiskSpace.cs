@@ -48,7 +48,7 @@ public sealed class DiskSpace(ServerOptions options, TimeProvider clock, ILogger
     public void EnsureRoom(string what)
     {
         var (filesystem, free, _) = Measure();
-        if (free >= MinFreeBytes && free > 0) return;
+        if (free >= MinFreeBytes) return;
         throw new DiskFullException(
             $"{what} is refused: the filesystem {filesystem} holding the data dir has {Mebibytes(free)} free, below the floor of " +
             $"{Mebibytes(MinFreeBytes)} (Disk:MinFreeMiB). Free space there (delete volumes, instances or images no longer needed, " +
@@ -81,7 +81,9 @@ public sealed class DiskSpace(ServerOptions options, TimeProvider clock, ILogger
     {
         var (filesystem, free, total) = Measure();
         var problems = new List<string>();
-        if (free < MinFreeBytes || free == 0)
+        if (free == 0)
+            problems.Add($"disk: the filesystem {filesystem} holding the data dir is full (0 MiB free); writes fail");
+        else if (free < MinFreeBytes)
             problems.Add($"disk: the filesystem {filesystem} holding the data dir has {Mebibytes(free)} free, below the floor of {Mebibytes(MinFreeBytes)} (Disk:MinFreeMiB); new work is refused");
         (DateTimeOffset At, string Error)? last;
         lock (_lock) last = _lastFailure;

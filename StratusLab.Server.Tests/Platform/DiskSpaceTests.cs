@@ -34,6 +34,8 @@ public class DiskSpaceTests
         yield return new TestCaseData(new InvalidOperationException("deploy failed", new AggregateException(new SqliteException("full", 13))), true)
             .SetName("SQLITE_FULL inside other exceptions is a lack of space");
         yield return new TestCaseData(new InvalidOperationException("something else"), false).SetName("An unrelated error is not");
+        yield return new TestCaseData(new ConflictException("Instance 3 is FAILED (the data dir's filesystem is full: database or disk is full); delete it"), false)
+            .SetName("A conflict quoting an old failure is not");
     }
 
     [TestCaseSource(nameof(Failures))]

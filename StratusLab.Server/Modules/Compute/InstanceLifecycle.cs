@@ -136,14 +136,16 @@ internal sealed partial class InstanceLifecycle(
             }
             else
             {
+                // A lack of space also tells /health (the guard remembers it until writing works again).
+                var full = services.GetService<Platform.Contracts.IFreeSpaceGuard>()?.ReportIfFull(e) ?? Platform.Host.DiskSpace.IsFull(e);
                 var reason = e switch
                 {
                     OperationCanceledException when stopping.IsCancellationRequested => "the server stopped during " + StateName(step),
                     OperationCanceledException => $"not RUNNING within {compute.BootTimeoutSeconds} s (Compute:BootTimeoutSeconds): the {row.Driver} driver did not answer",
-                    _ when Platform.Host.DiskSpace.IsFull(e) => "the data dir's filesystem is full: " + e.Message,
+                    _ when full => "the data dir's filesystem is full: " + e.Message,
                     _ => e.Message,
                 };
-                if (!Platform.Host.DiskSpace.IsFull(e) && e is not (HypervisorException or ToolFailedException or ToolMissingException or OperationCanceledException or Platform.Contracts.DomainException or PolicyRefusedException or ImagePreparationException))
+                if (!full && e is not (HypervisorException or ToolFailedException or ToolMissingException or OperationCanceledException or Platform.Contracts.DomainException or PolicyRefusedException or ImagePreparationException))
                     logger.LogError(e, "Instance {Id} failed in {Step}", id, step);
                 try { await FailAsync(id, step, reason); }
                 catch (Exception failing)

@@ -155,8 +155,10 @@ public sealed class DiskSpace(ServerOptions options, TimeProvider clock, ILogger
                 case ToolFailedException tool when FullLine(tool.StandardError) is not null:
                     return e;
             }
-            // Modules wrap a failure's message into their own rejection (a backend that "could not make the volume: No space left on device").
-            if (e is not DiskFullException && FullLine(e.Message) is not null) return e;
+            // Modules wrap a failure's message into their own "unavailable" rejection (a backend that "could not make the volume: No space
+            // left on device"); other rejections may quote an old failure (an instance's failure reason) and stay what they are.
+            var wrapped = e is not DomainException || e is DomainException { Kind: Rejection.Unavailable };
+            if (wrapped && FullLine(e.Message) is not null) return e;
         }
         return null;
     }

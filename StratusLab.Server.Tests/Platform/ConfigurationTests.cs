@@ -69,6 +69,7 @@ public class ConfigurationTests
     [TestCase("Compute:Accelerator", "hvf", "Compute:Accelerator = 'hvf' is not accepted; accepted values: auto, kvm, tcg.")]
     [TestCase("Store:BusyTimeoutMs", "5", "Store:BusyTimeoutMs = 5 is out of range; accepted values: 100..600000.")]
     [TestCase("Urls", "ftp://x", "Urls = 'ftp://x' is not accepted")]
+    [TestCase("Disk:MinFreeMiB", "-1", "Disk:MinFreeMiB = -1 is out of range; accepted values: 0..1048576.")]
     [TestCase("Identity:ExpiredTokenRetentionDays", "0", "Identity:ExpiredTokenRetentionDays = 0 is out of range; accepted values: 1..3650.")]
     [TestCase("Images:MaxCacheMiB", "0", "Images:MaxCacheMiB = 0 is out of range; accepted values: 1..1073741824.")]
     [TestCase("Scheduling:SafetyNetSeconds", "0", "Scheduling:SafetyNetSeconds = 0 is out of range; accepted values: 1..3600.")]

@@ -38,6 +38,8 @@ public static class PlatformModule
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(new Store(options.DatabasePath, options.Store.BusyTimeoutMs));
         services.AddSingleton<ICommandRunner, CommandRunner>();
+        services.AddSingleton<DiskSpace>();
+        services.AddSingleton<Contracts.IFreeSpaceGuard>(sp => sp.GetRequiredService<DiskSpace>());
         services.AddSingleton<GuestApiAddress>();
         services.AddSingleton<Security.SecretBox>();
 
@@ -125,7 +127,12 @@ public static class PlatformModule
         return app;
     }
 
-    static async Task<IResult> Health(Store store, IEnumerable<IHealthContributor> contributors, CancellationToken ct)
+    /// <summary>
+    /// ok (200) when everything is usable; degraded (200, with problems) when the server serves but refuses new work that
+    /// writes (the data dir's filesystem is below its free-space floor, or a write failed for lack of space and still would);
+    /// unhealthy (503) when the store or a module is not usable. The disk member says where the data dir is and how much is free.
+    /// </summary>
+    static async Task<IResult> Health(Store store, DiskSpace disk, IEnumerable<IHealthContributor> contributors, CancellationToken ct)
     {
         var problems = new List<string>();
         try
@@ -138,9 +145,17 @@ public static class PlatformModule
         catch (Exception e) { problems.Add("store: " + e.Message); }
         foreach (var contributor in contributors)
             problems.AddRange(await contributor.CheckAsync(ct));
-        return problems.Count == 0
-            ? Results.Ok(new { status = "ok" })
-            : Results.Json(new { status = "unhealthy", problems }, statusCode: 503);
+        var (space, diskProblems) = disk.Check();
+        var report = new
+        {
+            dataDir = space.DataDir, filesystem = space.Filesystem, freeBytes = space.FreeBytes, totalBytes = space.TotalBytes,
+            minFreeBytes = space.MinFreeBytes, lastWriteFailedAt = space.LastWriteFailedAt, lastWriteError = space.LastWriteError,
+        };
+        if (problems.Count > 0)
+            return Results.Json(new { status = "unhealthy", problems = problems.Concat(diskProblems).ToList(), disk = report }, statusCode: 503);
+        return diskProblems.Count == 0
+            ? Results.Ok(new { status = "ok", disk = report })
+            : Results.Ok(new { status = "degraded", problems = diskProblems, disk = report });
     }
 }
 

@@ -31,9 +31,52 @@ public class PdiskRecoveryTests
         await using var server = WithRunner(runner);
         using var admin = server.Client();
         var before = await StateAsync(server, admin);
-        var problem = await (await admin.PostAsJsonAsync("/api/v1/volumes", new { size = 1 })).Problem(503);
-        Assert.That(problem["detail"]!.GetValue<string>(), Does.Contain("No space left on device"));
+        // A tool out of space is a 507 naming the data dir's filesystem, with the tool's own words.
+        var problem = await (await admin.PostAsJsonAsync("/api/v1/volumes", new { size = 1 })).Problem(507);
+        Assert.That(problem["detail"]!.GetValue<string>(), Does.Contain("No space left on device").And.Contain("holding the data dir is full"));
+        Assert.That(problem["filesystem"]!.GetValue<string>(), Is.Not.Empty);
         Assert.That(await StateAsync(server, admin), Is.EqualTo(before));
+    }
+
+    [Test, CancelAfter(120_000)]
+    public async Task A_creation_whose_undo_cannot_write_the_store_is_removed_by_the_next_pass_with_its_quota()
+    {
+        var dataDir = TempDir.Create("stranded");
+        SqliteConnection? holder = null;
+        try
+        {
+            // qemu-img fails for lack of space, and meanwhile another writer holds the store: the undo cannot delete the row.
+            var runner = new InterceptingCommandRunner(c =>
+            {
+                if (c.Tool != "qemu-img" || c.Arguments[0] != "create") return null;
+                holder = new SqliteConnection($"Data Source={Path.Combine(dataDir, "stratuslab.db")};Pooling=False");
+                holder.Open();
+                holder.Execute("BEGIN EXCLUSIVE");
+                return InterceptingCommandRunner.Fails("qemu-img: /x: Could not create image: No space left on device");
+            });
+            await using var server = WithRunner(runner, new Dictionary<string, string?> { ["Store:BusyTimeoutMs"] = "200" }, dataDir);
+            using var admin = server.Client();
+            var before = await StateAsync(server, admin);
+            await (await admin.PostAsJsonAsync("/api/v1/volumes", new { size = 1, tag = "stranded" })).Problem(507);
+            holder!.Execute("ROLLBACK");
+            holder.Dispose();
+            holder = null;
+
+            var stranded = (await (await admin.GetAsync("/api/v1/volumes?state=CREATING")).Json(200)).AsArray();
+            Assert.That(stranded, Has.Count.EqualTo(1), "the failed undo left the row CREATING");
+            Assert.That(await Volumes.StorageUsedAsync(admin, "admin"), Is.EqualTo(before.Quota + 1), "its quota stays with the row");
+
+            var volumes = server.App.Services.GetRequiredService<StratusLab.Server.Modules.Pdisk.VolumeLifecycle>();
+            var removed = await volumes.FinishStrandedCreationsAsync(CancellationToken.None);
+            Assert.That(removed, Is.EqualTo(new[] { Volumes.Uuid(stranded[0]!) }));
+            Assert.That(await StateAsync(server, admin), Is.EqualTo(before), "no row, no file, and the quota given back once");
+            Assert.That(await volumes.FinishStrandedCreationsAsync(CancellationToken.None), Is.Empty);
+        }
+        finally
+        {
+            holder?.Dispose();
+            TempDir.Delete(dataDir);
+        }
     }
 
     [Test]

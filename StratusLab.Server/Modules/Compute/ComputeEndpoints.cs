@@ -44,8 +44,9 @@ internal static class ComputeEndpoints
     }
 
     static async Task<IResult> CreateInstances(CreateInstanceRequest body, ClaimsPrincipal principal, InstanceRequests requests,
-        Scheduling.Contracts.ISchedulerSignal scheduler, InstanceViews views)
+        Scheduling.Contracts.ISchedulerSignal scheduler, InstanceViews views, Platform.Contracts.IFreeSpaceGuard space)
     {
+        space.EnsureRoom("Launching an instance");
         var created = await requests.AdmitAsync(body, principal.ToCaller());
         scheduler.Wake();
         var list = await views.ViewAsync(created);

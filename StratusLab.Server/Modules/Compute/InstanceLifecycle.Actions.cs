@@ -37,6 +37,7 @@ internal sealed partial class InstanceLifecycle
 
     async Task EpilogAsync(long id)
     {
+        using var working = Working(id);
         try
         {
             var row = await store.GetAsync(id);
@@ -48,7 +49,9 @@ internal sealed partial class InstanceLifecycle
         catch (Exception e)
         {
             logger.LogError(e, "EPILOG of instance {Id} failed", id);
-            await FailAsync(id, InstanceState.Epilog, "clean-up failed: " + e.Message);
+            // If even that cannot be written (disk full), the instance stays EPILOG and the recovery pass runs EPILOG again.
+            try { await FailAsync(id, InstanceState.Epilog, "clean-up failed: " + e.Message); }
+            catch (Exception failing) { logger.LogError("Instance {Id}: marking it FAILED failed: {Error}; EPILOG is retried by the next recovery pass", id, failing.Message); }
         }
     }
 
@@ -210,9 +213,13 @@ internal sealed partial class InstanceLifecycle
         }
     }
 
-    /// <summary>A periodic pass: a VM that stopped running on its own makes its instance FAILED (and cleaned up).</summary>
+    /// <summary>A periodic pass: a VM that stopped running on its own makes its instance FAILED (and cleaned up); stranded instances are finished.</summary>
     public async Task MonitorAsync(CancellationToken ct)
     {
+        // Its own failures (the store still refuses writes) must not stop the watch over running VMs.
+        try { await RecoverStrandedAsync(ct); }
+        catch (Exception e) when (!ct.IsCancellationRequested) { logger.LogWarning("Recovering stranded instances failed: {Error}; retried next pass", e.Message); }
+
         var rows = await store.ListAsync([InstanceState.Running, InstanceState.Suspended], null);
         foreach (var row in rows)
         {
@@ -230,6 +237,65 @@ internal sealed partial class InstanceLifecycle
                 await CleanUpAsync(current, ct);
                 await FailAsync(current.Id, current.StateValue,
                     "the VM stopped running outside the server's control (powered off from inside, or crashed)");
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }
+    }
+
+    HashSet<long> _strandedLastPass = [];
+
+    /// <summary>
+    /// A deployment or EPILOG whose own failure path could not be written (the store refused writes: disk full) leaves its
+    /// instance in PROLOG, BOOT or EPILOG with nothing working on it. Seen so on two passes in a row (so a deployment between
+    /// its state change and its start is never taken for one), it is finished here: PROLOG and BOOT are cleaned up and FAILED
+    /// with the reason they failed for (a BOOT whose VM runs becomes RUNNING), EPILOG runs again. What fails stays for the next pass.
+    /// </summary>
+    public async Task RecoverStrandedAsync(CancellationToken ct)
+    {
+        var rows = await store.ListAsync([InstanceState.Prolog, InstanceState.Boot, InstanceState.Epilog], null);
+        var idle = rows.Where(r => !_working.ContainsKey(r.Id)).Select(r => r.Id).ToHashSet();
+        var confirmed = idle.Where(_strandedLastPass.Contains).ToList();
+        _strandedLastPass = idle;
+        foreach (var id in confirmed)
+        {
+            var gate = LockOf(id);
+            if (!await gate.WaitAsync(0, ct)) continue;
+            try
+            {
+                var row = await store.GetAsync(id);
+                if (_working.ContainsKey(id) || row is null || row.StateValue is not (InstanceState.Prolog or InstanceState.Boot or InstanceState.Epilog)) continue;
+                if (row.StateValue == InstanceState.Epilog)
+                {
+                    logger.LogWarning("Instance {Id} was left in EPILOG by a clean-up that could not finish; running EPILOG again", id);
+                    await EpilogAsync(id);
+                    continue;
+                }
+                if (row.StateValue == InstanceState.Boot)
+                {
+                    VmPowerState power;
+                    try { power = await services.GetHypervisor(row.Driver).QueryAsync(new VmRef(row.Id, row.VmDir, (int?)row.Pid), ct); }
+                    catch (HypervisorException) { power = VmPowerState.Off; }
+                    if (power != VmPowerState.Off && !_unrecorded.ContainsKey(id))
+                    {
+                        if (await store.MarkRunningAsync(id) is { } running) Publish(running);
+                        continue;
+                    }
+                }
+                var (step, reason) = _unrecorded.TryGetValue(id, out var lost)
+                    ? lost
+                    : (row.StateValue, $"the deployment stopped in {StateName(row.StateValue)} and its failure could not be recorded then (the store refused writes)");
+                logger.LogWarning("Instance {Id} was left in {State} by a failure that could not be recorded; cleaning it up and marking it FAILED", id, StateName(row.StateValue));
+                await CleanUpAsync(row, ct);
+                await FailAsync(id, step, reason);
+                _unrecorded.TryRemove(id, out _);
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested)
+            {
+                _strandedLastPass.Add(id);
+                logger.LogWarning("Instance {Id} is still stranded: {Error}; retried next pass", id, e.Message);
             }
             finally
             {

@@ -42,6 +42,10 @@ internal sealed partial class InstanceLifecycle(
     readonly ConcurrentDictionary<long, CancellationTokenSource> _deploying = new();
     readonly ConcurrentDictionary<long, SemaphoreSlim> _locks = new();
     readonly SemaphoreSlim _slots = new(compute.MaxConcurrentDeployments);
+    // Instances a deployment or an EPILOG is working on now (a count: the same id may be queued twice); see RecoverStrandedAsync.
+    readonly ConcurrentDictionary<long, int> _working = new();
+    // Failures a deployment could not record (the store refused the write: disk full); the recovery pass records them.
+    readonly ConcurrentDictionary<long, (InstanceState Step, string Reason)> _unrecorded = new();
     CancellationToken _stopping = CancellationToken.None;
 
     /// <summary>Queues a PENDING instance for deployment.</summary>
@@ -55,6 +59,7 @@ internal sealed partial class InstanceLifecycle(
             await _slots.WaitAsync(stoppingToken);
             _ = Task.Run(async () =>
             {
+                using var working = Working(id);
                 try { await DeployAsync(id, stoppingToken); }
                 catch (Exception e) { logger.LogError(e, "Deployment of instance {Id} crashed", id); }
                 finally { _slots.Release(); }
@@ -63,6 +68,23 @@ internal sealed partial class InstanceLifecycle(
     }
 
     SemaphoreSlim LockOf(long id) => _locks.GetOrAdd(id, _ => new SemaphoreSlim(1, 1));
+
+    /// <summary>Marks <paramref name="id"/> as worked on until disposed.</summary>
+    IDisposable Working(long id)
+    {
+        _working.AddOrUpdate(id, 1, (_, n) => n + 1);
+        return new WorkingScope(_working, id);
+    }
+
+    sealed class WorkingScope(ConcurrentDictionary<long, int> working, long id) : IDisposable
+    {
+        int _done;
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _done, 1) != 0) return;
+            if (working.AddOrUpdate(id, 0, (_, n) => n - 1) <= 0) working.TryRemove(new KeyValuePair<long, int>(id, 0));
+        }
+    }
 
     string InstanceDir(long id) => Path.Combine(options.DataDir, "instances", id.ToString(CultureInfo.InvariantCulture));
 
@@ -114,15 +136,24 @@ internal sealed partial class InstanceLifecycle(
             }
             else
             {
+                // A lack of space also tells /health (the guard remembers it until writing works again).
+                var full = services.GetService<Platform.Contracts.IFreeSpaceGuard>()?.ReportIfFull(e) ?? Platform.Host.DiskSpace.IsFull(e);
                 var reason = e switch
                 {
                     OperationCanceledException when stopping.IsCancellationRequested => "the server stopped during " + StateName(step),
                     OperationCanceledException => $"not RUNNING within {compute.BootTimeoutSeconds} s (Compute:BootTimeoutSeconds): the {row.Driver} driver did not answer",
+                    _ when full => "the data dir's filesystem is full: " + e.Message,
                     _ => e.Message,
                 };
-                if (e is not (HypervisorException or ToolFailedException or ToolMissingException or OperationCanceledException or Platform.Contracts.DomainException or PolicyRefusedException or ImagePreparationException))
+                if (!full && e is not (HypervisorException or ToolFailedException or ToolMissingException or OperationCanceledException or Platform.Contracts.DomainException or PolicyRefusedException or ImagePreparationException))
                     logger.LogError(e, "Instance {Id} failed in {Step}", id, step);
-                await FailAsync(id, step, reason);
+                try { await FailAsync(id, step, reason); }
+                catch (Exception failing)
+                {
+                    // Recording the failure failed too (disk full): the monitor's recovery pass records it once the store takes writes.
+                    _unrecorded[id] = (step, reason);
+                    logger.LogError("Instance {Id}: marking it FAILED ({Reason}) failed: {Error}; it is retried by the next recovery pass", id, reason, failing.Message);
+                }
             }
         }
         finally

@@ -59,8 +59,9 @@ internal static class IdentityEndpoints
         return api;
     }
 
-    static async Task<Created<UserView>> CreateUser(CreateUserRequest body, IdentityStore store)
+    static async Task<Created<UserView>> CreateUser(CreateUserRequest body, IdentityStore store, IFreeSpaceGuard space)
     {
+        space.EnsureRoom("Creating a user");
         var name = Validate.Name(body.Name, "name");
         var role = ParseRole(body.Role ?? IdentityClaims.UserRole);
         if (body.Password is { } p) CheckPassword(p);

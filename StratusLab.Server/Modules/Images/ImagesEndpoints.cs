@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using StratusLab.Server.Platform.Auth;
 using StratusLab.Server.Platform.Http;
+using StratusLab.Server.Platform.Contracts;
 
 namespace StratusLab.Server.Modules.Images;
 
@@ -41,8 +42,9 @@ internal static class ImagesEndpoints
         return TypedResults.Ok<IReadOnlyList<CachedImageView>>(views);
     }
 
-    static async Task<Created<CachedImageView>> RegisterImage(RegisterImageRequest body, ImageCache cache, ImagesStore store, CancellationToken ct)
+    static async Task<Created<CachedImageView>> RegisterImage(RegisterImageRequest body, ImageCache cache, ImagesStore store, IFreeSpaceGuard space, CancellationToken ct)
     {
+        space.EnsureRoom("Registering an image");
         var name = Validate.Name(body.Name, "name");
         if (string.IsNullOrEmpty(body.Path) || !Path.IsPathFullyQualified(body.Path))
             throw ApiException.BadRequest("path", "'path' must be an absolute path of an image file on the server.");
@@ -50,8 +52,11 @@ internal static class ImagesEndpoints
         return TypedResults.Created($"/api/v1/images/{name}", await ViewAsync(row, store));
     }
 
-    static async Task<Ok<CachedImageView>> PrefetchImage(PrefetchRequest body, ImageCache cache, ImagesStore store, CancellationToken ct) =>
-        TypedResults.Ok(await ViewAsync(await cache.PrefetchAsync(body.Image, ct), store));
+    static async Task<Ok<CachedImageView>> PrefetchImage(PrefetchRequest body, ImageCache cache, ImagesStore store, IFreeSpaceGuard space, CancellationToken ct)
+    {
+        space.EnsureRoom("Prefetching an image");
+        return TypedResults.Ok(await ViewAsync(await cache.PrefetchAsync(body.Image, ct), store));
+    }
 
     static async Task<NoContent> EvictImage(string image, ImageCache cache, CancellationToken ct)
     {

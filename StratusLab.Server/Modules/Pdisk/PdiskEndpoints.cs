@@ -9,6 +9,7 @@ using StratusLab.Server.Modules.Pdisk.Transfers;
 using StratusLab.Server.Platform.Auth;
 using StratusLab.Server.Platform.Configuration;
 using StratusLab.Server.Platform.Http;
+using StratusLab.Server.Platform.Contracts;
 
 namespace StratusLab.Server.Modules.Pdisk;
 
@@ -78,9 +79,10 @@ internal static partial class PdiskEndpoints
     // ---- handlers ----------------------------------------------------------------------------------
 
     static async Task<Created<VolumeView>> CreateVolume(CreateVolumeRequest body, ClaimsPrincipal principal, VolumeLifecycle volumes,
-        VolumeViews views, PdiskOptions options, CancellationToken ct)
+        VolumeViews views, PdiskOptions options, IFreeSpaceGuard space, CancellationToken ct)
     {
         var caller = principal.ToCaller();
+        space.EnsureRoom("Creating a volume");
         var spec = SpecOf(caller, body.Type, body.Visibility, body.Groups, body.Tag, body.Identifier, body.Sharing, options);
         if (body.Sha1 is not null) Sha1(body.Sha1);
         if (body.Url is not null && body.Size is not null)
@@ -105,10 +107,11 @@ internal static partial class PdiskEndpoints
 
     /// <summary>The body is the image itself (raw or qcow2, optionally gzip), streamed to disk; metadata comes in the query.</summary>
     static async Task<Created<VolumeView>> UploadVolume(HttpContext http, ClaimsPrincipal principal, VolumeLifecycle volumes, VolumeViews views,
-        PdiskOptions options, string? tag, string? type, string? visibility, string? sharing, string? identifier, long? bytes, string? sha1,
+        PdiskOptions options, IFreeSpaceGuard space, string? tag, string? type, string? visibility, string? sharing, string? identifier, long? bytes, string? sha1,
         CancellationToken ct)
     {
         var caller = principal.ToCaller();
+        space.EnsureRoom("Uploading a volume");
         var spec = SpecOf(caller, type, visibility, null, tag, identifier, sharing, options);
         if (sha1 is not null) Sha1(sha1);
         if (bytes is { } b) Validate.Range(b, "bytes", 1, options.MaxUploadBytes);
@@ -192,9 +195,10 @@ internal static partial class PdiskEndpoints
     }
 
     static async Task<Created<VolumeView>> CreateSnapshot(string uuid, CreateSnapshotRequest? body, ClaimsPrincipal principal, VolumeLifecycle volumes,
-        VolumeViews views, CancellationToken ct)
+        VolumeViews views, IFreeSpaceGuard space, CancellationToken ct)
     {
         var id = Uuid(uuid);
+        space.EnsureRoom("Snapshotting a volume");
         body ??= new CreateSnapshotRequest();
         if (body.Tag is not null) Tag(body.Tag);
         if (body.Sharing is not null) Sharing(body.Sharing);

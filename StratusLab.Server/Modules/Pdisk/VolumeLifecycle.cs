@@ -36,6 +36,8 @@ internal sealed partial class VolumeLifecycle(
     public const long GiB = 1L << 30;
 
     readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new();
+    // Volumes whose creation is in progress; a CREATING row not in here was left by a failure whose undo failed too (disk full).
+    readonly ConcurrentDictionary<string, byte> _creating = new();
 
     /// <summary>The storage quota a volume of this many bytes takes, in whole GiB.</summary>
     public static long QuotaGibOf(long bytes) => (bytes + GiB - 1) / GiB;
@@ -116,10 +118,14 @@ internal sealed partial class VolumeLifecycle(
         var driver = services.VolumeDriver(originUuid is null ? options.Backend : (await store.GetAsync(originUuid))!.Backend);
         var sharing = services.VolumeSharing(spec.Sharing);
         var quotaGib = QuotaGibOf(sizeBytes);
+        // Declared before the undo stack, so the volume counts as being created until its undo has run.
+        using var creating = Creating(id);
         await using var undo = new UndoStack(logger);
 
         await quotas.ReserveAsync(spec.OwnerId, new ResourceAmount(0, 0, 0, quotaGib), ct);
-        undo.Add("give the storage quota back", () => quotas.ReleaseAsync(spec.OwnerId, new ResourceAmount(0, 0, 0, quotaGib)));
+        // While a row that could not be deleted holds the quota, the quota goes back with the row (FinishStrandedCreationsAsync).
+        var quotaStaysWithRow = false;
+        undo.Add("give the storage quota back", () => quotaStaysWithRow ? Task.CompletedTask : quotas.ReleaseAsync(spec.OwnerId, new ResourceAmount(0, 0, 0, quotaGib)));
 
         var planned = plan(uuid);
         var now = clock.GetUtcNow();
@@ -138,7 +144,12 @@ internal sealed partial class VolumeLifecycle(
                 CreatedAt = now, UpdatedAt = now,
             });
         }, ct);
-        undo.Add("delete the volume row", () => store.DeleteAsync(id));
+        undo.Add("delete the volume row", async () =>
+        {
+            quotaStaysWithRow = true;
+            await store.DeleteAsync(id);
+            quotaStaysWithRow = false;
+        });
 
         VolumeLocation location;
         try
@@ -168,6 +179,43 @@ internal sealed partial class VolumeLifecycle(
         logger.LogInformation("Volume {Uuid} created: {Type}, {Bytes} bytes, {Backend} {Format} at {Path}, shared {Sharing}",
             id, spec.Type, location.SizeBytes, driver.Name, location.Format, location.Path, sharing.Name);
         return (await store.GetAsync(id))!;
+    }
+
+    IDisposable Creating(string uuid)
+    {
+        _creating[uuid] = 0;
+        return new CreationScope(_creating, uuid);
+    }
+
+    sealed class CreationScope(ConcurrentDictionary<string, byte> creating, string uuid) : IDisposable
+    {
+        public void Dispose() => creating.TryRemove(uuid, out _);
+    }
+
+    /// <summary>
+    /// Removes volumes left CREATING by a failed creation whose undo failed too (the store refused writes: disk full): their
+    /// data, row and quota go as at start-up reconciliation. Creations in progress are left alone. Returns the volumes removed.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> FinishStrandedCreationsAsync(CancellationToken ct)
+    {
+        var removed = new List<string>();
+        foreach (var row in await store.ListAllAsync(VolumeStates.Creating))
+        {
+            if (_creating.ContainsKey(row.Uuid)) continue;
+            using var _ = await LockAsync(row.Uuid, ct);
+            if (_creating.ContainsKey(row.Uuid) || (await store.GetAsync(row.Uuid))?.State != VolumeStates.Creating) continue;
+            try
+            {
+                await DestroyAsync(row, ct);
+                removed.Add(row.Uuid);
+                logger.LogWarning("Volume {Uuid} was left CREATING by a failed creation whose undo failed; removed now", row.Uuid);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                logger.LogWarning("Removing volume {Uuid}, left CREATING by a failed creation, failed again: {Error}", row.Uuid, e.Message);
+            }
+        }
+        return removed;
     }
 
     async Task ShareAsync(IVolumeSharing sharing, ShareRequest share, CancellationToken ct)

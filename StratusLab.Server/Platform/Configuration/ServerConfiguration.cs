@@ -135,6 +135,7 @@ public static class ServerConfiguration
             problems.Add($"PublicUrl = '{o.PublicUrl}' is not accepted; accepted values: empty, or an http(s) URL.");
         problems.Range("Store:BusyTimeoutMs", o.Store.BusyTimeoutMs, 100, 600_000);
         problems.Range("Http:MaxRequestBodyBytes", o.Http.MaxRequestBodyBytes, 1024, 1L << 30);
+        problems.Range("Disk:MinFreeMiB", o.Disk.MinFreeMiB, 0, 1L << 20);
         if (o.Telemetry.OtlpEndpoint.Length > 0 && !Uri.TryCreate(o.Telemetry.OtlpEndpoint, UriKind.Absolute, out _))
             problems.Add($"Telemetry:OtlpEndpoint = '{o.Telemetry.OtlpEndpoint}' is not accepted; accepted values: empty, or a URL such as http://127.0.0.1:4317.");
         return problems;

@@ -12,6 +12,7 @@ public sealed class ServerOptions
     public StoreOptions Store { get; set; } = new();
     public HttpOptions Http { get; set; } = new();
     public TelemetryOptions Telemetry { get; set; } = new();
+    public DiskOptions Disk { get; set; } = new();
 
     public string DatabasePath => Path.Combine(DataDir, "stratuslab.db");
     public string AdminTokenPath => Path.Combine(DataDir, "admin.token");
@@ -25,6 +26,12 @@ public sealed class StoreOptions
 public sealed class HttpOptions
 {
     public long MaxRequestBodyBytes { get; set; } = 1024 * 1024;
+}
+
+public sealed class DiskOptions
+{
+    /// <summary>Below this much free space on the data dir's filesystem, new work is refused (507) and /health is degraded.</summary>
+    public long MinFreeMiB { get; set; } = 256;
 }
 
 public sealed class TelemetryOptions

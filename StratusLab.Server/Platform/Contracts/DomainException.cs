@@ -17,6 +17,8 @@ public enum Rejection
     Unprocessable,
     /// <summary>A tool, host or peer needed for it is not available now (503).</summary>
     Unavailable,
+    /// <summary>The data dir's filesystem has too little free space for it (507).</summary>
+    InsufficientStorage,
 }
 
 /// <summary>

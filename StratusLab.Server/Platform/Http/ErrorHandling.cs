@@ -42,7 +42,9 @@ public static class ErrorHandling
         public async ValueTask<bool> TryHandleAsync(HttpContext http, Exception exception, CancellationToken ct)
         {
             var problem = Describe(exception, http);
-            if (problem.Status >= 500)
+            if (problem.Status == 507)
+                logger.LogWarning("{Method} {Path} failed for lack of space: {Error}", http.Request.Method, http.Request.Path.Value, problem.Detail);
+            else if (problem.Status >= 500)
                 logger.LogError(exception, "Unhandled error on {Method} {Path}", http.Request.Method, http.Request.Path.Value);
             http.Response.StatusCode = problem.Status!.Value;
             return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = http, ProblemDetails = problem, Exception = exception });
@@ -59,11 +61,15 @@ public static class ErrorHandling
         Rejection.TooLarge => 413,
         Rejection.Unprocessable => 422,
         Rejection.Unavailable => 503,
+        Rejection.InsufficientStorage => 507,
         _ => 500,
     };
 
     internal static ProblemDetails Describe(Exception exception, HttpContext http)
     {
+        // A write that failed for lack of space (SQLite's SQLITE_FULL, ENOSPC, a tool saying so), however a module wrapped it, is a 507.
+        if (exception is not DiskFullException && http.RequestServices.GetService<DiskSpace>() is { } disk && disk.ReportIfFull(exception))
+            exception = disk.Describe(exception);
         switch (exception)
         {
             case DomainException domain:
@@ -171,6 +177,7 @@ public static class ErrorHandling
         413 => "Content Too Large",
         422 => "Unprocessable Content",
         503 => "Service Unavailable",
+        507 => "Insufficient Storage",
         _ => "Error",
     };
 }

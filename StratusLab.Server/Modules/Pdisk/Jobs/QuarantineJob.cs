@@ -2,7 +2,7 @@ using Quartz;
 
 namespace StratusLab.Server.Modules.Pdisk.Jobs;
 
-/// <summary>Every minute: removes quarantined volumes whose time is up, and retries deletions that failed.</summary>
+/// <summary>Every minute: removes quarantined volumes whose time is up, retries deletions that failed, and removes creations that failed but could not undo themselves.</summary>
 [DisallowConcurrentExecution]
 internal sealed class QuarantineJob(VolumeLifecycle volumes, ILogger<QuarantineJob> logger) : IJob
 {
@@ -12,5 +12,6 @@ internal sealed class QuarantineJob(VolumeLifecycle volumes, ILogger<QuarantineJ
     {
         var purged = await volumes.PurgeQuarantineAsync(all: false, ct);
         if (purged.Count > 0) logger.LogInformation("Removed {Count} volume(s) whose quarantine ended: {Volumes}", purged.Count, string.Join(", ", purged));
+        await volumes.FinishStrandedCreationsAsync(ct);
     }
 }

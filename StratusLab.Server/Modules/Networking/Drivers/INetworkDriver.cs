@@ -4,8 +4,13 @@ using StratusLab.Server.Modules.Networking.Ranges;
 
 namespace StratusLab.Server.Modules.Networking.Drivers;
 
-/// <summary>A network as its driver sees it. <see cref="GuestApiPort"/>: the loopback port of the guest API, reached from guests at the gateway.</summary>
-internal sealed record NetworkSpec(long Id, string Name, Subnet Subnet, string? Gateway, IReadOnlyList<string> Dns, int? Mtu, int? VlanId, string? Uplink, int? GuestApiPort);
+/// <summary>
+/// A network as its driver sees it. <see cref="GuestApiPort"/>: the loopback port of the guest API, reached from guests at
+/// the gateway. <see cref="Linked"/>: the ids of the networks an admin linked it with (Networking:LinkedNetworks); the
+/// server keeps it apart from every other.
+/// </summary>
+internal sealed record NetworkSpec(long Id, string Name, Subnet Subnet, string? Gateway, IReadOnlyList<string> Dns, int? Mtu, int? VlanId, string? Uplink, int? GuestApiPort,
+    IReadOnlyList<long>? Linked = null);
 
 /// <summary>One NIC as its driver sees it: the lease, its forwarded ports, and the rules of its network's security groups.</summary>
 internal sealed record NicSpec(long InstanceId, int Index, string Mac, uint Address, IReadOnlyList<PortForwardPlan> Forwards, IReadOnlyList<SecurityRule> Rules)

@@ -62,10 +62,10 @@ internal sealed class NetworkingOptions : IValidatedOptions
         if (d.Driver is not ("user" or "bridge")) problems.Add($"Networking:DefaultNetwork:Driver = '{d.Driver}' is not accepted; accepted values: user, bridge.");
         try
         {
-            var range = Ranges.AddressRange.FromNetworkMask(
-                d.Cidr.Split('/')[0], d.Cidr.Contains('/') ? d.Cidr.Split('/')[1] : "", d.First.Length == 0 ? null : d.First);
-            if (Ranges.AddressRange.WhyUnusable([range], []) is { } unusable)
+            var (network, mask) = (d.Cidr.Split('/')[0], d.Cidr.Contains('/') ? d.Cidr.Split('/')[1] : "");
+            if (Ranges.AddressRange.WhyUnusable([Ranges.AddressRange.FromNetworkMask(network, mask, null)], []) is { } unusable)
                 problems.Add($"Networking:DefaultNetwork:Cidr = '{d.Cidr}' is not accepted: {unusable}");
+            var range = Ranges.AddressRange.FromNetworkMask(network, mask, d.First.Length == 0 ? null : d.First);
             if (!range.Subnet.IsHostAddress((Ranges.Ipv4.TryParse(d.Gateway, out var gateway) ? gateway : 0)))
                 problems.Add($"Networking:DefaultNetwork:Gateway = '{d.Gateway}' is not accepted; accepted values: an address inside Networking:DefaultNetwork:Cidr ({range.Subnet}).");
             foreach (var dns in d.Dns.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))

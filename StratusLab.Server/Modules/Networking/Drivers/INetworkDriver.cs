@@ -40,7 +40,10 @@ internal interface INetworkDriver
     /// <summary>Applies the NIC's security group rules again (they changed).</summary>
     Task ApplyRulesAsync(NetworkSpec network, NicSpec nic, CancellationToken ct);
 
-    /// <summary>Makes the host match the live NICs: what is missing is made again, what no live NIC owns is removed.</summary>
+    /// <summary>
+    /// Makes the host match the live NICs and the configuration (at start-up): what is missing is made again, what no live
+    /// NIC owns is removed, and rules written under an older configuration are replaced.
+    /// </summary>
     Task ReconcileAsync(IReadOnlyList<(NetworkSpec Network, IReadOnlyList<NicSpec> Nics)> live, CancellationToken ct);
 
     /// <summary>Removes whatever the network still has on the host (it is being deleted).</summary>

@@ -37,8 +37,14 @@ public class NetworkingDriverHostTests
         if (await NetworkNamespace.WhyUnavailableAsync() is { } why) Assert.Ignore(why);
         _ns = await NetworkNamespace.CreateAsync("slnd");
         _dataDir = TempDir.Create("netdrv");
+        _driver = Driver(new NetworkingOptions());
+    }
+
+    /// <summary>A driver of this test's namespace and data dir under the given configuration (as a restarted server would make it).</summary>
+    BridgeNetworkDriver Driver(NetworkingOptions options)
+    {
         var runner = new NamespacedCommandRunner(new CommandRunner(new LoggerAdapter<CommandRunner>(new TestLoggerProvider().CreateLogger("runner"))), _ns.Name);
-        _driver = new BridgeNetworkDriver(runner, new ServerOptions { DataDir = _dataDir }, new NetworkingOptions(), new LoggerAdapter<BridgeNetworkDriver>(new TestLoggerProvider().CreateLogger("bridge")));
+        return new BridgeNetworkDriver(runner, new ServerOptions { DataDir = _dataDir }, options, new LoggerAdapter<BridgeNetworkDriver>(new TestLoggerProvider().CreateLogger("bridge")));
     }
 
     [TearDown]
@@ -160,5 +166,38 @@ public class NetworkingDriverHostTests
         Assert.That((await LinksAsync()).Select(l => l!["ifname"]!.GetValue<string>()), Is.EqualTo(new[] { "lo" }));
         Assert.That((await RulesetAsync()).Trim(), Is.Empty);
         Assert.That(DnsmasqPid(_dataDir), Is.Null);
+    }
+
+    [Test, CancelAfter(60_000)]
+    public async Task Reconciliation_rewrites_the_tables_from_the_configuration_so_a_narrowed_or_widened_pat_address_takes_effect()
+    {
+        var network = Network();
+        var nic = Nic(51, "10.88.0.11", 15006);
+        const string Everywhere = "fib daddr type local dnat ip to tcp dport map @pat_tcp";
+        const string Loopback = "ip daddr 127.0.0.1 dnat ip to tcp dport map @pat_tcp";
+        await Driver(new NetworkingOptions { PatAddress = "0.0.0.0" }).PreBootAsync(network, nic, [nic], CancellationToken.None);
+        var before = await RulesetAsync();
+        Assert.That(before, Does.Contain(Everywhere), "the first server opened PAT on every address");
+
+        // A restart with the default 127.0.0.1: the tables are still there (the NIC lives), but they are rewritten.
+        await Driver(new NetworkingOptions()).ReconcileAsync([(network, [nic])], CancellationToken.None);
+        var narrowed = await RulesetAsync();
+        Assert.That(narrowed, Does.Not.Contain("fib daddr type local"), "no PAT rule for every address survives");
+        Assert.That(narrowed, Does.Contain(Loopback));
+        Assert.That(narrowed, Does.Contain("15006 : 10.88.0.11 . 22").And.Contain("chain nic-51-0-in").And.Contain("\"sltap-51-0\" : jump nic-51-0-in"),
+            "the running NIC keeps its forward and its filters");
+        Assert.That(narrowed, Does.Contain("10.88.0.0/24").And.Contain("10.88.0.1 . 8440 : 127.0.0.1 . 8440"));
+        Assert.That((await LinksAsync()).Select(l => l!["ifname"]!.GetValue<string>()), Does.Contain("sltap-51-0").And.Contain("slbr-5"));
+
+        // And the other way round, with a link to another network on top.
+        await Driver(new NetworkingOptions { PatAddress = "0.0.0.0" }).ReconcileAsync([(network with { Linked = [6] }, [nic])], CancellationToken.None);
+        var widened = await RulesetAsync();
+        Assert.That(widened, Does.Contain(Everywhere).And.Not.Contain(Loopback));
+        Assert.That(widened, Does.Contain("15006 : 10.88.0.11 . 22"));
+        Assert.That(widened, Does.Contain("\"slbr-5\" . \"slbr-6\"").And.Contain("\"slbr-6\" . \"slbr-5\""));
+        Assert.That(widened.Split('\n').Count(l => l.Trim() == "table ip stratuslab {"), Is.EqualTo(1), "one table, replaced, not a second one");
+
+        await _driver.CleanAsync(network, nic, [], CancellationToken.None);
+        Assert.That((await RulesetAsync()).Trim(), Is.Empty, "the links of a removed network go with it, and so do the tables");
     }
 }

@@ -78,6 +78,8 @@ public class ConfigurationTests
     [TestCase("Policy:WhitelistImages:0", "short", "Policy:WhitelistImages contains 'short', which is not accepted; accepted values: 27-character image identifiers.")]
     [TestCase("Pdisk:Backend", "nfs", "Pdisk:Backend = 'nfs' is not accepted; accepted values: file, lvm.")]
     [TestCase("Networking:PatAddress", "nowhere", "Networking:PatAddress = 'nowhere' is not accepted")]
+    [TestCase("Networking:LinkedNetworks", "lab-a", "Networking:LinkedNetworks = 'lab-a' is not accepted; accepted values: empty, or groups of two or more network names")]
+    [TestCase("Networking:DefaultNetwork:Cidr", "224.0.2.0/24", "Networking:DefaultNetwork:Cidr = '224.0.2.0/24' is not accepted: 224.0.2.0/24 lies in multicast addresses")]
     public void An_invalid_value_names_the_key_and_the_accepted_values(string key, string value, string expected)
     {
         var e = Assert.Throws<ConfigurationException>(() => Modules([], new() { [key] = value }).Dispose());

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net.Http.Headers;
+using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Text;
 using StratusLab.Server.Tests.Platform;
@@ -15,11 +16,14 @@ public sealed class NamespacedServer : IDisposable
 {
     readonly StringBuilder _log = new();
 
-    NamespacedServer(Process process, HttpClient http)
+    NamespacedServer(Process process, HttpClient http, string socket)
     {
         Process = process;
         Http = http;
+        _socket = socket;
     }
+
+    readonly string _socket;
 
     public Process Process { get; }
 
@@ -40,17 +44,7 @@ public sealed class NamespacedServer : IDisposable
                 lock (buffer) buffer.AppendLine(line);
                 TestContext.Progress.WriteLine("[server] " + line);
             });
-        var handler = new SocketsHttpHandler
-        {
-            ConnectCallback = async (_, ct) =>
-            {
-                var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-                try { await s.ConnectAsync(new UnixDomainSocketEndPoint(socket), ct); }
-                catch { s.Dispose(); throw; }
-                return new NetworkStream(s, ownsSocket: true);
-            },
-        };
-        var http = new HttpClient(handler) { BaseAddress = new Uri("http://localhost"), Timeout = TimeSpan.FromSeconds(230) };
+        var http = SocketClient(socket);
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
         while (true)
         {
@@ -64,11 +58,48 @@ public sealed class NamespacedServer : IDisposable
             await Task.Delay(200);
         }
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", File.ReadAllText(Path.Combine(dataDir, "admin.token")).Trim());
-        var server = new NamespacedServer(process, http);
+        var server = new NamespacedServer(process, http, socket);
         lock (buffer) server._log.Append(buffer);
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (server._log) server._log.AppendLine(e.Data); };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (server._log) server._log.AppendLine(e.Data); };
         return server;
+    }
+
+    static HttpClient SocketClient(string socket)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = async (_, ct) =>
+            {
+                var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                try { await s.ConnectAsync(new UnixDomainSocketEndPoint(socket), ct); }
+                catch { s.Dispose(); throw; }
+                return new NetworkStream(s, ownsSocket: true);
+            },
+        };
+        return new HttpClient(handler) { BaseAddress = new Uri("http://localhost"), Timeout = TimeSpan.FromSeconds(230) };
+    }
+
+    /// <summary>A new user (role user) and a client over the Unix socket with that user's token.</summary>
+    public async Task<HttpClient> UserClientAsync(string name)
+    {
+        var created = await Http.PostAsJsonAsync("/api/v1/users", new { name, password = "password-" + name, role = "user" });
+        Assert.That((int)created.StatusCode, Is.EqualTo(201), await created.Content.ReadAsStringAsync());
+        var token = await Http.PostAsJsonAsync("/api/v1/tokens", new { user = name });
+        Assert.That((int)token.StatusCode, Is.EqualTo(201), await token.Content.ReadAsStringAsync());
+        var client = SocketClient(_socket);
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", (await token.Content.ReadFromJsonAsync<System.Text.Json.Nodes.JsonObject>())!["token"]!.GetValue<string>());
+        return client;
+    }
+
+    /// <summary>Stops the server as an operator would (SIGTERM; SIGKILL after 30 s); its VMs, bridges and rules stay.</summary>
+    public async Task StopAsync()
+    {
+        if (!Process.HasExited) await HostTools.RunAsync("kill", ["-TERM", Process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10));
+        using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        try { await Process.WaitForExitAsync(wait.Token); }
+        catch (OperationCanceledException) { Process.Kill(); Process.WaitForExit(10_000); }
+        if (File.Exists(_socket)) File.Delete(_socket);
     }
 
     public void Dispose()

@@ -134,6 +134,48 @@ public class AddressRangeTests
     public void Subnets_overlap_when_one_holds_the_other(string a, string b, bool overlap) =>
         Assert.That(Subnet.Parse(a, "a").Overlaps(Subnet.Parse(b, "b")), Is.EqualTo(overlap));
 
+    [TestCase("224.1.0.0/24", "224.1.0.0/24 lies in multicast addresses (224.0.0.0/4)")]
+    [TestCase("239.255.255.0/24", "239.255.255.0/24 lies in multicast addresses (224.0.0.0/4)")]
+    [TestCase("127.1.0.0/24", "127.1.0.0/24 lies in loopback addresses (127.0.0.0/8)")]
+    [TestCase("0.0.0.0/24", "0.0.0.0/24 lies in 'this network' addresses (0.0.0.0/8)")]
+    [TestCase("169.254.10.0/24", "169.254.10.0/24 lies in link-local addresses (169.254.0.0/16)")]
+    [TestCase("255.255.255.255/32", "255.255.255.255/32 lies in the limited broadcast address 255.255.255.255")]
+    [TestCase("255.255.255.0/24", "255.255.255.0/24 includes the limited broadcast address 255.255.255.255")]
+    [TestCase("240.0.0.0/24", "240.0.0.0/24 lies in reserved class E addresses (240.0.0.0/4)")]
+    [TestCase("250.10.0.0/16", "250.10.0.0/16 lies in reserved class E addresses (240.0.0.0/4)")]
+    [TestCase("192.0.0.0/2", "192.0.0.0/2 includes multicast addresses (224.0.0.0/4)")]
+    [TestCase("169.254.0.0/15", "169.254.0.0/15 includes link-local addresses (169.254.0.0/16)")]
+    [TestCase("10.0.0.0/8", null)]
+    [TestCase("1.0.0.0/24", null)]
+    [TestCase("126.255.255.0/24", null)]
+    [TestCase("128.0.0.0/24", null)]
+    [TestCase("169.253.0.0/16", null)]
+    [TestCase("223.255.255.0/24", null)]
+    public void Only_unicast_space_can_hold_guests(string cidr, string? why) =>
+        Assert.That(Subnet.Parse(cidr, "cidr").WhyNotUnicast(), why is null ? Is.Null : Does.StartWith(why));
+
+    [TestCase("224.1.0.0/24", null, null, null, "224.1.0.0/24 lies in multicast addresses")]
+    [TestCase("10.5.0.0/32", null, null, null, "10.5.0.0/32 is a /32: it has no room")]
+    [TestCase("10.5.0.0/31", null, null, null, "10.5.0.0/31 is a /31: it has no room")]
+    [TestCase("10.5.0.0/30", "10.5.0.1", null, null, null)]
+    [TestCase("10.5.0.0/30", "10.5.0.1", "10.5.0.2", null, "The range 10.5.0.1-10.5.0.2 of 10.5.0.0/30 leaves no address for guests once the gateway 10.5.0.1 and the DNS server 10.5.0.2 are reserved")]
+    [TestCase("10.5.0.0/24", "10.5.0.1", null, "10.5.0.1-10.5.0.1", "The range 10.5.0.1 of 10.5.0.0/24 leaves no address for guests once the gateway 10.5.0.1 is reserved")]
+    [TestCase("10.5.0.0/24", "10.5.0.1", "10.5.0.1", "10.5.0.1-10.5.0.2", null)]
+    [TestCase("10.5.0.0/24", "10.5.0.99", null, "10.5.0.10-10.5.0.10", null)]
+    public void A_network_must_leave_a_guest_an_address(string cidr, string? gateway, string? dns, string? range, string? why)
+    {
+        var subnet = Subnet.Parse(cidr, "cidr");
+        var ranges = new List<AddressRange>();
+        if (range is null) ranges.Add(new AddressRange(subnet, subnet.HostRange.First, subnet.HostRange.Last));
+        else ranges.Add(new AddressRange(subnet, Ip(range.Split('-')[0]), Ip(range.Split('-')[1])));
+        var reserved = new List<(uint, string)>();
+        if (gateway is not null) reserved.Add((Ip(gateway), "gateway"));
+        if (dns is not null) reserved.Add((Ip(dns), "dns"));
+        var found = AddressRange.WhyUnusable(ranges, reserved);
+        Assert.That(found, why is null ? Is.Null : Does.StartWith(why));
+        if (found is not null) Assert.That(found, Does.Contain("Give").Or.Contain("Widen"), "it says what to do");
+    }
+
     [TestCase("10.0.0.5", "02:00:0a:00:00:05")]
     [TestCase("192.168.1.254", "02:00:c0:a8:01:fe")]
     [TestCase("0.0.0.0", "02:00:00:00:00:00")]

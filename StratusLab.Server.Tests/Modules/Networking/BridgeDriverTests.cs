@@ -1,3 +1,4 @@
+using StratusLab.Server.Modules.Networking;
 using StratusLab.Server.Modules.Networking.Contracts;
 using StratusLab.Server.Modules.Networking.Drivers;
 using StratusLab.Server.Modules.Networking.Firewall;
@@ -100,6 +101,64 @@ public class BridgeDriverTests
         Assert.That(script, Does.Contain("iifname \"slbr-*\" meta l4proto tcp dnat ip to ip daddr . tcp dport map @guest_api"));
         Assert.That(script, Does.Contain("table bridge stratuslab {").And.Contain("iifname vmap @nic_out").And.Contain("oifname vmap @nic_in"));
     }
+
+    [Test]
+    public void Forwarding_between_two_of_the_servers_bridges_is_dropped_unless_the_pair_is_linked_or_a_pat_port_was_asked_for()
+    {
+        var lines = BridgeNetworkDriver.BaseTablesScript("127.0.0.1").Split('\n').Select(l => l.Trim()).ToList();
+        var chain = lines.IndexOf("chain forward {");
+        Assert.That(chain, Is.GreaterThan(0));
+        Assert.That(lines.Skip(chain + 1).Take(4), Is.EqualTo(new[]
+        {
+            "type filter hook forward priority 0; policy accept;",
+            "iifname . oifname @bridge_links accept",
+            "ct status dnat accept",
+            "iifname \"slbr-*\" oifname \"slbr-*\" drop",
+        }), "linked pairs first, then published PAT ports, then the drop");
+        Assert.That(lines, Does.Contain("set bridge_links { type ifname . ifname; }"));
+    }
+
+    [Test]
+    public void A_network_links_its_bridge_with_itself_and_both_ways_with_each_linked_network()
+    {
+        var alone = BridgeNetworkDriver.NetworkScript(Lab);
+        Assert.That(alone, Is.EqualTo(
+            "add element ip stratuslab masq_nets { 10.77.0.0/24 }\n" +
+            "add element ip stratuslab guest_api { 10.77.0.1 . 8440 : 127.0.0.1 . 8440 }\n" +
+            "add element ip stratuslab bridge_links { \"slbr-3\" . \"slbr-3\" }\n"));
+        var linked = BridgeNetworkDriver.NetworkScript(Lab with { Linked = [4, 9, 3] });
+        Assert.That(linked, Does.Contain("add element ip stratuslab bridge_links { \"slbr-3\" . \"slbr-3\", \"slbr-3\" . \"slbr-4\", \"slbr-4\" . \"slbr-3\", \"slbr-3\" . \"slbr-9\", \"slbr-9\" . \"slbr-3\" }"));
+    }
+
+    [Test]
+    public void The_start_up_rewrite_replaces_both_tables_with_the_configuration_and_every_live_nic_in_one_script()
+    {
+        var other = new NetworkSpec(4, "lab2", Subnet.Parse("10.78.0.0/24", "cidr"), "10.78.0.1", [], null, null, null, 8440);
+        var nic2 = new NicSpec(8, 0, "02:00:0a:4e:00:02", Ip("10.78.0.2"), [new PortForwardPlan(80, "0.0.0.0", 15002)], []);
+        var script = BridgeNetworkDriver.RewriteScript("127.0.0.1", [(Lab, [Nic()]), (other, [nic2])]);
+        var lines = script.Split('\n');
+        Assert.That(lines.Take(4), Is.EqualTo(new[] { "add table ip stratuslab", "delete table ip stratuslab", "add table bridge stratuslab", "delete table bridge stratuslab" }),
+            "whatever an older configuration wrote goes, whether or not the tables exist");
+        Assert.That(script, Does.Contain(BridgeNetworkDriver.BaseTablesScript("127.0.0.1")));
+        Assert.That(script, Does.Not.Contain("fib daddr type local"), "the PAT address is the configured one, not the one the tables had");
+        Assert.That(script, Does.Contain("add element ip stratuslab masq_nets { 10.77.0.0/24 }").And.Contain("add element ip stratuslab masq_nets { 10.78.0.0/24 }"));
+        Assert.That(script, Does.Contain("add element ip stratuslab pat_tcp { 15001 : 10.77.0.5 . 80 }").And.Contain("add element ip stratuslab pat_tcp { 15002 : 10.78.0.2 . 80 }"));
+        Assert.That(script, Does.Contain("add element bridge stratuslab nic_in { \"sltap-8-0\" : jump nic-8-0-in }"));
+        Assert.That(script, Does.Not.Contain("delete element"), "a fresh table has nothing to delete");
+        Assert.That(script.IndexOf("table ip stratuslab {", StringComparison.Ordinal), Is.LessThan(script.IndexOf("add element", StringComparison.Ordinal)));
+
+        Assert.That(BridgeNetworkDriver.RewriteScript("0.0.0.0", []).Trim().Split('\n'), Has.Length.EqualTo(4), "nothing live: the tables only go");
+    }
+
+    [TestCase("", "lab-a", new string[0])]
+    [TestCase("lab-a,lab-b", "lab-a", new[] { "lab-b" })]
+    [TestCase("lab-a,lab-b", "LAB-B", new[] { "lab-a" })]
+    [TestCase("lab-a, lab-b ; web,db,cache", "db", new[] { "web", "cache" })]
+    [TestCase("a1,b1;a1,c1", "a1", new[] { "b1", "c1" })]
+    [TestCase("a1,b1;a1,c1", "b1", new[] { "a1" })]
+    [TestCase("a1,b1", "c1", new string[0])]
+    public void Linked_networks_are_groups_of_names(string setting, string network, string[] linked) =>
+        Assert.That(new NetworkingOptions { LinkedNetworks = setting }.LinkedTo(network), Is.EqualTo(linked));
 
     [Test]
     public void A_listed_table_gives_its_chains_and_the_elements_of_its_sets_and_maps()

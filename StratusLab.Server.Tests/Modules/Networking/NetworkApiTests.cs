@@ -97,6 +97,13 @@ public class NetworkApiTests
     [TestCase("""{"name": "bad14", "cidr": "10.200.0.0/24", "driver": "bridge", "gateway": "10.200.0.1", "vlanId": 42}""", 422, "uplink", "carries the VLAN")]
     [TestCase("""{"name": "bad15", "cidr": "10.200.0.0/24", "vlanId": 42, "uplink": "eth1"}""", 422, "vlanId", "bridge networks only")]
     [TestCase("""{"name": "bad16", "cidr": "10.200.0.0/24", "dns": ["resolver"]}""", 400, "dns", "not an IPv4 address")]
+    [TestCase("""{"name": "bad18", "cidr": "224.1.0.0/24"}""", 400, "cidr", "224.1.0.0/24 lies in multicast addresses (224.0.0.0/4)")]
+    [TestCase("""{"name": "bad19", "cidr": "127.1.0.0/24", "driver": "bridge", "gateway": "127.1.0.1"}""", 400, "cidr", "127.1.0.0/24 lies in loopback addresses")]
+    [TestCase("""{"name": "bad20", "network": "0.0.0.0", "mask": "24"}""", 400, "network", "0.0.0.0/24 lies in 'this network' addresses")]
+    [TestCase("""{"name": "bad21", "first": "169.254.0.10", "last": "169.254.0.20"}""", 400, "first", "link-local addresses")]
+    [TestCase("""{"name": "bad22", "ranges": [{"cidr": "240.0.0.0/24"}]}""", 400, "ranges", "class E")]
+    [TestCase("""{"name": "bad23", "cidr": "10.200.0.7/32"}""", 400, "cidr", "10.200.0.7/32 is a /32: it has no room")]
+    [TestCase("""{"name": "bad24", "cidr": "10.200.0.0/24", "first": "10.200.0.1", "last": "10.200.0.1", "driver": "bridge", "gateway": "10.200.0.1"}""", 400, "cidr", "leaves no address for guests once the gateway 10.200.0.1 is reserved")]
     [TestCase("""{"name": "default", "cidr": "10.200.0.0/24"}""", 409, null, "already exists")]
     [TestCase("""{"name": "bad17", "cidr": "10.0.2.128/25"}""", 409, null, "overlaps network 'default'")]
     public async Task Bad_networks_are_refused_saying_what_to_fix_and_nothing_is_made(string json, int status, string? field, string message)

@@ -137,7 +137,7 @@ internal sealed class InstanceNetworking(
                 var driver = row is null ? null : Driver(row.Driver);
                 if (lease.Plumbed && driver is { HasHostSide: true })
                 {
-                    var network = SpecOf(row!);
+                    var network = await SpecOfAsync(row!);
                     await _hostGate.WaitAsync(ct);
                     try
                     {
@@ -177,7 +177,7 @@ internal sealed class InstanceNetworking(
         {
             var row = await store.GetNetworkAsync(id);
             if (row is null || !Driver(row.Driver).HasHostSide) continue;
-            var network = SpecOf(row);
+            var network = await SpecOfAsync(row);
             await _hostGate.WaitAsync(ct);
             try
             {
@@ -209,9 +209,13 @@ internal sealed class InstanceNetworking(
                 var driver = Driver(name);
                 if (!driver.HasHostSide) continue;
                 var live = new List<(NetworkSpec, IReadOnlyList<NicSpec>)>();
-                foreach (var row in (await store.ListNetworksAsync()).Where(n => n.Driver == name))
+                var rows = (await store.ListNetworksAsync()).Where(n => n.Driver == name).ToList();
+                // The driver publishes every forward on Networking:PatAddress as it is now: the leases must say so.
+                if (await store.SetPortHostAddressAsync(rows.Select(r => r.Id).ToList(), networking.PatAddress) is > 0 and var moved)
+                    logger.LogWarning("Networking:PatAddress is now {Address}: {Count} forwarded port(s) of running instances moved to it", networking.PatAddress, moved);
+                foreach (var row in rows)
                 {
-                    var network = SpecOf(row);
+                    var network = await SpecOfAsync(row);
                     var nics = await ServedAsync(network, exceptInstance: null);
                     if (nics.Count > 0) live.Add((network, nics));
                 }
@@ -230,7 +234,7 @@ internal sealed class InstanceNetworking(
         var driver = Driver(row.Driver);
         if (!driver.HasHostSide || !Directory.Exists(Path.Combine(options.DataDir, "networks", row.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)))) return;
         await _hostGate.WaitAsync(ct);
-        try { await driver.TearDownAsync(SpecOf(row), ct); }
+        try { await driver.TearDownAsync(await SpecOfAsync(row), ct); }
         finally { _hostGate.Release(); }
     }
 
@@ -245,7 +249,7 @@ internal sealed class InstanceNetworking(
                 var row = await store.GetNetworkAsync(lease.NetworkId) ?? throw new NetworkUnavailableException($"the network of NIC {lease.Nic} no longer exists");
                 var driver = Driver(row.Driver);
                 if (!driver.HasHostSide) continue;
-                var network = SpecOf(row);
+                var network = await SpecOfAsync(row);
                 await _hostGate.WaitAsync(ct);
                 try
                 {
@@ -288,8 +292,13 @@ internal sealed class InstanceNetworking(
         ports.Where(p => p.NetworkId == lease.NetworkId && p.Address == lease.Address)
             .Select(p => new PortForwardPlan((int)p.GuestPort, p.HostAddress, (int)p.Port, p.Protocol)).ToList();
 
-    public NetworkSpec SpecOf(NetworkRow row) =>
-        new(row.Id, row.Name, row.Subnet, row.Gateway, DnsOf(row), row.Mtu, row.VlanId, row.Uplink, guestApi.LoopbackPort);
+    public async Task<NetworkSpec> SpecOfAsync(NetworkRow row)
+    {
+        var linkedNames = networking.LinkedTo(row.Name);
+        var linked = linkedNames.Count == 0 ? [] : (await store.ListNetworksAsync())
+            .Where(n => n.Id != row.Id && linkedNames.Contains(n.Name, StringComparer.OrdinalIgnoreCase)).Select(n => n.Id).ToList();
+        return new(row.Id, row.Name, row.Subnet, row.Gateway, DnsOf(row), row.Mtu, row.VlanId, row.Uplink, guestApi.LoopbackPort, linked);
+    }
 
     public static IReadOnlyList<string> DnsOf(NetworkRow row) => row.Dns;
 

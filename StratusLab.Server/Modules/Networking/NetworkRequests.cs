@@ -64,6 +64,8 @@ internal sealed partial class NetworkRequests(NetworkingStore store, InstanceNet
 
         var ranges = ParseRanges(r);
         var subnet = ranges[0].Subnet;
+        var rangeField = r.Ranges is not null ? "ranges" : r.Cidr is not null ? "cidr" : r.Network is not null ? "network" : "first";
+        if (AddressRange.WhyUnusable(ranges, []) is { } unusableRange) throw new InvalidInputException(rangeField, unusableRange);
         var size = ranges.Sum(x => x.Size);
         if (size > options.MaxRangeAddresses)
             throw new InvalidInputException(r.Ranges is null ? "cidr" : "ranges",
@@ -102,6 +104,7 @@ internal sealed partial class NetworkRequests(NetworkingStore store, InstanceNet
         // QEMU user-mode networking answers DNS on an address of its own (the first DNS inside the subnet, else .3): never lease it.
         if (driver == "user" && !dns.Any(subnet.IsHostAddress) && subnet.Prefix <= 29) reserved.Add(subnet.Network + 3);
         foreach (var d in reserved.Distinct().Where(d => ranges.Any(x => x.Contains(d)) && d != gateway)) held.Add((d, "dns"));
+        if (AddressRange.WhyUnusable(ranges, held) is { } noGuest) throw new InvalidInputException(rangeField, noGuest);
 
         if (await networking.Driver(driver).WhyUnusableAsync(subnet, CancellationToken.None) is { } unusable)
             throw new ConflictException(unusable + "; choose another subnet.");

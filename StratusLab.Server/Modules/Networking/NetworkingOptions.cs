@@ -15,6 +15,23 @@ internal sealed class NetworkingOptions : IValidatedOptions
     public string DnsmasqBinary { get; set; } = "";
     public string VlanUplink { get; set; } = "";
     public int ReconcileIntervalSeconds { get; set; } = 60;
+
+    /// <summary>
+    /// Bridge networks whose guests may reach each other through the host: groups of network names separated by ';', the
+    /// names of a group by ',' (such as "lab-a,lab-b; web,db,cache"). Every other pair of the server's networks is kept apart.
+    /// </summary>
+    public string LinkedNetworks { get; set; } = "";
+
+    /// <summary>The groups of <see cref="LinkedNetworks"/>, each a list of distinct names (validated at start-up).</summary>
+    public IReadOnlyList<IReadOnlyList<string>> LinkGroups => LinkedNetworks.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+        .Select(g => (IReadOnlyList<string>)g.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct(StringComparer.OrdinalIgnoreCase).ToList())
+        .ToList();
+
+    /// <summary>The names of the networks linked with <paramref name="network"/> (network names are case-insensitive).</summary>
+    public IReadOnlyList<string> LinkedTo(string network) => LinkGroups
+        .Where(g => g.Contains(network, StringComparer.OrdinalIgnoreCase))
+        .SelectMany(g => g).Where(n => !string.Equals(n, network, StringComparison.OrdinalIgnoreCase))
+        .Distinct(StringComparer.OrdinalIgnoreCase).ToList();
     public DefaultNetworkOptions DefaultNetwork { get; set; } = new();
 
     /// <summary>The guest ports every VM gets forwarded, parsed from <see cref="PatGuestPorts"/> (validated at start-up).</summary>
@@ -39,12 +56,16 @@ internal sealed class NetworkingOptions : IValidatedOptions
         if (ReconcileIntervalSeconds is < 5 or > 86_400) problems.Add($"Networking:ReconcileIntervalSeconds = {ReconcileIntervalSeconds} is out of range; accepted values: 5..86400.");
         if (VlanUplink.Length > 0 && !System.Text.RegularExpressions.Regex.IsMatch(VlanUplink, "^[A-Za-z0-9_.-]{1,15}$"))
             problems.Add($"Networking:VlanUplink = '{VlanUplink}' is not accepted; accepted values: empty, or a network interface name such as eth1.");
+        if (LinkGroups.Any(g => g.Count < 2 || g.Any(n => !System.Text.RegularExpressions.Regex.IsMatch(n, "^[A-Za-z][A-Za-z0-9._-]{0,62}$"))))
+            problems.Add($"Networking:LinkedNetworks = '{LinkedNetworks}' is not accepted; accepted values: empty, or groups of two or more network names separated by ';', the names of a group by ',' (such as lab-a,lab-b;web,db).");
         var d = DefaultNetwork;
         if (d.Driver is not ("user" or "bridge")) problems.Add($"Networking:DefaultNetwork:Driver = '{d.Driver}' is not accepted; accepted values: user, bridge.");
         try
         {
-            var range = Ranges.AddressRange.FromNetworkMask(
-                d.Cidr.Split('/')[0], d.Cidr.Contains('/') ? d.Cidr.Split('/')[1] : "", d.First.Length == 0 ? null : d.First);
+            var (network, mask) = (d.Cidr.Split('/')[0], d.Cidr.Contains('/') ? d.Cidr.Split('/')[1] : "");
+            if (Ranges.AddressRange.WhyUnusable([Ranges.AddressRange.FromNetworkMask(network, mask, null)], []) is { } unusable)
+                problems.Add($"Networking:DefaultNetwork:Cidr = '{d.Cidr}' is not accepted: {unusable}");
+            var range = Ranges.AddressRange.FromNetworkMask(network, mask, d.First.Length == 0 ? null : d.First);
             if (!range.Subnet.IsHostAddress((Ranges.Ipv4.TryParse(d.Gateway, out var gateway) ? gateway : 0)))
                 problems.Add($"Networking:DefaultNetwork:Gateway = '{d.Gateway}' is not accepted; accepted values: an address inside Networking:DefaultNetwork:Cidr ({range.Subnet}).");
             foreach (var dns in d.Dns.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))

@@ -267,6 +267,12 @@ internal sealed class NetworkingStore(Store store)
         return (await c.QueryAsync<PortRow>($"SELECT {PortColumns} FROM net_ports WHERE instance_id = @instanceId ORDER BY port", new { instanceId })).AsList();
     }
 
+    /// <summary>Makes the forwarded ports of the networks say the host address they are now published on; returns how many changed.</summary>
+    public Task<int> SetPortHostAddressAsync(IReadOnlyList<long> networkIds, string hostAddress) =>
+        networkIds.Count == 0 ? Task.FromResult(0) : store.WriteAsync((c, tx) => c.ExecuteAsync(
+            "UPDATE net_ports SET host_address = @hostAddress WHERE network_id IN @networkIds AND host_address <> @hostAddress",
+            new { networkIds, hostAddress }, tx));
+
     public async Task<IReadOnlyList<PortRow>> PortsOfNetworkAsync(long networkId)
     {
         await using var c = await store.OpenAsync();

@@ -13,6 +13,13 @@ internal sealed partial class BridgeNetworkDriver
     /// <summary>The bridge with the gateway address, the VLAN link on the uplink, forwarding, the network's NAT rules.</summary>
     async Task EnsureNetworkAsync(NetworkSpec network, CancellationToken ct)
     {
+        await EnsureBridgeAsync(network, ct);
+        await EnsureNetworkRulesAsync(network, ct);
+    }
+
+    /// <summary>The network's links and sysctls, not its rules.</summary>
+    async Task EnsureBridgeAsync(NetworkSpec network, CancellationToken ct)
+    {
         if (network.Gateway is null) throw new InvalidOperationException($"bridge network '{network.Name}' has no gateway address for its bridge");
         var bridge = BridgeName(network.Id);
         var links = await LinksAsync(ct);
@@ -36,7 +43,6 @@ internal sealed partial class BridgeNetworkDriver
         }
         // NAT needs forwarding; guests reach the guest API on the loopback through the gateway, which needs route_localnet.
         await runner.RunAsync(new ToolCommand("sysctl", ["-q", "-w", "net.ipv4.ip_forward=1", $"net.ipv4.conf.{bridge}.route_localnet=1"]) { Timeout = TimeSpan.FromSeconds(15) }, ct);
-        await EnsureNetworkRulesAsync(network, ct);
     }
 
     async Task EnsureTapAsync(NetworkSpec network, NicSpec nic, CancellationToken ct)

@@ -30,6 +30,7 @@ internal sealed partial class BridgeNetworkDriver
         sb.AppendLine("  map pat_tcp { type inet_service : ipv4_addr . inet_service; }");
         sb.AppendLine("  map guest_api { type ipv4_addr . inet_service : ipv4_addr . inet_service; }");
         sb.AppendLine("  set masq_nets { type ipv4_addr; flags interval; }");
+        sb.AppendLine("  set bridge_links { type ifname . ifname; }");
         sb.AppendLine("  chain prerouting {");
         sb.AppendLine("    type nat hook prerouting priority dstnat; policy accept;");
         sb.AppendLine($"    iifname \"{BridgePrefix}*\" meta l4proto tcp dnat ip to ip daddr . tcp dport map @guest_api");
@@ -45,6 +46,14 @@ internal sealed partial class BridgeNetworkDriver
         // Hairpin: a guest reaching another guest through its PAT port must see the replies come back the same way.
         sb.AppendLine($"    ct status dnat ip saddr @masq_nets oifname \"{BridgePrefix}*\" masquerade");
         sb.AppendLine($"    ip saddr 127.0.0.0/8 oifname \"{BridgePrefix}*\" masquerade");
+        sb.AppendLine("  }");
+        // Two of the server's networks are kept apart (they may belong to different users) unless an admin linked them;
+        // a network with itself (bridged traffic seen here when br_netfilter is loaded) and published PAT ports still pass.
+        sb.AppendLine("  chain forward {");
+        sb.AppendLine("    type filter hook forward priority 0; policy accept;");
+        sb.AppendLine("    iifname . oifname @bridge_links accept");
+        sb.AppendLine("    ct status dnat accept");
+        sb.AppendLine($"    iifname \"{BridgePrefix}*\" oifname \"{BridgePrefix}*\" drop");
         sb.AppendLine("  }");
         sb.AppendLine("}");
         sb.AppendLine($"table bridge {Table} {{");
@@ -167,14 +176,67 @@ internal sealed partial class BridgeNetworkDriver
 
     readonly SemaphoreSlim _nftLock = new(1, 1);
 
-    async Task EnsureNetworkRulesAsync(NetworkSpec network, CancellationToken ct)
+    /// <summary>
+    /// The elements of one network (pure): its subnet masqueraded, its gateway's guest API, and the bridge pairs that may
+    /// forward to each other: the network with itself and with each network an admin linked it with, both ways.
+    /// </summary>
+    public static string NetworkScript(NetworkSpec network)
     {
-        await EnsureTablesAsync(ct);
         var script = new StringBuilder();
         script.AppendLine($"add element ip {Table} masq_nets {{ {network.Subnet} }}");
         if (network.GuestApiPort is { } port && network.Gateway is not null)
             script.AppendLine($"add element ip {Table} guest_api {{ {network.Gateway} . {port} : 127.0.0.1 . {port} }}");
-        await NftAsync(script.ToString(), ct);
+        var self = BridgeName(network.Id);
+        var pairs = new List<string> { $"\"{self}\" . \"{self}\"" };
+        foreach (var other in (network.Linked ?? []).Where(l => l != network.Id).Distinct().Select(BridgeName))
+            pairs.AddRange([$"\"{self}\" . \"{other}\"", $"\"{other}\" . \"{self}\""]);
+        script.AppendLine($"add element ip {Table} bridge_links {{ {string.Join(", ", pairs)} }}");
+        return script.ToString();
+    }
+
+    /// <summary>
+    /// The script that replaces both tables in one transaction (pure): base chains from the configuration (PAT address),
+    /// then every live network's and NIC's elements and chains. With nothing live, it only deletes the tables.
+    /// </summary>
+    public static string RewriteScript(string patAddress, IReadOnlyList<(NetworkSpec Network, IReadOnlyList<NicSpec> Nics)> live)
+    {
+        var sb = new StringBuilder();
+        // 'add' then 'delete' removes a table whether or not it exists, without failing the transaction.
+        foreach (var family in new[] { "ip", "bridge" })
+            sb.AppendLine($"add table {family} {Table}").AppendLine($"delete table {family} {Table}");
+        if (live.Count == 0) return sb.ToString();
+        sb.Append(BaseTablesScript(patAddress));
+        foreach (var (network, _) in live) sb.Append(NetworkScript(network));
+        foreach (var nic in live.SelectMany(l => l.Nics)) sb.Append(NicScript(nic, TapName(nic.InstanceId, nic.Index), NftTable.Missing));
+        return sb.ToString();
+    }
+
+    /// <summary>
+    /// Replaces the server's tables with what the configuration and the live NICs call for, atomically: a base chain
+    /// written under an older configuration (a wider PAT address) does not survive a restart, and no packet meets a
+    /// half-written ruleset.
+    /// </summary>
+    async Task RewriteTablesAsync(IReadOnlyList<(NetworkSpec Network, IReadOnlyList<NicSpec> Nics)> live, CancellationToken ct)
+    {
+        await _nftLock.WaitAsync(ct);
+        try
+        {
+            await NftAsync(RewriteScript(networking.PatAddress, live), ct);
+        }
+        finally
+        {
+            _nftLock.Release();
+        }
+        if (live.Count == 0) logger.LogInformation("nftables: tables ip {Table} and bridge {Table} removed (no live NIC)", Table, Table);
+        else logger.LogInformation("nftables: tables ip {Table} and bridge {Table} rewritten: PAT on {Address}, {Networks} network(s), {Nics} NIC(s), links {Links}",
+            Table, Table, networking.PatAddress, live.Count, live.Sum(l => l.Nics.Count),
+            networking.LinkedNetworks.Length == 0 ? "none" : networking.LinkedNetworks);
+    }
+
+    async Task EnsureNetworkRulesAsync(NetworkSpec network, CancellationToken ct)
+    {
+        await EnsureTablesAsync(ct);
+        await NftAsync(NetworkScript(network), ct);
     }
 
     public async Task ApplyRulesAsync(NetworkSpec network, NicSpec nic, CancellationToken ct)
@@ -209,6 +271,9 @@ internal sealed partial class BridgeNetworkDriver
         if (ip.Of("masq_nets").ContainsKey(subnet)) script.AppendLine($"delete element ip {Table} masq_nets {{ {subnet} }}");
         foreach (var key in ip.Of("guest_api").Keys.Where(k => k.StartsWith(network.Gateway + " . ", StringComparison.Ordinal)))
             script.AppendLine($"delete element ip {Table} guest_api {{ {key} }}");
+        var bridge = BridgeName(network.Id);
+        foreach (var pair in ip.Of("bridge_links").Keys.Select(k => k.Split(" . ")).Where(p => p.Length == 2 && p.Contains(bridge)))
+            script.AppendLine($"delete element ip {Table} bridge_links {{ \"{pair[0]}\" . \"{pair[1]}\" }}");
         if (script.Length > 0) await NftAsync(script.ToString(), ct);
         await DropTablesIfUnusedAsync(ct);
     }
@@ -232,35 +297,6 @@ internal sealed partial class BridgeNetworkDriver
         {
             _nftLock.Release();
         }
-    }
-
-    async Task RemoveOrphanRulesAsync(IReadOnlyList<(NetworkSpec Network, IReadOnlyList<NicSpec> Nics)> live, CancellationToken ct)
-    {
-        var (ip, bridge) = (await ListTableAsync("ip", ct), await ListTableAsync("bridge", ct));
-        var nics = live.SelectMany(l => l.Nics).ToList();
-        var taps = nics.Select(n => TapName(n.InstanceId, n.Index)).ToHashSet();
-        var chains = nics.SelectMany(n => SecurityRule.Directions.Select(d => ChainOf(n, d))).ToHashSet();
-        var ports = nics.SelectMany(n => n.Forwards.Select(f => f.HostPort.ToString(CultureInfo.InvariantCulture))).ToHashSet();
-        var subnets = live.Select(l => l.Network.Subnet.ToString()).ToHashSet();
-        var gateways = live.Where(l => l.Network.Gateway is not null).Select(l => l.Network.Gateway + " . ").ToList();
-        var script = new StringBuilder();
-        foreach (var map in new[] { "nic_in", "nic_out" })
-            foreach (var key in bridge.Of(map).Keys.Where(k => !taps.Contains(k)))
-                script.AppendLine($"delete element bridge {Table} {map} {{ \"{key}\" }}");
-        foreach (var chain in bridge.Chains.Where(c => c.StartsWith("nic-", StringComparison.Ordinal) && !chains.Contains(c)))
-            script.AppendLine($"flush chain bridge {Table} {chain}").AppendLine($"delete chain bridge {Table} {chain}");
-        foreach (var key in ip.Of("pat_tcp").Keys.Where(k => !ports.Contains(k)))
-            script.AppendLine($"delete element ip {Table} pat_tcp {{ {key} }}");
-        foreach (var key in ip.Of("masq_nets").Keys.Where(k => !subnets.Contains(k)))
-            script.AppendLine($"delete element ip {Table} masq_nets {{ {key} }}");
-        foreach (var key in ip.Of("guest_api").Keys.Where(k => !gateways.Any(g => k.StartsWith(g, StringComparison.Ordinal))))
-            script.AppendLine($"delete element ip {Table} guest_api {{ {key} }}");
-        if (script.Length > 0)
-        {
-            logger.LogWarning("nftables: removing rules that no live NIC or network owns:\n{Script}", script.ToString().TrimEnd());
-            await NftAsync(script.ToString(), ct);
-        }
-        if (live.Count == 0) await DropTablesIfUnusedAsync(ct);
     }
 
     async Task<NftTable> ListTableAsync(string family, CancellationToken ct)

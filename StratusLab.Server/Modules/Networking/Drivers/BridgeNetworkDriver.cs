@@ -86,14 +86,12 @@ internal sealed partial class BridgeNetworkDriver(ICommandRunner runner, ServerO
         // Nothing was ever made on the host by this data dir: leave the host alone (and run no tool).
         if (live.Count == 0 && stateDirs.Length == 0) return;
 
+        // Rules first, in one transaction from the configuration and the store: what an older configuration wrote goes.
+        await RewriteTablesAsync(live, ct);
         foreach (var (network, nics) in live)
         {
-            await EnsureNetworkAsync(network, ct);
-            foreach (var nic in nics)
-            {
-                await EnsureTapAsync(network, nic, ct);
-                await ApplyRulesAsync(network, nic, ct);
-            }
+            await EnsureBridgeAsync(network, ct);
+            foreach (var nic in nics) await EnsureTapAsync(network, nic, ct);
             await ServeDhcpAsync(network, nics, ct);
         }
 
@@ -116,7 +114,6 @@ internal sealed partial class BridgeNetworkDriver(ICommandRunner runner, ServerO
                 await DeleteLinkAsync(link.Name, ct);
             }
         }
-        await RemoveOrphanRulesAsync(live, ct);
     }
 
     /// <summary>A tap, bridge or VLAN link named like ours that no live NIC or network owns (pure).</summary>

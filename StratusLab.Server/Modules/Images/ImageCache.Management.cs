@@ -61,7 +61,7 @@ internal sealed partial class ImageCache
         {
             var idle = (row.LastUsedAt ?? row.CreatedAt) < idleLimit;
             // A superseded version (key '<url>#<identifier>') serves no new launch: it stays only while clones use it.
-            var superseded = row.Key.Contains('#');
+            var superseded = row.Key.StartsWith("url:", StringComparison.Ordinal) && row.Identifier is { } id && row.Key.EndsWith("#" + id, StringComparison.Ordinal);
             if (total <= MaxCacheBytes && !idle && !superseded) continue;
             try
             {
@@ -96,6 +96,8 @@ internal sealed partial class ImageCache
             // Companion files (.img.raw, .img.qcow2) belong to the transfer of their stem.
             var stem = Path.GetFileName(file).Split('.')[0];
             if (busy.Contains(stem) || _saving.ContainsKey(stem) || File.GetLastWriteTimeUtc(file) > cutoff) continue;
+            // A download may have started since the list was taken.
+            if (_inFlight.Keys.Any(k => Path.GetFileNameWithoutExtension(PartialFilesOf(k).Partial) == stem)) continue;
             File.Delete(file);
             removed++;
             if (rows.TryGetValue(stem, out var row) && row.State != "ready")

@@ -148,8 +148,9 @@ internal sealed partial class InstanceLifecycle
 
     /// <summary>
     /// After a restart: match every instance with what really runs. Running VMs stay RUNNING, dead ones are FAILED and
-    /// cleaned up, deployments interrupted while their image downloaded run their PROLOG again, other interrupted deployments fail, interrupted clean-ups finish, PENDING ones are queued, and VMs of
-    /// this data dir that no instance owns are killed.
+    /// cleaned up, deployments interrupted while their image downloaded run their PROLOG again, other interrupted
+    /// deployments fail, interrupted clean-ups finish, PENDING ones are queued, and VMs of this data dir that no
+    /// instance owns are killed.
     /// </summary>
     public async Task ReconcileAsync(CancellationToken ct)
     {

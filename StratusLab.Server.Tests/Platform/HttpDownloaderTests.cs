@@ -91,6 +91,47 @@ public class HttpDownloaderTests
         Assert.That(file.Bytes, Is.EqualTo(content.Length));
     }
 
+    [Test]
+    public async Task A_mostly_empty_image_is_written_with_holes_and_reads_back_the_same()
+    {
+        var content = new byte[32 << 20];
+        RandomNumberGenerator.Fill(content.AsSpan(0, 100_000));
+        RandomNumberGenerator.Fill(content.AsSpan(20 << 20, 5000));
+        content[^1] = 7;
+        var file = await DownloadAsync(_server.Add("sparse.raw", content), bytes: content.Length);
+        Assert.That(File.ReadAllBytes(file.Path), Is.EqualTo(content));
+        var allocated = TestImages.AllocatedBytes(file.Path);
+        TestContext.Progress.WriteLine($"32 MiB download with ~105 KB of data: {allocated} bytes allocated");
+        Assert.That(allocated, Is.LessThan(1 << 20), "zero blocks are holes, not written blocks");
+    }
+
+    [Test]
+    public async Task A_sparse_partial_file_resumes_to_the_same_bytes()
+    {
+        var content = new byte[6 << 20];
+        RandomNumberGenerator.Fill(content.AsSpan(0, 3000));
+        RandomNumberGenerator.Fill(content.AsSpan(5 << 20, 3000));
+        var url = _server.Add("holes.raw", content);
+        // A partial file that ends in zeros which were seeked over, not written: it is shorter than what had arrived.
+        await File.WriteAllBytesAsync(Path.Combine(_dir, "x.part"), content[..4099]);
+        var file = await DownloadAsync(url, new Dictionary<string, string> { ["SHA-256"] = Convert.ToHexStringLower(SHA256.HashData(content)) }, content.Length);
+        Assert.That(_server.Ranges, Is.EqualTo(new[] { "bytes=4099-" }));
+        Assert.That(File.ReadAllBytes(file.Path), Is.EqualTo(content));
+    }
+
+    [Test]
+    public void A_body_cut_short_of_its_announced_length_is_incomplete_and_kept_for_a_resumption()
+    {
+        _server.CutAfterBytes = 150_000;
+        var url = _server.AddCut("cut.raw", RandomNumberGenerator.GetBytes(400_000));
+        var error = Assert.ThrowsAsync<DownloadFailedException>(() => DownloadAsync(url));
+        Assert.That(error!.Failure, Is.EqualTo(DownloadFailure.BrokeOff), error.Message);
+        Assert.That(error.WrongData, Is.False);
+        // The abort may drop bytes in flight: what arrived is kept.
+        Assert.That(new FileInfo(Path.Combine(_dir, "x.part")).Length, Is.InRange(1, 150_000));
+        Assert.That(File.Exists(Path.Combine(_dir, "x.img")), Is.False);
+    }
+
     [TestCase("SHA1", "SHA-1")]
     [TestCase("sha_256", "SHA-256")]
     [TestCase("md5", "MD5")]

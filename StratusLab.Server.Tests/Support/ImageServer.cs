@@ -6,7 +6,7 @@ namespace StratusLab.Server.Tests.Support;
 
 /// <summary>
 /// An HTTP server on 127.0.0.1 that serves test images with Range support, counts requests, can go slowly,
-/// and answers with the failures the image cache must handle (404, HTML, redirect to ftp).
+/// and answers with the failures the image cache must handle (404, HTML, redirect to ftp, a connection cut mid-body).
 /// </summary>
 public sealed class ImageServer : IAsyncDisposable
 {
@@ -20,6 +20,9 @@ public sealed class ImageServer : IAsyncDisposable
     /// <summary>Bytes per second for /slow/ paths.</summary>
     public int SlowBytesPerSecond { get; set; } = 256 * 1024;
 
+    /// <summary>Bytes sent on /cut/ paths before the connection is aborted (the length announced is the whole file's).</summary>
+    public int CutAfterBytes { get; set; } = 256 * 1024;
+
     ImageServer(WebApplication app) => _app = app;
 
     public static async Task<ImageServer> StartAsync()
@@ -31,6 +34,7 @@ public sealed class ImageServer : IAsyncDisposable
         var server = new ImageServer(app);
         app.MapGet("/img/{name}", (string name, HttpContext http) => server.ServeAsync(name, http, slow: false));
         app.MapGet("/slow/{name}", (string name, HttpContext http) => server.ServeAsync(name, http, slow: true));
+        app.MapGet("/cut/{name}", (string name, HttpContext http) => server.ServeAsync(name, http, slow: false, cut: true));
         app.MapGet("/html", () => Results.Content("<!DOCTYPE html><html><body>Not found, sorry</body></html>", "text/html"));
         app.MapGet("/missing", () => Results.NotFound());
         app.MapGet("/to-ftp", () => Results.Redirect("ftp://127.0.0.1/image.qcow2"));
@@ -44,6 +48,13 @@ public sealed class ImageServer : IAsyncDisposable
         return new Uri(BaseAddress, (slow ? "slow/" : "img/") + name);
     }
 
+    /// <summary>Serves <paramref name="content"/> at a URL whose every response breaks off after <see cref="CutAfterBytes"/>.</summary>
+    public Uri AddCut(string name, byte[] content)
+    {
+        _files[name] = content;
+        return new Uri(BaseAddress, "cut/" + name);
+    }
+
     public Uri Url(string path) => new(BaseAddress, path);
 
     /// <summary>How many GET requests reached this file.</summary>
@@ -52,7 +63,7 @@ public sealed class ImageServer : IAsyncDisposable
     /// <summary>Range headers received, in order.</summary>
     public IReadOnlyList<string> Ranges => _ranges.ToList();
 
-    async Task ServeAsync(string name, HttpContext http, bool slow)
+    async Task ServeAsync(string name, HttpContext http, bool slow, bool cut = false)
     {
         _requests.AddOrUpdate(name, 1, (_, n) => n + 1);
         if (!_files.TryGetValue(name, out var content))
@@ -78,13 +89,17 @@ public sealed class ImageServer : IAsyncDisposable
         http.Response.ContentType = "application/octet-stream";
         http.Response.ContentLength = content.Length - from;
         var chunk = slow ? Math.Max(1024, SlowBytesPerSecond / 10) : 1 << 20;
-        for (var offset = (int)from; offset < content.Length; offset += chunk)
+        var end = cut ? (int)Math.Min(content.Length, from + CutAfterBytes) : content.Length;
+        for (var offset = (int)from; offset < end; offset += chunk)
         {
-            var count = Math.Min(chunk, content.Length - offset);
+            var count = Math.Min(chunk, end - offset);
             await http.Response.Body.WriteAsync(content.AsMemory(offset, count), http.RequestAborted);
             await http.Response.Body.FlushAsync(http.RequestAborted);
             if (slow) await Task.Delay(100, http.RequestAborted);
         }
+        if (!cut) return;
+        await Task.Delay(200); // the bytes sent reach the client before the reset
+        http.Abort();
     }
 
     public async ValueTask DisposeAsync()

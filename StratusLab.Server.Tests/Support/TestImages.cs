@@ -18,6 +18,16 @@ public static class TestImages
         return path;
     }
 
+    /// <summary>The disk space a file really takes (its allocated blocks, as du counts them), not its length.</summary>
+    public static long AllocatedBytes(string path)
+    {
+        var psi = new ProcessStartInfo("du", ["--block-size=1", path]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var process = Process.Start(psi)!;
+        Assert.That(process.WaitForExit(30_000), Is.True, "du timed out");
+        Assert.That(process.ExitCode, Is.EqualTo(0), process.StandardError.ReadToEnd());
+        return long.Parse(process.StandardOutput.ReadToEnd().Split('\t')[0]);
+    }
+
     /// <summary>Registers a small image as the server's default image and returns its name.</summary>
     public static async Task<string> RegisterDefaultAsync(TestServer server, string name = "test-image")
     {

@@ -110,4 +110,47 @@ public class QemuImgTests
         // qemu-img measure says a fully allocated 64 MiB qcow2 needs 67436544 bytes; the bound is above it.
         Assert.That(length - current, Is.GreaterThan(virtualSize + virtualSize / 8192 + 327680));
     }
+
+    // qemu-img check --output=json -f qcow2 on a qcow2 truncated to half its length (qemu-img 7.2): exit code 2.
+    const string TruncatedCheck = """
+        {
+            "image-end-offset": 4194304,
+            "total-clusters": 128,
+            "corruptions": 69,
+            "check-errors": 0,
+            "allocated-clusters": 128,
+            "filename": "t.qcow2",
+            "format": "qcow2"
+        }
+        """;
+
+    const string TruncatedErrors = """
+        ERROR: counting reference for region exceeding the end of the file by one cluster or more: offset 0x400000 size 0x10000
+        ERROR: counting reference for region exceeding the end of the file by one cluster or more: offset 0x410000 size 0x10000
+        ERROR: counting reference for region exceeding the end of the file by one cluster or more: offset 0x400000 size 0x10000
+        """;
+
+    [Test]
+    public void A_check_of_a_truncated_qcow2_counts_its_corruptions_and_keeps_qemu_imgs_lines_once()
+    {
+        var check = QemuImg.ParseCheck(2, TruncatedCheck, TruncatedErrors);
+        Assert.That((check.Supported, check.Corruptions, check.Leaks, check.CheckErrors, check.IsCorrupt), Is.EqualTo((true, 69L, 0L, 0L, true)));
+        Assert.That(check.Messages, Has.Count.EqualTo(2));
+        Assert.That(check.Describe(1), Is.EqualTo("69 corruption(s): ERROR: counting reference for region exceeding the end of the file by one cluster or more: offset 0x400000 size 0x10000 (and 1 more)"));
+    }
+
+    [TestCase(0, """{"corruptions": 0, "leaks": 0, "check-errors": 0}""", "", true, false)]
+    [TestCase(3, """{"leaks": 4, "check-errors": 0}""", "Leaked cluster 5 refcount=1 reference=0", true, false)]
+    [TestCase(2, """{"check-errors": 0}""", "", true, true)]
+    [TestCase(1, """{"check-errors": 1}""", "", true, true)]
+    [TestCase(63, "", "qemu-img: This image format does not support checks", false, false)]
+    public void The_check_verdict_follows_the_counts_and_the_exit_code(int exitCode, string json, string stderr, bool supported, bool corrupt)
+    {
+        var check = QemuImg.ParseCheck(exitCode, json, stderr);
+        Assert.That((check.Supported, check.IsCorrupt), Is.EqualTo((supported, corrupt)));
+    }
+
+    [Test]
+    public void A_check_is_read_only_and_machine_readable() =>
+        Assert.That(QemuImg.Check("/v/x.qcow2", "qcow2"), Is.EqualTo(new[] { "check", "--output=json", "-f", "qcow2", "/v/x.qcow2" }));
 }

@@ -151,8 +151,9 @@ internal sealed partial class InstanceLifecycle
 
     /// <summary>
     /// After a restart: match every instance with what really runs. Running VMs stay RUNNING, dead ones are FAILED and
-    /// cleaned up, interrupted deployments fail, interrupted clean-ups finish, PENDING ones are queued, and VMs of
-    /// this data dir that no instance owns are killed.
+    /// cleaned up, deployments interrupted while their image downloaded run their PROLOG again, other interrupted
+    /// deployments fail, interrupted clean-ups finish, PENDING ones are queued, and VMs of this data dir that no
+    /// instance owns are killed.
     /// </summary>
     public async Task ReconcileAsync(CancellationToken ct)
     {
@@ -168,7 +169,16 @@ internal sealed partial class InstanceLifecycle
                     break;
                 case InstanceState.Prolog:
                     await CleanUpAsync(row, ct);
-                    await FailAsync(row.Id, InstanceState.Prolog, "the server stopped during PROLOG; nothing of it was kept");
+                    // A launch that waited for an image download runs its PROLOG again: the download resumes from its kept
+                    // partial file. Any other interrupted PROLOG fails as before (its step may not be safe to repeat blindly).
+                    if (await WaitsForDownloadAsync(row))
+                    {
+                        logger.LogInformation("Instance {Id} was waiting for its image download when the server stopped; its PROLOG runs again", row.Id);
+                        _resuming[row.Id] = 0;
+                        Enqueue(row.Id);
+                    }
+                    else
+                        await FailAsync(row.Id, InstanceState.Prolog, "the server stopped during PROLOG; nothing of it was kept");
                     break;
                 case InstanceState.Epilog:
                     _ = Task.Run(() => EpilogAsync(row.Id), ct);

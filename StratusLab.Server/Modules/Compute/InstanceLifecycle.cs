@@ -41,6 +41,7 @@ internal sealed partial class InstanceLifecycle(
     readonly Channel<long> _queue = Channel.CreateUnbounded<long>();
     readonly ConcurrentDictionary<long, CancellationTokenSource> _deploying = new();
     readonly ConcurrentDictionary<long, SemaphoreSlim> _locks = new();
+    readonly ConcurrentDictionary<long, byte> _resuming = new();
     readonly SemaphoreSlim _slots = new(compute.MaxConcurrentDeployments);
     // Instances a deployment or an EPILOG is working on now (a count: the same id may be queued twice); see RecoverStrandedAsync.
     readonly ConcurrentDictionary<long, int> _working = new();
@@ -101,7 +102,9 @@ internal sealed partial class InstanceLifecycle(
 
     async Task DeployStepsAsync(long id, CancellationToken stopping)
     {
-        var row = await store.TransitionAsync(id, [InstanceState.Pending], InstanceState.Prolog);
+        // A launch resumed after a restart is still PROLOG on its host (see ReconcileAsync); any other starts PENDING.
+        var from = _resuming.TryRemove(id, out _) ? InstanceState.Prolog : InstanceState.Pending;
+        var row = await store.TransitionAsync(id, [from], InstanceState.Prolog);
         if (row is null) return;
         var driver = services.GetHypervisor(row.Driver);
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(stopping);
@@ -134,13 +137,18 @@ internal sealed partial class InstanceLifecycle(
                 // Terminated while deploying: what PROLOG/BOOT made is undone; the instance just ends.
                 await FinishAsync(id);
             }
+            else if (e is OperationCanceledException && ServerStopping(stopping) && step == InstanceState.Prolog && await WaitsForDownloadAsync(row))
+            {
+                // What PROLOG made is undone; the launch stays PROLOG and resumes at the next start, the download with a Range request.
+                logger.LogInformation("Instance {Id}: the server stops while its image downloads; it resumes at the next start", id);
+            }
             else
             {
                 // A lack of space also tells /health (the guard remembers it until writing works again).
                 var full = services.GetService<Platform.Contracts.IFreeSpaceGuard>()?.ReportIfFull(e) ?? Platform.Host.DiskSpace.IsFull(e);
                 var reason = e switch
                 {
-                    OperationCanceledException when stopping.IsCancellationRequested => "the server stopped during " + StateName(step),
+                    OperationCanceledException when ServerStopping(stopping) => "the server stopped during " + StateName(step),
                     OperationCanceledException => $"not RUNNING within {compute.BootTimeoutSeconds} s (Compute:BootTimeoutSeconds): the {row.Driver} driver did not answer",
                     _ when full => "the data dir's filesystem is full: " + e.Message,
                     _ => e.Message,
@@ -159,6 +167,22 @@ internal sealed partial class InstanceLifecycle(
         finally
         {
             _deploying.TryRemove(id, out _);
+        }
+    }
+
+    /// <summary>The host is shutting down (the image download, owned by the server, is cancelled before this service's token).</summary>
+    bool ServerStopping(CancellationToken stopping) =>
+        stopping.IsCancellationRequested || services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.IsCancellationRequested;
+
+    /// <summary>The instance's PROLOG waits for an image download that a server stop cut short (and that resumes with Range).</summary>
+    async Task<bool> WaitsForDownloadAsync(InstanceRow row)
+    {
+        if (row.ImageRef is null) return false;
+        try { return await images.DownloadInterruptedAsync(ImageReferenceOf(row), CancellationToken.None); }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogWarning("Instance {Id}: whether its image download can resume is unknown ({Error}); it is failed", row.Id, e.Message);
+            return false;
         }
     }
 

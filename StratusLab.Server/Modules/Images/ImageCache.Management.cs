@@ -36,12 +36,20 @@ internal sealed partial class ImageCache
     {
         if (row.OriginUuid is { } uuid && await volumes.FindAsync(Guid.Parse(uuid), ct) is not null)
             await volumes.DeleteAsync(Guid.Parse(uuid), ct); // 409 naming the snapshots while clones exist
+        // An unfinished download of this image goes with it: nothing of a removed image stays on disk.
+        var (partial, downloaded) = PartialFilesOf(row.Key);
+        File.Delete(partial);
+        File.Delete(downloaded);
         await store.DeleteAsync(row.Key);
         Evictions.Add(1);
         logger.LogInformation("Image {Key} evicted from the cache", row.Key);
     }
 
-    /// <summary>Evicts least-recently-used images without clones while the cache is over Images:MaxCacheMiB, and any idle past Images:MaxIdleHours.</summary>
+    /// <summary>
+    /// Evicts least-recently-used images without clones while the cache is over Images:MaxCacheMiB, any idle past
+    /// Images:MaxIdleHours, and superseded versions of URL images once no clone uses them; removes partial downloads
+    /// untouched for Images:PartialMaxAgeMinutes.
+    /// </summary>
     public async Task<int> EvictAsync(CancellationToken ct)
     {
         var rows = (await store.ListAsync()).Where(r => r.State == "ready" && !_inFlight.ContainsKey(r.Key))
@@ -52,7 +60,9 @@ internal sealed partial class ImageCache
         foreach (var row in rows)
         {
             var idle = (row.LastUsedAt ?? row.CreatedAt) < idleLimit;
-            if (total <= MaxCacheBytes && !idle) continue;
+            // A superseded version (key '<url>#<identifier>') serves no new launch: it stays only while clones use it.
+            var superseded = row.Key.StartsWith("url:", StringComparison.Ordinal) && row.Identifier is { } id && row.Key.EndsWith("#" + id, StringComparison.Ordinal);
+            if (total <= MaxCacheBytes && !idle && !superseded) continue;
             try
             {
                 await RemoveAsync(row, ct);
@@ -64,7 +74,48 @@ internal sealed partial class ImageCache
                 logger.LogDebug("Image {Key} stays cached: {Reason}", row.Key, e.Detail);
             }
         }
+        await RemovePartialsAsync(ct);
         return evicted;
+    }
+
+    /// <summary>
+    /// Partial files (interrupted downloads, leftovers of a save or an unpacking) that no running transfer writes and that
+    /// are older than Images:PartialMaxAgeMinutes are removed; the next request for such an image starts from zero.
+    /// </summary>
+    async Task<int> RemovePartialsAsync(CancellationToken ct)
+    {
+        var dir = Path.Combine(CacheDir, "partial");
+        if (!Directory.Exists(dir)) return 0;
+        var busy = _inFlight.Keys.Select(k => Path.GetFileNameWithoutExtension(PartialFilesOf(k).Partial)).ToHashSet();
+        var cutoff = DateTime.UtcNow.AddMinutes(-images.PartialMaxAgeMinutes);
+        var rows = (await store.ListAsync()).ToDictionary(r => Path.GetFileNameWithoutExtension(PartialFilesOf(r.Key).Partial), r => r);
+        var removed = 0;
+        foreach (var file in Directory.GetFiles(dir))
+        {
+            ct.ThrowIfCancellationRequested();
+            // Companion files (.img.raw, .img.qcow2) belong to the transfer of their stem.
+            var stem = Path.GetFileName(file).Split('.')[0];
+            if (busy.Contains(stem) || _saving.ContainsKey(stem) || File.GetLastWriteTimeUtc(file) > cutoff) continue;
+            // A download may have started since the list was taken.
+            if (_inFlight.Keys.Any(k => Path.GetFileNameWithoutExtension(PartialFilesOf(k).Partial) == stem)) continue;
+            File.Delete(file);
+            removed++;
+            if (rows.TryGetValue(stem, out var row) && row.State != "ready")
+                logger.LogInformation("Partial download of image {Key} removed after {Minutes} min untouched (Images:PartialMaxAgeMinutes); the next request starts again",
+                    row.Key, images.PartialMaxAgeMinutes);
+            else
+                logger.LogInformation("Leftover partial file {File} removed", file);
+        }
+        return removed;
+    }
+
+    /// <summary>The image's download was cut short by a server stop (it resumes, with Range, on the next request).</summary>
+    public async Task<bool> DownloadInterruptedAsync(ImageReference reference, CancellationToken ct = default)
+    {
+        if (reference.Kind is not (ImageSourceKind.Marketplace or ImageSourceKind.Url)) return false;
+        var key = reference.Kind == ImageSourceKind.Url ? "url:" + reference.Value : reference.Value;
+        if (await store.GetAsync(key) is not { } row || row.State == "ready") return false;
+        return row.State == "downloading" || row.Error == ImagesStore.Interrupted || File.Exists(PartialFilesOf(key).Partial);
     }
 
     /// <summary>Gives a local image file a short name: a site-signed Marketplace entry, then cached as an ORIGIN.</summary>

@@ -1,6 +1,7 @@
 using StratusLab.Server.Modules.Images.Contracts;
 using StratusLab.Server.Modules.Marketplace.Contracts;
 using StratusLab.Server.Modules.Pdisk.Contracts;
+using StratusLab.Server.Platform.Contracts;
 using StratusLab.Server.Platform.Transfers;
 
 namespace StratusLab.Server.Modules.Images;
@@ -10,14 +11,18 @@ internal sealed partial class ImageCache
     /// <summary>
     /// StratusLab's --save: flattens an instance's LIVE disk into a new independent ORIGIN, publishes a site-signed
     /// Marketplace entry derived from the original one (new checksum, bumped version, the user as creator in the
-    /// description, a new title), caches it, and returns its identifier. The VM must be powered off.
+    /// description, a new title), caches it, and returns its identifier. The VM must be powered off. The same bytes
+    /// give the same identifier: a disk saved as an image that is already kept (saved unchanged before) is that image,
+    /// and its identifier is returned.
     /// </summary>
     public async Task<string> SaveAsync(Guid liveVolume, string? originalIdentifier, string userName, long instanceId, CancellationToken ct = default)
     {
         var live = await volumes.FindAsync(liveVolume, ct) ?? throw new ImageUnavailableException($"the disk {liveVolume} of instance {instanceId} is gone");
         var original = originalIdentifier is null ? null : await marketplace.FindLatestValidAsync(originalIdentifier, ct);
         Directory.CreateDirectory(Path.Combine(CacheDir, "partial"));
-        var flat = Path.Combine(CacheDir, "partial", $"save-{instanceId}-{Guid.NewGuid():N}.qcow2");
+        var stem = $"save-{instanceId}-{Guid.NewGuid():N}";
+        var flat = Path.Combine(CacheDir, "partial", stem + ".qcow2");
+        _saving[stem] = 0;
         try
         {
             var source = live.Turl.StartsWith("file://", StringComparison.Ordinal) ? new Uri(live.Turl).LocalPath : live.Turl;
@@ -25,8 +30,34 @@ internal sealed partial class ImageCache
             await qemuImg.ConvertAsync(source, live.Format, flat, "qcow2", intoExisting: false, ct);
             var sha1 = (await Checksums.OfFileAsync(flat, ct, Checksums.Sha1))[Checksums.Sha1];
             var identifier = ImageIdentifiers.FromSha1Hex(sha1);
-            var origin = await volumes.ImportFileAsync(new VolumeFromFile(await users.SiteOwnerIdAsync(ct), flat, "qcow2", VolumeType.MachineImageOrigin, "public", identifier,
-                Tag: $"saved-{instanceId}"), ct);
+            var origin = await volumes.FindByIdentifierAsync(identifier, ct);
+            var existing = origin is not null;
+            if (origin is null)
+            {
+                try
+                {
+                    origin = await volumes.ImportFileAsync(new VolumeFromFile(await users.SiteOwnerIdAsync(ct), flat, "qcow2", VolumeType.MachineImageOrigin, "public", identifier,
+                        Tag: $"saved-{instanceId}"), ct);
+                }
+                catch (ConflictException)
+                {
+                    // Another save of the same bytes got there first.
+                    origin = await volumes.FindByIdentifierAsync(identifier, ct);
+                    if (origin is null) throw;
+                    existing = true;
+                }
+            }
+            if (existing)
+            {
+                if (origin.Type != VolumeType.MachineImageOrigin || origin.OwnerId != await users.SiteOwnerIdAsync(ct))
+                    throw new ImageUnavailableException($"the disk of instance {instanceId} has the same content as volume {origin.Uuid}, which is not a site image; nothing was saved");
+                if (await marketplace.FindLatestValidAsync(identifier, ct) is { } known)
+                {
+                    await EnsureCachedAsync(known.Identifier, origin);
+                    logger.LogInformation("Instance {Id}: disk unchanged since image {Identifier} was saved; that image is the saved one", instanceId, known.Identifier);
+                    return known.Identifier;
+                }
+            }
             var entry = await marketplace.RegisterSiteImageAsync(origin.LocalPath, new SiteImageInfo
             {
                 Title = $"{original?.Title ?? "image"} (saved from instance {instanceId})",
@@ -38,15 +69,23 @@ internal sealed partial class ImageCache
                 Version = BumpVersion(original?.Version),
                 Tags = [.. original?.Tags ?? [], "saved"],
             }, ct);
-            await store.StartAsync(entry.Identifier, entry.Identifier, "marketplace", entry.Identifier);
-            await store.ReadyAsync(entry.Identifier, entry.Identifier, origin.Uuid, origin.SizeBytes);
+            await EnsureCachedAsync(entry.Identifier, origin);
             logger.LogInformation("Instance {Id}: disk saved as image {Identifier}", instanceId, entry.Identifier);
             return entry.Identifier;
         }
         finally
         {
             File.Delete(flat);
+            _saving.TryRemove(stem, out _);
         }
+    }
+
+    /// <summary>The cache entry of a saved image, pointing at its ORIGIN (written again if it was missing or elsewhere).</summary>
+    async Task EnsureCachedAsync(string identifier, VolumeSummary origin)
+    {
+        if (await store.GetAsync(identifier) is { State: "ready" } row && row.OriginUuid == origin.Uuid.ToString()) return;
+        await store.StartAsync(identifier, identifier, "marketplace", identifier);
+        await store.ReadyAsync(identifier, identifier, origin.Uuid, origin.SizeBytes);
     }
 
     /// <summary>1.0 → 1.1, 2 → 3, none → 1.0 (pure).</summary>

@@ -44,6 +44,7 @@ internal sealed partial class ImageCache(
 
     readonly ConcurrentDictionary<string, Lazy<Task<VolumeSummary>>> _inFlight = new();
     readonly ConcurrentDictionary<string, TransferProgress> _progress = new();
+    readonly ConcurrentDictionary<string, byte> _saving = new();
 
     string CacheDir => Path.Combine(options.DataDir, "images");
     long MaxCacheBytes => images.MaxCacheMiB << 20;
@@ -316,25 +317,16 @@ internal sealed partial class ImageCache(
             throw new DownloadFailedException(DownloadFailure.TooLarge, $"{source} is {length} bytes, more than the {MaxCacheBytes} allowed (cache size or storage quota).");
         await using (var input = new FileStream(source, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, useAsync: true))
         await using (var output = new FileStream(partial, FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 20, useAsync: true))
-        {
-            var buffer = new byte[1 << 20];
-            long copied = 0;
-            int read;
-            while ((read = await input.ReadAsync(buffer, ct)) > 0)
-            {
-                await output.WriteAsync(buffer.AsMemory(0, read), ct);
-                copied += read;
-                progress(copied, length);
-            }
-        }
+            await CopySparseAsync(input, output, progress, length, ct);
         var verified = await HttpDownloader.VerifyAsync(partial, source, expectedBytes, expected, ct);
         File.Move(partial, target, overwrite: true);
         return verified with { Path = target };
     }
 
     /// <summary>
-    /// Unpacks gzip, refuses what is not a disk image, converts formats other than raw and qcow2 to qcow2, and copies raw
-    /// images through qemu-img so that their zero areas become holes (a mostly empty disk takes only its data's space).
+    /// Unpacks gzip, refuses what is not a disk image, checks the metadata of every format qemu-img can check (a truncated or
+    /// damaged qcow2 is refused with qemu-img check's own words), and converts formats other than raw and qcow2 to qcow2.
+    /// Raw images keep the holes the sparse writes made (a mostly empty disk takes only its data's space).
     /// </summary>
     async Task<(string Path, string Format)> PrepareImageFileAsync(string path, string? compression, CancellationToken ct)
     {
@@ -344,29 +336,65 @@ internal sealed partial class ImageCache(
         if (read >= 2 && head[0] == 0x1f && head[1] == 0x8b || compression is "gz" or "gzip")
         {
             var unpacked = path + ".raw";
-            await using (var input = new GZipStream(File.OpenRead(path), CompressionMode.Decompress))
-            await using (var output = File.Create(unpacked))
+            try
             {
-                try { await input.CopyToAsync(output, ct); }
-                catch (InvalidDataException e) { throw new ImageUnavailableException($"the image claims to be gzip-compressed but is not: {e.Message}"); }
+                await using (var input = new GZipStream(File.OpenRead(path), CompressionMode.Decompress))
+                await using (var output = File.Create(unpacked))
+                {
+                    try { await CopySparseAsync(input, output, (_, _) => { }, null, ct); }
+                    catch (InvalidDataException e) { throw new ImageUnavailableException($"the image claims to be gzip-compressed but is not: {e.Message}"); }
+                }
+                File.Move(unpacked, path, overwrite: true);
             }
-            File.Move(unpacked, path, overwrite: true);
+            finally
+            {
+                File.Delete(unpacked);
+            }
             await using (var f = File.OpenRead(path)) read = await f.ReadAsync(head, ct);
         }
         if (LooksLikeText(head.AsSpan(0, read)))
             throw new ImageUnavailableException("the download is text (an HTML page or an error message), not a disk image");
-        var format = (await qemuImg.InfoAsync(path, ct)).Format;
-        if (format == "qcow2") return (path, format);
-        var targetFormat = format == "raw" ? "raw" : "qcow2";
-        var converted = path + "." + targetFormat;
-        try { await qemuImg.ConvertAsync(path, format, converted, targetFormat, intoExisting: false, ct); }
+        var info = await qemuImg.InfoAsync(path, ct);
+        var format = info.Format;
+        if (format != "raw")
+        {
+            ImageCheck check;
+            try { check = await qemuImg.CheckAsync(path, format, ct); }
+            catch (ToolFailedException e) { throw new ImageUnavailableException($"the {format} image could not be checked, it is damaged: {e.Message}"); }
+            if (check.IsCorrupt)
+                throw new ImageUnavailableException($"the {format} image is corrupt (truncated or damaged): qemu-img check found {check.Describe()}");
+            if (check.Leaks > 0) logger.LogInformation("Image {Path}: qemu-img check found {Leaks} leaked cluster(s), harmless", path, check.Leaks);
+        }
+        if (format is "raw" or "qcow2") return (path, format);
+        var converted = path + ".qcow2";
+        try { await qemuImg.ConvertAsync(path, format, converted, "qcow2", intoExisting: false, ct); }
         catch
         {
             File.Delete(converted);
             throw;
         }
         File.Move(converted, path, overwrite: true);
-        return (path, targetFormat);
+        return (path, "qcow2");
+    }
+
+    /// <summary>Copies a stream into a file with holes where the data has zero blocks; reports the bytes copied.</summary>
+    static async Task<long> CopySparseAsync(Stream input, FileStream output, Action<long, long?> progress, long? total, CancellationToken ct)
+    {
+        var buffer = new byte[1 << 20];
+        long copied = 0;
+        while (true)
+        {
+            // Whole buffers, so that zero blocks line up with the file's blocks.
+            var filled = 0;
+            int read;
+            while (filled < buffer.Length && (read = await input.ReadAsync(buffer.AsMemory(filled), ct)) > 0) filled += read;
+            if (filled == 0) break;
+            await SparseFile.WriteAsync(output, buffer.AsMemory(0, filled), ct);
+            copied += filled;
+            progress(copied, total);
+        }
+        await SparseFile.EndAsync(output);
+        return copied;
     }
 
     internal static bool LooksLikeText(ReadOnlySpan<byte> head)

@@ -119,11 +119,14 @@ internal sealed class ImagesStore(Store store)
         await c.ExecuteAsync("DELETE FROM img_cache WHERE key = @key", new { key });
     }
 
+    /// <summary>The error of a download that a server stop interrupted.</summary>
+    public const string Interrupted = "interrupted by a server restart; the next request resumes it";
+
     /// <summary>Downloads that were running when the server stopped; their partial files are resumed on the next request.</summary>
     public async Task<int> MarkInterruptedAsync()
     {
         await using var c = await store.OpenAsync();
-        return await c.ExecuteAsync("UPDATE img_cache SET state = 'failed', error = 'interrupted by a server restart; the next request resumes it' WHERE state = 'downloading'");
+        return await c.ExecuteAsync("UPDATE img_cache SET state = 'failed', error = @error WHERE state = 'downloading'", new { error = Interrupted });
     }
 
     public async Task<IReadOnlyList<NameRow>> NamesAsync()

@@ -8,6 +8,29 @@ namespace StratusLab.Server.Platform.Host;
 public sealed record ImageInfo(string Format, long VirtualSize, long ActualSize, string? BackingFile, string? BackingFormat);
 
 /// <summary>
+/// What <c>qemu-img check</c> found: <see cref="Corruptions"/> and <see cref="CheckErrors"/> make an image unusable; leaked
+/// clusters only waste space. <see cref="Supported"/> is false for formats without checks (raw). <see cref="Messages"/> are
+/// the tool's own lines (ERROR ..., Leaked cluster ...), for the user.
+/// </summary>
+public sealed record ImageCheck(bool Supported, long Corruptions, long Leaks, long CheckErrors, IReadOnlyList<string> Messages)
+{
+    public bool IsCorrupt => Corruptions > 0 || CheckErrors > 0;
+
+    /// <summary>One sentence for users: the counts and the first few of qemu-img's own lines.</summary>
+    public string Describe(int maxLines = 3)
+    {
+        var counts = new List<string>();
+        if (Corruptions > 0) counts.Add($"{Corruptions} corruption(s)");
+        if (CheckErrors > 0) counts.Add($"{CheckErrors} check error(s)");
+        if (Leaks > 0) counts.Add($"{Leaks} leaked cluster(s)");
+        var text = counts.Count == 0 ? "no errors" : string.Join(", ", counts);
+        var lines = Messages.Take(maxLines).ToList();
+        if (lines.Count > 0) text += ": " + string.Join("; ", lines) + (Messages.Count > lines.Count ? $" (and {Messages.Count - lines.Count} more)" : "");
+        return text;
+    }
+}
+
+/// <summary>
 /// The one qemu-img wrapper: runs it through the command runner (argument arrays, exit code checked, stderr in the error).
 /// The argument arrays and the output parsing are pure static functions, table-tested.
 /// </summary>
@@ -18,6 +41,17 @@ public sealed class QemuImg(ICommandRunner runner)
     /// <summary>Image facts; a file qemu-img cannot read is a <see cref="ToolFailedException"/>, unreadable output a <see cref="FormatException"/>.</summary>
     public async Task<ImageInfo> InfoAsync(string path, CancellationToken ct, string? format = null) =>
         ParseInfo((await runner.RunAsync(new ToolCommand(Tool, Info(path, format)), ct)).StandardOutput);
+
+    /// <summary>
+    /// Checks an image's metadata (qcow2: every cluster reference within the file; see <see cref="Check"/>). Corruptions
+    /// (exit code 2) and leaks (3) come back as counts; a format without checks (63) as not supported; a check that could not
+    /// complete (1) is a <see cref="ToolFailedException"/> with qemu-img's message.
+    /// </summary>
+    public async Task<ImageCheck> CheckAsync(string path, string format, CancellationToken ct)
+    {
+        var result = await runner.RunAsync(new ToolCommand(Tool, Check(path, format)) { Timeout = TimeSpan.FromHours(1), AcceptedExitCodes = [2, 3, 63] }, ct);
+        return ParseCheck(result.ExitCode, result.StandardOutput, result.StandardError);
+    }
 
     /// <summary>A new empty image (see <see cref="Create"/>).</summary>
     public Task CreateAsync(string path, string format, long sizeBytes, CancellationToken ct) =>
@@ -57,6 +91,26 @@ public sealed class QemuImg(ICommandRunner runner)
     /// </summary>
     public static IReadOnlyList<string> Info(string path, string? format = null) =>
         format is null ? ["info", "--output=json", "-U", path] : ["info", "--output=json", "-U", "-f", format, path];
+
+    /// <summary>A read-only consistency check with machine-readable counts (messages go to stderr).</summary>
+    public static IReadOnlyList<string> Check(string path, string format) => ["check", "--output=json", "-f", format, path];
+
+    /// <summary>Parses <c>qemu-img check --output=json</c> (stdout) with its messages (stderr) and exit code.</summary>
+    public static ImageCheck ParseCheck(int exitCode, string json, string stderr)
+    {
+        var messages = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(l => l.StartsWith("qemu-img: ", StringComparison.Ordinal) ? l[10..] : l).Distinct().ToList();
+        if (exitCode == 63) return new ImageCheck(false, 0, 0, 0, messages);
+        JsonNode? node;
+        try { node = JsonNode.Parse(json); }
+        catch (JsonException e) { throw new FormatException($"qemu-img check printed something that is not JSON: {e.Message}"); }
+        if (node is not JsonObject o) throw new FormatException("qemu-img check printed JSON that is not an object");
+        long Count(string name) => o[name]?.GetValue<long>() ?? 0;
+        var check = new ImageCheck(true, Count("corruptions"), Count("leaks"), Count("check-errors"), messages);
+        // The exit code is the tool's verdict; counts missing from the JSON do not turn a failed check into a pass.
+        if (exitCode == 2 && !check.IsCorrupt) check = check with { Corruptions = 1 };
+        return check;
+    }
 
     /// <summary>Copies every backing-file cluster into the overlay and drops the backing file: the image becomes independent.</summary>
     public static IReadOnlyList<string> Flatten(string path) => ["rebase", "-q", "-f", "qcow2", "-b", "", path];

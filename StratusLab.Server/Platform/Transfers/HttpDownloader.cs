@@ -170,27 +170,51 @@ public sealed class HttpDownloader(HttpClient http, ILogger<HttpDownloader> logg
             if (download.MediaType is "text/html")
                 throw new DownloadFailedException(DownloadFailure.NotAnImage, $"{Describe(download.Url)} serves an HTML page, not an image; check the URL.");
             await using var body = await download.BodyAsync(ct);
-            await using var file = new FileStream(partial, download.Resumed ? FileMode.Append : FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 20, useAsync: true);
+            // Unbuffered: the chunks below go straight to the file, so a killed server loses at most one chunk.
+            await using var file = new FileStream(partial, download.Resumed ? FileMode.Append : FileMode.Create, FileAccess.Write, FileShare.Read, 0, useAsync: true);
             var buffer = new byte[1 << 20];
             var received = have;
+            var filled = 0;
             progress(received, total);
-            while (true)
+            try
             {
-                int read;
-                try { read = await body.ReadAsync(buffer, ct); }
-                catch (Exception e) when (e is HttpRequestException or IOException)
+                while (true)
                 {
-                    throw new DownloadFailedException(DownloadFailure.BrokeOff,
-                        $"the download from {Describe(download.Url)} broke off after {received} bytes: {e.Message}.", e.Message);
+                    int read;
+                    try { read = await body.ReadAsync(buffer.AsMemory(filled), ct); }
+                    catch (Exception e) when (e is HttpRequestException or IOException)
+                    {
+                        throw new DownloadFailedException(DownloadFailure.BrokeOff,
+                            $"the download from {Describe(download.Url)} broke off after {received} bytes: {e.Message}.", e.Message);
+                    }
+                    if (read == 0) break;
+                    received += read;
+                    filled += read;
+                    if (received > maxBytes)
+                        throw new DownloadFailedException(DownloadFailure.TooLarge,
+                            $"{Describe(download.Url)} sent more than the {maxBytes} bytes allowed (cache size or storage quota).");
+                    // Written a quarter of the buffer at a time, in whole file blocks, so that zero blocks become holes.
+                    if (filled >= buffer.Length / 4)
+                    {
+                        var carry = (int)((file.Position + filled) % SparseFile.BlockSize);
+                        await SparseFile.WriteAsync(file, buffer.AsMemory(0, filled - carry), ct);
+                        buffer.AsSpan(filled - carry, carry).CopyTo(buffer);
+                        filled = carry;
+                    }
+                    progress(received, total);
                 }
-                if (read == 0) break;
-                received += read;
-                if (received > maxBytes)
-                    throw new DownloadFailedException(DownloadFailure.TooLarge,
-                        $"{Describe(download.Url)} sent more than the {maxBytes} bytes allowed (cache size or storage quota).");
-                await file.WriteAsync(buffer.AsMemory(0, read), ct);
-                progress(received, total);
             }
+            finally
+            {
+                // What arrived is kept, also when the transfer breaks off or the server stops, for the resumption.
+                await SparseFile.WriteAsync(file, buffer.AsMemory(0, filled), CancellationToken.None);
+            }
+            await SparseFile.EndAsync(file);
+            progress(received, total);
+            // The announced length is enforced: a body cut short is incomplete (kept, resumed), never a whole image.
+            if (download.ContentLength is { } announced && received - have != announced)
+                throw new DownloadFailedException(DownloadFailure.BrokeOff,
+                    $"the download from {Describe(download.Url)} ended after {received} bytes, not the {have + announced} announced.");
             break;
         }
         var verified = await VerifyAsync(partial, Describe(url), expectedBytes, expectedChecksums, ct);

@@ -31,10 +31,19 @@ public interface IImageCache
     /// </summary>
     Task<BootDisk> PrepareBootDiskAsync(ImageReference reference, long ownerId, CancellationToken ct = default);
 
+    /// <summary>
+    /// True when the image's download was cut short by a server stop (its partial file is kept): a launch that waited for
+    /// it can run its PROLOG again after a restart, and the download resumes with a Range request.
+    /// </summary>
+    Task<bool> DownloadInterruptedAsync(ImageReference reference, CancellationToken ct = default);
+
     /// <summary>The transfer in progress for this reference, if any.</summary>
     TransferProgress? ProgressOf(string image);
 
-    /// <summary>Saves a powered-off instance's disk as a new signed Marketplace image and returns its identifier.</summary>
+    /// <summary>
+    /// Saves a powered-off instance's disk as a new signed Marketplace image and returns its identifier; a disk whose
+    /// content is already kept as an image (saved unchanged before) gives that image's identifier.
+    /// </summary>
     Task<string> SaveAsync(Guid liveVolume, string? originalIdentifier, string userName, long instanceId, CancellationToken ct = default);
 }
 

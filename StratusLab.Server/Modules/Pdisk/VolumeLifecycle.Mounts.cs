@@ -24,6 +24,8 @@ internal sealed partial class VolumeLifecycle
             throw new ForbiddenException($"Volume {uuid} is someone else's public volume: you may attach it read-only only.");
         var ro = readOnly ?? (typeReadOnly || !CanManage(caller, row));
         await ReleaseEndedMountsAsync(uuid, ct);
+        // A dead tgtd is the host's fault: 503 naming it, or the volume exported again, before the hypervisor tries to open it.
+        if (row.Sharing != "local") await EnsureExportsAsync(held: null, ct);
 
         using var _ = await LockAsync(uuid, ct);
         var mountId = await InsertMountAsync(uuid, instanceId, instance.Host ?? Environment.MachineName, "", ro, hotPlugged: true, quarantineOnRelease: false, ct);
@@ -95,6 +97,7 @@ internal sealed partial class VolumeLifecycle
     public async Task<VolumeMountSummary> MountAsync(VolumeMountRequest request, CancellationToken ct = default)
     {
         var uuid = request.Uuid.ToString("D");
+        if ((await store.GetAsync(uuid))?.Sharing is { } sharing && sharing != "local") await EnsureExportsAsync(held: null, ct);
         using var _ = await LockAsync(uuid, ct);
         await InsertMountAsync(uuid, request.InstanceId, request.Host, request.Device, request.ReadOnly, hotPlugged: false, request.QuarantineWhenReleased, ct);
         var row = (await store.GetAsync(uuid))!;

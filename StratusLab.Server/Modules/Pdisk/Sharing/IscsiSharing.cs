@@ -52,8 +52,7 @@ internal sealed class IscsiSharing(ICommandRunner runner, PdiskOptions options, 
     {
         if (await ShowAsync(ct) is { } targets) return (targets, false);
         if (!options.Iscsi.StartTgtd)
-            throw ServiceDown("tgtd is not running and Pdisk:Iscsi:StartTgtd is false, so the server may not start it. Start it (systemctl start tgt); " +
-                "the server exports every volume again once it runs");
+            throw ServiceDown("tgtd is not running and Pdisk:Iscsi:StartTgtd is false, so the server may not start it; start it (systemctl start tgt)");
         logger.LogWarning("The iSCSI target service (tgtd) is not running; starting it on portal {Portal}:{Port}", Portal, Port);
         string? failure = null;
         try

@@ -32,7 +32,15 @@ internal sealed partial class VolumeLifecycle
         try
         {
             row = (await store.GetAsync(uuid))!;
-            var device = await hotPlug.AttachAsync(instanceId, new DiskAttachment(TurlOf(row), row.Format, ro), ct);
+            var disk = new DiskAttachment(TurlOf(row), row.Format, ro);
+            string device;
+            try { device = await hotPlug.AttachAsync(instanceId, disk, ct); }
+            catch (DomainException refused) when (refused.Kind == Rejection.Unprocessable && row.Sharing != "local")
+            {
+                // tgtd may have died since the check: its 503 beats a refusal blamed on the instance; exported again, one more try.
+                if (!(await EnsureExportsAsync(held: uuid, ct)).Contains(uuid)) throw;
+                device = await hotPlug.AttachAsync(instanceId, disk, ct);
+            }
             await store.SetMountDeviceAsync(mountId, device);
             logger.LogInformation("Volume {Uuid} attached to instance {Instance} as {Device} ({Mode})", uuid, instanceId, device, ro ? "read-only" : "read-write");
         }

@@ -185,13 +185,6 @@ internal sealed class PdiskStore(Store store)
         return await c.ExecuteAsync("DELETE FROM pdisk_volumes WHERE uuid = @uuid", new { uuid }, tx);
     }
 
-    /// <summary>The storage quota the volume rows of each owner justify (every row counts until it is removed).</summary>
-    public async Task<IReadOnlyDictionary<long, long>> StorageGibByOwnerAsync()
-    {
-        await using var c = await store.OpenAsync();
-        return (await c.QueryAsync<(long, long)>("SELECT owner_id, SUM(quota_gib) FROM pdisk_volumes GROUP BY owner_id")).ToDictionary(r => r.Item1, r => r.Item2);
-    }
-
     /// <summary>READY clones made for an instance that no mount has claimed yet, with no mount now.</summary>
     public async Task<IReadOnlyList<VolumeRow>> UnmountedClonesAsync()
     {

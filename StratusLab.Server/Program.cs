@@ -31,7 +31,7 @@ public partial class Program
         var options = builder.AddPlatform();
 
         AddModules(builder.Services, builder.Configuration);
-        builder.AddJobs(options, IdentityModule.ConfigureJobs, SchedulingModule.ConfigureJobs, ImagesModule.ConfigureJobs, PdiskModule.ConfigureJobs,
+        builder.AddJobs(options, IdentityModule.ConfigureJobs, SchedulingModule.ConfigureJobs, ImagesModule.ConfigureJobs, PdiskModule.ConfigureJobs(builder.Configuration),
             NetworkingModule.ConfigureJobs(builder.Configuration));
 
         var app = builder.Build();

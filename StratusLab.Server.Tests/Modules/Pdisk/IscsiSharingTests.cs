@@ -152,9 +152,11 @@ public class IscsiSharingTests
     {
         var (sharing, tgtd) = Sharing(o => o.Iscsi.StartTgtd = false);
         tgtd.Running = false;
-        var error = Assert.ThrowsAsync<StratusLab.Server.Platform.Contracts.DomainException>(() => sharing.ShareAsync(new ShareRequest(Volume, "/v/a.raw", false), CancellationToken.None));
+        var error = Assert.CatchAsync<StratusLab.Server.Platform.Contracts.DomainException>(() => sharing.ShareAsync(new ShareRequest(Volume, "/v/a.raw", false), CancellationToken.None));
         Assert.That(error!.Kind, Is.EqualTo(StratusLab.Server.Platform.Contracts.Rejection.Unavailable));
-        Assert.That(error.Detail, Does.Contain("tgtd is not running").And.Contain("StartTgtd"));
+        Assert.That(error.Detail, Does.Contain("iSCSI target service (tgtd)").And.Contain("not running").And.Contain("StartTgtd"));
+        Assert.That(error.Field, Is.Null, "a dead tgtd is not the request's fault");
+        Assert.That(error.Extensions["service"], Is.EqualTo("tgtd"));
     }
 
     [Test]

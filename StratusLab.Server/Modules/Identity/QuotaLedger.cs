@@ -8,28 +8,30 @@ namespace StratusLab.Server.Modules.Identity;
 /// <summary>Quota limits (per user, else the configured defaults) and usage, changed in one write transaction.</summary>
 internal sealed class QuotaLedger(IdentityStore store, IdentityOptions options) : IQuotaLedger, IUserDirectory
 {
-    public async Task ReserveAsync(long userId, ResourceAmount amount, CancellationToken ct = default)
-    {
-        await store.Store.WriteAsync(async (c, tx) =>
-        {
-            var limits = await LimitsAsync(c, tx, userId);
-            var usage = ToAmount(await store.GetUsageAsync(c, tx, userId));
-            var excesses = QuotaMath.Excesses(limits, usage, amount);
-            if (excesses.Count > 0)
-            {
-                var user = await store.FindUserAsync(userId);
-                throw new QuotaExceededException(user?.Name ?? "", excesses);
-            }
-            await store.SetUsageAsync(c, tx, userId, usage.Plus(amount));
-        }, ct);
-    }
+    public Task ReserveAsync(long userId, ResourceAmount amount, CancellationToken ct = default) =>
+        store.Store.WriteAsync((c, tx) => ReserveAsync(c, tx, userId, amount), ct);
 
     public Task ReleaseAsync(long userId, ResourceAmount amount, CancellationToken ct = default) =>
-        store.Store.WriteAsync(async (c, tx) =>
+        store.Store.WriteAsync((c, tx) => ReleaseAsync(c, tx, userId, amount), ct);
+
+    public async Task ReserveAsync(IDbConnection c, IDbTransaction tx, long userId, ResourceAmount amount)
+    {
+        var limits = await LimitsAsync(c, tx, userId);
+        var usage = ToAmount(await store.GetUsageAsync(c, tx, userId));
+        var excesses = QuotaMath.Excesses(limits, usage, amount);
+        if (excesses.Count > 0)
         {
-            var usage = ToAmount(await store.GetUsageAsync(c, tx, userId));
-            await store.SetUsageAsync(c, tx, userId, QuotaMath.Release(usage, amount));
-        }, ct);
+            var user = await store.FindUserAsync(userId);
+            throw new QuotaExceededException(user?.Name ?? "", excesses);
+        }
+        await store.SetUsageAsync(c, tx, userId, usage.Plus(amount));
+    }
+
+    public async Task ReleaseAsync(IDbConnection c, IDbTransaction tx, long userId, ResourceAmount amount)
+    {
+        var usage = ToAmount(await store.GetUsageAsync(c, tx, userId));
+        await store.SetUsageAsync(c, tx, userId, QuotaMath.Release(usage, amount));
+    }
 
     public async Task<QuotaView> GetAsync(long userId, CancellationToken ct = default)
     {

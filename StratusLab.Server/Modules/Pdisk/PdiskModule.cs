@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Quartz;
 using StratusLab.Server.Modules.Pdisk.Contracts;
@@ -18,6 +19,7 @@ internal static class PdiskModule
     {
         services.AddStoreSchema("pdisk", legacyUserVersions: [5]);
         services.AddModuleOptions<PdiskOptions>(configuration, "Pdisk");
+        services.AddSingleton(new PdiskRun(Guid.NewGuid().ToString("N")));
         services.AddSingleton<PdiskStore>();
         services.AddSingleton<PdiskPaths>();
         services.TryAddSingleton<QemuImg>();
@@ -36,11 +38,23 @@ internal static class PdiskModule
         return services;
     }
 
-    public static void ConfigureJobs(IQuartzBuilder q) =>
+    public static Action<IQuartzBuilder> ConfigureJobs(IConfiguration configuration) => q =>
+    {
         q.ScheduleJob<QuarantineJob>(
             t => t.WithIdentity("quarantine-purge", "pdisk").StartNow()
                 .WithSchedule(SimpleScheduleBuilder.Create().WithInterval(TimeSpan.FromMinutes(1)).RepeatForever()),
             j => j.WithIdentity(QuarantineJob.Key));
+        var every = TimeSpan.FromSeconds(HealthCheckSeconds(configuration));
+        q.ScheduleJob<ExportHealthJob>(
+            t => t.WithIdentity("export-health", "pdisk").StartAt(DateTimeOffset.UtcNow + every)
+                .WithSchedule(SimpleScheduleBuilder.Create().WithInterval(every).RepeatForever()),
+            j => j.WithIdentity(ExportHealthJob.Key));
+    };
+
+    // Read before the options are validated: a value the validation refuses stops the server before Quartz starts.
+    static int HealthCheckSeconds(IConfiguration configuration) =>
+        int.TryParse(configuration["Pdisk:Iscsi:HealthCheckSeconds"], NumberStyles.Integer, CultureInfo.InvariantCulture, out var seconds) && seconds > 0
+            ? seconds : new PdiskIscsiOptions().HealthCheckSeconds;
 
     /// <summary>The volume backends, registered as keyed services under these configuration names.</summary>
     public static readonly IReadOnlyList<string> Backends = ["file", "lvm"];

@@ -13,6 +13,9 @@ internal sealed class PdiskOptions : IValidatedOptions
     public string Sharing { get; set; } = "local";
     public PdiskIscsiOptions Iscsi { get; set; } = new();
     public int QuarantineMinutes { get; set; } = 15;
+
+    /// <summary>How long a clone made for an instance may wait for its mount before the reconciler takes it for an orphan.</summary>
+    public int UnmountedCloneMinutes { get; set; } = 10;
     public long MaxVolumeGiB { get; set; } = 1024;
     public long MaxUploadBytes { get; set; } = 100L << 30;
     public long MaxUrlDownloadBytes { get; set; } = 100L << 30;
@@ -36,6 +39,9 @@ internal sealed class PdiskOptions : IValidatedOptions
             problems.Add($"Pdisk:Iscsi:PortalAddress = '{Iscsi.PortalAddress}' is not accepted; accepted values: an IP address such as 127.0.0.1.");
         problems.Range("Pdisk:Iscsi:Port", Iscsi.Port, 1, 65535);
         problems.EachMatches("Pdisk:Iscsi:Initiators", Iscsi.Initiators, @"^(ALL|[0-9.]+(/[0-9]{1,2})?|[0-9A-Fa-f:]+)$", "initiator IP addresses (or networks like 10.0.0.0/24, or ALL)");
+        problems.Range("Pdisk:Iscsi:ControlPort", Iscsi.ControlPort, 0, 65535);
+        problems.Range("Pdisk:Iscsi:HealthCheckSeconds", Iscsi.HealthCheckSeconds, 1, 86_400);
+        problems.Range("Pdisk:UnmountedCloneMinutes", UnmountedCloneMinutes, 0, 10_080);
         problems.Range("Pdisk:QuarantineMinutes", QuarantineMinutes, 0, 525_600);
         problems.Range("Pdisk:MaxVolumeGiB", MaxVolumeGiB, 1, 1L << 20);
         problems.Range("Pdisk:MaxUploadBytes", MaxUploadBytes, 1L << 20, 1L << 50);
@@ -52,4 +58,10 @@ internal sealed class PdiskIscsiOptions
     public int Port { get; set; } = 3260;
     public List<string> Initiators { get; set; } = [];
     public bool StartTgtd { get; set; } = true;
+
+    /// <summary>tgtd's management port (tgtd/tgtadm -C); 0 is tgt's default channel.</summary>
+    public int ControlPort { get; set; }
+
+    /// <summary>How often the server checks that tgtd runs and every iSCSI volume is exported (restarting and re-exporting when not).</summary>
+    public int HealthCheckSeconds { get; set; } = 30;
 }

@@ -38,6 +38,7 @@ internal sealed class VolumeRow
     public string? Sha1 { get; init; }
     public DateTimeOffset? QuarantinedAt { get; init; }
     public DateTimeOffset? QuarantineUntil { get; init; }
+    public string? PendingMountRun { get; init; }
     public DateTimeOffset CreatedAt { get; init; }
     public DateTimeOffset UpdatedAt { get; init; }
 
@@ -73,7 +74,7 @@ internal sealed class PdiskStore(Store store)
         uuid AS Uuid, owner_id AS OwnerId, groups_json AS GroupsJson, visibility AS Visibility, tag AS Tag, size_bytes AS SizeBytes,
         quota_gib AS QuotaGib, identifier AS Identifier, type AS Type, state AS State, backend AS Backend, format AS Format, path AS Path,
         origin_uuid AS OriginUuid, sharing AS Sharing, sha1 AS Sha1, quarantined_at AS QuarantinedAt, quarantine_until AS QuarantineUntil,
-        created_at AS CreatedAt, updated_at AS UpdatedAt
+        pending_mount_run AS PendingMountRun, created_at AS CreatedAt, updated_at AS UpdatedAt
         """;
 
     const string MountColumns = """
@@ -126,9 +127,9 @@ internal sealed class PdiskStore(Store store)
     public Task InsertAsync(IDbConnection c, IDbTransaction tx, VolumeRow v) =>
         c.ExecuteAsync("""
             INSERT INTO pdisk_volumes (uuid, owner_id, groups_json, visibility, tag, size_bytes, quota_gib, identifier, type, state, backend,
-                format, path, origin_uuid, sharing, sha1, created_at, updated_at)
+                format, path, origin_uuid, sharing, sha1, pending_mount_run, created_at, updated_at)
             VALUES (@Uuid, @OwnerId, @GroupsJson, @Visibility, @Tag, @SizeBytes, @QuotaGib, @Identifier, @Type, @State, @Backend,
-                @Format, @Path, @OriginUuid, @Sharing, @Sha1, @CreatedAt, @UpdatedAt)
+                @Format, @Path, @OriginUuid, @Sharing, @Sha1, @PendingMountRun, @CreatedAt, @UpdatedAt)
             """, v, tx);
 
     /// <summary>CREATING → READY with where the data ended up; false when the volume was no longer CREATING.</summary>
@@ -154,7 +155,7 @@ internal sealed class PdiskStore(Store store)
     /// <summary>A READY LIVE volume made independent: it becomes <paramref name="originType"/> at its new location, without origin or identifier.</summary>
     public Task<bool> MarkRebasedAsync(string uuid, VolumeType originType, VolumeLocation location) =>
         ExecuteAsync("""
-            UPDATE pdisk_volumes SET type = @type, origin_uuid = NULL, identifier = NULL, path = @Path, format = @Format, updated_at = @now
+            UPDATE pdisk_volumes SET type = @type, origin_uuid = NULL, identifier = NULL, pending_mount_run = NULL, path = @Path, format = @Format, updated_at = @now
             WHERE uuid = @uuid AND state = 'READY'
             """, new { uuid, type = VolumeTypes.Name(originType), location.Path, location.Format, now = DateTimeOffset.UtcNow });
 
@@ -177,10 +178,22 @@ internal sealed class PdiskStore(Store store)
         ExecuteAsync("UPDATE pdisk_volumes SET state = @to, updated_at = @now WHERE uuid = @uuid AND state = @from",
             new { uuid, from, to, now = DateTimeOffset.UtcNow }, c, tx);
 
-    public async Task DeleteAsync(string uuid)
+    /// <summary>Removes the volume's row and mounts; the number of volume rows removed (0 when it was already gone).</summary>
+    public async Task<int> DeleteAsync(string uuid, IDbConnection c, IDbTransaction tx)
+    {
+        await c.ExecuteAsync("DELETE FROM pdisk_mounts WHERE volume_uuid = @uuid", new { uuid }, tx);
+        return await c.ExecuteAsync("DELETE FROM pdisk_volumes WHERE uuid = @uuid", new { uuid }, tx);
+    }
+
+    /// <summary>READY clones made for an instance that no mount has claimed yet, with no mount now.</summary>
+    public async Task<IReadOnlyList<VolumeRow>> UnmountedClonesAsync()
     {
         await using var c = await store.OpenAsync();
-        await c.ExecuteAsync("DELETE FROM pdisk_mounts WHERE volume_uuid = @uuid; DELETE FROM pdisk_volumes WHERE uuid = @uuid", new { uuid });
+        return (await c.QueryAsync<VolumeRow>($"""
+            SELECT {Columns} FROM pdisk_volumes v
+            WHERE pending_mount_run IS NOT NULL AND state = 'READY' AND NOT EXISTS (SELECT 1 FROM pdisk_mounts m WHERE m.volume_uuid = v.uuid)
+            ORDER BY created_at
+            """)).AsList();
     }
 
     public async Task<IReadOnlyList<string>> SnapshotsOfAsync(string uuid, IDbConnection? c = null, IDbTransaction? tx = null)
@@ -223,12 +236,16 @@ internal sealed class PdiskStore(Store store)
         return (await c.QueryAsync<MountRow>($"SELECT {MountColumns} FROM pdisk_mounts ORDER BY id")).AsList();
     }
 
-    public Task<long> InsertMountAsync(IDbConnection c, IDbTransaction tx, string uuid, long instanceId, string host, string device, bool readOnly,
-        bool hotPlugged, bool quarantineOnRelease) =>
-        c.ExecuteScalarAsync<long>("""
+    /// <summary>Records a mount; the first mount of a clone made for an instance also claims it (it is no orphan any more).</summary>
+    public async Task<long> InsertMountAsync(IDbConnection c, IDbTransaction tx, string uuid, long instanceId, string host, string device, bool readOnly,
+        bool hotPlugged, bool quarantineOnRelease)
+    {
+        await c.ExecuteAsync("UPDATE pdisk_volumes SET pending_mount_run = NULL WHERE uuid = @uuid AND pending_mount_run IS NOT NULL", new { uuid }, tx);
+        return await c.ExecuteScalarAsync<long>("""
             INSERT INTO pdisk_mounts (volume_uuid, instance_id, host, device, read_only, hot_plugged, quarantine_on_release, created_at)
             VALUES (@uuid, @instanceId, @host, @device, @readOnly, @hotPlugged, @quarantineOnRelease, @now) RETURNING id
             """, new { uuid, instanceId, host, device, readOnly, hotPlugged, quarantineOnRelease, now = DateTimeOffset.UtcNow }, tx);
+    }
 
     public async Task SetMountDeviceAsync(long id, string device)
     {

@@ -24,13 +24,23 @@ internal sealed partial class VolumeLifecycle
             throw new ForbiddenException($"Volume {uuid} is someone else's public volume: you may attach it read-only only.");
         var ro = readOnly ?? (typeReadOnly || !CanManage(caller, row));
         await ReleaseEndedMountsAsync(uuid, ct);
+        // A dead tgtd is the host's fault: 503 naming it, or the volume exported again, before the hypervisor tries to open it.
+        if (row.Sharing != "local") await EnsureExportsAsync(held: null, ct);
 
         using var _ = await LockAsync(uuid, ct);
         var mountId = await InsertMountAsync(uuid, instanceId, instance.Host ?? Environment.MachineName, "", ro, hotPlugged: true, quarantineOnRelease: false, ct);
         try
         {
             row = (await store.GetAsync(uuid))!;
-            var device = await hotPlug.AttachAsync(instanceId, new DiskAttachment(TurlOf(row), row.Format, ro), ct);
+            var disk = new DiskAttachment(TurlOf(row), row.Format, ro);
+            string device;
+            try { device = await hotPlug.AttachAsync(instanceId, disk, ct); }
+            catch (DomainException refused) when (refused.Kind == Rejection.Unprocessable && row.Sharing != "local")
+            {
+                // tgtd may have died since the check: its 503 beats a refusal blamed on the instance; exported again, one more try.
+                if (!(await EnsureExportsAsync(held: uuid, ct)).Contains(uuid)) throw;
+                device = await hotPlug.AttachAsync(instanceId, disk, ct);
+            }
             await store.SetMountDeviceAsync(mountId, device);
             logger.LogInformation("Volume {Uuid} attached to instance {Instance} as {Device} ({Mode})", uuid, instanceId, device, ro ? "read-only" : "read-write");
         }
@@ -95,6 +105,7 @@ internal sealed partial class VolumeLifecycle
     public async Task<VolumeMountSummary> MountAsync(VolumeMountRequest request, CancellationToken ct = default)
     {
         var uuid = request.Uuid.ToString("D");
+        if ((await store.GetAsync(uuid))?.Sharing is { } sharing && sharing != "local") await EnsureExportsAsync(held: null, ct);
         using var _ = await LockAsync(uuid, ct);
         await InsertMountAsync(uuid, request.InstanceId, request.Host, request.Device, request.ReadOnly, hotPlugged: false, request.QuarantineWhenReleased, ct);
         var row = (await store.GetAsync(uuid))!;

@@ -34,6 +34,35 @@ internal sealed partial class VolumeLifecycle
         logger.LogInformation("Volume {Uuid} in quarantine until {Until:O}", id, until);
     }
 
+    /// <summary>
+    /// An unclaimed clone made for an instance (see <see cref="Jobs.PdiskReconciler"/>) goes to quarantine and is purged at once:
+    /// no instance ever mounted it, so it holds nothing to keep; purging gives its quota back and frees its origin.
+    /// False when it is no orphan any more (mounted meanwhile, busy, gone) or <paramref name="currentRun"/> made it after <paramref name="cutoff"/>.
+    /// </summary>
+    public async Task<bool> QuarantineOrphanCloneAsync(string uuid, string currentRun, DateTimeOffset cutoff, CancellationToken ct)
+    {
+        using (var gate = TryLockNow(uuid))
+        {
+            if (gate is null) return false; // a mount or deletion is working on it
+            var now = clock.GetUtcNow();
+            now = now.AddTicks(-(now.Ticks % TimeSpan.TicksPerMillisecond));
+            var row = await store.Store.WriteAsync(async (c, tx) =>
+            {
+                var current = await store.GetAsync(uuid, c, tx);
+                if (current is not { State: VolumeStates.Ready, PendingMountRun: { } madeBy }) return null;
+                if (madeBy == currentRun && current.CreatedAt > cutoff) return null;
+                if ((await store.MountsOfVolumeAsync(uuid, c, tx)).Count > 0 || (await store.SnapshotsOfAsync(uuid, c, tx)).Count > 0) return null;
+                return await store.QuarantineAsync(uuid, now, now, c, tx) ? current : null;
+            }, ct);
+            if (row is null) return false;
+            await SafelyAsync(() => services.VolumeSharing(row.Sharing).UnshareAsync(row.Id, CancellationToken.None), $"withdraw the export of orphan clone {uuid}");
+            logger.LogWarning("Volume {Uuid}, a clone of {Origin} made for an instance of user {Owner} at {Created:O}, was never mounted: quarantined and purged",
+                uuid, row.OriginUuid, row.OwnerId, row.CreatedAt);
+        }
+        await PurgeAsync(uuid, ct);
+        return true;
+    }
+
     /// <summary>Removes a quarantined volume now (admins, or the job once its time is up).</summary>
     public async Task PurgeAsync(string uuid, CancellationToken ct)
     {

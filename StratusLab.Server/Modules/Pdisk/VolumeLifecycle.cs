@@ -11,8 +11,15 @@ using StratusLab.Server.Platform.Http;
 
 namespace StratusLab.Server.Modules.Pdisk;
 
-/// <summary>What a new volume is, apart from its data.</summary>
-internal sealed record VolumeSpec(long OwnerId, VolumeType Type, string Visibility, IReadOnlyList<long> Groups, string? Tag, string? Identifier, string Sharing);
+/// <summary>
+/// What a new volume is, apart from its data. <paramref name="ForInstance"/>: a clone made for an instance's boot disk,
+/// an orphan if no mount claims it (see <see cref="PdiskStore.UnmountedClonesAsync"/>).
+/// </summary>
+internal sealed record VolumeSpec(long OwnerId, VolumeType Type, string Visibility, IReadOnlyList<long> Groups, string? Tag, string? Identifier, string Sharing,
+    bool ForInstance = false);
+
+/// <summary>This run of the server (a new id at every start): clones it made and did not mount yet are not orphans.</summary>
+internal sealed record PdiskRun(string Id);
 
 /// <summary>
 /// Volumes through their lifecycle: CREATING (row first, then the data, then the export) → READY → QUARANTINED →
@@ -30,6 +37,7 @@ internal sealed partial class VolumeLifecycle(
     QemuImg qemuImg,
     HttpDownloader downloader,
     PdiskOptions options,
+    PdiskRun run,
     TimeProvider clock,
     ILogger<VolumeLifecycle> logger) : IVolumes
 {
@@ -47,6 +55,13 @@ internal sealed partial class VolumeLifecycle(
         var gate = _locks.GetOrAdd(uuid, _ => new SemaphoreSlim(1, 1));
         await gate.WaitAsync(ct);
         return new Releaser(gate);
+    }
+
+    /// <summary>The volume's lock if nobody holds it now, else null (for background work that must not wait behind an operation).</summary>
+    IDisposable? TryLockNow(string uuid)
+    {
+        var gate = _locks.GetOrAdd(uuid, _ => new SemaphoreSlim(1, 1));
+        return gate.Wait(0) ? new Releaser(gate) : null;
     }
 
     sealed class Releaser(SemaphoreSlim gate) : IDisposable
@@ -122,15 +137,20 @@ internal sealed partial class VolumeLifecycle(
         using var creating = Creating(id);
         await using var undo = new UndoStack(logger);
 
+<<<<<<< HEAD
         await quotas.ReserveAsync(spec.OwnerId, new ResourceAmount(0, 0, 0, quotaGib), ct);
         // While a row that could not be deleted holds the quota, the quota goes back with the row (FinishStrandedCreationsAsync).
         var quotaStaysWithRow = false;
         undo.Add("give the storage quota back", () => quotaStaysWithRow ? Task.CompletedTask : quotas.ReleaseAsync(spec.OwnerId, new ResourceAmount(0, 0, 0, quotaGib)));
 
+=======
+>>>>>>> pdisk18
         var planned = plan(uuid);
         var now = clock.GetUtcNow();
+        // The quota is taken in the transaction that writes the row, and given back in the one that removes it: a crash keeps both or neither.
         await store.Store.WriteAsync(async (c, tx) =>
         {
+            await quotas.ReserveAsync(c, tx, spec.OwnerId, new ResourceAmount(0, 0, 0, quotaGib));
             if (spec.Identifier is { } identifier && !identifier.StartsWith("snapshot:", StringComparison.Ordinal)
                 && await store.FindByIdentifierAsync(identifier, c, tx) is { } taken)
                 throw IdentifierTaken(identifier, taken.Uuid);
@@ -141,15 +161,19 @@ internal sealed partial class VolumeLifecycle(
                 Uuid = id, OwnerId = spec.OwnerId, GroupsJson = PdiskStore.GroupsJsonOf(spec.Groups), Visibility = spec.Visibility, Tag = spec.Tag,
                 SizeBytes = sizeBytes, QuotaGib = quotaGib, Identifier = spec.Identifier, Type = VolumeTypes.Name(spec.Type), State = VolumeStates.Creating,
                 Backend = driver.Name, Format = planned.Format, Path = planned.Path, OriginUuid = originUuid, Sharing = sharing.Name, Sha1 = sha1,
-                CreatedAt = now, UpdatedAt = now,
+                PendingMountRun = spec.ForInstance ? run.Id : null, CreatedAt = now, UpdatedAt = now,
             });
         }, ct);
+<<<<<<< HEAD
         undo.Add("delete the volume row", async () =>
         {
             quotaStaysWithRow = true;
             await store.DeleteAsync(id);
             quotaStaysWithRow = false;
         });
+=======
+        undo.Add("delete the volume row and give the storage quota back", () => DeleteRowAsync(id, spec.OwnerId, quotaGib, CancellationToken.None));
+>>>>>>> pdisk18
 
         VolumeLocation location;
         try
@@ -169,7 +193,7 @@ internal sealed partial class VolumeLifecycle(
         {
             try { await driver.PrepareBlockExportAsync(location, ct); }
             catch (IOException e) { throw BackendFailed(driver.Name, "prepare the volume for export", e); }
-            await ShareAsync(sharing, new ShareRequest(uuid, location.Path, VolumeTypes.IsReadOnly(spec.Type)), ct);
+            await ShareAsync(sharing, new ShareRequest(uuid, location.Path, VolumeTypes.IsReadOnly(spec.Type)), held: originUuid, ct);
             undo.Add("withdraw the export", () => sharing.UnshareAsync(uuid, CancellationToken.None));
         }
 
@@ -181,6 +205,7 @@ internal sealed partial class VolumeLifecycle(
         return (await store.GetAsync(id))!;
     }
 
+<<<<<<< HEAD
     IDisposable Creating(string uuid)
     {
         _creating[uuid] = 0;
@@ -219,7 +244,15 @@ internal sealed partial class VolumeLifecycle(
     }
 
     async Task ShareAsync(IVolumeSharing sharing, ShareRequest share, CancellationToken ct)
+=======
+    /// <summary>
+    /// Exports a volume, after making sure the sharing's service runs and holds every other export it should (a restarted
+    /// tgtd has none). <paramref name="held"/> is a volume whose lock the caller holds.
+    /// </summary>
+    async Task ShareAsync(IVolumeSharing sharing, ShareRequest share, string? held, CancellationToken ct)
+>>>>>>> pdisk18
     {
+        await EnsureExportsAsync(held, ct);
         try { await sharing.ShareAsync(share, ct); }
         catch (ToolFailedException e) { throw new DomainException(Rejection.Unavailable, $"Exporting the volume over {sharing.Name} failed: {e.Message}", "sharing"); }
     }
@@ -247,11 +280,12 @@ internal sealed partial class VolumeLifecycle(
         return await ProvisionAsync(spec, sizeBytes, null, null, uuid => driver.LocationOf(uuid, sizeBytes), (uuid, t) => driver.CreateAsync(uuid, sizeBytes, t), ct);
     }
 
+    /// <summary>Other modules snapshot for an instance's boot disk: the clone is an orphan until the instance's mount claims it.</summary>
     public async Task<VolumeSummary> CreateSnapshotAsync(Guid originUuid, long ownerId, string? tag = null, string? sharing = null, CancellationToken ct = default) =>
-        Summarize(await SnapshotAsync(await CallerOfAsync(ownerId), originUuid.ToString("D"), tag, sharing, ct));
+        Summarize(await SnapshotAsync(await CallerOfAsync(ownerId), originUuid.ToString("D"), tag, sharing, ct, forInstance: true));
 
     /// <summary>A LIVE copy-on-write snapshot of an ORIGIN the caller can see, owned by the caller.</summary>
-    public async Task<VolumeRow> SnapshotAsync(Caller caller, string originUuid, string? tag, string? sharing, CancellationToken ct)
+    public async Task<VolumeRow> SnapshotAsync(Caller caller, string originUuid, string? tag, string? sharing, CancellationToken ct, bool forInstance = false)
     {
         var origin = await VisibleAsync(caller, originUuid);
         if (!VolumeTypes.IsOrigin(origin.TypeValue))
@@ -262,7 +296,7 @@ internal sealed partial class VolumeLifecycle(
         if (origin.State != VolumeStates.Ready)
             throw new ConflictException($"Volume {originUuid} is {origin.State}; only READY volumes can be snapshotted.");
         var driver = services.VolumeDriver(origin.Backend);
-        var spec = new VolumeSpec(caller.UserId, VolumeTypes.LiveOf(origin.TypeValue), "private", [], tag, "snapshot:" + originUuid, sharing ?? origin.Sharing);
+        var spec = new VolumeSpec(caller.UserId, VolumeTypes.LiveOf(origin.TypeValue), "private", [], tag, "snapshot:" + originUuid, sharing ?? origin.Sharing, forInstance);
         var snapshotFormat = driver.Name == "file" ? "qcow2" : "raw";
         return await ProvisionAsync(spec, origin.SizeBytes, null, originUuid,
             uuid => driver.LocationOf(uuid, origin.SizeBytes, snapshotFormat),
@@ -334,7 +368,7 @@ internal sealed partial class VolumeLifecycle(
             {
                 await driver.PrepareBlockExportAsync(location, CancellationToken.None);
                 var current = (await store.GetAsync(uuid))!;
-                await ShareAsync(sharing, new ShareRequest(row.Id, location.Path, VolumeTypes.IsReadOnly(current.TypeValue)), CancellationToken.None);
+                await ShareAsync(sharing, new ShareRequest(row.Id, location.Path, VolumeTypes.IsReadOnly(current.TypeValue)), held: uuid, CancellationToken.None);
             }
         }
         logger.LogInformation("Volume {Uuid} rebased: now an independent {Type}", uuid, newType);
@@ -387,11 +421,18 @@ internal sealed partial class VolumeLifecycle(
             logger.LogError("Removing volume {Uuid} failed ({Error}); it stays DELETING and removal is retried", row.Uuid, e.Message);
             throw new UnavailableException($"Volume {row.Uuid} could not be removed from the host ({e.Message}); it is marked DELETING and removal is retried every minute.");
         }
-        await store.DeleteAsync(row.Uuid);
-        if (row.QuotaGib > 0) await quotas.ReleaseAsync(row.OwnerId, new ResourceAmount(0, 0, 0, row.QuotaGib), CancellationToken.None);
+        await DeleteRowAsync(row.Uuid, row.OwnerId, row.QuotaGib, CancellationToken.None);
         _locks.TryRemove(row.Uuid, out _);
         logger.LogInformation("Volume {Uuid} removed ({Path})", row.Uuid, row.Path);
     }
+
+    /// <summary>Removes the row (and its mounts) and gives its storage quota back in one transaction; a row already gone gives nothing back.</summary>
+    Task DeleteRowAsync(string uuid, long ownerId, long quotaGib, CancellationToken ct) =>
+        store.Store.WriteAsync(async (c, tx) =>
+        {
+            if (await store.DeleteAsync(uuid, c, tx) == 1 && quotaGib > 0)
+                await quotas.ReleaseAsync(c, tx, ownerId, new ResourceAmount(0, 0, 0, quotaGib));
+        }, ct);
 
     static ConflictException MountedConflict(string uuid, IReadOnlyList<MountRow> mounts, string action)
     {

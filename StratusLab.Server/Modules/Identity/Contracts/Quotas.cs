@@ -1,3 +1,4 @@
+using System.Data;
 using StratusLab.Server.Platform.Contracts;
 
 namespace StratusLab.Server.Modules.Identity.Contracts;
@@ -72,6 +73,15 @@ public interface IQuotaLedger
 
     /// <summary>Gives back what a reservation took.</summary>
     Task ReleaseAsync(long userId, ResourceAmount amount, CancellationToken ct = default);
+
+    /// <summary>
+    /// <see cref="ReserveAsync(long, ResourceAmount, CancellationToken)"/> inside the caller's write transaction on the
+    /// shared store, so the usage changes together with the rows that justify it (a crash keeps both or neither).
+    /// </summary>
+    Task ReserveAsync(IDbConnection c, IDbTransaction tx, long userId, ResourceAmount amount);
+
+    /// <summary><see cref="ReleaseAsync(long, ResourceAmount, CancellationToken)"/> inside the caller's write transaction on the shared store.</summary>
+    Task ReleaseAsync(IDbConnection c, IDbTransaction tx, long userId, ResourceAmount amount);
 
     Task<QuotaView> GetAsync(long userId, CancellationToken ct = default);
 }

@@ -12,23 +12,58 @@ internal sealed record ReconcileReport(
     IReadOnlyList<string> RemovedOrphans,
     IReadOnlyList<string> Reexported,
     IReadOnlyList<string> ReleasedMounts,
-    IReadOnlyList<string> Missing);
+    IReadOnlyList<string> Missing,
+    IReadOnlyList<string> OrphanClones);
 
 /// <summary>
 /// Makes the host match the store. On start: creations a crash interrupted are undone, deletions finished,
 /// files, LVs and iSCSI targets of this server that the store does not know are removed, staged transfers
 /// deleted; volumes whose iSCSI target vanished (tgtd restarted) are exported again; mounts of ended
-/// instances are released; volumes the store knows but the host lacks are reported (logged and returned).
-/// Run later (by an admin), it leaves alone what may be in progress (CREATING rows, staged files).
+/// instances are released; clones made for instances that no mount claimed (a crash in PROLOG) are quarantined and
+/// purged; volumes the store knows but the host lacks are reported (logged and returned).
+/// Run later (by an admin), it leaves alone what may be in progress (CREATING rows, staged files, clones of this run
+/// younger than Pdisk:UnmountedCloneMinutes).
 /// </summary>
 internal sealed class PdiskReconciler(
     PdiskStore store,
     VolumeLifecycle volumes,
     IServiceProvider services,
     IInstanceDirectory instances,
+    PdiskOptions options,
+    PdiskRun run,
+    TimeProvider clock,
     ILogger<PdiskReconciler> logger)
 {
     static readonly SemaphoreSlim Gate = new(1, 1);
+
+    /// <summary>The periodic part: clones made for instances that no mount claimed in time are quarantined and purged.</summary>
+    public async Task<IReadOnlyList<string>> QuarantineOrphanClonesAsync(CancellationToken ct)
+    {
+        await Gate.WaitAsync(ct);
+        try { return await OrphanClonesAsync(ct); }
+        finally { Gate.Release(); }
+    }
+
+    /// <summary>
+    /// A clone made for an instance's boot disk is claimed by the instance's mount in PROLOG, moments later. Unclaimed,
+    /// it is an orphan once the run that made it has ended (the PROLOG died with it) or after Pdisk:UnmountedCloneMinutes:
+    /// it would count against its owner's storage quota and pin its origin against eviction forever.
+    /// </summary>
+    async Task<IReadOnlyList<string>> OrphanClonesAsync(CancellationToken ct)
+    {
+        var cutoff = clock.GetUtcNow().AddMinutes(-options.UnmountedCloneMinutes);
+        var orphans = new List<string>();
+        foreach (var clone in await store.UnmountedClonesAsync())
+        {
+            if (clone.PendingMountRun == run.Id && clone.CreatedAt > cutoff) continue;
+            await Try(async () =>
+            {
+                if (await volumes.QuarantineOrphanCloneAsync(clone.Uuid, run.Id, cutoff, ct))
+                    orphans.Add($"volume {clone.Uuid} (clone of {clone.OriginUuid} for user {clone.OwnerId}, made {clone.CreatedAt:O}, never mounted)");
+            }, $"quarantine the unmounted clone {clone.Uuid}");
+        }
+        return orphans;
+    }
 
     public async Task<ReconcileReport> ReconcileAsync(bool atStartup, CancellationToken ct)
     {
@@ -39,7 +74,7 @@ internal sealed class PdiskReconciler(
 
     async Task<ReconcileReport> PassAsync(bool atStartup, CancellationToken ct)
     {
-        List<string> undone = [], finished = [], orphans = [], reexported = [], released = [], missing = [];
+        List<string> undone = [], finished = [], orphans = [], reexported = [], released = [], missing = [], orphanClones = [];
 
         foreach (var row in await store.ListAllAsync())
         {
@@ -136,11 +171,13 @@ internal sealed class PdiskReconciler(
             released.Add($"volume {mount.VolumeUuid} on instance {mount.InstanceId}");
         }
 
-        var report = new ReconcileReport(undone, finished, orphans, reexported, released, missing);
-        if (undone.Count + finished.Count + orphans.Count + reexported.Count + released.Count > 0)
+        orphanClones.AddRange(await OrphanClonesAsync(ct));
+
+        var report = new ReconcileReport(undone, finished, orphans, reexported, released, missing, orphanClones);
+        if (undone.Count + finished.Count + orphans.Count + reexported.Count + released.Count + orphanClones.Count > 0)
             logger.LogInformation("Pdisk reconciliation: {Undone} creation(s) undone, {Finished} deletion(s) finished, {Orphans} orphan(s) removed, " +
-                "{Reexported} export(s) made again, {Released} mount(s) released, {Missing} volume(s) missing",
-                undone.Count, finished.Count, orphans.Count, reexported.Count, released.Count, missing.Count);
+                "{Reexported} export(s) made again, {Released} mount(s) released, {Missing} volume(s) missing, {OrphanClones} unmounted clone(s) quarantined",
+                undone.Count, finished.Count, orphans.Count, reexported.Count, released.Count, missing.Count, orphanClones.Count);
         return report;
     }
 

@@ -14,6 +14,12 @@ internal interface IVolumeSharing
     /// <summary>The configuration name: local or iscsi.</summary>
     string Name { get; }
 
+    /// <summary>
+    /// Makes sure the service behind the sharing runs, starting it when allowed; true when it had to be (re)started, so
+    /// every export it held is gone. Throws a 503 naming the service when it cannot be brought back.
+    /// </summary>
+    Task<bool> EnsureRunningAsync(CancellationToken ct);
+
     /// <summary>Exposes the volume; doing it again for the same volume and path is a no-op.</summary>
     Task ShareAsync(ShareRequest share, CancellationToken ct);
 
@@ -37,6 +43,7 @@ internal interface IVolumeSharing
 internal sealed class LocalSharing : IVolumeSharing
 {
     public string Name => "local";
+    public Task<bool> EnsureRunningAsync(CancellationToken ct) => Task.FromResult(false);
     public Task ShareAsync(ShareRequest share, CancellationToken ct) => Task.CompletedTask;
     public Task UnshareAsync(Guid uuid, CancellationToken ct) => Task.CompletedTask;
     public Task SetReadOnlyAsync(Guid uuid, bool readOnly, CancellationToken ct) => Task.CompletedTask;

@@ -50,6 +50,9 @@ internal static class TgtAdm
 
     static string Tid(int tid) => tid.ToString(CultureInfo.InvariantCulture);
 
+    /// <summary>The management channel of a tgtd started with the same control port (tgtd and tgtadm both take it).</summary>
+    public static IReadOnlyList<string> ControlPort(int port) => ["--control-port", port.ToString(CultureInfo.InvariantCulture)];
+
     public static IReadOnlyList<string> ShowTargets() => ["--lld", "iscsi", "--op", "show", "--mode", "target"];
     public static IReadOnlyList<string> ShowSystem() => ["--lld", "iscsi", "--op", "show", "--mode", "system"];
     public static IReadOnlyList<string> NewTarget(int tid, string iqn) => ["--lld", "iscsi", "--op", "new", "--mode", "target", "--tid", Tid(tid), "-T", iqn];

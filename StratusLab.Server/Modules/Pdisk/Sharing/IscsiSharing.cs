@@ -25,8 +25,11 @@ internal sealed class IscsiSharing(ICommandRunner runner, PdiskOptions options, 
 
     public string TurlOf(Guid uuid, string path) => TgtAdm.Turl(Portal, Port, uuid);
 
+    // A control port other than tgt's default lets this server drive its own tgtd beside another one (tgtadm -C N talks to tgtd -C N).
+    IReadOnlyList<string> ControlArguments => options.Iscsi.ControlPort > 0 ? TgtAdm.ControlPort(options.Iscsi.ControlPort) : [];
+
     Task<ToolResult> TgtAdmAsync(IReadOnlyList<string> args, CancellationToken ct) =>
-        runner.RunAsync(new ToolCommand(TgtAdm.Tool, args) { Timeout = TimeSpan.FromSeconds(30) }, ct);
+        runner.RunAsync(new ToolCommand(TgtAdm.Tool, [.. ControlArguments, .. args]) { Timeout = TimeSpan.FromSeconds(30) }, ct);
 
     /// <summary>The targets tgtd has, or null when tgtd is not running.</summary>
     async Task<IReadOnlyList<TgtTarget>?> ShowAsync(CancellationToken ct)
@@ -41,31 +44,56 @@ internal sealed class IscsiSharing(ICommandRunner runner, PdiskOptions options, 
         }
     }
 
-    /// <summary>Starts tgtd when tgtadm cannot reach it (tgtd daemonizes; a second one exits at once, so a race is harmless).</summary>
-    async Task<IReadOnlyList<TgtTarget>> EnsureDaemonAsync(CancellationToken ct)
+    /// <summary>
+    /// The targets of a running tgtd, and whether it had to be started for them. tgtd daemonizes; a second one exits at
+    /// once, so a race with another starter is harmless. 503 naming the iSCSI target service when it cannot run.
+    /// </summary>
+    async Task<(IReadOnlyList<TgtTarget> Targets, bool Started)> EnsureDaemonAsync(CancellationToken ct)
     {
-        if (await ShowAsync(ct) is { } targets) return targets;
+        if (await ShowAsync(ct) is { } targets) return (targets, false);
         if (!options.Iscsi.StartTgtd)
-            throw Unavailable("tgtd is not running and Pdisk:Iscsi:StartTgtd is false; start tgtd (systemctl start tgt) or use sharing 'local'.");
-        logger.LogInformation("tgtd is not running; starting it on portal {Portal}:{Port}", Portal, Port);
+            throw ServiceDown("tgtd is not running and Pdisk:Iscsi:StartTgtd is false, so the server may not start it; start it (systemctl start tgt)");
+        logger.LogWarning("The iSCSI target service (tgtd) is not running; starting it on portal {Portal}:{Port}", Portal, Port);
+        string? failure = null;
         try
         {
-            await runner.RunAsync(new ToolCommand(TgtAdm.Daemon, TgtAdm.StartDaemon(Portal, Port)) { Timeout = TimeSpan.FromSeconds(20) }, ct);
+            await runner.RunAsync(new ToolCommand(TgtAdm.Daemon, [.. ControlArguments, .. TgtAdm.StartDaemon(Portal, Port)]) { Timeout = TimeSpan.FromSeconds(20) }, ct);
         }
         catch (ToolFailedException e)
         {
+            failure = e.Message;
             logger.LogWarning("tgtd did not start ({Error}); waiting in case another process started it", e.Message);
         }
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
         while (DateTime.UtcNow < deadline)
         {
-            if (await ShowAsync(ct) is { } started) return started;
+            if (await ShowAsync(ct) is { } started) return (started, true);
             await Task.Delay(100, ct);
         }
-        throw Unavailable("tgtd could not be started (is the tgt package installed, and does the server run as root?); use sharing 'local' meanwhile.");
+        throw ServiceDown($"tgtd is down and could not be restarted{(failure is null ? "" : $" ({failure})")}. Check that the tgt package is installed, " +
+            "that the server runs as root and that nothing else holds the portal; meanwhile use sharing 'local'");
+    }
+
+    /// <summary>503: the iSCSI target service is down (the host's fault, not the request's).</summary>
+    static UnavailableException ServiceDown(string reason)
+    {
+        var error = new UnavailableException($"The iSCSI target service (tgtd) is not available: {reason}. " +
+            "Volumes shared over iSCSI cannot be exported or attached until it runs again; the server checks it periodically and then exports every such volume again.")
+        {
+            Title = "iSCSI target service unavailable",
+        };
+        error.Extensions["service"] = "tgtd";
+        return error;
     }
 
     static DomainException Unavailable(string detail) => new(Rejection.Unavailable, "iSCSI sharing is not available: " + detail, "sharing");
+
+    public async Task<bool> EnsureRunningAsync(CancellationToken ct)
+    {
+        await Gate.WaitAsync(ct);
+        try { return (await EnsureDaemonAsync(ct)).Started; }
+        finally { Gate.Release(); }
+    }
 
     public async Task ShareAsync(ShareRequest share, CancellationToken ct)
     {
@@ -73,7 +101,7 @@ internal sealed class IscsiSharing(ICommandRunner runner, PdiskOptions options, 
         await Gate.WaitAsync(ct);
         try
         {
-            var targets = await EnsureDaemonAsync(ct);
+            var (targets, _) = await EnsureDaemonAsync(ct);
             var existing = targets.FirstOrDefault(t => t.Name == iqn);
             if (existing is not null)
             {

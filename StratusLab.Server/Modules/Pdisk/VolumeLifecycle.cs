@@ -137,14 +137,6 @@ internal sealed partial class VolumeLifecycle(
         using var creating = Creating(id);
         await using var undo = new UndoStack(logger);
 
-<<<<<<< HEAD
-        await quotas.ReserveAsync(spec.OwnerId, new ResourceAmount(0, 0, 0, quotaGib), ct);
-        // While a row that could not be deleted holds the quota, the quota goes back with the row (FinishStrandedCreationsAsync).
-        var quotaStaysWithRow = false;
-        undo.Add("give the storage quota back", () => quotaStaysWithRow ? Task.CompletedTask : quotas.ReleaseAsync(spec.OwnerId, new ResourceAmount(0, 0, 0, quotaGib)));
-
-=======
->>>>>>> pdisk18
         var planned = plan(uuid);
         var now = clock.GetUtcNow();
         // The quota is taken in the transaction that writes the row, and given back in the one that removes it: a crash keeps both or neither.
@@ -164,16 +156,7 @@ internal sealed partial class VolumeLifecycle(
                 PendingMountRun = spec.ForInstance ? run.Id : null, CreatedAt = now, UpdatedAt = now,
             });
         }, ct);
-<<<<<<< HEAD
-        undo.Add("delete the volume row", async () =>
-        {
-            quotaStaysWithRow = true;
-            await store.DeleteAsync(id);
-            quotaStaysWithRow = false;
-        });
-=======
         undo.Add("delete the volume row and give the storage quota back", () => DeleteRowAsync(id, spec.OwnerId, quotaGib, CancellationToken.None));
->>>>>>> pdisk18
 
         VolumeLocation location;
         try
@@ -205,7 +188,6 @@ internal sealed partial class VolumeLifecycle(
         return (await store.GetAsync(id))!;
     }
 
-<<<<<<< HEAD
     IDisposable Creating(string uuid)
     {
         _creating[uuid] = 0;
@@ -243,14 +225,11 @@ internal sealed partial class VolumeLifecycle(
         return removed;
     }
 
-    async Task ShareAsync(IVolumeSharing sharing, ShareRequest share, CancellationToken ct)
-=======
     /// <summary>
     /// Exports a volume, after making sure the sharing's service runs and holds every other export it should (a restarted
     /// tgtd has none). <paramref name="held"/> is a volume whose lock the caller holds.
     /// </summary>
     async Task ShareAsync(IVolumeSharing sharing, ShareRequest share, string? held, CancellationToken ct)
->>>>>>> pdisk18
     {
         await EnsureExportsAsync(held, ct);
         try { await sharing.ShareAsync(share, ct); }

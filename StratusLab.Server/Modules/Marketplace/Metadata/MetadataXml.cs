@@ -355,6 +355,20 @@ internal static partial class MetadataXml
         description.AppendChild(doc.CreateWhitespace("\n  "));
     }
 
+    /// <summary>Sets (or replaces) one slterms field of an unsigned entry (sign-metadata's requirement options).</summary>
+    public static void SetTerm(XmlDocument doc, string name, string value)
+    {
+        var description = doc.DocumentElement?.ChildNodes.OfType<XmlElement>().FirstOrDefault(e => e.LocalName == "Description" && e.NamespaceURI == MetadataNames.Rdf)
+            ?? throw MetadataException.Invalid($"The entry has no rdf:Description to put slterms:{name} in.");
+        foreach (var old in description.ChildNodes.OfType<XmlElement>().Where(e => e.LocalName == name && e.NamespaceURI == MetadataNames.SlTerms).ToList())
+            description.RemoveChild(old);
+        var element = doc.CreateElement("slterms", name, MetadataNames.SlTerms);
+        element.InnerText = value;
+        description.AppendChild(doc.CreateWhitespace("  "));
+        description.AppendChild(element);
+        description.AppendChild(doc.CreateWhitespace("\n  "));
+    }
+
     /// <summary>The document as UTF-8 bytes, exactly as signed (no re-indentation).</summary>
     public static byte[] ToBytes(XmlDocument doc)
     {

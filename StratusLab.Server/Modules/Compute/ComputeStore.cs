@@ -252,7 +252,7 @@ internal sealed class ComputeStore(Store store)
         await using var c = await store.OpenAsync();
         return (await c.QueryAsync<InstanceRow>($"""
             SELECT {Columns} FROM compute_instances
-            WHERE state = 'RUNNING' AND ready = 0 AND not_ready = 0 AND ready_timeout_seconds IS NOT NULL AND started_at IS NOT NULL
+            WHERE state = 'RUNNING' AND ready = 0 AND not_ready = 0 AND ready_timeout_seconds IS NOT NULL
             """)).AsList();
     }
 

@@ -251,7 +251,9 @@ internal sealed partial class InstanceLifecycle
         var now = DateTimeOffset.UtcNow;
         foreach (var row in await store.ListAwaitingReadyAsync())
         {
-            if (row.StartedAt is not { } started || row.ReadyTimeoutSeconds is not { } limit || now < started.AddSeconds(limit)) continue;
+            // The simulated driver records no start time: its VM runs from when it was placed.
+            var started = row.StartedAt ?? row.PlacedAt ?? row.CreatedAt;
+            if (row.ReadyTimeoutSeconds is not { } limit || now < started.AddSeconds(limit)) continue;
             var reason = $"the guest did not become ready within {limit} s of starting (readyTimeoutSeconds){ConsoleTail(row.Id)}. " +
                          $"See its console: stratuslab console-log {row.Id}";
             if (await store.MarkNotReadyAsync(row.Id, reason) is { } flagged)

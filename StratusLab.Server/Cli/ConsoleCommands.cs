@@ -108,12 +108,17 @@ public static class ConsoleCommands
             await Task.WhenAny(fromGuest, toGuest);
             // Piped input ended: give the guest a moment to answer what was sent before closing.
             if (toGuest.IsCompleted && !tty) await Task.WhenAny(fromGuest, Task.Delay(TimeSpan.FromSeconds(2)));
-            await done.CancelAsync();
+            // Close, then let the receive loop see the server's close frame; cancelling a pending receive would abort the socket.
             if (ws.State == WebSocketState.Open)
             {
-                try { await ws.CloseAsync(WebSocketCloseStatus.NormalClosure, "bye", CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(5)); }
+                try
+                {
+                    await ws.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "bye", CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(5));
+                    await fromGuest.WaitAsync(TimeSpan.FromSeconds(5));
+                }
                 catch (Exception e) when (e is WebSocketException or TimeoutException) { }
             }
+            await done.CancelAsync();
         }
         finally
         {

@@ -122,14 +122,23 @@ internal static class ConsoleEndpoints
             using var done = CancellationTokenSource.CreateLinkedTokenSource(ct);
             var toGuest = PumpToSerialAsync(ws, serial, done.Token);
             var toClient = PumpToWebSocketAsync(serial, ws, done.Token);
-            await Task.WhenAny(toGuest, toClient);
-            await done.CancelAsync();
+            // Cancelling a pending WebSocket receive aborts the socket, so each side is ended by closing, not cancelling.
             try
             {
-                if (ws.State == WebSocketState.Open)
-                    await ws.CloseAsync(WebSocketCloseStatus.NormalClosure, "console closed", CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None);
+                if (await Task.WhenAny(toGuest, toClient) == toGuest)
+                {
+                    serial.Shutdown(SocketShutdown.Both);
+                    if (ws.State == WebSocketState.CloseReceived)
+                        await ws.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "console closed", CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None);
+                }
+                else if (ws.State == WebSocketState.Open)
+                {
+                    await ws.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "the VM's serial port closed", CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None);
+                    await toGuest.WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None);
+                }
             }
-            catch (Exception e) when (e is WebSocketException or TimeoutException or OperationCanceledException) { }
+            catch (Exception e) when (e is WebSocketException or SocketException or TimeoutException or OperationCanceledException) { }
+            await done.CancelAsync();
         }
         return TypedResults.Empty;
     }

@@ -88,6 +88,53 @@ public sealed class ApiClient(ClientSettings settings) : IDisposable
         }
     }
 
+    /// <summary>A GET whose body is read as a stream (text logs, server-sent events); a failure status becomes a <see cref="CliException"/>.</summary>
+    public async Task<HttpResponseMessage> GetStreamAsync(string path, string accept, CancellationToken ct = default)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, path.TrimStart('/'));
+        request.Headers.Accept.ParseAdd(accept);
+        HttpResponseMessage response;
+        try
+        {
+            response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+        }
+        catch (HttpRequestException e) when (e.InnerException is SocketException || e.HttpRequestError == HttpRequestError.ConnectionError)
+        {
+            throw new CliException($"cannot reach the StratusLab server at {settings.Endpoint}: is 'stratuslab serve' running? (set --endpoint or STRATUSLAB_ENDPOINT)");
+        }
+        if (response.IsSuccessStatusCode) return response;
+        using (response) throw new CliException(DescribeFailure(response.StatusCode, await response.Content.ReadAsStringAsync(ct)));
+    }
+
+    /// <summary>Opens a WebSocket to an API path, authenticated like every other call.</summary>
+    public async Task<System.Net.WebSockets.ClientWebSocket> ConnectWebSocketAsync(string path, CancellationToken ct = default)
+    {
+        var uri = new UriBuilder(new Uri(_http.BaseAddress!, path.TrimStart('/'))) ;
+        uri.Scheme = uri.Scheme == "https" ? "wss" : "ws";
+        var ws = new System.Net.WebSockets.ClientWebSocket();
+        if (settings.Token is not null) ws.Options.SetRequestHeader("Authorization", "Bearer " + settings.Token);
+        ws.Options.CollectHttpResponseDetails = true;
+        try
+        {
+            await ws.ConnectAsync(uri.Uri, ct);
+            return ws;
+        }
+        catch (System.Net.WebSockets.WebSocketException e)
+        {
+            var status = ws.HttpStatusCode;
+            ws.Dispose();
+            if (status == 0) throw new CliException($"cannot reach the StratusLab server at {settings.Endpoint}: {e.Message}");
+            throw new CliException($"the console could not be opened ({(int)status}): " + status switch
+            {
+                HttpStatusCode.NotFound => "no such instance (or it is not yours).",
+                HttpStatusCode.Conflict => "the instance has no running serial port now (is it RUNNING on the qemu driver?); its log: stratuslab console-log ID.",
+                HttpStatusCode.Forbidden => "you may see this instance but not manage it.",
+                HttpStatusCode.Unauthorized => "no valid token.",
+                _ => e.Message,
+            });
+        }
+    }
+
     string DescribeFailure(HttpStatusCode status, string text)
     {
         string? detail = null;

@@ -41,6 +41,7 @@ public static class ClientCli
     [
         .. IdentityCommands.All,
         .. ComputeCommands.All,
+        .. ConsoleCommands.All,
         .. NetworkingCommands.All,
         .. ImageCommands.All,
         .. SchedulingCommands.All,

@@ -14,7 +14,7 @@ public static class ComputeCommands
         new("kill-instance", "ID...", "terminate instances at once (their disks are discarded)", KillInstance),
         new("shutdown-instance", "ID...", "power instances off gracefully (ACPI), then remove them", ShutdownInstance),
         new("instance-action", "ID ACTION", "stop, start, reboot, suspend or resume an instance", InstanceAction),
-        new("connect-instance", "ID [-i KEY] [--ssh]", "print (or with --ssh run) the ssh command for an instance", ConnectInstance),
+        new("connect-instance", "ID [-i KEY] [--ssh] [--console]", "print (or with --ssh run) the ssh command for an instance; --console: its interactive serial console (Ctrl-] quits)", ConnectInstance),
         new("describe-instance-types", "", "list the instance types", DescribeTypes),
     ];
 
@@ -23,7 +23,7 @@ public static class ComputeCommands
     static async Task<int> RunInstance(CliContext cx)
     {
         var args = CliArgs.Parse(cx.Args.Positionals.Concat(Flatten(cx.Args)), Aliases);
-        args.AllowOnly("--type", "--count", "--name", "--cpu", "--memory", "--context", "--key", "--network", "--port", "--persistent-disk", "--wait", "--timeout");
+        args.AllowOnly("--type", "--count", "--name", "--cpu", "--memory", "--context", "--key", "--network", "--port", "--persistent-disk", "--wait", "--timeout", "--ready-timeout");
         var context = new Dictionary<string, string>();
         foreach (var kv in args.All("--context"))
         {
@@ -53,6 +53,7 @@ public static class ComputeCommands
             forwardPorts = ports.Count > 0 ? ports : null,
             volumes = args.All("--persistent-disk").Count > 0 ? args.All("--persistent-disk") : null,
             count,
+            readyTimeoutSeconds = args.LongOption("--ready-timeout"),
         };
         var created = await cx.Api.PostAsync("api/v1/instances", body);
         var list = created is JsonArray array ? array.Select(n => n!).ToList() : [created!];
@@ -136,6 +137,11 @@ public static class ComputeCommands
     static async Task<int> ConnectInstance(CliContext cx)
     {
         var args = CliArgs.Parse(cx.Args.Positionals.Concat(Flatten(cx.Args)), Aliases);
+        if (cx.Args.Has("--console"))
+        {
+            cx.Args.AllowOnly("--console");
+            return await ConsoleCommands.InteractiveAsync(cx, Id(cx.Args.Positional(0, "the instance ID")));
+        }
         args.AllowOnly("--identity", "--ssh");
         var id = Id(args.Positional(0, "the instance ID"));
         var node = (await cx.Api.GetAsync($"api/v1/instances/{id}"))!;
@@ -143,7 +149,8 @@ public static class ComputeCommands
             ?? throw new CliException($"instance {id} has no forwarded SSH port (state {node["state"]}).");
         var command = new List<string> { "ssh", "-p", ssh["hostPort"]!.ToString(), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null" };
         if (args.Option("--identity") is { } key) command.AddRange(["-i", key]);
-        command.Add($"root@{ssh["hostAddress"]}");
+        // The image's entry names its login user (cloud-init images refuse root); the appliance logs in as root.
+        command.Add($"{node["loginUser"]?.GetValue<string>() ?? "root"}@{ssh["hostAddress"]}");
         if (!args.Has("--ssh"))
             return cx.Print(new JsonObject { ["command"] = new JsonArray(command.Select(c => (JsonNode)c).ToArray()) }, _ => cx.Out.WriteLine(string.Join(' ', command)));
         var psi = new ProcessStartInfo(command[0]) { UseShellExecute = false };

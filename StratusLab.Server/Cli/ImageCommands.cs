@@ -10,7 +10,8 @@ public static class ImageCommands
         new("describe-images", "", "list the image cache: state, download progress, hits", DescribeImages),
         new("image-prefetch", "IMAGE", "download an image (Marketplace identifier or http(s) URL) into the cache (admin)", Prefetch),
         new("image-evict", "IMAGE", "remove an image from the cache (admin; refused while VMs use clones of it)", Evict),
-        new("image-register", "NAME PATH [--default]", "give an image file on the server a name and cache it (admin)", Register),
+        new("image-register", "NAME PATH [--default] [--min-memory MiB] [--min-cpu N] [--min-disk GiB] [--default-user USER] [--context-method opennebula|nocloud] [--os OS]",
+            "give an image file on the server a name and cache it, with what it needs (admin)", Register),
     ];
 
     static async Task<int> DescribeImages(CliContext cx)
@@ -78,10 +79,15 @@ public static class ImageCommands
 
     static async Task<int> Register(CliContext cx)
     {
-        cx.Args.AllowOnly("--default");
+        cx.Args.AllowOnly("--default", "--min-memory", "--min-cpu", "--min-disk", "--default-user", "--context-method", "--os");
         var name = cx.Args.Positional(0, "the image name");
         var path = Path.GetFullPath(cx.Args.Positional(1, "the image file path (on the server)"));
-        var node = await cx.Api.PostAsync("api/v1/images", new { name, path, @default = cx.Args.Has("--default") });
+        var node = await cx.Api.PostAsync("api/v1/images", new
+        {
+            name, path, @default = cx.Args.Has("--default"),
+            minMemoryMiB = cx.Args.LongOption("--min-memory"), minCpu = cx.Args.LongOption("--min-cpu"), minDiskGiB = cx.Args.LongOption("--min-disk"),
+            defaultUser = cx.Args.Option("--default-user"), contextMethod = cx.Args.Option("--context-method"), os = cx.Args.Option("--os"),
+        });
         return cx.Print(node, n => cx.Out.WriteLine($"registered {name} as {n["identifier"]}"));
     }
 

@@ -17,9 +17,9 @@ public static class MarketplaceCommands
 
     public static readonly IReadOnlyList<ClientCommand> All =
     [
-        new("build-metadata", "IMAGE [-o OUT] [--title T] [--description D] [--type machine|disk] [--os OS] [--os-version V] [--os-arch A] [--version V] [--format F] [--compression C] [--location URL]... [--tag T]... [--valid-days N | --valid TIME] [--creator C] [--publisher P] [--hypervisor H] [--kind K] [--disks-bus B] [--inbound-port N]... [--outbound-port N]...",
+        new("build-metadata", "IMAGE [-o OUT] [--title T] [--description D] [--type machine|disk] [--os OS] [--os-version V] [--os-arch A] [--version V] [--format F] [--compression C] [--location URL]... [--tag T]... [--valid-days N | --valid TIME] [--creator C] [--publisher P] [--hypervisor H] [--kind K] [--disks-bus B] [--inbound-port N]... [--outbound-port N]... " + RequirementUsage,
             "compute an image's bytes and checksums and write an unsigned metadata entry (default IMAGE.xml)", BuildMetadata),
-        new("sign-metadata", $"FILE {KeyOptions} [--email E] [--algorithm rsa-sha256|rsa-sha1] [-o OUT]",
+        new("sign-metadata", $"FILE {KeyOptions} [--email E] [--algorithm rsa-sha256|rsa-sha1] [-o OUT] [--os OS] {RequirementUsage}",
             "sign a metadata entry with your certificate (in place unless -o); STRATUSLAB_KEY_PASSWORD also gives the password", SignMetadata),
         new("validate-metadata", "FILE", "check a signed metadata entry locally: signature, endorser and constraints", ValidateMetadata),
         new("upload-metadata", "FILE", "upload a signed metadata entry to the Marketplace", UploadMetadata),
@@ -38,9 +38,9 @@ public static class MarketplaceCommands
 
     static async Task<int> BuildMetadata(CliContext cx)
     {
-        cx.Args.AllowOnly("-o", "--output", "--title", "--description", "--type", "--os", "--os-version", "--os-arch", "--version", "--format",
+        cx.Args.AllowOnly(["-o", "--output", "--title", "--description", "--type", "--os", "--os-version", "--os-arch", "--version", "--format",
             "--compression", "--location", "--tag", "--valid-days", "--valid", "--creator", "--publisher", "--hypervisor", "--kind", "--disks-bus",
-            "--inbound-port", "--outbound-port");
+            "--inbound-port", "--outbound-port", .. RequirementOptions]);
         var image = cx.Args.Positional(0, "the image file");
         if (!File.Exists(image)) throw new CliException($"{image} does not exist; give the path of the image file the entry describes.");
         var type = cx.Args.Option("--type") ?? "machine";
@@ -63,6 +63,8 @@ public static class MarketplaceCommands
             Hypervisor = cx.Args.Option("--hypervisor"), Os = cx.Args.Option("--os"), OsVersion = cx.Args.Option("--os-version"),
             OsArch = cx.Args.Option("--os-arch"), Kind = cx.Args.Option("--kind"), DisksBus = cx.Args.Option("--disks-bus"),
             InboundPorts = cx.Args.All("--inbound-port").Select(Port).ToList(), OutboundPorts = cx.Args.All("--outbound-port").Select(Port).ToList(),
+            MinMemoryMiB = cx.Args.LongOption("--min-memory"), MinCpu = (int?)cx.Args.LongOption("--min-cpu"), MinDiskGiB = cx.Args.LongOption("--min-disk"),
+            DefaultUser = cx.Args.Option("--default-user"), ContextMethod = cx.Args.Option("--context-method"),
         };
         var output = cx.Args.Option("-o") ?? cx.Args.Option("--output") ?? image + ".xml";
         await File.WriteAllBytesAsync(output, Run(() => MetadataFiles.Build(draft)));
@@ -83,9 +85,13 @@ public static class MarketplaceCommands
         return (format, compression);
     }
 
+    /// <summary>What an image needs, as build-metadata and sign-metadata take it; each option is its slterms field's name.</summary>
+    static readonly string[] RequirementOptions = ["--min-memory", "--min-cpu", "--min-disk", "--default-user", "--context-method"];
+    const string RequirementUsage = "[--min-memory MiB] [--min-cpu N] [--min-disk GiB] [--default-user USER] [--context-method opennebula|nocloud]";
+
     static async Task<int> SignMetadata(CliContext cx)
     {
-        cx.Args.AllowOnly("--p12", "--cert", "--key", "--password", "--email", "--algorithm", "-o", "--output");
+        cx.Args.AllowOnly(["--p12", "--cert", "--key", "--password", "--email", "--algorithm", "-o", "--output", "--os", .. RequirementOptions]);
         var file = cx.Args.Positional(0, "the metadata file");
         var algorithm = (cx.Args.Option("--algorithm") ?? "rsa-sha256").ToLowerInvariant() switch
         {
@@ -94,7 +100,10 @@ public static class MarketplaceCommands
             var a => throw new UsageException($"--algorithm '{a}' is not accepted; use rsa-sha256 (default) or rsa-sha1 (what the old client made)."),
         };
         using var certificate = LoadKey(cx) ?? throw new UsageException("give your key: --p12 FILE, or --cert FILE --key FILE.");
-        var signed = Run(() => MetadataFiles.Sign(ReadFile(file), certificate, cx.Args.Option("--email"), DateTimeOffset.UtcNow, algorithm));
+        var terms = new Dictionary<string, string>();
+        foreach (var option in RequirementOptions.Append("--os"))
+            if (cx.Args.Option(option) is { } value) terms[option[2..]] = value;
+        var signed = Run(() => MetadataFiles.Sign(ReadFile(file), certificate, cx.Args.Option("--email"), DateTimeOffset.UtcNow, algorithm, terms));
         var entry = signed.Entry;
         var output = cx.Args.Option("-o") ?? cx.Args.Option("--output") ?? file;
         await File.WriteAllBytesAsync(output, signed.Xml);

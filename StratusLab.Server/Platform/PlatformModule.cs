@@ -113,6 +113,7 @@ public static class PlatformModule
     {
         app.UseMiddleware<RequestLogging>();
         app.UseErrorHandling();
+        app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
         app.UseAuthentication();
         app.UseAuthorization();
         app.MapOpenApi("/openapi/{documentName}.json");

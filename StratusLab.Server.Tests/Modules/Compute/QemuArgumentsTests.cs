@@ -16,7 +16,7 @@ public class QemuArgumentsTests
     [Test]
     public void A_tcg_vm_gets_virtio_disk_and_nic_qmp_pidfile_serial_log_and_daemonizes()
     {
-        var args = QemuDriver.BuildArguments(Spec(), "tcg", QemuPaths.For("/data/instances/42"));
+        var args = QemuDriver.BuildArguments(Spec(), "tcg", QemuPaths.For("/data/instances/42", "/data/consoles/42.log"));
         var line = Line(args);
         Assert.Multiple(() =>
         {
@@ -24,7 +24,10 @@ public class QemuArgumentsTests
             Assert.That(line, Does.Not.Contain("-cpu host"));
             Assert.That(line, Does.Contain("-qmp unix:/data/instances/42/qmp.sock,server=on,wait=off"));
             Assert.That(line, Does.Contain("-pidfile /data/instances/42/qemu.pid"));
-            Assert.That(line, Does.Contain("-serial file:/data/instances/42/serial.log"));
+            Assert.That(line, Does.Contain("-chardev socket,id=serial0,path=/data/instances/42/console.sock,server=on,wait=off,logfile=/data/consoles/42.log,logappend=on -serial chardev:serial0"),
+                "the serial port is a socket for the interactive console, logged outside the VM directory");
+            Assert.That(line, Does.Contain("-qmp unix:/data/instances/42/events.sock,server=on,wait=off"), "a second monitor for events");
+            Assert.That(line, Does.Contain("-device pvpanic -action panic=pause"));
             Assert.That(args, Does.Contain("-daemonize"));
             Assert.That(line, Does.Contain("-drive file=/data/instances/42/disk.qcow2,format=qcow2,if=none,id=disk0,cache=writeback,discard=unmap -device virtio-blk-pci,drive=disk0,id=vd0,bootindex=0"));
             Assert.That(line, Does.Contain("id=context,media=cdrom,readonly=on -device ide-cd,drive=context"));

@@ -28,6 +28,8 @@ internal static class ComputeEndpoints
         api.MapDelete("/instances/{id:long}", TerminateInstance);
         api.MapPost("/instances/{id:long}/actions/{action}", ActOnInstance);
         api.MapGet("/instances/{id:long}/wait", WaitForInstance);
+        api.MapGet("/instances/{id:long}/console", Console.ConsoleEndpoints.GetConsole);
+        api.MapGet("/instances/{id:long}/console/ws", Console.ConsoleEndpoints.ConnectConsole);
         api.MapGet("/events", StreamEvents);
 
         api.MapGet("/instance-types", ListInstanceTypes);
@@ -175,7 +177,7 @@ internal static class ComputeEndpoints
         catch (OperationCanceledException) { }
     }
 
-    static async Task<InstanceRow> VisibleAsync(long id, Caller caller, ComputeStore store, Operation operation)
+    internal static async Task<InstanceRow> VisibleAsync(long id, Caller caller, ComputeStore store, Operation operation)
     {
         var row = await store.GetAsync(id);
         var ownership = row is null ? null : InstanceViews.OwnershipOf(row);

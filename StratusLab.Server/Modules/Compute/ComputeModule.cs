@@ -18,6 +18,8 @@ internal static class ComputeModule
         services.AddSingleton<InstanceViews>();
         services.AddSingleton<InstanceRequests>();
         services.AddSingleton<SimulatedFaults>();
+        services.AddSingleton<Console.ConsoleLogs>();
+        services.AddSingleton<GuestPanics>();
         services.AddHypervisorDriver<QemuDriver>("qemu");
         services.AddHypervisorDriver<SimulatedDriver>("simulated");
         services.AddSingleton<GuestInstances>();

@@ -15,6 +15,12 @@ internal sealed class ComputeOptions : IValidatedOptions
     public int BootTimeoutSeconds { get; set; } = 300;
     public int MonitorIntervalSeconds { get; set; } = 5;
     public int MaxConcurrentDeployments { get; set; } = 32;
+    /// <summary>The default per-request ready timeout (seconds after RUNNING); 0: an instance is never flagged not ready.</summary>
+    public int ReadyTimeoutSeconds { get; set; }
+    /// <summary>Each instance's serial console log is cut to its newest part beyond this size.</summary>
+    public int ConsoleLogMaxKiB { get; set; } = 1024;
+    /// <summary>DONE and FAILED instances (and their console logs) are deleted this long after they ended.</summary>
+    public int EndedInstanceRetentionHours { get; set; } = 168;
 
     public IEnumerable<string> Problems()
     {
@@ -26,6 +32,9 @@ internal sealed class ComputeOptions : IValidatedOptions
         problems.Range("Compute:BootTimeoutSeconds", BootTimeoutSeconds, 5, 3600);
         problems.Range("Compute:MonitorIntervalSeconds", MonitorIntervalSeconds, 1, 3600);
         problems.Range("Compute:MaxConcurrentDeployments", MaxConcurrentDeployments, 1, 1024);
+        problems.Range("Compute:ReadyTimeoutSeconds", ReadyTimeoutSeconds, 0, 86_400);
+        problems.Range("Compute:ConsoleLogMaxKiB", ConsoleLogMaxKiB, 16, 1024 * 1024);
+        problems.Range("Compute:EndedInstanceRetentionHours", EndedInstanceRetentionHours, 1, 24 * 3650);
         if (ApplianceImage.Length > 0 && !File.Exists(ApplianceImage))
             problems.Add($"Compute:ApplianceImage = '{ApplianceImage}' does not exist; accepted values: empty (look in ~/.cache/stratuslab/appliance), or the path of a built appliance image.");
         return problems;

@@ -53,6 +53,12 @@ internal sealed class InstanceRow
     public DateTimeOffset? StartedAt { get; init; }
     public DateTimeOffset? ReadyAt { get; init; }
     public DateTimeOffset? EndedAt { get; init; }
+    /// <summary>The user to log in as, from the image's entry (defaultUser).</summary>
+    public string? LoginUser { get; init; }
+    /// <summary>Seconds from RUNNING within which the guest must become ready, else it is flagged not ready (null: no limit).</summary>
+    public long? ReadyTimeoutSeconds { get; init; }
+    public bool NotReady { get; init; }
+    public string? NotReadyReason { get; init; }
 
     public InstanceState StateValue => Enum.Parse<InstanceState>(State, ignoreCase: true);
 }
@@ -74,6 +80,8 @@ internal sealed record NewInstance(
 {
     /// <summary>Uuids of persistent volumes to attach at boot.</summary>
     public IReadOnlyList<string> Volumes { get; init; } = [];
+    public string? LoginUser { get; init; }
+    public long? ReadyTimeoutSeconds { get; init; }
 }
 
 /// <summary>What PROLOG made for an instance, recorded in one write once it is all there.</summary>
@@ -104,7 +112,8 @@ internal sealed class ComputeStore(Store store)
         context_json AS Context, ssh_keys_json AS SshKeys, user_data AS UserData, admin_json AS Admin,
         port_forwards_json AS PortForwards, networks_json AS Networks, forward_ports_json AS ForwardPorts, volumes_json AS Volumes, nics_json AS Nics, vm_dir AS VmDir,
         boot_disk_json AS BootDisk, save_image AS SaveImage, saved_image AS SavedImage, pid AS Pid, scheduling_message AS SchedulingMessage,
-        quota_held AS QuotaHeld, created_at AS CreatedAt, updated_at AS UpdatedAt, placed_at AS PlacedAt, started_at AS StartedAt, ready_at AS ReadyAt, ended_at AS EndedAt
+        quota_held AS QuotaHeld, created_at AS CreatedAt, updated_at AS UpdatedAt, placed_at AS PlacedAt, started_at AS StartedAt, ready_at AS ReadyAt, ended_at AS EndedAt,
+        login_user AS LoginUser, ready_timeout_seconds AS ReadyTimeoutSeconds, not_ready AS NotReady, not_ready_reason AS NotReadyReason
         """;
 
     /// <summary>Counts the store round trips of the current async flow (all modules' stores share the one store).</summary>
@@ -131,14 +140,16 @@ internal sealed class ComputeStore(Store store)
                 var i = instances[n];
                 var id = await c.ExecuteScalarAsync<long>("""
                     INSERT INTO compute_instances (name, owner_id, group_id, permissions, state, image, image_ref, instance_type, cpu, memory_mib,
-                        driver, context_json, ssh_keys_json, user_data, admin_json, networks_json, forward_ports_json, volumes_json, save_image, quota_held, created_at, updated_at)
+                        driver, context_json, ssh_keys_json, user_data, admin_json, networks_json, forward_ports_json, volumes_json, save_image, quota_held, created_at, updated_at,
+                        login_user, ready_timeout_seconds)
                     VALUES ('', @OwnerId, @GroupId, @Permissions, 'PENDING', @Image, @ImageRef, @InstanceType, @Cpu, @MemoryMib,
-                        @Driver, @Context, @SshKeys, @UserData, @Admin, @Networks, @ForwardPorts, @Volumes, @SaveImage, 1, @now, @now)
+                        @Driver, @Context, @SshKeys, @UserData, @Admin, @Networks, @ForwardPorts, @Volumes, @SaveImage, 1, @now, @now,
+                        @LoginUser, @ReadyTimeoutSeconds)
                     RETURNING id
                     """, new
                     {
                         i.OwnerId, i.GroupId, i.Permissions, i.Image, i.ImageRef, i.InstanceType, i.Cpu, i.MemoryMib, i.Driver,
-                        i.Context, i.SshKeys, i.UserData, i.Admin, i.Networks, i.ForwardPorts, i.Volumes, i.SaveImage, now,
+                        i.Context, i.SshKeys, i.UserData, i.Admin, i.Networks, i.ForwardPorts, i.Volumes, i.SaveImage, now, i.LoginUser, i.ReadyTimeoutSeconds,
                     }, tx);
                 var row = await c.QuerySingleAsync<InstanceRow>($"UPDATE compute_instances SET name = @name WHERE id = @id RETURNING {Columns}",
                     new { id, name = i.Name is null ? $"vm-{id}" : instances.Count > 1 ? $"{i.Name}-{n + 1}" : i.Name }, tx);
@@ -230,6 +241,29 @@ internal sealed class ComputeStore(Store store)
     /// <summary>After a reboot the guest has to report ready again.</summary>
     public Task<InstanceRow?> ClearReadyAsync(long id) =>
         ChangeAsync(id, [InstanceState.Running, InstanceState.Suspended], null, "ready = 0, ready_at = NULL, failure_reason = NULL", null);
+
+    /// <summary>RUNNING and still not ready past its ready timeout: flagged with the reason (once; a later ready report wins in the view).</summary>
+    public Task<InstanceRow?> MarkNotReadyAsync(long id, string reason) =>
+        ChangeAsync(id, [InstanceState.Running], null, "not_ready = 1, not_ready_reason = @reason", new { reason });
+
+    /// <summary>RUNNING instances with a ready timeout that are neither ready nor flagged yet.</summary>
+    public async Task<IReadOnlyList<InstanceRow>> ListAwaitingReadyAsync()
+    {
+        await using var c = await store.OpenAsync();
+        return (await c.QueryAsync<InstanceRow>($"""
+            SELECT {Columns} FROM compute_instances
+            WHERE state = 'RUNNING' AND ready = 0 AND not_ready = 0 AND ready_timeout_seconds IS NOT NULL
+            """)).AsList();
+    }
+
+    /// <summary>Deletes DONE and FAILED instances that ended (or last changed) before <paramref name="before"/>; returns their ids.</summary>
+    public async Task<IReadOnlyList<long>> DeleteEndedBeforeAsync(DateTimeOffset before)
+    {
+        await using var c = await store.OpenAsync();
+        return (await c.QueryAsync<long>("""
+            DELETE FROM compute_instances WHERE state IN ('DONE', 'FAILED') AND COALESCE(ended_at, updated_at) < @before RETURNING id
+            """, new { before })).AsList();
+    }
 
     /// <summary>Notes why an action failed (the instance stays in its state).</summary>
     public Task<InstanceRow?> SetFailureReasonAsync(long id, string reason) =>

@@ -223,13 +223,87 @@ internal sealed partial class InstanceLifecycle
         }
     }
 
+    /// <summary>A guest kernel panicked (QMP GUEST_PANICKED): FAILED with the console's last words, VM and capacity released.</summary>
+    public async Task FailPanickedAsync(long id, CancellationToken ct)
+    {
+        // The panic message reaches the serial log a moment after pvpanic tells QEMU.
+        await Task.Delay(500, ct);
+        var gate = LockOf(id);
+        await gate.WaitAsync(ct);
+        try
+        {
+            var row = await store.GetAsync(id);
+            // Not yet RUNNING (or already ending): the monitoring pass sees the panicked status once deployment is done.
+            if (row is null || row.StateValue is not (InstanceState.Running or InstanceState.Suspended)) return;
+            await FailPanickedLockedAsync(row, ct);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    async Task FailPanickedLockedAsync(InstanceRow row, CancellationToken ct)
+    {
+        var reason = consoles.PanicReason(row.Id, panicked: true)!;
+        await CleanUpAsync(row, ct);
+        await FailAsync(row.Id, row.StateValue, reason);
+    }
+
+    string ConsoleTail(long id)
+    {
+        var lines = consoles.LastLines(id, 5);
+        return lines.Count == 0 ? "" : "; last console lines: " + consoles.Quote(lines);
+    }
+
+    DateTimeOffset _lastRetentionPass = DateTimeOffset.MinValue;
+
+    /// <summary>Flags RUNNING instances that did not become ready within their ready timeout (once each).</summary>
+    async Task FlagNotReadyAsync()
+    {
+        var now = DateTimeOffset.UtcNow;
+        foreach (var row in await store.ListAwaitingReadyAsync())
+        {
+            // The simulated driver records no start time: its VM runs from when it was placed.
+            var started = row.StartedAt ?? row.PlacedAt ?? row.CreatedAt;
+            if (row.ReadyTimeoutSeconds is not { } limit || now < started.AddSeconds(limit)) continue;
+            var reason = $"the guest did not become ready within {limit} s of starting (readyTimeoutSeconds){ConsoleTail(row.Id)}. " +
+                         $"See its console: stratuslab console-log {row.Id}";
+            if (await store.MarkNotReadyAsync(row.Id, reason) is { } flagged)
+            {
+                logger.LogWarning("Instance {Id} is not ready after {Seconds} s", row.Id, limit);
+                Publish(flagged);
+            }
+        }
+    }
+
+    /// <summary>DONE and FAILED instances past Compute:EndedInstanceRetentionHours go, with their console logs (checked every 10 minutes).</summary>
+    public async Task RemoveExpiredAsync(bool force = false)
+    {
+        var now = DateTimeOffset.UtcNow;
+        if (!force && now - _lastRetentionPass < TimeSpan.FromMinutes(10)) return;
+        _lastRetentionPass = now;
+        var removed = await store.DeleteEndedBeforeAsync(now.AddHours(-compute.EndedInstanceRetentionHours));
+        foreach (var id in removed)
+        {
+            consoles.Delete(id);
+            _locks.TryRemove(id, out _);
+        }
+        if (removed.Count > 0) logger.LogInformation("Removed {Count} ended instance(s) past their retention time, with their console logs", removed.Count);
+    }
+
     /// <summary>A periodic pass: a VM that stopped running on its own makes its instance FAILED (and cleaned up); stranded instances are finished.</summary>
     public async Task MonitorAsync(CancellationToken ct)
     {
         // Its own failures (the store still refuses writes) must not stop the watch over running VMs.
         try { await RecoverStrandedAsync(ct); }
         catch (Exception e) when (!ct.IsCancellationRequested) { logger.LogWarning("Recovering stranded instances failed: {Error}; retried next pass", e.Message); }
-
+        try
+        {
+            await FlagNotReadyAsync();
+            await RemoveExpiredAsync();
+        }
+        catch (Exception e) when (!ct.IsCancellationRequested) { logger.LogWarning("The ready-timeout or retention pass failed: {Error}; retried next pass", e.Message); }
         var rows = await store.ListAsync([InstanceState.Running, InstanceState.Suspended], null);
         foreach (var row in rows)
         {
@@ -243,10 +317,17 @@ internal sealed partial class InstanceLifecycle
                 VmPowerState power;
                 try { power = await driver.QueryAsync(new VmRef(current.Id, current.VmDir, (int?)current.Pid), ct); }
                 catch (HypervisorException) { continue; }
-                if (power != VmPowerState.Off) continue;
+                if (power == VmPowerState.Panicked)
+                {
+                    await FailPanickedLockedAsync(current, ct);
+                    continue;
+                }
+                if (power != VmPowerState.Off) { consoles.Bound(current.Id); continue; }
                 await CleanUpAsync(current, ct);
-                await FailAsync(current.Id, current.StateValue,
-                    "the VM stopped running outside the server's control (powered off from inside, or crashed)");
+                // A QEMU that exited on its own (after a panic, or a crash) leaves its last words on the console.
+                var reason = consoles.PanicReason(current.Id, panicked: false)
+                    ?? "the VM stopped running outside the server's control (powered off from inside, or crashed)" + ConsoleTail(current.Id);
+                await FailAsync(current.Id, current.StateValue, reason);
             }
             finally
             {

@@ -34,6 +34,7 @@ internal sealed partial class InstanceLifecycle(
     Networking.Contracts.IInstanceNetworking networking,
     ServerOptions options,
     ComputeOptions compute,
+    Console.ConsoleLogs consoles,
     ILogger<InstanceLifecycle> logger) : BackgroundService
 {
     public const string GuestTokenPrefix = "slg_";

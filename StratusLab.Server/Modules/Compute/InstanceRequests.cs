@@ -34,11 +34,15 @@ internal sealed record CreateInstanceRequest(
     IReadOnlyList<string>? RawQemuArguments = null,
     string? Mac = null,
     bool Save = false,
-    IReadOnlyList<int>? ForwardPorts = null);
+    IReadOnlyList<int>? ForwardPorts = null)
+{
+    /// <summary>Seconds after RUNNING within which the guest must become ready, else the instance is flagged notReady (default Compute:ReadyTimeoutSeconds; 0: never).</summary>
+    public int? ReadyTimeoutSeconds { get; init; }
+}
 
 /// <summary>Validates and admits instance requests: nothing is written until every check passed and the quota is reserved.</summary>
 internal sealed partial class InstanceRequests(ComputeStore store, Images.Contracts.IImageCache images, IQuotaLedger quotas, ComputeOptions options, Scheduling.Contracts.IPlacementRules placement, Marketplace.Contracts.IImagePolicy imagePolicy,
-    Networking.Contracts.IInstanceNetworking networking, Pdisk.Contracts.IVolumes volumes)
+    Networking.Contracts.IInstanceNetworking networking, Pdisk.Contracts.IVolumes volumes, Marketplace.Contracts.IMarketplaceCatalog catalog)
 {
     public const int MaxCount = 1000;
 
@@ -109,7 +113,11 @@ internal sealed partial class InstanceRequests(ComputeStore store, Images.Contra
             }
         }
 
-        var (typeName, cpu, memory) = await SizeAsync(r);
+        var needs = imageIdentifier is { } entryId && await catalog.FindLatestValidAsync(entryId) is { } entry
+            ? Marketplace.Contracts.ImageRequirements.Of(entry) : null;
+        var (typeName, cpu, memory) = await SizeAsync(r, needs, imageName);
+        if (r.ReadyTimeoutSeconds is { } rt) Validate.Range(rt, "readyTimeoutSeconds", 0, 86_400);
+        var readyTimeout = r.ReadyTimeoutSeconds ?? options.ReadyTimeoutSeconds;
         if (await placement.WhyNeverFitsAsync(cpu, memory, count) is { } never)
         {
             var field = never.Resource switch
@@ -129,7 +137,7 @@ internal sealed partial class InstanceRequests(ComputeStore store, Images.Contra
             var rows = Enumerable.Range(0, count).Select(_ => new NewInstance(
                 name, caller.UserId, caller.PrimaryGroupId, Permissions.Private.Bits, imageName, imageRef, typeName, cpu, memory,
                 options.Driver, context, sshKeys, r.UserData, admin, r.Networks?.ToList() ?? [], r.ForwardPorts?.ToList() ?? [], r.Save)
-                { Volumes = attached }).ToList();
+                { Volumes = attached, LoginUser = needs?.DefaultUser, ReadyTimeoutSeconds = readyTimeout > 0 ? readyTimeout : null }).ToList();
             return await store.InsertInstancesAsync(rows);
         }
         catch
@@ -170,7 +178,43 @@ internal sealed partial class InstanceRequests(ComputeStore store, Images.Contra
 
     const int MaxVolumes = 8;
 
-    async Task<(string? Type, long Cpu, long Memory)> SizeAsync(CreateInstanceRequest r)
+    /// <summary>The size asked for, checked against what the image needs; with no size given, the smallest type that fits the image.</summary>
+    async Task<(string? Type, long Cpu, long Memory)> SizeAsync(CreateInstanceRequest r, Marketplace.Contracts.ImageRequirements? needs, string imageName)
+    {
+        var size = await AskedSizeAsync(r);
+        var minMemory = needs?.MinMemoryMiB ?? 0;
+        var minCpu = needs?.MinCpu ?? 0;
+        if (size is { } asked)
+        {
+            var what = asked.Type is null ? "The request" : $"Instance type '{asked.Type}'";
+            if (asked.Memory < minMemory)
+                throw new InvalidInputException(asked.Type is null ? "memoryMiB" : "instanceType",
+                    $"{what} has {asked.Memory} MiB of memory, but image '{imageName}' needs at least {minMemory} MiB (its minMemoryMiB). {await SuggestAsync(minMemory, minCpu)}");
+            if (asked.Cpu < minCpu)
+                throw new InvalidInputException(asked.Type is null ? "cpu" : "instanceType",
+                    $"{what} has {asked.Cpu} CPU(s), but image '{imageName}' needs at least {minCpu} (its minCpu). {await SuggestAsync(minMemory, minCpu)}");
+            return asked;
+        }
+        var types = await store.ListTypesAsync();
+        if (needs is null || (minMemory == 0 && minCpu == 0))
+        {
+            var fallback = types.First(t => t.Name == "t1.tiny");
+            return (fallback.Name, fallback.Cpu, fallback.MemoryMib);
+        }
+        // Types come ordered by memory, then CPUs: the first that fits is the smallest.
+        var fits = types.FirstOrDefault(t => t.MemoryMib >= minMemory && t.Cpu >= minCpu)
+            ?? throw new InvalidInputException("instanceType",
+                $"Image '{imageName}' needs at least {minMemory} MiB and {Math.Max(minCpu, 1)} CPU(s); no instance type is that large. Give 'cpu' and 'memoryMiB', or ask an administrator for a larger type.", unprocessable: true);
+        return (fits.Name, fits.Cpu, fits.MemoryMib);
+    }
+
+    async Task<string> SuggestAsync(long minMemory, long minCpu)
+    {
+        var fits = (await store.ListTypesAsync()).FirstOrDefault(t => t.MemoryMib >= minMemory && t.Cpu >= minCpu);
+        return fits is null ? "Give 'cpu' and 'memoryMiB' large enough." : $"Choose a larger type, like '{fits.Name}' ({fits.Cpu} CPU, {fits.MemoryMib} MiB), or leave the type out to get the smallest that fits.";
+    }
+
+    async Task<(string? Type, long Cpu, long Memory)?> AskedSizeAsync(CreateInstanceRequest r)
     {
         if (r.InstanceType is not null)
         {
@@ -188,8 +232,7 @@ internal sealed partial class InstanceRequests(ComputeStore store, Images.Contra
             Validate.Range(memory, "memoryMiB", 32, 4L * 1024 * 1024);
             return (null, cpu, memory);
         }
-        var fallback = (await store.ListTypesAsync()).First(t => t.Name == "t1.tiny");
-        return (fallback.Name, fallback.Cpu, fallback.MemoryMib);
+        return null;
     }
 
     [GeneratedRegex("^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")]

@@ -20,6 +20,13 @@ internal sealed record InstanceView(
     public bool Save { get; init; }
     /// <summary>Uuids of the persistent volumes attached at boot (vdb, vdc, ...).</summary>
     public IReadOnlyList<string> Volumes { get; init; } = [];
+    /// <summary>The user to log in as (the image's defaultUser), or null when the image does not say (root for the appliance).</summary>
+    public string? LoginUser { get; init; }
+    /// <summary>Seconds after RUNNING within which the guest had to become ready (null: no limit).</summary>
+    public long? ReadyTimeoutSeconds { get; init; }
+    /// <summary>True when the guest did not become ready within <see cref="ReadyTimeoutSeconds"/>; <see cref="NotReadyReason"/> says what to look at.</summary>
+    public bool NotReady { get; init; }
+    public string? NotReadyReason { get; init; }
 }
 
 /// <summary>Builds API views of instances (owner names looked up once per call).</summary>
@@ -54,6 +61,10 @@ internal sealed class InstanceViews(IUserDirectory users)
             SavedImage = r.SavedImage,
             Save = r.SaveImage,
             Volumes = r.Volumes,
+            LoginUser = r.LoginUser,
+            ReadyTimeoutSeconds = r.ReadyTimeoutSeconds,
+            NotReady = r.NotReady && !r.Ready,
+            NotReadyReason = r.NotReady && !r.Ready ? r.NotReadyReason : null,
         };
     }
 

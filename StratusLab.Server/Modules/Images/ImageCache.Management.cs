@@ -119,7 +119,7 @@ internal sealed partial class ImageCache
     }
 
     /// <summary>Gives a local image file a short name: a site-signed Marketplace entry, then cached as an ORIGIN.</summary>
-    public async Task<CacheRow> RegisterLocalAsync(string name, string path, bool isDefault, CancellationToken ct)
+    public async Task<CacheRow> RegisterLocalAsync(string name, string path, bool isDefault, CancellationToken ct, ImageRequirements? needs = null)
     {
         if (!File.Exists(path)) throw new InvalidInputException("path", $"'{path}' does not exist on the server; give the path of a qcow2 or raw image file.");
         var info = await qemuImg.InfoAsync(path, ct);
@@ -131,8 +131,13 @@ internal sealed partial class ImageCache
             Title = name == ApplianceName ? "StratusLab test appliance" : name,
             Description = name == ApplianceName ? "Tiny Debian-based appliance: busybox, dropbear, context CD, guest API ready report." : null,
             Format = format,
-            Os = "linux",
+            Os = needs?.Os ?? "linux",
             Tags = [name],
+            MinMemoryMiB = needs?.MinMemoryMiB,
+            MinCpu = needs?.MinCpu,
+            MinDiskGiB = needs?.MinDiskGiB,
+            DefaultUser = needs?.DefaultUser,
+            ContextMethod = needs?.ContextMethod,
         }, ct);
         await store.SetNameAsync(name, entry.Identifier, isDefault);
         return await PrefetchAsync(entry.Identifier, ct);

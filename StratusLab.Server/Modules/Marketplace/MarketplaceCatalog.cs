@@ -213,7 +213,8 @@ internal sealed class MarketplaceCatalog(
             var digest = await DigestAsync(file, ct);
             var email = SiteEndorserEmail;
             // A deprecated site entry stays deprecated: re-registering must not undo an administrator's decision.
-            if (await store.LatestOfEndorserAsync(digest.Identifier, email) is { } row && ToEntry(row) is { Status: EntryStatus.Valid or EntryStatus.Deprecated } existing)
+            if (await store.LatestOfEndorserAsync(digest.Identifier, email) is { } row && ToEntry(row) is { Status: EntryStatus.Valid or EntryStatus.Deprecated } existing
+                && (existing.Status == EntryStatus.Deprecated || SameRequirements(existing, info)))
                 return existing;
 
             var now = clock.GetUtcNow();
@@ -235,6 +236,11 @@ internal sealed class MarketplaceCatalog(
                 Locations = [info.Location ?? new Uri(path).AbsoluteUri],
                 Publisher = marketplace.Pages.Title,
                 Creator = email,
+                MinMemoryMiB = info.MinMemoryMiB,
+                MinCpu = info.MinCpu,
+                MinDiskGiB = info.MinDiskGiB,
+                DefaultUser = info.DefaultUser,
+                ContextMethod = info.ContextMethod,
                 Valid = now.Add(info.ValidFor ?? TimeSpan.FromDays(marketplace.SiteEntryValidDays)),
             };
             var doc = MetadataXml.Build(draft);
@@ -245,6 +251,11 @@ internal sealed class MarketplaceCatalog(
         }
         finally { _siteRegistration.Release(); }
     }
+
+    // Registering the same file with other requirements signs a new entry (the newest valid one wins).
+    static bool SameRequirements(MetadataEntry e, SiteImageInfo i) =>
+        e.MinMemoryMiB == i.MinMemoryMiB && e.MinCpu == i.MinCpu && e.MinDiskGiB == i.MinDiskGiB && e.DefaultUser == i.DefaultUser
+        && e.ContextMethod == i.ContextMethod && (i.Os is null || e.Os == i.Os);
 
     async Task<ImageDigest> DigestAsync(FileInfo file, CancellationToken ct)
     {

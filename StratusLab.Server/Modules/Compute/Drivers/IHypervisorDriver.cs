@@ -39,8 +39,8 @@ internal sealed record VmRef(long InstanceId, string? Directory, int? Pid);
 /// <summary>What the driver reports about a started VM.</summary>
 internal sealed record VmStarted(int? Pid, string Accelerator);
 
-/// <summary>The power state a driver sees.</summary>
-internal enum VmPowerState { Running, Paused, Off }
+/// <summary>The power state a driver sees; Panicked: the guest kernel panicked (pvpanic) and the VM is halted.</summary>
+internal enum VmPowerState { Running, Paused, Off, Panicked }
 
 /// <summary>A driver action failed; the message is the hypervisor's own error text.</summary>
 internal class HypervisorException(string message, Exception? inner = null) : Exception(message, inner);

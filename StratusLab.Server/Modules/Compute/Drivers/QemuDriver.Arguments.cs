@@ -2,21 +2,31 @@ using System.Globalization;
 
 namespace StratusLab.Server.Modules.Compute.Drivers;
 
-/// <summary>Where a QEMU VM keeps its control socket, pidfile and serial log.</summary>
+/// <summary>
+/// Where a QEMU VM keeps its control socket, its event socket (a second QMP monitor that only listens), its serial port
+/// socket (the interactive console), its pidfile and its serial log (kept outside the VM directory: it outlives the VM).
+/// </summary>
 internal sealed record QemuPaths(string QmpSocket, string PidFile, string SerialLog)
 {
     // sun_path is 108 bytes; deep data dirs fall back to a short, unique path under /tmp.
     const int MaxSocketPath = 100;
 
-    public static QemuPaths For(string directory)
-    {
-        var socket = Path.Combine(directory, "qmp.sock");
-        if (socket.Length > MaxSocketPath)
+    public string EventSocket { get; init; } = "";
+    public string ConsoleSocket { get; init; } = "";
+
+    public static QemuPaths For(string directory, string? serialLog = null) =>
+        new(Socket(directory, "qmp"), Path.Combine(directory, "qemu.pid"), serialLog ?? Path.Combine(directory, "serial.log"))
         {
-            var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(directory)))[..16];
-            socket = Path.Combine(Path.GetTempPath(), "stratuslab-qmp", hash + ".sock");
-        }
-        return new QemuPaths(socket, Path.Combine(directory, "qemu.pid"), Path.Combine(directory, "serial.log"));
+            EventSocket = Socket(directory, "events"),
+            ConsoleSocket = Socket(directory, "console"),
+        };
+
+    static string Socket(string directory, string name)
+    {
+        var socket = Path.Combine(directory, name + ".sock");
+        if (socket.Length <= MaxSocketPath) return socket;
+        var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(directory)))[..16];
+        return Path.Combine(Path.GetTempPath(), "stratuslab-qmp", name == "qmp" ? hash + ".sock" : $"{hash}.{name}.sock");
     }
 }
 
@@ -44,8 +54,15 @@ internal sealed partial class QemuDriver
             "-m", spec.MemoryMiB.ToString(CultureInfo.InvariantCulture),
             "-nodefaults", "-no-user-config",
             "-display", "none", "-vga", "none",
-            "-serial", "file:" + paths.SerialLog,
+            // The serial port is a socket for the interactive console, and QEMU logs all its output whether or not anyone is attached.
+            "-chardev", $"socket,id=serial0,path={Escape(paths.ConsoleSocket)},server=on,wait=off,logfile={Escape(paths.SerialLog)},logappend=on",
+            "-serial", "chardev:serial0",
             "-qmp", $"unix:{paths.QmpSocket},server=on,wait=off",
+            // A second monitor only for events (GUEST_PANICKED): commands never wait behind it, nor it behind them.
+            "-qmp", $"unix:{paths.EventSocket},server=on,wait=off",
+            // A guest kernel panic reaches QEMU through pvpanic; the VM pauses so the server decides (and the console shows why).
+            "-device", "pvpanic",
+            "-action", "panic=pause",
             "-pidfile", paths.PidFile,
             "-daemonize",
             "-msg", "timestamp=on",

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Net.Sockets;
 using System.Text.Json.Nodes;
 using StratusLab.Server.Platform.Configuration;
 using StratusLab.Server.Platform.Host;
@@ -9,8 +10,11 @@ namespace StratusLab.Server.Modules.Compute.Drivers;
 /// Runs qemu-system-x86_64 directly (no libvirt): KVM when a real probe boot works, TCG otherwise.
 /// VMs are daemonized, so they outlive the server and are re-attached through their QMP sockets.
 /// </summary>
-internal sealed partial class QemuDriver(ICommandRunner runner, ServerOptions options, ComputeOptions compute, ILogger<QemuDriver> logger) : IHypervisorDriver
+internal sealed partial class QemuDriver(ICommandRunner runner, ServerOptions options, ComputeOptions compute, Console.ConsoleLogs consoles, GuestPanics panics,
+    ILogger<QemuDriver> logger) : IHypervisorDriver
 {
+    readonly System.Collections.Concurrent.ConcurrentDictionary<long, Task> _eventListeners = new();
+
     readonly ICommandRunner _runner = runner;
     readonly SemaphoreSlim _probeLock = new(1, 1);
     string? _accelerator;
@@ -61,9 +65,11 @@ internal sealed partial class QemuDriver(ICommandRunner runner, ServerOptions op
     public async Task<VmStarted> StartAsync(VmSpec spec, CancellationToken ct)
     {
         var accelerator = await AcceleratorAsync(ct);
-        var paths = QemuPaths.For(spec.Directory);
+        var paths = QemuPaths.For(spec.Directory, consoles.Prepare(spec.InstanceId));
         Directory.CreateDirectory(Path.GetDirectoryName(paths.QmpSocket)!);
         File.Delete(paths.QmpSocket);
+        File.Delete(paths.EventSocket);
+        File.Delete(paths.ConsoleSocket);
         File.Delete(paths.PidFile);
         try
         {
@@ -74,6 +80,7 @@ internal sealed partial class QemuDriver(ICommandRunner runner, ServerOptions op
             throw new HypervisorException($"QEMU did not start: {e.StandardError.Trim()}", e);
         }
         var pid = int.Parse((await File.ReadAllTextAsync(paths.PidFile, ct)).Trim());
+        WatchEvents(spec.InstanceId, spec.Directory);
         return new VmStarted(pid, accelerator);
     }
 
@@ -84,6 +91,9 @@ internal sealed partial class QemuDriver(ICommandRunner runner, ServerOptions op
         {
             await using var qmp = await ConnectAsync(vm, ct);
             var status = await qmp.ExecuteAsync("query-status", null, ct);
+            // After a server restart the event listener is re-attached here; a panic it missed shows in the status.
+            WatchEvents(vm.InstanceId, vm.Directory);
+            if (status?["status"]?.GetValue<string>() == "guest-panicked") return VmPowerState.Panicked;
             return status?["running"]?.GetValue<bool>() == true ? VmPowerState.Running : VmPowerState.Paused;
         }
         catch (Exception e) when (e is System.Net.Sockets.SocketException or HypervisorException or IOException)
@@ -125,7 +135,39 @@ internal sealed partial class QemuDriver(ICommandRunner runner, ServerOptions op
             if (!await WaitForExitAsync(pid, vm.InstanceId, TimeSpan.FromSeconds(15), ct))
                 throw new HypervisorException($"QEMU process {pid} of instance {vm.InstanceId} did not die after SIGKILL");
         }
-        if (vm.Directory is not null) File.Delete(QemuPaths.For(vm.Directory).QmpSocket);
+        if (vm.Directory is not null)
+        {
+            var paths = QemuPaths.For(vm.Directory);
+            File.Delete(paths.QmpSocket);
+            File.Delete(paths.EventSocket);
+            File.Delete(paths.ConsoleSocket);
+        }
+    }
+
+    /// <summary>The unix socket of the VM's serial port (the interactive console), or null when it has none.</summary>
+    public static string? ConsoleSocketOf(VmRef vm) => vm.Directory is null ? null : QemuPaths.For(vm.Directory).ConsoleSocket;
+
+    /// <summary>One event listener per running VM, for as long as QEMU keeps its event socket open.</summary>
+    void WatchEvents(long instanceId, string? directory)
+    {
+        if (directory is null) return;
+        var socket = QemuPaths.For(directory).EventSocket;
+        if (!File.Exists(socket)) return;
+        var started = new TaskCompletionSource();
+        if (!_eventListeners.TryAdd(instanceId, started.Task)) return;
+        _ = Task.Run(async () =>
+        {
+            try { await QmpEventListener.ListenAsync(instanceId, socket, panics, logger, CancellationToken.None); }
+            catch (Exception e) when (e is SocketException or IOException or OperationCanceledException)
+            {
+                logger.LogDebug("Instance {Id}: the QMP event socket closed: {Error}", instanceId, e.Message);
+            }
+            finally
+            {
+                _eventListeners.TryRemove(instanceId, out _);
+                started.TrySetResult();
+            }
+        });
     }
 
     public Task PauseAsync(VmRef vm, CancellationToken ct) => SimpleCommandAsync(vm, "stop", ct);

@@ -6,8 +6,12 @@ namespace StratusLab.Server.Modules.Compute.Drivers;
 /// No processes: every action succeeds after Compute:SimulatedDelayMs unless a fault is injected.
 /// Its VMs are rows in the store, so they survive a server restart like QEMU processes do.
 /// </summary>
-internal sealed class SimulatedDriver(ComputeStore store, SimulatedFaults faults, ComputeOptions options) : IHypervisorDriver
+internal sealed class SimulatedDriver(ComputeStore store, SimulatedFaults faults, ComputeOptions options, Console.ConsoleLogs consoles) : IHypervisorDriver
 {
+    // A serial log of the simulated VM's own lifecycle, so the console API has something true to show without QEMU.
+    void Say(long instanceId, string line) =>
+        consoles.Append(instanceId, $"[{DateTimeOffset.UtcNow:HH:mm:ss.fff}] simulated: {line}\n");
+
     public string Name => "simulated";
     public bool UsesRealMedia => options.SimulatedMedia;
 
@@ -26,6 +30,8 @@ internal sealed class SimulatedDriver(ComputeStore store, SimulatedFaults faults
     {
         await ActAsync("start", spec.InstanceId, ct);
         await store.SetSimulatedVmAsync(spec.InstanceId, "running");
+        Say(spec.InstanceId, $"power on: {spec.Cpu} CPU, {spec.MemoryMiB} MiB, {spec.Disks.Count} disk(s), {spec.Nics.Count} NIC(s)");
+        Say(spec.InstanceId, $"{spec.Hostname} booted");
         return new VmStarted(null, "simulated");
     }
 
@@ -44,11 +50,13 @@ internal sealed class SimulatedDriver(ComputeStore store, SimulatedFaults faults
     {
         await ActAsync("shutdown", vm.InstanceId, ct);
         await store.SetSimulatedVmAsync(vm.InstanceId, null);
+        Say(vm.InstanceId, "ACPI power button: powered off");
     }
 
     public async Task KillAsync(VmRef vm, CancellationToken ct)
     {
         await ActAsync("kill", vm.InstanceId, ct);
+        if (await store.GetSimulatedVmAsync(vm.InstanceId) is not null) Say(vm.InstanceId, "killed");
         await store.SetSimulatedVmAsync(vm.InstanceId, null);
     }
 
@@ -56,15 +64,22 @@ internal sealed class SimulatedDriver(ComputeStore store, SimulatedFaults faults
     {
         await ActAsync("pause", vm.InstanceId, ct);
         await store.SetSimulatedVmAsync(vm.InstanceId, "paused");
+        Say(vm.InstanceId, "paused");
     }
 
     public async Task ResumeAsync(VmRef vm, CancellationToken ct)
     {
         await ActAsync("resume", vm.InstanceId, ct);
         await store.SetSimulatedVmAsync(vm.InstanceId, "running");
+        Say(vm.InstanceId, "resumed");
     }
 
-    public Task ResetAsync(VmRef vm, CancellationToken ct) => ActAsync("reset", vm.InstanceId, ct);
+    public async Task ResetAsync(VmRef vm, CancellationToken ct)
+    {
+        await ActAsync("reset", vm.InstanceId, ct);
+        Say(vm.InstanceId, "reset: rebooting");
+        Say(vm.InstanceId, "booted again");
+    }
 
     public Task AttachDiskAsync(VmRef vm, HotDisk disk, CancellationToken ct) => ActAsync("attach", vm.InstanceId, ct);
 

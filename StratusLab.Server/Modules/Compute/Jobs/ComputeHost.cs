@@ -3,7 +3,7 @@ using StratusLab.Server.Platform.Configuration;
 namespace StratusLab.Server.Modules.Compute.Jobs;
 
 /// <summary>On start: reconciles the store with what runs, decides KVM or TCG; then watches running VMs.</summary>
-internal sealed class ComputeHost(InstanceLifecycle lifecycle, Drivers.QemuDriver qemu, ComputeOptions options, ILogger<ComputeHost> logger) : BackgroundService
+internal sealed class ComputeHost(InstanceLifecycle lifecycle, Drivers.QemuDriver qemu, Drivers.GuestPanics panics, ComputeOptions options, ILogger<ComputeHost> logger) : BackgroundService
 {
     readonly TaskCompletionSource _reconciled = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -21,6 +21,15 @@ internal sealed class ComputeHost(InstanceLifecycle lifecycle, Drivers.QemuDrive
             logger.LogError(e, "Start-up reconciliation failed");
         }
         _reconciled.TrySetResult();
+        // A guest kernel panic (QMP GUEST_PANICKED) fails its instance at once, not at the next monitoring pass.
+        _ = Task.Run(async () =>
+        {
+            await foreach (var id in panics.Reader.ReadAllAsync(stoppingToken))
+            {
+                try { await lifecycle.FailPanickedAsync(id, stoppingToken); }
+                catch (Exception e) when (!stoppingToken.IsCancellationRequested) { logger.LogError(e, "Handling the panic of instance {Id} failed", id); }
+            }
+        }, CancellationToken.None);
         if (options.Driver == "qemu")
         {
             // Decide KVM or TCG now, so the first VM does not wait for the probe.

@@ -38,6 +38,26 @@ public abstract record ImageDescription
     public IReadOnlyList<int> OutboundPorts { get; init; } = [];
     public string? IsReplacedBy { get; init; }
     public string? Replaces { get; init; }
+    /// <summary>slterms:min-memory: the least memory (MiB) the image boots with; admission refuses smaller instance types.</summary>
+    public long? MinMemoryMiB { get; init; }
+    /// <summary>slterms:min-cpu: the least number of CPUs the image needs.</summary>
+    public int? MinCpu { get; init; }
+    /// <summary>slterms:min-disk: the disk (GiB) the image needs; shown to users (root disks are the image's own size).</summary>
+    public long? MinDiskGiB { get; init; }
+    /// <summary>slterms:default-user: the user to log in as (cloud-init images refuse root), e.g. debian.</summary>
+    public string? DefaultUser { get; init; }
+    /// <summary>slterms:context-method: how the image reads its context (opennebula or nocloud); null: the server's default.</summary>
+    public string? ContextMethod { get; init; }
+}
+
+/// <summary>What an image needs and how to log in to it, as its entry declares (every field optional).</summary>
+public sealed record ImageRequirements(long? MinMemoryMiB, int? MinCpu, long? MinDiskGiB, string? DefaultUser, string? ContextMethod, string? Os)
+{
+    /// <summary>The accepted context methods.</summary>
+    public static readonly IReadOnlyList<string> ContextMethods = ["opennebula", "nocloud"];
+
+    /// <summary>The requirements an entry or draft declares.</summary>
+    public static ImageRequirements Of(ImageDescription d) => new(d.MinMemoryMiB, d.MinCpu, d.MinDiskGiB, d.DefaultUser, d.ContextMethod, d.Os);
 }
 
 /// <summary>
@@ -85,4 +105,10 @@ public sealed record SiteImageInfo
     public string? Location { get; init; }
     /// <summary>How long the entry stays valid; null: Marketplace:SiteEntryValidDays.</summary>
     public TimeSpan? ValidFor { get; init; }
+    /// <summary>What the image needs (minimum memory, CPUs, disk) and its default login user and context method.</summary>
+    public long? MinMemoryMiB { get; init; }
+    public int? MinCpu { get; init; }
+    public long? MinDiskGiB { get; init; }
+    public string? DefaultUser { get; init; }
+    public string? ContextMethod { get; init; }
 }

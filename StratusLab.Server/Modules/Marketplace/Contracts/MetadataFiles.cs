@@ -32,9 +32,11 @@ public static class MetadataFiles
     /// <paramref name="email"/> when the certificate has none.
     /// </summary>
     public static SignedMetadata Sign(byte[] xml, X509Certificate2 certificate, string? email, DateTimeOffset at,
-        SignatureAlgorithm algorithm = SignatureAlgorithm.RsaSha256)
+        SignatureAlgorithm algorithm = SignatureAlgorithm.RsaSha256, IReadOnlyDictionary<string, string>? terms = null)
     {
         var doc = MetadataXml.Load(xml);
+        // slterms fields set at signing (min-memory, default-user...), checked like any field when the entry is parsed below.
+        foreach (var (name, value) in terms ?? new Dictionary<string, string>()) MetadataXml.SetTerm(doc, name, value);
         MetadataSignature.Sign(doc, certificate, email, at, algorithm);
         var entry = MetadataXml.Parse(doc);
         return new SignedMetadata(MetadataXml.ToBytes(doc), entry);

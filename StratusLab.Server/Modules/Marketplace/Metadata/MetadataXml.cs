@@ -175,11 +175,34 @@ internal static partial class MetadataXml
             DisksBus = fields.Single(MetadataNames.SlTerms, "disks-bus"),
             InboundPorts = fields.AllText(MetadataNames.SlTerms, "inbound-port").Select(p => Port(p, "inbound-port")).ToList(),
             OutboundPorts = fields.AllText(MetadataNames.SlTerms, "outbound-port").Select(p => Port(p, "outbound-port")).ToList(),
+            MinMemoryMiB = Positive(fields.Single(MetadataNames.SlTerms, "min-memory"), "min-memory", 4L * 1024 * 1024),
+            MinCpu = (int?)Positive(fields.Single(MetadataNames.SlTerms, "min-cpu"), "min-cpu", 256),
+            MinDiskGiB = Positive(fields.Single(MetadataNames.SlTerms, "min-disk"), "min-disk", 1024 * 1024),
+            DefaultUser = LoginUser(fields.Single(MetadataNames.SlTerms, "default-user")),
+            ContextMethod = ContextMethodOf(fields.Single(MetadataNames.SlTerms, "context-method")),
             Deprecated = fields.Single(MetadataNames.SlTerms, "deprecated"),
             DeprecatedBy = fields.Single(MetadataNames.SlTerms, "deprecated") is null ? null : "endorser",
             Status = EntryStatus.Valid,
         };
     }
+
+    static long? Positive(string? text, string name, long max)
+    {
+        if (text is null) return null;
+        return long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= 1 && n <= max
+            ? n : throw MetadataException.Invalid($"slterms:{name} '{Short(text)}' is not a whole number from 1 to {max}.");
+    }
+
+    static string? LoginUser(string? text) =>
+        text is null || UserPattern().IsMatch(text) ? text
+            : throw MetadataException.Invalid($"slterms:default-user '{Short(text)}' is not a login name (a-z, 0-9, '_', '-', starting with a letter or '_', at most 32 characters).");
+
+    static string? ContextMethodOf(string? text) =>
+        text is null || ImageRequirements.ContextMethods.Contains(text) ? text
+            : throw MetadataException.Invalid($"slterms:context-method '{Short(text)}' is not accepted; accepted values: {string.Join(", ", ImageRequirements.ContextMethods)}.");
+
+    [GeneratedRegex("^[a-z_][a-z0-9_-]{0,31}$")]
+    private static partial Regex UserPattern();
 
     public static string NormalizeChecksum(string algorithm, string value)
     {
@@ -303,6 +326,11 @@ internal static partial class MetadataXml
             Text("slterms", MetadataNames.SlTerms, "disks-bus", draft.DisksBus);
             foreach (var p in draft.InboundPorts) Text("slterms", MetadataNames.SlTerms, "inbound-port", p.ToString(CultureInfo.InvariantCulture));
             foreach (var p in draft.OutboundPorts) Text("slterms", MetadataNames.SlTerms, "outbound-port", p.ToString(CultureInfo.InvariantCulture));
+            Text("slterms", MetadataNames.SlTerms, "min-memory", draft.MinMemoryMiB?.ToString(CultureInfo.InvariantCulture));
+            Text("slterms", MetadataNames.SlTerms, "min-cpu", draft.MinCpu?.ToString(CultureInfo.InvariantCulture));
+            Text("slterms", MetadataNames.SlTerms, "min-disk", draft.MinDiskGiB?.ToString(CultureInfo.InvariantCulture));
+            Text("slterms", MetadataNames.SlTerms, "default-user", draft.DefaultUser);
+            Text("slterms", MetadataNames.SlTerms, "context-method", draft.ContextMethod);
             Text("slterms", MetadataNames.SlTerms, "deprecated", draft.Deprecated);
             w.WriteEndElement();
             w.WriteEndElement();
@@ -322,6 +350,20 @@ internal static partial class MetadataXml
             description.RemoveChild(old);
         var element = doc.CreateElement("slterms", "deprecated", MetadataNames.SlTerms);
         element.InnerText = reason;
+        description.AppendChild(doc.CreateWhitespace("  "));
+        description.AppendChild(element);
+        description.AppendChild(doc.CreateWhitespace("\n  "));
+    }
+
+    /// <summary>Sets (or replaces) one slterms field of an unsigned entry (sign-metadata's requirement options).</summary>
+    public static void SetTerm(XmlDocument doc, string name, string value)
+    {
+        var description = doc.DocumentElement?.ChildNodes.OfType<XmlElement>().FirstOrDefault(e => e.LocalName == "Description" && e.NamespaceURI == MetadataNames.Rdf)
+            ?? throw MetadataException.Invalid($"The entry has no rdf:Description to put slterms:{name} in.");
+        foreach (var old in description.ChildNodes.OfType<XmlElement>().Where(e => e.LocalName == name && e.NamespaceURI == MetadataNames.SlTerms).ToList())
+            description.RemoveChild(old);
+        var element = doc.CreateElement("slterms", name, MetadataNames.SlTerms);
+        element.InnerText = value;
         description.AppendChild(doc.CreateWhitespace("  "));
         description.AppendChild(element);
         description.AppendChild(doc.CreateWhitespace("\n  "));

@@ -39,8 +39,8 @@ internal sealed record VmRef(long InstanceId, string? Directory, int? Pid);
 /// <summary>What the driver reports about a started VM.</summary>
 internal sealed record VmStarted(int? Pid, string Accelerator);
 
-/// <summary>The power state a driver sees.</summary>
-internal enum VmPowerState { Running, Paused, Off }
+/// <summary>The power state a driver sees; <see cref="Unresponsive"/>: the VM's process is there but does not answer (frozen, wedged).</summary>
+internal enum VmPowerState { Running, Paused, Off, Unresponsive }
 
 /// <summary>A driver action failed; the message is the hypervisor's own error text.</summary>
 internal class HypervisorException(string message, Exception? inner = null) : Exception(message, inner);

@@ -235,6 +235,19 @@ internal sealed class ComputeStore(Store store)
     public Task<InstanceRow?> SetFailureReasonAsync(long id, string reason) =>
         ChangeAsync(id, null, null, "failure_reason = @reason", new { reason });
 
+    /// <summary>What the VM monitor says about a RUNNING or SUSPENDED VM, prefixed "monitor: "; null clears only such a note.</summary>
+    public async Task<InstanceRow?> SetMonitorWarningAsync(long id, string? warning)
+    {
+        await using var c = await store.OpenAsync();
+        return await c.QuerySingleOrDefaultAsync<InstanceRow>($"""
+            UPDATE compute_instances SET failure_reason = @reason, updated_at = @now
+            WHERE id = @id AND state IN ('RUNNING', 'SUSPENDED')
+              AND (@reason IS NOT NULL OR failure_reason LIKE 'monitor: %')
+              AND failure_reason IS NOT @reason
+            RETURNING {Columns}
+            """, new { id, reason = warning is null ? null : "monitor: " + warning, now = DateTimeOffset.UtcNow });
+    }
+
     /// <summary>The identifier of the image saved from this instance's disk.</summary>
     public Task<InstanceRow?> SetSavedImageAsync(long id, string identifier) =>
         ChangeAsync(id, null, null, "saved_image = @identifier", new { identifier });

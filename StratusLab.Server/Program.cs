@@ -61,6 +61,7 @@ public partial class Program
         app.MapGuestEndpoints();
 
         await app.Services.GetRequiredService<IdentityBootstrap>().EnsureAdminAsync();
+        await app.Services.GetRequiredService<IdentityBootstrap>().RecomputeQuotaUsageAsync(app.Services.GetServices<StratusLab.Server.Modules.Identity.Contracts.IQuotaHolder>());
         await app.Services.GetRequiredService<NetworkingBootstrap>().EnsureDefaultNetworkAsync();
         return app;
     }

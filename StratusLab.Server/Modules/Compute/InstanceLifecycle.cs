@@ -321,8 +321,7 @@ internal sealed partial class InstanceLifecycle(
 
     async Task ReleaseQuotaAsync(long id)
     {
-        if (await store.TakeQuotaHeldAsync(id) is { } held)
-            await quotas.ReleaseAsync(held.OwnerId, new ResourceAmount(1, held.Cpu, held.MemoryMib, 0));
+        await store.ReleaseQuotaHeldAsync(id, (tx, held) => quotas.ReleaseAsync(tx, held.OwnerId, new ResourceAmount(1, held.Cpu, held.MemoryMib, 0)));
     }
 
     public async Task SetSchedulingMessageAsync(long id, string message)

@@ -19,6 +19,7 @@ internal static class PdiskModule
         services.AddStoreSchema("pdisk", legacyUserVersions: [5]);
         services.AddModuleOptions<PdiskOptions>(configuration, "Pdisk");
         services.AddSingleton<PdiskStore>();
+        services.AddSingleton<Identity.Contracts.IQuotaHolder>(Contracts.PdiskQuota.Holder);
         services.AddSingleton<PdiskPaths>();
         services.TryAddSingleton<QemuImg>();
         services.AddHttpDownloader();

@@ -149,7 +149,10 @@ internal sealed partial class QemuDriver(ICommandRunner runner, ServerOptions op
                 throw;
             }
             return true;
-        }, ct);
+        }, ct, AttachTimeout);
+
+    /// <summary>blockdev-add of an iSCSI disk logs in to the target first, which can take longer than a plain command.</summary>
+    static readonly TimeSpan AttachTimeout = TimeSpan.FromSeconds(30);
 
     public async Task DetachDiskAsync(VmRef vm, string deviceId, CancellationToken ct)
     {

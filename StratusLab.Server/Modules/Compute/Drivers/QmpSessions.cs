@@ -43,6 +43,12 @@ internal sealed class QmpSessions
         {
             throw new QmpTimeoutException($"QEMU did not answer QMP within {(timeout ?? CommandTimeout).TotalSeconds:0} s");
         }
+        catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode is System.Net.Sockets.SocketError.WouldBlock or System.Net.Sockets.SocketError.TryAgain)
+        {
+            // QEMU listens with a backlog of one: once an earlier connection waits unaccepted, a stopped QEMU refuses the
+            // next one at once with EAGAIN. That is the same frozen VM, not a gone one.
+            throw new QmpTimeoutException("QEMU is not accepting QMP connections (an earlier one is still waiting to be accepted)");
+        }
         finally
         {
             gate.Release();

@@ -63,6 +63,7 @@ public partial class Program
         app.MapEc2Endpoints();
 
         await app.Services.GetRequiredService<IdentityBootstrap>().EnsureAdminAsync();
+        await app.Services.GetRequiredService<IdentityBootstrap>().RecomputeQuotaUsageAsync(app.Services.GetServices<StratusLab.Server.Modules.Identity.Contracts.IQuotaHolder>());
         await app.Services.GetRequiredService<NetworkingBootstrap>().EnsureDefaultNetworkAsync();
         return app;
     }
@@ -101,10 +102,26 @@ public partial class Program
             Console.Error.WriteLine($"stratuslab serve: {e.Message}");
             return 2;
         }
+        catch (Exception e)
+        {
+            // Any other start-up failure (the store, a module's bootstrap) is fatal too, and says so with a non-zero exit.
+            Console.Error.WriteLine($"stratuslab serve: the server could not start: {e}");
+            return 1;
+        }
         var options = app.Services.GetRequiredService<ServerOptions>();
         app.Lifetime.ApplicationStarted.Register(() =>
             Console.WriteLine($"StratusLab Server ready on {options.Urls} (data dir {options.DataDir}, admin token in {options.AdminTokenPath})"));
-        await app.RunAsync();
+        try
+        {
+            await app.RunAsync();
+        }
+        catch (Exception e)
+        {
+            // Kestrel could not listen, or a hosted service failed to start: the host never served, so this is no clean stop.
+            Console.Error.WriteLine($"stratuslab serve: the server stopped on a fatal error: {e.Message}");
+            await app.DisposeAsync();
+            return 1;
+        }
         return 0;
     }
 }

@@ -123,6 +123,21 @@ public class QemuHostTests
     }
 
     [Test, CancelAfter(240_000)]
+    public async Task Terminating_an_instance_kills_its_qemu_even_when_the_store_lost_its_pid()
+    {
+        var id = (await InstanceApiTests.CreateAsync(_admin, new { name = "no-pid" }))["id"]!.GetValue<long>();
+        Assert.That((await InstanceApiTests.WaitAsync(_admin, id, "RUNNING", 180))["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"));
+        var vmDir = Path.Combine(_server.DataDir, "instances", id.ToString());
+        Assert.That(HostTools.QemuProcesses(vmDir), Has.Count.EqualTo(1));
+        await using (var c = await new StratusLab.Server.Platform.Data.Store(Path.Combine(_server.DataDir, "stratuslab.db"), 5000).OpenAsync())
+            await Dapper.SqlMapper.ExecuteAsync(c, "UPDATE compute_instances SET pid = NULL WHERE id = @id", new { id });
+
+        await (await _admin.DeleteAsync($"/api/v1/instances/{id}")).Json(202);
+        Assert.That((await InstanceApiTests.WaitAsync(_admin, id, "DONE", 60))["state"]!.GetValue<string>(), Is.EqualTo("DONE"));
+        Assert.That(HostTools.QemuProcesses(vmDir), Is.Empty, "the QEMU is found by its pidfile and name, and killed");
+    }
+
+    [Test, CancelAfter(240_000)]
     public async Task A_frozen_qemu_does_not_stop_the_server_and_the_vm_monitor_keeps_watching()
     {
         var id = (await InstanceApiTests.CreateAsync(_admin, new { name = "frozen" }))["id"]!.GetValue<long>();
@@ -143,11 +158,28 @@ public class QemuHostTests
                 Assert.That(state, Is.EqualTo("RUNNING"), "a frozen VM is not a dead VM");
                 await Task.Delay(1000);
             }
+            var warned = await _admin.GetFromJsonAsync<JsonObject>($"/api/v1/instances/{id}");
+            Assert.That(warned!["failureReason"]?.GetValue<string>(), Does.StartWith("monitor: ").And.Contain("not answering"),
+                "the instance says why it is watched: its QEMU does not answer");
         }
         finally
         {
             await HostTools.RunAsync("kill", ["-CONT", pid.ToString()], TimeSpan.FromSeconds(5));
         }
+
+        // Back to normal after SIGCONT: the note goes at the next answered query, and the guest serves again.
+        JsonNode? recovered = null;
+        for (var i = 0; i < 30; i++)
+        {
+            recovered = await (await _admin.GetAsync($"/api/v1/instances/{id}")).Json(200);
+            if (recovered["failureReason"] is null) break;
+            await Task.Delay(1000);
+        }
+        Assert.That(recovered!["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"));
+        Assert.That(recovered["failureReason"], Is.Null, recovered.ToJsonString());
+        var webPort = recovered["portForwards"]!.AsArray().First(f => f!["guestPort"]!.GetValue<int>() == 80)!["hostPort"]!.GetValue<int>();
+        using (var web = new HttpClient { Timeout = TimeSpan.FromSeconds(30) })
+            Assert.That(await web.GetStringAsync($"http://127.0.0.1:{webPort}/"), Does.Contain("frozen"));
 
         // The monitor survived the QMP timeouts: a VM that dies now is still seen, within a few monitor passes.
         await HostTools.RunAsync("kill", ["-KILL", pid.ToString()], TimeSpan.FromSeconds(5));

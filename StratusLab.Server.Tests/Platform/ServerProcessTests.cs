@@ -134,4 +134,23 @@ public class ServerProcessTests
         }
         finally { Kill(server); }
     }
+
+    [Test, CancelAfter(90_000)]
+    public async Task A_server_that_cannot_listen_exits_non_zero_and_says_why()
+    {
+        // The port is taken by someone else: start-up fails after the modules are built, when Kestrel binds.
+        using var squatter = new TcpListener(System.Net.IPAddress.Loopback, 0);
+        squatter.Start();
+        var port = ((System.Net.IPEndPoint)squatter.LocalEndpoint).Port;
+        var server = StartServer(_dataDir, port);
+        try
+        {
+            await server.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(80));
+            server.WaitForExit();
+            Assert.That(server.ExitCode, Is.Not.EqualTo(0), PrintedBy(server));
+            Assert.That(server.ExitCode, Is.EqualTo(1), "a fatal start-up error is exit code 1 (2 is for invalid configuration)");
+            Assert.That(PrintedBy(server), Does.Contain("stratuslab serve: the server stopped on a fatal error:").And.Contain(port.ToString()));
+        }
+        finally { Kill(server); }
+    }
 }

@@ -1,4 +1,6 @@
+using StratusLab.Server.Modules.Compute.Contracts;
 using StratusLab.Server.Modules.Identity.Contracts;
+using StratusLab.Server.Modules.Pdisk.Contracts;
 using StratusLab.Server.Platform.Configuration;
 using StratusLab.Server.Platform.Data;
 
@@ -10,7 +12,8 @@ public static class AdminCli
     const string Usage = """
         usage: stratuslab admin <command> [--data-dir DIR]
           backup FILE      online backup of the store into FILE (safe while the server runs)
-          check            integrity and foreign-key check of the store
+          check [--repair] integrity and foreign-key check of the store, and quota usage against what instances
+                           and volumes hold; --repair (server stopped) recomputes drifted usage
           migrate          apply pending schema migrations
           admin-token      issue a new token for 'admin' and rewrite <data-dir>/admin.token
         """;
@@ -43,14 +46,24 @@ public static class AdminCli
                 case "check":
                 {
                     RequireDatabase(dbPath);
+                    var repair = parsed.Has("--repair");
+                    // A running server reserves and releases quota as it goes: repairing under it could undo its work.
+                    using var serverLock = repair ? LockStoppedServer(dataDir) : null;
                     var result = StoreMaintenance.Check(store);
+                    var drifts = result.Ok ? await QuotaAudit.CheckAsync(store, [ComputeQuota.Holder, PdiskQuota.Holder], repair) : [];
+                    var problems = result.Problems.Concat(drifts.Select(d => d + (repair ? " (repaired)" : ""))).ToList();
+                    var ok = result.Ok && (drifts.Count == 0 || repair);
                     if (parsed.Has("--json"))
-                        output.WriteLine(System.Text.Json.JsonSerializer.Serialize(result, ApiClient.Json));
-                    else if (result.Ok)
-                        output.WriteLine($"ok: {dbPath} (schema versions {string.Join(", ", result.SchemaVersions.Select(v => $"{v.Key} {v.Value}"))}) passed the integrity and foreign-key checks");
+                        output.WriteLine(System.Text.Json.JsonSerializer.Serialize(result with { Ok = ok, Problems = problems }, ApiClient.Json));
+                    else if (problems.Count == 0)
+                        output.WriteLine($"ok: {dbPath} (schema versions {string.Join(", ", result.SchemaVersions.Select(v => $"{v.Key} {v.Value}"))}) passed the integrity, foreign-key and quota usage checks");
                     else
-                        foreach (var p in result.Problems) output.WriteLine(p);
-                    return result.Ok ? 0 : 1;
+                    {
+                        foreach (var p in problems) output.WriteLine(p);
+                        if (drifts.Count > 0 && !repair)
+                            output.WriteLine("quota usage drifted: run 'stratuslab admin check --repair' with the server stopped, or restart the server (it recomputes usage at start-up)");
+                    }
+                    return ok ? 0 : 1;
                 }
                 case "migrate":
                 {
@@ -83,6 +96,15 @@ public static class AdminCli
         {
             error.WriteLine($"stratuslab admin {args[0]}: {e.Message}");
             return 1;
+        }
+    }
+
+    static FileStream LockStoppedServer(string dataDir)
+    {
+        try { return DataDirectory.Lock(new ServerOptions { DataDir = dataDir }); }
+        catch (DataDirectoryException)
+        {
+            throw new CliException($"a server is running on {dataDir}; stop it before 'check --repair' (or just restart it: it recomputes quota usage at start-up).");
         }
     }
 

@@ -9,7 +9,7 @@ public sealed class CliException(string message) : Exception(message);
 /// <summary>Parsed command-line: positionals, --options (repeatable) and boolean flags.</summary>
 public sealed class CliArgs
 {
-    static readonly HashSet<string> BooleanFlags = ["--json", "--wait", "--help", "-h", "--force", "--ssh", "--yes", "--all", "--default", "--follow", "--console"];
+    static readonly HashSet<string> BooleanFlags = ["--json", "--wait", "--help", "-h", "--force", "--ssh", "--yes", "--all", "--default", "--follow", "--console", "--repair"];
 
     public List<string> Positionals { get; } = [];
     public Dictionary<string, List<string>> Options { get; } = new(StringComparer.Ordinal);

@@ -14,6 +14,7 @@ internal static class ComputeModule
         services.AddModuleOptions<ComputeOptions>(configuration, "Compute");
         ComputeStore.RegisterColumnTypes();
         services.AddSingleton<ComputeStore>();
+        services.AddSingleton<Identity.Contracts.IQuotaHolder>(Contracts.ComputeQuota.Holder);
         services.AddSingleton<InstanceEvents>();
         services.AddSingleton<InstanceViews>();
         services.AddSingleton<InstanceRequests>();

@@ -1,3 +1,4 @@
+using System.Data;
 using Dapper;
 using StratusLab.Server.Modules.Compute.Contracts;
 using StratusLab.Server.Modules.Compute.Drivers;
@@ -129,10 +130,12 @@ internal sealed class ComputeStore(Store store)
         DapperTypes.AddJson<BootDiskRecord>();
     }
 
-    public async Task<IReadOnlyList<InstanceRow>> InsertInstancesAsync(IReadOnlyList<NewInstance> instances)
+    /// <summary>Inserts PENDING rows holding quota; <paramref name="reserve"/> takes that quota in the same transaction (all or nothing).</summary>
+    public async Task<IReadOnlyList<InstanceRow>> InsertInstancesAsync(IReadOnlyList<NewInstance> instances, Func<IDbTransaction, Task> reserve)
     {
         return await store.WriteAsync(async (c, tx) =>
         {
+            await reserve(tx);
             var rows = new List<InstanceRow>();
             var now = DateTimeOffset.UtcNow;
             for (var n = 0; n < instances.Count; n++)
@@ -269,6 +272,19 @@ internal sealed class ComputeStore(Store store)
     public Task<InstanceRow?> SetFailureReasonAsync(long id, string reason) =>
         ChangeAsync(id, null, null, "failure_reason = @reason", new { reason });
 
+    /// <summary>What the VM monitor says about a RUNNING or SUSPENDED VM, prefixed "monitor: "; null clears only such a note.</summary>
+    public async Task<InstanceRow?> SetMonitorWarningAsync(long id, string? warning)
+    {
+        await using var c = await store.OpenAsync();
+        return await c.QuerySingleOrDefaultAsync<InstanceRow>($"""
+            UPDATE compute_instances SET failure_reason = @reason, updated_at = @now
+            WHERE id = @id AND state IN ('RUNNING', 'SUSPENDED')
+              AND (@reason IS NOT NULL OR failure_reason LIKE 'monitor: %')
+              AND failure_reason IS NOT @reason
+            RETURNING {Columns}
+            """, new { id, reason = warning is null ? null : "monitor: " + warning, now = DateTimeOffset.UtcNow });
+    }
+
     /// <summary>The identifier of the image saved from this instance's disk.</summary>
     public Task<InstanceRow?> SetSavedImageAsync(long id, string identifier) =>
         ChangeAsync(id, null, null, "saved_image = @identifier", new { identifier });
@@ -277,15 +293,20 @@ internal sealed class ComputeStore(Store store)
     public Task<InstanceRow?> ClearVmAsync(long id) =>
         ChangeAsync(id, null, null, "guest_token_hash = NULL, pid = NULL", null);
 
-    /// <summary>Clears quota_held and returns the amount exactly once, so quota is given back once.</summary>
-    public async Task<HeldQuota?> TakeQuotaHeldAsync(long id)
-    {
-        await using var c = await store.OpenAsync();
-        return await c.QuerySingleOrDefaultAsync<HeldQuota>("""
-            UPDATE compute_instances SET quota_held = 0 WHERE id = @id AND quota_held = 1
-            RETURNING owner_id AS OwnerId, cpu AS Cpu, memory_mib AS MemoryMib
-            """, new { id });
-    }
+    /// <summary>
+    /// Clears quota_held and has <paramref name="release"/> give the amount back in the same transaction, exactly once:
+    /// the usage and the row that justified it change together.
+    /// </summary>
+    public Task<HeldQuota?> ReleaseQuotaHeldAsync(long id, Func<IDbTransaction, HeldQuota, Task> release) =>
+        store.WriteAsync(async (c, tx) =>
+        {
+            var held = await c.QuerySingleOrDefaultAsync<HeldQuota>("""
+                UPDATE compute_instances SET quota_held = 0 WHERE id = @id AND quota_held = 1
+                RETURNING owner_id AS OwnerId, cpu AS Cpu, memory_mib AS MemoryMib
+                """, new { id }, tx);
+            if (held is not null) await release(tx, held);
+            return held;
+        });
 
     static readonly InstanceState[] NonTerminal = Enum.GetValues<InstanceState>().Where(s => s is not (InstanceState.Done or InstanceState.Failed)).ToArray();
 

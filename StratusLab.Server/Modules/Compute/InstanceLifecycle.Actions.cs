@@ -150,13 +150,16 @@ internal sealed partial class InstanceLifecycle
     }
 
     /// <summary>
-    /// After a restart: match every instance with what really runs. Running VMs stay RUNNING, dead ones are FAILED and
-    /// cleaned up, deployments interrupted while their image downloaded run their PROLOG again, other interrupted
-    /// deployments fail, interrupted clean-ups finish, PENDING ones are queued, and VMs of this data dir that no
-    /// instance owns are killed.
+    /// After a restart: match every instance with what really runs. VMs of this data dir that no live instance owns are
+    /// killed first, before anything they hold (ports, leases, disks) is given back. Then running VMs stay RUNNING, dead
+    /// ones are FAILED and cleaned up, deployments interrupted while their image downloaded run their PROLOG again, other
+    /// interrupted deployments fail (a VM started by one is killed, found by its pidfile or name even though its pid was
+    /// not recorded yet), interrupted clean-ups finish, PENDING ones are queued; and the sweep runs again over the rows
+    /// as reconciliation left them.
     /// </summary>
     public async Task ReconcileAsync(CancellationToken ct)
     {
+        await KillUnownedVmsAsync(ct);
         var rows = await store.ListAsync(null, null);
         foreach (var row in rows.Where(r => r.StateValue is not (InstanceState.Done)))
         {
@@ -180,10 +183,16 @@ internal sealed partial class InstanceLifecycle
                     else
                         await FailAsync(row.Id, InstanceState.Prolog, "the server stopped during PROLOG; nothing of it was kept");
                     break;
+                case InstanceState.Boot:
+                    // The VM may have started (QEMU writes its pidfile before the server records the pid): CleanUpAsync
+                    // kills it before the ports, leases and disks go back.
+                    await CleanUpAsync(row, ct);
+                    await FailAsync(row.Id, InstanceState.Boot, "the server stopped during BOOT; the VM it was starting was stopped and nothing of it was kept");
+                    break;
                 case InstanceState.Epilog:
                     _ = Task.Run(() => EpilogAsync(row.Id), ct);
                     break;
-                case InstanceState.Boot or InstanceState.Running or InstanceState.Suspended or InstanceState.Shutdown:
+                case InstanceState.Running or InstanceState.Suspended or InstanceState.Shutdown:
                 {
                     VmPowerState power;
                     try { power = await driver.QueryAsync(vm, ct); }
@@ -191,34 +200,36 @@ internal sealed partial class InstanceLifecycle
                     if (power == VmPowerState.Off)
                     {
                         await CleanUpAsync(row, ct);
-                        await FailAsync(row.Id, row.StateValue, "the VM was no longer running when the server restarted (host reboot or crash)");
+                        await FailAsync(row.Id, row.StateValue, "the VM was no longer running when the server restarted (it stopped or crashed while the server was down)");
+                        break;
                     }
-                    else if (row.StateValue == InstanceState.Boot)
-                    {
-                        if (await store.MarkRunningAsync(row.Id) is { } running) Publish(running);
-                    }
-                    else if (row.StateValue == InstanceState.Shutdown)
-                    {
+                    if (row.StateValue == InstanceState.Shutdown)
                         _ = Task.Run(() => RunActionAsync(row.Id, InstanceAction.Shutdown), ct);
-                    }
                     logger.LogInformation("Instance {Id} re-attached after restart: {State}", row.Id, power);
                     break;
                 }
             }
         }
+        await KillUnownedVmsAsync(ct);
+    }
 
-        var alive = rows.Where(r => InstanceStateMachine.MayHaveVm(r.StateValue) || r.StateValue == InstanceState.Pending)
-            .Select(r => r.Id).ToHashSet();
+    /// <summary>Kills every VM a driver finds running for this data dir whose instance is missing, ended, or on another driver's books as ended.</summary>
+    async Task KillUnownedVmsAsync(CancellationToken ct)
+    {
+        var rows = (await store.ListAsync(null, null)).ToDictionary(r => r.Id);
         foreach (var driver in allDrivers)
         {
-            var name = driver.Name;
             foreach (var orphan in await driver.ListRunningAsync(ct))
             {
-                var owner = rows.FirstOrDefault(r => r.Id == orphan.InstanceId);
-                if (owner is not null && owner.Driver == name && alive.Contains(orphan.InstanceId)) continue;
-                if (owner is not null && owner.Driver != name) continue;
-                logger.LogWarning("Killing VM of instance {Id} ({Driver}): no live instance owns it", orphan.InstanceId, name);
-                await driver.KillAsync(orphan, ct);
+                if (rows.TryGetValue(orphan.InstanceId, out var owner))
+                {
+                    if (owner.Driver != driver.Name) continue;
+                    if (InstanceStateMachine.MayHaveVm(owner.StateValue) || owner.StateValue == InstanceState.Pending) continue;
+                }
+                logger.LogWarning("Killing VM of instance {Id} ({Driver}, pid {Pid}): no live instance owns it ({State})", orphan.InstanceId, driver.Name,
+                    orphan.Pid, owner is null ? "no such instance" : owner.State);
+                try { await driver.KillAsync(orphan, ct); }
+                catch (HypervisorException e) { logger.LogError("Instance {Id}: the VM nothing owns could not be killed: {Error}", orphan.InstanceId, e.Message); }
             }
         }
     }
@@ -322,7 +333,25 @@ internal sealed partial class InstanceLifecycle
                     await FailPanickedLockedAsync(current, ct);
                     continue;
                 }
-                if (power != VmPowerState.Off) { consoles.Bound(current.Id); continue; }
+                if (power == VmPowerState.Unresponsive)
+                {
+                    // Frozen or wedged, not gone: the instance stays as it is, says why, and is asked again next pass.
+                    if (await store.SetMonitorWarningAsync(current.Id,
+                            $"the VM's QEMU is not answering (QMP timed out); it is still there, so the instance stays {current.State} and is checked again every {compute.MonitorIntervalSeconds} s") is { } warned)
+                        Publish(warned);
+                    continue;
+                }
+                if (power != VmPowerState.Off)
+                {
+                    consoles.Bound(current.Id);
+                    if (current.FailureReason?.StartsWith("monitor: ", StringComparison.Ordinal) == true
+                        && await store.SetMonitorWarningAsync(current.Id, null) is { } recovered)
+                    {
+                        logger.LogInformation("Instance {Id}: its QEMU answers again", current.Id);
+                        Publish(recovered);
+                    }
+                    continue;
+                }
                 await CleanUpAsync(current, ct);
                 // A QEMU that exited on its own (after a panic, or a crash) leaves its last words on the console.
                 var reason = consoles.PanicReason(current.Id, panicked: false)

@@ -231,7 +231,7 @@ internal sealed partial class InstanceLifecycle(
         try { boot = await images.PrepareBootDiskAsync(reference, row.OwnerId, ct); }
         catch (Images.Contracts.ImageUnavailableException e) { throw new ImagePreparationException(e.Message); }
         if (boot.QuarantineWhenReleased)
-            undo.Add("remove the copy-on-write clone", () => volumes.DeleteAsync(boot.VolumeUuid, CancellationToken.None));
+            undo.Add("remove the copy-on-write clone", () => RemoveCloneAsync(row.Id, boot.VolumeUuid));
         Pdisk.Contracts.VolumeMountSummary mount;
         try
         {
@@ -240,6 +240,22 @@ internal sealed partial class InstanceLifecycle(
         catch (Platform.Contracts.DomainException e) { throw new ImagePreparationException($"the boot disk could not be mounted: {e.Detail}"); }
         undo.Add("release the boot disk", () => volumes.ReleaseMountsAsync(row.Id, CancellationToken.None));
         return new BootDiskRecord(boot.VolumeUuid, PathOf(mount.Turl), mount.Format, boot.CacheHit);
+    }
+
+    /// <summary>
+    /// Undoes a boot clone. Releasing the boot disk (undone just before) already put it in quarantine, which removes it
+    /// later; only a clone that never got that far is deleted here.
+    /// </summary>
+    async Task RemoveCloneAsync(long id, Guid uuid)
+    {
+        var clone = await volumes.FindAsync(uuid, CancellationToken.None);
+        if (clone is null) return;
+        if (string.Equals(clone.State, "QUARANTINED", StringComparison.OrdinalIgnoreCase))
+        {
+            logger.LogInformation("Instance {Id}: its copy-on-write clone {Uuid} is in quarantine and is removed with it", id, uuid);
+            return;
+        }
+        await volumes.DeleteAsync(uuid, CancellationToken.None);
     }
 
     /// <summary>The request's persistent volumes, mounted as vdb, vdc, ... (read-only when their type is); Pdisk records the mounts.</summary>
@@ -377,8 +393,7 @@ internal sealed partial class InstanceLifecycle(
 
     async Task ReleaseQuotaAsync(long id)
     {
-        if (await store.TakeQuotaHeldAsync(id) is { } held)
-            await quotas.ReleaseAsync(held.OwnerId, new ResourceAmount(1, held.Cpu, held.MemoryMib, 0));
+        await store.ReleaseQuotaHeldAsync(id, (tx, held) => quotas.ReleaseAsync(tx, held.OwnerId, new ResourceAmount(1, held.Cpu, held.MemoryMib, 0)));
     }
 
     public async Task SetSchedulingMessageAsync(long id, string message)

@@ -130,21 +130,14 @@ internal sealed partial class InstanceRequests(ComputeStore store, Images.Contra
             throw new InvalidInputException(field, "This request can never be placed: " + never.Reason, unprocessable: true);
         }
 
-        await quotas.ReserveAsync(caller.UserId, new ResourceAmount(count, cpu * count, memory * count, 0));
-        try
-        {
-            var admin = new AdminAttributes(r.RawQemuArguments, r.Mac?.ToLowerInvariant(), r.Requirements, r.Policy);
-            var rows = Enumerable.Range(0, count).Select(_ => new NewInstance(
-                name, caller.UserId, caller.PrimaryGroupId, Permissions.Private.Bits, imageName, imageRef, typeName, cpu, memory,
-                options.Driver, context, sshKeys, r.UserData, admin, r.Networks?.ToList() ?? [], r.ForwardPorts?.ToList() ?? [], r.Save)
-                { Volumes = attached, LoginUser = needs?.DefaultUser, ReadyTimeoutSeconds = readyTimeout > 0 ? readyTimeout : null }).ToList();
-            return await store.InsertInstancesAsync(rows);
-        }
-        catch
-        {
-            await quotas.ReleaseAsync(caller.UserId, new ResourceAmount(count, cpu * count, memory * count, 0));
-            throw;
-        }
+        var admin = new AdminAttributes(r.RawQemuArguments, r.Mac?.ToLowerInvariant(), r.Requirements, r.Policy);
+        var rows = Enumerable.Range(0, count).Select(_ => new NewInstance(
+            name, caller.UserId, caller.PrimaryGroupId, Permissions.Private.Bits, imageName, imageRef, typeName, cpu, memory,
+            options.Driver, context, sshKeys, r.UserData, admin, r.Networks?.ToList() ?? [], r.ForwardPorts?.ToList() ?? [], r.Save)
+            { Volumes = attached, LoginUser = needs?.DefaultUser, ReadyTimeoutSeconds = readyTimeout > 0 ? readyTimeout : null }).ToList();
+        // The quota and the rows that hold it are written in one transaction: a crash leaves both or neither.
+        return await store.InsertInstancesAsync(rows,
+            tx => quotas.ReserveAsync(tx, caller.UserId, new ResourceAmount(count, cpu * count, memory * count, 0)));
     }
 
     /// <summary>

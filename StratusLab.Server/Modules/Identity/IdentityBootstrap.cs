@@ -1,3 +1,4 @@
+using StratusLab.Server.Modules.Identity.Contracts;
 using StratusLab.Server.Platform.Configuration;
 using StratusLab.Server.Platform.Security;
 
@@ -20,6 +21,16 @@ internal sealed class IdentityBootstrap(IdentityStore store, ServerOptions optio
         logger.LogWarning("First start: created user 'admin'. Its token is in {Path} (mode 0600) and shown once here: {Token}",
             options.AdminTokenPath, token);
         return token;
+    }
+
+    /// <summary>
+    /// At start-up, before any request: stored quota usage is set to what instances and volumes hold, so a crash between
+    /// a reservation and its rows (or an older server's drift) does not stay. Each correction is logged.
+    /// </summary>
+    public async Task RecomputeQuotaUsageAsync(IEnumerable<IQuotaHolder> holders)
+    {
+        foreach (var drift in await QuotaLedger.AuditAsync(store, holders, repair: true, CancellationToken.None))
+            logger.LogWarning("Corrected {Drift}: usage now follows what is held", drift);
     }
 
     /// <summary>Issues a new admin token and (re)writes admin.token.</summary>

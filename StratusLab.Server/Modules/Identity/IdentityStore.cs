@@ -32,6 +32,9 @@ internal sealed class IdentityStore(Store store)
         return await connection.QuerySingleOrDefaultAsync<UserRow>($"SELECT {UserColumns} FROM id_users WHERE id = @id", new { id });
     }
 
+    public Task<UserRow?> FindUserAsync(long id, IDbConnection c, IDbTransaction? tx) =>
+        c.QuerySingleOrDefaultAsync<UserRow>($"SELECT {UserColumns} FROM id_users WHERE id = @id", new { id }, tx);
+
     public async Task<IReadOnlyList<UserRow>> ListUsersAsync(int limit, int offset)
     {
         await using var connection = await store.OpenAsync();
@@ -177,6 +180,12 @@ internal sealed class IdentityStore(Store store)
         await c.QuerySingleOrDefaultAsync<UsageRow>("""
             SELECT vms AS Vms, cpus AS Cpus, memory_mib AS MemoryMib, storage_gib AS StorageGib FROM id_quota_usage WHERE user_id = @userId
             """, new { userId }, tx) ?? new UsageRow(0, 0, 0, 0);
+
+    /// <summary>Every user's stored usage, by user id.</summary>
+    public async Task<IReadOnlyDictionary<long, ResourceAmount>> ListUsageAsync(IDbConnection c, IDbTransaction? tx) =>
+        (await c.QueryAsync<(long UserId, long Vms, long Cpus, long MemoryMib, long StorageGib)>(
+            "SELECT user_id, vms, cpus, memory_mib, storage_gib FROM id_quota_usage", transaction: tx))
+        .ToDictionary(u => u.UserId, u => new ResourceAmount(u.Vms, u.Cpus, u.MemoryMib, u.StorageGib));
 
     public Task SetUsageAsync(IDbConnection c, IDbTransaction tx, long userId, ResourceAmount usage) =>
         c.ExecuteAsync("""

@@ -9,29 +9,53 @@ namespace StratusLab.Server.Modules.Identity;
 internal sealed class QuotaLedger(IdentityStore store, IdentityOptions options) : IQuotaLedger, IUserDirectory
 {
     public Task ReserveAsync(long userId, ResourceAmount amount, CancellationToken ct = default) =>
-        store.Store.WriteAsync((c, tx) => ReserveAsync(c, tx, userId, amount), ct);
+        store.Store.WriteAsync((_, tx) => ReserveAsync(tx, userId, amount), ct);
 
     public Task ReleaseAsync(long userId, ResourceAmount amount, CancellationToken ct = default) =>
-        store.Store.WriteAsync((c, tx) => ReleaseAsync(c, tx, userId, amount), ct);
+        store.Store.WriteAsync((_, tx) => ReleaseAsync(tx, userId, amount), ct);
 
-    public async Task ReserveAsync(IDbConnection c, IDbTransaction tx, long userId, ResourceAmount amount)
+    public async Task ReserveAsync(IDbTransaction tx, long userId, ResourceAmount amount)
     {
+        var c = tx.Connection ?? throw new InvalidOperationException("the transaction has no connection");
         var limits = await LimitsAsync(c, tx, userId);
         var usage = ToAmount(await store.GetUsageAsync(c, tx, userId));
         var excesses = QuotaMath.Excesses(limits, usage, amount);
         if (excesses.Count > 0)
         {
-            var user = await store.FindUserAsync(userId);
+            var user = await store.FindUserAsync(userId, c, tx);
             throw new QuotaExceededException(user?.Name ?? "", excesses);
         }
         await store.SetUsageAsync(c, tx, userId, usage.Plus(amount));
     }
 
-    public async Task ReleaseAsync(IDbConnection c, IDbTransaction tx, long userId, ResourceAmount amount)
+    public async Task ReleaseAsync(IDbTransaction tx, long userId, ResourceAmount amount)
     {
+        var c = tx.Connection ?? throw new InvalidOperationException("the transaction has no connection");
         var usage = ToAmount(await store.GetUsageAsync(c, tx, userId));
         await store.SetUsageAsync(c, tx, userId, QuotaMath.Release(usage, amount));
     }
+
+    /// <summary>See <see cref="QuotaAudit.CheckAsync"/>: one write transaction, so no reservation slips in between reading and repairing.</summary>
+    internal static Task<IReadOnlyList<QuotaDrift>> AuditAsync(IdentityStore store, IEnumerable<IQuotaHolder> holders, bool repair, CancellationToken ct) =>
+        store.Store.WriteAsync<IReadOnlyList<QuotaDrift>>(async (c, tx) =>
+        {
+            var held = new Dictionary<long, ResourceAmount>();
+            foreach (var holder in holders)
+                foreach (var (userId, amount) in await holder.HeldAsync(c, tx))
+                    held[userId] = held.GetValueOrDefault(userId, ResourceAmount.Zero).Plus(amount);
+            var stored = await store.ListUsageAsync(c, tx);
+            var drifts = new List<QuotaDrift>();
+            foreach (var userId in stored.Keys.Union(held.Keys).Order())
+            {
+                var s = stored.GetValueOrDefault(userId, ResourceAmount.Zero);
+                var h = held.GetValueOrDefault(userId, ResourceAmount.Zero);
+                if (s == h) continue;
+                var user = await store.FindUserAsync(userId, c, tx);
+                drifts.Add(new QuotaDrift(userId, user?.Name ?? $"(deleted user {userId})", s, h));
+                if (repair && user is not null) await store.SetUsageAsync(c, tx, userId, h);
+            }
+            return drifts;
+        }, ct);
 
     public async Task<QuotaView> GetAsync(long userId, CancellationToken ct = default)
     {

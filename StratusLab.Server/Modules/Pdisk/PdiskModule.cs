@@ -21,6 +21,7 @@ internal static class PdiskModule
         services.AddModuleOptions<PdiskOptions>(configuration, "Pdisk");
         services.AddSingleton(new PdiskRun(Guid.NewGuid().ToString("N")));
         services.AddSingleton<PdiskStore>();
+        services.AddSingleton<Identity.Contracts.IQuotaHolder>(Contracts.PdiskQuota.Holder);
         services.AddSingleton<PdiskPaths>();
         services.TryAddSingleton<QemuImg>();
         services.AddHttpDownloader();

@@ -142,7 +142,7 @@ internal sealed partial class VolumeLifecycle(
         // The quota is taken in the transaction that writes the row, and given back in the one that removes it: a crash keeps both or neither.
         await store.Store.WriteAsync(async (c, tx) =>
         {
-            await quotas.ReserveAsync(c, tx, spec.OwnerId, new ResourceAmount(0, 0, 0, quotaGib));
+            await quotas.ReserveAsync(tx, spec.OwnerId, new ResourceAmount(0, 0, 0, quotaGib));
             if (spec.Identifier is { } identifier && !identifier.StartsWith("snapshot:", StringComparison.Ordinal)
                 && await store.FindByIdentifierAsync(identifier, c, tx) is { } taken)
                 throw IdentifierTaken(identifier, taken.Uuid);
@@ -410,7 +410,7 @@ internal sealed partial class VolumeLifecycle(
         store.Store.WriteAsync(async (c, tx) =>
         {
             if (await store.DeleteAsync(uuid, c, tx) == 1 && quotaGib > 0)
-                await quotas.ReleaseAsync(c, tx, ownerId, new ResourceAmount(0, 0, 0, quotaGib));
+                await quotas.ReleaseAsync(tx, ownerId, new ResourceAmount(0, 0, 0, quotaGib));
         }, ct);
 
     static ConflictException MountedConflict(string uuid, IReadOnlyList<MountRow> mounts, string action)

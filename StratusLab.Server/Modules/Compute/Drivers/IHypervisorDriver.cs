@@ -39,8 +39,11 @@ internal sealed record VmRef(long InstanceId, string? Directory, int? Pid);
 /// <summary>What the driver reports about a started VM.</summary>
 internal sealed record VmStarted(int? Pid, string Accelerator);
 
-/// <summary>The power state a driver sees; Panicked: the guest kernel panicked (pvpanic) and the VM is halted.</summary>
-internal enum VmPowerState { Running, Paused, Off, Panicked }
+/// <summary>
+/// The power state a driver sees; <see cref="Panicked"/>: the guest kernel panicked (pvpanic) and the VM is halted;
+/// <see cref="Unresponsive"/>: the VM's process is there but does not answer (frozen, wedged).
+/// </summary>
+internal enum VmPowerState { Running, Paused, Off, Panicked, Unresponsive }
 
 /// <summary>A driver action failed; the message is the hypervisor's own error text.</summary>
 internal class HypervisorException(string message, Exception? inner = null) : Exception(message, inner);

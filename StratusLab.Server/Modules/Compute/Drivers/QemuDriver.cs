@@ -17,6 +17,7 @@ internal sealed partial class QemuDriver(ICommandRunner runner, ServerOptions op
 
     readonly ICommandRunner _runner = runner;
     readonly SemaphoreSlim _probeLock = new(1, 1);
+    readonly QmpSessions _qmp = new();
     string? _accelerator;
 
     public string Name => "qemu";
@@ -86,35 +87,33 @@ internal sealed partial class QemuDriver(ICommandRunner runner, ServerOptions op
 
     public async Task<VmPowerState> QueryAsync(VmRef vm, CancellationToken ct)
     {
-        if (vm.Pid is not { } pid || !IsOurProcess(pid, vm.InstanceId)) return VmPowerState.Off;
+        if (PidOf(vm) is not { } pid) return VmPowerState.Off;
         try
         {
-            await using var qmp = await ConnectAsync(vm, ct);
-            var status = await qmp.ExecuteAsync("query-status", null, ct);
+            var status = await _qmp.ExecuteAsync(SocketOf(vm), "query-status", null, ct);
             // After a server restart the event listener is re-attached here; a panic it missed shows in the status.
             WatchEvents(vm.InstanceId, vm.Directory);
             if (status?["status"]?.GetValue<string>() == "guest-panicked") return VmPowerState.Panicked;
             return status?["running"]?.GetValue<bool>() == true ? VmPowerState.Running : VmPowerState.Paused;
         }
+        catch (QmpTimeoutException e)
+        {
+            // A stopped or wedged QEMU: the process is there, so the VM is not gone; the caller says so and asks again later.
+            logger.LogWarning("Instance {Id}: QEMU (pid {Pid}) is not answering: {Error}; it is still running, checking again later", vm.InstanceId, pid, e.Message);
+            return IsOurProcess(pid, vm.InstanceId) ? VmPowerState.Unresponsive : VmPowerState.Off;
+        }
         catch (Exception e) when (e is System.Net.Sockets.SocketException or HypervisorException or IOException)
         {
-            return IsOurProcess(pid, vm.InstanceId) ? VmPowerState.Running : VmPowerState.Off;
-        }
-        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-        {
-            // QMP did not answer in time (a stopped or wedged QEMU): the process is there, so the VM is not gone.
-            logger.LogWarning("Instance {Id}: QEMU (pid {Pid}) did not answer QMP in time; it is still running, checking again later", vm.InstanceId, pid);
             return IsOurProcess(pid, vm.InstanceId) ? VmPowerState.Running : VmPowerState.Off;
         }
     }
 
     public async Task ShutdownAsync(VmRef vm, TimeSpan timeout, CancellationToken ct)
     {
-        if (vm.Pid is not { } pid || !IsOurProcess(pid, vm.InstanceId)) return;
+        if (PidOf(vm) is not { } pid) return;
         try
         {
-            await using var qmp = await ConnectAsync(vm, ct);
-            await qmp.ExecuteAsync("system_powerdown", null, ct);
+            await _qmp.ExecuteAsync(SocketOf(vm), "system_powerdown", null, ct);
         }
         catch (Exception e) when (e is System.Net.Sockets.SocketException or HypervisorException or IOException)
         {
@@ -125,9 +124,10 @@ internal sealed partial class QemuDriver(ICommandRunner runner, ServerOptions op
         await KillAsync(vm, ct);
     }
 
+    /// <summary>Kills every QEMU of this instance: the recorded pid, the pidfile's, and any found by its name, whatever the store says.</summary>
     public async Task KillAsync(VmRef vm, CancellationToken ct)
     {
-        if (vm.Pid is { } pid && IsOurProcess(pid, vm.InstanceId))
+        foreach (var pid in PidsOf(vm))
         {
             try { Process.GetProcessById(pid).Kill(); }
             catch (ArgumentException) { }
@@ -174,43 +174,49 @@ internal sealed partial class QemuDriver(ICommandRunner runner, ServerOptions op
     public Task ResumeAsync(VmRef vm, CancellationToken ct) => SimpleCommandAsync(vm, "cont", ct);
     public Task ResetAsync(VmRef vm, CancellationToken ct) => SimpleCommandAsync(vm, "system_reset", ct);
 
-    async Task SimpleCommandAsync(VmRef vm, string command, CancellationToken ct)
-    {
-        await using var qmp = await ConnectAsync(vm, ct);
-        await qmp.ExecuteAsync(command, null, ct);
-    }
+    async Task SimpleCommandAsync(VmRef vm, string command, CancellationToken ct) =>
+        await _qmp.ExecuteAsync(SocketOf(vm), command, null, ct);
 
-    public async Task AttachDiskAsync(VmRef vm, HotDisk disk, CancellationToken ct)
-    {
-        await using var qmp = await ConnectAsync(vm, ct);
-        await qmp.ExecuteAsync("blockdev-add", disk.Blockdev, ct);
-        try
+    public Task AttachDiskAsync(VmRef vm, HotDisk disk, CancellationToken ct) =>
+        _qmp.RunAsync<bool>(SocketOf(vm), async (qmp, token) =>
         {
-            await qmp.ExecuteAsync("device_add", new JsonObject { ["driver"] = "virtio-blk-pci", ["drive"] = disk.NodeName, ["id"] = disk.DeviceId }, ct);
-        }
-        catch (HypervisorException)
-        {
-            await qmp.ExecuteAsync("blockdev-del", new JsonObject { ["node-name"] = disk.NodeName }, ct);
-            throw;
-        }
-    }
+            await qmp.ExecuteAsync("blockdev-add", disk.Blockdev, token);
+            try
+            {
+                await qmp.ExecuteAsync("device_add", new JsonObject { ["driver"] = "virtio-blk-pci", ["drive"] = disk.NodeName, ["id"] = disk.DeviceId }, token);
+            }
+            catch (HypervisorException)
+            {
+                await qmp.ExecuteAsync("blockdev-del", new JsonObject { ["node-name"] = disk.NodeName }, token);
+                throw;
+            }
+            return true;
+        }, ct, AttachTimeout);
+
+    /// <summary>blockdev-add of an iSCSI disk logs in to the target first, which can take longer than a plain command.</summary>
+    static readonly TimeSpan AttachTimeout = TimeSpan.FromSeconds(30);
 
     public async Task DetachDiskAsync(VmRef vm, string deviceId, CancellationToken ct)
     {
-        if (vm.Pid is not { } pid || !IsOurProcess(pid, vm.InstanceId)) return;
-        await using var qmp = await ConnectAsync(vm, ct);
-        try { await qmp.ExecuteAsync("device_del", new JsonObject { ["id"] = deviceId }, ct); }
+        if (PidOf(vm) is null) return;
+        var socket = SocketOf(vm);
+        try { await _qmp.ExecuteAsync(socket, "device_del", new JsonObject { ["id"] = deviceId }, ct); }
         catch (QmpCommandException e) when (e.ErrorClass == "DeviceNotFound") { }
-        // device_del completes when the guest acknowledges the unplug; until then the node is in use.
+        // device_del completes when the guest acknowledges the unplug; until then the node is in use. Each attempt takes
+        // the VM's QMP gate on its own, so the VM monitor is not starved while the guest takes its time.
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         while (true)
         {
             try
             {
-                // A node QEMU no longer has is already detached: asked, not inferred from an error text.
-                var nodes = await qmp.ExecuteAsync("query-named-block-nodes", new JsonObject { ["flat"] = true }, ct) as JsonArray ?? [];
-                if (!nodes.Any(n => n?["node-name"]?.GetValue<string>() == "node-" + deviceId)) return;
-                await qmp.ExecuteAsync("blockdev-del", new JsonObject { ["node-name"] = "node-" + deviceId }, ct);
+                await _qmp.RunAsync(socket, async (qmp, token) =>
+                {
+                    // A node QEMU no longer has is already detached: asked, not inferred from an error text.
+                    var nodes = await qmp.ExecuteAsync("query-named-block-nodes", new JsonObject { ["flat"] = true }, token) as JsonArray ?? [];
+                    if (!nodes.Any(n => n?["node-name"]?.GetValue<string>() == "node-" + deviceId)) return true;
+                    await qmp.ExecuteAsync("blockdev-del", new JsonObject { ["node-name"] = "node-" + deviceId }, token);
+                    return true;
+                }, ct);
                 return;
             }
             catch (HypervisorException) when (DateTime.UtcNow < deadline)
@@ -220,32 +226,62 @@ internal sealed partial class QemuDriver(ICommandRunner runner, ServerOptions op
         }
     }
 
-    /// <summary>Runs any QMP command on a running VM (hot-plug and the like).</summary>
-    public async Task<JsonNode?> ExecuteQmpAsync(VmRef vm, string command, JsonObject? arguments, CancellationToken ct)
+    /// <summary>Runs any QMP command on a running VM (hot-plug and the like), in turn with every other QMP use of that VM.</summary>
+    public Task<JsonNode?> ExecuteQmpAsync(VmRef vm, string command, JsonObject? arguments, CancellationToken ct) =>
+        _qmp.ExecuteAsync(SocketOf(vm), command, arguments, ct);
+
+    static string SocketOf(VmRef vm) =>
+        vm.Directory is null ? throw new HypervisorException($"instance {vm.InstanceId} has no VM directory") : QemuPaths.For(vm.Directory).QmpSocket;
+
+    /// <summary>The QEMU process of this instance, if one runs: see <see cref="PidsOf"/>.</summary>
+    int? PidOf(VmRef vm)
     {
-        await using var qmp = await ConnectAsync(vm, ct);
-        return await qmp.ExecuteAsync(command, arguments, ct);
+        // The usual case, cheaply: the recorded pid is still this VM's QEMU.
+        if (vm.Pid is { } recorded && IsOurProcess(recorded, vm.InstanceId)) return recorded;
+        return PidsOf(vm) is [var first, ..] ? first : null;
     }
 
-    async Task<QmpClient> ConnectAsync(VmRef vm, CancellationToken ct)
+    /// <summary>
+    /// Every live QEMU of this instance: the pid the store recorded, the one in the VM's pidfile (QEMU writes it before
+    /// it is started, so a crash of the server between the two still finds it), and any process named for it under
+    /// this data dir. The store's pid alone is not enough: it is recorded only once the VM runs.
+    /// </summary>
+    IReadOnlyList<int> PidsOf(VmRef vm)
     {
-        if (vm.Directory is null) throw new HypervisorException($"instance {vm.InstanceId} has no VM directory");
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        timeout.CancelAfter(TimeSpan.FromSeconds(10));
-        return await QmpClient.ConnectAsync(QemuPaths.For(vm.Directory).QmpSocket, timeout.Token);
+        var pids = new List<int>();
+        void Consider(int pid)
+        {
+            if (!pids.Contains(pid) && IsOurProcess(pid, vm.InstanceId)) pids.Add(pid);
+        }
+        if (vm.Pid is { } recorded) Consider(recorded);
+        if (vm.Directory is not null && ReadPidFile(QemuPaths.For(vm.Directory).PidFile) is { } fromFile) Consider(fromFile);
+        foreach (var (pid, id) in OurProcesses())
+            if (id == vm.InstanceId) Consider(pid);
+        return pids;
     }
 
-    public Task<IReadOnlyList<VmRef>> ListRunningAsync(CancellationToken ct)
+    static int? ReadPidFile(string path)
     {
-        var found = new List<VmRef>();
+        try { return int.TryParse(File.ReadAllText(path).Trim(), out var pid) ? pid : null; }
+        catch (IOException) { return null; }
+        catch (UnauthorizedAccessException) { return null; }
+    }
+
+    /// <summary>Every QEMU process started for this data dir (found by its name and pidfile in /proc), with its instance id.</summary>
+    IEnumerable<(int Pid, long InstanceId)> OurProcesses()
+    {
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
         {
             if (!int.TryParse(Path.GetFileName(dir), out var pid)) continue;
             var args = CommandLine(pid);
             if (args is null) continue;
-            var id = InstanceIdOf(args, InstancesRoot);
-            if (id is not null) found.Add(new VmRef(id.Value, Path.Combine(InstancesRoot, id.Value.ToString()), pid));
+            if (InstanceIdOf(args, InstancesRoot) is { } id) yield return (pid, id);
         }
+    }
+
+    public Task<IReadOnlyList<VmRef>> ListRunningAsync(CancellationToken ct)
+    {
+        var found = OurProcesses().Select(p => new VmRef(p.InstanceId, Path.Combine(InstancesRoot, p.InstanceId.ToString(System.Globalization.CultureInfo.InvariantCulture)), p.Pid)).ToList();
         return Task.FromResult<IReadOnlyList<VmRef>>(found);
     }
 

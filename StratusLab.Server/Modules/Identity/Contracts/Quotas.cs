@@ -1,5 +1,6 @@
 using System.Data;
 using StratusLab.Server.Platform.Contracts;
+using StratusLab.Server.Platform.Data;
 
 namespace StratusLab.Server.Modules.Identity.Contracts;
 
@@ -74,16 +75,50 @@ public interface IQuotaLedger
     /// <summary>Gives back what a reservation took.</summary>
     Task ReleaseAsync(long userId, ResourceAmount amount, CancellationToken ct = default);
 
-    /// <summary>
-    /// <see cref="ReserveAsync(long, ResourceAmount, CancellationToken)"/> inside the caller's write transaction on the
-    /// shared store, so the usage changes together with the rows that justify it (a crash keeps both or neither).
-    /// </summary>
-    Task ReserveAsync(IDbConnection c, IDbTransaction tx, long userId, ResourceAmount amount);
 
-    /// <summary><see cref="ReleaseAsync(long, ResourceAmount, CancellationToken)"/> inside the caller's write transaction on the shared store.</summary>
-    Task ReleaseAsync(IDbConnection c, IDbTransaction tx, long userId, ResourceAmount amount);
 
     Task<QuotaView> GetAsync(long userId, CancellationToken ct = default);
+
+    /// <summary>
+    /// <see cref="ReserveAsync(long, ResourceAmount, CancellationToken)"/> inside the caller's write transaction, so the
+    /// usage changes with the rows that justify it, or not at all.
+    /// </summary>
+    Task ReserveAsync(IDbTransaction tx, long userId, ResourceAmount amount);
+
+    /// <summary><see cref="ReleaseAsync(long, ResourceAmount, CancellationToken)"/> inside the caller's write transaction.</summary>
+    Task ReleaseAsync(IDbTransaction tx, long userId, ResourceAmount amount);
+}
+
+/// <summary>
+/// A module whose rows hold quota (Compute's instances, Pdisk's volumes): what each user's rows hold now. The stored
+/// usage must equal the sum over all holders; <see cref="QuotaAudit"/> compares and recomputes.
+/// </summary>
+public interface IQuotaHolder
+{
+    /// <summary>The module, for reports ("compute", "pdisk").</summary>
+    string Name { get; }
+
+    /// <summary>Per user id, what the module's rows hold, read on <paramref name="c"/> (in <paramref name="tx"/> when given).</summary>
+    Task<IReadOnlyDictionary<long, ResourceAmount>> HeldAsync(IDbConnection c, IDbTransaction? tx);
+}
+
+/// <summary>A user whose stored usage differs from what their instances and volumes hold.</summary>
+public sealed record QuotaDrift(long UserId, string User, ResourceAmount Stored, ResourceAmount Held)
+{
+    public override string ToString() =>
+        $"quota drift for user '{User}' (id {UserId}): stored usage vms={Stored.Vms} cpus={Stored.Cpus} memoryMiB={Stored.MemoryMiB} storageGiB={Stored.StorageGiB}, " +
+        $"held by instances and volumes vms={Held.Vms} cpus={Held.Cpus} memoryMiB={Held.MemoryMiB} storageGiB={Held.StorageGiB}";
+}
+
+/// <summary>Compares stored quota usage with what the holders' rows hold, and recomputes it (start-up, 'stratuslab admin check --repair').</summary>
+public static class QuotaAudit
+{
+    /// <summary>
+    /// Every user whose stored usage differs from the sum over <paramref name="holders"/>; with <paramref name="repair"/>
+    /// the usage is set to that sum in the same transaction. Works on the store directly (the store must be migrated).
+    /// </summary>
+    public static Task<IReadOnlyList<QuotaDrift>> CheckAsync(Store store, IEnumerable<IQuotaHolder> holders, bool repair, CancellationToken ct = default) =>
+        Identity.QuotaLedger.AuditAsync(new IdentityStore(store), holders, repair, ct);
 }
 
 /// <summary>Looks users up for other modules.</summary>

@@ -52,6 +52,7 @@ public partial class Program
         app.UsePlatform();
 
         app.MapIdentityEndpoints();
+        app.MapKeyPairEndpoints();
         app.MapMarketplaceEndpoints();
         app.MapImagesEndpoints();
         app.MapComputeEndpoints();

@@ -31,7 +31,7 @@ command -v debootstrap >/dev/null || die "debootstrap is missing: scripts/instal
 if [ -z "$mirror" ]; then
     # The configured apt mirror (deb822 or one-line sources), else Debian's.
     mirror=$(grep -hsE '^(URIs:|deb )' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-        grep -v security | sed -E 's/^URIs: *//; s/^deb (\[[^]]*\] )?//; s/ .*//' | head -n 1)
+        grep -v security | sed -E 's/^URIs: *//; s/^deb (\[[^]]*\] )?//; s/ .*//' | head -n 1 || true) 
     mirror=${mirror:-http://deb.debian.org/debian}
 fi
 

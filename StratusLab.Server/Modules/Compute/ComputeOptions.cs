@@ -15,6 +15,8 @@ internal sealed class ComputeOptions : IValidatedOptions
     public int BootTimeoutSeconds { get; set; } = 300;
     public int MonitorIntervalSeconds { get; set; } = 5;
     public int MaxConcurrentDeployments { get; set; } = 32;
+    /// <summary>How often running, not yet ready guests are probed (SSH banner, readyPort).</summary>
+    public int ReadyProbeIntervalSeconds { get; set; } = 2;
 
     public IEnumerable<string> Problems()
     {
@@ -26,6 +28,7 @@ internal sealed class ComputeOptions : IValidatedOptions
         problems.Range("Compute:BootTimeoutSeconds", BootTimeoutSeconds, 5, 3600);
         problems.Range("Compute:MonitorIntervalSeconds", MonitorIntervalSeconds, 1, 3600);
         problems.Range("Compute:MaxConcurrentDeployments", MaxConcurrentDeployments, 1, 1024);
+        problems.Range("Compute:ReadyProbeIntervalSeconds", ReadyProbeIntervalSeconds, 1, 3600);
         if (ApplianceImage.Length > 0 && !File.Exists(ApplianceImage))
             problems.Add($"Compute:ApplianceImage = '{ApplianceImage}' does not exist; accepted values: empty (look in ~/.cache/stratuslab/appliance), or the path of a built appliance image.");
         return problems;

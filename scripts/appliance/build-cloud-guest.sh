@@ -15,7 +15,7 @@ disk_mib=2048
 part_start=2048 # sectors: the ext4 partition starts at 1 MiB
 fs_uuid=5354524c-4142-4445-4249-414e31320001
 include=(systemd-sysv udev linux-image-cloud-amd64 cloud-init sudo openssh-server netbase ifupdown
-    dbus resolvconf isc-dhcp-client grub-pc-bin initramfs-tools)
+    dbus resolvconf grub-pc-bin)
 mirror=${STRATUSLAB_DEBIAN_MIRROR:-}
 
 export LC_ALL=C TZ=UTC DEBIAN_FRONTEND=noninteractive
@@ -69,7 +69,8 @@ rootfs=$tmp/rootfs
 
 log "debootstrap $suite from $mirror (about 75 s)"
 debootstrap --variant=minbase --include="$(IFS=,; echo "${include[*]}")" "$suite" "$rootfs" "$mirror" >"$tmp/debootstrap.log" 2>&1 ||
-    { tail -n 30 "$tmp/debootstrap.log"; die "debootstrap failed"; }
+    { cp "$rootfs/debootstrap/debootstrap.log" "$out/debootstrap-failed.log" 2>/dev/null || true
+      tail -n 30 "$tmp/debootstrap.log"; die "debootstrap failed (details: $out/debootstrap-failed.log)"; }
 
 kver=$(ls "$rootfs/lib/modules")
 [ "$(wc -w <<<"$kver")" -eq 1 ] || die "expected one kernel, got: $kver"

@@ -112,7 +112,7 @@ public static class UserDataRules
             {
                 var yaml = new YamlDotNet.RepresentationModel.YamlStream();
                 yaml.Load(new StringReader(userData));
-                if (yaml.Documents.Count > 0 && yaml.Documents[0].RootNode is not YamlDotNet.RepresentationModel.YamlMappingNode)
+                if (yaml.Documents.Count > 0 && yaml.Documents[0].RootNode is not (YamlDotNet.RepresentationModel.YamlMappingNode or YamlDotNet.RepresentationModel.YamlScalarNode { Value: null or "" }))
                     throw new Platform.Contracts.InvalidInputException(field, $"'{field}' declares #cloud-config but its body is not a YAML mapping (keys like 'runcmd:', 'packages:'); cloud-init would ignore it.");
             }
             catch (YamlDotNet.Core.YamlException e)

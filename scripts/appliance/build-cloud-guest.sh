@@ -15,7 +15,7 @@ disk_mib=2048
 part_start=2048 # sectors: the ext4 partition starts at 1 MiB
 fs_uuid=5354524c-4142-4445-4249-414e31320001
 include=(systemd-sysv udev linux-image-cloud-amd64 cloud-init sudo openssh-server netbase ifupdown
-    dbus resolvconf grub-pc-bin)
+    dbus resolvconf grub-pc-bin python3-cffi-backend) # debootstrap does not resolve virtual packages (python3-cryptography needs the cffi backend)
 mirror=${STRATUSLAB_DEBIAN_MIRROR:-}
 
 export LC_ALL=C TZ=UTC DEBIAN_FRONTEND=noninteractive

@@ -72,7 +72,7 @@ public class CloudInitGuestHostTests
         var vmDir = Path.Combine(_server.DataDir, "instances", id.ToString());
         try
         {
-            var ready = await InstanceApiTests.WaitAsync(_admin, id, "ready", 240);
+            var ready = await WaitLongAsync(id, "ready", TimeSpan.FromSeconds(300));
             Assert.That(ready["ready"]!.GetValue<bool>(), Is.True, "ready with no call from the guest: " + ready.ToJsonString() + Serial(vmDir));
             var source = ready["readySource"]!.GetValue<string>();
             Assert.That(source, method == "nocloud" ? Is.AnyOf("ssh", "phone-home") : Is.EqualTo("ssh"));
@@ -103,7 +103,7 @@ public class CloudInitGuestHostTests
 
             var shutdown = DateTime.UtcNow;
             await (await _admin.PostAsync($"/api/v1/instances/{id}/actions/shutdown", null)).Json(202);
-            var done = await InstanceApiTests.WaitAsync(_admin, id, "DONE", 200);
+            var done = await WaitLongAsync(id, "DONE", TimeSpan.FromSeconds(200));
             Assert.That(done["state"]!.GetValue<string>(), Is.EqualTo("DONE"), done.ToJsonString());
             Assert.That(DateTime.UtcNow - shutdown, Is.LessThan(TimeSpan.FromSeconds(140)), "the guest powered off on the ACPI request, before the kill timeout (150 s)");
             TestContext.Progress.WriteLine($"{method}: ACPI power-off took {(DateTime.UtcNow - shutdown).TotalSeconds:F1} s");
@@ -112,6 +112,18 @@ public class CloudInitGuestHostTests
         finally
         {
             HostTools.KillQemu(vmDir);
+        }
+    }
+
+    /// <summary>Long-polls in 45 s steps (the test client times out at 60 s) until the state, FAILED, or the deadline.</summary>
+    async Task<JsonNode> WaitLongAsync(long id, string state, TimeSpan limit)
+    {
+        var deadline = DateTime.UtcNow + limit;
+        while (true)
+        {
+            var node = await InstanceApiTests.WaitAsync(_admin, id, state, 45);
+            var reached = state == "ready" ? node["ready"]!.GetValue<bool>() : node["state"]!.GetValue<string>() == state;
+            if (reached || node["state"]!.GetValue<string>() is "FAILED" or "DONE" || DateTime.UtcNow > deadline) return node;
         }
     }
 

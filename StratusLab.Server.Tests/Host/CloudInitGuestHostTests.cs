@@ -50,7 +50,7 @@ public class CloudInitGuestHostTests
         TempDir.Delete(_keyDir);
     }
 
-    [TestCase("nocloud"), CancelAfter(420_000)]
+    [TestCase("nocloud"), CancelAfter(900_000)]
     [TestCase("opennebula")]
     public async Task A_Debian_cloud_init_guest_gets_hostname_key_user_data_instance_id_and_network_is_ready_without_an_agent_and_powers_off_by_ACPI(string method)
     {
@@ -72,7 +72,8 @@ public class CloudInitGuestHostTests
         var vmDir = Path.Combine(_server.DataDir, "instances", id.ToString());
         try
         {
-            var ready = await WaitLongAsync(id, "ready", TimeSpan.FromSeconds(300));
+            // About 30 s after power-on on an idle machine (GUEST-NOTES); a shared CI runner under TCG can be ten times slower.
+            var ready = await WaitLongAsync(id, "ready", TimeSpan.FromSeconds(600));
             Assert.That(ready["ready"]!.GetValue<bool>(), Is.True, "ready with no call from the guest: " + ready.ToJsonString() + Serial(vmDir));
             var source = ready["readySource"]!.GetValue<string>();
             Assert.That(source, method == "nocloud" ? Is.AnyOf("ssh", "phone-home") : Is.EqualTo("ssh"));

@@ -53,6 +53,7 @@ public partial class Program
         app.UsePlatform();
 
         app.MapIdentityEndpoints();
+        app.MapKeyPairEndpoints();
         app.MapMarketplaceEndpoints();
         app.MapImagesEndpoints();
         app.MapComputeEndpoints();

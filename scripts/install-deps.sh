@@ -13,7 +13,7 @@ packages=(
   openssh-client                                # connect-instance
 )
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(hyperfine time awscli python3-boto3)
+  packages+=(hyperfine time awscli python3-boto3 debootstrap fdisk e2fsprogs)   # debootstrap etc.: the Debian cloud-init test guest
 fi
 
 missing=()

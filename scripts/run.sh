@@ -33,6 +33,18 @@ for _ in $(seq 1 240); do
 done
 
 if [[ "${STRATUSLAB_NO_BOOT:-0}" != 1 ]]; then
+  # No VM nobody can log in to: the user's key pair is stored (and made one if there is none) before anything boots.
+  if ! "$binary" describe-keys --json | grep -q '"name"'; then
+    pub=
+    for k in id_ed25519 id_ecdsa id_rsa; do [[ -f ~/.ssh/$k.pub ]] && { pub=~/.ssh/$k.pub; break; }; done
+    if [[ -z "$pub" ]]; then
+      mkdir -p ~/.ssh && chmod 700 ~/.ssh
+      ssh-keygen -q -t ed25519 -N "" -C "stratuslab@$(hostname)" -f ~/.ssh/id_ed25519
+      pub=~/.ssh/id_ed25519.pub
+      echo "run.sh: made an SSH key pair for you: ~/.ssh/id_ed25519" >&2
+    fi
+    "$binary" key-import default "$pub" >&2
+  fi
   if "$binary" describe-instance --state RUNNING --json | grep -q '"name": "appliance"'; then
     echo "run.sh: the test appliance is already running:" >&2
   else

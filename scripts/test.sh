@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh --test
 # The host-tier tests boot the real test appliance; building it is cached (well under 1 s when up to date).
 scripts/appliance/build.sh >/dev/null
+# ...and a Debian guest configured by cloud-init (debootstrap, as root; cached, about 2 min when its packages change).
+scripts/appliance/build-cloud-guest.sh >/dev/null
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -14,6 +14,16 @@ public static class HostTools
         return path!;
     }
 
+    /// <summary>The Debian cloud-init guest; scripts/test.sh builds it (scripts/appliance/build-cloud-guest.sh, cached).</summary>
+    public static string CloudGuestPath()
+    {
+        var dir = Environment.GetEnvironmentVariable("STRATUSLAB_CLOUD_GUEST_DIR") is { Length: > 0 } configured ? configured
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "stratuslab", "cloud-guest");
+        var path = Path.Combine(dir, "debian-12-cloudinit.qcow2");
+        Assert.That(File.Exists(path), Is.True, $"the Debian cloud-init guest is not built ({path}): run scripts/appliance/build-cloud-guest.sh as root (scripts/test.sh does it)");
+        return path;
+    }
+
     /// <summary>Runs a program with a timeout and returns (exit code, stdout, stderr).</summary>
     public static async Task<(int Exit, string Out, string Err)> RunAsync(string file, IEnumerable<string> args, TimeSpan timeout)
     {

@@ -40,6 +40,7 @@ public static class ClientCli
     public static readonly IReadOnlyList<ClientCommand> Commands =
     [
         .. IdentityCommands.All,
+        .. KeyCommands.All,
         .. ComputeCommands.All,
         .. ConsoleCommands.All,
         .. NetworkingCommands.All,

@@ -8,22 +8,23 @@ public static class ComputeCommands
 {
     public static readonly IReadOnlyList<ClientCommand> All =
     [
-        new("run-instance", "[IMAGE] [-t TYPE] [-n COUNT] [--name NAME] [--cpu N --memory MiB] [--context K=V]... [--key FILE] [--network NAME]... [--port GUEST-PORT]... [--persistent-disk UUID]... [--wait] [--timeout S]",
+        new("run-instance", "[IMAGE] [-t TYPE] [-n COUNT] [--name NAME] [--cpu N --memory MiB] [--context K=V]... [--key FILE] [--key-name NAME] [--user-data FILE|-] [--hostname NAME] [--context-method opennebula|nocloud] [--ready-port PORT] [--network NAME]... [--port GUEST-PORT]... [--persistent-disk UUID]... [--wait] [--timeout S]",
             "start instances of an image (default: the test appliance)", RunInstance),
         new("describe-instance", "[ID]... [--state STATE]", "show instances (all of yours without IDs)", DescribeInstance),
         new("kill-instance", "ID...", "terminate instances at once (their disks are discarded)", KillInstance),
         new("shutdown-instance", "ID...", "power instances off gracefully (ACPI), then remove them", ShutdownInstance),
         new("instance-action", "ID ACTION", "stop, start, reboot, suspend or resume an instance", InstanceAction),
-        new("connect-instance", "ID [-i KEY] [--ssh] [--console]", "print (or with --ssh run) the ssh command for an instance; --console: its interactive serial console (Ctrl-] quits)", ConnectInstance),
+        new("connect-instance", "ID [-i KEY] [--user NAME] [--ssh] [--console] [-- COMMAND...]", "print (or with --ssh run) the ssh command for an instance; with -- COMMAND, run it there and return its exit code; --console: its interactive serial console (Ctrl-] quits)", ConnectInstance),
         new("describe-instance-types", "", "list the instance types", DescribeTypes),
     ];
 
-    static readonly Dictionary<string, string> Aliases = new() { ["-t"] = "--type", ["-n"] = "--count", ["-i"] = "--identity", ["-k"] = "--key" };
+    static readonly Dictionary<string, string> Aliases = new() { ["-t"] = "--type", ["-n"] = "--count", ["-i"] = "--identity", ["-k"] = "--key", ["-u"] = "--user" };
 
     static async Task<int> RunInstance(CliContext cx)
     {
         var args = CliArgs.Parse(cx.Args.Positionals.Concat(Flatten(cx.Args)), Aliases);
-        args.AllowOnly("--type", "--count", "--name", "--cpu", "--memory", "--context", "--key", "--network", "--port", "--persistent-disk", "--wait", "--timeout", "--ready-timeout");
+        args.AllowOnly("--type", "--count", "--name", "--cpu", "--memory", "--context", "--key", "--key-name", "--user-data", "--hostname", "--context-method", "--ready-port",
+            "--network", "--port", "--persistent-disk", "--wait", "--timeout", "--ready-timeout");
         var context = new Dictionary<string, string>();
         foreach (var kv in args.All("--context"))
         {
@@ -37,7 +38,19 @@ public static class ComputeCommands
             if (!File.Exists(file)) throw new UsageException($"--key '{file}' does not exist; give an SSH public key file such as ~/.ssh/id_ed25519.pub.");
             keys.AddRange(File.ReadAllLines(file).Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#')));
         }
-        if (args.All("--key").Count == 0 && DefaultPublicKey() is { } defaultKey) keys.Add(defaultKey);
+        var keyName = args.Option("--key-name");
+        if (args.All("--key").Count == 0 && keyName is null && DefaultPublicKey() is { } defaultKey) keys.Add(defaultKey);
+        if (keys.Count == 0 && keyName is null && !await HasDefaultKeyPairAsync(cx))
+            Console.Error.WriteLine("warning: this instance gets no SSH key, so nobody can log in to it by SSH. Make one with 'ssh-keygen -t ed25519' and "
+                + "store it with 'stratuslab key-import default ~/.ssh/id_ed25519.pub' (it becomes your default key), or pass --key FILE.");
+        string? userData = null;
+        if (args.Option("--user-data") is { } userDataFile)
+        {
+            if (userDataFile == "-") userData = await Console.In.ReadToEndAsync();
+            else if (File.Exists(userDataFile)) userData = await File.ReadAllTextAsync(userDataFile);
+            else throw new UsageException($"--user-data '{userDataFile}' does not exist; give a cloud-init file (#cloud-config, a #! script, MIME multipart) or '-' for stdin.");
+        }
+        var readyPort = args.LongOption("--ready-port");
         var count = args.LongOption("--count");
         var ports = args.All("--port").Select(p => int.TryParse(p, out var v) ? v : throw new UsageException($"--port '{p}' is not a port number.")).ToList();
         var body = new
@@ -49,6 +62,11 @@ public static class ComputeCommands
             name = args.Option("--name"),
             context = context.Count > 0 ? context : null,
             sshKeys = keys.Count > 0 ? keys : null,
+            keyName,
+            userData,
+            hostname = args.Option("--hostname"),
+            contextMethod = args.Option("--context-method"),
+            readyPort,
             networks = args.All("--network").Count > 0 ? args.All("--network") : null,
             forwardPorts = ports.Count > 0 ? ports : null,
             volumes = args.All("--persistent-disk").Count > 0 ? args.All("--persistent-disk") : null,
@@ -74,6 +92,12 @@ public static class ComputeCommands
         if (args.Has("--wait") && list.Any(n => !n["ready"]!.GetValue<bool>()))
             throw new CliException("timed out before every instance was ready; see 'stratuslab describe-instance'.");
         return 0;
+    }
+
+    static async Task<bool> HasDefaultKeyPairAsync(CliContext cx)
+    {
+        try { return (await cx.Api.GetAsync("api/v1/keys"))?.AsArray().Any(k => k?["isDefault"]?.GetValue<bool>() == true) == true; }
+        catch (CliException) { return true; } // a server without key pairs: no warning rather than a wrong one
     }
 
     static string Summary(JsonNode n)
@@ -136,28 +160,42 @@ public static class ComputeCommands
 
     static async Task<int> ConnectInstance(CliContext cx)
     {
-        var args = CliArgs.Parse(cx.Args.Positionals.Concat(Flatten(cx.Args)), Aliases);
         if (cx.Args.Has("--console"))
         {
             cx.Args.AllowOnly("--console");
             return await ConsoleCommands.InteractiveAsync(cx, Id(cx.Args.Positional(0, "the instance ID")));
         }
-        args.AllowOnly("--identity", "--ssh");
+        // Everything after the instance ID that is not an option of ours is the remote command, '-a' included.
+        var args = CliArgs.Parse(Flatten(cx.Args).Append("--").Concat(cx.Args.Positionals), Aliases);
+        args.AllowOnly("--identity", "--ssh", "--user");
         var id = Id(args.Positional(0, "the instance ID"));
+        var remote = args.Positionals.Skip(1).ToList();
         var node = (await cx.Api.GetAsync($"api/v1/instances/{id}"))!;
-        var ssh = node["portForwards"]!.AsArray().FirstOrDefault(p => p!["guestPort"]!.GetValue<int>() == 22)
+        var command = SshCommand(node, args.Option("--user"), args.Option("--identity"), remote)
             ?? throw new CliException($"instance {id} has no forwarded SSH port (state {node["state"]}).");
-        var command = new List<string> { "ssh", "-p", ssh["hostPort"]!.ToString(), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null" };
-        if (args.Option("--identity") is { } key) command.AddRange(["-i", key]);
-        // The image's entry names its login user (cloud-init images refuse root); the appliance logs in as root.
-        command.Add($"{node["loginUser"]?.GetValue<string>() ?? "root"}@{ssh["hostAddress"]}");
-        if (!args.Has("--ssh"))
+        if (!args.Has("--ssh") && remote.Count == 0)
             return cx.Print(new JsonObject { ["command"] = new JsonArray(command.Select(c => (JsonNode)c).ToArray()) }, _ => cx.Out.WriteLine(string.Join(' ', command)));
         var psi = new ProcessStartInfo(command[0]) { UseShellExecute = false };
         foreach (var a in command.Skip(1)) psi.ArgumentList.Add(a);
         using var process = Process.Start(psi) ?? throw new CliException("could not start ssh; is openssh-client installed?");
         await process.WaitForExitAsync();
         return process.ExitCode;
+    }
+
+    /// <summary>
+    /// The ssh command for an instance: its forwarded SSH port, as <paramref name="user"/>, else the image's default login
+    /// user when the instance shows one (loginUser), else root; then the remote command, if any. Null without an SSH forward.
+    /// </summary>
+    public static List<string>? SshCommand(JsonNode instance, string? user, string? identity, IReadOnlyList<string> remote)
+    {
+        var ssh = instance["portForwards"]?.AsArray().FirstOrDefault(p => p!["guestPort"]!.GetValue<int>() == 22);
+        if (ssh is null) return null;
+        var login = user ?? instance["loginUser"]?.GetValue<string>() ?? instance["defaultUser"]?.GetValue<string>() ?? "root";
+        var command = new List<string> { "ssh", "-p", ssh["hostPort"]!.ToString(), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR" };
+        if (identity is not null) command.AddRange(["-i", identity]);
+        command.Add($"{login}@{ssh["hostAddress"]}");
+        if (remote.Count > 0) command.AddRange(["--", .. remote]);
+        return command;
     }
 
     static async Task<int> DescribeTypes(CliContext cx)

@@ -31,6 +31,7 @@ internal static class ComputeModule
         services.AddSingleton<InstanceLifecycle>();
         services.AddHostedService(sp => sp.GetRequiredService<InstanceLifecycle>());
         services.AddHostedService<PendingDispatcher>();
+        services.AddHostedService<ReadinessProbe>();
         services.AddSingleton<ComputeHost>();
         services.AddHostedService(sp => sp.GetRequiredService<ComputeHost>());
         return services;

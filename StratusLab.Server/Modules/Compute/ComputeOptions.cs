@@ -21,6 +21,8 @@ internal sealed class ComputeOptions : IValidatedOptions
     public int ConsoleLogMaxKiB { get; set; } = 1024;
     /// <summary>DONE and FAILED instances (and their console logs) are deleted this long after they ended.</summary>
     public int EndedInstanceRetentionHours { get; set; } = 168;
+    /// <summary>How often running, not yet ready guests are probed (SSH banner, readyPort).</summary>
+    public int ReadyProbeIntervalSeconds { get; set; } = 2;
 
     public IEnumerable<string> Problems()
     {
@@ -35,6 +37,7 @@ internal sealed class ComputeOptions : IValidatedOptions
         problems.Range("Compute:ReadyTimeoutSeconds", ReadyTimeoutSeconds, 0, 86_400);
         problems.Range("Compute:ConsoleLogMaxKiB", ConsoleLogMaxKiB, 16, 1024 * 1024);
         problems.Range("Compute:EndedInstanceRetentionHours", EndedInstanceRetentionHours, 1, 24 * 3650);
+        problems.Range("Compute:ReadyProbeIntervalSeconds", ReadyProbeIntervalSeconds, 1, 3600);
         if (ApplianceImage.Length > 0 && !File.Exists(ApplianceImage))
             problems.Add($"Compute:ApplianceImage = '{ApplianceImage}' does not exist; accepted values: empty (look in ~/.cache/stratuslab/appliance), or the path of a built appliance image.");
         return problems;

@@ -30,6 +30,10 @@ internal sealed class InstanceRow
     public IReadOnlyDictionary<string, string> Context { get; init; } = new Dictionary<string, string>();
     public IReadOnlyList<string> SshKeys { get; init; } = [];
     public string? UserData { get; init; }
+    /// <summary>What the guest's context needs besides variables: method, hostname, key name, ready port, its unique id.</summary>
+    public GuestOptions Guest { get; init; } = new();
+    /// <summary>How the instance became ready: guest-api, phone-home, ssh or port.</summary>
+    public string? ReadySource { get; init; }
     public AdminAttributes Admin { get; init; } = new();
     public IReadOnlyList<PortForward> PortForwards { get; init; } = [];
     /// <summary>The networks the request named (empty: the default network) and the extra guest ports to forward.</summary>
@@ -67,6 +71,13 @@ internal sealed class InstanceRow
 /// <summary>Restricted attributes only admins may set, stored with the instance.</summary>
 internal sealed record AdminAttributes(IReadOnlyList<string>? RawQemuArguments = null, string? Mac = null, string? Requirements = null, string? Policy = null);
 
+/// <summary>
+/// Per-instance guest settings from the request: the context method (null: the image's, else opennebula), the hostname
+/// (null: the instance name), the key pair name used, the TCP port whose answer means ready, and the unique instance-id
+/// the guest sees (VMID / meta-data instance-id), fixed at admission so it is stable across stop and start.
+/// </summary>
+internal sealed record GuestOptions(string? ContextMethod = null, string? Hostname = null, string? KeyName = null, int? ReadyPort = null, string? Uid = null);
+
 /// <summary>Where an instance's boot disk is: the Pdisk volume, the path or URL QEMU opens, its format.</summary>
 internal sealed record BootDiskRecord(Guid Volume, string Path, string Format, bool CacheHit);
 
@@ -79,6 +90,7 @@ internal sealed record NewInstance(
     long Cpu, long MemoryMib, string Driver, IReadOnlyDictionary<string, string> Context, IReadOnlyList<string> SshKeys, string? UserData, AdminAttributes Admin,
     IReadOnlyList<string> Networks, IReadOnlyList<int> ForwardPorts, bool SaveImage = false)
 {
+    public GuestOptions Guest { get; init; } = new();
     /// <summary>Uuids of persistent volumes to attach at boot.</summary>
     public IReadOnlyList<string> Volumes { get; init; } = [];
     public string? LoginUser { get; init; }
@@ -110,7 +122,7 @@ internal sealed class ComputeStore(Store store)
         id AS Id, name AS Name, owner_id AS OwnerId, group_id AS GroupId, permissions AS Permissions, state AS State,
         failed_step AS FailedStep, failure_reason AS FailureReason, ready AS Ready, image AS Image, image_ref AS ImageRef,
         instance_type AS InstanceType, cpu AS Cpu, memory_mib AS MemoryMib, host AS Host, driver AS Driver, accelerator AS Accelerator,
-        context_json AS Context, ssh_keys_json AS SshKeys, user_data AS UserData, admin_json AS Admin,
+        context_json AS Context, ssh_keys_json AS SshKeys, user_data AS UserData, guest_json AS Guest, ready_source AS ReadySource, admin_json AS Admin,
         port_forwards_json AS PortForwards, networks_json AS Networks, forward_ports_json AS ForwardPorts, volumes_json AS Volumes, nics_json AS Nics, vm_dir AS VmDir,
         boot_disk_json AS BootDisk, save_image AS SaveImage, saved_image AS SavedImage, pid AS Pid, scheduling_message AS SchedulingMessage,
         quota_held AS QuotaHeld, created_at AS CreatedAt, updated_at AS UpdatedAt, placed_at AS PlacedAt, started_at AS StartedAt, ready_at AS ReadyAt, ended_at AS EndedAt,
@@ -127,6 +139,7 @@ internal sealed class ComputeStore(Store store)
         DapperTypes.AddJson<IReadOnlyList<PortForward>>();
         DapperTypes.AddJson<IReadOnlyList<InstanceNic>>();
         DapperTypes.AddJson<AdminAttributes>();
+        DapperTypes.AddJson<GuestOptions>();
         DapperTypes.AddJson<BootDiskRecord>();
     }
 
@@ -143,16 +156,17 @@ internal sealed class ComputeStore(Store store)
                 var i = instances[n];
                 var id = await c.ExecuteScalarAsync<long>("""
                     INSERT INTO compute_instances (name, owner_id, group_id, permissions, state, image, image_ref, instance_type, cpu, memory_mib,
-                        driver, context_json, ssh_keys_json, user_data, admin_json, networks_json, forward_ports_json, volumes_json, save_image, quota_held, created_at, updated_at,
+                        driver, context_json, ssh_keys_json, user_data, guest_json, admin_json, networks_json, forward_ports_json, volumes_json, save_image, quota_held, created_at, updated_at,
                         login_user, ready_timeout_seconds)
                     VALUES ('', @OwnerId, @GroupId, @Permissions, 'PENDING', @Image, @ImageRef, @InstanceType, @Cpu, @MemoryMib,
-                        @Driver, @Context, @SshKeys, @UserData, @Admin, @Networks, @ForwardPorts, @Volumes, @SaveImage, 1, @now, @now,
+                        @Driver, @Context, @SshKeys, @UserData, @Guest, @Admin, @Networks, @ForwardPorts, @Volumes, @SaveImage, 1, @now, @now,
                         @LoginUser, @ReadyTimeoutSeconds)
                     RETURNING id
                     """, new
                     {
                         i.OwnerId, i.GroupId, i.Permissions, i.Image, i.ImageRef, i.InstanceType, i.Cpu, i.MemoryMib, i.Driver,
-                        i.Context, i.SshKeys, i.UserData, i.Admin, i.Networks, i.ForwardPorts, i.Volumes, i.SaveImage, now, i.LoginUser, i.ReadyTimeoutSeconds,
+                        i.Context, i.SshKeys, i.UserData, Guest = i.Guest with { Uid = i.Guest.Uid ?? NewUid() }, i.Admin, i.Networks, i.ForwardPorts, i.Volumes, i.SaveImage, now,
+                        i.LoginUser, i.ReadyTimeoutSeconds,
                     }, tx);
                 var row = await c.QuerySingleAsync<InstanceRow>($"UPDATE compute_instances SET name = @name WHERE id = @id RETURNING {Columns}",
                     new { id, name = i.Name is null ? $"vm-{id}" : instances.Count > 1 ? $"{i.Name}-{n + 1}" : i.Name }, tx);
@@ -237,13 +251,25 @@ internal sealed class ComputeStore(Store store)
     public Task<InstanceRow?> SetSchedulingMessageAsync(long id, string message) =>
         ChangeAsync(id, [InstanceState.Pending], InstanceState.Pending, "scheduling_message = @message", new { message });
 
-    /// <summary>The guest reported ready (the first report's time is kept).</summary>
-    public Task<InstanceRow?> MarkReadyAsync(long id) =>
-        ChangeAsync(id, [InstanceState.Boot, InstanceState.Running], null, "ready = 1, ready_at = COALESCE(ready_at, @now)", null);
+    /// <summary>The guest was seen ready by <paramref name="source"/> (guest-api, phone-home, ssh, port); the first sign's time and source are kept.</summary>
+    public Task<InstanceRow?> MarkReadyAsync(long id, string source = "guest-api") =>
+        ChangeAsync(id, [InstanceState.Boot, InstanceState.Running], null,
+            "ready = 1, ready_source = CASE WHEN ready = 0 OR ready_source IS NULL THEN @source ELSE ready_source END, ready_at = CASE WHEN ready = 0 OR ready_at IS NULL THEN @now ELSE ready_at END",
+            new { source });
+
+    /// <summary>RUNNING instances not ready yet (what the readiness probe watches).</summary>
+    public async Task<IReadOnlyList<InstanceRow>> ListRunningNotReadyAsync()
+    {
+        await using var c = await store.OpenAsync();
+        return (await c.QueryAsync<InstanceRow>($"SELECT {Columns} FROM compute_instances WHERE state = 'RUNNING' AND ready = 0")).AsList();
+    }
+
+    /// <summary>A unique instance-id for the guest (cloud-init runs per-instance modules once per id): never reused, even across servers.</summary>
+    static string NewUid() => "i-" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
 
     /// <summary>After a reboot the guest has to report ready again.</summary>
     public Task<InstanceRow?> ClearReadyAsync(long id) =>
-        ChangeAsync(id, [InstanceState.Running, InstanceState.Suspended], null, "ready = 0, ready_at = NULL, failure_reason = NULL", null);
+        ChangeAsync(id, [InstanceState.Running, InstanceState.Suspended], null, "ready = 0, ready_at = NULL, ready_source = NULL, failure_reason = NULL", null);
 
     /// <summary>RUNNING and still not ready past its ready timeout: flagged with the reason (once; a later ready report wins in the view).</summary>
     public Task<InstanceRow?> MarkNotReadyAsync(long id, string reason) =>

@@ -17,9 +17,9 @@ internal sealed class GuestInstances(ComputeStore store, InstanceEvents events) 
         return new GuestInstance(row.Id, row.Name, row.Context);
     }
 
-    public async Task MarkReadyAsync(long instanceId, CancellationToken ct = default)
+    public async Task MarkReadyAsync(long instanceId, string source = "guest-api", CancellationToken ct = default)
     {
-        var row = await store.MarkReadyAsync(instanceId);
+        var row = await store.MarkReadyAsync(instanceId, source);
         if (row is not null)
             events.Publish(new InstanceEvent(row.Id, row.Name, row.State, row.Ready, row.FailedStep, row.FailureReason, DateTimeOffset.UtcNow)
             {

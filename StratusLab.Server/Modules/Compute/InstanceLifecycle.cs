@@ -207,7 +207,7 @@ internal sealed partial class InstanceLifecycle(
             Directory.CreateDirectory(dir);
             undo.Add("remove the instance directory", () => { DeleteDirectory(dir); return Task.CompletedTask; });
             boot = await PrepareBootDiskAsync(row, undo, ct);
-            var media = await contextMedia.BuildAsync(new ContextRequest(dir, ContextVariablesOf(row, token, nics), row.UserData), ct);
+            var media = await contextMedia.BuildAsync(ContextRequestOf(row, dir, token, nics), ct);
             iso = media.IsoPath;
         }
 
@@ -349,26 +349,40 @@ internal sealed partial class InstanceLifecycle(
             Cidr = nic.Cidr, Host = nic.Gateway, Dns = nic.UserDns, GuestIp = nic.Ip, Mtu = nic.Mtu,
         };
 
-    IReadOnlyList<KeyValuePair<string, string>> ContextVariablesOf(InstanceRow row, string token, IReadOnlyList<Networking.Contracts.NicPlan> nics)
+    /// <summary>
+    /// The context medium of an instance: by its method (the request's; later the image's; else opennebula), with its
+    /// unique instance-id, hostname, keys, NICs from the leases, user data verbatim, phone_home to the guest API (NoCloud's
+    /// vendor-data), and the platform's variables (guest API address, guest token, instance id) plus the user's.
+    /// </summary>
+    ContextRequest ContextRequestOf(InstanceRow row, string dir, string token, IReadOnlyList<Networking.Contracts.NicPlan> nics)
     {
-        var list = new List<KeyValuePair<string, string>> { new("HOSTNAME", row.Name) };
-        // OpenNebula's ETHn_* variables, one set per NIC, from its lease.
-        foreach (var nic in nics)
+        var api = guestApi.UrlVia(nics.Count > 0 ? nics[0].Gateway : null);
+        var variables = new List<KeyValuePair<string, string>>
         {
-            var eth = "ETH" + nic.Index.ToString(CultureInfo.InvariantCulture);
-            list.Add(new(eth + "_IP", nic.Ip));
-            list.Add(new(eth + "_MASK", nic.Mask));
-            if (nic.Gateway is not null) list.Add(new(eth + "_GATEWAY", nic.Gateway));
-            if (nic.Dns.Count > 0) list.Add(new(eth + "_DNS", string.Join(' ', nic.Dns)));
-            list.Add(new(eth + "_MAC", nic.Mac));
-            if (nic.Mtu is { } mtu) list.Add(new(eth + "_MTU", mtu.ToString(CultureInfo.InvariantCulture)));
-        }
-        if (row.SshKeys.Count > 0) list.Add(new("SSH_PUBLIC_KEY", string.Join("\n", row.SshKeys)));
-        list.Add(new("STRATUSLAB_API", guestApi.UrlVia(nics.Count > 0 ? nics[0].Gateway : null)));
-        list.Add(new("STRATUSLAB_TOKEN", token));
-        list.Add(new("STRATUSLAB_INSTANCE_ID", row.Id.ToString(CultureInfo.InvariantCulture)));
-        foreach (var (k, v) in row.Context) list.Add(new(k, v));
-        return list;
+            new("STRATUSLAB_API", api),
+            new("STRATUSLAB_TOKEN", token),
+            new("STRATUSLAB_INSTANCE_ID", row.Id.ToString(CultureInfo.InvariantCulture)),
+        };
+        foreach (var (k, v) in row.Context) variables.Add(new(k, v));
+        return new ContextRequest(dir, variables, row.UserData)
+        {
+            Method = ContextMethodOf(row),
+            InstanceUid = row.Guest.Uid ?? $"i-stratuslab-{row.Id}",
+            Hostname = HostnameOf(row),
+            SshKeys = row.SshKeys,
+            Nics = nics.Select(n => new ContextNic(n.Index, n.Mac, n.Ip, n.Mask, n.Gateway, n.Dns, n.Mtu)).ToList(),
+            PhoneHomeUrl = $"{api.TrimEnd('/')}/guest/v1/phone-home/{token}",
+        };
+    }
+
+    public static ContextMethod ContextMethodOf(InstanceRow row) => ContextMethods.Parse(row.Guest.ContextMethod) ?? ContextMethod.OpenNebula;
+
+    /// <summary>The guest's host name: the request's, else the instance name made into a valid host name.</summary>
+    public static string HostnameOf(InstanceRow row)
+    {
+        if (row.Guest.Hostname is { } hostname) return hostname;
+        var label = new string(row.Name.ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) || c == '-' ? c : '-').ToArray()).Trim('-');
+        return label.Length == 0 ? $"vm-{row.Id}" : label.Length > 63 ? label[..63].TrimEnd('-') : label;
     }
 
     /// <summary>Marks the instance FAILED at <paramref name="step"/> and gives its quota back; media were rolled back by the caller.</summary>

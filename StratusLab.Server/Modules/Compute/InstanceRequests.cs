@@ -16,6 +16,9 @@ namespace StratusLab.Server.Modules.Compute;
 /// ports forwarded besides Networking:PatGuestPorts), volumes (uuids of the caller's persistent volumes, attached at boot as
 /// vdb, vdc, ...; to boot from a volume, give its uuid as image), context variables (KEY=value), sshKeys, userData,
 /// count (1..<see cref="InstanceRequests.MaxCount"/>); admins only: rawQemuArguments, mac (of the first NIC), requirements, policy.
+/// Cloud-init guests: contextMethod (opennebula: a CONTEXT CD with context.sh, the default; nocloud: a cidata seed), hostname
+/// (default: the name), keyName (a stored key pair; with neither keyName nor sshKeys the caller's default key pair is used),
+/// readyPort (a guest TCP port whose answer marks the instance ready, besides the guest API, phone_home and SSH).
 /// </summary>
 internal sealed record CreateInstanceRequest(
     string? Image = null,
@@ -34,7 +37,11 @@ internal sealed record CreateInstanceRequest(
     IReadOnlyList<string>? RawQemuArguments = null,
     string? Mac = null,
     bool Save = false,
-    IReadOnlyList<int>? ForwardPorts = null)
+    IReadOnlyList<int>? ForwardPorts = null,
+    string? ContextMethod = null,
+    string? Hostname = null,
+    string? KeyName = null,
+    int? ReadyPort = null)
 {
     /// <summary>Seconds after RUNNING within which the guest must become ready, else the instance is flagged notReady (default Compute:ReadyTimeoutSeconds; 0: never).</summary>
     public int? ReadyTimeoutSeconds { get; init; }
@@ -42,7 +49,7 @@ internal sealed record CreateInstanceRequest(
 
 /// <summary>Validates and admits instance requests: nothing is written until every check passed and the quota is reserved.</summary>
 internal sealed partial class InstanceRequests(ComputeStore store, Images.Contracts.IImageCache images, IQuotaLedger quotas, ComputeOptions options, Scheduling.Contracts.IPlacementRules placement, Marketplace.Contracts.IImagePolicy imagePolicy,
-    Networking.Contracts.IInstanceNetworking networking, Pdisk.Contracts.IVolumes volumes, Marketplace.Contracts.IMarketplaceCatalog catalog)
+    Networking.Contracts.IInstanceNetworking networking, Pdisk.Contracts.IVolumes volumes, Marketplace.Contracts.IMarketplaceCatalog catalog, IKeyPairs keyPairs)
 {
     public const int MaxCount = 1000;
 
@@ -93,7 +100,8 @@ internal sealed partial class InstanceRequests(ComputeStore store, Images.Contra
                 throw new InvalidInputException("sshKeys", $"'{Validate.Trim(trimmed)}' is not an SSH public key; give one line like 'ssh-ed25519 AAAA... user@host'.");
             sshKeys.Add(trimmed);
         }
-        if (r.UserData is { Length: > 64 * 1024 }) throw new InvalidInputException("userData", "'userData' is larger than 64 KiB.");
+        UserDataRules.Check(r.UserData);
+        var guest = await GuestOptionsAsync(r, sshKeys, caller);
 
         var (reference, imageIdentifier) = await images.ResolveAsync(r.Image);
         var imageRef = $"{reference.Kind.ToString().ToLowerInvariant()}:{reference.Value}";
@@ -134,7 +142,7 @@ internal sealed partial class InstanceRequests(ComputeStore store, Images.Contra
         var rows = Enumerable.Range(0, count).Select(_ => new NewInstance(
             name, caller.UserId, caller.PrimaryGroupId, Permissions.Private.Bits, imageName, imageRef, typeName, cpu, memory,
             options.Driver, context, sshKeys, r.UserData, admin, r.Networks?.ToList() ?? [], r.ForwardPorts?.ToList() ?? [], r.Save)
-            { Volumes = attached, LoginUser = needs?.DefaultUser, ReadyTimeoutSeconds = readyTimeout > 0 ? readyTimeout : null }).ToList();
+            { Volumes = attached, Guest = guest, LoginUser = needs?.DefaultUser, ReadyTimeoutSeconds = readyTimeout > 0 ? readyTimeout : null }).ToList();
         // The quota and the rows that hold it are written in one transaction: a crash leaves both or neither.
         return await store.InsertInstancesAsync(rows,
             tx => quotas.ReserveAsync(tx, caller.UserId, new ResourceAmount(count, cpu * count, memory * count, 0)));
@@ -206,6 +214,39 @@ internal sealed partial class InstanceRequests(ComputeStore store, Images.Contra
         var fits = (await store.ListTypesAsync()).FirstOrDefault(t => t.MemoryMib >= minMemory && t.Cpu >= minCpu);
         return fits is null ? "Give 'cpu' and 'memoryMiB' large enough." : $"Choose a larger type, like '{fits.Name}' ({fits.Cpu} CPU, {fits.MemoryMib} MiB), or leave the type out to get the smallest that fits.";
     }
+
+
+    /// <summary>
+    /// Context method, hostname and ready port as given; the key pair named by keyName (or, with no key at all in the
+    /// request, the caller's default key pair) joins sshKeys.
+    /// </summary>
+    async Task<GuestOptions> GuestOptionsAsync(CreateInstanceRequest r, List<string> sshKeys, Caller caller)
+    {
+        if (r.ContextMethod is not null && ContextMethods.Parse(r.ContextMethod) is null)
+            throw new InvalidInputException("contextMethod", $"'contextMethod' = '{Validate.Trim(r.ContextMethod)}' is unknown; use '{ContextMethods.OpenNebula}' (a CONTEXT CD with context.sh) or '{ContextMethods.NoCloud}' (a cidata seed).");
+        if (r.Hostname is { } hostname && !HostnamePattern().IsMatch(hostname))
+            throw new InvalidInputException("hostname", $"'hostname' = '{Validate.Trim(hostname)}' is not a host name: letters, digits and '-' in dot-separated labels of 1-63 characters, not starting or ending with '-' (like web-1 or web-1.lab.example).");
+        if (r.ReadyPort is { } port) Validate.Range(port, "readyPort", 1, 65535);
+        string? keyName = null;
+        if (r.KeyName is { } name)
+        {
+            var key = await keyPairs.FindAsync(caller.UserId, name)
+                ?? throw new InvalidInputException("keyName", $"You have no key pair named '{Validate.Trim(name)}'; import one with 'stratuslab key-import {Validate.Trim(name)} ~/.ssh/id_ed25519.pub' (POST /api/v1/keys) or list yours with 'stratuslab describe-keys'.");
+            if (!sshKeys.Contains(key.PublicKey)) sshKeys.Add(key.PublicKey);
+            keyName = key.Name;
+        }
+        else if (sshKeys.Count == 0 && await keyPairs.DefaultOfAsync(caller.UserId) is { } fallback)
+        {
+            sshKeys.Add(fallback.PublicKey);
+            keyName = fallback.Name;
+        }
+        var method = r.ContextMethod is null ? null : ContextMethods.Name(ContextMethods.Parse(r.ContextMethod)!.Value);
+        return new GuestOptions(method, r.Hostname?.ToLowerInvariant(), keyName, r.ReadyPort);
+    }
+
+    [GeneratedRegex(@"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")]
+    private static partial Regex HostnamePattern();
+
 
     async Task<(string? Type, long Cpu, long Memory)?> AskedSizeAsync(CreateInstanceRequest r)
     {

@@ -27,6 +27,17 @@ internal sealed record InstanceView(
     /// <summary>True when the guest did not become ready within <see cref="ReadyTimeoutSeconds"/>; <see cref="NotReadyReason"/> says what to look at.</summary>
     public bool NotReady { get; init; }
     public string? NotReadyReason { get; init; }
+    /// <summary>How the instance became ready (at readyAt): guest-api (the guest's report), phone-home (cloud-init's phone_home), ssh (its SSH port answered with a banner) or port (the request's readyPort answered).</summary>
+    public string? ReadySource { get; init; }
+    /// <summary>opennebula (CONTEXT CD, context.sh) or nocloud (cidata seed).</summary>
+    public string ContextMethod { get; init; } = StratusLab.Server.Modules.Context.Contracts.ContextMethods.OpenNebula;
+    /// <summary>The host name the guest is given.</summary>
+    public string? Hostname { get; init; }
+    /// <summary>The stored key pair whose public key the guest got, if any.</summary>
+    public string? KeyName { get; init; }
+    public int? ReadyPort { get; init; }
+    /// <summary>The unique instance-id the guest sees (cloud-init's instance-id: VMID in context.sh, instance-id in meta-data).</summary>
+    public string? InstanceUid { get; init; }
 }
 
 /// <summary>Builds API views of instances (owner names looked up once per call).</summary>
@@ -65,6 +76,12 @@ internal sealed class InstanceViews(IUserDirectory users)
             ReadyTimeoutSeconds = r.ReadyTimeoutSeconds,
             NotReady = r.NotReady && !r.Ready,
             NotReadyReason = r.NotReady && !r.Ready ? r.NotReadyReason : null,
+            ReadySource = r.Ready ? r.ReadySource : null,
+            ContextMethod = InstanceLifecycle.ContextMethodOf(r) == StratusLab.Server.Modules.Context.Contracts.ContextMethod.NoCloud ? StratusLab.Server.Modules.Context.Contracts.ContextMethods.NoCloud : StratusLab.Server.Modules.Context.Contracts.ContextMethods.OpenNebula,
+            Hostname = InstanceLifecycle.HostnameOf(r),
+            KeyName = r.Guest.KeyName,
+            ReadyPort = r.Guest.ReadyPort,
+            InstanceUid = r.Guest.Uid,
         };
     }
 

@@ -3,7 +3,10 @@ using StratusLab.Server.Platform.Host;
 
 namespace StratusLab.Server.Modules.Context;
 
-/// <summary>Writes context.sh (and user-data) into a staging folder and makes an ISO labelled CONTEXT with genisoimage.</summary>
+/// <summary>
+/// Writes the context files into a staging folder and makes an ISO with genisoimage: label CONTEXT with context.sh
+/// (OpenNebula), or label cidata with meta-data, user-data, vendor-data and network-config (NoCloud).
+/// </summary>
 internal sealed class ContextMediaBuilder(ICommandRunner runner) : IContextMedia
 {
     public async Task<ContextMedia> BuildAsync(ContextRequest request, CancellationToken ct = default)
@@ -13,9 +16,9 @@ internal sealed class ContextMediaBuilder(ICommandRunner runner) : IContextMedia
         Directory.CreateDirectory(staging);
         try
         {
-            await File.WriteAllTextAsync(Path.Combine(staging, "context.sh"), ContextScript.Render(request.Variables), ct);
-            if (request.UserData is not null) await File.WriteAllTextAsync(Path.Combine(staging, "user-data"), request.UserData, ct);
-            await runner.RunAsync(new ToolCommand("genisoimage", Arguments(iso, staging)) { Timeout = TimeSpan.FromSeconds(60) }, ct);
+            foreach (var (name, content) in Files(request))
+                await File.WriteAllTextAsync(Path.Combine(staging, name), content, ct);
+            await runner.RunAsync(new ToolCommand("genisoimage", Arguments(iso, staging, Label(request.Method))) { Timeout = TimeSpan.FromSeconds(60) }, ct);
         }
         finally
         {
@@ -24,8 +27,17 @@ internal sealed class ContextMediaBuilder(ICommandRunner runner) : IContextMedia
         return new ContextMedia(iso, new FileInfo(iso).Length);
     }
 
-    public static IReadOnlyList<string> Arguments(string iso, string staging) =>
-        ["-quiet", "-o", iso, "-V", "CONTEXT", "-J", "-R", "-input-charset", "utf-8", staging];
+    /// <summary>The files on the medium, by method.</summary>
+    public static IReadOnlyList<(string Name, string Content)> Files(ContextRequest request) => request.Method switch
+    {
+        ContextMethod.NoCloud => NoCloudSeed.Files(request),
+        _ => [("context.sh", ContextScript.Render(ContextScript.OpenNebulaVariables(request)))],
+    };
+
+    public static string Label(ContextMethod method) => method == ContextMethod.NoCloud ? "cidata" : "CONTEXT";
+
+    public static IReadOnlyList<string> Arguments(string iso, string staging, string label = "CONTEXT") =>
+        ["-quiet", "-o", iso, "-V", label, "-J", "-R", "-input-charset", "utf-8", staging];
 
     public Task RemoveAsync(string isoPath, CancellationToken ct = default)
     {

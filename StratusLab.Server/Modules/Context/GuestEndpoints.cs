@@ -18,6 +18,8 @@ internal static class GuestEndpoints
         guest.MapPut("/ready", ReportReady);
         guest.MapPost("/ready", ReportReady);
         guest.MapPost("/metrics", ReportMetrics);
+        // cloud-init's phone_home posts a form and cannot send headers, so its URL carries the guest token.
+        guest.MapPost("/phone-home/{token}", PhoneHome).DisableAntiforgery();
         return guest;
     }
 
@@ -31,6 +33,15 @@ internal static class GuestEndpoints
     {
         var instance = await AuthenticateAsync(http, instances);
         await instances.MarkReadyAsync(instance.InstanceId);
+        return TypedResults.NoContent();
+    }
+
+    /// <summary>cloud-init's phone_home (its vendor-data on a NoCloud seed points here): the guest finished booting. The form's fields are not needed.</summary>
+    static async Task<NoContent> PhoneHome(string token, IGuestInstances instances)
+    {
+        var instance = await instances.FindByGuestTokenAsync(token)
+            ?? throw new ApiException(401, "This phone_home URL's guest token is unknown, or its instance has ended.", title: "Unauthorized");
+        await instances.MarkReadyAsync(instance.InstanceId, "phone-home");
         return TypedResults.NoContent();
     }
 

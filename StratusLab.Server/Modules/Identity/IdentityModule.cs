@@ -23,6 +23,8 @@ internal static class IdentityModule
         services.AddSingleton<IQuotaLedger>(sp => sp.GetRequiredService<QuotaLedger>());
         services.AddSingleton<IUserDirectory>(sp => sp.GetRequiredService<QuotaLedger>());
         services.AddSingleton<IdentityBootstrap>();
+        services.AddSingleton<KeyPairStore>();
+        services.AddSingleton<IKeyPairs>(sp => sp.GetRequiredService<KeyPairStore>());
 
         services.AddAuthentication(BearerAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, BearerAuthenticationHandler>(BearerAuthenticationHandler.SchemeName, null);

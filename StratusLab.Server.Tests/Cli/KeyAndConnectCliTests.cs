@@ -1,0 +1,102 @@
+using System.Text.Json.Nodes;
+using StratusLab.Server.Cli;
+using StratusLab.Server.Tests.Support;
+
+namespace StratusLab.Server.Tests.Cli;
+
+/// <summary>Key pairs, user data and connect-instance from the command line, against a real in-process server (simulated VMs).</summary>
+public class KeyAndConnectCliTests
+{
+    TestServer _server = null!;
+    string _dir = "";
+
+    [OneTimeSetUp]
+    public async Task Start()
+    {
+        _server = await TestServer.StartAsync();
+        await TestImages.RegisterDefaultAsync(_server);
+        _dir = TempDir.Create("cli-keys");
+    }
+
+    [OneTimeTearDown]
+    public async Task Stop()
+    {
+        await _server.DisposeAsync();
+        TempDir.Delete(_dir);
+    }
+
+    // The endpoint and token go first, so that everything after '--' stays the remote command.
+    async Task<(int Code, string Out, string Err)> RunAsync(string command, params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var code = await ClientCli.RunAsync([command, "--endpoint", _server.BaseAddress.ToString(), "--token", _server.AdminToken, .. args], output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    [Test, CancelAfter(60_000)]
+    public async Task Keys_are_imported_listed_used_by_name_and_deleted()
+    {
+        var (_, publicKey) = await HostTools.SshKeyAsync(_dir);
+        var pub = Path.Combine(_dir, "id_ed25519.pub");
+        var imported = await RunAsync("key-import", "cli-key", pub);
+        Assert.That(imported.Code, Is.EqualTo(0), imported.Err);
+        Assert.That(imported.Out, Does.Contain("imported key cli-key SHA256:"));
+        var list = await RunAsync("describe-keys", "--json");
+        Assert.That(JsonNode.Parse(list.Out)!.AsArray().Select(k => k!["publicKey"]!.GetValue<string>()), Does.Contain(publicKey));
+
+        var userData = Path.Combine(_dir, "user-data.yaml");
+        await File.WriteAllTextAsync(userData, "#cloud-config\nruncmd:\n  - echo hi\n");
+        var run = await RunAsync("run-instance", "--key-name", "cli-key", "--user-data", userData, "--hostname", "cli-host", "--context-method", "nocloud", "--json");
+        Assert.That(run.Code, Is.EqualTo(0), run.Err);
+        var instance = JsonNode.Parse(run.Out)!;
+        Assert.That(instance["keyName"]!.GetValue<string>(), Is.EqualTo("cli-key"));
+        Assert.That(instance["hostname"]!.GetValue<string>(), Is.EqualTo("cli-host"));
+        Assert.That(instance["contextMethod"]!.GetValue<string>(), Is.EqualTo("nocloud"));
+
+        var missing = await RunAsync("run-instance", "--user-data", Path.Combine(_dir, "nope.yaml"));
+        Assert.That(missing.Code, Is.EqualTo(2));
+        Assert.That(missing.Err, Does.Contain("--user-data"));
+        var unknown = await RunAsync("run-instance", "--key-name", "no-such-key");
+        Assert.That(unknown.Code, Is.Not.EqualTo(0));
+        Assert.That(unknown.Err, Does.Contain("no-such-key"));
+
+        Assert.That((await RunAsync("delete-key", "cli-key")).Code, Is.EqualTo(0));
+        var again = await RunAsync("delete-key", "cli-key");
+        Assert.That(again.Code, Is.Not.EqualTo(0));
+        Assert.That(again.Err, Does.Contain("cli-key"));
+    }
+
+    [Test, CancelAfter(60_000)]
+    public async Task Connect_instance_takes_a_user_and_runs_a_remote_command_returning_its_exit_code()
+    {
+        var run = await RunAsync("run-instance", "--json");
+        Assert.That(run.Code, Is.EqualTo(0), run.Err);
+        var id = JsonNode.Parse(run.Out)!["id"]!.ToString();
+        // A simulated guest never reports ready; its forwarded ports exist once it is RUNNING.
+        using (var http = _server.Client())
+            Assert.That((await Modules.Compute.InstanceApiTests.WaitAsync(http, long.Parse(id), "RUNNING", 30))["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"));
+
+        var asRoot = await RunAsync("connect-instance", id, "--json");
+        Assert.That(asRoot.Code, Is.EqualTo(0), asRoot.Err);
+        Assert.That(JsonNode.Parse(asRoot.Out)!["command"]!.AsArray().Select(a => a!.GetValue<string>()), Does.Contain("root@127.0.0.1"));
+        var asDebian = await RunAsync("connect-instance", id, "-u", "debian", "--json");
+        Assert.That(JsonNode.Parse(asDebian.Out)!["command"]!.AsArray().Select(a => a!.GetValue<string>()), Does.Contain("debian@127.0.0.1"));
+
+        // A simulated VM has no SSH server behind its forwarded port: ssh itself fails (255), and that code comes back;
+        // '-a' belongs to the remote command, not to connect-instance.
+        var remote = await RunAsync("connect-instance", id, "--user", "debian", "--", "uname", "-a");
+        Assert.That(remote.Err, Does.Not.Contain("unknown option"));
+        Assert.That(remote.Code, Is.EqualTo(255));
+    }
+
+    [Test]
+    public void The_ssh_command_uses_the_image_login_user_unless_one_is_given()
+    {
+        var instance = JsonNode.Parse("""{"portForwards":[{"guestPort":22,"hostAddress":"127.0.0.1","hostPort":15022}],"loginUser":"debian"}""")!;
+        var command = ComputeCommands.SshCommand(instance, null, "/k", ["uname", "-a"])!;
+        Assert.That(string.Join(' ', command), Does.Contain("-p 15022").And.Contain("-i /k").And.EndWith("debian@127.0.0.1 -- uname -a"));
+        Assert.That(ComputeCommands.SshCommand(instance, "alma", null, [])!.Last(), Is.EqualTo("alma@127.0.0.1"));
+        Assert.That(ComputeCommands.SshCommand(JsonNode.Parse("""{"portForwards":[]}""")!, null, null, []), Is.Null);
+    }
+}

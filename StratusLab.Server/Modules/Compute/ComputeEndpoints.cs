@@ -9,8 +9,6 @@ using StratusLab.Server.Platform.Http;
 
 namespace StratusLab.Server.Modules.Compute;
 
-/// <summary>An instance type as the API shows it.</summary>
-internal sealed record InstanceTypeView(string Name, long Cpu, long MemoryMiB, bool Builtin);
 /// <summary>Body of POST /instance-types.</summary>
 internal sealed record CreateInstanceTypeRequest(string Name, int Cpu, long MemoryMiB);
 /// <summary>Body of POST /simulator/faults.</summary>
@@ -45,71 +43,27 @@ internal static class ComputeEndpoints
         return api;
     }
 
-    static async Task<IResult> CreateInstances(CreateInstanceRequest body, ClaimsPrincipal principal, InstanceRequests requests,
-        Scheduling.Contracts.ISchedulerSignal scheduler, InstanceViews views, Platform.Contracts.IFreeSpaceGuard space)
+    static async Task<IResult> CreateInstances(CreateInstanceRequest body, ClaimsPrincipal principal, IInstances instances, CancellationToken ct)
     {
-        space.EnsureRoom("Launching an instance");
-        var created = await requests.AdmitAsync(body, principal.ToCaller());
-        scheduler.Wake();
-        var list = await views.ViewAsync(created);
+        var list = await instances.LaunchAsync(principal.ToCaller(), body, ct);
         return body.Count is null
-            ? TypedResults.Created($"/api/v1/instances/{created[0].Id}", list[0])
-            : TypedResults.Created($"/api/v1/instances/{created[0].Id}", list);
+            ? TypedResults.Created($"/api/v1/instances/{list[0].Id}", list[0])
+            : TypedResults.Created($"/api/v1/instances/{list[0].Id}", list);
     }
 
-    static async Task<Ok<IReadOnlyList<InstanceView>>> ListInstances(ClaimsPrincipal principal, ComputeStore store, InstanceViews views,
-        string? state, int? limit, int? offset)
-    {
-        var caller = principal.ToCaller();
-        var (l, o) = Paging.Of(limit, offset);
-        List<InstanceState>? states = null;
-        if (state is not null)
-        {
-            states = [];
-            foreach (var s in state.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-            {
-                if (!InstanceStateMachine.TryParseState(s, out var parsed))
-                    throw ApiException.BadRequest("state", $"'state' = '{Validate.Trim(s)}' is not a state; accepted: {string.Join(", ", Enum.GetValues<InstanceState>().Select(InstanceStateMachine.Name))}.");
-                states.Add(parsed);
-            }
-        }
-        var rows = await store.ListAsync(states, caller.IsAdmin ? null : caller.UserId, l, o);
-        return TypedResults.Ok(await views.ViewAsync(rows));
-    }
+    static async Task<Ok<IReadOnlyList<InstanceView>>> ListInstances(ClaimsPrincipal principal, IInstances instances,
+        string? state, int? limit, int? offset, CancellationToken ct) =>
+        TypedResults.Ok(await instances.ListAsync(principal.ToCaller(),
+            new InstanceQuery(state?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), null, limit, offset), ct));
 
-    static async Task<Ok<InstanceView>> GetInstance(long id, ClaimsPrincipal principal, ComputeStore store, InstanceViews views) =>
-        TypedResults.Ok(await views.ViewAsync(await VisibleAsync(id, principal.ToCaller(), store, Operation.Use)));
+    static async Task<Ok<InstanceView>> GetInstance(long id, ClaimsPrincipal principal, IInstances instances, CancellationToken ct) =>
+        TypedResults.Ok(await instances.GetAsync(principal.ToCaller(), id, ct));
 
-    static async Task<Accepted<InstanceView>> TerminateInstance(long id, ClaimsPrincipal principal, ComputeStore store, InstanceLifecycle lifecycle, InstanceViews views)
-    {
-        var row = await VisibleAsync(id, principal.ToCaller(), store, Operation.Manage);
-        RequireAllowed(row, InstanceAction.Terminate);
-        await lifecycle.TerminateAsync(id);
-        return TypedResults.Accepted($"/api/v1/instances/{id}", await views.ViewAsync((await store.GetAsync(id))!));
-    }
+    static async Task<Accepted<InstanceView>> TerminateInstance(long id, ClaimsPrincipal principal, IInstances instances, CancellationToken ct) =>
+        TypedResults.Accepted($"/api/v1/instances/{id}", await instances.TerminateAsync(principal.ToCaller(), id, ct));
 
-    static async Task<Accepted<InstanceView>> ActOnInstance(long id, string action, ClaimsPrincipal principal, ComputeStore store,
-        InstanceLifecycle lifecycle, InstanceViews views)
-    {
-        if (!InstanceStateMachine.TryParseAction(action, out var parsed))
-            throw ApiException.NotFound($"Action '{Validate.Trim(action)}' (accepted: stop, start, reboot, suspend, resume, shutdown; DELETE terminates)");
-        var row = await VisibleAsync(id, principal.ToCaller(), store, Operation.Manage);
-        RequireAllowed(row, parsed);
-        await lifecycle.StartActionAsync(id, parsed);
-        return TypedResults.Accepted($"/api/v1/instances/{id}", await views.ViewAsync((await store.GetAsync(id))!));
-    }
-
-    static void RequireAllowed(InstanceRow row, InstanceAction action)
-    {
-        if (InstanceStateMachine.IsAllowed(row.StateValue, action)) return;
-        var allowed = InstanceStateMachine.AllowedActions(row.StateValue).Select(InstanceStateMachine.Name).ToList();
-        var error = ApiException.Conflict(
-            $"Instance {row.Id} is {row.State}: '{InstanceStateMachine.Name(action)}' is not possible now. " +
-            (allowed.Count == 0 ? "No action is possible in this state." : $"Allowed now: {string.Join(", ", allowed)}."));
-        error.Extensions["state"] = row.State;
-        error.Extensions["allowedActions"] = allowed;
-        throw error;
-    }
+    static async Task<Accepted<InstanceView>> ActOnInstance(long id, string action, ClaimsPrincipal principal, IInstances instances, CancellationToken ct) =>
+        TypedResults.Accepted($"/api/v1/instances/{id}", await instances.ActAsync(principal.ToCaller(), id, action, ct));
 
     static async Task<Ok<InstanceView>> WaitForInstance(long id, ClaimsPrincipal principal, ComputeStore store, InstanceEvents events,
         InstanceViews views, string? state, int? timeout, CancellationToken ct)
@@ -181,14 +135,14 @@ internal static class ComputeEndpoints
     {
         var row = await store.GetAsync(id);
         var ownership = row is null ? null : InstanceViews.OwnershipOf(row);
-        if (row is null || !AccessRules.CanSee(caller, ownership!)) throw ApiException.NotFound($"Instance {id}");
+        if (row is null || !AccessRules.CanSee(caller, ownership!)) throw new Platform.Contracts.NotFoundException($"Instance {id}");
         if (!AccessRules.Can(caller, ownership!, operation))
-            throw ApiException.Forbidden($"You may see instance {id} but not {operation.ToString().ToLowerInvariant()} it; ask its owner.");
+            throw new Platform.Contracts.ForbiddenException($"You may see instance {id} but not {operation.ToString().ToLowerInvariant()} it; ask its owner.");
         return row;
     }
 
-    static async Task<Ok<IReadOnlyList<InstanceTypeView>>> ListInstanceTypes(ComputeStore store) =>
-        TypedResults.Ok<IReadOnlyList<InstanceTypeView>>((await store.ListTypesAsync()).Select(t => new InstanceTypeView(t.Name, t.Cpu, t.MemoryMib, t.Builtin)).ToList());
+    static async Task<Ok<IReadOnlyList<InstanceTypeView>>> ListInstanceTypes(IInstances instances, CancellationToken ct) =>
+        TypedResults.Ok(await instances.ListTypesAsync(ct));
 
     static async Task<Created<InstanceTypeView>> CreateInstanceType(CreateInstanceTypeRequest body, ComputeStore store)
     {

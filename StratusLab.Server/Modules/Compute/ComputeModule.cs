@@ -18,6 +18,7 @@ internal static class ComputeModule
         services.AddSingleton<InstanceEvents>();
         services.AddSingleton<InstanceViews>();
         services.AddSingleton<InstanceRequests>();
+        services.AddSingleton<IInstances, InstanceService>();
         services.AddSingleton<SimulatedFaults>();
         services.AddSingleton<Console.ConsoleLogs>();
         services.AddSingleton<GuestPanics>();

@@ -81,9 +81,6 @@ internal sealed record GuestOptions(string? ContextMethod = null, string? Hostna
 /// <summary>Where an instance's boot disk is: the Pdisk volume, the path or URL QEMU opens, its format.</summary>
 internal sealed record BootDiskRecord(Guid Volume, string Path, string Format, bool CacheHit);
 
-/// <summary>A NIC of an instance as its view shows it.</summary>
-internal sealed record InstanceNic(int Index, string Network, string Ip, string Mac);
-
 /// <summary>A new instance to insert.</summary>
 internal sealed record NewInstance(
     string? Name, long OwnerId, long GroupId, long Permissions, string Image, string? ImageRef, string? InstanceType,

@@ -10,43 +10,6 @@ using StratusLab.Server.Platform.Contracts;
 
 namespace StratusLab.Server.Modules.Compute;
 
-/// <summary>
-/// Body of POST /api/v1/instances: image (name or Marketplace identifier; empty for the default image), instanceType
-/// or cpu + memoryMiB, name, networks (names, one NIC each; none: one NIC on the default network), forwardPorts (guest
-/// ports forwarded besides Networking:PatGuestPorts), volumes (uuids of the caller's persistent volumes, attached at boot as
-/// vdb, vdc, ...; to boot from a volume, give its uuid as image), context variables (KEY=value), sshKeys, userData,
-/// count (1..<see cref="InstanceRequests.MaxCount"/>); admins only: rawQemuArguments, mac (of the first NIC), requirements, policy.
-/// Cloud-init guests: contextMethod (opennebula: a CONTEXT CD with context.sh, the default; nocloud: a cidata seed), hostname
-/// (default: the name), keyName (a stored key pair; with neither keyName nor sshKeys the caller's default key pair is used),
-/// readyPort (a guest TCP port whose answer marks the instance ready, besides the guest API, phone_home and SSH).
-/// </summary>
-internal sealed record CreateInstanceRequest(
-    string? Image = null,
-    string? InstanceType = null,
-    int? Cpu = null,
-    long? MemoryMiB = null,
-    string? Name = null,
-    IReadOnlyList<string>? Networks = null,
-    IReadOnlyList<string>? Volumes = null,
-    IReadOnlyDictionary<string, string>? Context = null,
-    IReadOnlyList<string>? SshKeys = null,
-    string? UserData = null,
-    int? Count = null,
-    string? Requirements = null,
-    string? Policy = null,
-    IReadOnlyList<string>? RawQemuArguments = null,
-    string? Mac = null,
-    bool Save = false,
-    IReadOnlyList<int>? ForwardPorts = null,
-    string? ContextMethod = null,
-    string? Hostname = null,
-    string? KeyName = null,
-    int? ReadyPort = null)
-{
-    /// <summary>Seconds after RUNNING within which the guest must become ready, else the instance is flagged notReady (default Compute:ReadyTimeoutSeconds; 0: never).</summary>
-    public int? ReadyTimeoutSeconds { get; init; }
-}
-
 /// <summary>Validates and admits instance requests: nothing is written until every check passed and the quota is reserved.</summary>
 internal sealed partial class InstanceRequests(ComputeStore store, Images.Contracts.IImageCache images, IQuotaLedger quotas, ComputeOptions options, Scheduling.Contracts.IPlacementRules placement, Marketplace.Contracts.IImagePolicy imagePolicy,
     Networking.Contracts.IInstanceNetworking networking, Pdisk.Contracts.IVolumes volumes, Marketplace.Contracts.IMarketplaceCatalog catalog, IKeyPairs keyPairs)

@@ -1,4 +1,115 @@
+using StratusLab.Server.Modules.Identity.Contracts;
+
 namespace StratusLab.Server.Modules.Compute.Contracts;
 
 /// <summary>The lifecycle states of an instance (see API.md).</summary>
 public enum InstanceState { Pending, Prolog, Boot, Running, Shutdown, Stopped, Suspended, Epilog, Done, Failed }
+
+/// <summary>A forwarded port as the API shows it.</summary>
+public sealed record PortForwardView(int GuestPort, string HostAddress, int HostPort, string Protocol);
+
+/// <summary>A NIC of an instance as its view shows it.</summary>
+public sealed record InstanceNic(int Index, string Network, string Ip, string Mac);
+
+/// <summary>An instance as the API shows it; <c>nics</c> are its network interfaces (network, leased address, MAC) once it has them.</summary>
+public sealed record InstanceView(
+    long Id, string Name, string Owner, string State, string? FailedStep, string? FailureReason, bool Ready,
+    string Image, string? InstanceType, long Cpu, long MemoryMiB, string? Host, string Driver, string? Accelerator,
+    IReadOnlyList<PortForwardView> PortForwards, IReadOnlyList<InstanceNic> Nics, IReadOnlyList<string> AllowedActions, string? SchedulingMessage,
+    IReadOnlyDictionary<string, string> Context, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt,
+    DateTimeOffset? PlacedAt, DateTimeOffset? StartedAt, DateTimeOffset? ReadyAt, DateTimeOffset? EndedAt)
+{
+    /// <summary>With save: the identifier of the image the disk became at shutdown.</summary>
+    public string? SavedImage { get; init; }
+    public bool Save { get; init; }
+    /// <summary>Uuids of the persistent volumes attached at boot (vdb, vdc, ...).</summary>
+    public IReadOnlyList<string> Volumes { get; init; } = [];
+    /// <summary>The user to log in as (the image's defaultUser), or null when the image does not say (root for the appliance).</summary>
+    public string? LoginUser { get; init; }
+    /// <summary>Seconds after RUNNING within which the guest had to become ready (null: no limit).</summary>
+    public long? ReadyTimeoutSeconds { get; init; }
+    /// <summary>True when the guest did not become ready within <see cref="ReadyTimeoutSeconds"/>; <see cref="NotReadyReason"/> says what to look at.</summary>
+    public bool NotReady { get; init; }
+    public string? NotReadyReason { get; init; }
+    /// <summary>How the instance became ready (at readyAt): guest-api (the guest's report), phone-home (cloud-init's phone_home), ssh (its SSH port answered with a banner) or port (the request's readyPort answered).</summary>
+    public string? ReadySource { get; init; }
+    /// <summary>opennebula (CONTEXT CD, context.sh) or nocloud (cidata seed).</summary>
+    public string ContextMethod { get; init; } = StratusLab.Server.Modules.Context.Contracts.ContextMethods.OpenNebula;
+    /// <summary>The host name the guest is given.</summary>
+    public string? Hostname { get; init; }
+    /// <summary>The stored key pair whose public key the guest got, if any.</summary>
+    public string? KeyName { get; init; }
+    public int? ReadyPort { get; init; }
+    /// <summary>The unique instance-id the guest sees (cloud-init's instance-id: VMID in context.sh, instance-id in meta-data).</summary>
+    public string? InstanceUid { get; init; }
+}
+
+/// <summary>
+/// Body of POST /api/v1/instances: image (name or Marketplace identifier; empty for the default image), instanceType
+/// or cpu + memoryMiB, name, networks (names, one NIC each; none: one NIC on the default network), forwardPorts (guest
+/// ports forwarded besides Networking:PatGuestPorts), volumes (uuids of the caller's persistent volumes, attached at boot as
+/// vdb, vdc, ...; to boot from a volume, give its uuid as image), context variables (KEY=value), sshKeys, userData,
+/// count (1..the site maximum); admins only: rawQemuArguments, mac (of the first NIC), requirements, policy.
+/// Cloud-init guests: contextMethod (opennebula: a CONTEXT CD with context.sh, the default; nocloud: a cidata seed), hostname
+/// (default: the name), keyName (a stored key pair; with neither keyName nor sshKeys the caller's default key pair is used),
+/// readyPort (a guest TCP port whose answer marks the instance ready, besides the guest API, phone_home and SSH).
+/// </summary>
+public sealed record CreateInstanceRequest(
+    string? Image = null,
+    string? InstanceType = null,
+    int? Cpu = null,
+    long? MemoryMiB = null,
+    string? Name = null,
+    IReadOnlyList<string>? Networks = null,
+    IReadOnlyList<string>? Volumes = null,
+    IReadOnlyDictionary<string, string>? Context = null,
+    IReadOnlyList<string>? SshKeys = null,
+    string? UserData = null,
+    int? Count = null,
+    string? Requirements = null,
+    string? Policy = null,
+    IReadOnlyList<string>? RawQemuArguments = null,
+    string? Mac = null,
+    bool Save = false,
+    IReadOnlyList<int>? ForwardPorts = null,
+    string? ContextMethod = null,
+    string? Hostname = null,
+    string? KeyName = null,
+    int? ReadyPort = null)
+{
+    /// <summary>Seconds after RUNNING within which the guest must become ready, else the instance is flagged notReady (default Compute:ReadyTimeoutSeconds; 0: never).</summary>
+    public int? ReadyTimeoutSeconds { get; init; }
+}
+
+/// <summary>An instance type as the API shows it.</summary>
+public sealed record InstanceTypeView(string Name, long Cpu, long MemoryMiB, bool Builtin);
+
+/// <summary>Which instances to list: by state names (RUNNING, ...) and ids, a page at a time. Admins see everyone's.</summary>
+public sealed record InstanceQuery(IReadOnlyList<string>? States = null, IReadOnlyList<long>? Ids = null, int? Limit = null, int? Offset = null);
+
+/// <summary>
+/// Compute's application service: every front door (REST, EC2, OCCI, web) launches, lists and acts on instances
+/// through it, so permissions, quotas, the image policy and validation are the same everywhere. Another user's
+/// instance is not found (NotFoundException); bad input is InvalidInputException; an action the state does not
+/// allow is ConflictException (with the allowed actions in its extensions).
+/// </summary>
+public interface IInstances
+{
+    /// <summary>Admits a request (quota, policy, placement checks) and queues its instances (PENDING).</summary>
+    Task<IReadOnlyList<InstanceView>> LaunchAsync(Caller caller, CreateInstanceRequest request, CancellationToken ct = default);
+
+    Task<IReadOnlyList<InstanceView>> ListAsync(Caller caller, InstanceQuery query, CancellationToken ct = default);
+
+    Task<InstanceView> GetAsync(Caller caller, long id, CancellationToken ct = default);
+
+    /// <summary>Terminates (whatever its state, but DONE); the view is the state right after.</summary>
+    Task<InstanceView> TerminateAsync(Caller caller, long id, CancellationToken ct = default);
+
+    /// <summary>Starts an action: stop, start, reboot, suspend, resume or shutdown.</summary>
+    Task<InstanceView> ActAsync(Caller caller, long id, string action, CancellationToken ct = default);
+
+    Task<IReadOnlyList<InstanceTypeView>> ListTypesAsync(CancellationToken ct = default);
+
+    /// <summary>The serial console log (the last <paramref name="tail"/> lines, or all that is kept).</summary>
+    Task<string> ConsoleAsync(Caller caller, long id, int? tail, CancellationToken ct = default);
+}

@@ -1,0 +1,92 @@
+using StratusLab.Server.Modules.Compute.Console;
+using StratusLab.Server.Modules.Compute.Contracts;
+using StratusLab.Server.Modules.Identity.Contracts;
+using StratusLab.Server.Platform.Contracts;
+using StratusLab.Server.Platform.Http;
+
+namespace StratusLab.Server.Modules.Compute;
+
+/// <summary>Compute's application service (see <see cref="IInstances"/>): the one place front doors reach instances through.</summary>
+internal sealed class InstanceService(InstanceRequests requests, ComputeStore store, InstanceViews views, InstanceLifecycle lifecycle,
+    ConsoleLogs consoles, Scheduling.Contracts.ISchedulerSignal scheduler, IFreeSpaceGuard space) : IInstances
+{
+    public async Task<IReadOnlyList<InstanceView>> LaunchAsync(Caller caller, CreateInstanceRequest request, CancellationToken ct = default)
+    {
+        space.EnsureRoom("Launching an instance");
+        var created = await requests.AdmitAsync(request, caller);
+        scheduler.Wake();
+        return await views.ViewAsync(created);
+    }
+
+    public async Task<IReadOnlyList<InstanceView>> ListAsync(Caller caller, InstanceQuery query, CancellationToken ct = default)
+    {
+        var (limit, offset) = Paging.Of(query.Limit, query.Offset);
+        List<InstanceState>? states = null;
+        if (query.States is { } names)
+        {
+            states = [];
+            foreach (var name in names)
+            {
+                if (!InstanceStateMachine.TryParseState(name, out var parsed))
+                    throw new InvalidInputException("state", $"'state' = '{Validate.Trim(name)}' is not a state; accepted: {string.Join(", ", Enum.GetValues<InstanceState>().Select(InstanceStateMachine.Name))}.");
+                states.Add(parsed);
+            }
+        }
+        if (query.Ids is { } ids)
+        {
+            var rows = new List<InstanceRow>();
+            foreach (var id in ids.Distinct())
+                if (await store.GetAsync(id) is { } row && AccessRules.CanSee(caller, InstanceViews.OwnershipOf(row))
+                    && (states is null || states.Contains(row.StateValue)))
+                    rows.Add(row);
+            return await views.ViewAsync(rows.OrderBy(r => r.Id).Skip(offset).Take(limit));
+        }
+        return await views.ViewAsync(await store.ListAsync(states, caller.IsAdmin ? null : caller.UserId, limit, offset));
+    }
+
+    public async Task<InstanceView> GetAsync(Caller caller, long id, CancellationToken ct = default) =>
+        await views.ViewAsync(await VisibleAsync(id, caller, Operation.Use));
+
+    public async Task<InstanceView> TerminateAsync(Caller caller, long id, CancellationToken ct = default)
+    {
+        var row = await VisibleAsync(id, caller, Operation.Manage);
+        RequireAllowed(row, InstanceAction.Terminate);
+        await lifecycle.TerminateAsync(id);
+        return await views.ViewAsync((await store.GetAsync(id))!);
+    }
+
+    public async Task<InstanceView> ActAsync(Caller caller, long id, string action, CancellationToken ct = default)
+    {
+        if (!InstanceStateMachine.TryParseAction(action, out var parsed))
+            throw new NotFoundException($"Action '{Validate.Trim(action)}' (accepted: stop, start, reboot, suspend, resume, shutdown; DELETE terminates)");
+        var row = await VisibleAsync(id, caller, Operation.Manage);
+        RequireAllowed(row, parsed);
+        await lifecycle.StartActionAsync(id, parsed);
+        return await views.ViewAsync((await store.GetAsync(id))!);
+    }
+
+    public async Task<IReadOnlyList<InstanceTypeView>> ListTypesAsync(CancellationToken ct = default) =>
+        (await store.ListTypesAsync()).Select(t => new InstanceTypeView(t.Name, t.Cpu, t.MemoryMib, t.Builtin)).ToList();
+
+    public async Task<string> ConsoleAsync(Caller caller, long id, int? tail, CancellationToken ct = default)
+    {
+        if (tail is { } n) Validate.Range(n, "tail", 1, ConsoleEndpoints.MaxTail);
+        await VisibleAsync(id, caller, Operation.Use);
+        return consoles.Tail(id, tail);
+    }
+
+    /// <summary>The instance if the caller may see it (else 404) and do <paramref name="operation"/> on it (else 403).</summary>
+    Task<InstanceRow> VisibleAsync(long id, Caller caller, Operation operation) => ComputeEndpoints.VisibleAsync(id, caller, store, operation);
+
+    static void RequireAllowed(InstanceRow row, InstanceAction action)
+    {
+        if (InstanceStateMachine.IsAllowed(row.StateValue, action)) return;
+        var allowed = InstanceStateMachine.AllowedActions(row.StateValue).Select(InstanceStateMachine.Name).ToList();
+        var error = new ConflictException(
+            $"Instance {row.Id} is {row.State}: '{InstanceStateMachine.Name(action)}' is not possible now. " +
+            (allowed.Count == 0 ? "No action is possible in this state." : $"Allowed now: {string.Join(", ", allowed)}."));
+        error.Extensions["state"] = row.State;
+        error.Extensions["allowedActions"] = allowed;
+        throw error;
+    }
+}

@@ -70,6 +70,10 @@ internal sealed class SecurityGroupRequests(NetworkingStore store, InstanceNetwo
         return ids.Select(id => ToInfo(stored.First(r => r.Id == id))).ToList();
     }
 
+    public IReadOnlyList<SecurityRuleInfo> Normalize(IReadOnlyList<SecurityRuleSpec> rules) =>
+        rules.Select((q, i) => ParseRule(q, rules.Count == 1 ? "" : $"rules[{i}]."))
+            .Select(r => new SecurityRuleInfo(0, r.Direction, r.Action, r.Protocol, r.PortFirst, r.PortLast, r.Cidr)).ToList();
+
     public async Task RemoveRulesAsync(string name, IReadOnlyList<long> ruleIds, Caller caller, CancellationToken ct = default)
     {
         var group = await VisibleAsync(name, caller);

@@ -46,6 +46,10 @@ public interface ISecurityGroups
     /// <summary>Deletes a group. ForbiddenException unless the caller may manage it; ConflictException for 'default' or while a network uses it.</summary>
     Task DeleteAsync(string name, Caller caller, CancellationToken ct = default);
 
+    /// <summary>Validates rules as <see cref="AddRulesAsync"/> would and returns them in their stored (normalized) form, with Id 0, writing nothing:
+    /// lets a front door compare a request with a group's rules.</summary>
+    IReadOnlyList<SecurityRuleInfo> Normalize(IReadOnlyList<SecurityRuleSpec> rules);
+
     /// <summary>Adds rules to a group, all or nothing (nothing is written unless every rule is valid); returns the stored rules, in order.
     /// InvalidInputException names the bad rule's field (prefixed <c>rules[i].</c> when there are several).</summary>
     Task<IReadOnlyList<SecurityRuleInfo>> AddRulesAsync(string name, IReadOnlyList<SecurityRuleSpec> rules, Caller caller, CancellationToken ct = default);

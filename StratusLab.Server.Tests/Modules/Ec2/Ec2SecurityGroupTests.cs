@@ -77,7 +77,8 @@ public class Ec2SecurityGroupTests
         var ingress = sg["IpPermissions"]!.AsArray().Select(p =>
             $"{p!["IpProtocol"]} {p["FromPort"]?.ToString() ?? "-"}..{p["ToPort"]?.ToString() ?? "-"} {string.Join(",", p["IpRanges"]!.AsArray().Select(r => r!["CidrIp"]!.GetValue<string>()))}");
         Assert.That(ingress, Is.EquivalentTo(new[] { "tcp 22..22 192.0.2.0/24,198.51.100.0/24", "icmp -1..-1 0.0.0.0/0", "udp 53..53 203.0.113.7/32" }));
-        Assert.That(sg["IpPermissionsEgress"]!.AsArray().Select(p => $"{p!["IpProtocol"]} {p["IpRanges"]![0]!["CidrIp"]}"), Is.EqualTo(new[] { "-1 10.0.0.0/8" }));
+        Assert.That(sg["IpPermissionsEgress"]!.AsArray().Select(p => $"{p!["IpProtocol"]} {string.Join(",", p["IpRanges"]!.AsArray().Select(r => r!["CidrIp"]!.GetValue<string>()))}"),
+            Is.EqualTo(new[] { "-1 0.0.0.0/0,10.0.0.0/8" }), "AWS's default allow-all egress rule, and the one added");
 
         // The same group and rules through REST: one service behind both doors.
         var rest = await (await _alice.GetAsync($"/api/v1/security-groups/{name}")).Json(200);
@@ -85,7 +86,7 @@ public class Ec2SecurityGroupTests
         Assert.That(restRules, Is.EquivalentTo(new[]
         {
             "inbound tcp 22 192.0.2.0/24 accept", "inbound tcp 22 198.51.100.0/24 accept", "inbound icmp any 0.0.0.0/0 accept",
-            "outbound all any 10.0.0.0/8 accept", "inbound udp 53 203.0.113.7/32 accept",
+            "outbound all any 0.0.0.0/0 accept", "outbound all any 10.0.0.0/8 accept", "inbound udp 53 203.0.113.7/32 accept",
         }));
         // A rule added over REST shows through EC2 (no CIDR: 0.0.0.0/0; tcp without ports: 0-65535).
         await (await _alice.PostAsJsonAsync($"/api/v1/security-groups/{name}/rules", new { direction = "inbound", protocol = "tcp" })).Json(201);
@@ -96,6 +97,8 @@ public class Ec2SecurityGroupTests
             ec2.revoke_security_group_ingress(GroupId=gid, IpPermissions=[
                 {'IpProtocol': 'tcp', 'FromPort': 22, 'ToPort': 22, 'IpRanges': [{'CidrIp': '198.51.100.0/24'}]}])
             ec2.revoke_security_group_egress(GroupId=gid, IpPermissions=[{'IpProtocol': '-1', 'IpRanges': [{'CidrIp': '10.0.0.0/8'}]}])
+            # Terraform's aws_security_group revokes the default egress rule right after creating a group, in exactly this form.
+            ec2.revoke_security_group_egress(GroupId=gid, IpPermissions=[{'IpProtocol': '-1', 'FromPort': 0, 'ToPort': 0, 'IpRanges': [{'CidrIp': '0.0.0.0/0'}]}])
             ec2.revoke_security_group_ingress(GroupName='{{name}}', IpProtocol='udp', FromPort=53, ToPort=53, CidrIp='203.0.113.7/32')
             missing = error(lambda: ec2.revoke_security_group_ingress(GroupId=gid, IpPermissions=[
                 {'IpProtocol': 'tcp', 'FromPort': 22, 'ToPort': 22, 'IpRanges': [{'CidrIp': '192.0.2.0/24'}]},
@@ -134,18 +137,20 @@ public class Ec2SecurityGroupTests
                 'filtered': ec2.describe_security_groups(Filters=[{'Name': 'group-id', 'Values': [gid]}])['SecurityGroups'],
                 'authorize': error(lambda: ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=rule)),
                 'revoke': error(lambda: ec2.revoke_security_group_ingress(GroupId=gid, IpPermissions=rule)),
+                'revokeEgress': error(lambda: ec2.revoke_security_group_egress(GroupId=gid, IpPermissions=[{'IpProtocol': '-1', 'IpRanges': [{'CidrIp': '0.0.0.0/0'}]}])),
                 'delete': error(lambda: ec2.delete_security_group(GroupId=gid)),
                 'deleteByName': error(lambda: ec2.delete_security_group(GroupName='{{name}}')),
             }))
             """);
         Assert.That(result["listed"]!.AsArray().Select(g => g!.GetValue<string>()), Does.Not.Contain(gid));
         Assert.That(result["filtered"]!.AsArray(), Is.Empty);
-        foreach (var key in new[] { "byId", "byName", "authorize", "revoke", "delete", "deleteByName" })
+        foreach (var key in new[] { "byId", "byName", "authorize", "revoke", "revokeEgress", "delete", "deleteByName" })
         {
             Assert.That(Code(result[key]), Is.EqualTo("InvalidGroup.NotFound"), key);
             Assert.That(result[key]!["status"]!.GetValue<int>(), Is.EqualTo(400), key);
         }
-        Assert.That((await (await _alice.GetAsync($"/api/v1/security-groups/{name}")).Json(200))["rules"]!.AsArray(), Is.Empty, "bob changed nothing");
+        var rules = (await (await _alice.GetAsync($"/api/v1/security-groups/{name}")).Json(200))["rules"]!.AsArray();
+        Assert.That(rules.Select(r => $"{r!["direction"]} {r["protocol"]} {r["cidr"]}"), Is.EqualTo(new[] { "outbound all 0.0.0.0/0" }), "bob changed nothing");
 
         var network = Unique("sgnet");
         await (await _alice.PostAsJsonAsync("/api/v1/networks", new { name = network, cidr = "10.231.0.0/28", securityGroups = new[] { name } })).Json(201);

@@ -26,7 +26,8 @@ internal sealed partial class Ec2Actions
         SecurityGroupInfo created;
         try
         {
-            created = await _securityGroups.CreateAsync(name, description, [], request.Caller, ct);
+            // As in AWS, a new group lets all egress out through one rule that clients (Terraform) may revoke.
+            created = await _securityGroups.CreateAsync(name, description, [new SecurityRuleSpec("outbound", "all", null, "0.0.0.0/0", "accept")], request.Caller, ct);
         }
         catch (ConflictException e)
         {

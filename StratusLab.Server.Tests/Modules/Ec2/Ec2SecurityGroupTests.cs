@@ -90,6 +90,8 @@ public class Ec2SecurityGroupTests
         }));
         // A rule added over REST shows through EC2 (no CIDR: 0.0.0.0/0; tcp without ports: 0-65535).
         await (await _alice.PostAsJsonAsync($"/api/v1/security-groups/{name}/rules", new { direction = "inbound", protocol = "tcp" })).Json(201);
+        // A drop rule has no AWS shape (no deny in security groups): it applies, but EC2 does not list it.
+        await (await _alice.PostAsJsonAsync($"/api/v1/security-groups/{name}/rules", new { direction = "inbound", protocol = "tcp", ports = "25", action = "drop" })).Json(201);
 
         result = await Ec2Clients.Boto3Async(_server, _aliceKey, $$"""
             gid = '{{gid}}'
@@ -110,6 +112,7 @@ public class Ec2SecurityGroupTests
             """);
         Assert.That(result["before"]!.AsArray().Any(p => p!["IpProtocol"]!.GetValue<string>() == "tcp" && p["FromPort"]!.GetValue<int>() == 0
             && p["ToPort"]!.GetValue<int>() == 65535 && p["IpRanges"]![0]!["CidrIp"]!.GetValue<string>() == "0.0.0.0/0"), result["before"]!.ToJsonString());
+        Assert.That(result["before"]!.AsArray().Any(p => p!["FromPort"]?.GetValue<int>() == 25), Is.False, "drop rules are not listed");
         Assert.That(Code(result["missing"]), Is.EqualTo("InvalidPermission.NotFound"));
         Assert.That(result["missing"]!["message"]!.GetValue<string>(), Does.Contain("8080"));
         var after = result["after"]!;

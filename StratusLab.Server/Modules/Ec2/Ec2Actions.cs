@@ -1,4 +1,5 @@
 using System.Xml.Linq;
+using StratusLab.Server.Modules.Networking.Contracts;
 using StratusLab.Server.Platform.Contracts;
 
 namespace StratusLab.Server.Modules.Ec2;
@@ -12,12 +13,28 @@ internal sealed partial class Ec2Actions
     static readonly XNamespace Ns = Ec2Endpoints.Namespace;
     readonly Dictionary<string, Func<Ec2Request, CancellationToken, Task<IEnumerable<XElement>>>> _handlers = new(StringComparer.Ordinal);
     readonly Ec2Options _options;
+    readonly ISecurityGroups _securityGroups;
+    readonly INetworks _networks;
+    readonly Ec2Store _ec2Store;
 
-    public Ec2Actions(Ec2Options options)
+    public Ec2Actions(Ec2Options options, ISecurityGroups securityGroups, INetworks networks, Ec2Store ec2Store)
     {
         _options = options;
+        _securityGroups = securityGroups;
+        _networks = networks;
+        _ec2Store = ec2Store;
         Register("DescribeRegions", DescribeRegions);
         Register("DescribeAvailabilityZones", DescribeAvailabilityZones);
+        Register("CreateSecurityGroup", CreateSecurityGroup);
+        Register("DescribeSecurityGroups", DescribeSecurityGroups);
+        Register("AuthorizeSecurityGroupIngress", AuthorizeSecurityGroupIngress);
+        Register("AuthorizeSecurityGroupEgress", AuthorizeSecurityGroupEgress);
+        Register("RevokeSecurityGroupIngress", RevokeSecurityGroupIngress);
+        Register("RevokeSecurityGroupEgress", RevokeSecurityGroupEgress);
+        Register("DeleteSecurityGroup", DeleteSecurityGroup);
+        Register("DescribeVpcs", DescribeVpcs);
+        Register("DescribeSubnets", DescribeSubnets);
+        Register("DescribeAccountAttributes", DescribeAccountAttributes);
     }
 
     public IReadOnlyCollection<string> Supported => _handlers.Keys;

@@ -6,7 +6,7 @@ using StratusLab.Server.Platform.Data;
 namespace StratusLab.Server.Modules.Ec2;
 
 /// <summary>The kinds of resource that get an AWS-shaped id, with their prefixes.</summary>
-internal enum Ec2Kind { Instance, Volume, Snapshot, Image, SecurityGroup }
+internal enum Ec2Kind { Instance, Volume, Snapshot, Image, SecurityGroup, Vpc, Subnet }
 
 internal sealed record Ec2Id(string AwsId, Ec2Kind Kind, string NativeId);
 
@@ -21,6 +21,8 @@ internal sealed class Ec2Store(Store store)
         Ec2Kind.Volume => "vol-",
         Ec2Kind.Snapshot => "snap-",
         Ec2Kind.Image => "ami-",
+        Ec2Kind.Vpc => "vpc-",
+        Ec2Kind.Subnet => "subnet-",
         _ => "sg-",
     };
 
@@ -30,6 +32,8 @@ internal sealed class Ec2Store(Store store)
         Ec2Kind.Volume => "volume",
         Ec2Kind.Snapshot => "snapshot",
         Ec2Kind.Image => "image",
+        Ec2Kind.Vpc => "vpc",
+        Ec2Kind.Subnet => "subnet",
         _ => "security-group",
     };
 
@@ -39,6 +43,8 @@ internal sealed class Ec2Store(Store store)
         "volume" => Ec2Kind.Volume,
         "snapshot" => Ec2Kind.Snapshot,
         "image" => Ec2Kind.Image,
+        "vpc" => Ec2Kind.Vpc,
+        "subnet" => Ec2Kind.Subnet,
         _ => Ec2Kind.SecurityGroup,
     };
 

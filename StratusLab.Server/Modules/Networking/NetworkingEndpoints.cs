@@ -59,11 +59,10 @@ internal static class NetworkingEndpoints
         return TypedResults.Created($"/api/v1/networks/{row.Name}", (await ViewAsync([row], store, users))[0]);
     }
 
-    static async Task<Ok<IReadOnlyList<NetworkView>>> ListNetworks(ClaimsPrincipal principal, NetworkingStore store, IUserDirectory users, int? limit, int? offset)
+    static async Task<Ok<IReadOnlyList<NetworkView>>> ListNetworks(ClaimsPrincipal principal, NetworkRequests requests, NetworkingStore store, IUserDirectory users, int? limit, int? offset)
     {
-        var caller = principal.ToCaller();
         var (l, o) = Paging.Of(limit, offset);
-        var rows = (await store.ListNetworksAsync()).Where(n => AccessRules.CanSee(caller, InstanceNetworking.OwnershipOf(n))).Skip(o).Take(l).ToList();
+        var rows = (await requests.VisibleAsync(principal.ToCaller())).Skip(o).Take(l).ToList();
         return TypedResults.Ok(await ViewAsync(rows, store, users));
     }
 
@@ -105,47 +104,33 @@ internal static class NetworkingEndpoints
         return TypedResults.NoContent();
     }
 
-    static async Task<Created<SecurityGroupView>> CreateSecurityGroup(CreateSecurityGroupRequest body, ClaimsPrincipal principal, SecurityGroupRequests requests,
-        NetworkingStore store, IUserDirectory users)
+    static async Task<Created<SecurityGroupView>> CreateSecurityGroup(CreateSecurityGroupRequest body, ClaimsPrincipal principal, ISecurityGroups groups, CancellationToken ct)
     {
-        await requests.CreateAsync(body, principal.ToCaller());
-        var row = (await store.FindGroupAsync(body.Name))!;
-        return TypedResults.Created($"/api/v1/security-groups/{row.Name}", await ViewAsync(row, store, users));
+        var created = await groups.CreateAsync(body.Name, body.Description, (body.Rules ?? []).Select(ToSpec).ToList(), principal.ToCaller(), ct);
+        return TypedResults.Created($"/api/v1/security-groups/{created.Name}", ToView(created));
     }
 
-    static async Task<Ok<IReadOnlyList<SecurityGroupView>>> ListSecurityGroups(ClaimsPrincipal principal, NetworkingStore store, IUserDirectory users)
-    {
-        var caller = principal.ToCaller();
-        var list = new List<SecurityGroupView>();
-        foreach (var row in (await store.ListGroupsAsync()).Where(g => AccessRules.CanSee(caller, SecurityGroupRequests.OwnershipOf(g))))
-            list.Add(await ViewAsync(row, store, users));
-        return TypedResults.Ok<IReadOnlyList<SecurityGroupView>>(list);
-    }
+    static async Task<Ok<IReadOnlyList<SecurityGroupView>>> ListSecurityGroups(ClaimsPrincipal principal, ISecurityGroups groups, CancellationToken ct) =>
+        TypedResults.Ok<IReadOnlyList<SecurityGroupView>>((await groups.ListAsync(principal.ToCaller(), ct)).Select(ToView).ToList());
 
-    static async Task<Ok<SecurityGroupView>> GetSecurityGroup(string name, ClaimsPrincipal principal, NetworkingStore store, IUserDirectory users) =>
-        TypedResults.Ok(await ViewAsync(await VisibleGroupAsync(name, principal.ToCaller(), store), store, users));
+    static async Task<Ok<SecurityGroupView>> GetSecurityGroup(string name, ClaimsPrincipal principal, ISecurityGroups groups, CancellationToken ct) =>
+        TypedResults.Ok(ToView(await groups.GetAsync(name, principal.ToCaller(), ct)));
 
-    static async Task<NoContent> DeleteSecurityGroup(string name, ClaimsPrincipal principal, NetworkingStore store, SecurityGroupRequests requests)
+    static async Task<NoContent> DeleteSecurityGroup(string name, ClaimsPrincipal principal, ISecurityGroups groups, CancellationToken ct)
     {
-        var caller = principal.ToCaller();
-        await requests.DeleteAsync(await VisibleGroupAsync(name, caller, store), caller);
+        await groups.DeleteAsync(name, principal.ToCaller(), ct);
         return TypedResults.NoContent();
     }
 
-    static async Task<Created<SecurityRuleView>> AddSecurityRule(string name, SecurityRuleRequest body, ClaimsPrincipal principal, NetworkingStore store,
-        SecurityGroupRequests requests, CancellationToken ct)
+    static async Task<Created<SecurityRuleView>> AddSecurityRule(string name, SecurityRuleRequest body, ClaimsPrincipal principal, ISecurityGroups groups, CancellationToken ct)
     {
-        var caller = principal.ToCaller();
-        var group = await VisibleGroupAsync(name, caller, store);
-        var id = await requests.AddRuleAsync(group, body, caller, ct);
-        var rule = (await store.RulesOfGroupAsync(group.Id)).First(r => r.Id == id);
-        return TypedResults.Created($"/api/v1/security-groups/{group.Name}/rules/{id}", ToView(rule));
+        var rule = (await groups.AddRulesAsync(name, [ToSpec(body)], principal.ToCaller(), ct))[0];
+        return TypedResults.Created($"/api/v1/security-groups/{name}/rules/{rule.Id}", ToView(rule));
     }
 
-    static async Task<NoContent> DeleteSecurityRule(string name, long id, ClaimsPrincipal principal, NetworkingStore store, SecurityGroupRequests requests, CancellationToken ct)
+    static async Task<NoContent> DeleteSecurityRule(string name, long id, ClaimsPrincipal principal, ISecurityGroups groups, CancellationToken ct)
     {
-        var caller = principal.ToCaller();
-        await requests.DeleteRuleAsync(await VisibleGroupAsync(name, caller, store), id, caller, ct);
+        await groups.RemoveRulesAsync(name, [id], principal.ToCaller(), ct);
         return TypedResults.NoContent();
     }
 
@@ -153,13 +138,6 @@ internal static class NetworkingEndpoints
     {
         var row = await store.FindNetworkAsync(idOrName);
         if (row is null || !AccessRules.CanSee(caller, InstanceNetworking.OwnershipOf(row))) throw ApiException.NotFound($"Network '{Validate.Trim(idOrName)}'");
-        return row;
-    }
-
-    static async Task<SecurityGroupRow> VisibleGroupAsync(string name, Caller caller, NetworkingStore store)
-    {
-        var row = await store.FindGroupAsync(name);
-        if (row is null || !AccessRules.CanSee(caller, SecurityGroupRequests.OwnershipOf(row))) throw ApiException.NotFound($"Security group '{Validate.Trim(name)}'");
         return row;
     }
 
@@ -180,11 +158,12 @@ internal static class NetworkingEndpoints
         return list;
     }
 
-    static async Task<SecurityGroupView> ViewAsync(SecurityGroupRow g, NetworkingStore store, IUserDirectory users) =>
-        new(g.Id, g.Name, await OwnerNameAsync(g.OwnerId, users), g.Description, (await store.RulesOfGroupAsync(g.Id)).Select(ToView).ToList(),
-            await store.NetworksUsingGroupAsync(g.Id), g.CreatedAt);
+    static SecurityRuleSpec ToSpec(SecurityRuleRequest r) => new(r.Direction, r.Protocol, r.Ports, r.Cidr, r.Action);
 
-    static SecurityRuleView ToView(SecurityRuleRow r) =>
+    static SecurityGroupView ToView(SecurityGroupInfo g) =>
+        new(g.Id, g.Name, g.Owner, g.Description, g.Rules.Select(ToView).ToList(), g.Networks, g.CreatedAt);
+
+    static SecurityRuleView ToView(SecurityRuleInfo r) =>
         new(r.Id, r.Direction, r.Action, r.Protocol, r.PortFirst is null ? null : r.PortFirst == r.PortLast ? $"{r.PortFirst}" : $"{r.PortFirst}-{r.PortLast}", r.Cidr);
 
     static async Task<string> OwnerNameAsync(long ownerId, IUserDirectory users) =>

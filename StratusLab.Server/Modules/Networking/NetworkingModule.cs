@@ -20,7 +20,9 @@ internal static class NetworkingModule
         services.AddSingleton<InstanceNetworking>();
         services.AddSingleton<IInstanceNetworking>(sp => sp.GetRequiredService<InstanceNetworking>());
         services.AddSingleton<NetworkRequests>();
+        services.AddSingleton<INetworks>(sp => sp.GetRequiredService<NetworkRequests>());
         services.AddSingleton<SecurityGroupRequests>();
+        services.AddSingleton<ISecurityGroups>(sp => sp.GetRequiredService<SecurityGroupRequests>());
         services.AddSingleton<NetworkingBootstrap>();
         services.AddSingleton<NetworkReconciler>();
         services.AddHostedService<NetworkingStartup>();

@@ -477,11 +477,8 @@ internal sealed class NetworkingStore(Store store)
             VALUES (@groupId, @Direction, @Action, @Protocol, @PortFirst, @PortLast, @Cidr, @now) RETURNING id
             """, new { groupId, rule.Direction, rule.Action, rule.Protocol, rule.PortFirst, rule.PortLast, rule.Cidr, now = DateTimeOffset.UtcNow }, tx);
 
-    public async Task<int> DeleteRuleAsync(long groupId, long ruleId)
-    {
-        await using var c = await store.OpenAsync();
-        return await c.ExecuteAsync("DELETE FROM net_security_rules WHERE id = @ruleId AND security_group_id = @groupId", new { groupId, ruleId });
-    }
+    public async Task<int> DeleteRuleAsync(IDbConnection c, IDbTransaction tx, long groupId, long ruleId) =>
+        await c.ExecuteAsync("DELETE FROM net_security_rules WHERE id = @ruleId AND security_group_id = @groupId", new { groupId, ruleId }, tx);
 
     public async Task<IReadOnlyList<SecurityRuleRow>> RulesOfGroupAsync(long groupId)
     {

@@ -16,9 +16,14 @@ internal sealed partial class Ec2Actions
     readonly ISecurityGroups _securityGroups;
     readonly INetworks _networks;
     readonly Ec2Store _ec2Store;
+    readonly Compute.Contracts.IInstances _instances;
+    readonly Images.Contracts.IImageCatalog _imageCatalog;
 
-    public Ec2Actions(Ec2Options options, ISecurityGroups securityGroups, INetworks networks, Ec2Store ec2Store)
+    public Ec2Actions(Ec2Options options, ISecurityGroups securityGroups, INetworks networks, Ec2Store ec2Store,
+        Compute.Contracts.IInstances instances, Images.Contracts.IImageCatalog imageCatalog)
     {
+        _instances = instances;
+        _imageCatalog = imageCatalog;
         _options = options;
         _securityGroups = securityGroups;
         _networks = networks;
@@ -35,6 +40,7 @@ internal sealed partial class Ec2Actions
         Register("DescribeVpcs", DescribeVpcs);
         Register("DescribeSubnets", DescribeSubnets);
         Register("DescribeAccountAttributes", DescribeAccountAttributes);
+        RegisterInstanceActions();
     }
 
     public IReadOnlyCollection<string> Supported => _handlers.Keys;

@@ -1,0 +1,165 @@
+using System.Net.Http.Json;
+using StratusLab.Server.Tests.Support;
+
+namespace StratusLab.Server.Tests.Modules.Ec2;
+
+/// <summary>Instances, types, images and tags through the EC2 door with the real clients, on the simulated driver.</summary>
+public class Ec2InstanceTests
+{
+    TestServer _server = null!;
+    HttpClient _admin = null!;
+    Ec2Key _key = null!;
+
+    [OneTimeSetUp]
+    public async Task Start()
+    {
+        _server = await TestServer.StartAsync();
+        _admin = _server.Client();
+        await TestImages.RegisterDefaultAsync(_server);
+        await (await _admin.PostAsJsonAsync("/api/v1/hosts", new { name = "sim-ec2", driver = "simulated", cpus = 64, memoryMiB = 65536 })).Json(201);
+        await (await _admin.PutAsJsonAsync("/api/v1/quotas/admin", new { vms = 1000, cpus = 1000, memoryMiB = 1_000_000 })).Json(200);
+        _key = await Ec2Key.CreateAsync(_admin);
+    }
+
+    [OneTimeTearDown]
+    public async Task Stop()
+    {
+        _admin.Dispose();
+        await _server.DisposeAsync();
+    }
+
+    [Test, CancelAfter(180_000)]
+    public async Task Awscli_runs_waits_reads_the_console_and_terminates_an_instance()
+    {
+        var (exit, ami, err) = await Ec2Clients.AwsCliAsync(_server, _key, ["describe-images", "--query", "Images[0].ImageId", "--output", "text"]);
+        Assert.That(exit, Is.EqualTo(0), err);
+        ami = ami.Trim();
+        Assert.That(ami, Does.Match("^ami-[0-9a-f]{17}$"));
+        (exit, var id, err) = await Ec2Clients.AwsCliAsync(_server, _key, ["run-instances", "--image-id", ami, "--count", "1", "--instance-type", "t1.tiny",
+            "--user-data", "echo marker", "--query", "Instances[0].InstanceId", "--output", "text"]);
+        Assert.That(exit, Is.EqualTo(0), err);
+        id = id.Trim();
+        Assert.That(id, Does.Match("^i-[0-9a-f]{17}$"));
+        (exit, _, err) = await Ec2Clients.AwsCliAsync(_server, _key, ["wait", "instance-running", "--instance-ids", id]);
+        Assert.That(exit, Is.EqualTo(0), err);
+        (exit, var console, err) = await Ec2Clients.AwsCliAsync(_server, _key, ["get-console-output", "--instance-id", id, "--output", "text"]);
+        Assert.That(exit, Is.EqualTo(0), err);
+        Assert.That(console, Does.Contain("booted"), "the simulated VM's console log, base64-decoded by the client");
+        (exit, var stopped, err) = await Ec2Clients.AwsCliAsync(_server, _key, ["stop-instances", "--instance-ids", id]);
+        Assert.That(stopped, Does.Contain("\"stopping\"").Or.Contain("\"stopped\""), err);
+        (exit, _, err) = await Ec2Clients.AwsCliAsync(_server, _key, ["wait", "instance-stopped", "--instance-ids", id]);
+        Assert.That(exit, Is.EqualTo(0), err);
+        (exit, _, err) = await Ec2Clients.AwsCliAsync(_server, _key, ["terminate-instances", "--instance-ids", id]);
+        Assert.That(exit, Is.EqualTo(0), err);
+        (exit, _, err) = await Ec2Clients.AwsCliAsync(_server, _key, ["wait", "instance-terminated", "--instance-ids", id]);
+        Assert.That(exit, Is.EqualTo(0), err);
+        var rest = (await (await _admin.GetAsync("/api/v1/instances?state=DONE")).Json(200)).AsArray();
+        Assert.That(rest, Has.Count.GreaterThanOrEqualTo(1), "the same instance, seen through REST");
+    }
+
+    [Test, CancelAfter(180_000)]
+    public async Task Boto3_pages_filters_tags_and_keeps_client_tokens()
+    {
+        var result = await Ec2Clients.Boto3Async(_server, _key, """
+            ami = ec2.describe_images(Owners=['amazon'])['Images'][0]['ImageId']
+            r = ec2.run_instances(ImageId=ami, MinCount=7, MaxCount=7, InstanceType='t1.tiny', ClientToken='tok-1',
+                TagSpecifications=[{'ResourceType': 'instance', 'Tags': [{'Key': 'role', 'Value': 'worker'}]}])
+            again = ec2.run_instances(ImageId=ami, MinCount=7, MaxCount=7, InstanceType='t1.tiny', ClientToken='tok-1',
+                TagSpecifications=[{'ResourceType': 'instance', 'Tags': [{'Key': 'role', 'Value': 'worker'}]}])
+            mismatch = error(lambda: ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, ClientToken='tok-1'))
+            ids = [i['InstanceId'] for i in r['Instances']]
+            ec2.get_waiter('instance_running').wait(InstanceIds=ids, WaiterConfig={'Delay': 1, 'MaxAttempts': 60})
+            pages = list(ec2.get_paginator('describe_instances').paginate(
+                Filters=[{'Name': 'tag:role', 'Values': ['worker']}], PaginationConfig={'PageSize': 5}))
+            paged = [i['InstanceId'] for p in pages for res in p['Reservations'] for i in res['Instances']]
+            running = ec2.describe_instances(Filters=[{'Name': 'instance-state-name', 'Values': ['running']}, {'Name': 'tag-key', 'Values': ['role']}])
+            ec2.create_tags(Resources=ids[:2], Tags=[{'Key': 'team', 'Value': 'a'}])
+            tags = ec2.describe_tags(Filters=[{'Name': 'key', 'Values': ['team']}])['Tags']
+            ec2.delete_tags(Resources=ids[:1], Tags=[{'Key': 'team'}])
+            after = ec2.describe_tags(Filters=[{'Name': 'key', 'Values': ['team']}])['Tags']
+            types = ec2.describe_instance_types(InstanceTypes=['t1.tiny'])['InstanceTypes']
+            status = ec2.describe_instance_status(InstanceIds=ids[:1])['InstanceStatuses']
+            print(json.dumps({'ids': ids, 'again': [i['InstanceId'] for i in again['Instances']], 'same_reservation': r['ReservationId'] == again['ReservationId'],
+                'mismatch': mismatch, 'pages': len(pages), 'paged': paged,
+                'running': sum(len(res['Instances']) for res in running['Reservations']),
+                'tags': sorted(t['ResourceId'] for t in tags), 'after': [t['ResourceId'] for t in after],
+                'type': types[0], 'status': status[0]['InstanceState']['Name']}, default=str))
+            """);
+        var ids = result["ids"]!.AsArray().Select(n => n!.GetValue<string>()).ToList();
+        Assert.That(ids, Has.Count.EqualTo(7));
+        Assert.That(ids, Is.All.Match("^i-[0-9a-f]{17}$"));
+        Assert.That(result["again"]!.AsArray().Select(n => n!.GetValue<string>()), Is.EqualTo(ids), "the same ClientToken returns the first call's instances");
+        Assert.That(result["same_reservation"]!.GetValue<bool>(), Is.True);
+        Assert.That(result["mismatch"]!["code"]!.GetValue<string>(), Is.EqualTo("IdempotentParameterMismatch"));
+        Assert.That(result["pages"]!.GetValue<int>(), Is.EqualTo(2), "7 instances in pages of 5");
+        Assert.That(result["paged"]!.AsArray().Select(n => n!.GetValue<string>()), Is.EquivalentTo(ids));
+        Assert.That(result["running"]!.GetValue<int>(), Is.EqualTo(7));
+        Assert.That(result["tags"]!.AsArray().Select(n => n!.GetValue<string>()), Is.EqualTo(ids.Take(2).Order(StringComparer.Ordinal)));
+        Assert.That(result["after"]!.AsArray().Select(n => n!.GetValue<string>()), Is.EqualTo(new[] { ids[1] }));
+        Assert.That(result["type"]!["VCpuInfo"]!["DefaultVCpus"]!.GetValue<int>(), Is.EqualTo(1));
+        Assert.That(result["type"]!["MemoryInfo"]!["SizeInMiB"]!.GetValue<int>(), Is.EqualTo(128));
+        Assert.That(result["status"]!.GetValue<string>(), Is.EqualTo("running"));
+        var rest = (await (await _admin.GetAsync("/api/v1/instances?state=RUNNING&limit=1000")).Json(200)).AsArray();
+        Assert.That(rest.Count(n => n!["name"]!.GetValue<string>().StartsWith("vm-", StringComparison.Ordinal)), Is.GreaterThanOrEqualTo(7),
+            "ClientToken launched them once: 7 instances, not 14");
+        Assert.That(rest, Has.Count.LessThan(14 + 3));
+    }
+
+    [Test, CancelAfter(180_000)]
+    public async Task Bad_parameters_and_other_users_ids_get_the_aws_error_codes_and_leave_nothing()
+    {
+        var before = (await (await _admin.GetAsync("/api/v1/instances?limit=1000")).Json(200)).AsArray().Count;
+        var mine = await Ec2Clients.Boto3Async(_server, _key, """
+            ami = ec2.describe_images()['Images'][0]['ImageId']
+            r = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1)
+            print(json.dumps({'id': r['Instances'][0]['InstanceId'], 'ami': ami}))
+            """);
+        var id = mine["id"]!.GetValue<string>();
+        var ami = mine["ami"]!.GetValue<string>();
+
+        var token = await _server.CreateUserAsync("ec2other");
+        using var other = _server.Client(token);
+        var otherKey = await Ec2Key.CreateAsync(other, "ec2other");
+        var result = await Ec2Clients.Boto3Async(_server, otherKey, $$"""
+            id, ami = '{{id}}', '{{ami}}'
+            out = {
+              'describe': error(lambda: ec2.describe_instances(InstanceIds=[id])),
+              'terminate': error(lambda: ec2.terminate_instances(InstanceIds=[id])),
+              'stop': error(lambda: ec2.stop_instances(InstanceIds=[id])),
+              'console': error(lambda: ec2.get_console_output(InstanceId=id)),
+              'tag': error(lambda: ec2.create_tags(Resources=[id], Tags=[{'Key': 'k', 'Value': 'v'}])),
+              'list': sum(len(r['Instances']) for r in ec2.describe_instances()['Reservations']),
+              'maxcount0': error(lambda: ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=0)),
+              'minmax': error(lambda: ec2.run_instances(ImageId=ami, MinCount=3, MaxCount=2)),
+              'type': error(lambda: ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, InstanceType='nope')),
+              'ami': error(lambda: ec2.run_instances(ImageId='ami-0123456789abcdef0', MinCount=1, MaxCount=1)),
+              'malformed': error(lambda: ec2.describe_instances(InstanceIds=['i-xyz'])),
+              'userdata': error(lambda: ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, UserData='x' * 70000)),
+              'key': error(lambda: ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, KeyName='nokey')),
+              'zone': error(lambda: ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, Placement={'AvailabilityZone': 'us-east-1a'})),
+              'types': error(lambda: ec2.describe_instance_types(InstanceTypes=['nope.large'])),
+            }
+            print(json.dumps(out))
+            """);
+        foreach (var op in new[] { "describe", "terminate", "stop", "console", "tag" })
+            Assert.That(result[op]!["code"]!.GetValue<string>(), Is.EqualTo("InvalidInstanceID.NotFound"), op);
+        Assert.That(result["list"]!.GetValue<int>(), Is.EqualTo(0), "another user's instances are never listed");
+        Assert.That(result["maxcount0"]!["code"]!.GetValue<string>(), Is.EqualTo("InvalidParameterValue"));
+        Assert.That(result["minmax"]!["code"]!.GetValue<string>(), Is.EqualTo("InvalidParameterValue"));
+        Assert.That(result["type"]!["code"]!.GetValue<string>(), Is.EqualTo("InvalidParameterValue"));
+        Assert.That(result["type"]!["message"]!.GetValue<string>(), Does.Contain("nope"));
+        Assert.That(result["ami"]!["code"]!.GetValue<string>(), Is.EqualTo("InvalidAMIID.NotFound"));
+        Assert.That(result["malformed"]!["code"]!.GetValue<string>(), Is.EqualTo("InvalidInstanceID.Malformed"));
+        Assert.That(result["userdata"]!["code"]!.GetValue<string>(), Is.EqualTo("InvalidParameterValue"));
+        Assert.That(result["key"]!["code"]!.GetValue<string>(), Is.EqualTo("InvalidKeyPair.NotFound"));
+        Assert.That(result["zone"]!["code"]!.GetValue<string>(), Is.EqualTo("InvalidParameterValue"));
+        Assert.That(result["types"]!["code"]!.GetValue<string>(), Is.EqualTo("InvalidInstanceType"));
+        foreach (var op in new[] { "describe", "maxcount0", "type", "ami", "userdata", "key" })
+            Assert.That(result[op]!["status"]!.GetValue<int>(), Is.InRange(400, 499), op);
+
+        var after = (await (await _admin.GetAsync("/api/v1/instances?limit=1000")).Json(200)).AsArray().Count;
+        Assert.That(after, Is.EqualTo(before + 1), "no refused request left an instance behind");
+        var state = (await (await _admin.GetAsync("/api/v1/instances?limit=1000")).Json(200)).AsArray().Last()!["state"]!.GetValue<string>();
+        Assert.That(state, Is.Not.EqualTo("DONE"), "the other user's terminate changed nothing");
+    }
+}

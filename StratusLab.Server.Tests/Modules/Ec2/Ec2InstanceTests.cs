@@ -162,4 +162,39 @@ public class Ec2InstanceTests
         var state = (await (await _admin.GetAsync("/api/v1/instances?limit=1000")).Json(200)).AsArray().Last()!["state"]!.GetValue<string>();
         Assert.That(state, Is.Not.EqualTo("DONE"), "the other user's terminate changed nothing");
     }
+
+    [Test, CancelAfter(180_000)]
+    public async Task Key_pairs_are_the_same_as_the_rest_apis_and_a_launch_gets_the_named_one()
+    {
+        var (_, publicKey) = await HostTools.SshKeyAsync(_server.DataDir);
+        var result = await Ec2Clients.Boto3Async(_server, _key, $$"""
+            made = ec2.create_key_pair(KeyName='ec2-made')
+            imported = ec2.import_key_pair(KeyName='ec2-imported', PublicKeyMaterial='{{publicKey}}'.encode())
+            dup = error(lambda: ec2.create_key_pair(KeyName='ec2-made'))
+            bad = error(lambda: ec2.import_key_pair(KeyName='bad', PublicKeyMaterial=b'not a key'))
+            listed = ec2.describe_key_pairs(KeyNames=['ec2-made', 'ec2-imported'])['KeyPairs']
+            missing = error(lambda: ec2.describe_key_pairs(KeyNames=['nope']))
+            ami = ec2.describe_images()['Images'][0]['ImageId']
+            run = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, KeyName='ec2-imported')
+            ec2.delete_key_pair(KeyName='ec2-made')
+            gone = error(lambda: ec2.describe_key_pairs(KeyNames=['ec2-made']))
+            again = ec2.delete_key_pair(KeyName='ec2-made')
+            print(json.dumps({'material': made['KeyMaterial'], 'made_id': made['KeyPairId'], 'imported_fp': imported['KeyFingerprint'],
+                'dup': dup, 'bad': bad, 'listed': sorted(k['KeyName'] for k in listed), 'missing': missing, 'gone': gone,
+                'again': again['ResponseMetadata']['HTTPStatusCode'], 'instance_key': run['Instances'][0].get('KeyName')}))
+            """);
+        Assert.That(result["material"]!.GetValue<string>(), Does.StartWith("-----BEGIN RSA PRIVATE KEY-----"));
+        Assert.That(result["made_id"]!.GetValue<string>(), Does.Match("^key-[0-9a-f]{17}$"));
+        Assert.That(result["imported_fp"]!.GetValue<string>(), Does.StartWith("SHA256:"));
+        Assert.That(result["dup"]!["code"]!.GetValue<string>(), Is.EqualTo("InvalidKeyPair.Duplicate"));
+        Assert.That(result["bad"]!["code"]!.GetValue<string>(), Is.EqualTo("InvalidKey.Format"));
+        Assert.That(result["listed"]!.AsArray().Select(n => n!.GetValue<string>()), Is.EqualTo(new[] { "ec2-imported", "ec2-made" }));
+        Assert.That(result["missing"]!["code"]!.GetValue<string>(), Is.EqualTo("InvalidKeyPair.NotFound"));
+        Assert.That(result["gone"]!["code"]!.GetValue<string>(), Is.EqualTo("InvalidKeyPair.NotFound"));
+        Assert.That(result["again"]!.GetValue<int>(), Is.EqualTo(200), "deleting a missing key pair succeeds, as in AWS");
+        Assert.That(result["instance_key"]!.GetValue<string>(), Is.EqualTo("ec2-imported"));
+        var rest = (await (await _admin.GetAsync("/api/v1/keys")).Json(200)).AsArray();
+        Assert.That(rest.Select(k => k!["name"]!.GetValue<string>()), Does.Contain("ec2-imported").And.Not.Contain("ec2-made"));
+        Assert.That(rest.Single(k => k!["name"]!.GetValue<string>() == "ec2-imported")!["publicKey"]!.GetValue<string>(), Is.EqualTo(publicKey.Split(' ', 3)[0] + " " + publicKey.Split(' ', 3)[1] + " " + publicKey.Split(' ', 3)[2]));
+    }
 }

@@ -24,7 +24,7 @@ internal static class IdentityModule
         services.AddSingleton<IUserDirectory>(sp => sp.GetRequiredService<QuotaLedger>());
         services.AddSingleton<IdentityBootstrap>();
         services.AddSingleton<KeyPairStore>();
-        services.AddSingleton<IKeyPairs>(sp => sp.GetRequiredService<KeyPairStore>());
+        services.AddSingleton<IKeyPairs, KeyPairService>();
 
         services.AddAuthentication(BearerAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, BearerAuthenticationHandler>(BearerAuthenticationHandler.SchemeName, null);

@@ -23,41 +23,26 @@ internal static class KeyPairEndpoints
         return keys;
     }
 
-    static async Task<Ok<IReadOnlyList<KeyPair>>> ListKeys(ClaimsPrincipal principal, KeyPairStore store) =>
-        TypedResults.Ok(await store.ListAsync(principal.ToCaller().UserId));
+    static async Task<Ok<IReadOnlyList<KeyPair>>> ListKeys(ClaimsPrincipal principal, IKeyPairs keys, CancellationToken ct) =>
+        TypedResults.Ok(await keys.ListAsync(principal.ToCaller(), ct));
 
-    static async Task<Ok<KeyPair>> GetKey(string name, ClaimsPrincipal principal, KeyPairStore store) =>
-        TypedResults.Ok(await store.FindAsync(principal.ToCaller().UserId, name) ?? throw Missing(name));
+    static async Task<Ok<KeyPair>> GetKey(string name, ClaimsPrincipal principal, IKeyPairs keys, CancellationToken ct) =>
+        TypedResults.Ok(await keys.FindAsync(principal.ToCaller().UserId, name, ct) ?? throw Missing(name));
 
-    static async Task<Created<KeyPair>> ImportKey(ImportKeyRequest body, ClaimsPrincipal principal, KeyPairStore store)
+    static async Task<Created<KeyPair>> ImportKey(ImportKeyRequest body, ClaimsPrincipal principal, IKeyPairs keys, CancellationToken ct)
     {
-        var caller = principal.ToCaller();
-        var name = Validate.Name(body.Name, "name");
-        if (string.IsNullOrWhiteSpace(body.PublicKey))
-            throw new InvalidInputException("publicKey", "'publicKey' is missing; give the contents of a .pub file (ssh-keygen -t ed25519 makes one).");
-        if (body.PublicKey.Length > 16 * 1024)
-            throw new InvalidInputException("publicKey", "'publicKey' is longer than 16 KiB; give one OpenSSH public key line.");
-        var parsed = SshPublicKeys.Parse(body.PublicKey, out var error)
-            ?? throw new InvalidInputException("publicKey", $"'publicKey' is not an OpenSSH public key: {error}.");
-        if (!await store.InsertAsync(caller.UserId, name, parsed.Line, parsed.Fingerprint, "imported", body.Default))
-            throw new ConflictException($"You already have a key named '{name}'; delete it first (DELETE /api/v1/keys/{name}) or choose another name.");
-        var key = (await store.FindAsync(caller.UserId, name))!;
-        return TypedResults.Created($"/api/v1/keys/{Uri.EscapeDataString(name)}", key);
+        var key = await keys.ImportAsync(principal.ToCaller(), body.Name, body.PublicKey, body.Default, ct);
+        return TypedResults.Created($"/api/v1/keys/{Uri.EscapeDataString(key.Name)}", key);
     }
 
-    static async Task<Ok<KeyPair>> MakeDefault(string name, ClaimsPrincipal principal, KeyPairStore store)
-    {
-        var userId = principal.ToCaller().UserId;
-        if (!await store.SetDefaultAsync(userId, name)) throw Missing(name);
-        return TypedResults.Ok((await store.FindAsync(userId, name))!);
-    }
+    static async Task<Ok<KeyPair>> MakeDefault(string name, ClaimsPrincipal principal, IKeyPairs keys, CancellationToken ct) =>
+        TypedResults.Ok(await keys.MakeDefaultAsync(principal.ToCaller(), name, ct));
 
-    static async Task<NoContent> DeleteKey(string name, ClaimsPrincipal principal, KeyPairStore store)
+    static async Task<NoContent> DeleteKey(string name, ClaimsPrincipal principal, IKeyPairs keys, CancellationToken ct)
     {
-        if (!await store.DeleteAsync(principal.ToCaller().UserId, name)) throw Missing(name);
+        await keys.DeleteAsync(principal.ToCaller(), name, ct);
         return TypedResults.NoContent();
     }
 
-    static NotFoundException Missing(string name) =>
-        new($"Key '{Validate.Trim(name)}' (list yours with GET /api/v1/keys or 'stratuslab describe-keys')");
+    static NotFoundException Missing(string name) => KeyPairService.Missing(name);
 }

@@ -5,7 +5,7 @@ using StratusLab.Server.Platform.Data;
 namespace StratusLab.Server.Modules.Identity;
 
 /// <summary>The SQL of users' key pairs (table id_key_pairs); the first key of a user becomes the default.</summary>
-internal sealed class KeyPairStore(Store store) : IKeyPairs
+internal sealed class KeyPairStore(Store store)
 {
     const string Columns = "name AS Name, public_key AS PublicKey, fingerprint AS Fingerprint, origin AS Origin, is_default AS IsDefault, created_at AS CreatedAt";
 

@@ -157,7 +157,7 @@ internal sealed partial class Ec2Actions
             _ => null,
         }))).ToList();
         var page = selected.Skip(offset).Take(max).ToList();
-        var items = await InstanceItemsAsync(page);
+        var items = InstanceItems(page, awsIds, images, tags);
         return
         [
             Set("reservationSet", page.Zip(items).Select(p => Item(
@@ -236,6 +236,12 @@ internal sealed partial class Ec2Actions
         var awsIds = await _ec2Store.IdsForAsync(Ec2Kind.Instance, views.Select(v => NativeOf(v.Id)).ToList());
         var images = await _ec2Store.IdsForAsync(Ec2Kind.Image, views.Select(v => v.Image).Distinct().ToList());
         var tags = await _ec2Store.TagsOfAsync(awsIds.Values.ToList());
+        return InstanceItems(views, awsIds, images, tags);
+    }
+
+    IReadOnlyList<XElement> InstanceItems(IReadOnlyList<InstanceView> views, IReadOnlyDictionary<string, string> awsIds,
+        IReadOnlyDictionary<string, string> images, IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>> tags)
+    {
         return views.Select((v, index) =>
         {
             var (code, name) = StateOf(v.State);

@@ -81,7 +81,7 @@ internal sealed partial class Ec2Actions
 
     static XElement Set(string name, IEnumerable<XElement> items) => new(Ns + name, items);
 
-    static XElement Item(params object[] content) => new(Ns + "item", content);
+    static XElement Item(params object?[] content) => new(Ns + "item", content);
 
     static XElement E(string name, object? value) => new(Ns + name, value switch
     {

@@ -66,7 +66,7 @@ public class CloudInitGuestHostTests
             hostname,
             keyName = "test",
             contextMethod = method,
-            userData = $"#cloud-config\nruncmd:\n  - echo {marker} > /var/tmp/stratuslab-marker\n",
+            userData = $"#cloud-config\nruncmd:\n  - echo {marker} > /var/tmp/stratuslab-marker\n  - echo console-{marker} > /dev/ttyS0\n",
         });
         var id = created["id"]!.GetValue<long>();
         var vmDir = Path.Combine(_server.DataDir, "instances", id.ToString());
@@ -104,6 +104,8 @@ public class CloudInitGuestHostTests
                 // 'iid-dsopennebula'; newer cloud-init takes VMID. Measured 2026-11-29: use nocloud for a unique id there.
                 Assert.That(result.Out, Does.Contain($"iid={created["instanceUid"]}\n").Or.Contain("iid=iid-dsopennebula\n"));
             Assert.That(result.Out, Does.Contain($"marker={marker}\n"), "the user data ran");
+            var console = await (await _admin.GetAsync($"/api/v1/instances/{id}/console?tail=2000")).Content.ReadAsStringAsync();
+            Assert.That(console, Does.Contain("console-" + marker), "the user data's output on the console API");
             var ip = ready["nics"]!.AsArray()[0]!["ip"]!.GetValue<string>();
             Assert.That(result.Out, Does.Contain($"inet {ip}/"), "the address from the lease");
 
@@ -121,6 +123,63 @@ public class CloudInitGuestHostTests
         }
     }
 
+    [Test, CancelAfter(600_000)]
+    public async Task A_cloud_init_guest_with_too_little_memory_fails_with_the_kernel_panic_as_its_reason()
+    {
+        var created = await InstanceApiTests.CreateAsync(_admin, new { name = "too-small", image = Image, cpu = 1, memoryMiB = 128, keyName = "test" });
+        var id = created["id"]!.GetValue<long>();
+        try
+        {
+            var failed = await WaitLongAsync(id, "FAILED", TimeSpan.FromSeconds(300));
+            Assert.That(failed["state"]!.GetValue<string>(), Is.EqualTo("FAILED"), failed.ToJsonString());
+            var reason = failed["failureReason"]!.GetValue<string>();
+            Assert.That(reason, Does.Contain("panic"), reason);
+            Assert.That(reason, Does.Contain("Out of memory").Or.Contain("out of memory").Or.Contain("Kernel panic"), "the console's last lines say why: " + reason);
+            Assert.That(HostTools.QemuProcesses(Path.Combine(_server.DataDir, "instances", id.ToString())), Is.Empty, "the panicked VM is gone");
+        }
+        finally
+        {
+            HostTools.KillQemu(Path.Combine(_server.DataDir, "instances", id.ToString()));
+        }
+    }
+
+    [Test, CancelAfter(900_000)]
+    public async Task Awscli_boots_the_cloud_init_guest_with_user_data_seen_on_its_console_and_terminates_it()
+    {
+        var key = await Ec2Key.CreateAsync(_admin);
+        var marker = "EC2-" + Guid.NewGuid().ToString("N")[..12];
+        var (exit, ami, err) = await Ec2Clients.AwsCliAsync(_server, key,
+            ["describe-images", "--filters", $"Name=name,Values={Image}", "--query", "Images[0].ImageId", "--output", "text"]);
+        Assert.That(exit, Is.EqualTo(0), err);
+        (exit, var id, err) = await Ec2Clients.AwsCliAsync(_server, key, ["run-instances", "--image-id", ami.Trim(), "--count", "1",
+            "--instance-type", "t1.micro", "--key-name", "test", "--user-data", $"#cloud-config\nruncmd:\n  - echo {marker} > /dev/ttyS0\n",
+            "--query", "Instances[0].InstanceId", "--output", "text"]);
+        Assert.That(exit, Is.EqualTo(0), err);
+        id = id.Trim();
+        try
+        {
+            (exit, _, err) = await Ec2Clients.AwsCliAsync(_server, key, ["wait", "instance-running", "--instance-ids", id], 600);
+            Assert.That(exit, Is.EqualTo(0), err);
+            var console = "";
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(600);
+            while (!console.Contains(marker) && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(5000);
+                (exit, console, err) = await Ec2Clients.AwsCliAsync(_server, key, ["get-console-output", "--instance-id", id, "--output", "text"]);
+                Assert.That(exit, Is.EqualTo(0), err);
+            }
+            Assert.That(console, Does.Contain(marker), "the user data's marker in GetConsoleOutput (base64-decoded by awscli)");
+            (exit, _, err) = await Ec2Clients.AwsCliAsync(_server, key, ["terminate-instances", "--instance-ids", id]);
+            Assert.That(exit, Is.EqualTo(0), err);
+            (exit, _, err) = await Ec2Clients.AwsCliAsync(_server, key, ["wait", "instance-terminated", "--instance-ids", id], 600);
+            Assert.That(exit, Is.EqualTo(0), err);
+        }
+        finally
+        {
+            await Ec2Clients.AwsCliAsync(_server, key, ["terminate-instances", "--instance-ids", id]);
+        }
+    }
+
     /// <summary>Long-polls in 45 s steps (the test client times out at 60 s) until the state, FAILED, or the deadline.</summary>
     async Task<JsonNode> WaitLongAsync(long id, string state, TimeSpan limit)
     {
@@ -133,9 +192,10 @@ public class CloudInitGuestHostTests
         }
     }
 
-    static string Serial(string vmDir)
+    string Serial(string vmDir)
     {
-        var log = Path.Combine(vmDir, "serial.log");
+        // The console log lives in <data-dir>/consoles/ID.log (it outlives the VM directory).
+        var log = Path.Combine(_server.DataDir, "consoles", Path.GetFileName(vmDir) + ".log");
         if (!File.Exists(log)) return "";
         var lines = File.ReadAllLines(log);
         return "\nserial log (last lines):\n" + string.Join('\n', lines.TakeLast(40));

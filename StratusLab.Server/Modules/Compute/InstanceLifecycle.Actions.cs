@@ -341,6 +341,12 @@ internal sealed partial class InstanceLifecycle
                         Publish(warned);
                     continue;
                 }
+                if (power == VmPowerState.Running && consoles.ShowsKernelPanic(current.Id))
+                {
+                    // Panicked before its pvpanic driver was loaded: the console is the only witness.
+                    await FailPanickedLockedAsync(current, ct);
+                    continue;
+                }
                 if (power != VmPowerState.Off)
                 {
                     consoles.Bound(current.Id);

@@ -8,7 +8,7 @@ namespace StratusLab.Server.Modules.Compute.Console;
 /// Each instance's serial console log, kept outside its VM directory (&lt;data-dir&gt;/consoles/ID.log) so it outlives the
 /// VM: bounded to Compute:ConsoleLogMaxKiB (the older part is dropped) and deleted with the instance record.
 /// </summary>
-internal sealed class ConsoleLogs(ServerOptions options, ComputeOptions compute)
+internal sealed partial class ConsoleLogs(ServerOptions options, ComputeOptions compute)
 {
     public string Directory => Path.Combine(options.DataDir, "consoles");
 
@@ -104,6 +104,17 @@ internal sealed class ConsoleLogs(ServerOptions options, ComputeOptions compute)
             : panic[(panic.IndexOf("Kernel panic - not syncing:", StringComparison.Ordinal) + "Kernel panic - not syncing:".Length)..].Trim(' ', ']', '-').Trim();
         return $"guest kernel panicked: {Short(cause, 300)}; last console lines: {Quote(lines.Skip(Math.Max(0, lines.Count - 5)))}";
     }
+
+    /// <summary>
+    /// Whether the console's newest lines hold the kernel's own panic line ("[ 1.4] Kernel panic - not syncing: ..."): a
+    /// guest that panics before it has loaded its pvpanic driver (early boot, in the initramfs) says so only there.
+    /// </summary>
+    public bool ShowsKernelPanic(long instanceId) =>
+        SplitLines(ReadFrom(instanceId, Math.Max(0, Length(instanceId) - 16 * 1024), out _))
+            .Any(l => KernelPanicLine().IsMatch(l));
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^\s*(\[\s*\d+\.\d+\]\s*)?Kernel panic - not syncing:")]
+    private static partial System.Text.RegularExpressions.Regex KernelPanicLine();
 
     /// <summary>The last lines as a reason's tail: "… | … | …".</summary>
     public string Quote(IEnumerable<string> lines) => Short(string.Join(" | ", lines.Select(StripTimestamp)), 1200);

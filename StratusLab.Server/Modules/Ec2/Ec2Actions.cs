@@ -18,10 +18,12 @@ internal sealed partial class Ec2Actions
     readonly Ec2Store _ec2Store;
     readonly Compute.Contracts.IInstances _instances;
     readonly Images.Contracts.IImageCatalog _imageCatalog;
+    readonly Pdisk.Contracts.IVolumeService _volumes;
 
     public Ec2Actions(Ec2Options options, ISecurityGroups securityGroups, INetworks networks, Ec2Store ec2Store,
-        Compute.Contracts.IInstances instances, Images.Contracts.IImageCatalog imageCatalog)
+        Compute.Contracts.IInstances instances, Images.Contracts.IImageCatalog imageCatalog, Pdisk.Contracts.IVolumeService volumes)
     {
+        _volumes = volumes;
         _instances = instances;
         _imageCatalog = imageCatalog;
         _options = options;
@@ -41,6 +43,7 @@ internal sealed partial class Ec2Actions
         Register("DescribeSubnets", DescribeSubnets);
         Register("DescribeAccountAttributes", DescribeAccountAttributes);
         RegisterInstanceActions();
+        RegisterVolumeActions();
     }
 
     public IReadOnlyCollection<string> Supported => _handlers.Keys;

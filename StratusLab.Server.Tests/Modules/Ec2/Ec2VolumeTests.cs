@@ -191,12 +191,13 @@ public class Ec2VolumeTests
               'tag': error(lambda: ec2.create_tags(Resources=[vol], Tags=[{'Key': 'k', 'Value': 'v'}])),
               'fromsnap': error(lambda: ec2.create_volume(SnapshotId='snap-0123456789abcdef0', AvailabilityZone='stratuslab-1a')),
               'delsnap': error(lambda: ec2.delete_snapshot(SnapshotId='snap-0123456789abcdef0')),
-              'list': len(ec2.describe_volumes()['Volumes']),
+              'list': [v['VolumeId'] for v in ec2.describe_volumes()['Volumes']],
               'minus': error(lambda: ec2.create_volume(Size=-1, AvailabilityZone='stratuslab-1a')),
               'zero': error(lambda: ec2.create_volume(Size=0, AvailabilityZone='stratuslab-1a')),
               'zone': error(lambda: ec2.create_volume(Size=1, AvailabilityZone='us-east-1a')),
               'quota': error(lambda: ec2.create_volume(Size=2, AvailabilityZone='stratuslab-1a')),
               'malformed': error(lambda: ec2.describe_volumes(VolumeIds=['vol-xyz'])),
+              'malformed_delete': error(lambda: ec2.delete_volume(VolumeId='vol-xyz')),
             }
             print(json.dumps(out))
             """);
@@ -204,11 +205,12 @@ public class Ec2VolumeTests
             Assert.That(result[op]!["code"]!.GetValue<string>(), Is.EqualTo("InvalidVolume.NotFound"), op);
         foreach (var op in new[] { "fromsnap", "delsnap" })
             Assert.That(result[op]!["code"]!.GetValue<string>(), Is.EqualTo("InvalidSnapshot.NotFound"), op);
-        Assert.That(result["list"]!.GetValue<int>(), Is.EqualTo(0), "another user's volumes are never listed");
+        Assert.That(result["list"]!.AsArray(), Is.Empty, "another user's volumes are never listed");
         foreach (var op in new[] { "minus", "zero", "zone" })
             Assert.That(result[op]!["code"]!.GetValue<string>(), Is.EqualTo("InvalidParameterValue"), op);
         Assert.That(result["quota"]!["code"]!.GetValue<string>(), Is.EqualTo("VolumeLimitExceeded"));
-        Assert.That(result["malformed"]!["code"]!.GetValue<string>(), Is.EqualTo("InvalidVolume.Malformed"));
+        Assert.That(result["malformed"]!["code"]!.GetValue<string>(), Is.EqualTo("InvalidVolumeID.Malformed"));
+        Assert.That(result["malformed_delete"]!["code"]!.GetValue<string>(), Is.EqualTo("InvalidVolumeID.Malformed"));
         Assert.That(await RestVolumeUuidsAsync(), Is.EquivalentTo(before), "no refused request left a volume behind");
         await Ec2Clients.Boto3Async(_server, _key, $$"""
             ec2.delete_volume(VolumeId='{{id}}')

@@ -157,10 +157,13 @@ internal sealed partial class Ec2Actions
         return [E("return", true)];
     }
 
-    /// <summary>The volumes the caller sees through EC2: every visible Pdisk volume except those that are EC2 snapshots.</summary>
+    /// <summary>
+    /// The volumes DescribeVolumes lists: as in AWS, the caller's own (every one for an administrator), except those that are
+    /// EC2 snapshots. Others' public volumes are left out of listings but can still be named by id.
+    /// </summary>
     async Task<List<VolumeInfo>> VisibleVolumesAsync(Ec2Request request, CancellationToken ct)
     {
-        var all = await AllVolumesAsync(request, ct);
+        var all = (await AllVolumesAsync(request, ct)).Where(v => request.Caller.IsAdmin || v.OwnerId == request.Caller.UserId).ToList();
         var snapshots = await _ec2Store.KnownIdsAsync(Ec2Kind.Snapshot, all.Select(v => Native(v.Uuid)).ToList());
         return all.Where(v => !snapshots.ContainsKey(Native(v.Uuid))).ToList();
     }
@@ -177,9 +180,11 @@ internal sealed partial class Ec2Actions
         return all;
     }
 
-    /// <summary>The volume behind a vol- id the caller may see (else InvalidVolume.Malformed / InvalidVolume.NotFound).</summary>
+    /// <summary>The volume behind a vol- id the caller may see (else InvalidVolumeID.Malformed / InvalidVolume.NotFound).</summary>
     async Task<VolumeInfo> VolumeOfAsync(Ec2Request request, string volumeId, CancellationToken ct)
     {
+        if (Ec2Store.KindOf(volumeId) != Ec2Kind.Volume)
+            throw new Ec2Exception("InvalidVolumeID.Malformed", $"Invalid id: \"{volumeId}\" (expecting \"vol-...\" with 17 hex digits)");
         var native = await NativeIdAsync(volumeId, Ec2Kind.Volume, "InvalidVolume", "volume");
         try { return await _volumes.GetAsync(request.Caller, Guid.Parse(native), ct); }
         catch (NotFoundException) { throw new Ec2Exception("InvalidVolume.NotFound", $"The volume '{volumeId}' does not exist."); }
@@ -231,7 +236,7 @@ internal sealed partial class Ec2Actions
         var (max, offset) = Ec2NetworkingShapes.Paging(request, "snapshots", ids.Count > 0 ? "SnapshotIds" : null);
         var owners = request.List("Owner");
         var filters = request.Filters();
-        var snapshots = await VisibleSnapshotsAsync(request, ct);
+        var snapshots = (await VisibleSnapshotsAsync(request, ct)).Where(v => request.Caller.IsAdmin || v.OwnerId == request.Caller.UserId).ToList();
         var awsIds = await _ec2Store.KnownIdsAsync(Ec2Kind.Snapshot, snapshots.Select(v => Native(v.Uuid)).ToList());
         if (ids.Count > 0)
         {
@@ -281,9 +286,11 @@ internal sealed partial class Ec2Actions
         return all.Where(v => snapshots.ContainsKey(Native(v.Uuid))).ToList();
     }
 
-    /// <summary>The LIVE volume behind a snap- id the caller may see (else InvalidSnapshot.Malformed / InvalidSnapshot.NotFound).</summary>
+    /// <summary>The LIVE volume behind a snap- id the caller may see (else InvalidSnapshotID.Malformed / InvalidSnapshot.NotFound).</summary>
     async Task<VolumeInfo> SnapshotOfAsync(Ec2Request request, string snapshotId, CancellationToken ct)
     {
+        if (Ec2Store.KindOf(snapshotId) != Ec2Kind.Snapshot)
+            throw new Ec2Exception("InvalidSnapshotID.Malformed", $"Invalid id: \"{snapshotId}\" (expecting \"snap-...\" with 17 hex digits)");
         var native = await NativeIdAsync(snapshotId, Ec2Kind.Snapshot, "InvalidSnapshot", "snapshot");
         try { return await _volumes.GetAsync(request.Caller, Guid.Parse(native), ct); }
         catch (NotFoundException) { throw new Ec2Exception("InvalidSnapshot.NotFound", $"The snapshot '{snapshotId}' does not exist."); }

@@ -79,7 +79,7 @@ internal static partial class PdiskEndpoints
     // ---- handlers ----------------------------------------------------------------------------------
 
     static async Task<Created<VolumeView>> CreateVolume(CreateVolumeRequest body, ClaimsPrincipal principal, VolumeLifecycle volumes,
-        VolumeViews views, PdiskOptions options, IFreeSpaceGuard space, CancellationToken ct)
+        VolumeService service, VolumeViews views, PdiskOptions options, IFreeSpaceGuard space, CancellationToken ct)
     {
         var caller = principal.ToCaller();
         space.EnsureRoom("Creating a volume");
@@ -99,8 +99,7 @@ internal static partial class PdiskEndpoints
                 throw ApiException.BadRequest("size", $"'size' is required (in GiB, 1..{options.MaxVolumeGiB}) unless 'url' gives an image to download.");
             if (body.Bytes is not null || body.Sha1 is not null)
                 throw ApiException.BadRequest("bytes", "'bytes' and 'sha1' check a download: give them with 'url' only.");
-            Validate.Range(size, "size", 1, options.MaxVolumeGiB);
-            row = await volumes.CreateEmptyAsync(spec, size * VolumeLifecycle.GiB, ct);
+            row = await service.CreateRowAsync(spec, size, ct);
         }
         return TypedResults.Created($"/api/v1/volumes/{row.Uuid}", await views.ViewAsync(row));
     }

@@ -11,12 +11,17 @@ internal sealed class VolumeService(VolumeLifecycle volumes, PdiskStore store, V
     public async Task<VolumeInfo> CreateAsync(Caller caller, long sizeGiB, string? tag = null, CancellationToken ct = default) =>
         await InfoAsync(await CreateRowAsync(caller, sizeGiB, tag, ct));
 
-    internal async Task<VolumeRow> CreateRowAsync(Caller caller, long sizeGiB, string? tag, CancellationToken ct)
+    internal Task<VolumeRow> CreateRowAsync(Caller caller, long sizeGiB, string? tag, CancellationToken ct)
+    {
+        if (tag is not null) PdiskEndpoints.Tag(tag);
+        return CreateRowAsync(new VolumeSpec(caller.UserId, VolumeType.DataImageRawReadWrite, "private", [], tag, null, options.Sharing), sizeGiB, ct);
+    }
+
+    /// <summary>An empty volume of a spec REST's options (type, visibility, groups, sharing...) have already checked.</summary>
+    internal async Task<VolumeRow> CreateRowAsync(VolumeSpec spec, long sizeGiB, CancellationToken ct)
     {
         space.EnsureRoom("Creating a volume");
         Validate.Range(sizeGiB, "size", 1, options.MaxVolumeGiB);
-        if (tag is not null) PdiskEndpoints.Tag(tag);
-        var spec = new VolumeSpec(caller.UserId, VolumeType.DataImageRawReadWrite, "private", [], tag, null, options.Sharing);
         return await volumes.CreateEmptyAsync(spec, sizeGiB * VolumeLifecycle.GiB, ct);
     }
 

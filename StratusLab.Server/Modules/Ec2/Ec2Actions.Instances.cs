@@ -537,6 +537,11 @@ internal sealed partial class Ec2Actions
         foreach (var id in (await _ec2Store.IdsForAsync(Ec2Kind.Image, (await _imageCatalog.ListAsync(ct)).Select(i => i.Image).ToList())).Values) result[id] = "image";
         var groups = await _securityGroups.ListAsync(request.Caller, ct);
         foreach (var id in (await _ec2Store.IdsForAsync(Ec2Kind.SecurityGroup, groups.Select(g => g.Id.ToString(CultureInfo.InvariantCulture)).ToList())).Values) result[id] = "security-group";
+        var volumes = await AllVolumesAsync(request, ct);
+        var snapshots = await _ec2Store.KnownIdsAsync(Ec2Kind.Snapshot, volumes.Select(v => Native(v.Uuid)).ToList());
+        foreach (var id in snapshots.Values) result[id] = "snapshot";
+        foreach (var id in (await _ec2Store.IdsForAsync(Ec2Kind.Volume, volumes.Where(v => !snapshots.ContainsKey(Native(v.Uuid))).Select(v => Native(v.Uuid)).ToList())).Values)
+            result[id] = "volume";
         return result;
     }
 }

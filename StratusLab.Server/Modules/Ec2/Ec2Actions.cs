@@ -19,11 +19,14 @@ internal sealed partial class Ec2Actions
     readonly Compute.Contracts.IInstances _instances;
     readonly Images.Contracts.IImageCatalog _imageCatalog;
     readonly Identity.Contracts.IKeyPairs _keyPairs;
+    readonly Pdisk.Contracts.IVolumeService _volumes;
 
     public Ec2Actions(Ec2Options options, ISecurityGroups securityGroups, INetworks networks, Ec2Store ec2Store,
-        Compute.Contracts.IInstances instances, Images.Contracts.IImageCatalog imageCatalog, Identity.Contracts.IKeyPairs keyPairs)
+        Compute.Contracts.IInstances instances, Images.Contracts.IImageCatalog imageCatalog, Identity.Contracts.IKeyPairs keyPairs,
+        Pdisk.Contracts.IVolumeService volumes)
     {
         _keyPairs = keyPairs;
+        _volumes = volumes;
         _instances = instances;
         _imageCatalog = imageCatalog;
         _options = options;
@@ -44,6 +47,7 @@ internal sealed partial class Ec2Actions
         Register("DescribeAccountAttributes", DescribeAccountAttributes);
         RegisterInstanceActions();
         RegisterKeyPairActions();
+        RegisterVolumeActions();
     }
 
     public IReadOnlyCollection<string> Supported => _handlers.Keys;

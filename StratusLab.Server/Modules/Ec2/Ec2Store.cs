@@ -75,6 +75,25 @@ internal sealed class Ec2Store(Store store)
         return await ReadAsync(kind, nativeIds);
     }
 
+    /// <summary>The stored ids of those native ids that have one (allocating none).</summary>
+    public async Task<IReadOnlyDictionary<string, string>> KnownIdsAsync(Ec2Kind kind, IReadOnlyCollection<string> nativeIds) =>
+        nativeIds.Count == 0 ? new Dictionary<string, string>() : await ReadAsync(kind, nativeIds);
+
+    public async Task<IReadOnlyDictionary<string, string>> DescriptionsOfAsync(IReadOnlyCollection<string> awsIds)
+    {
+        if (awsIds.Count == 0) return new Dictionary<string, string>();
+        await using var connection = await store.OpenAsync();
+        var rows = await connection.QueryAsync<(string AwsId, string Description)>(
+            "SELECT aws_id, description FROM ec2_descriptions WHERE aws_id IN @awsIds", new { awsIds });
+        return rows.ToDictionary(r => r.AwsId, r => r.Description, StringComparer.Ordinal);
+    }
+
+    public Task SetDescriptionAsync(string awsId, string description) =>
+        store.WriteAsync((c, tx) => c.ExecuteAsync("""
+            INSERT INTO ec2_descriptions (aws_id, description) VALUES (@awsId, @description)
+            ON CONFLICT (aws_id) DO UPDATE SET description = excluded.description
+            """, new { awsId, description }, tx));
+
     public async Task<string> IdForAsync(Ec2Kind kind, string nativeId) => (await IdsForAsync(kind, [nativeId]))[nativeId];
 
     async Task<Dictionary<string, string>> ReadAsync(Ec2Kind kind, IReadOnlyCollection<string> nativeIds)

@@ -79,7 +79,7 @@ internal static partial class PdiskEndpoints
     // ---- handlers ----------------------------------------------------------------------------------
 
     static async Task<Created<VolumeView>> CreateVolume(CreateVolumeRequest body, ClaimsPrincipal principal, VolumeLifecycle volumes,
-        VolumeViews views, PdiskOptions options, IFreeSpaceGuard space, CancellationToken ct)
+        VolumeService service, VolumeViews views, PdiskOptions options, IFreeSpaceGuard space, CancellationToken ct)
     {
         var caller = principal.ToCaller();
         space.EnsureRoom("Creating a volume");
@@ -99,8 +99,7 @@ internal static partial class PdiskEndpoints
                 throw ApiException.BadRequest("size", $"'size' is required (in GiB, 1..{options.MaxVolumeGiB}) unless 'url' gives an image to download.");
             if (body.Bytes is not null || body.Sha1 is not null)
                 throw ApiException.BadRequest("bytes", "'bytes' and 'sha1' check a download: give them with 'url' only.");
-            Validate.Range(size, "size", 1, options.MaxVolumeGiB);
-            row = await volumes.CreateEmptyAsync(spec, size * VolumeLifecycle.GiB, ct);
+            row = await service.CreateRowAsync(spec, size, ct);
         }
         return TypedResults.Created($"/api/v1/volumes/{row.Uuid}", await views.ViewAsync(row));
     }
@@ -169,8 +168,11 @@ internal static partial class PdiskEndpoints
     static async Task<Ok<ReconcileReport>> Reconcile(PdiskReconciler reconciler, CancellationToken ct) =>
         TypedResults.Ok(await reconciler.ReconcileAsync(atStartup: false, ct));
 
-    static async Task<Ok<VolumeView>> GetVolume(string uuid, ClaimsPrincipal principal, VolumeLifecycle volumes, VolumeViews views) =>
-        TypedResults.Ok(await views.ViewAsync(await volumes.VisibleAsync(principal.ToCaller(), Uuid(uuid))));
+    static async Task<Ok<VolumeView>> GetVolume(string uuid, ClaimsPrincipal principal, IVolumeService volumes, PdiskStore store, VolumeViews views)
+    {
+        var volume = await volumes.GetAsync(principal.ToCaller(), Guid.Parse(Uuid(uuid)));
+        return TypedResults.Ok(await views.ViewAsync(await store.GetAsync(volume.Uuid.ToString("D")) ?? throw new NotFoundException($"Volume {uuid}")));
+    }
 
     static async Task<Ok<VolumeView>> UpdateVolume(string uuid, UpdateVolumeRequest body, ClaimsPrincipal principal, VolumeLifecycle volumes,
         VolumeViews views, CancellationToken ct)
@@ -185,24 +187,18 @@ internal static partial class PdiskEndpoints
         return TypedResults.Ok(await views.ViewAsync(row));
     }
 
-    static async Task<NoContent> DeleteVolume(string uuid, ClaimsPrincipal principal, VolumeLifecycle volumes, CancellationToken ct)
+    static async Task<NoContent> DeleteVolume(string uuid, ClaimsPrincipal principal, IVolumeService volumes, CancellationToken ct)
     {
-        var id = Uuid(uuid);
-        var caller = principal.ToCaller();
-        await volumes.ManageableAsync(caller, id);
-        await volumes.DeleteAsync(id, allowQuarantined: caller.IsAdmin, ct);
+        await volumes.DeleteAsync(principal.ToCaller(), Guid.Parse(Uuid(uuid)), ct);
         return TypedResults.NoContent();
     }
 
-    static async Task<Created<VolumeView>> CreateSnapshot(string uuid, CreateSnapshotRequest? body, ClaimsPrincipal principal, VolumeLifecycle volumes,
-        VolumeViews views, IFreeSpaceGuard space, CancellationToken ct)
+    static async Task<Created<VolumeView>> CreateSnapshot(string uuid, CreateSnapshotRequest? body, ClaimsPrincipal principal, VolumeService volumes,
+        VolumeViews views, CancellationToken ct)
     {
         var id = Uuid(uuid);
-        space.EnsureRoom("Snapshotting a volume");
         body ??= new CreateSnapshotRequest();
-        if (body.Tag is not null) Tag(body.Tag);
-        if (body.Sharing is not null) Sharing(body.Sharing);
-        var row = await volumes.SnapshotAsync(principal.ToCaller(), id, body.Tag, body.Sharing, ct);
+        var row = await volumes.SnapshotRowAsync(principal.ToCaller(), id, body.Tag, body.Sharing, ct);
         return TypedResults.Created($"/api/v1/volumes/{row.Uuid}", await views.ViewAsync(row));
     }
 
@@ -228,26 +224,22 @@ internal static partial class PdiskEndpoints
         await ImageStaging.WriteGzipAsync(content.Stream, http.Response.Body, ct);
     }
 
-    static async Task<Ok<IReadOnlyList<MountView>>> ListMounts(string uuid, ClaimsPrincipal principal, VolumeLifecycle volumes, PdiskStore store)
-    {
-        var row = await volumes.VisibleAsync(principal.ToCaller(), Uuid(uuid));
-        return TypedResults.Ok<IReadOnlyList<MountView>>((await store.MountsOfVolumeAsync(row.Uuid)).Select(VolumeViews.ToView).ToList());
-    }
+    static async Task<Ok<IReadOnlyList<MountView>>> ListMounts(string uuid, ClaimsPrincipal principal, VolumeService volumes) =>
+        TypedResults.Ok<IReadOnlyList<MountView>>((await volumes.MountRowsAsync(principal.ToCaller(), Uuid(uuid))).Select(VolumeViews.ToView).ToList());
 
-    static async Task<Created<MountView>> AttachVolume(string uuid, AttachVolumeRequest body, ClaimsPrincipal principal, VolumeLifecycle volumes, CancellationToken ct)
+    static async Task<Created<MountView>> AttachVolume(string uuid, AttachVolumeRequest body, ClaimsPrincipal principal, VolumeService volumes, CancellationToken ct)
     {
         var id = Uuid(uuid);
-        Validate.Range(body.InstanceId, "instanceId", 1, long.MaxValue);
-        var mount = await volumes.AttachAsync(principal.ToCaller(), id, body.InstanceId, body.ReadOnly, ct);
+        var mount = await volumes.AttachRowAsync(principal.ToCaller(), id, body.InstanceId, body.ReadOnly, ct);
         return TypedResults.Created($"/api/v1/volumes/{id}/mounts/{mount.InstanceId}", VolumeViews.ToView(mount));
     }
 
-    static async Task<NoContent> DetachVolume(string uuid, string instanceId, ClaimsPrincipal principal, VolumeLifecycle volumes, CancellationToken ct)
+    static async Task<NoContent> DetachVolume(string uuid, string instanceId, ClaimsPrincipal principal, IVolumeService volumes, CancellationToken ct)
     {
         var id = Uuid(uuid);
         if (!long.TryParse(instanceId, out var instance) || instance < 1)
             throw ApiException.BadRequest("instanceId", $"'instanceId' = '{Validate.Trim(instanceId)}' is not an instance id (a positive number).");
-        await volumes.DetachAsync(principal.ToCaller(), id, instance, ct);
+        await volumes.DetachAsync(principal.ToCaller(), Guid.Parse(id), instance, ct);
         return TypedResults.NoContent();
     }
 
@@ -277,7 +269,7 @@ internal static partial class PdiskEndpoints
             ? type
             : throw ApiException.BadRequest("type", $"'type' = '{Validate.Trim(text)}' is not a volume type; accepted values: {string.Join(", ", VolumeTypes.Names)}.");
 
-    static string Tag(string tag) =>
+    internal static string Tag(string tag) =>
         TagPattern().IsMatch(tag)
             ? tag
             : throw ApiException.BadRequest("tag", $"'tag' = '{Validate.Trim(tag)}' is not accepted: use 1-64 letters, digits, '_', '.', ':', '@', '+' or '-', starting with a letter or digit (no spaces, slashes or shell characters).");
@@ -292,7 +284,7 @@ internal static partial class PdiskEndpoints
             ? visibility
             : throw ApiException.BadRequest("visibility", $"'visibility' = '{Validate.Trim(visibility)}' is not accepted; accepted values: private, public.");
 
-    static string Sharing(string sharing) =>
+    internal static string Sharing(string sharing) =>
         sharing is "local" or "iscsi"
             ? sharing
             : throw ApiException.BadRequest("sharing", $"'sharing' = '{Validate.Trim(sharing)}' is not accepted; accepted values: local, iscsi.");

@@ -34,6 +34,8 @@ internal static class PdiskModule
         services.AddSingleton<VolumeLifecycle>();
         services.AddSingleton<IVolumes>(sp => sp.GetRequiredService<VolumeLifecycle>());
         services.AddSingleton<VolumeViews>();
+        services.AddSingleton<VolumeService>();
+        services.AddSingleton<IVolumeService>(sp => sp.GetRequiredService<VolumeService>());
         services.AddSingleton<PdiskReconciler>();
         services.AddHostedService<PdiskStartup>();
         return services;

@@ -1,0 +1,89 @@
+using StratusLab.Server.Modules.Identity.Contracts;
+using StratusLab.Server.Modules.Pdisk.Contracts;
+using StratusLab.Server.Platform.Contracts;
+using StratusLab.Server.Platform.Http;
+
+namespace StratusLab.Server.Modules.Pdisk;
+
+/// <summary>The user-facing operations on volumes, shared by the REST handlers and the EC2 door.</summary>
+internal sealed class VolumeService(VolumeLifecycle volumes, PdiskStore store, VolumeViews views, PdiskOptions options, IFreeSpaceGuard space) : IVolumeService
+{
+    public async Task<VolumeInfo> CreateAsync(Caller caller, long sizeGiB, string? tag = null, CancellationToken ct = default) =>
+        await InfoAsync(await CreateRowAsync(caller, sizeGiB, tag, ct));
+
+    internal Task<VolumeRow> CreateRowAsync(Caller caller, long sizeGiB, string? tag, CancellationToken ct)
+    {
+        if (tag is not null) PdiskEndpoints.Tag(tag);
+        return CreateRowAsync(new VolumeSpec(caller.UserId, VolumeType.DataImageRawReadWrite, "private", [], tag, null, options.Sharing), sizeGiB, ct);
+    }
+
+    /// <summary>An empty volume of a spec REST's options (type, visibility, groups, sharing...) have already checked.</summary>
+    internal async Task<VolumeRow> CreateRowAsync(VolumeSpec spec, long sizeGiB, CancellationToken ct)
+    {
+        space.EnsureRoom("Creating a volume");
+        Validate.Range(sizeGiB, "size", 1, options.MaxVolumeGiB);
+        return await volumes.CreateEmptyAsync(spec, sizeGiB * VolumeLifecycle.GiB, ct);
+    }
+
+    public async Task<IReadOnlyList<VolumeInfo>> ListAsync(Caller caller, int limit = 1000, int offset = 0, CancellationToken ct = default)
+    {
+        var rows = await store.ListAsync(new VolumeQuery(caller, null, null, null, null, null, null, limit, offset));
+        return await InfosAsync(rows);
+    }
+
+    public async Task<VolumeInfo> GetAsync(Caller caller, Guid uuid, CancellationToken ct = default) =>
+        await InfoAsync(await volumes.VisibleAsync(caller, uuid.ToString("D")));
+
+    public async Task DeleteAsync(Caller caller, Guid uuid, CancellationToken ct = default)
+    {
+        var id = uuid.ToString("D");
+        await volumes.ManageableAsync(caller, id);
+        await volumes.DeleteAsync(id, allowQuarantined: caller.IsAdmin, ct);
+    }
+
+    public async Task<VolumeInfo> SnapshotAsync(Caller caller, Guid originUuid, string? tag = null, string? sharing = null, CancellationToken ct = default) =>
+        await InfoAsync(await SnapshotRowAsync(caller, originUuid.ToString("D"), tag, sharing, ct));
+
+    internal async Task<VolumeRow> SnapshotRowAsync(Caller caller, string originUuid, string? tag, string? sharing, CancellationToken ct)
+    {
+        space.EnsureRoom("Snapshotting a volume");
+        if (tag is not null) PdiskEndpoints.Tag(tag);
+        if (sharing is not null) PdiskEndpoints.Sharing(sharing);
+        return await volumes.SnapshotAsync(caller, originUuid, tag, sharing, ct);
+    }
+
+    public async Task<VolumeMountInfo> AttachAsync(Caller caller, Guid uuid, long instanceId, bool? readOnly = null, CancellationToken ct = default) =>
+        ToInfo(await AttachRowAsync(caller, uuid.ToString("D"), instanceId, readOnly, ct));
+
+    internal async Task<MountRow> AttachRowAsync(Caller caller, string uuid, long instanceId, bool? readOnly, CancellationToken ct)
+    {
+        Validate.Range(instanceId, "instanceId", 1, long.MaxValue);
+        return await volumes.AttachAsync(caller, uuid, instanceId, readOnly, ct);
+    }
+
+    public Task DetachAsync(Caller caller, Guid uuid, long instanceId, CancellationToken ct = default) =>
+        volumes.DetachAsync(caller, uuid.ToString("D"), instanceId, ct);
+
+    public async Task<IReadOnlyList<VolumeMountInfo>> MountsAsync(Caller caller, Guid uuid, CancellationToken ct = default) =>
+        (await MountRowsAsync(caller, uuid.ToString("D"))).Select(ToInfo).ToList();
+
+    internal async Task<IReadOnlyList<MountRow>> MountRowsAsync(Caller caller, string uuid)
+    {
+        var row = await volumes.VisibleAsync(caller, uuid);
+        return await store.MountsOfVolumeAsync(row.Uuid);
+    }
+
+    static VolumeMountInfo ToInfo(MountRow m) => new(m.InstanceId, m.Host, m.Device, m.ReadOnly, m.HotPlugged, m.CreatedAt);
+
+    async Task<VolumeInfo> InfoAsync(VolumeRow row) => (await InfosAsync([row]))[0];
+
+    async Task<IReadOnlyList<VolumeInfo>> InfosAsync(IReadOnlyList<VolumeRow> rows)
+    {
+        var shown = await views.ViewAsync(rows);
+        return rows.Zip(shown).Select(p => new VolumeInfo(
+            Guid.Parse(p.First.Uuid), p.First.OwnerId, p.Second.Owner, p.First.TypeValue, p.First.State, p.Second.Size, p.Second.Bytes, p.First.Tag,
+            p.First.Visibility, p.First.OriginUuid is { } o ? Guid.Parse(o) : null,
+            p.Second.Mounts.Select(m => new VolumeMountInfo(m.InstanceId, m.Host, m.Device, m.ReadOnly, m.HotPlugged, m.CreatedAt)).ToList(),
+            p.Second.CreatedAt)).ToList();
+    }
+}

@@ -59,7 +59,7 @@ public class PdiskRecoveryTests
             var before = await StateAsync(server, admin);
             await (await admin.PostAsJsonAsync("/api/v1/volumes", new { size = 1, tag = "stranded" })).Problem(507);
             holder!.Execute("ROLLBACK");
-            holder.Dispose();
+            holder!.Dispose();
             holder = null;
 
             var stranded = (await (await admin.GetAsync("/api/v1/volumes?state=CREATING")).Json(200)).AsArray();

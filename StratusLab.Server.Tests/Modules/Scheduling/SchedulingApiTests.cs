@@ -142,7 +142,7 @@ public class SchedulingApiTests
         Assert.That(host["freeMemoryMiB"]!.GetValue<long>(), Is.EqualTo(3072));
         Assert.That(host["runningVms"]!.GetValue<long>(), Is.EqualTo(2));
         var local = (await (await _admin.GetAsync("/api/v1/hosts")).Json(200)).AsArray().Single(h => h!["local"]!.GetValue<bool>());
-        Assert.That(local["cpus"]!.GetValue<long>(), Is.GreaterThanOrEqualTo(Environment.ProcessorCount));
+        Assert.That(local!["cpus"]!.GetValue<long>(), Is.GreaterThanOrEqualTo(Environment.ProcessorCount));
         await (await _admin.DeleteAsync("/api/v1/hosts/sim-1")).Problem(409);
         await (await _admin.DeleteAsync($"/api/v1/hosts/{local["name"]}")).Problem(409);
     }

@@ -140,6 +140,8 @@ public class DiskFullHostTests
         Assert.That(volume["state"]!.GetValue<string>(), Is.EqualTo("READY"));
         var volumes = await (await admin.GetAsync("/api/v1/volumes?state=CREATING")).Json(200);
         Assert.That(volumes.AsArray(), Is.Empty, "no volume is left CREATING");
+        // The fault-injection tier's invariants: nothing without an owner, quota equal to what holds it, admin check clean.
+        Assert.That(await SiteInvariants.ViolationsAsync(server.DataDir), Is.Empty);
     }
 
     /// <summary>Writes zeros until the filesystem refuses (ENOSPC), in big then small pieces; returns the bytes written.</summary>

@@ -155,6 +155,8 @@ public class PdiskTgtdHealthHostTests
         await (await admin.DeleteAsync($"/api/v1/volumes/{older}")).Json(204);
         await (await admin.DeleteAsync($"/api/v1/volumes/{newer}")).Json(204);
         Assert.That(await ExportedAsync(tgtd), Has.None.EndsWith(older).And.None.EndsWith(newer), "the re-exported targets go with their volumes");
+        // The fault-injection tier's invariants: nothing without an owner, quota equal to what holds it, admin check clean.
+        Assert.That(await SiteInvariants.ViolationsAsync(server.DataDir), Is.Empty);
     }
 
     [Test, CancelAfter(120_000)]

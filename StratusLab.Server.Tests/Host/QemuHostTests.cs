@@ -187,5 +187,7 @@ public class QemuHostTests
         Assert.That(failed["state"]!.GetValue<string>(), Is.EqualTo("FAILED"), failed.ToJsonString());
         Assert.That(failed["failureReason"]!.GetValue<string>(), Does.Contain("stopped running outside the server's control"));
         Assert.That(HostTools.QemuProcesses(Path.Combine(_server.DataDir, "instances", id.ToString())), Is.Empty);
+        // The fault-injection tier's invariants: nothing without an owner, quota equal to what holds it, admin check clean.
+        Assert.That(await SiteInvariants.ViolationsAsync(_server.DataDir), Is.Empty);
     }
 }

@@ -131,15 +131,8 @@ internal static class ComputeEndpoints
         catch (OperationCanceledException) { }
     }
 
-    internal static async Task<InstanceRow> VisibleAsync(long id, Caller caller, ComputeStore store, Operation operation)
-    {
-        var row = await store.GetAsync(id);
-        var ownership = row is null ? null : InstanceViews.OwnershipOf(row);
-        if (row is null || !AccessRules.CanSee(caller, ownership!)) throw new Platform.Contracts.NotFoundException($"Instance {id}");
-        if (!AccessRules.Can(caller, ownership!, operation))
-            throw new Platform.Contracts.ForbiddenException($"You may see instance {id} but not {operation.ToString().ToLowerInvariant()} it; ask its owner.");
-        return row;
-    }
+    internal static Task<InstanceRow> VisibleAsync(long id, Caller caller, ComputeStore store, Operation operation) =>
+        InstanceService.VisibleAsync(id, caller, store, operation);
 
     static async Task<Ok<IReadOnlyList<InstanceTypeView>>> ListInstanceTypes(IInstances instances, CancellationToken ct) =>
         TypedResults.Ok(await instances.ListTypesAsync(ct));

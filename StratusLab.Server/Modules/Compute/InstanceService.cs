@@ -76,7 +76,18 @@ internal sealed class InstanceService(InstanceRequests requests, ComputeStore st
     }
 
     /// <summary>The instance if the caller may see it (else 404) and do <paramref name="operation"/> on it (else 403).</summary>
-    Task<InstanceRow> VisibleAsync(long id, Caller caller, Operation operation) => ComputeEndpoints.VisibleAsync(id, caller, store, operation);
+    Task<InstanceRow> VisibleAsync(long id, Caller caller, Operation operation) => VisibleAsync(id, caller, store, operation);
+
+    /// <summary>The instance if the caller may see it (else 404) and do <paramref name="operation"/> on it (else 403).</summary>
+    internal static async Task<InstanceRow> VisibleAsync(long id, Caller caller, ComputeStore store, Operation operation)
+    {
+        var row = await store.GetAsync(id);
+        var ownership = row is null ? null : InstanceViews.OwnershipOf(row);
+        if (row is null || !AccessRules.CanSee(caller, ownership!)) throw new NotFoundException($"Instance {id}");
+        if (!AccessRules.Can(caller, ownership!, operation))
+            throw new ForbiddenException($"You may see instance {id} but not {operation.ToString().ToLowerInvariant()} it; ask its owner.");
+        return row;
+    }
 
     static void RequireAllowed(InstanceRow row, InstanceAction action)
     {

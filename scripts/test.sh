@@ -27,4 +27,10 @@ fi
 if [[ -n "$passed" ]]; then
   echo "${passed:-0} passed, ${failed:-0} failed, ${skipped:-0} skipped"
 fi
+# Name every failed test with the first lines of its message, so the tail of a CI log says what broke.
+if [[ "${failed:-0}" != "0" ]]; then
+  echo "Failed tests:"
+  grep -E -A12 '^ +Failed [A-Za-z_][A-Za-z0-9_.]*( \[|\(|$)' "$log" | grep -v -E '^\s*at ' | head -120 || true
+  echo "${passed:-0} passed, ${failed:-0} failed, ${skipped:-0} skipped"
+fi
 exit $status

@@ -106,6 +106,66 @@ public class Ec2InstanceTests
     }
 
     [Test, CancelAfter(180_000)]
+    public async Task Terraforms_reads_of_an_instance_are_answered_sts_attributes_and_credit_specifications()
+    {
+        var result = await Ec2Clients.Boto3Async(_server, _key, """
+            import base64
+            sts = boto3.client('sts', endpoint_url=os.environ['EC2_ENDPOINT'], region_name=os.environ['EC2_REGION'],
+                               aws_access_key_id=os.environ['EC2_KEY'], aws_secret_access_key=os.environ['EC2_SECRET'])
+            me = sts.get_caller_identity()
+            ami = ec2.describe_images()['Images'][0]['ImageId']
+            r = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, InstanceType='t1.tiny', UserData='#!/bin/sh\necho tf-marker\n')
+            i = r['Instances'][0]['InstanceId']
+            plain = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1)['Instances'][0]['InstanceId']
+            attr = lambda a, inst=i: ec2.describe_instance_attribute(InstanceId=inst, Attribute=a)
+            out = {
+              'account': me['Account'], 'arn': me['Arn'], 'userId': me['UserId'],
+              'sts_other': error(lambda: sts.get_session_token()),
+              'type': attr('instanceType')['InstanceType']['Value'],
+              'userData': base64.b64decode(attr('userData')['UserData']['Value']).decode(),
+              'noUserData': attr('userData', plain).get('UserData'),
+              'termination': attr('disableApiTermination')['DisableApiTermination']['Value'],
+              'stop': attr('disableApiStop')['DisableApiStop']['Value'],
+              'shutdown': attr('instanceInitiatedShutdownBehavior')['InstanceInitiatedShutdownBehavior']['Value'],
+              'root': attr('rootDeviceName')['RootDeviceName']['Value'],
+              'badAttr': error(lambda: attr('colour')),
+              'modifyNoop': error(lambda: ec2.modify_instance_attribute(InstanceId=i, DisableApiTermination={'Value': False})),
+              'modifyNoop2': error(lambda: ec2.modify_instance_attribute(InstanceId=i, SourceDestCheck={'Value': True})),
+              'modifyType': error(lambda: ec2.modify_instance_attribute(InstanceId=i, InstanceType={'Value': 't1.small'})),
+              'modifyTermination': error(lambda: ec2.modify_instance_attribute(InstanceId=i, DisableApiTermination={'Value': True})),
+              'credits': ec2.describe_instance_credit_specifications(InstanceIds=[i])['InstanceCreditSpecifications'],
+              'typeInfo': ec2.describe_instance_types(InstanceTypes=['t1.tiny'])['InstanceTypes'][0]['BurstablePerformanceSupported'],
+              'missing': error(lambda: ec2.describe_instance_attribute(InstanceId='i-0123456789abcdef0', Attribute='userData')),
+              'id': i,
+            }
+            print(json.dumps(out))
+            """);
+        Assert.That(result["account"]!.GetValue<string>(), Does.Match("^[0-9]{12}$"));
+        Assert.That(result["arn"]!.GetValue<string>(), Is.EqualTo($"arn:aws:iam::{result["account"]}:user/admin"));
+        Assert.That(result["userId"]!.GetValue<string>(), Is.EqualTo(_key.AccessKeyId));
+        Assert.That(result["sts_other"]!["code"]!.GetValue<string>(), Is.EqualTo("UnsupportedOperation"));
+        Assert.That(result["sts_other"]!["message"]!.GetValue<string>(), Does.Contain("GetSessionToken"));
+        Assert.That(result["type"]!.GetValue<string>(), Is.EqualTo("t1.tiny"));
+        Assert.That(result["userData"]!.GetValue<string>(), Is.EqualTo("#!/bin/sh\necho tf-marker\n"));
+        Assert.That(result["noUserData"]?.AsObject().Count ?? 0, Is.EqualTo(0), "an instance without user data has an empty UserData");
+        Assert.That(result["termination"]!.GetValue<bool>(), Is.False);
+        Assert.That(result["stop"]!.GetValue<bool>(), Is.False);
+        Assert.That(result["shutdown"]!.GetValue<string>(), Is.EqualTo("stop"));
+        Assert.That(result["root"]!.GetValue<string>(), Is.EqualTo("/dev/vda"));
+        Assert.That(result["badAttr"]!["code"]!.GetValue<string>(), Is.EqualTo("InvalidParameterValue"));
+        Assert.That(result["modifyNoop"], Is.Null, "setting an attribute to the value it has succeeds");
+        Assert.That(result["modifyNoop2"], Is.Null);
+        Assert.That(result["modifyType"]!["code"]!.GetValue<string>(), Is.EqualTo("UnsupportedOperation"));
+        Assert.That(result["modifyType"]!["message"]!.GetValue<string>(), Does.Contain("instance type").And.Contain("t1.small"));
+        Assert.That(result["modifyTermination"]!["code"]!.GetValue<string>(), Is.EqualTo("UnsupportedOperation"));
+        Assert.That(result["modifyTermination"]!["message"]!.GetValue<string>(), Does.Contain("disableApiTermination"));
+        Assert.That(result["credits"]!.AsArray().Select(c => (c!["InstanceId"]!.GetValue<string>(), c["CpuCredits"]!.GetValue<string>())),
+            Is.EqualTo(new[] { (result["id"]!.GetValue<string>(), "standard") }));
+        Assert.That(result["typeInfo"]!.GetValue<bool>(), Is.False, "not burstable, so Terraform skips the credit specification");
+        Assert.That(result["missing"]!["code"]!.GetValue<string>(), Is.EqualTo("InvalidInstanceID.NotFound"));
+    }
+
+    [Test, CancelAfter(180_000)]
     public async Task Bad_parameters_and_other_users_ids_get_the_aws_error_codes_and_leave_nothing()
     {
         var before = (await (await _admin.GetAsync("/api/v1/instances?limit=1000")).Json(200)).AsArray().Count;

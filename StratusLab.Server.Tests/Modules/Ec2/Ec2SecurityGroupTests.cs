@@ -47,6 +47,62 @@ public class Ec2SecurityGroupTests
     static string Code(JsonNode? error) => error?["code"]?.GetValue<string>() ?? "(no error)";
 
     [Test, CancelAfter(240_000)]
+    public async Task Rules_get_stable_sgr_ids_that_describe_and_revoke_them_and_other_users_cannot_use()
+    {
+        var name = Unique("sgr");
+        var result = await Ec2Clients.Boto3Async(_server, _aliceKey, $$"""
+            gid = ec2.create_security_group(GroupName='{{name}}', Description='rule ids')['GroupId']
+            a = ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[
+                {'IpProtocol': 'tcp', 'FromPort': 22, 'ToPort': 22, 'IpRanges': [{'CidrIp': '192.0.2.0/24'}, {'CidrIp': '198.51.100.0/24'}]}])
+            e = ec2.authorize_security_group_egress(GroupId=gid, IpPermissions=[{'IpProtocol': 'udp', 'FromPort': 53, 'ToPort': 53, 'IpRanges': [{'CidrIp': '10.0.0.0/8'}]}])
+            ids = [r['SecurityGroupRuleId'] for r in a['SecurityGroupRules']]
+            egress = e['SecurityGroupRules'][0]['SecurityGroupRuleId']
+            listed = ec2.describe_security_group_rules(Filters=[{'Name': 'group-id', 'Values': [gid]}])['SecurityGroupRules']
+            listed_again = ec2.describe_security_group_rules(Filters=[{'Name': 'group-id', 'Values': [gid]}])['SecurityGroupRules']
+            one = ec2.describe_security_group_rules(SecurityGroupRuleIds=[ids[1]])['SecurityGroupRules']
+            wrong_direction = error(lambda: ec2.revoke_security_group_ingress(GroupId=gid, SecurityGroupRuleIds=[egress]))
+            unknown = error(lambda: ec2.revoke_security_group_ingress(GroupId=gid, SecurityGroupRuleIds=['sgr-0123456789abcdef0']))
+            malformed = error(lambda: ec2.describe_security_group_rules(SecurityGroupRuleIds=['sgr-nope']))
+            print(json.dumps({'gid': gid, 'added': a['SecurityGroupRules'], 'ids': ids, 'egress': egress, 'listed': listed, 'listed_again': listed_again,
+                              'one': one, 'wrong_direction': wrong_direction, 'unknown': unknown, 'malformed': malformed}))
+            """);
+        var gid = result["gid"]!.GetValue<string>();
+        var ids = result["ids"]!.AsArray().Select(i => i!.GetValue<string>()).ToList();
+        var egress = result["egress"]!.GetValue<string>();
+        Assert.That(ids, Has.Count.EqualTo(2).And.All.Match("^sgr-[0-9a-f]{17}$").And.Unique, "one rule per CIDR, each with its own id");
+        var added = result["added"]!.AsArray();
+        Assert.That(added.Select(r => (r!["CidrIpv4"]!.GetValue<string>(), r["IpProtocol"]!.GetValue<string>(), r["FromPort"]!.GetValue<int>(), r["IsEgress"]!.GetValue<bool>(), r["GroupId"]!.GetValue<string>())),
+            Is.EquivalentTo(new[] { ("192.0.2.0/24", "tcp", 22, false, gid), ("198.51.100.0/24", "tcp", 22, false, gid) }));
+        var listed = result["listed"]!.AsArray().Select(r => r!["SecurityGroupRuleId"]!.GetValue<string>()).ToList();
+        Assert.That(listed, Is.SupersetOf(ids.Append(egress)), "the ids authorize returned are the ones listed");
+        Assert.That(listed, Has.Count.EqualTo(4), "with the allow-all egress rule a group made over EC2 starts with");
+        Assert.That(result["listed_again"]!.AsArray().Select(r => r!["SecurityGroupRuleId"]!.GetValue<string>()), Is.EquivalentTo(listed), "stored, not recomputed");
+        Assert.That(result["one"]!.AsArray().Single()!["CidrIpv4"]!.GetValue<string>(), Is.EqualTo("198.51.100.0/24"));
+        Assert.That(Code(result["wrong_direction"]), Is.EqualTo("InvalidSecurityGroupRuleId.NotFound"));
+        Assert.That(result["wrong_direction"]!["message"]!.GetValue<string>(), Does.Contain("RevokeSecurityGroupEgress"));
+        Assert.That(Code(result["unknown"]), Is.EqualTo("InvalidSecurityGroupRuleId.NotFound"));
+        Assert.That(Code(result["malformed"]), Is.EqualTo("InvalidSecurityGroupRuleId.Malformed"));
+
+        var bob = await Ec2Clients.Boto3Async(_server, _bobKey, $$"""
+            print(json.dumps({'describe': error(lambda: ec2.describe_security_group_rules(SecurityGroupRuleIds=['{{ids[0]}}'])),
+                              'revoke': error(lambda: ec2.revoke_security_group_ingress(GroupId='{{gid}}', SecurityGroupRuleIds=['{{ids[0]}}']))}))
+            """);
+        Assert.That(Code(bob["describe"]), Is.EqualTo("InvalidSecurityGroupRuleId.NotFound"), "another user's rule is not visible");
+        Assert.That(Code(bob["revoke"]), Is.EqualTo("InvalidGroup.NotFound"));
+
+        var after = await Ec2Clients.Boto3Async(_server, _aliceKey, $$"""
+            ec2.revoke_security_group_ingress(GroupId='{{gid}}', SecurityGroupRuleIds=['{{ids[0]}}'])
+            ec2.revoke_security_group_egress(GroupId='{{gid}}', SecurityGroupRuleIds=['{{egress}}'])
+            left = ec2.describe_security_group_rules(Filters=[{'Name': 'group-id', 'Values': ['{{gid}}']}])['SecurityGroupRules']
+            print(json.dumps({'left': [r for r in left if not r['IsEgress'] or r['CidrIpv4'] == '10.0.0.0/8']}))
+            """);
+        Assert.That(after["left"]!.AsArray().Select(r => r!["SecurityGroupRuleId"]!.GetValue<string>()), Is.EqualTo(new[] { ids[1] }));
+        var rest = await (await _alice.GetAsync($"/api/v1/security-groups/{name}")).Json(200);
+        Assert.That(rest["rules"]!.AsArray().Where(r => r!["direction"]!.GetValue<string>() == "inbound").Select(r => r!["cidr"]?.GetValue<string>()), Is.EqualTo(new[] { "198.51.100.0/24" }),
+            "the revoke by id removed the rule in Networking, as REST sees it");
+    }
+
+    [Test, CancelAfter(240_000)]
     public async Task A_group_is_created_described_authorized_revoked_and_deleted_and_its_rules_are_the_rest_apis()
     {
         var name = Unique("web");

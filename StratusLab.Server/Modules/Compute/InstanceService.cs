@@ -75,6 +75,9 @@ internal sealed class InstanceService(InstanceRequests requests, ComputeStore st
         return consoles.Tail(id, tail);
     }
 
+    public async Task<string?> UserDataAsync(Caller caller, long id, CancellationToken ct = default) =>
+        (await VisibleAsync(id, caller, Operation.Use)).UserData;
+
     /// <summary>The instance if the caller may see it (else 404) and do <paramref name="operation"/> on it (else 403).</summary>
     Task<InstanceRow> VisibleAsync(long id, Caller caller, Operation operation) => VisibleAsync(id, caller, store, operation);
 

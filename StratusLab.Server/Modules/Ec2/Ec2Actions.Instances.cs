@@ -157,12 +157,16 @@ internal sealed partial class Ec2Actions
             _ => null,
         }))).ToList();
         var page = selected.Skip(offset).Take(max).ToList();
-        var items = InstanceItems(page, awsIds, images, tags);
+        var owner = Ec2NetworkingShapes.AccountOf(request.Caller.IsAdmin ? 0 : request.Caller.UserId);
         return
         [
-            Set("reservationSet", page.Zip(items).Select(p => Item(
-                E("reservationId", "r-" + awsIds[NativeOf(p.First.Id)][2..]), E("ownerId", Ec2NetworkingShapes.AccountOf(request.Caller.IsAdmin ? 0 : request.Caller.UserId)),
-                Set("groupSet", []), Set("instancesSet", [p.Second])))),
+            // Streamed: each reservation is built and written in turn, for listings of thousands.
+            new StreamedSet(Ns + "reservationSet", page.Select(v =>
+            {
+                var awsId = awsIds[NativeOf(v.Id)];
+                return Item(E("reservationId", "r-" + awsId[2..]), E("ownerId", owner), Set("groupSet", []),
+                    Set("instancesSet", [InstanceItem(v, 0, awsId, images[v.Image], tags.GetValueOrDefault(awsId))]));
+            })),
             .. Ec2NetworkingShapes.NextToken(Ns, offset + page.Count, selected.Count),
         ];
     }
@@ -240,34 +244,37 @@ internal sealed partial class Ec2Actions
     }
 
     IReadOnlyList<XElement> InstanceItems(IReadOnlyList<InstanceView> views, IReadOnlyDictionary<string, string> awsIds,
-        IReadOnlyDictionary<string, string> images, IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>> tags)
+        IReadOnlyDictionary<string, string> images, IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>> tags) =>
+        views.Select((v, index) => InstanceItem(v, index, awsIds[NativeOf(v.Id)], images[v.Image], tags.GetValueOrDefault(awsIds[NativeOf(v.Id)]))).ToList();
+
+    XElement InstanceItem(InstanceView v, int index, string awsId, string imageId, IReadOnlyDictionary<string, string>? tags)
     {
-        return views.Select((v, index) =>
-        {
-            var (code, name) = StateOf(v.State);
-            var nic = v.Nics.FirstOrDefault();
-            var ssh = v.PortForwards.FirstOrDefault(p => p.GuestPort == 22);
-            return Item(
-                E("instanceId", awsIds[NativeOf(v.Id)]), E("imageId", images[v.Image]),
-                new XElement(Ns + "instanceState", E("code", code), E("name", name)),
-                E("privateDnsName", v.Hostname ?? v.Name), E("dnsName", ssh is null ? "" : ssh.HostAddress),
-                E("reason", v.State == "FAILED" ? $"failed in {v.FailedStep}: {v.FailureReason}" : ""),
-                v.KeyName is null ? null : E("keyName", v.KeyName),
-                E("amiLaunchIndex", index), E("instanceType", v.InstanceType ?? "custom"), E("launchTime", v.CreatedAt),
-                new XElement(Ns + "placement", E("availabilityZone", _options.Zone), E("tenancy", "default")),
-                new XElement(Ns + "monitoring", E("state", "disabled")),
-                nic is null ? null : E("privateIpAddress", nic.Ip),
-                ssh is null ? null : E("ipAddress", ssh.HostAddress),
-                E("architecture", "x86_64"), E("rootDeviceType", "ebs"), E("rootDeviceName", "/dev/vda"),
-                Set("blockDeviceMapping", []), E("virtualizationType", "hvm"), E("hypervisor", "xen"),
-                Set("groupSet", []),
-                v.State == "FAILED"
-                    ? new XElement(Ns + "stateReason", E("code", "Server.InternalError"), E("message", $"Server.InternalError: {v.FailedStep}: {v.FailureReason}"))
-                    : null,
-                new XElement(Ns + "cpuOptions", E("coreCount", v.Cpu), E("threadsPerCore", 1)),
-                Ec2NetworkingShapes.TagSet(Ns, tags.GetValueOrDefault(awsIds[NativeOf(v.Id)])?.ToList() ?? []));
-        }).ToList();
+        var (code, name) = StateOf(v.State);
+        var nic = v.Nics.Count > 0 ? v.Nics[0] : null;
+        PortForwardView? ssh = null;
+        foreach (var p in v.PortForwards) if (p.GuestPort == 22) { ssh = p; break; }
+        return Item(
+            E("instanceId", awsId), E("imageId", imageId),
+            new XElement(Ns + "instanceState", E("code", code), E("name", name)),
+            E("privateDnsName", v.Hostname ?? v.Name), E("dnsName", ssh is null ? "" : ssh.HostAddress),
+            E("reason", v.State == "FAILED" ? $"failed in {v.FailedStep}: {v.FailureReason}" : ""),
+            v.KeyName is null ? null : E("keyName", v.KeyName),
+            E("amiLaunchIndex", index), E("instanceType", v.InstanceType ?? "custom"), E("launchTime", v.CreatedAt),
+            new XElement(Ns + "placement", E("availabilityZone", _options.Zone), E("tenancy", "default")),
+            new XElement(Ns + "monitoring", E("state", "disabled")),
+            nic is null ? null : E("privateIpAddress", nic.Ip),
+            ssh is null ? null : E("ipAddress", ssh.HostAddress),
+            E("architecture", "x86_64"), E("rootDeviceType", "ebs"), E("rootDeviceName", "/dev/vda"),
+            Set("blockDeviceMapping", []), E("virtualizationType", "hvm"), E("hypervisor", "xen"),
+            Set("groupSet", []),
+            v.State == "FAILED"
+                ? new XElement(Ns + "stateReason", E("code", "Server.InternalError"), E("message", $"Server.InternalError: {v.FailedStep}: {v.FailureReason}"))
+                : null,
+            new XElement(Ns + "cpuOptions", E("coreCount", v.Cpu), E("threadsPerCore", 1)),
+            Ec2NetworkingShapes.TagSet(Ns, tags ?? EmptyTags));
     }
+
+    static readonly IReadOnlyDictionary<string, string> EmptyTags = new Dictionary<string, string>();
 
     static string NativeOf(long id) => id.ToString(CultureInfo.InvariantCulture);
 

@@ -105,6 +105,13 @@ internal sealed partial class Ec2Actions
     async Task<IEnumerable<XElement>> ChangeRulesAsync(Ec2Request request, string direction, bool authorize, CancellationToken ct)
     {
         var group = await GroupOfRequestAsync(request, allowName: direction == "inbound", ct);
+        if (!authorize && request.List("SecurityGroupRuleId") is { Count: > 0 } ruleAwsIds)
+        {
+            if (request.Structs("IpPermissions").Count > 0 || request.Get("IpProtocol") is not null)
+                throw new Ec2Exception("InvalidParameterCombination", "Give either SecurityGroupRuleIds or IpPermissions, not both.");
+            await _securityGroups.RemoveRulesAsync(group.Name, await RuleIdsOfRequestAsync(ruleAwsIds, group, direction), request.Caller, ct);
+            return [E("return", true)];
+        }
         var specs = Ec2NetworkingShapes.RuleSpecs(request, direction);
         var wanted = _securityGroups.Normalize(specs);
         static bool Same(SecurityRuleInfo a, SecurityRuleInfo b) =>
@@ -124,7 +131,10 @@ internal sealed partial class Ec2Actions
                 var dup = wanted.First(w => group.Rules.Any(have => Same(have, w)) || wanted.Count(x => Same(x, w)) > 1);
                 throw new Ec2Exception("InvalidPermission.Duplicate", $"the specified rule \"{Describe(dup)}\" already exists");
             }
-            await _securityGroups.AddRulesAsync(group.Name, specs, request.Caller, ct);
+            var added = await _securityGroups.AddRulesAsync(group.Name, specs, request.Caller, ct);
+            var ruleIds = await _ec2Store.RuleIdsForAsync(added.Select(r => r.Id).ToList());
+            var groupId = await _ec2Store.IdForAsync(Ec2Kind.SecurityGroup, group.Id.ToString(CultureInfo.InvariantCulture));
+            return [E("return", true), Set("securityGroupRuleSet", added.Select(r => RuleItem(r, ruleIds[r.Id], groupId, group.OwnerId)))];
         }
         else
         {
@@ -138,6 +148,65 @@ internal sealed partial class Ec2Actions
             await _securityGroups.RemoveRulesAsync(group.Name, ruleIds, request.Caller, ct);
         }
         return [E("return", true)];
+    }
+
+    /// <summary>The Networking rule ids behind SecurityGroupRuleId.N, each an accept rule of this group and direction (else AWS's NotFound).</summary>
+    async Task<IReadOnlyList<long>> RuleIdsOfRequestAsync(IReadOnlyList<string> awsIds, SecurityGroupInfo group, string direction)
+    {
+        if (awsIds.FirstOrDefault(id => !Ec2Store.IsRuleId(id)) is { } malformed)
+            throw new Ec2Exception("InvalidSecurityGroupRuleId.Malformed", $"Invalid id: '{malformed}' (expecting 'sgr-' and 17 hex digits).");
+        var resolved = await _ec2Store.ResolveRuleIdsAsync(awsIds.Distinct().ToList());
+        var result = new List<long>();
+        foreach (var id in awsIds.Distinct())
+        {
+            if (!resolved.TryGetValue(id, out var ruleId) || group.Rules.FirstOrDefault(r => r.Id == ruleId) is not { Action: "accept" } rule)
+                throw new Ec2Exception("InvalidSecurityGroupRuleId.NotFound", $"The security group rule ID '{id}' does not exist in security group '{group.Name}'.");
+            if (rule.Direction != direction)
+                throw new Ec2Exception("InvalidSecurityGroupRuleId.NotFound",
+                    $"The security group rule ID '{id}' is an {(rule.Direction == "inbound" ? "ingress" : "egress")} rule; revoke it with RevokeSecurityGroup{(rule.Direction == "inbound" ? "Ingress" : "Egress")}.");
+            result.Add(ruleId);
+        }
+        return result;
+    }
+
+    /// <summary>One rule as AWS's SecurityGroupRule.</summary>
+    static XElement RuleItem(SecurityRuleInfo r, string ruleId, string groupId, long ownerId)
+    {
+        var p = Ec2NetworkingShapes.PermissionOf(r);
+        return Item(E("securityGroupRuleId", ruleId), E("groupId", groupId), E("groupOwnerId", Ec2NetworkingShapes.AccountOf(ownerId)),
+            E("isEgress", r.Direction == "outbound"), E("ipProtocol", p.Protocol), E("fromPort", p.From ?? -1), E("toPort", p.To ?? -1),
+            E("cidrIpv4", r.Cidr ?? "0.0.0.0/0"), Set("tagSet", []));
+    }
+
+    async Task<IEnumerable<XElement>> DescribeSecurityGroupRules(Ec2Request request, CancellationToken ct)
+    {
+        var wanted = request.List("SecurityGroupRuleId");
+        if (wanted.FirstOrDefault(id => !Ec2Store.IsRuleId(id)) is { } malformed)
+            throw new Ec2Exception("InvalidSecurityGroupRuleId.Malformed", $"Invalid id: '{malformed}' (expecting 'sgr-' and 17 hex digits).");
+        var (max, offset) = Ec2NetworkingShapes.Paging(request, "security group rules", wanted.Count > 0 ? "SecurityGroupRuleIds" : null);
+        var filters = request.Filters();
+        var groups = await _securityGroups.ListAsync(request.Caller, ct);
+        var groupIds = await _ec2Store.IdsForAsync(Ec2Kind.SecurityGroup, groups.Select(g => g.Id.ToString(CultureInfo.InvariantCulture)).ToList());
+        // Only accept rules are AWS permissions (a REST drop rule applies but has no AWS shape).
+        var rules = groups.SelectMany(g => g.Rules.Where(r => r.Action == "accept").Select(r => (Group: g, Rule: r))).ToList();
+        var ruleIds = await _ec2Store.RuleIdsForAsync(rules.Select(x => x.Rule.Id).ToList());
+        if (wanted.FirstOrDefault(id => !ruleIds.Values.Contains(id)) is { } unknown)
+            throw new Ec2Exception("InvalidSecurityGroupRuleId.NotFound", $"The security group rule ID '{unknown}' does not exist.");
+        var selected = rules
+            .Where(x => wanted.Count == 0 || wanted.Contains(ruleIds[x.Rule.Id]))
+            .Where(x => filters.All(f => Ec2NetworkingShapes.Matches(f, null, name => name switch
+            {
+                "group-id" => [groupIds[x.Group.Id.ToString(CultureInfo.InvariantCulture)]],
+                "security-group-rule-id" => [ruleIds[x.Rule.Id]],
+                _ => null,
+            })))
+            .OrderBy(x => x.Rule.Id).ToList();
+        var page = selected.Skip(offset).Take(max).ToList();
+        return
+        [
+            Set("securityGroupRuleSet", page.Select(x => RuleItem(x.Rule, ruleIds[x.Rule.Id], groupIds[x.Group.Id.ToString(CultureInfo.InvariantCulture)], x.Group.OwnerId))),
+            .. Ec2NetworkingShapes.NextToken(Ns, offset + page.Count, selected.Count),
+        ];
     }
 
     async Task<IEnumerable<XElement>> DeleteSecurityGroup(Ec2Request request, CancellationToken ct)

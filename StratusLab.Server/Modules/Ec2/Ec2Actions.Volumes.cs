@@ -55,8 +55,9 @@ internal sealed partial class Ec2Actions
             if (size is { } wanted && wanted != snapshot.SizeGiB)
                 throw Ec2Exception.InvalidParameterValue("Size", wanted.ToString(CultureInfo.InvariantCulture),
                     $"A volume made from snapshot {snapshotId} has the snapshot's size ({snapshot.SizeGiB} GiB): leave Size out (resizing is not supported).");
-            if (snapshot.Origin is not { } origin)
-                throw new Ec2Exception("IncorrectState", $"Snapshot {snapshotId} has no origin volume any more.");
+            // A copy (of a RAW volume) is itself an ORIGIN: new volumes are copy-on-write snapshots of it.
+            var origin = snapshot.Origin ?? (VolumeTypes.IsOrigin(snapshot.Type) ? snapshot.Uuid
+                : throw new Ec2Exception("IncorrectState", $"Snapshot {snapshotId} has no origin volume any more."));
             volume = await _volumes.SnapshotAsync(request.Caller, origin, null, null, ct);
         }
         else
@@ -219,12 +220,21 @@ internal sealed partial class Ec2Actions
         if (description is { Length: > 255 })
             throw Ec2Exception.InvalidParameterValue("Description", description[..20] + "...", "A description is at most 255 characters.");
         var volume = await VolumeOfAsync(request, volumeId, ct);
-        if (!VolumeTypes.IsOrigin(volume.Type))
-            throw new Ec2Exception("IncorrectState",
-                $"Volume '{volumeId}' is {VolumeTypes.Name(volume.Type)}: this server snapshots only ORIGIN volumes (immutable, so a copy-on-write snapshot stays as it was taken). " +
-                "Make the volume an ORIGIN first (REST PUT /api/v1/volumes/{uuid} with type DATA_IMAGE_ORIGIN, while it is not attached).");
-        var snapshot = await _volumes.SnapshotAsync(request.Caller, volume.Uuid, null, null, ct);
+        // An ORIGIN is immutable: a copy-on-write snapshot of it stays as taken, in constant time. Any other volume (a RAW
+        // data disk) changes, so its snapshot is a point-in-time copy made by Pdisk (refused while attached read-write).
+        VolumeInfo snapshot;
+        if (VolumeTypes.IsOrigin(volume.Type))
+            snapshot = await _volumes.SnapshotAsync(request.Caller, volume.Uuid, null, null, ct);
+        else
+        {
+            try { snapshot = await _volumes.CopyAsync(request.Caller, volume.Uuid, null, ct); }
+            catch (ConflictException e) when (!e.Message.StartsWith("Quota", StringComparison.Ordinal))
+            {
+                throw new Ec2Exception("IncorrectState", $"Volume '{volumeId}' cannot be snapshotted now: {e.Message}");
+            }
+        }
         var awsId = await _ec2Store.IdForAsync(Ec2Kind.Snapshot, Native(snapshot.Uuid));
+        if (!VolumeTypes.IsOrigin(volume.Type)) await _ec2Store.SetSnapshotSourceAsync(awsId, volumeId);
         if (tags.Count > 0) await _ec2Store.SetTagsAsync([awsId], tags);
         if (description is { Length: > 0 }) await _ec2Store.SetDescriptionAsync(awsId, description);
         return [.. (await SnapshotItemsAsync(request, [snapshot]))[0].Elements()];
@@ -251,10 +261,11 @@ internal sealed partial class Ec2Actions
         var tags = await _ec2Store.TagsOfAsync(awsIds.Values.ToList());
         var origins = await _ec2Store.IdsForAsync(Ec2Kind.Volume, snapshots.Where(v => v.Origin is not null).Select(v => Native(v.Origin!.Value)).Distinct().ToList());
         var descriptions = await _ec2Store.DescriptionsOfAsync(awsIds.Values.ToList());
+        var sources = await _ec2Store.SnapshotSourcesAsync(awsIds.Values.ToList());
         var selected = snapshots.Where(v => filters.All(f => Ec2NetworkingShapes.Matches(f, tags.GetValueOrDefault(awsIds[Native(v.Uuid)]), name => name switch
         {
             "snapshot-id" => [awsIds[Native(v.Uuid)]],
-            "volume-id" => v.Origin is { } o ? [origins[Native(o)]] : [],
+            "volume-id" => sources.TryGetValue(awsIds[Native(v.Uuid)], out var source) ? [source] : v.Origin is { } o ? [origins[Native(o)]] : [],
             "status" => ["completed"],
             "owner-id" => [Ec2NetworkingShapes.AccountOf(v.OwnerId)],
             "volume-size" => [v.SizeGiB.ToString(CultureInfo.InvariantCulture)],
@@ -302,11 +313,12 @@ internal sealed partial class Ec2Actions
         var tags = await _ec2Store.TagsOfAsync(awsIds.Values.ToList());
         var descriptions = await _ec2Store.DescriptionsOfAsync(awsIds.Values.ToList());
         var origins = await _ec2Store.IdsForAsync(Ec2Kind.Volume, snapshots.Where(v => v.Origin is not null).Select(v => Native(v.Origin!.Value)).Distinct().ToList());
+        var sources = await _ec2Store.SnapshotSourcesAsync(awsIds.Values.ToList());
         return snapshots.Select(v =>
         {
             var id = awsIds[Native(v.Uuid)];
             return Item(
-                E("snapshotId", id), E("volumeId", v.Origin is { } o ? origins[Native(o)] : ""), E("status", "completed"),
+                E("snapshotId", id), E("volumeId", sources.TryGetValue(id, out var source) ? source : v.Origin is { } o ? origins[Native(o)] : ""), E("status", "completed"),
                 E("startTime", v.CreatedAt), E("progress", "100%"), E("ownerId", Ec2NetworkingShapes.AccountOf(v.OwnerId)),
                 E("volumeSize", v.SizeGiB), E("description", descriptions.GetValueOrDefault(id) ?? ""), E("encrypted", false),
                 E("storageTier", "standard"),

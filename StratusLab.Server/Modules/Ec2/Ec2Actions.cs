@@ -37,6 +37,7 @@ internal sealed partial class Ec2Actions
         Register("DescribeAvailabilityZones", DescribeAvailabilityZones);
         Register("CreateSecurityGroup", CreateSecurityGroup);
         Register("DescribeSecurityGroups", DescribeSecurityGroups);
+        Register("DescribeSecurityGroupRules", DescribeSecurityGroupRules);
         Register("AuthorizeSecurityGroupIngress", AuthorizeSecurityGroupIngress);
         Register("AuthorizeSecurityGroupEgress", AuthorizeSecurityGroupEgress);
         Register("RevokeSecurityGroupIngress", RevokeSecurityGroupIngress);
@@ -48,6 +49,7 @@ internal sealed partial class Ec2Actions
         RegisterInstanceActions();
         RegisterKeyPairActions();
         RegisterVolumeActions();
+        RegisterAttributeActions();
     }
 
     public IReadOnlyCollection<string> Supported => _handlers.Keys;

@@ -1,4 +1,5 @@
 using System.Text;
+using System.Xml;
 using System.Xml.Linq;
 using Microsoft.AspNetCore.WebUtilities;
 using StratusLab.Server.Modules.Ec2.Auth;
@@ -35,13 +36,18 @@ internal static class Ec2Endpoints
             var form = http.Request.ContentType?.StartsWith("application/x-www-form-urlencoded", StringComparison.OrdinalIgnoreCase) == true
                 ? Pairs(QueryHelpers.ParseQuery(Encoding.UTF8.GetString(body)))
                 : [];
-            var principal = await authenticator.AuthenticateAsync(http.Request, query, body, ct);
+            var signer = await authenticator.AuthenticateAsync(http.Request, query, body, ct);
             var parameters = query.Where(kv => !kv.Key.StartsWith("X-Amz-", StringComparison.Ordinal)).Concat(form).ToList();
             action = parameters.LastOrDefault(kv => kv.Key == "Action").Value ?? "";
             if (action.Length == 0) throw Ec2Exception.MissingParameter("Action");
-            var request = new Ec2Request(action, parameters, principal, requestId);
+            var request = new Ec2Request(action, parameters, signer.Principal, requestId);
+            if (signer.Service == "sts")
+            {
+                await WriteAsync(http, 200, StsResponses.Run(request, signer.AccessKeyId));
+                return;
+            }
             var content = await actions.RunAsync(request, ct);
-            await WriteAsync(http, 200, new XElement(Ns + action + "Response", new XElement(Ns + "requestId", requestId), content));
+            await WriteResponseAsync(http, Ns + action + "Response", requestId, content, ct);
         }
         catch (Ec2Exception e)
         {
@@ -86,6 +92,50 @@ internal static class Ec2Endpoints
             new XElement("Errors", new XElement("Error", new XElement("Code", code), new XElement("Message", message))),
             new XElement("RequestID", requestId)));
 
+    /// <summary>
+    /// Writes the response in one pass: each element is serialized once, and a <see cref="StreamedSet"/>'s items are
+    /// built, written and dropped one at a time (no whole tree, no string). The writer fills a small buffer
+    /// synchronously; the buffer goes to the body asynchronously whenever it passes <see cref="FlushBytes"/>.
+    /// </summary>
+    static async Task WriteResponseAsync(HttpContext http, XName root, string requestId, IEnumerable<XElement> content, CancellationToken ct)
+    {
+        http.Response.StatusCode = 200;
+        http.Response.ContentType = "text/xml;charset=UTF-8";
+        var body = http.Response.Body;
+        using var buffer = new MemoryStream(FlushBytes * 2);
+        var settings = new XmlWriterSettings { Encoding = new UTF8Encoding(false), CloseOutput = false };
+        using var writer = XmlWriter.Create(buffer, settings);
+        async Task DrainAsync(bool always)
+        {
+            writer.Flush();
+            if (buffer.Length == 0 || !always && buffer.Length < FlushBytes) return;
+            await body.WriteAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), ct);
+            buffer.SetLength(0);
+        }
+        writer.WriteStartDocument();
+        writer.WriteStartElement(null, root.LocalName, root.NamespaceName);
+        writer.WriteElementString("requestId", Namespace, requestId);
+        foreach (var element in content)
+        {
+            if (element is StreamedSet set)
+            {
+                writer.WriteStartElement(null, set.Name.LocalName, set.Name.NamespaceName);
+                foreach (var item in set.Items)
+                {
+                    item.WriteTo(writer);
+                    await DrainAsync(always: false);
+                }
+                writer.WriteEndElement();
+            }
+            else element.WriteTo(writer);
+        }
+        writer.WriteEndElement();
+        writer.WriteEndDocument();
+        await DrainAsync(always: true);
+    }
+
+    const int FlushBytes = 64 * 1024;
+
     static async Task WriteAsync(HttpContext http, int status, XElement root)
     {
         if (http.Response.HasStarted) return;
@@ -93,4 +143,13 @@ internal static class Ec2Endpoints
         http.Response.ContentType = "text/xml;charset=UTF-8";
         await http.Response.WriteAsync(new XDeclaration("1.0", "UTF-8", null) + "\n" + root.ToString(SaveOptions.DisableFormatting));
     }
+}
+
+/// <summary>
+/// A response set whose items are produced while the response is written (large listings). Only
+/// <see cref="Ec2Endpoints"/> renders it, and only as a top-level element of an action's response.
+/// </summary>
+internal sealed class StreamedSet(XName name, IEnumerable<XElement> items) : XElement(name)
+{
+    public IEnumerable<XElement> Items { get; } = items;
 }

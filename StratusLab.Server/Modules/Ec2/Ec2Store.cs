@@ -154,6 +154,63 @@ internal sealed class Ec2Store(Store store)
             }
         });
 
+    /// <summary>Whether a text is a security group rule id: sgr- and 17 hex digits.</summary>
+    public static bool IsRuleId(string awsId) =>
+        awsId.StartsWith("sgr-", StringComparison.Ordinal) && awsId.Length == 21 && awsId[4..].All(c => c is >= '0' and <= '9' or >= 'a' and <= 'f');
+
+    /// <summary>The sgr- ids of these rule ids, allocating (once, for good) those that have none yet.</summary>
+    public async Task<IReadOnlyDictionary<long, string>> RuleIdsForAsync(IReadOnlyCollection<long> ruleIds)
+    {
+        if (ruleIds.Count == 0) return new Dictionary<long, string>();
+        var found = await ReadRuleIdsAsync(ruleIds);
+        var missing = ruleIds.Where(r => !found.ContainsKey(r)).Distinct().ToList();
+        if (missing.Count == 0) return found;
+        await store.WriteAsync(async (c, tx) =>
+        {
+            foreach (var ruleId in missing)
+                await c.ExecuteAsync("""
+                    INSERT INTO ec2_rule_ids (aws_id, rule_id, created_at) VALUES (@awsId, @ruleId, @now) ON CONFLICT (rule_id) DO NOTHING
+                    """, new { awsId = "sgr-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(9))[..17], ruleId, now = DateTimeOffset.UtcNow }, tx);
+        });
+        return await ReadRuleIdsAsync(ruleIds);
+    }
+
+    async Task<Dictionary<long, string>> ReadRuleIdsAsync(IReadOnlyCollection<long> ruleIds)
+    {
+        await using var connection = await store.OpenAsync();
+        var result = new Dictionary<long, string>();
+        foreach (var chunk in ruleIds.Distinct().Chunk(500))
+            foreach (var (awsId, ruleId) in await connection.QueryAsync<(string, long)>(
+                         "SELECT aws_id, rule_id FROM ec2_rule_ids WHERE rule_id IN @chunk", new { chunk }))
+                result[ruleId] = awsId;
+        return result;
+    }
+
+    /// <summary>The rule ids behind sgr- ids (unknown ones are left out).</summary>
+    public async Task<IReadOnlyDictionary<string, long>> ResolveRuleIdsAsync(IReadOnlyCollection<string> awsIds)
+    {
+        if (awsIds.Count == 0) return new Dictionary<string, long>();
+        await using var connection = await store.OpenAsync();
+        var rows = await connection.QueryAsync<(string AwsId, long RuleId)>("SELECT aws_id, rule_id FROM ec2_rule_ids WHERE aws_id IN @awsIds", new { awsIds });
+        return rows.ToDictionary(r => r.AwsId, r => r.RuleId, StringComparer.Ordinal);
+    }
+
+    public Task SetSnapshotSourceAsync(string snapshotId, string volumeId) =>
+        store.WriteAsync((c, tx) => c.ExecuteAsync("""
+            INSERT INTO ec2_snapshot_sources (snapshot_id, volume_id) VALUES (@snapshotId, @volumeId)
+            ON CONFLICT (snapshot_id) DO UPDATE SET volume_id = excluded.volume_id
+            """, new { snapshotId, volumeId }, tx));
+
+    /// <summary>The source volume ids of snapshots that are copies (snap- → vol-).</summary>
+    public async Task<IReadOnlyDictionary<string, string>> SnapshotSourcesAsync(IReadOnlyCollection<string> snapshotIds)
+    {
+        if (snapshotIds.Count == 0) return new Dictionary<string, string>();
+        await using var connection = await store.OpenAsync();
+        var rows = await connection.QueryAsync<(string Snapshot, string Volume)>(
+            "SELECT snapshot_id, volume_id FROM ec2_snapshot_sources WHERE snapshot_id IN @snapshotIds", new { snapshotIds });
+        return rows.ToDictionary(r => r.Snapshot, r => r.Volume, StringComparer.Ordinal);
+    }
+
     public async Task<ClientTokenRow?> FindClientTokenAsync(long ownerId, string token)
     {
         await using var connection = await store.OpenAsync();

@@ -47,7 +47,9 @@ internal sealed class AccessKeys(IdentityStore store, SecretBox box, CredentialV
         string secret;
         try { secret = box.Open(key.SecretSealed); }
         catch (CryptographicException) { return null; } // sealed under another server key: the key is unusable
-        await store.TouchAccessKeyAsync(accessKeyId, clock.GetUtcNow());
+        // Recorded once a minute at most: a write transaction per signed request would cost more than the request.
+        var now = clock.GetUtcNow();
+        if (key.LastUsedAt is not { } last || now - last >= TimeSpan.FromMinutes(1)) await store.TouchAccessKeyAsync(accessKeyId, now);
         return new AccessKeySecret(secret, await principals.PrincipalForAsync(key.UserId));
     }
 

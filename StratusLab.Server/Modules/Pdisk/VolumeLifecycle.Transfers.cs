@@ -178,6 +178,40 @@ internal sealed partial class VolumeLifecycle
     }
 
     /// <summary>
+    /// A point-in-time copy of any READY volume the caller can see (RAW ones included) as a new DATA_IMAGE_ORIGIN owned by
+    /// the caller: its data converted by qemu-img (backing chains flattened) into a staged file, then imported like an
+    /// upload. Refused while the volume is attached read-write (it would change under the copy).
+    /// </summary>
+    public async Task<VolumeRow> CopyAsync(Caller caller, string uuid, string? tag, CancellationToken ct)
+    {
+        var row = await VisibleAsync(caller, uuid);
+        using var _ = await LockAsync(uuid, ct);
+        row = await store.GetAsync(uuid) ?? throw new NotFoundException($"Volume {uuid}");
+        if (row.State != VolumeStates.Ready) throw new ConflictException($"Volume {uuid} is {row.State}; only READY volumes can be copied.");
+        if ((await store.MountsOfVolumeAsync(uuid)).FirstOrDefault(m => !m.ReadOnly) is { } writer)
+            throw new ConflictException($"Volume {uuid} is attached read-write to instance {writer.InstanceId} and would change while it is copied; detach it first.");
+        var format = services.VolumeDriver(options.Backend).Name == "file" ? "qcow2" : "raw";
+        var staged = paths.NewStagingFile("." + format);
+        try
+        {
+            try
+            {
+                await qemuImg.ConvertAsync(row.Path, row.Format, staged, format, intoExisting: false, ct);
+            }
+            catch (ToolFailedException e)
+            {
+                throw BackendFailed(row.Backend, "copy the volume", e);
+            }
+            var spec = new VolumeSpec(caller.UserId, VolumeType.DataImageOrigin, "private", [], tag, null, row.Sharing, false);
+            return await ImportStagedAsync(spec, new StagedImage(staged, 0, "", false, new FileInfo(staged).Length), ct, format);
+        }
+        finally
+        {
+            File.Delete(staged);
+        }
+    }
+
+    /// <summary>
     /// A volume's content as <paramref name="format"/> (raw or qcow2) to stream out: the data itself when it is
     /// already raw, else a temporary conversion (snapshots are flattened). Refused while it is mounted read-write.
     /// </summary>

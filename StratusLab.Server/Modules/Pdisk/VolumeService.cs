@@ -52,6 +52,13 @@ internal sealed class VolumeService(VolumeLifecycle volumes, PdiskStore store, V
         return await volumes.SnapshotAsync(caller, originUuid, tag, sharing, ct);
     }
 
+    public async Task<VolumeInfo> CopyAsync(Caller caller, Guid uuid, string? tag = null, CancellationToken ct = default)
+    {
+        space.EnsureRoom("Copying a volume");
+        if (tag is not null) PdiskEndpoints.Tag(tag);
+        return await InfoAsync(await volumes.CopyAsync(caller, uuid.ToString("D"), tag, ct));
+    }
+
     public async Task<VolumeMountInfo> AttachAsync(Caller caller, Guid uuid, long instanceId, bool? readOnly = null, CancellationToken ct = default) =>
         ToInfo(await AttachRowAsync(caller, uuid.ToString("D"), instanceId, readOnly, ct));
 

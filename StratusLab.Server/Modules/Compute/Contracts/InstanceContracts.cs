@@ -112,4 +112,7 @@ public interface IInstances
 
     /// <summary>The serial console log (the last <paramref name="tail"/> lines, or all that is kept).</summary>
     Task<string> ConsoleAsync(Caller caller, long id, int? tail, CancellationToken ct = default);
+
+    /// <summary>The user data the instance was launched with (null when none), for a caller who may see the instance (else NotFound).</summary>
+    Task<string?> UserDataAsync(Caller caller, long id, CancellationToken ct = default);
 }

@@ -3,10 +3,16 @@ using StratusLab.Server.Modules.Identity.Contracts;
 
 namespace StratusLab.Server.Modules.Ec2.Auth;
 
+/// <summary>Who signed a request, with which access key, and for which service of the credential scope (ec2 or sts).</summary>
+internal sealed record Ec2Signer(ClaimsPrincipal Principal, string AccessKeyId, string Service);
+
 /// <summary>Checks a request's Signature V4 (header or presigned query) against the access key's secret.</summary>
 internal sealed class Ec2Authenticator(IAccessKeys keys, Ec2Options options, TimeProvider clock)
 {
-    public async Task<ClaimsPrincipal> AuthenticateAsync(HttpRequest request, IReadOnlyList<KeyValuePair<string, string>> query, byte[] body, CancellationToken ct)
+    /// <summary>The services a credential scope may name: EC2, and STS for GetCallerIdentity (Terraform's AWS provider asks it first).</summary>
+    public static readonly IReadOnlyList<string> Services = ["ec2", "sts"];
+
+    public async Task<Ec2Signer> AuthenticateAsync(HttpRequest request, IReadOnlyList<KeyValuePair<string, string>> query, byte[] body, CancellationToken ct)
     {
         string? authorization = request.Headers.Authorization;
         var (parts, problem) = !string.IsNullOrEmpty(authorization)
@@ -36,8 +42,8 @@ internal sealed class Ec2Authenticator(IAccessKeys keys, Ec2Options options, Tim
                 $"at most {options.MaxClockSkewMinutes} are accepted. Fix the client's clock.", 400);
         if (parts.Credential.Date != parts.AmzDate[..8])
             throw new Ec2Exception("SignatureDoesNotMatch", $"The credential date {parts.Credential.Date} does not match the request date {parts.AmzDate[..8]}.", 403);
-        if (parts.Credential.Service != "ec2")
-            throw new Ec2Exception("SignatureDoesNotMatch", $"Credential should be scoped to the service 'ec2', not '{parts.Credential.Service}'.", 403);
+        if (!Services.Contains(parts.Credential.Service))
+            throw new Ec2Exception("SignatureDoesNotMatch", $"Credential should be scoped to the service 'ec2' (or 'sts' for GetCallerIdentity), not '{parts.Credential.Service}'.", 403);
         if (parts.Credential.Region != options.Region)
             throw new Ec2Exception("SignatureDoesNotMatch", $"Credential should be scoped to a valid region: this server's region is '{options.Region}', not '{parts.Credential.Region}'.", 403);
 
@@ -56,7 +62,7 @@ internal sealed class Ec2Authenticator(IAccessKeys keys, Ec2Options options, Tim
         {
             var canonical = SignatureV4.CanonicalRequest(request.Method, request.PathBase + request.Path, query, headers, parts.SignedHeaders, payloadHash);
             var expected = SignatureV4.Signature(signingKey, SignatureV4.StringToSign(parts.AmzDate, parts.Credential, canonical));
-            if (SignatureV4.SameSignature(expected, parts.Signature)) return key.Principal;
+            if (SignatureV4.SameSignature(expected, parts.Signature)) return new Ec2Signer(key.Principal, parts.Credential.AccessKeyId, parts.Credential.Service);
         }
         throw new Ec2Exception("SignatureDoesNotMatch",
             "The request signature we calculated does not match the signature you provided. Check your secret access key and signing method.", 403);

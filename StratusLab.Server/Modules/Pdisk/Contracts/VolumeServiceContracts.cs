@@ -39,6 +39,10 @@ public interface IVolumeService
     /// </summary>
     Task<VolumeInfo> SnapshotAsync(Caller caller, Guid originUuid, string? tag = null, string? sharing = null, CancellationToken ct = default);
 
+    /// <summary>A point-in-time copy of a READY volume the caller can see (any type, RAW included) as a new DATA_IMAGE_ORIGIN owned by the
+    /// caller, counted in its storage quota. ConflictException while the volume is attached read-write or not READY.</summary>
+    Task<VolumeInfo> CopyAsync(Caller caller, Guid uuid, string? tag = null, CancellationToken ct = default);
+
     /// <summary>Hot-plugs the volume into a running instance of the caller's; returns the mount with the guest device.</summary>
     Task<VolumeMountInfo> AttachAsync(Caller caller, Guid uuid, long instanceId, bool? readOnly = null, CancellationToken ct = default);
 

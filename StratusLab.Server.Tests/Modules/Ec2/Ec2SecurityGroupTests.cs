@@ -69,7 +69,9 @@ public class Ec2SecurityGroupTests
         var gid = result["gid"]!.GetValue<string>();
         var ids = result["ids"]!.AsArray().Select(i => i!.GetValue<string>()).ToList();
         var egress = result["egress"]!.GetValue<string>();
-        Assert.That(ids, Has.Count.EqualTo(2).And.All.Match("^sgr-[0-9a-f]{17}$").And.Unique, "one rule per CIDR, each with its own id");
+        Assert.That(ids, Has.Count.EqualTo(2), "one rule per CIDR");
+        Assert.That(ids, Is.Unique, "each with its own id");
+        Assert.That(ids.Append(egress), Has.All.Match("^sgr-[0-9a-f]{17}$"));
         var added = result["added"]!.AsArray();
         Assert.That(added.Select(r => (r!["CidrIpv4"]!.GetValue<string>(), r["IpProtocol"]!.GetValue<string>(), r["FromPort"]!.GetValue<int>(), r["IsEgress"]!.GetValue<bool>(), r["GroupId"]!.GetValue<string>())),
             Is.EquivalentTo(new[] { ("192.0.2.0/24", "tcp", 22, false, gid), ("198.51.100.0/24", "tcp", 22, false, gid) }));

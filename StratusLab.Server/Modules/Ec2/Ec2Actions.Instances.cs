@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using System.Xml;
 using System.Xml.Linq;
 using StratusLab.Server.Modules.Compute.Contracts;
 using StratusLab.Server.Modules.Images.Contracts;
@@ -161,12 +162,18 @@ internal sealed partial class Ec2Actions
         return
         [
             // Streamed: each reservation is built and written in turn, for listings of thousands.
-            new StreamedSet(Ns + "reservationSet", page.Select(v =>
+            new StreamedSet(Ns + "reservationSet", page.Select(v => (Action<XmlWriter>)(w =>
             {
                 var awsId = awsIds[NativeOf(v.Id)];
-                return Item(E("reservationId", "r-" + awsId[2..]), E("ownerId", owner), Set("groupSet", []),
-                    Set("instancesSet", [InstanceItem(v, 0, awsId, images[v.Image], tags.GetValueOrDefault(awsId))]));
-            })),
+                w.WriteStartElement("item", Ec2Endpoints.Namespace);
+                W(w, "reservationId", "r-" + awsId[2..]);
+                W(w, "ownerId", owner);
+                W(w, "groupSet", null);
+                w.WriteStartElement("instancesSet", Ec2Endpoints.Namespace);
+                WriteInstance(w, v, 0, awsId, images[v.Image], tags.GetValueOrDefault(awsId));
+                w.WriteEndElement();
+                w.WriteEndElement();
+            }))),
             .. Ec2NetworkingShapes.NextToken(Ns, offset + page.Count, selected.Count),
         ];
     }
@@ -249,32 +256,79 @@ internal sealed partial class Ec2Actions
 
     XElement InstanceItem(InstanceView v, int index, string awsId, string imageId, IReadOnlyDictionary<string, string>? tags)
     {
+        var doc = new XDocument();
+        using (var w = doc.CreateWriter()) WriteInstance(w, v, index, awsId, imageId, tags);
+        return doc.Root!;
+    }
+
+    /// <summary>One instance as AWS's Instance item, written straight to <paramref name="w"/> (DescribeInstances streams thousands).</summary>
+    void WriteInstance(XmlWriter w, InstanceView v, int index, string awsId, string imageId, IReadOnlyDictionary<string, string>? tags)
+    {
         var (code, name) = StateOf(v.State);
         var nic = v.Nics.Count > 0 ? v.Nics[0] : null;
         PortForwardView? ssh = null;
         foreach (var p in v.PortForwards) if (p.GuestPort == 22) { ssh = p; break; }
-        return Item(
-            E("instanceId", awsId), E("imageId", imageId),
-            new XElement(Ns + "instanceState", E("code", code), E("name", name)),
-            E("privateDnsName", v.Hostname ?? v.Name), E("dnsName", ssh is null ? "" : ssh.HostAddress),
-            E("reason", v.State == "FAILED" ? $"failed in {v.FailedStep}: {v.FailureReason}" : ""),
-            v.KeyName is null ? null : E("keyName", v.KeyName),
-            E("amiLaunchIndex", index), E("instanceType", v.InstanceType ?? "custom"), E("launchTime", v.CreatedAt),
-            new XElement(Ns + "placement", E("availabilityZone", _options.Zone), E("tenancy", "default")),
-            new XElement(Ns + "monitoring", E("state", "disabled")),
-            nic is null ? null : E("privateIpAddress", nic.Ip),
-            ssh is null ? null : E("ipAddress", ssh.HostAddress),
-            E("architecture", "x86_64"), E("rootDeviceType", "ebs"), E("rootDeviceName", "/dev/vda"),
-            Set("blockDeviceMapping", []), E("virtualizationType", "hvm"), E("hypervisor", "xen"),
-            Set("groupSet", []),
-            v.State == "FAILED"
-                ? new XElement(Ns + "stateReason", E("code", "Server.InternalError"), E("message", $"Server.InternalError: {v.FailedStep}: {v.FailureReason}"))
-                : null,
-            new XElement(Ns + "cpuOptions", E("coreCount", v.Cpu), E("threadsPerCore", 1)),
-            Ec2NetworkingShapes.TagSet(Ns, tags ?? EmptyTags));
+        w.WriteStartElement("item", Ec2Endpoints.Namespace);
+        W(w, "instanceId", awsId);
+        W(w, "imageId", imageId);
+        w.WriteStartElement("instanceState", Ec2Endpoints.Namespace);
+        W(w, "code", code.ToString(CultureInfo.InvariantCulture));
+        W(w, "name", name);
+        w.WriteEndElement();
+        W(w, "privateDnsName", v.Hostname ?? v.Name);
+        W(w, "dnsName", ssh is null ? "" : ssh.HostAddress);
+        W(w, "reason", v.State == "FAILED" ? $"failed in {v.FailedStep}: {v.FailureReason}" : "");
+        if (v.KeyName is not null) W(w, "keyName", v.KeyName);
+        W(w, "amiLaunchIndex", index.ToString(CultureInfo.InvariantCulture));
+        W(w, "instanceType", v.InstanceType ?? "custom");
+        W(w, "launchTime", v.CreatedAt.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture));
+        w.WriteStartElement("placement", Ec2Endpoints.Namespace);
+        W(w, "availabilityZone", _options.Zone);
+        W(w, "tenancy", "default");
+        w.WriteEndElement();
+        w.WriteStartElement("monitoring", Ec2Endpoints.Namespace);
+        W(w, "state", "disabled");
+        w.WriteEndElement();
+        if (nic is not null) W(w, "privateIpAddress", nic.Ip);
+        if (ssh is not null) W(w, "ipAddress", ssh.HostAddress);
+        W(w, "architecture", "x86_64");
+        W(w, "rootDeviceType", "ebs");
+        W(w, "rootDeviceName", "/dev/vda");
+        W(w, "blockDeviceMapping", null);
+        W(w, "virtualizationType", "hvm");
+        W(w, "hypervisor", "xen");
+        W(w, "groupSet", null);
+        if (v.State == "FAILED")
+        {
+            w.WriteStartElement("stateReason", Ec2Endpoints.Namespace);
+            W(w, "code", "Server.InternalError");
+            W(w, "message", $"Server.InternalError: {v.FailedStep}: {v.FailureReason}");
+            w.WriteEndElement();
+        }
+        w.WriteStartElement("cpuOptions", Ec2Endpoints.Namespace);
+        W(w, "coreCount", v.Cpu.ToString(CultureInfo.InvariantCulture));
+        W(w, "threadsPerCore", "1");
+        w.WriteEndElement();
+        w.WriteStartElement("tagSet", Ec2Endpoints.Namespace);
+        if (tags is not null)
+            foreach (var (key, value) in tags)
+            {
+                w.WriteStartElement("item", Ec2Endpoints.Namespace);
+                W(w, "key", key);
+                W(w, "value", value);
+                w.WriteEndElement();
+            }
+        w.WriteEndElement();
+        w.WriteEndElement();
     }
 
-    static readonly IReadOnlyDictionary<string, string> EmptyTags = new Dictionary<string, string>();
+    /// <summary>An element in the EC2 namespace with a text (null: empty element).</summary>
+    static void W(XmlWriter w, string name, string? value)
+    {
+        w.WriteStartElement(name, Ec2Endpoints.Namespace);
+        if (value is not null) w.WriteString(value);
+        w.WriteEndElement();
+    }
 
     static string NativeOf(long id) => id.ToString(CultureInfo.InvariantCulture);
 

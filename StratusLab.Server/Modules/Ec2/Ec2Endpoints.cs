@@ -120,9 +120,9 @@ internal static class Ec2Endpoints
             if (element is StreamedSet set)
             {
                 writer.WriteStartElement(null, set.Name.LocalName, set.Name.NamespaceName);
-                foreach (var item in set.Items)
+                foreach (var write in set.Items)
                 {
-                    item.WriteTo(writer);
+                    write(writer);
                     await DrainAsync(always: false);
                 }
                 writer.WriteEndElement();
@@ -146,10 +146,10 @@ internal static class Ec2Endpoints
 }
 
 /// <summary>
-/// A response set whose items are produced while the response is written (large listings). Only
-/// <see cref="Ec2Endpoints"/> renders it, and only as a top-level element of an action's response.
+/// A response set whose items are written straight to the response's XmlWriter while it is written (large listings: no
+/// element tree). Only <see cref="Ec2Endpoints"/> renders it, and only as a top-level element of an action's response.
 /// </summary>
-internal sealed class StreamedSet(XName name, IEnumerable<XElement> items) : XElement(name)
+internal sealed class StreamedSet(XName name, IEnumerable<Action<XmlWriter>> items) : XElement(name)
 {
-    public IEnumerable<XElement> Items { get; } = items;
+    public IEnumerable<Action<XmlWriter>> Items { get; } = items;
 }

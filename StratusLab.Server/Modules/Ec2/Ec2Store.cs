@@ -15,6 +15,9 @@ internal sealed record ClientTokenRow(string ReservationId, IReadOnlyList<string
 /// <summary>The EC2 door's SQL (tables ec2_*): stored ids, tags and client tokens.</summary>
 internal sealed class Ec2Store(Store store)
 {
+    /// <summary>Above this many ids a lookup reads the whole table once instead of binding the ids.</summary>
+    const int ScanAbove = 200;
+
     public static string Prefix(Ec2Kind kind) => kind switch
     {
         Ec2Kind.Instance => "i-",
@@ -100,6 +103,15 @@ internal sealed class Ec2Store(Store store)
     {
         await using var connection = await store.OpenAsync();
         var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (nativeIds.Count > ScanAbove)
+        {
+            // Listings of thousands: one scan of the kind beats thousands of bound parameters.
+            var wanted = nativeIds as IReadOnlySet<string> ?? nativeIds.ToHashSet(StringComparer.Ordinal);
+            foreach (var (awsId, native) in await connection.QueryAsync<(string, string)>(
+                         "SELECT aws_id, native_id FROM ec2_ids WHERE kind = @kind", new { kind = KindName(kind) }))
+                if (wanted.Contains(native)) result[native] = awsId;
+            return result;
+        }
         foreach (var chunk in nativeIds.Distinct().Chunk(500))
             foreach (var (awsId, native) in await connection.QueryAsync<(string, string)>(
                          "SELECT aws_id, native_id FROM ec2_ids WHERE kind = @kind AND native_id IN @chunk", new { kind = KindName(kind), chunk }))
@@ -122,6 +134,14 @@ internal sealed class Ec2Store(Store store)
         var result = new Dictionary<string, IReadOnlyDictionary<string, string>>(StringComparer.Ordinal);
         if (awsIds.Count == 0) return result;
         await using var connection = await store.OpenAsync();
+        if (awsIds.Count > ScanAbove)
+        {
+            var wanted = awsIds as IReadOnlySet<string> ?? awsIds.ToHashSet(StringComparer.Ordinal);
+            var all = await connection.QueryAsync<(string AwsId, string Key, string Value)>("SELECT aws_id, key, value FROM ec2_tags ORDER BY key");
+            foreach (var group in all.Where(t => wanted.Contains(t.AwsId)).GroupBy(t => t.AwsId))
+                result[group.Key] = group.ToDictionary(t => t.Key, t => t.Value, StringComparer.Ordinal);
+            return result;
+        }
         foreach (var chunk in awsIds.Chunk(500))
             foreach (var group in (await connection.QueryAsync<(string AwsId, string Key, string Value)>(
                          "SELECT aws_id, key, value FROM ec2_tags WHERE aws_id IN @chunk ORDER BY key", new { chunk })).GroupBy(t => t.AwsId))

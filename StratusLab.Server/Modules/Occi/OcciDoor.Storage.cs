@@ -72,7 +72,7 @@ internal sealed partial class OcciDoor
             case "offline":
                 throw new OcciException(409, "Pdisk keeps every ready volume online; to stop a compute using it, delete its storagelink.");
             default:
-                var snapshot = await volumes.SnapshotAsync(call.Caller, volume.Uuid, $"{action.Term} of {volume.Uuid}", ct: ct);
+                var snapshot = await volumes.SnapshotAsync(call.Caller, volume.Uuid, $"{action.Term}-{volume.Uuid}", ct: ct);
                 var location = OcciModel.StoragePath + snapshot.Uuid;
                 var output = new OcciOutput();
                 output.Locations.Add(location);

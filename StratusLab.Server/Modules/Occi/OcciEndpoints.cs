@@ -86,6 +86,10 @@ internal static class OcciEndpoints
         {
             await WriteErrorAsync(http, ErrorHandling.StatusOf(e.Kind), e.Field is null ? e.Message : $"{e.Field}: {e.Message}");
         }
+        catch (ApiException e)
+        {
+            await WriteErrorAsync(http, e.Status, e.Field is null ? e.Message : $"{e.Field}: {e.Message}");
+        }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
         }

@@ -73,6 +73,9 @@ public class OcciApiTests(OcciRenderingKind kind)
         var answer = await _occi.GetAsync("/-/", ComputeKind);
         Assert.That(answer.Status, Is.EqualTo(200), answer.Body);
         Assert.That(answer.Categories.ToList(), Has.Count.EqualTo(1).And.All.StartsWith("compute; "));
+        var templates = await _occi.GetAsync("/-/", $"Category: os_tpl; scheme=\"{Infra}\"; class=\"mixin\"");
+        Assert.That(templates.Categories.ToList(), Has.Some.StartsWith("os_tpl; ").And.Some.StartsWith("occi-image; ").And.None.StartsWith("compute; "),
+            "filtering by os_tpl gives it and the image templates related to it");
         var none = await _occi.GetAsync("/-/", "Category: nothing; scheme=\"http://example.com/occi#\"; class=\"mixin\"");
         Assert.That(none.Categories, Is.Empty);
     }

@@ -142,24 +142,29 @@ internal sealed partial class OcciDoor(
     {
         if (call.Input.Links.Count + call.Input.Attributes.Count + call.Input.Locations.Count > 0)
             throw new OcciException(400, "The query interface is filtered by Category only; leave out Link, X-OCCI-Attribute and X-OCCI-Location.");
-        var all = await CategoriesAsync(call.Caller, call.BaseUrl, ct);
+        // The os_tpl list is the costly part (every valid Marketplace entry through the policy): skip it when the filter does not ask for it.
+        var osScheme = OsTplScheme(call.BaseUrl);
+        var withImages = call.Input.Categories.Count == 0 || call.Input.Categories.Any(c => c.Scheme == osScheme || c.Id == OcciModel.OsTpl.Id);
+        var all = await CategoriesAsync(call.Caller, call.BaseUrl, withImages, ct);
         var output = new OcciOutput();
+        // A filter gives the categories asked for and those related to them (os_tpl: every image template).
         if (call.Input.Categories.Count == 0)
             output.Categories.AddRange(all);
         else
         {
             foreach (var wanted in call.Input.Categories)
-                output.Categories.AddRange(all.Where(c => c.Id == wanted.Id && c.Class == wanted.Class));
+                output.Categories.AddRange(all.Where(c => (c.Id == wanted.Id && c.Class == wanted.Class) || c.Rel == wanted.Id).Except(output.Categories));
         }
         return OcciResult.Ok(output);
     }
 
     /// <summary>Every category the caller can use: the fixed ones, an os_tpl per launchable image, a resource_tpl per type, their own mixins.</summary>
-    async Task<List<OcciCategory>> CategoriesAsync(Caller caller, string baseUrl, CancellationToken ct)
+    async Task<List<OcciCategory>> CategoriesAsync(Caller caller, string baseUrl, bool withImages, CancellationToken ct)
     {
         var all = new List<OcciCategory>(OcciModel.Fixed);
         var osScheme = OsTplScheme(baseUrl);
-        all.AddRange((await OsTemplatesAsync(ct)).Select(t => new OcciCategory(t.Term, osScheme, "mixin", t.Title, OcciModel.OsTpl.Id)));
+        if (withImages)
+            all.AddRange((await OsTemplatesAsync(ct)).Select(t => new OcciCategory(t.Term, osScheme, "mixin", t.Title, OcciModel.OsTpl.Id)));
         var resScheme = ResourceTplScheme(baseUrl);
         all.AddRange((await instances.ListTypesAsync(ct)).Select(t => new OcciCategory(OcciModel.Term(t.Name), resScheme, "mixin",
             $"{t.Name}: {t.Cpu} cores, {Gb(t.MemoryMiB)} GB memory", OcciModel.ResourceTpl.Id, null,

@@ -151,6 +151,38 @@ public class OcciApiTests(OcciRenderingKind kind)
     }
 
     [Test, CancelAfter(60_000)]
+    public async Task Links_at_creation_choose_the_network_and_attach_a_storage_and_context_attributes_reach_the_instance()
+    {
+        var network = OcciClient.PathOf((await _occi.GetAsync("/network/")).Locations.First());
+        var shownNetwork = await _occi.GetAsync(network);
+        Assert.That(shownNetwork.Categories, Has.Some.StartsWith("network; ").And.Some.StartsWith("ipnetwork; "));
+        Assert.That(shownNetwork.Attribute("occi.network.address"), Does.Match("^\"[0-9.]+/[0-9]+\"$"));
+        var storage = OcciClient.PathOf((await _occi.PostAsync("/storage/", StorageKind, "X-OCCI-Attribute: occi.storage.size=1")).Location!);
+        var created = await _occi.PostAsync("/compute/", ComputeKind, OsTpl("occi-image"), ResourceTpl("t1_tiny"),
+            $"Link: <{network}>; rel=\"{Infra}network\"; category=\"{Infra}networkinterface\"",
+            $"Link: <{storage}>; rel=\"{Infra}storage\"; category=\"{Infra}storagelink\"",
+            "X-OCCI-Attribute: org.stratuslab.context.greeting=\"hello, occi\"",
+            $"X-OCCI-Attribute: {"org.openstack.compute.user_data"}=\"{Convert.ToBase64String(Encoding.UTF8.GetBytes("#!/bin/sh\necho hi\n"))}\"");
+        Assert.That(created.Status, Is.EqualTo(201), created.Body);
+        var path = OcciClient.PathOf(created.Location!);
+        var rest = await (await _adminHttp.GetAsync("/api/v1/instances/" + path.Split('/').Last())).Json(200);
+        Assert.That(rest["context"]!["GREETING"]!.GetValue<string>(), Is.EqualTo("hello, occi"));
+        Assert.That(rest["volumes"]!.AsArray().Select(v => v!.GetValue<string>()), Has.Member(storage.Split('/').Last()));
+        var shown = await _occi.WaitStateAsync(path, "active", TimeSpan.FromSeconds(60));
+        Assert.That(shown.Links, Has.Some.Contains($"<{network}>").And.Some.Contains($"<{storage}>"));
+        var nic = OcciClient.PathOf(_server.BaseAddress + shown.Links.First(l => l.Contains("#networkinterface")).Split("self=\"")[1].Split('"')[0].TrimStart('/'));
+        var nicAnswer = await _occi.GetAsync(nic);
+        Assert.That(nicAnswer.Status, Is.EqualTo(200), nicAnswer.Body);
+        Assert.That(nicAnswer.Attribute("occi.core.target"), Is.EqualTo($"\"{network}\""));
+        Assert.That(nicAnswer.Attribute("occi.networkinterface.interface"), Is.EqualTo("\"eth0\""));
+        Assert.That((await _occi.GetAsync("/link/networkinterface/")).Locations.Select(OcciClient.PathOf), Has.Member(nic));
+        Assert.That((await _occi.DeleteAsync(path)).Status, Is.EqualTo(200));
+        await _occi.WaitGoneAsync(path, TimeSpan.FromSeconds(60));
+        Assert.That((await _occi.GetAsync(nic)).Status, Is.EqualTo(404));
+        await _occi.DeleteAsync(storage);
+    }
+
+    [Test, CancelAfter(60_000)]
     public async Task Actions_map_to_our_states_and_an_action_the_state_does_not_allow_is_a_conflict()
     {
         var created = await _occi.PostAsync("/compute/", ComputeKind, OsTpl("occi-image"), ResourceTpl("t1_tiny"));

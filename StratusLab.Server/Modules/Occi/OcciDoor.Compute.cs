@@ -76,11 +76,17 @@ internal sealed partial class OcciDoor
 
         var sshKeys = Str(input, OcciModel.PublicKeyAttribute) is { } key ? new[] { key } : null;
         var userData = Str(input, OcciModel.UserDataAttribute) is { } encoded ? Base64UserData(encoded) : null;
+        var context = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (name, value) in input.Attributes.Where(a => a.Key.StartsWith(OcciModel.ContextPrefix, StringComparison.Ordinal)))
+        {
+            if (!value.IsString) throw new OcciException(400, $"X-OCCI-Attribute {name} must be a quoted string.");
+            context[name[OcciModel.ContextPrefix.Length..].Replace('-', '_').ToUpperInvariant()] = value.Text;
+        }
         var request = new CreateInstanceRequest(
             Image: image, InstanceType: type, Cpu: cores is null ? null : (int)cores.Value,
             MemoryMiB: memory is null ? null : (long)Math.Round(memory.Value * 1024), Name: Str(input, "occi.core.title"),
             Networks: networkNames.Count > 0 ? networkNames : null, Volumes: volumeIds.Count > 0 ? volumeIds : null,
-            SshKeys: sshKeys, UserData: userData, Hostname: Str(input, "occi.compute.hostname"),
+            Context: context.Count > 0 ? context : null, SshKeys: sshKeys, UserData: userData, Hostname: Str(input, "occi.compute.hostname"),
             KeyName: Str(input, OcciModel.PublicKeyNameAttribute));
         var launched = await instances.LaunchAsync(call.Caller, request, ct);
         var view = launched[0];

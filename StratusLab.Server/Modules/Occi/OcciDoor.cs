@@ -344,7 +344,8 @@ internal sealed partial class OcciDoor(
     static void RequireKnownAttributes(OcciInput input, OcciCategory kind, params string[] extra)
     {
         var known = (kind.Attributes ?? []).Select(a => a.Split('{')[0]).Concat(extra).ToHashSet(StringComparer.Ordinal);
-        if (input.Attributes.Keys.FirstOrDefault(k => !known.Contains(k)) is { } unknown)
+        var context = kind == OcciModel.Compute;
+        if (input.Attributes.Keys.FirstOrDefault(k => !known.Contains(k) && !(context && k.StartsWith(OcciModel.ContextPrefix, StringComparison.Ordinal))) is { } unknown)
             throw new OcciException(400, $"X-OCCI-Attribute {unknown} is not an attribute of {kind.Term} (it takes {string.Join(", ", known.Order(StringComparer.Ordinal))}).");
     }
 

@@ -14,6 +14,8 @@ internal static class OcciModel
     public const string UserDataAttribute = "org.openstack.compute.user_data";
     public const string PublicKeyAttribute = "org.openstack.credentials.publickey.data";
     public const string PublicKeyNameAttribute = "org.openstack.credentials.publickey.name";
+    /// <summary>Context variables: org.stratuslab.context.greeting="hello" gives the guest GREETING=hello.</summary>
+    public const string ContextPrefix = "org.stratuslab.context.";
 
     public const string ComputePath = "/compute/";
     public const string StoragePath = "/storage/";

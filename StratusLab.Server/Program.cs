@@ -5,6 +5,7 @@ using StratusLab.Server.Modules.Ec2;
 using StratusLab.Server.Modules.Identity;
 using StratusLab.Server.Modules.Images;
 using StratusLab.Server.Modules.Networking;
+using StratusLab.Server.Modules.Occi;
 using StratusLab.Server.Modules.Pdisk;
 using StratusLab.Server.Modules.Scheduling;
 using StratusLab.Server.Modules.Marketplace;
@@ -62,6 +63,7 @@ public partial class Program
         app.MapSchedulingEndpoints();
         app.MapGuestEndpoints();
         app.MapEc2Endpoints();
+        app.MapOcciEndpoints();
 
         await app.Services.GetRequiredService<IdentityBootstrap>().EnsureAdminAsync();
         await app.Services.GetRequiredService<IdentityBootstrap>().RecomputeQuotaUsageAsync(app.Services.GetServices<StratusLab.Server.Modules.Identity.Contracts.IQuotaHolder>());
@@ -81,6 +83,7 @@ public partial class Program
         services.AddPdiskModule(configuration);
         services.AddSchedulingModule(configuration);
         services.AddEc2Module(configuration);
+        services.AddOcciModule(configuration);
     }
 
     /// <summary>The store schema of every module, in module order, for what migrates without a server ('stratuslab admin', tests).</summary>

@@ -183,7 +183,8 @@ internal sealed partial class QemuDriver(ICommandRunner runner, ServerOptions op
             await qmp.ExecuteAsync("blockdev-add", disk.Blockdev, token);
             try
             {
-                await qmp.ExecuteAsync("device_add", new JsonObject { ["driver"] = "virtio-blk-pci", ["drive"] = disk.NodeName, ["id"] = disk.DeviceId }, token);
+                // The serial is the device id, so the guest can tell the disk by it (/sys/block/vdX/serial, /dev/disk/by-id/virtio-<id>).
+                await qmp.ExecuteAsync("device_add", new JsonObject { ["driver"] = "virtio-blk-pci", ["drive"] = disk.NodeName, ["id"] = disk.DeviceId, ["serial"] = disk.DeviceId }, token);
             }
             catch (HypervisorException)
             {

@@ -12,6 +12,12 @@ public interface IImagePolicy
     Task<PolicyDecision> EvaluateAsync(string imageIdentifier, CancellationToken ct = default);
 
     /// <summary>
+    /// The machine images the policy lets run now: for each identifier with a valid entry (at most <paramref name="limit"/>
+    /// entries, newest first), the entry a launch would use, when the policy accepts it. Front doors list these (OCCI os_tpl).
+    /// </summary>
+    Task<IReadOnlyList<MetadataEntry>> LaunchableAsync(int limit, CancellationToken ct = default);
+
+    /// <summary>
     /// Evaluates the policy for a launch by <paramref name="caller"/> and writes the audit record (accepted or refused:
     /// identifier, checksum, endorser, user, time, rule). Call it at every launch, cached image or not; launch only when
     /// <see cref="PolicyDecision.Accepted"/>. An identifier that is not in StratusLab form is refused, not thrown.

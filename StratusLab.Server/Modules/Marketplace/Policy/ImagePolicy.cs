@@ -6,7 +6,7 @@ using StratusLab.Server.Platform.Configuration;
 namespace StratusLab.Server.Modules.Marketplace.Policy;
 
 /// <summary>The site image policy over the Marketplace's entries, with the launch audit.</summary>
-internal sealed class ImagePolicy(IMarketplaceCatalog catalog, PolicyStore store, PolicyOptions options, TimeProvider clock, ILogger<ImagePolicy> logger)
+internal sealed class ImagePolicy(IMarketplaceCatalog catalog, MarketplaceCatalog entries, PolicyStore store, PolicyOptions options, TimeProvider clock, ILogger<ImagePolicy> logger)
     : IImagePolicy
 {
     public PolicyLists ConfigLists { get; } = new(
@@ -19,6 +19,17 @@ internal sealed class ImagePolicy(IMarketplaceCatalog catalog, PolicyStore store
     {
         var entries = await catalog.FindEntriesAsync(imageIdentifier, ct);
         return PolicyRules.Evaluate(imageIdentifier, entries, await RulesAsync(), clock.GetUtcNow());
+    }
+
+    public async Task<IReadOnlyList<MetadataEntry>> LaunchableAsync(int limit, CancellationToken ct = default)
+    {
+        var valid = await entries.QueryAsync(new EntryQuery(Status: "valid", Limit: limit));
+        var rules = await RulesAsync();
+        var now = clock.GetUtcNow();
+        // One query for every valid entry, then the rules in memory: the policy's decision per identifier without a query each.
+        return valid.Where(e => e.Type == "machine").GroupBy(e => e.Identifier, StringComparer.Ordinal)
+            .Select(g => PolicyRules.Evaluate(g.Key, g.ToList(), rules, now))
+            .Where(d => d.Accepted && d.Entry is not null).Select(d => d.Entry!).ToList();
     }
 
     public Task<PolicyDecision> CheckLaunchAsync(string imageIdentifier, Caller caller, CancellationToken ct = default) =>

@@ -1,0 +1,105 @@
+using System.Text.Json.Nodes;
+using StratusLab.Server.Tests.Modules.Compute;
+using StratusLab.Server.Tests.Support;
+
+namespace StratusLab.Server.Tests.Host;
+
+/// <summary>
+/// Host tier: EGI's probe sequence through OCCI against a real QEMU guest (the bundled appliance): query interface, create
+/// from os_tpl + resource_tpl, active, a new storage linked and seen in the guest under the device id OCCI reports, stop,
+/// delete, 404.
+/// </summary>
+[NonParallelizable]
+public class OcciHostTests
+{
+    const string Infra = "http://schemas.ogf.org/occi/infrastructure#";
+    TestServer _server = null!;
+    HttpClient _admin = null!;
+    string _keyDir = "";
+
+    [OneTimeSetUp]
+    public async Task Start()
+    {
+        HostTools.AppliancePath();
+        _server = await TestServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["Compute:Driver"] = "qemu",
+            ["Compute:Accelerator"] = "auto",
+            ["Compute:ShutdownTimeoutSeconds"] = "30",
+            ["Compute:BootTimeoutSeconds"] = "120",
+            ["Compute:MonitorIntervalSeconds"] = "2",
+        });
+        _admin = _server.Client();
+        _keyDir = TempDir.Create("ssh");
+    }
+
+    [OneTimeTearDown]
+    public async Task Stop()
+    {
+        _admin?.Dispose();
+        TempDir.Delete(_keyDir);
+        if (_server is null) return;
+        var dataDir = _server.DataDir;
+        await _server.DisposeAsync();
+        HostTools.KillQemu(dataDir);
+    }
+
+    [Test, CancelAfter(420_000)]
+    public async Task The_probe_sequence_boots_a_guest_that_sees_the_linked_storage_then_stops_and_deletes_it()
+    {
+        var (privateKey, publicKey) = await HostTools.SshKeyAsync(_keyDir);
+        var occi = new OcciClient(_admin, OcciRenderingKind.Occi);
+        var query = await occi.GetAsync("/-/");
+        Assert.That(query.Status, Is.EqualTo(200), query.Body);
+        var site = _server.BaseAddress.ToString().TrimEnd('/');
+        var osTpl = query.Categories.First(c => c.Contains($"scheme=\"{site}/occi/os_tpl#\"") && c.Contains("the site default"));
+        var osTerm = osTpl.Split(';')[0];
+
+        var created = await occi.PostAsync("/compute/",
+            $"Category: compute; scheme=\"{Infra}\"; class=\"kind\"",
+            $"Category: {osTerm}; scheme=\"{site}/occi/os_tpl#\"; class=\"mixin\"",
+            $"Category: t1_tiny; scheme=\"{site}/occi/resource_tpl#\"; class=\"mixin\"",
+            "Category: public_key; scheme=\"http://schemas.openstack.org/instance/credentials#\"; class=\"mixin\"",
+            $"X-OCCI-Attribute: occi.core.title=\"occi-probe\", org.openstack.credentials.publickey.data=\"{publicKey.Trim()}\"");
+        Assert.That(created.Status, Is.EqualTo(201), created.Body);
+        var compute = OcciClient.PathOf(created.Location!);
+        await occi.WaitStateAsync(compute, "active", TimeSpan.FromSeconds(180));
+
+        // SSH through the port REST shows (OCCI has no port-forward attribute); the guest is the same instance.
+        var id = long.Parse(compute.Split('/').Last());
+        var ready = await InstanceApiTests.WaitAsync(_admin, id, "ready", 180);
+        Assert.That(ready["ready"]!.GetValue<bool>(), Is.True, ready.ToJsonString());
+        var sshPort = ready["portForwards"]!.AsArray().First(f => f!["guestPort"]!.GetValue<int>() == 22)!["hostPort"]!.GetValue<int>();
+
+        var storage = await occi.PostAsync("/storage/", $"Category: storage; scheme=\"{Infra}\"; class=\"kind\"", "X-OCCI-Attribute: occi.storage.size=1");
+        Assert.That(storage.Status, Is.EqualTo(201), storage.Body);
+        var storagePath = OcciClient.PathOf(storage.Location!);
+        var link = await occi.PostAsync("/link/storagelink/", $"Category: storagelink; scheme=\"{Infra}\"; class=\"kind\"",
+            $"X-OCCI-Attribute: occi.core.source=\"{compute}\", occi.core.target=\"{storagePath}\"");
+        Assert.That(link.Status, Is.EqualTo(201), link.Body);
+        var deviceId = (await occi.GetAsync(OcciClient.PathOf(link.Location!))).Attribute("occi.storagelink.deviceid")!.Trim('"');
+        Assert.That(deviceId, Does.StartWith("/dev/disk/by-id/virtio-"));
+        var serial = deviceId["/dev/disk/by-id/virtio-".Length..];
+
+        // The guest finds a new virtio disk whose serial is the device id OCCI reported, of the storage's size.
+        var seen = await HostTools.RunAsync("ssh", [
+            "-i", privateKey, "-p", sshPort.ToString(), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "BatchMode=yes", "-o", "ConnectTimeout=20", "-o", "LogLevel=ERROR", "root@127.0.0.1",
+            "i=0; while [ $i -lt 200 ]; do for d in /sys/block/vd*; do [ \"$(cat $d/serial 2>/dev/null)\" = '" + serial + "' ] && { echo \"${d##*/} $(cat $d/size)\"; exit 0; }; done; " +
+            "sleep 0.1; i=$((i+1)); done; echo 'no disk with serial " + serial + "' >&2; exit 1"], TimeSpan.FromSeconds(90));
+        Assert.That(seen.Exit, Is.Zero, $"{seen.Err}\n{seen.Out}");
+        var parts = seen.Out.Trim().Split(' ');
+        Assert.That(parts[0], Does.Match("^vd[b-z]$"));
+        Assert.That(long.Parse(parts[1]), Is.EqualTo((1L << 30) / 512), "the guest sees the 1 GB storage");
+
+        Assert.That((await occi.DeleteAsync(OcciClient.PathOf(link.Location!))).Status, Is.EqualTo(200));
+        var stop = await occi.PostAsync(compute + "?action=stop", "Category: stop; scheme=\"http://schemas.ogf.org/occi/infrastructure/compute/action#\"; class=\"action\"");
+        Assert.That(stop.Status, Is.EqualTo(200), stop.Body);
+        var inactive = await occi.WaitStateAsync(compute, "inactive", TimeSpan.FromSeconds(120));
+        Assert.That(inactive.Attribute("org.stratuslab.state"), Is.EqualTo("\"STOPPED\""));
+        Assert.That((await occi.DeleteAsync(compute)).Status, Is.EqualTo(200));
+        await occi.WaitGoneAsync(compute, TimeSpan.FromSeconds(120));
+        Assert.That((await occi.DeleteAsync(storagePath)).Status, Is.EqualTo(200));
+        Assert.That(HostTools.QemuProcesses(_server.DataDir), Is.Empty, "no QEMU left behind");
+    }
+}

@@ -1,0 +1,42 @@
+using System.Net.Http.Json;
+using StratusLab.Server.Tests.Support;
+
+namespace StratusLab.Server.Tests.Modules.Occi;
+
+/// <summary>os_tpl follows the Marketplace and the site image policy: one mixin per valid, accepted machine image.</summary>
+public class OcciPolicyTests
+{
+    const string Endorser = "occi-policy@example.org";
+
+    [Test, CancelAfter(60_000)]
+    public async Task Marketplace_images_are_os_templates_until_the_site_policy_blacklists_them()
+    {
+        await using var server = await TestServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["Marketplace:WhitelistedCertificates:0"] = MetadataFactory.Thumbprint(MetadataFactory.Key(Endorser)),
+        });
+        using var admin = server.Client();
+        var drafts = new[] { MetadataFactory.Draft(title: "kept appliance"), MetadataFactory.Draft(title: "banned appliance"),
+            MetadataFactory.Draft(title: "old appliance", deprecated: "replaced") };
+        foreach (var draft in drafts)
+            Assert.That((int)(await admin.PostAsync("/api/v1/marketplace/metadata", MetadataFactory.Xml(MetadataFactory.Signed(draft, MetadataFactory.Key(Endorser))))).StatusCode,
+                Is.EqualTo(201));
+        var (kept, banned, deprecated) = (drafts[0].Identifier!, drafts[1].Identifier!, drafts[2].Identifier!);
+        var occi = new OcciClient(admin, OcciRenderingKind.Plain);
+        var scheme = $"scheme=\"{server.BaseAddress.ToString().TrimEnd('/')}/occi/os_tpl#\"";
+
+        var before = (await occi.GetAsync("/-/")).Categories.ToList();
+        Assert.That(before, Has.Some.StartsWith($"{kept}; {scheme}").And.Some.Contains("title=\"kept appliance ttylinux 9.7\""));
+        Assert.That(before, Has.Some.StartsWith($"{banned}; {scheme}"));
+        Assert.That(before, Has.None.StartsWith($"{deprecated}; "), "a deprecated entry is not valid, so not launchable");
+
+        await (await admin.PutAsJsonAsync("/api/v1/policy", new { blacklistImages = new[] { banned } })).Json(200);
+        var after = (await occi.GetAsync("/-/")).Categories.ToList();
+        Assert.That(after, Has.Some.StartsWith($"{kept}; "));
+        Assert.That(after, Has.None.StartsWith($"{banned}; "), "the site policy refuses it: no os_tpl");
+        var refused = await occi.PostAsync("/compute/", "Category: compute; scheme=\"http://schemas.ogf.org/occi/infrastructure#\"; class=\"kind\"",
+            $"Category: {banned}; {scheme}; class=\"mixin\"");
+        Assert.That(refused.Status, Is.EqualTo(400));
+        Assert.That(refused.Body, Does.Contain("Unknown os_tpl"));
+    }
+}

@@ -29,6 +29,8 @@ public class SshNodeHostTests
             ["Scheduling:NodeProbeIntervalSeconds"] = "1",
             ["Scheduling:NodeMissedProbes"] = "2",
             ["Scheduling:PendingTimeoutSeconds"] = "0",
+            ["Compute:MonitorIntervalSeconds"] = "1",
+            ["Compute:ShutdownTimeoutSeconds"] = "20",
         });
         _admin = _server.Client();
         _keyDir = TempDir.Create("sshkeys");
@@ -45,6 +47,8 @@ public class SshNodeHostTests
 
     async Task<JsonNode> AddAsync(string name, SshNode node, string? key = null, int port = 22) =>
         await (await _admin.PostAsJsonAsync("/api/v1/hosts", new { name, driver = "ssh", ssh = "root@" + node.Address, port, keyFile = key ?? _key, root = node.Root })).Json(201);
+
+    string ControlDirectory => _server.App.Services.GetRequiredService<StratusLab.Server.Platform.Host.SshTransport>().ControlDirectory;
 
     async Task<JsonNode> HostAsync(string name) => await (await _admin.GetAsync($"/api/v1/hosts/{name}")).Json(200);
 
@@ -101,7 +105,7 @@ public class SshNodeHostTests
             var knownHosts = await File.ReadAllTextAsync(Path.Combine(_server.DataDir, "ssh", "known_hosts"));
             var hostKey = (await File.ReadAllTextAsync(node.HostKeyFile + ".pub")).Split(' ')[1];
             Assert.That(knownHosts, Does.Contain(hostKey), "first contact pinned the node's host key in the server's known_hosts");
-            Assert.That(Directory.GetFileSystemEntries(Path.Combine(_server.DataDir, "ssh", "control")), Has.Length.EqualTo(1), "one control master for the node");
+            Assert.That(Directory.GetFileSystemEntries(ControlDirectory), Has.Length.EqualTo(1), "one control master for the node");
             var listed = (await (await _admin.GetAsync("/api/v1/hosts")).Json(200)).AsArray();
             Assert.That(listed.Any(h => h!["name"]!.GetValue<string>() == "node-ok" && h["state"]!.GetValue<string>() == "OK"), Is.True);
         }
@@ -109,7 +113,7 @@ public class SshNodeHostTests
         {
             await RemoveAsync("node-ok");
         }
-        Assert.That(Directory.GetFileSystemEntries(Path.Combine(_server.DataDir, "ssh", "control")), Is.Empty, "removing the node closed its control master");
+        Assert.That(Directory.GetFileSystemEntries(ControlDirectory), Is.Empty, "removing the node closed its control master");
         Assert.That(await File.ReadAllTextAsync(Path.Combine(_server.DataDir, "ssh", "known_hosts")), Does.Not.Contain(node.Address), "and forgot its key");
     }
 
@@ -247,6 +251,114 @@ public class SshNodeHostTests
         finally
         {
             await RemoveAsync("node-flaky");
+        }
+    }
+
+    async Task<string> DisableLocalAsync()
+    {
+        var local = (await (await _admin.GetAsync("/api/v1/hosts")).Json(200)).AsArray().First(h => h!["local"]!.GetValue<bool>())!["name"]!.GetValue<string>();
+        await (await _admin.PostAsync($"/api/v1/hosts/{local}/disable", null)).Json(200);
+        return local;
+    }
+
+    async Task<JsonNode> InstanceAsync(long id) => await (await _admin.GetAsync($"/api/v1/instances/{id}")).Json(200);
+
+    async Task<JsonNode> UntilAsync(long id, Func<JsonNode, bool> done, int seconds, string what)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(seconds);
+        while (true)
+        {
+            var instance = await InstanceAsync(id);
+            if (done(instance)) return instance;
+            Assert.That(DateTime.UtcNow, Is.LessThan(deadline), $"{what}: {instance.ToJsonString()}");
+            await Task.Delay(200);
+        }
+    }
+
+    static async Task<IReadOnlyList<int>> QemuInAsync(SshNode node) =>
+        (await node.Namespace.PidsAsync()).Where(pid =>
+        {
+            try { return File.ReadAllText($"/proc/{pid}/cmdline").StartsWith("qemu-system", StringComparison.Ordinal); }
+            catch (IOException) { return false; }
+        }).ToList();
+
+    [Test, CancelAfter(600_000)]
+    public async Task The_appliance_runs_on_an_ssh_node_from_its_cache_goes_UNKNOWN_while_the_node_is_down_is_reattached_and_leaves_nothing_behind()
+    {
+        await using var node = await SshNode.StartAsync(_publicKey);
+        var host = await AddAsync("node-a", node);
+        Assert.That(host["state"]!.GetValue<string>(), Is.EqualTo("OK"), host.ToJsonString());
+        var local = await DisableLocalAsync();
+        try
+        {
+            // First boot: the image is not cached on the node yet.
+            var clock = Stopwatch.StartNew();
+            var first = (await InstanceApiTests.CreateAsync(_admin, new { name = "on-node" }))["id"]!.GetValue<long>();
+            var running = await InstanceApiTests.WaitAsync(_admin, first, "RUNNING", 240);
+            var uncached = clock.Elapsed;
+            Assert.That(running["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"), running.ToJsonString());
+            Assert.That(running["host"]!.GetValue<string>(), Is.EqualTo("node-a"));
+            var qemu = await QemuInAsync(node);
+            Assert.That(qemu, Has.Count.EqualTo(1), "QEMU runs inside the node");
+            var cmdline = File.ReadAllText($"/proc/{qemu[0]}/cmdline").Replace('\0', ' ');
+            Assert.That(cmdline, Does.Contain(node.Root + "/instances/" + first).And.Not.Contain(_server.DataDir), "node-side paths only");
+            Assert.That(Directory.GetFiles(Path.Combine(node.Root, "cache")), Has.Length.EqualTo(1), "the image is cached on the node once");
+
+            // Second boot, from the node's cache; killed at once: nothing of it stays on the node.
+            clock.Restart();
+            var second = (await InstanceApiTests.CreateAsync(_admin, new { name = "on-node-2" }))["id"]!.GetValue<long>();
+            Assert.That((await InstanceApiTests.WaitAsync(_admin, second, "RUNNING", 240))["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"));
+            var cached = clock.Elapsed;
+            TestContext.Progress.WriteLine($"request -> RUNNING on an SSH node: uncached image {uncached.TotalSeconds:0.0} s, cached {cached.TotalSeconds:0.0} s");
+            Assert.That(await QemuInAsync(node), Has.Count.EqualTo(2));
+            await (await _admin.DeleteAsync($"/api/v1/instances/{second}")).Json(202);
+            Assert.That((await InstanceApiTests.WaitAsync(_admin, second, "DONE", 60))["state"]!.GetValue<string>(), Is.EqualTo("DONE"));
+            Assert.That(await QemuInAsync(node), Has.Count.EqualTo(1), "the killed VM's QEMU is gone from the node");
+            Assert.That(Directory.Exists(Path.Combine(node.Root, "instances", second.ToString())), Is.False, "its node directory is removed");
+
+            // QMP reaches the node's QEMU through the forwarded socket.
+            await (await _admin.PostAsync($"/api/v1/instances/{first}/actions/suspend", null)).Json(202);
+            Assert.That((await InstanceApiTests.WaitAsync(_admin, first, "SUSPENDED", 60))["state"]!.GetValue<string>(), Is.EqualTo("SUSPENDED"));
+            await (await _admin.PostAsync($"/api/v1/instances/{first}/actions/resume", null)).Json(202);
+            Assert.That((await InstanceApiTests.WaitAsync(_admin, first, "RUNNING", 60))["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"));
+
+            // The node stops answering: host ERROR, the VM's state UNKNOWN with the reason; back: re-attached.
+            await node.StopSshdAsync();
+            var down = Stopwatch.StartNew();
+            var unknown = await UntilAsync(first, i => i["failureReason"]?.GetValue<string>()?.Contains("UNKNOWN") == true, 60, "UNKNOWN while the node is down");
+            TestContext.Progress.WriteLine($"VM shown UNKNOWN {down.Elapsed.TotalSeconds:0.0} s after the node's sshd stopped");
+            Assert.That(unknown["failureReason"]!.GetValue<string>(), Does.Contain("node node-a is in ERROR"));
+            Assert.That((await HostAsync("node-a"))["state"]!.GetValue<string>(), Is.EqualTo("ERROR"));
+            await node.StartSshdAsync();
+            var back = await UntilAsync(first, i => i["failureReason"] is null && i["state"]!.GetValue<string>() == "RUNNING", 60, "re-attached when the node is back");
+            Assert.That(back["host"]!.GetValue<string>(), Is.EqualTo("node-a"));
+            await (await _admin.PostAsync($"/api/v1/instances/{first}/actions/suspend", null)).Json(202);
+            Assert.That((await InstanceApiTests.WaitAsync(_admin, first, "SUSPENDED", 60))["state"]!.GetValue<string>(), Is.EqualTo("SUSPENDED"), "QMP works again");
+            await (await _admin.PostAsync($"/api/v1/instances/{first}/actions/resume", null)).Json(202);
+            await InstanceApiTests.WaitAsync(_admin, first, "RUNNING", 60);
+
+            // Down again, and the VM dies meanwhile: FAILED with a reason when the node answers.
+            await node.StopSshdAsync();
+            await UntilAsync(first, i => i["failureReason"]?.GetValue<string>()?.Contains("UNKNOWN") == true, 60, "UNKNOWN again");
+            foreach (var pid in await QemuInAsync(node)) Process.GetProcessById(pid).Kill();
+            await node.StartSshdAsync();
+            var failed = await UntilAsync(first, i => i["state"]!.GetValue<string>() == "FAILED", 60, "FAILED once the node shows the VM is gone");
+            Assert.That(failed["failureReason"]!.GetValue<string>(), Does.Contain("stopped running"));
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            while (Directory.Exists(Path.Combine(node.Root, "instances", first.ToString())) && DateTime.UtcNow < deadline) await Task.Delay(200);
+            Assert.That(Directory.Exists(Path.Combine(node.Root, "instances", first.ToString())), Is.False, "the failed VM's node directory is removed");
+            Assert.That(await QemuInAsync(node), Is.Empty);
+            await (await _admin.DeleteAsync($"/api/v1/instances/{first}")).Json(202);
+        }
+        finally
+        {
+            await (await _admin.PostAsync($"/api/v1/hosts/{local}/enable", null)).Json(200);
+            foreach (var i in (await (await _admin.GetAsync("/api/v1/instances")).Json(200)).AsArray())
+                if (i!["host"]?.GetValue<string>() == "node-a" && i["state"]!.GetValue<string>() is not ("DONE" or "FAILED"))
+                    await _admin.DeleteAsync($"/api/v1/instances/{i["id"]}");
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+            while (DateTime.UtcNow < deadline && (await (await _admin.GetAsync("/api/v1/hosts/node-a")).Json(200))["runningVms"]!.GetValue<long>() > 0) await Task.Delay(500);
+            await _admin.DeleteAsync("/api/v1/hosts/node-a");
         }
     }
 

@@ -81,6 +81,7 @@ public sealed class SshNode : IAsyncDisposable
                 "StrictModes no",
                 "AllowTcpForwarding yes",
                 "AllowStreamLocalForwarding yes",
+                "Subsystem sftp internal-sftp",
                 "MaxSessions 64",
                 "MaxStartups 64",
                 .. path is null ? Array.Empty<string>() : [$"SetEnv PATH={path}"],

@@ -32,7 +32,7 @@ internal sealed record HostView(
 /// default, <see cref="KeyFile"/> a private key the server reads, <see cref="Root"/> the node-side directory
 /// (Scheduling:NodeRoot by default); cpus and memoryMiB are then optional (probed).
 /// </summary>
-internal sealed record CreateHostRequest(string Name, string Driver, long? Cpus, long? MemoryMiB, string? Ssh = null, int? Port = null, string? KeyFile = null, string? Root = null);
+internal sealed record CreateHostRequest(string Name, string Driver, long? Cpus = null, long? MemoryMiB = null, string? Ssh = null, int? Port = null, string? KeyFile = null, string? Root = null);
 
 /// <summary>Body of PUT /hosts/{name}/metrics: measured load of a simulated host.</summary>
 internal sealed record HostMetricsRequest(double CpuUsagePercent, long MemoryUsedMiB);

@@ -35,20 +35,24 @@ public sealed class SshTransport(ICommandRunner runner, ServerOptions options)
     public string Directory => Path.Combine(options.DataDir, "ssh");
     public string KnownHostsFile => Path.Combine(Directory, "known_hosts");
 
-    /// <summary>Control sockets: under the data dir, or under /tmp when that path would not fit a socket address (108 bytes).</summary>
+    /// <summary>Control sockets: under the data dir, or under /tmp when that path would not fit a socket address (108 bytes, with ssh's 40-character %C name and its 17-character temporary suffix).</summary>
     public string ControlDirectory
     {
         get
         {
             var preferred = Path.Combine(Directory, "control");
-            if (preferred.Length + 42 <= 100) return preferred;
+            if (preferred.Length + 1 + 40 + 17 <= 107) return preferred;
             var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(options.DataDir)))[..16];
             return Path.Combine(Path.GetTempPath(), "stratuslab-ssh-" + hash);
         }
     }
 
     /// <summary>The ssh options every call uses (pure but for the paths).</summary>
-    public IReadOnlyList<string> Options(SshTarget target)
+    public IReadOnlyList<string> Options(SshTarget target) =>
+        [.. ConfigOptions(target), "-p", target.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-l", target.User];
+
+    /// <summary>The -F/-o/-i options shared by ssh and scp.</summary>
+    IReadOnlyList<string> ConfigOptions(SshTarget target)
     {
         var args = new List<string>
         {
@@ -63,8 +67,7 @@ public sealed class SshTransport(ICommandRunner runner, ServerOptions options)
             "-o", "ConnectTimeout=5",
             "-o", "ServerAliveInterval=5",
             "-o", "ServerAliveCountMax=2",
-            "-p", target.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "-l", target.User,
+            "-o", "StreamLocalBindUnlink=yes",
         };
         if (target.KeyFile is not null) args.AddRange(["-o", "IdentitiesOnly=yes", "-i", target.KeyFile]);
         return args;
@@ -103,9 +106,44 @@ public sealed class SshTransport(ICommandRunner runner, ServerOptions options)
         }
     }
 
-    /// <summary>Runs a local tool (such as ssh -L forwarding) with this transport's options, for callers that need ssh's other modes.</summary>
-    public ToolCommand Command(SshTarget target, IReadOnlyList<string> sshArguments, TimeSpan timeout) =>
-        new("ssh", [.. Options(target), .. sshArguments, "--", target.Address]) { Timeout = timeout };
+    /// <summary>Copies a local file to the node (scp over the control master); the remote path is not read by a shell.</summary>
+    public async Task CopyToAsync(SshTarget target, string localPath, string remotePath, TimeSpan timeout, CancellationToken ct = default)
+    {
+        PrepareDirectories();
+        var command = new ToolCommand("scp", [.. ConfigOptions(target), "-q", "-P", target.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--", localPath, $"{target.User}@{target.Address}:{remotePath}"]) { Timeout = timeout };
+        try { await runner.RunAsync(command, ct); }
+        catch (ToolFailedException e) when (Classify(e.StandardError) is { } kind && kind != SshFailureKind.Unreachable || e.ExitCode == SshErrorExitCode)
+        {
+            throw new SshFailure(Classify(e.StandardError) ?? SshFailureKind.Unreachable, Explain(Classify(e.StandardError) ?? SshFailureKind.Unreachable, target, e.StandardError), e);
+        }
+    }
+
+    /// <summary>
+    /// Forwards a local unix socket to one on the node through the node's control master (ssh -O forward), so local
+    /// clients (QMP) reach a remote QEMU; the master is opened first if it is not up.
+    /// </summary>
+    public async Task ForwardUnixSocketAsync(SshTarget target, string localSocket, string remoteSocket, CancellationToken ct = default)
+    {
+        await RunAsync(target, ["true"], TimeSpan.FromSeconds(30), ct);
+        File.Delete(localSocket);
+        await runner.RunAsync(new ToolCommand("ssh", [.. Options(target), "-O", "forward", "-L", localSocket + ":" + remoteSocket, "--", target.Address])
+        {
+            Timeout = TimeSpan.FromSeconds(15),
+        }, ct);
+    }
+
+    /// <summary>Stops a forwarding made by <see cref="ForwardUnixSocketAsync"/> (nothing when the master is gone) and removes the local socket.</summary>
+    public async Task CancelForwardAsync(SshTarget target, string localSocket, string remoteSocket, CancellationToken ct = default)
+    {
+        PrepareDirectories();
+        await runner.RunAsync(new ToolCommand("ssh", [.. Options(target), "-O", "cancel", "-L", localSocket + ":" + remoteSocket, "--", target.Address])
+        {
+            Timeout = TimeSpan.FromSeconds(15),
+            AcceptedExitCodes = [SshErrorExitCode],
+        }, ct);
+        File.Delete(localSocket);
+    }
 
     /// <summary>Closes the node's control master, if one runs (the node was removed or its key changed).</summary>
     public async Task CloseAsync(SshTarget target, CancellationToken ct = default)

@@ -1,0 +1,252 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using StratusLab.Server.Modules.Scheduling.Contracts;
+using StratusLab.Server.Platform.Host;
+
+namespace StratusLab.Server.Modules.Compute.Drivers;
+
+/// <summary>
+/// QEMU on an SSH node (host driver "ssh"): the same arguments as on this machine, run on the node over the node's
+/// control master, with every node-side path under the node's own root ({root}/instances/{id}, {root}/cache), never the
+/// server's data dir. The boot disk comes from the node-local cache: the image a CoW clone stands on is copied to the
+/// node once, and each VM gets its own qcow2 overlay there. QMP is the node's socket forwarded to the VM's local socket
+/// (ssh -O forward -L), so every QMP use goes through the same <see cref="QmpSessions"/> gate as local VMs.
+/// </summary>
+internal sealed class SshQemuDriver(SshTransport ssh, INodeDirectory nodes, ComputeStore store, QemuImg qemuImg, ILogger<SshQemuDriver> logger) : IHypervisorDriver
+{
+    static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(60);
+    readonly QmpSessions _qmp = new();
+
+    public string Name => "ssh";
+    public bool UsesRealMedia => true;
+
+    async Task<NodeInfo> NodeOfAsync(long instanceId, CancellationToken ct)
+    {
+        var row = await store.GetAsync(instanceId) ?? throw new HypervisorException($"instance {instanceId} does not exist");
+        if (row.Host is null) throw new HypervisorException($"instance {instanceId} is not placed on a host");
+        return await nodes.FindNodeAsync(row.Host, ct) ?? throw new HypervisorException($"host {row.Host} of instance {instanceId} is not an SSH node");
+    }
+
+    static string NodeDirectory(NodeInfo node, long instanceId) => $"{node.Root}/instances/{instanceId.ToString(CultureInfo.InvariantCulture)}";
+
+    static string LocalSocket(VmRef vm) =>
+        vm.Directory is null ? throw new HypervisorException($"instance {vm.InstanceId} has no VM directory") : QemuPaths.For(vm.Directory).QmpSocket;
+
+    public async Task PrologAsync(VmSpec spec, CancellationToken ct)
+    {
+        var node = await NodeOfAsync(spec.InstanceId, ct);
+        if (node.State != "OK") throw new HypervisorException($"node {node.Name} is in state {node.State}: {node.Reason}");
+    }
+
+    public async Task<VmStarted> StartAsync(VmSpec spec, CancellationToken ct)
+    {
+        var node = await NodeOfAsync(spec.InstanceId, ct);
+        if (spec.Nics.Any(n => n.Tap is not null))
+            throw new HypervisorException($"bridge networks do not reach SSH nodes yet; start the instance on a user-mode network, or on this machine");
+        var dir = NodeDirectory(node, spec.InstanceId);
+        var paths = QemuPaths.For(dir, dir + "/serial.log");
+        try
+        {
+            await RemoteAsync(node, ["mkdir", "-p", dir, node.Root + "/cache", Path.GetDirectoryName(paths.QmpSocket)!], ct);
+            await RemoteAsync(node, ["rm", "-f", paths.QmpSocket, paths.EventSocket, paths.ConsoleSocket, paths.PidFile], ct);
+            var disks = new List<VmDisk>();
+            for (var i = 0; i < spec.Disks.Count; i++) disks.Add(await StageDiskAsync(node, spec.Disks[i], dir, i, ct));
+            string? iso = null;
+            if (spec.ContextIso is not null)
+            {
+                iso = dir + "/context.iso";
+                await ssh.CopyToAsync(node.Ssh, spec.ContextIso, iso, CommandTimeout, ct);
+            }
+            var args = QemuDriver.BuildArguments(spec with { Directory = dir, Disks = disks, ContextIso = iso }, node.Accelerator, paths);
+            try
+            {
+                await ssh.RunAsync(node.Ssh, ["qemu-system-x86_64", .. args], CommandTimeout, ct);
+            }
+            catch (ToolFailedException e)
+            {
+                throw new HypervisorException($"QEMU did not start on node {node.Name}: {e.StandardError.Trim()}", e);
+            }
+            var pid = int.Parse((await RemoteAsync(node, ["cat", paths.PidFile], ct)).Trim(), CultureInfo.InvariantCulture);
+            Directory.CreateDirectory(spec.Directory);
+            await ssh.ForwardUnixSocketAsync(node.Ssh, QemuPaths.For(spec.Directory).QmpSocket, paths.QmpSocket, ct);
+            logger.LogInformation("Instance {Id}: QEMU runs on node {Node} as pid {Pid} in {Directory}", spec.InstanceId, node.Name, pid, dir);
+            return new VmStarted(pid, node.Accelerator);
+        }
+        catch (SshFailure e)
+        {
+            throw new HypervisorException($"node {node.Name}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// The disk as the node opens it: a CoW clone becomes an overlay on the node over the cached copy of its backing
+    /// image (copied once per image); any other disk is copied whole into the VM's node directory.
+    /// </summary>
+    async Task<VmDisk> StageDiskAsync(NodeInfo node, VmDisk disk, string dir, int index, CancellationToken ct)
+    {
+        var info = await qemuImg.InfoAsync(disk.Path, ct, disk.Format);
+        var target = $"{dir}/disk{index.ToString(CultureInfo.InvariantCulture)}.{disk.Format}";
+        if (info.BackingFile is { } backing && disk.Format == "qcow2")
+        {
+            var backingPath = Path.IsPathRooted(backing) ? backing : Path.Combine(Path.GetDirectoryName(disk.Path)!, backing);
+            var backingFormat = info.BackingFormat ?? (await qemuImg.InfoAsync(backingPath, ct)).Format;
+            var cached = $"{node.Root}/cache/{CacheName(backingPath)}";
+            var present = await ssh.RunAsync(node.Ssh, ["test", "-f", cached], CommandTimeout, ct, acceptedExitCodes: [1]);
+            if (present.ExitCode != 0)
+            {
+                var partial = cached + ".part";
+                await ssh.CopyToAsync(node.Ssh, backingPath, partial, TimeSpan.FromMinutes(30), ct);
+                await RemoteAsync(node, ["mv", "-f", partial, cached], ct);
+                logger.LogInformation("Node {Node}: cached {Image} as {Cached}", node.Name, backingPath, cached);
+            }
+            await RemoteAsync(node, ["qemu-img", .. QemuImg.Overlay(target, cached, backingFormat)], ct);
+            return disk with { Path = target };
+        }
+        await ssh.CopyToAsync(node.Ssh, disk.Path, target, TimeSpan.FromMinutes(30), ct);
+        return disk with { Path = target };
+    }
+
+    /// <summary>The cache name of an image: its file name and size, so a changed image is a new entry (plain characters only).</summary>
+    static string CacheName(string path)
+    {
+        var name = Regex.Replace(Path.GetFileName(path), "[^A-Za-z0-9._-]", "_");
+        return $"{new FileInfo(path).Length.ToString(CultureInfo.InvariantCulture)}-{name}";
+    }
+
+    public async Task<VmPowerState> QueryAsync(VmRef vm, CancellationToken ct)
+    {
+        var node = await NodeOfAsync(vm.InstanceId, ct);
+        if (node.State != "OK" && node.MissedProbes > 0)
+            throw new VmStateUnknownException($"state UNKNOWN: node {node.Name} is in ERROR ({node.Reason}); the VM is re-attached if it still runs when the node answers again");
+        try
+        {
+            var status = await QmpAsync(node, vm, "query-status", null, ct);
+            if (status?["status"]?.GetValue<string>() == "guest-panicked") return VmPowerState.Panicked;
+            return status?["running"]?.GetValue<bool>() == true ? VmPowerState.Running : VmPowerState.Paused;
+        }
+        catch (QmpTimeoutException)
+        {
+            return VmPowerState.Unresponsive;
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException or HypervisorException)
+        {
+            try { return await IsRunningOnNodeAsync(node, vm, ct) ? VmPowerState.Running : VmPowerState.Off; }
+            catch (HypervisorException unreachable) when (unreachable.InnerException is SshFailure)
+            {
+                throw new VmStateUnknownException($"state UNKNOWN: node {node.Name} does not answer ({unreachable.InnerException.Message})", unreachable);
+            }
+        }
+    }
+
+    /// <summary>Runs a QMP command through the forwarded socket; when the forwarding is gone (a new control master after a node blip), it is made again once.</summary>
+    async Task<JsonNode?> QmpAsync(NodeInfo node, VmRef vm, string command, JsonObject? arguments, CancellationToken ct)
+    {
+        try
+        {
+            return await _qmp.ExecuteAsync(LocalSocket(vm), command, arguments, ct);
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException || e is HypervisorException and not QmpTimeoutException and not QmpCommandException)
+        {
+            logger.LogInformation("Instance {Id}: re-forwarding QMP from node {Node} ({Error})", vm.InstanceId, node.Name, e.Message);
+            await ForwardAsync(node, vm, ct);
+            return await _qmp.ExecuteAsync(LocalSocket(vm), command, arguments, ct);
+        }
+    }
+
+    async Task ForwardAsync(NodeInfo node, VmRef vm, CancellationToken ct)
+    {
+        try
+        {
+            var remote = QemuPaths.For(NodeDirectory(node, vm.InstanceId)).QmpSocket;
+            Directory.CreateDirectory(vm.Directory!);
+            await ssh.ForwardUnixSocketAsync(node.Ssh, LocalSocket(vm), remote, ct);
+        }
+        catch (Exception e) when (e is SshFailure or ToolFailedException or ToolTimeoutException)
+        {
+            throw new HypervisorException($"node {node.Name}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Whether this instance's QEMU (its pidfile under the node directory) runs on the node.</summary>
+    async Task<bool> IsRunningOnNodeAsync(NodeInfo node, VmRef vm, CancellationToken ct)
+    {
+        try
+        {
+            var found = await ssh.RunAsync(node.Ssh, ["pgrep", "-f", "--", PidFilePattern(node, vm.InstanceId)], CommandTimeout, ct, acceptedExitCodes: [1]);
+            return found.ExitCode == 0;
+        }
+        catch (Exception e) when (e is SshFailure or ToolFailedException or ToolTimeoutException)
+        {
+            throw new HypervisorException($"node {node.Name} does not answer: {e.Message}", e);
+        }
+    }
+
+    static string PidFilePattern(NodeInfo node, long instanceId) => "-pidfile " + Regex.Escape(QemuPaths.For(NodeDirectory(node, instanceId)).PidFile) + "( |$)";
+
+    public async Task ShutdownAsync(VmRef vm, TimeSpan timeout, CancellationToken ct)
+    {
+        var node = await NodeOfAsync(vm.InstanceId, ct);
+        try { await QmpAsync(node, vm, "system_powerdown", null, ct); }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or HypervisorException or IOException)
+        {
+            logger.LogWarning("Instance {Id}: ACPI power-down request on node {Node} failed ({Error}); killing it", vm.InstanceId, node.Name, e.Message);
+        }
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (!await IsRunningOnNodeAsync(node, vm, ct)) break;
+            await Task.Delay(500, ct);
+        }
+        await KillAsync(vm, ct);
+    }
+
+    /// <summary>Kills the VM's QEMU on the node, removes its node directory and the QMP forwarding: nothing of it stays on the node.</summary>
+    public async Task KillAsync(VmRef vm, CancellationToken ct)
+    {
+        var node = await NodeOfAsync(vm.InstanceId, ct);
+        var dir = NodeDirectory(node, vm.InstanceId);
+        var paths = QemuPaths.For(dir);
+        try
+        {
+            await ssh.RunAsync(node.Ssh, ["pkill", "-KILL", "-f", "--", PidFilePattern(node, vm.InstanceId)], CommandTimeout, ct, acceptedExitCodes: [1]);
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+            while (await IsRunningOnNodeAsync(node, vm, ct))
+            {
+                if (DateTime.UtcNow > deadline) throw new HypervisorException($"QEMU of instance {vm.InstanceId} did not die on node {node.Name} after SIGKILL");
+                await Task.Delay(100, ct);
+            }
+            await RemoteAsync(node, ["rm", "-rf", "--", dir, paths.QmpSocket, paths.EventSocket, paths.ConsoleSocket], ct);
+            if (vm.Directory is not null) await ssh.CancelForwardAsync(node.Ssh, LocalSocket(vm), paths.QmpSocket, ct);
+        }
+        catch (SshFailure e)
+        {
+            throw new HypervisorException($"node {node.Name} does not answer, so instance {vm.InstanceId} could not be killed there: {e.Message}", e);
+        }
+    }
+
+    public async Task PauseAsync(VmRef vm, CancellationToken ct) => await QmpAsync(await NodeOfAsync(vm.InstanceId, ct), vm, "stop", null, ct);
+    public async Task ResumeAsync(VmRef vm, CancellationToken ct) => await QmpAsync(await NodeOfAsync(vm.InstanceId, ct), vm, "cont", null, ct);
+    public async Task ResetAsync(VmRef vm, CancellationToken ct) => await QmpAsync(await NodeOfAsync(vm.InstanceId, ct), vm, "system_reset", null, ct);
+
+    public Task AttachDiskAsync(VmRef vm, HotDisk disk, CancellationToken ct) =>
+        throw new HypervisorException("hot-plugging disks into VMs on SSH nodes is not supported yet; attach the volume at launch, or run the instance on this machine");
+
+    public Task DetachDiskAsync(VmRef vm, string deviceId, CancellationToken ct) =>
+        throw new HypervisorException("hot-unplugging disks from VMs on SSH nodes is not supported yet");
+
+    /// <summary>VMs on nodes are re-attached through their instance rows (QueryAsync); orphans on nodes are not hunted yet.</summary>
+    public Task<IReadOnlyList<VmRef>> ListRunningAsync(CancellationToken ct) => Task.FromResult<IReadOnlyList<VmRef>>([]);
+
+    async Task<string> RemoteAsync(NodeInfo node, IReadOnlyList<string> command, CancellationToken ct)
+    {
+        try
+        {
+            return (await ssh.RunAsync(node.Ssh, command, CommandTimeout, ct)).StandardOutput;
+        }
+        catch (ToolFailedException e)
+        {
+            throw new HypervisorException($"{command[0]} failed on node {node.Name}: {e.StandardError.Trim()}", e);
+        }
+    }
+}

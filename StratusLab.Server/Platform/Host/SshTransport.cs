@@ -113,9 +113,24 @@ public sealed class SshTransport(ICommandRunner runner, ServerOptions options)
         var command = new ToolCommand("scp", [.. ConfigOptions(target), "-q", "-P", target.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "--", localPath, $"{target.User}@{target.Address}:{remotePath}"]) { Timeout = timeout };
         try { await runner.RunAsync(command, ct); }
-        catch (ToolFailedException e) when (Classify(e.StandardError) is { } kind && kind != SshFailureKind.Unreachable || e.ExitCode == SshErrorExitCode)
+        catch (ToolFailedException e) when (e.ExitCode == SshErrorExitCode)
         {
-            throw new SshFailure(Classify(e.StandardError) ?? SshFailureKind.Unreachable, Explain(Classify(e.StandardError) ?? SshFailureKind.Unreachable, target, e.StandardError), e);
+            var kind = Classify(e.StandardError) ?? SshFailureKind.Unreachable;
+            throw new SshFailure(kind, Explain(kind, target, e.StandardError), e);
+        }
+    }
+
+    /// <summary>Copies a file from the node to this machine (scp over the control master).</summary>
+    public async Task CopyFromAsync(SshTarget target, string remotePath, string localPath, TimeSpan timeout, CancellationToken ct = default)
+    {
+        PrepareDirectories();
+        var command = new ToolCommand("scp", [.. ConfigOptions(target), "-q", "-P", target.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--", $"{target.User}@{target.Address}:{remotePath}", localPath]) { Timeout = timeout };
+        try { await runner.RunAsync(command, ct); }
+        catch (ToolFailedException e) when (e.ExitCode == SshErrorExitCode)
+        {
+            var kind = Classify(e.StandardError) ?? SshFailureKind.Unreachable;
+            throw new SshFailure(kind, Explain(kind, target, e.StandardError), e);
         }
     }
 

@@ -13,7 +13,7 @@ namespace StratusLab.Server.Modules.Compute.Drivers;
 /// node once, and each VM gets its own qcow2 overlay there. QMP is the node's socket forwarded to the VM's local socket
 /// (ssh -O forward -L), so every QMP use goes through the same <see cref="QmpSessions"/> gate as local VMs.
 /// </summary>
-internal sealed class SshQemuDriver(SshTransport ssh, INodeDirectory nodes, ComputeStore store, QemuImg qemuImg, ILogger<SshQemuDriver> logger) : IHypervisorDriver
+internal sealed class SshQemuDriver(SshTransport ssh, ICommandRunner runner, INodeDirectory nodes, ComputeStore store, QemuImg qemuImg, ILogger<SshQemuDriver> logger) : IHypervisorDriver
 {
     static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(60);
     readonly QmpSessions _qmp = new();
@@ -43,7 +43,9 @@ internal sealed class SshQemuDriver(SshTransport ssh, INodeDirectory nodes, Comp
     {
         var node = await NodeOfAsync(spec.InstanceId, ct);
         if (spec.Nics.Any(n => n.Tap is not null))
-            throw new HypervisorException($"bridge networks do not reach SSH nodes yet; start the instance on a user-mode network, or on this machine");
+            throw new HypervisorException("bridge networks do not reach SSH nodes yet; start the instance on a user-mode network, or on this machine");
+        if (spec.Disks.Count > 1)
+            throw new HypervisorException("persistent volumes are not attached to VMs on SSH nodes yet; start the instance without volumes, or on this machine");
         var dir = NodeDirectory(node, spec.InstanceId);
         var paths = QemuPaths.For(dir, dir + "/serial.log");
         try
@@ -80,13 +82,15 @@ internal sealed class SshQemuDriver(SshTransport ssh, INodeDirectory nodes, Comp
     }
 
     /// <summary>
-    /// The disk as the node opens it: a CoW clone becomes an overlay on the node over the cached copy of its backing
-    /// image (copied once per image); any other disk is copied whole into the VM's node directory.
+    /// The disk as the node opens it. A CoW clone (a qcow2 overlay) is copied to the node as it is (small, unless the VM
+    /// wrote to it before a stop) and rebased, without reading data, onto the node's cached copy of the same image,
+    /// which is copied once per image; any other disk is copied whole.
     /// </summary>
     async Task<VmDisk> StageDiskAsync(NodeInfo node, VmDisk disk, string dir, int index, CancellationToken ct)
     {
         var info = await qemuImg.InfoAsync(disk.Path, ct, disk.Format);
         var target = $"{dir}/disk{index.ToString(CultureInfo.InvariantCulture)}.{disk.Format}";
+        await ssh.CopyToAsync(node.Ssh, disk.Path, target, TimeSpan.FromMinutes(30), ct);
         if (info.BackingFile is { } backing && disk.Format == "qcow2")
         {
             var backingPath = Path.IsPathRooted(backing) ? backing : Path.Combine(Path.GetDirectoryName(disk.Path)!, backing);
@@ -100,11 +104,25 @@ internal sealed class SshQemuDriver(SshTransport ssh, INodeDirectory nodes, Comp
                 await RemoteAsync(node, ["mv", "-f", partial, cached], ct);
                 logger.LogInformation("Node {Node}: cached {Image} as {Cached}", node.Name, backingPath, cached);
             }
-            await RemoteAsync(node, ["qemu-img", .. QemuImg.Overlay(target, cached, backingFormat)], ct);
-            return disk with { Path = target };
+            await RemoteAsync(node, ["qemu-img", "rebase", "-u", "-f", "qcow2", "-F", backingFormat, "-b", cached, target], ct);
         }
-        await ssh.CopyToAsync(node.Ssh, disk.Path, target, TimeSpan.FromMinutes(30), ct);
         return disk with { Path = target };
+    }
+
+    /// <summary>
+    /// After the VM stopped: its boot disk comes back from the node into the instance's clone, rebased onto the clone's own
+    /// backing image, so a start on any host, save-as-image and the clone's lifecycle see what the guest wrote.
+    /// </summary>
+    async Task CopyBootDiskBackAsync(NodeInfo node, long instanceId, CancellationToken ct)
+    {
+        var row = await store.GetAsync(instanceId);
+        if (row?.BootDisk is not { } boot || !File.Exists(boot.Path)) return;
+        var info = await qemuImg.InfoAsync(boot.Path, ct, boot.Format);
+        var incoming = boot.Path + ".from-node";
+        await ssh.CopyFromAsync(node.Ssh, $"{NodeDirectory(node, instanceId)}/disk0.{boot.Format}", incoming, TimeSpan.FromMinutes(30), ct);
+        if (info.BackingFile is { } backing && boot.Format == "qcow2")
+            await runner.RunAsync(new ToolCommand(QemuImg.Tool, ["rebase", "-u", "-f", "qcow2", "-F", info.BackingFormat ?? "qcow2", "-b", backing, incoming]), ct);
+        File.Move(incoming, boot.Path, overwrite: true);
     }
 
     /// <summary>The cache name of an image: its file name and size, so a changed image is a new entry (plain characters only).</summary>
@@ -198,7 +216,28 @@ internal sealed class SshQemuDriver(SshTransport ssh, INodeDirectory nodes, Comp
             if (!await IsRunningOnNodeAsync(node, vm, ct)) break;
             await Task.Delay(500, ct);
         }
+        await KillProcessAsync(node, vm, ct);
+        try { await CopyBootDiskBackAsync(node, vm.InstanceId, ct); }
+        catch (SshFailure e) { throw new HypervisorException($"node {node.Name}: the boot disk could not be copied back: {e.Message}", e); }
         await KillAsync(vm, ct);
+    }
+
+    async Task KillProcessAsync(NodeInfo node, VmRef vm, CancellationToken ct)
+    {
+        try
+        {
+            await ssh.RunAsync(node.Ssh, ["pkill", "-KILL", "-f", "--", PidFilePattern(node, vm.InstanceId)], CommandTimeout, ct, acceptedExitCodes: [1]);
+        }
+        catch (SshFailure e)
+        {
+            throw new HypervisorException($"node {node.Name} does not answer, so instance {vm.InstanceId} could not be stopped there: {e.Message}", e);
+        }
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while (await IsRunningOnNodeAsync(node, vm, ct))
+        {
+            if (DateTime.UtcNow > deadline) throw new HypervisorException($"QEMU of instance {vm.InstanceId} did not die on node {node.Name} after SIGKILL");
+            await Task.Delay(100, ct);
+        }
     }
 
     /// <summary>Kills the VM's QEMU on the node, removes its node directory and the QMP forwarding: nothing of it stays on the node.</summary>
@@ -207,21 +246,15 @@ internal sealed class SshQemuDriver(SshTransport ssh, INodeDirectory nodes, Comp
         var node = await NodeOfAsync(vm.InstanceId, ct);
         var dir = NodeDirectory(node, vm.InstanceId);
         var paths = QemuPaths.For(dir);
+        await KillProcessAsync(node, vm, ct);
         try
         {
-            await ssh.RunAsync(node.Ssh, ["pkill", "-KILL", "-f", "--", PidFilePattern(node, vm.InstanceId)], CommandTimeout, ct, acceptedExitCodes: [1]);
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
-            while (await IsRunningOnNodeAsync(node, vm, ct))
-            {
-                if (DateTime.UtcNow > deadline) throw new HypervisorException($"QEMU of instance {vm.InstanceId} did not die on node {node.Name} after SIGKILL");
-                await Task.Delay(100, ct);
-            }
             await RemoteAsync(node, ["rm", "-rf", "--", dir, paths.QmpSocket, paths.EventSocket, paths.ConsoleSocket], ct);
             if (vm.Directory is not null) await ssh.CancelForwardAsync(node.Ssh, LocalSocket(vm), paths.QmpSocket, ct);
         }
         catch (SshFailure e)
         {
-            throw new HypervisorException($"node {node.Name} does not answer, so instance {vm.InstanceId} could not be killed there: {e.Message}", e);
+            throw new HypervisorException($"node {node.Name} does not answer, so instance {vm.InstanceId} could not be cleaned up there: {e.Message}", e);
         }
     }
 

@@ -275,7 +275,8 @@ public class SshNodeHostTests
     static async Task<IReadOnlyList<int>> QemuInAsync(SshNode node) =>
         (await node.Namespace.PidsAsync()).Where(pid =>
         {
-            try { return File.ReadAllText($"/proc/{pid}/cmdline").StartsWith("qemu-system", StringComparison.Ordinal); }
+            // VMs only: the node probe's short KVM test guest is not one.
+            try { return File.ReadAllText($"/proc/{pid}/cmdline").StartsWith("qemu-system-x86_64\0-name\0stratuslab-", StringComparison.Ordinal); }
             catch (IOException) { return false; }
         }).ToList();
 

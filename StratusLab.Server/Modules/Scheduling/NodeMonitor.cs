@@ -30,21 +30,26 @@ internal sealed class NodeMonitor(SchedulingStore store, SshTransport ssh, Sched
         }
     }
 
-    /// <summary>Probes one node now and records the outcome; returns the host as it is afterwards.</summary>
-    public async Task<HostRow> ProbeAsync(HostRow host, CancellationToken ct)
+    /// <summary>
+    /// Probes one node now and records the outcome; returns the host as it is afterwards. The KVM boot probe (up to 10 s
+    /// where /dev/kvm exists but hangs) runs when <paramref name="full"/> or while the accelerator is unknown; periodic probes keep its answer.
+    /// </summary>
+    public async Task<HostRow> ProbeAsync(HostRow host, CancellationToken ct, bool full = false)
     {
         var target = host.Ssh ?? throw new InvalidOperationException($"{host.Name} is not an SSH node");
         await _probing.WaitAsync(ct);
         try
         {
-            var facts = await NodeProbe.RunAsync(ssh, target, host.NodeRoot ?? options.NodeRoot, ct);
+            var bootProbe = full || host.Accelerator is null;
+            var facts = await NodeProbe.RunAsync(ssh, target, host.NodeRoot ?? options.NodeRoot, bootProbe, ct);
+            var accelerator = bootProbe ? facts.Accelerator : host.Accelerator!;
             var missing = facts.Missing();
             var state = missing.Count == 0 ? "OK" : "ERROR";
             var reason = missing.Count == 0 ? null : $"missing on the node: {string.Join(", ", missing)}; install them on {target.Address}, then probe again (POST /api/v1/hosts/{host.Name}/probe).";
             var cpus = facts.Cpus > 0 ? (long)Math.Max(1, Math.Floor(facts.Cpus * options.CpuOvercommit)) : (long?)null;
             var memory = facts.MemoryMiB >= 64 ? facts.MemoryMiB : (long?)null;
             var usage = facts.Cpus > 0 ? Math.Round(Math.Min(100, 100 * facts.LoadAverage / facts.Cpus), 1) : 0;
-            await store.SetProbedAsync(host.Name, state, reason, cpus, memory, usage, Math.Max(0, facts.MemoryMiB - facts.MemoryAvailableMiB), facts.Accelerator,
+            await store.SetProbedAsync(host.Name, state, reason, cpus, memory, usage, Math.Max(0, facts.MemoryMiB - facts.MemoryAvailableMiB), accelerator,
                 JsonSerializer.Serialize(facts));
             if (state != host.State || host.MissedProbes > 0)
                 logger.LogInformation("SSH node {Host} ({Target}): {State}{Reason}", host.Name, target, state, reason is null ? "" : " - " + reason);

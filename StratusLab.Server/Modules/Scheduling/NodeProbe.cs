@@ -50,8 +50,9 @@ internal static class NodeProbe
         """;
 
     /// <summary>The remote script: the facts, then (when /dev/kvm is usable) the same boot-sector KVM probe as on this machine.</summary>
-    public static string BuildScript(string nodeRoot)
+    public static string BuildScript(string nodeRoot, bool bootProbe = true)
     {
+        if (!bootProbe) return Script + "\n";
         var image = nodeRoot.TrimEnd('/') + "/kvm-probe.img";
         var sector = QemuProbe.BootSector();
         var octal = new StringBuilder();
@@ -67,9 +68,9 @@ internal static class NodeProbe
     }
 
     /// <summary>Runs the probe; throws <see cref="SshFailure"/> when the node cannot be reached.</summary>
-    public static async Task<NodeFacts> RunAsync(SshTransport ssh, SshTarget target, string nodeRoot, CancellationToken ct)
+    public static async Task<NodeFacts> RunAsync(SshTransport ssh, SshTarget target, string nodeRoot, bool bootProbe, CancellationToken ct)
     {
-        var result = await ssh.RunAsync(target, ["sh", "-s", "--", nodeRoot], TimeSpan.FromSeconds(30), ct, standardInput: BuildScript(nodeRoot));
+        var result = await ssh.RunAsync(target, ["sh", "-s", "--", nodeRoot], TimeSpan.FromSeconds(30), ct, standardInput: BuildScript(nodeRoot, bootProbe));
         return Parse(result.StandardOutput);
     }
 

@@ -91,7 +91,7 @@ internal static class SchedulingEndpoints
             throw ApiException.Conflict($"Host '{taken.Name}' is already the node at {target.Address}:{target.Port}.");
         if (!await store.InsertSshHostAsync(name, body.Cpus ?? 1, body.MemoryMiB ?? 64, body.Cpus is not null && body.MemoryMiB is not null, target, root))
             throw ApiException.Conflict($"A host named '{name}' already exists.");
-        var probed = await nodes.ProbeAsync((await store.FindHostAsync(name))!, ct);
+        var probed = await nodes.ProbeAsync((await store.FindHostAsync(name))!, ct, full: true);
         return TypedResults.Created($"/api/v1/hosts/{name}", ToView(probed));
     }
 
@@ -99,7 +99,7 @@ internal static class SchedulingEndpoints
     {
         var host = await store.FindHostAsync(name) ?? throw ApiException.NotFound($"Host '{name}'");
         if (host.Ssh is null) throw ApiException.Conflict($"'{name}' is not an SSH node; only SSH nodes are probed.");
-        return TypedResults.Ok(ToView(await nodes.ProbeAsync(host, ct)));
+        return TypedResults.Ok(ToView(await nodes.ProbeAsync(host, ct, full: true)));
     }
 
     /// <summary>Forgets a node's pinned SSH host key (it was reinstalled), then probes it: the key it shows now is pinned.</summary>
@@ -109,7 +109,7 @@ internal static class SchedulingEndpoints
         if (host.Ssh is not { } target) throw ApiException.Conflict($"'{name}' is not an SSH node; it has no host key.");
         await ssh.CloseAsync(target, ct);
         await ssh.ForgetHostKeyAsync(target, ct);
-        return TypedResults.Ok(ToView(await nodes.ProbeAsync(host, ct)));
+        return TypedResults.Ok(ToView(await nodes.ProbeAsync(host, ct, full: true)));
     }
 
     static async Task<Ok<HostView>> DisableHost(string name, SchedulingStore store)

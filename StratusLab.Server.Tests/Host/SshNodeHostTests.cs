@@ -314,6 +314,15 @@ public class SshNodeHostTests
             Assert.That(await QemuInAsync(node), Has.Count.EqualTo(1), "the killed VM's QEMU is gone from the node");
             Assert.That(Directory.Exists(Path.Combine(node.Root, "instances", second.ToString())), Is.False, "its node directory is removed");
 
+            // The serial console comes back from the node.
+            var consoleDeadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
+            string console;
+            while (!(console = await _admin.GetStringAsync($"/api/v1/instances/{first}/console")).Contains("Linux version", StringComparison.Ordinal))
+            {
+                Assert.That(DateTime.UtcNow, Is.LessThan(consoleDeadline), "the guest's boot messages reach the console API: " + console);
+                await Task.Delay(500);
+            }
+
             // QMP reaches the node's QEMU through the forwarded socket.
             await (await _admin.PostAsync($"/api/v1/instances/{first}/actions/suspend", null)).Json(202);
             Assert.That((await InstanceApiTests.WaitAsync(_admin, first, "SUSPENDED", 60))["state"]!.GetValue<string>(), Is.EqualTo("SUSPENDED"));

@@ -57,11 +57,12 @@ internal static class NodeProbe
         var sector = QemuProbe.BootSector();
         var octal = new StringBuilder();
         foreach (var b in sector.Take(12)) octal.Append('\\').Append(Convert.ToString(b, 8).PadLeft(3, '0'));
-        var qemu = SshTransport.RemoteCommandLine(["timeout", "10", "qemu-system-x86_64", .. QemuProbe.Arguments("kvm", image)]);
+        // 5 s as on this machine (a boot sector needs far less under KVM); -k: a QEMU stuck in KVM_RUN may ignore SIGTERM.
+        var qemu = SshTransport.RemoteCommandLine(["timeout", "-k", "2", "5", "qemu-system-x86_64", .. QemuProbe.Arguments("kvm", image)]);
         return Script + "\n" + $$"""
             if [ -r /dev/kvm ] && [ -w /dev/kvm ] && command -v qemu-system-x86_64 >/dev/null 2>&1; then
               { printf '{{octal}}'; head -c 498 /dev/zero; printf '\125\252'; } > {{SshTransport.Quote(image)}}
-              {{qemu}} >/dev/null 2>&1; echo "kvmprobe=$?"
+              {{qemu}} </dev/null >/dev/null 2>&1; echo "kvmprobe=$?"
               rm -f {{SshTransport.Quote(image)}}
             fi
             """ + "\n";
@@ -70,7 +71,8 @@ internal static class NodeProbe
     /// <summary>Runs the probe; throws <see cref="SshFailure"/> when the node cannot be reached.</summary>
     public static async Task<NodeFacts> RunAsync(SshTransport ssh, SshTarget target, string nodeRoot, bool bootProbe, CancellationToken ct)
     {
-        var result = await ssh.RunAsync(target, ["sh", "-s", "--", nodeRoot], TimeSpan.FromSeconds(30), ct, standardInput: BuildScript(nodeRoot, bootProbe));
+        // Generous: a busy node answers slowly, and a missed probe must mean "not answering", not "slow".
+        var result = await ssh.RunAsync(target, ["sh", "-s", "--", nodeRoot], TimeSpan.FromSeconds(bootProbe ? 90 : 60), ct, standardInput: BuildScript(nodeRoot, bootProbe));
         return Parse(result.StandardOutput);
     }
 

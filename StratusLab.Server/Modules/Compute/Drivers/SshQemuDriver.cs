@@ -13,10 +13,17 @@ namespace StratusLab.Server.Modules.Compute.Drivers;
 /// node once, and each VM gets its own qcow2 overlay there. QMP is the node's socket forwarded to the VM's local socket
 /// (ssh -O forward -L), so every QMP use goes through the same <see cref="QmpSessions"/> gate as local VMs.
 /// </summary>
-internal sealed class SshQemuDriver(SshTransport ssh, ICommandRunner runner, INodeDirectory nodes, ComputeStore store, QemuImg qemuImg, ILogger<SshQemuDriver> logger) : IHypervisorDriver
+internal sealed class SshQemuDriver(SshTransport ssh, ICommandRunner runner, INodeDirectory nodes, ComputeStore store, QemuImg qemuImg,
+    Console.ConsoleLogs consoles, ComputeOptions compute, ILogger<SshQemuDriver> logger) : IHypervisorDriver
 {
     static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(60);
     readonly QmpSessions _qmp = new();
+
+    /// <summary>How far each VM's node-side serial log has been copied into its console log; unknown after a server restart (it resumes at the end).</summary>
+    readonly System.Collections.Concurrent.ConcurrentDictionary<long, long> _consoleOffsets = new();
+
+    // Fixed text; the offset, the path and the limit are positional arguments. Prints the log's size, then the new bytes.
+    const string ConsoleScript = """f="$2"; [ -f "$f" ] || exit 0; size=$(stat -c %s "$f"); echo "$size"; [ "$1" = end ] && exit 0; tail -c +"$(( $1 + 1 ))" "$f" | head -c "$3" """;
 
     public string Name => "ssh";
     public bool UsesRealMedia => true;
@@ -70,6 +77,8 @@ internal sealed class SshQemuDriver(SshTransport ssh, ICommandRunner runner, INo
                 throw new HypervisorException($"QEMU did not start on node {node.Name}: {e.StandardError.Trim()}", e);
             }
             var pid = int.Parse((await RemoteAsync(node, ["cat", paths.PidFile], ct)).Trim(), CultureInfo.InvariantCulture);
+            consoles.Prepare(spec.InstanceId);
+            _consoleOffsets[spec.InstanceId] = 0;
             Directory.CreateDirectory(spec.Directory);
             await ssh.ForwardUnixSocketAsync(node.Ssh, QemuPaths.For(spec.Directory).QmpSocket, paths.QmpSocket, ct);
             logger.LogInformation("Instance {Id}: QEMU runs on node {Node} as pid {Pid} in {Directory}", spec.InstanceId, node.Name, pid, dir);
@@ -140,6 +149,7 @@ internal sealed class SshQemuDriver(SshTransport ssh, ICommandRunner runner, INo
         try
         {
             var status = await QmpAsync(node, vm, "query-status", null, ct);
+            await CopyConsoleAsync(node, vm.InstanceId, ct);
             if (status?["status"]?.GetValue<string>() == "guest-panicked") return VmPowerState.Panicked;
             return status?["running"]?.GetValue<bool>() == true ? VmPowerState.Running : VmPowerState.Paused;
         }
@@ -202,6 +212,31 @@ internal sealed class SshQemuDriver(SshTransport ssh, ICommandRunner runner, INo
 
     static string PidFilePattern(NodeInfo node, long instanceId) => "-pidfile " + Regex.Escape(QemuPaths.For(NodeDirectory(node, instanceId)).PidFile) + "( |$)";
 
+    /// <summary>The serial console comes back over SSH: what the node's serial log gained since the last copy is appended to the console log.</summary>
+    async Task CopyConsoleAsync(NodeInfo node, long instanceId, CancellationToken ct)
+    {
+        var known = _consoleOffsets.TryGetValue(instanceId, out var offset);
+        var log = $"{NodeDirectory(node, instanceId)}/serial.log";
+        var max = (compute.ConsoleLogMaxKiB * 1024L).ToString(CultureInfo.InvariantCulture);
+        try
+        {
+            var result = await ssh.RunAsync(node.Ssh, ["sh", "-c", ConsoleScript, "sh", known ? offset.ToString(CultureInfo.InvariantCulture) : "end", log, max], CommandTimeout, ct);
+            var output = result.StandardOutput;
+            var newline = output.IndexOf('\n', StringComparison.Ordinal);
+            if (newline < 0 || !long.TryParse(output[..newline], NumberStyles.Integer, CultureInfo.InvariantCulture, out var size)) return;
+            if (!known) { _consoleOffsets[instanceId] = size; return; }
+            var text = output[(newline + 1)..];
+            if (text.Length == 0) return;
+            consoles.Append(instanceId, text);
+            _consoleOffsets[instanceId] = Math.Min(size, offset + System.Text.Encoding.UTF8.GetByteCount(text));
+            consoles.Bound(instanceId);
+        }
+        catch (Exception e) when (e is SshFailure or ToolFailedException or ToolTimeoutException)
+        {
+            logger.LogDebug("Instance {Id}: copying the console from node {Node} failed: {Error}", instanceId, node.Name, e.Message);
+        }
+    }
+
     public async Task ShutdownAsync(VmRef vm, TimeSpan timeout, CancellationToken ct)
     {
         var node = await NodeOfAsync(vm.InstanceId, ct);
@@ -247,6 +282,9 @@ internal sealed class SshQemuDriver(SshTransport ssh, ICommandRunner runner, INo
         var dir = NodeDirectory(node, vm.InstanceId);
         var paths = QemuPaths.For(dir);
         await KillProcessAsync(node, vm, ct);
+        // The VM's last words (a crash, a panic) are kept before its node directory goes.
+        await CopyConsoleAsync(node, vm.InstanceId, ct);
+        _consoleOffsets.TryRemove(vm.InstanceId, out _);
         try
         {
             await RemoteAsync(node, ["rm", "-rf", "--", dir, paths.QmpSocket, paths.EventSocket, paths.ConsoleSocket], ct);

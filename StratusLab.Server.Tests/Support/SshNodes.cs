@@ -64,6 +64,7 @@ public sealed class SshNode : IAsyncDisposable
             await RunAsync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "stratuslab-test-node", "-f", Path.Combine(directory, "ssh_host_ed25519_key")]);
             await File.WriteAllTextAsync(Path.Combine(directory, "authorized_keys"), authorizedKey.Trim() + "\n");
             System.IO.Directory.CreateDirectory(Path.Combine(directory, "node-root"));
+            System.IO.Directory.CreateDirectory(Path.Combine(directory, "home"));
             // sshd's privilege separation directory; Debian's package makes it only at boot.
             System.IO.Directory.CreateDirectory("/run/sshd");
             var config = Path.Combine(directory, "sshd_config");
@@ -84,7 +85,8 @@ public sealed class SshNode : IAsyncDisposable
                 "Subsystem sftp internal-sftp",
                 "MaxSessions 64",
                 "MaxStartups 64",
-                .. path is null ? Array.Empty<string>() : [$"SetEnv PATH={path}"],
+                // The node's own home: the host root's shell start-up files (and whatever locks they take) stay out of the node.
+                $"SetEnv HOME={Path.Combine(directory, "home")}" + (path is null ? "" : $" PATH={path}"),
             ]);
             var node = new SshNode(ns, directory, hostAddress, address, hostLink, config);
             await node.StartSshdAsync();

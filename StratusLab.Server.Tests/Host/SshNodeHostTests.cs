@@ -317,7 +317,7 @@ public class SshNodeHostTests
             // The serial console comes back from the node.
             var consoleDeadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
             string console;
-            while (!(console = await _admin.GetStringAsync($"/api/v1/instances/{first}/console")).Contains("Linux version", StringComparison.Ordinal))
+            while (!(console = await _admin.GetStringAsync($"/api/v1/instances/{first}/console")).Contains("stratuslab: mounted proc", StringComparison.Ordinal))
             {
                 Assert.That(DateTime.UtcNow, Is.LessThan(consoleDeadline), "the guest's boot messages reach the console API: " + console);
                 await Task.Delay(500);

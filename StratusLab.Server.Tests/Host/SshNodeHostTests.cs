@@ -343,7 +343,8 @@ public class SshNodeHostTests
             var down = Stopwatch.StartNew();
             var unknown = await UntilAsync(first, i => i["failureReason"]?.GetValue<string>()?.Contains("UNKNOWN") == true, 60, "UNKNOWN while the node is down");
             TestContext.Progress.WriteLine($"VM shown UNKNOWN {down.Elapsed.TotalSeconds:0.0} s after the node's sshd stopped");
-            Assert.That(unknown["failureReason"]!.GetValue<string>(), Does.Contain("node node-a is in ERROR"));
+            Assert.That(unknown["failureReason"]!.GetValue<string>(), Does.Contain("node node-a"), "the reason names the node (not answering, then in ERROR)");
+            await UntilAsync(first, i => i["failureReason"]?.GetValue<string>()?.Contains("node node-a is in ERROR") == true, 60, "the reason follows the host's ERROR");
             Assert.That((await HostAsync("node-a"))["state"]!.GetValue<string>(), Is.EqualTo("ERROR"));
             await node.StartSshdAsync();
             var back = await UntilAsync(first, i => i["failureReason"] is null && i["state"]!.GetValue<string>() == "RUNNING", 60, "re-attached when the node is back");

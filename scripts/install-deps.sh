@@ -14,6 +14,7 @@ packages=(
 )
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(hyperfine time awscli python3-boto3 debootstrap fdisk e2fsprogs)   # debootstrap etc.: the Debian cloud-init test guest
+  packages+=(openssh-server)   # SSH nodes: each test node runs its own sshd (own config, port, keys) in a network namespace
 fi
 
 missing=()

@@ -38,6 +38,7 @@ public static class PlatformModule
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(new Store(options.DatabasePath, options.Store.BusyTimeoutMs));
         services.AddSingleton<ICommandRunner, CommandRunner>();
+        services.AddSingleton<SshTransport>();
         services.AddSingleton<DiskSpace>();
         services.AddSingleton<Contracts.IFreeSpaceGuard>(sp => sp.GetRequiredService<DiskSpace>());
         services.AddSingleton<GuestApiAddress>();

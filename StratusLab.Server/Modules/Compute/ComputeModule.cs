@@ -2,6 +2,7 @@ using StratusLab.Server.Modules.Compute.Contracts;
 using StratusLab.Server.Modules.Compute.Drivers;
 using StratusLab.Server.Modules.Compute.Jobs;
 using StratusLab.Server.Modules.Context.Contracts;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using StratusLab.Server.Platform.Configuration;
 
 namespace StratusLab.Server.Modules.Compute;
@@ -24,6 +25,8 @@ internal static class ComputeModule
         services.AddSingleton<GuestPanics>();
         services.AddHypervisorDriver<QemuDriver>("qemu");
         services.AddHypervisorDriver<SimulatedDriver>("simulated");
+        services.TryAddSingleton<Platform.Host.QemuImg>();
+        services.AddHypervisorDriver<SshQemuDriver>("ssh");
         services.AddSingleton<GuestInstances>();
         services.AddSingleton<IGuestInstances>(sp => sp.GetRequiredService<GuestInstances>());
         services.AddSingleton<InstanceDisks>();

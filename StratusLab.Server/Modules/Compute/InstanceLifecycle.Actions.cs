@@ -327,6 +327,12 @@ internal sealed partial class InstanceLifecycle
                 var driver = services.GetHypervisor(current.Driver);
                 VmPowerState power;
                 try { power = await driver.QueryAsync(new VmRef(current.Id, current.VmDir, (int?)current.Pid), ct); }
+                catch (VmStateUnknownException e)
+                {
+                    // Its node does not answer: the VM may well still run there; the instance says so until the node is back.
+                    if (await store.SetMonitorWarningAsync(current.Id, e.Message) is { } unknown) Publish(unknown);
+                    continue;
+                }
                 catch (HypervisorException) { continue; }
                 if (power == VmPowerState.Panicked)
                 {

@@ -5,7 +5,7 @@ namespace StratusLab.Server.Modules.Scheduling;
 /// <summary>A host as the scheduler sees it: declared capacity, what placements hold, what monitoring measured.</summary>
 internal sealed record HostState(
     string Name, string Driver, bool Enabled, long Cpus, long MemoryMiB,
-    long AllocatedCpus, long AllocatedMemoryMiB, long RunningVms, double CpuUsage, long MemoryUsedMiB)
+    long AllocatedCpus, long AllocatedMemoryMiB, long RunningVms, double CpuUsage, long MemoryUsedMiB, string State = "OK", string? StateReason = null)
 {
     public long FreeCpus => Cpus - AllocatedCpus;
     public long FreeMemoryMiB => MemoryMiB - AllocatedMemoryMiB;
@@ -74,6 +74,7 @@ internal static class Placement
         foreach (var host in hosts.OrderBy(h => h.Name, StringComparer.Ordinal))
         {
             if (!host.Enabled) { rejections.Add($"{host.Name}: disabled"); continue; }
+            if (host.State == "ERROR") { rejections.Add($"{host.Name}: in state ERROR ({host.StateReason})"); continue; }
             if (host.FreeCpus < request.Cpu) { rejections.Add($"{host.Name}: needs {request.Cpu} CPU, {host.FreeCpus} free"); continue; }
             if (host.FreeMemoryMiB < request.MemoryMiB) { rejections.Add($"{host.Name}: needs {request.MemoryMiB} MiB, {host.FreeMemoryMiB} free"); continue; }
             var attributes = host.Attributes();

@@ -18,6 +18,9 @@ internal static class SchedulingModule
         services.AddSingleton<IHostAllocations>(sp => sp.GetRequiredService<PlacementRules>());
         services.AddSingleton<HostMonitor>();
         services.AddHostedService<SchedulingHost>();
+        services.AddSingleton<NodeMonitor>();
+        services.AddSingleton<INodeDirectory>(sp => sp.GetRequiredService<NodeMonitor>());
+        services.AddHostedService(sp => sp.GetRequiredService<NodeMonitor>());
         services.AddSingleton<Contracts.IScheduler, Scheduler>();
         return services;
     }

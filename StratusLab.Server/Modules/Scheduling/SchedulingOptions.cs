@@ -9,6 +9,12 @@ internal sealed class SchedulingOptions : IValidatedOptions
     public int PendingTimeoutSeconds { get; set; } = 300;
     public int SafetyNetSeconds { get; set; } = 10;
     public double CpuOvercommit { get; set; } = 4;
+    /// <summary>How often SSH nodes are probed.</summary>
+    public int NodeProbeIntervalSeconds { get; set; } = 30;
+    /// <summary>An SSH node that misses this many probes in a row goes to state ERROR.</summary>
+    public int NodeMissedProbes { get; set; } = 3;
+    /// <summary>The default directory an SSH node keeps its VMs and image cache in (node-side; never the server's data dir).</summary>
+    public string NodeRoot { get; set; } = "/var/lib/stratuslab-node";
 
     public IEnumerable<string> Problems()
     {
@@ -20,6 +26,10 @@ internal sealed class SchedulingOptions : IValidatedOptions
         }
         problems.Range("Scheduling:PendingTimeoutSeconds", PendingTimeoutSeconds, 0, 86_400 * 30);
         problems.Range("Scheduling:SafetyNetSeconds", SafetyNetSeconds, 1, 3600);
+        problems.Range("Scheduling:NodeProbeIntervalSeconds", NodeProbeIntervalSeconds, 1, 3600);
+        problems.Range("Scheduling:NodeMissedProbes", NodeMissedProbes, 1, 1000);
+        if (!Path.IsPathFullyQualified(NodeRoot))
+            problems.Add($"Scheduling:NodeRoot = '{NodeRoot}' is not accepted; accepted values: an absolute path on the nodes.");
         if (CpuOvercommit is < 0.1 or > 100 || double.IsNaN(CpuOvercommit))
             problems.Add($"Scheduling:CpuOvercommit = {CpuOvercommit} is out of range; accepted values: 0.1..100.");
         return problems;

@@ -21,8 +21,22 @@ internal sealed class HostRow
     public long AllocatedCpus { get; init; }
     public long AllocatedMemoryMib { get; init; }
     public long RunningVms { get; init; }
+    public string State { get; init; } = "OK";
+    public string? StateReason { get; init; }
+    public string? SshUser { get; init; }
+    public string? SshAddress { get; init; }
+    public long? SshPort { get; init; }
+    public string? SshKeyFile { get; init; }
+    public string? NodeRoot { get; init; }
+    public bool CapacityDeclared { get; init; }
+    public long MissedProbes { get; init; }
+    public string? ProbeJson { get; init; }
+    public DateTimeOffset? ProbedAt { get; init; }
 
-    public HostState ToState() => new(Name, Driver, Enabled, Cpus, MemoryMib, AllocatedCpus, AllocatedMemoryMib, RunningVms, CpuUsage, MemoryUsedMib);
+    /// <summary>How to reach the host when it is an SSH node, else null.</summary>
+    public Platform.Host.SshTarget? Ssh => SshAddress is null ? null : new(SshUser ?? "root", SshAddress, (int)(SshPort ?? 22), SshKeyFile);
+
+    public HostState ToState() => new(Name, Driver, Enabled, Cpus, MemoryMib, AllocatedCpus, AllocatedMemoryMib, RunningVms, CpuUsage, MemoryUsedMib, State, StateReason);
 }
 
 /// <summary>The Scheduling module's SQL (tables sched_*).</summary>
@@ -33,7 +47,9 @@ internal sealed class SchedulingStore(Store store)
     const string HostQuery = """
         SELECT h.name AS Name, h.driver AS Driver, h.cpus AS Cpus, h.memory_mib AS MemoryMib, h.enabled AS Enabled, h.is_local AS IsLocal,
                h.cpu_usage AS CpuUsage, h.memory_used_mib AS MemoryUsedMib, h.accelerator AS Accelerator, h.created_at AS CreatedAt,
-               h.monitored_at AS MonitoredAt,
+               h.monitored_at AS MonitoredAt, h.state AS State, h.state_reason AS StateReason, h.ssh_user AS SshUser, h.ssh_address AS SshAddress,
+               h.ssh_port AS SshPort, h.ssh_key_file AS SshKeyFile, h.node_root AS NodeRoot, h.capacity_declared AS CapacityDeclared,
+               h.missed_probes AS MissedProbes, h.probe_json AS ProbeJson, h.probed_at AS ProbedAt,
                COALESCE(SUM(a.cpus), 0) AS AllocatedCpus, COALESCE(SUM(a.memory_mib), 0) AS AllocatedMemoryMib, COUNT(a.instance_id) AS RunningVms
         FROM sched_hosts h LEFT JOIN sched_allocations a ON a.host = h.name
         """;
@@ -59,6 +75,45 @@ internal sealed class SchedulingStore(Store store)
             INSERT INTO sched_hosts (name, driver, cpus, memory_mib, is_local, created_at) VALUES (@name, @driver, @cpus, @memoryMib, @isLocal, @now)
             ON CONFLICT (name) DO NOTHING
             """, new { name, driver, cpus, memoryMib, isLocal, now = DateTimeOffset.UtcNow }) == 1;
+    }
+
+    /// <summary>Adds an SSH node, in ERROR until its first probe says otherwise.</summary>
+    public async Task<bool> InsertSshHostAsync(string name, long cpus, long memoryMib, bool capacityDeclared, Platform.Host.SshTarget ssh, string nodeRoot)
+    {
+        await using var connection = await store.OpenAsync();
+        return await connection.ExecuteAsync("""
+            INSERT INTO sched_hosts (name, driver, cpus, memory_mib, is_local, created_at, state, state_reason, ssh_user, ssh_address, ssh_port, ssh_key_file,
+                                     node_root, capacity_declared)
+            VALUES (@name, 'ssh', @cpus, @memoryMib, 0, @now, 'ERROR', 'not probed yet', @user, @address, @port, @keyFile, @nodeRoot, @capacityDeclared)
+            ON CONFLICT (name) DO NOTHING
+            """, new { name, cpus, memoryMib, now = DateTimeOffset.UtcNow, user = ssh.User, address = ssh.Address, port = ssh.Port, keyFile = ssh.KeyFile, nodeRoot, capacityDeclared }) == 1;
+    }
+
+    /// <summary>Records a probe that reached the node: its state, what it found and, unless declared, its capacity.</summary>
+    public async Task SetProbedAsync(string name, string state, string? reason, long? cpus, long? memoryMib, double cpuUsage, long memoryUsedMib, string accelerator, string probeJson)
+    {
+        await using var connection = await store.OpenAsync();
+        var now = DateTimeOffset.UtcNow;
+        await connection.ExecuteAsync("""
+            UPDATE sched_hosts SET state = @state, state_reason = @reason, missed_probes = 0, probe_json = @probeJson, probed_at = @now, monitored_at = @now,
+                cpu_usage = @cpuUsage, memory_used_mib = @memoryUsedMib, accelerator = @accelerator,
+                cpus = CASE WHEN capacity_declared = 0 AND @cpus IS NOT NULL THEN @cpus ELSE cpus END,
+                memory_mib = CASE WHEN capacity_declared = 0 AND @memoryMib IS NOT NULL THEN @memoryMib ELSE memory_mib END
+            WHERE name = @name
+            """, new { name, state, reason, cpus, memoryMib, cpuUsage, memoryUsedMib, accelerator, probeJson, now });
+    }
+
+    /// <summary>Records a probe that did not reach the node; the host goes to ERROR when <paramref name="errorNow"/> or after <paramref name="maxMissed"/> misses in a row. Returns the new miss count.</summary>
+    public async Task<long> SetProbeMissedAsync(string name, string reason, bool errorNow, int maxMissed)
+    {
+        await using var connection = await store.OpenAsync();
+        return await connection.ExecuteScalarAsync<long>("""
+            UPDATE sched_hosts SET missed_probes = missed_probes + 1, probed_at = @now,
+                state = CASE WHEN @errorNow OR missed_probes + 1 >= @maxMissed THEN 'ERROR' ELSE state END,
+                state_reason = CASE WHEN @errorNow OR missed_probes + 1 >= @maxMissed THEN @reason ELSE state_reason END
+            WHERE name = @name
+            RETURNING missed_probes
+            """, new { name, reason, errorNow, maxMissed, now = DateTimeOffset.UtcNow });
     }
 
     public async Task UpdateLocalHostAsync(string name, string driver, long cpus, long memoryMib)

@@ -48,6 +48,9 @@ internal enum VmPowerState { Running, Paused, Off, Panicked, Unresponsive }
 /// <summary>A driver action failed; the message is the hypervisor's own error text.</summary>
 internal class HypervisorException(string message, Exception? inner = null) : Exception(message, inner);
 
+/// <summary>The VM's host does not answer (an SSH node in ERROR): whether the VM runs is unknown; the message says why.</summary>
+internal sealed class VmStateUnknownException(string message, Exception? inner = null) : HypervisorException(message, inner);
+
 /// <summary>Starts and controls VMs on one host.</summary>
 internal interface IHypervisorDriver
 {

@@ -2,18 +2,10 @@ namespace StratusLab.Server.Modules.Compute.Drivers;
 
 internal sealed partial class QemuDriver
 {
-    // A 512-byte boot sector: writes 'K' to the debug console, then asks isa-debug-exit to end QEMU with code (0x10 << 1) | 1 = 33.
-    static readonly byte[] ProbeCode = [0xB0, 0x4B, 0xE6, 0xE9, 0xB0, 0x10, 0xE6, 0xF4, 0xFA, 0xF4, 0xEB, 0xFD];
-    const int ProbeSuccessExitCode = 33;
+    const int ProbeSuccessExitCode = Platform.Host.QemuProbe.SuccessExitCode;
 
     /// <summary>The probe's arguments: boot the sector with the given accelerator (pure).</summary>
-    public static IReadOnlyList<string> ProbeArguments(string accelerator, string image) =>
-    [
-        "-accel", accelerator, .. accelerator == "kvm" ? new[] { "-cpu", "host" } : [],
-        "-machine", "pc", "-m", "16", "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-        "-drive", $"file={Escape(image)},format=raw,if=ide",
-        "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
-    ];
+    public static IReadOnlyList<string> ProbeArguments(string accelerator, string image) => Platform.Host.QemuProbe.Arguments(accelerator, image);
 
     /// <summary>The kernel probe's arguments: boot a Linux kernel without a root fs, so it panics and QEMU exits (pure).</summary>
     public static IReadOnlyList<string> KernelProbeArguments(string accelerator, string kernel, string serialLog) =>
@@ -38,11 +30,7 @@ internal sealed partial class QemuDriver
         try
         {
             var image = Path.Combine(dir.FullName, "probe.img");
-            var sector = new byte[512];
-            ProbeCode.CopyTo(sector, 0);
-            sector[510] = 0x55;
-            sector[511] = 0xAA;
-            await File.WriteAllBytesAsync(image, sector, ct);
+            await File.WriteAllBytesAsync(image, Platform.Host.QemuProbe.BootSector(), ct);
             try
             {
                 var result = await _runner.RunAsync(new Platform.Host.ToolCommand(Binary, ProbeArguments(accelerator, image))

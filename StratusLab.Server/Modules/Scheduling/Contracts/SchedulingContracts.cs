@@ -56,3 +56,18 @@ public interface IPlacementRules
 
 /// <summary>Why a request can never be placed: <see cref="Resource"/> is "cpu", "memory", "count" or "hosts".</summary>
 public sealed record PlacementObstacle(string Resource, string Reason);
+
+/// <summary>
+/// A host reached over SSH (driver ssh): how to reach it, the directory it keeps its VMs in (node-side, never the
+/// server's data dir), and what the last probe said. <see cref="State"/> is OK or ERROR (with <see cref="Reason"/>).
+/// </summary>
+public sealed record NodeInfo(string Name, Platform.Host.SshTarget Ssh, string Root, string State, string? Reason, string Accelerator, long MissedProbes, DateTimeOffset? ProbedAt);
+
+/// <summary>The SSH nodes and their probed state.</summary>
+public interface INodeDirectory
+{
+    /// <summary>The node of this host name, or null when the host is not an SSH node (or does not exist).</summary>
+    Task<NodeInfo?> FindNodeAsync(string host, CancellationToken ct = default);
+
+    Task<IReadOnlyList<NodeInfo>> ListNodesAsync(CancellationToken ct = default);
+}

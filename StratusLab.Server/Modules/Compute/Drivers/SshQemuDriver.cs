@@ -1,0 +1,323 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using StratusLab.Server.Modules.Scheduling.Contracts;
+using StratusLab.Server.Platform.Host;
+
+namespace StratusLab.Server.Modules.Compute.Drivers;
+
+/// <summary>
+/// QEMU on an SSH node (host driver "ssh"): the same arguments as on this machine, run on the node over the node's
+/// control master, with every node-side path under the node's own root ({root}/instances/{id}, {root}/cache), never the
+/// server's data dir. The boot disk comes from the node-local cache: the image a CoW clone stands on is copied to the
+/// node once, and each VM gets its own qcow2 overlay there. QMP is the node's socket forwarded to the VM's local socket
+/// (ssh -O forward -L), so every QMP use goes through the same <see cref="QmpSessions"/> gate as local VMs.
+/// </summary>
+internal sealed class SshQemuDriver(SshTransport ssh, ICommandRunner runner, INodeDirectory nodes, ComputeStore store, QemuImg qemuImg,
+    Console.ConsoleLogs consoles, ComputeOptions compute, ILogger<SshQemuDriver> logger) : IHypervisorDriver
+{
+    static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(60);
+    readonly QmpSessions _qmp = new();
+
+    /// <summary>How far each VM's node-side serial log has been copied into its console log; unknown after a server restart (it resumes at the end).</summary>
+    readonly System.Collections.Concurrent.ConcurrentDictionary<long, long> _consoleOffsets = new();
+
+    // Fixed text; the offset, the path and the limit are positional arguments. Prints the log's size, then the new bytes.
+    const string ConsoleScript = """f="$2"; [ -f "$f" ] || exit 0; size=$(stat -c %s "$f"); echo "$size"; [ "$1" = end ] && exit 0; tail -c +"$(( $1 + 1 ))" "$f" | head -c "$3" """;
+
+    public string Name => "ssh";
+    public bool UsesRealMedia => true;
+
+    async Task<NodeInfo> NodeOfAsync(long instanceId, CancellationToken ct)
+    {
+        var row = await store.GetAsync(instanceId) ?? throw new HypervisorException($"instance {instanceId} does not exist");
+        if (row.Host is null) throw new HypervisorException($"instance {instanceId} is not placed on a host");
+        return await nodes.FindNodeAsync(row.Host, ct) ?? throw new HypervisorException($"host {row.Host} of instance {instanceId} is not an SSH node");
+    }
+
+    static string NodeDirectory(NodeInfo node, long instanceId) => $"{node.Root}/instances/{instanceId.ToString(CultureInfo.InvariantCulture)}";
+
+    static string LocalSocket(VmRef vm) =>
+        vm.Directory is null ? throw new HypervisorException($"instance {vm.InstanceId} has no VM directory") : QemuPaths.For(vm.Directory).QmpSocket;
+
+    public async Task PrologAsync(VmSpec spec, CancellationToken ct)
+    {
+        var node = await NodeOfAsync(spec.InstanceId, ct);
+        if (node.State != "OK") throw new HypervisorException($"node {node.Name} is in state {node.State}: {node.Reason}");
+    }
+
+    public async Task<VmStarted> StartAsync(VmSpec spec, CancellationToken ct)
+    {
+        var node = await NodeOfAsync(spec.InstanceId, ct);
+        if (spec.Nics.Any(n => n.Tap is not null))
+            throw new HypervisorException("bridge networks do not reach SSH nodes yet; start the instance on a user-mode network, or on this machine");
+        if (spec.Disks.Count > 1)
+            throw new HypervisorException("persistent volumes are not attached to VMs on SSH nodes yet; start the instance without volumes, or on this machine");
+        var dir = NodeDirectory(node, spec.InstanceId);
+        var paths = QemuPaths.For(dir, dir + "/serial.log");
+        try
+        {
+            await RemoteAsync(node, ["mkdir", "-p", dir, node.Root + "/cache", Path.GetDirectoryName(paths.QmpSocket)!], ct);
+            await RemoteAsync(node, ["rm", "-f", paths.QmpSocket, paths.EventSocket, paths.ConsoleSocket, paths.PidFile], ct);
+            var disks = new List<VmDisk>();
+            for (var i = 0; i < spec.Disks.Count; i++) disks.Add(await StageDiskAsync(node, spec.Disks[i], dir, i, ct));
+            string? iso = null;
+            if (spec.ContextIso is not null)
+            {
+                iso = dir + "/context.iso";
+                await ssh.CopyToAsync(node.Ssh, spec.ContextIso, iso, CommandTimeout, ct);
+            }
+            var args = QemuDriver.BuildArguments(spec with { Directory = dir, Disks = disks, ContextIso = iso }, node.Accelerator, paths);
+            try
+            {
+                await ssh.RunAsync(node.Ssh, ["qemu-system-x86_64", .. args], CommandTimeout, ct);
+            }
+            catch (ToolFailedException e)
+            {
+                throw new HypervisorException($"QEMU did not start on node {node.Name}: {e.StandardError.Trim()}", e);
+            }
+            var pid = int.Parse((await RemoteAsync(node, ["cat", paths.PidFile], ct)).Trim(), CultureInfo.InvariantCulture);
+            consoles.Prepare(spec.InstanceId);
+            _consoleOffsets[spec.InstanceId] = 0;
+            Directory.CreateDirectory(spec.Directory);
+            await ssh.ForwardUnixSocketAsync(node.Ssh, QemuPaths.For(spec.Directory).QmpSocket, paths.QmpSocket, ct);
+            logger.LogInformation("Instance {Id}: QEMU runs on node {Node} as pid {Pid} in {Directory}", spec.InstanceId, node.Name, pid, dir);
+            return new VmStarted(pid, node.Accelerator);
+        }
+        catch (SshFailure e)
+        {
+            throw new HypervisorException($"node {node.Name}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// The disk as the node opens it. A CoW clone (a qcow2 overlay) is copied to the node as it is (small, unless the VM
+    /// wrote to it before a stop) and rebased, without reading data, onto the node's cached copy of the same image,
+    /// which is copied once per image; any other disk is copied whole.
+    /// </summary>
+    async Task<VmDisk> StageDiskAsync(NodeInfo node, VmDisk disk, string dir, int index, CancellationToken ct)
+    {
+        var info = await qemuImg.InfoAsync(disk.Path, ct, disk.Format);
+        var target = $"{dir}/disk{index.ToString(CultureInfo.InvariantCulture)}.{disk.Format}";
+        await ssh.CopyToAsync(node.Ssh, disk.Path, target, TimeSpan.FromMinutes(30), ct);
+        if (info.BackingFile is { } backing && disk.Format == "qcow2")
+        {
+            var backingPath = Path.IsPathRooted(backing) ? backing : Path.Combine(Path.GetDirectoryName(disk.Path)!, backing);
+            var backingFormat = info.BackingFormat ?? (await qemuImg.InfoAsync(backingPath, ct)).Format;
+            var cached = $"{node.Root}/cache/{CacheName(backingPath)}";
+            var present = await ssh.RunAsync(node.Ssh, ["test", "-f", cached], CommandTimeout, ct, acceptedExitCodes: [1]);
+            if (present.ExitCode != 0)
+            {
+                var partial = cached + ".part";
+                await ssh.CopyToAsync(node.Ssh, backingPath, partial, TimeSpan.FromMinutes(30), ct);
+                await RemoteAsync(node, ["mv", "-f", partial, cached], ct);
+                logger.LogInformation("Node {Node}: cached {Image} as {Cached}", node.Name, backingPath, cached);
+            }
+            await RemoteAsync(node, ["qemu-img", "rebase", "-u", "-f", "qcow2", "-F", backingFormat, "-b", cached, target], ct);
+        }
+        return disk with { Path = target };
+    }
+
+    /// <summary>
+    /// After the VM stopped: its boot disk comes back from the node into the instance's clone, rebased onto the clone's own
+    /// backing image, so a start on any host, save-as-image and the clone's lifecycle see what the guest wrote.
+    /// </summary>
+    async Task CopyBootDiskBackAsync(NodeInfo node, long instanceId, CancellationToken ct)
+    {
+        var row = await store.GetAsync(instanceId);
+        if (row?.BootDisk is not { } boot || !File.Exists(boot.Path)) return;
+        var info = await qemuImg.InfoAsync(boot.Path, ct, boot.Format);
+        var incoming = boot.Path + ".from-node";
+        await ssh.CopyFromAsync(node.Ssh, $"{NodeDirectory(node, instanceId)}/disk0.{boot.Format}", incoming, TimeSpan.FromMinutes(30), ct);
+        if (info.BackingFile is { } backing && boot.Format == "qcow2")
+            await runner.RunAsync(new ToolCommand(QemuImg.Tool, ["rebase", "-u", "-f", "qcow2", "-F", info.BackingFormat ?? "qcow2", "-b", backing, incoming]), ct);
+        File.Move(incoming, boot.Path, overwrite: true);
+    }
+
+    /// <summary>The cache name of an image: its file name and size, so a changed image is a new entry (plain characters only).</summary>
+    static string CacheName(string path)
+    {
+        var name = Regex.Replace(Path.GetFileName(path), "[^A-Za-z0-9._-]", "_");
+        return $"{new FileInfo(path).Length.ToString(CultureInfo.InvariantCulture)}-{name}";
+    }
+
+    public async Task<VmPowerState> QueryAsync(VmRef vm, CancellationToken ct)
+    {
+        var node = await NodeOfAsync(vm.InstanceId, ct);
+        if (node.State != "OK" && node.MissedProbes > 0)
+            throw new VmStateUnknownException($"state UNKNOWN: node {node.Name} is in ERROR ({node.Reason}); the VM is re-attached if it still runs when the node answers again");
+        try
+        {
+            var status = await QmpAsync(node, vm, "query-status", null, ct);
+            await CopyConsoleAsync(node, vm.InstanceId, ct);
+            if (status?["status"]?.GetValue<string>() == "guest-panicked") return VmPowerState.Panicked;
+            return status?["running"]?.GetValue<bool>() == true ? VmPowerState.Running : VmPowerState.Paused;
+        }
+        catch (QmpTimeoutException)
+        {
+            return VmPowerState.Unresponsive;
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException or HypervisorException)
+        {
+            try { return await IsRunningOnNodeAsync(node, vm, ct) ? VmPowerState.Running : VmPowerState.Off; }
+            catch (HypervisorException unreachable) when (unreachable.InnerException is SshFailure)
+            {
+                throw new VmStateUnknownException($"state UNKNOWN: node {node.Name} does not answer ({unreachable.InnerException.Message})", unreachable);
+            }
+        }
+    }
+
+    /// <summary>Runs a QMP command through the forwarded socket; when the forwarding is gone (a new control master after a node blip), it is made again once.</summary>
+    async Task<JsonNode?> QmpAsync(NodeInfo node, VmRef vm, string command, JsonObject? arguments, CancellationToken ct)
+    {
+        try
+        {
+            return await _qmp.ExecuteAsync(LocalSocket(vm), command, arguments, ct);
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException || e is HypervisorException and not QmpTimeoutException and not QmpCommandException)
+        {
+            logger.LogInformation("Instance {Id}: re-forwarding QMP from node {Node} ({Error})", vm.InstanceId, node.Name, e.Message);
+            await ForwardAsync(node, vm, ct);
+            return await _qmp.ExecuteAsync(LocalSocket(vm), command, arguments, ct);
+        }
+    }
+
+    async Task ForwardAsync(NodeInfo node, VmRef vm, CancellationToken ct)
+    {
+        try
+        {
+            var remote = QemuPaths.For(NodeDirectory(node, vm.InstanceId)).QmpSocket;
+            Directory.CreateDirectory(vm.Directory!);
+            await ssh.ForwardUnixSocketAsync(node.Ssh, LocalSocket(vm), remote, ct);
+        }
+        catch (Exception e) when (e is SshFailure or ToolFailedException or ToolTimeoutException)
+        {
+            throw new HypervisorException($"node {node.Name}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Whether this instance's QEMU (its pidfile under the node directory) runs on the node.</summary>
+    async Task<bool> IsRunningOnNodeAsync(NodeInfo node, VmRef vm, CancellationToken ct)
+    {
+        try
+        {
+            var found = await ssh.RunAsync(node.Ssh, ["pgrep", "-f", "--", PidFilePattern(node, vm.InstanceId)], CommandTimeout, ct, acceptedExitCodes: [1]);
+            return found.ExitCode == 0;
+        }
+        catch (Exception e) when (e is SshFailure or ToolFailedException or ToolTimeoutException)
+        {
+            throw new HypervisorException($"node {node.Name} does not answer: {e.Message}", e);
+        }
+    }
+
+    static string PidFilePattern(NodeInfo node, long instanceId) => "-pidfile " + Regex.Escape(QemuPaths.For(NodeDirectory(node, instanceId)).PidFile) + "( |$)";
+
+    /// <summary>The serial console comes back over SSH: what the node's serial log gained since the last copy is appended to the console log.</summary>
+    async Task CopyConsoleAsync(NodeInfo node, long instanceId, CancellationToken ct)
+    {
+        var known = _consoleOffsets.TryGetValue(instanceId, out var offset);
+        var log = $"{NodeDirectory(node, instanceId)}/serial.log";
+        var max = (compute.ConsoleLogMaxKiB * 1024L).ToString(CultureInfo.InvariantCulture);
+        try
+        {
+            var result = await ssh.RunAsync(node.Ssh, ["sh", "-c", ConsoleScript, "sh", known ? offset.ToString(CultureInfo.InvariantCulture) : "end", log, max], CommandTimeout, ct);
+            var output = result.StandardOutput;
+            var newline = output.IndexOf('\n', StringComparison.Ordinal);
+            if (newline < 0 || !long.TryParse(output[..newline], NumberStyles.Integer, CultureInfo.InvariantCulture, out var size)) return;
+            if (!known) { _consoleOffsets[instanceId] = size; return; }
+            var text = output[(newline + 1)..];
+            if (text.Length == 0) return;
+            consoles.Append(instanceId, text);
+            _consoleOffsets[instanceId] = Math.Min(size, offset + System.Text.Encoding.UTF8.GetByteCount(text));
+            consoles.Bound(instanceId);
+        }
+        catch (Exception e) when (e is SshFailure or ToolFailedException or ToolTimeoutException)
+        {
+            logger.LogDebug("Instance {Id}: copying the console from node {Node} failed: {Error}", instanceId, node.Name, e.Message);
+        }
+    }
+
+    public async Task ShutdownAsync(VmRef vm, TimeSpan timeout, CancellationToken ct)
+    {
+        var node = await NodeOfAsync(vm.InstanceId, ct);
+        try { await QmpAsync(node, vm, "system_powerdown", null, ct); }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or HypervisorException or IOException)
+        {
+            logger.LogWarning("Instance {Id}: ACPI power-down request on node {Node} failed ({Error}); killing it", vm.InstanceId, node.Name, e.Message);
+        }
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (!await IsRunningOnNodeAsync(node, vm, ct)) break;
+            await Task.Delay(500, ct);
+        }
+        await KillProcessAsync(node, vm, ct);
+        try { await CopyBootDiskBackAsync(node, vm.InstanceId, ct); }
+        catch (SshFailure e) { throw new HypervisorException($"node {node.Name}: the boot disk could not be copied back: {e.Message}", e); }
+        await KillAsync(vm, ct);
+    }
+
+    async Task KillProcessAsync(NodeInfo node, VmRef vm, CancellationToken ct)
+    {
+        try
+        {
+            await ssh.RunAsync(node.Ssh, ["pkill", "-KILL", "-f", "--", PidFilePattern(node, vm.InstanceId)], CommandTimeout, ct, acceptedExitCodes: [1]);
+        }
+        catch (SshFailure e)
+        {
+            throw new HypervisorException($"node {node.Name} does not answer, so instance {vm.InstanceId} could not be stopped there: {e.Message}", e);
+        }
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while (await IsRunningOnNodeAsync(node, vm, ct))
+        {
+            if (DateTime.UtcNow > deadline) throw new HypervisorException($"QEMU of instance {vm.InstanceId} did not die on node {node.Name} after SIGKILL");
+            await Task.Delay(100, ct);
+        }
+    }
+
+    /// <summary>Kills the VM's QEMU on the node, removes its node directory and the QMP forwarding: nothing of it stays on the node.</summary>
+    public async Task KillAsync(VmRef vm, CancellationToken ct)
+    {
+        var node = await NodeOfAsync(vm.InstanceId, ct);
+        var dir = NodeDirectory(node, vm.InstanceId);
+        var paths = QemuPaths.For(dir);
+        await KillProcessAsync(node, vm, ct);
+        // The VM's last words (a crash, a panic) are kept before its node directory goes.
+        await CopyConsoleAsync(node, vm.InstanceId, ct);
+        _consoleOffsets.TryRemove(vm.InstanceId, out _);
+        try
+        {
+            await RemoteAsync(node, ["rm", "-rf", "--", dir, paths.QmpSocket, paths.EventSocket, paths.ConsoleSocket], ct);
+            if (vm.Directory is not null) await ssh.CancelForwardAsync(node.Ssh, LocalSocket(vm), paths.QmpSocket, ct);
+        }
+        catch (SshFailure e)
+        {
+            throw new HypervisorException($"node {node.Name} does not answer, so instance {vm.InstanceId} could not be cleaned up there: {e.Message}", e);
+        }
+    }
+
+    public async Task PauseAsync(VmRef vm, CancellationToken ct) => await QmpAsync(await NodeOfAsync(vm.InstanceId, ct), vm, "stop", null, ct);
+    public async Task ResumeAsync(VmRef vm, CancellationToken ct) => await QmpAsync(await NodeOfAsync(vm.InstanceId, ct), vm, "cont", null, ct);
+    public async Task ResetAsync(VmRef vm, CancellationToken ct) => await QmpAsync(await NodeOfAsync(vm.InstanceId, ct), vm, "system_reset", null, ct);
+
+    public Task AttachDiskAsync(VmRef vm, HotDisk disk, CancellationToken ct) =>
+        throw new HypervisorException("hot-plugging disks into VMs on SSH nodes is not supported yet; attach the volume at launch, or run the instance on this machine");
+
+    public Task DetachDiskAsync(VmRef vm, string deviceId, CancellationToken ct) =>
+        throw new HypervisorException("hot-unplugging disks from VMs on SSH nodes is not supported yet");
+
+    /// <summary>VMs on nodes are re-attached through their instance rows (QueryAsync); orphans on nodes are not hunted yet.</summary>
+    public Task<IReadOnlyList<VmRef>> ListRunningAsync(CancellationToken ct) => Task.FromResult<IReadOnlyList<VmRef>>([]);
+
+    async Task<string> RemoteAsync(NodeInfo node, IReadOnlyList<string> command, CancellationToken ct)
+    {
+        try
+        {
+            return (await ssh.RunAsync(node.Ssh, command, CommandTimeout, ct)).StandardOutput;
+        }
+        catch (ToolFailedException e)
+        {
+            throw new HypervisorException($"{command[0]} failed on node {node.Name}: {e.StandardError.Trim()}", e);
+        }
+    }
+}

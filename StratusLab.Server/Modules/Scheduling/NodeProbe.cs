@@ -1,0 +1,105 @@
+using System.Globalization;
+using System.Text;
+using StratusLab.Server.Platform.Host;
+
+namespace StratusLab.Server.Modules.Scheduling;
+
+/// <summary>What one probe of an SSH node found.</summary>
+internal sealed record NodeFacts(
+    int Cpus, long MemoryMiB, long MemoryAvailableMiB, double LoadAverage, long DiskFreeMiB, bool RootWritable,
+    IReadOnlyDictionary<string, string> Tools, string? QemuVersion, bool IscsiDriver, string KvmDevice, string Accelerator, string AcceleratorReason)
+{
+    /// <summary>The tools a node needs, with the Debian package that provides each.</summary>
+    public static readonly IReadOnlyList<(string Tool, string Package)> RequiredTools =
+    [
+        ("qemu-system-x86_64", "qemu-system-x86"), ("qemu-img", "qemu-utils"), ("ip", "iproute2"), ("bridge", "iproute2"),
+        ("nft", "nftables"), ("dnsmasq", "dnsmasq-base"),
+    ];
+
+    /// <summary>Everything the node lacks, each with how to fix it; empty when it can run VMs (pure).</summary>
+    public IReadOnlyList<string> Missing()
+    {
+        var missing = new List<string>();
+        foreach (var (tool, package) in RequiredTools)
+            if (!Tools.TryGetValue(tool, out var path) || path.Length == 0)
+                missing.Add($"{tool} (Debian package {package})");
+        if (Tools.GetValueOrDefault("qemu-img") is { Length: > 0 } && !IscsiDriver)
+            missing.Add("QEMU's iSCSI block driver (Debian package qemu-block-extra)");
+        if (!RootWritable) missing.Add("a writable node directory");
+        if (Cpus <= 0) missing.Add("a CPU count (nproc)");
+        if (MemoryMiB <= 0) missing.Add("a memory size (/proc/meminfo)");
+        return missing;
+    }
+}
+
+/// <summary>Probes a node over SSH: one remote sh run that prints key=value lines, parsed by a pure function.</summary>
+internal static class NodeProbe
+{
+    // Fixed text: the only input is the node directory, passed as a quoted positional argument ($1).
+    const string Script = """
+        root="$1"
+        if mkdir -p "$root" 2>/dev/null && [ -w "$root" ]; then echo "root=ok"; else echo "root=no"; fi
+        echo "cpus=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN)"
+        while read -r k v _; do case "$k" in MemTotal:) echo "memtotalkib=$v";; MemAvailable:) echo "memavailablekib=$v";; esac; done < /proc/meminfo
+        read -r load _ < /proc/loadavg; echo "loadavg=$load"
+        df -Pk "$root" 2>/dev/null | { read -r _; read -r _ _ _ avail _; echo "diskfreekib=$avail"; }
+        for t in qemu-system-x86_64 qemu-img ip bridge nft dnsmasq socat; do echo "tool.$t=$(command -v "$t" 2>/dev/null)"; done
+        if command -v qemu-system-x86_64 >/dev/null 2>&1; then echo "qemuversion=$(qemu-system-x86_64 --version 2>/dev/null | head -n 1)"; fi
+        if command -v qemu-img >/dev/null 2>&1; then echo "qemuimgformats=$(qemu-img --help 2>/dev/null | grep 'Supported formats:')"; fi
+        if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then echo "kvmdevice=ok"; elif [ -e /dev/kvm ]; then echo "kvmdevice=/dev/kvm is not readable and writable"; else echo "kvmdevice=/dev/kvm does not exist"; fi
+        """;
+
+    /// <summary>The remote script: the facts, then (when /dev/kvm is usable) the same boot-sector KVM probe as on this machine.</summary>
+    public static string BuildScript(string nodeRoot, bool bootProbe = true)
+    {
+        if (!bootProbe) return Script + "\n";
+        var image = nodeRoot.TrimEnd('/') + "/kvm-probe.img";
+        var sector = QemuProbe.BootSector();
+        var octal = new StringBuilder();
+        foreach (var b in sector.Take(12)) octal.Append('\\').Append(Convert.ToString(b, 8).PadLeft(3, '0'));
+        // 5 s as on this machine (a boot sector needs far less under KVM); -k: a QEMU stuck in KVM_RUN may ignore SIGTERM.
+        var qemu = SshTransport.RemoteCommandLine(["timeout", "-k", "2", "5", "qemu-system-x86_64", .. QemuProbe.Arguments("kvm", image)]);
+        return Script + "\n" + $$"""
+            if [ -r /dev/kvm ] && [ -w /dev/kvm ] && command -v qemu-system-x86_64 >/dev/null 2>&1; then
+              { printf '{{octal}}'; head -c 498 /dev/zero; printf '\125\252'; } > {{SshTransport.Quote(image)}}
+              {{qemu}} </dev/null >/dev/null 2>&1; echo "kvmprobe=$?"
+              rm -f {{SshTransport.Quote(image)}}
+            fi
+            """ + "\n";
+    }
+
+    /// <summary>Runs the probe; throws <see cref="SshFailure"/> when the node cannot be reached.</summary>
+    public static async Task<NodeFacts> RunAsync(SshTransport ssh, SshTarget target, string nodeRoot, bool bootProbe, CancellationToken ct)
+    {
+        // Generous: a busy node answers slowly, and a missed probe must mean "not answering", not "slow".
+        var result = await ssh.RunAsync(target, ["sh", "-s", "--", nodeRoot], TimeSpan.FromSeconds(bootProbe ? 90 : 60), ct, standardInput: BuildScript(nodeRoot, bootProbe));
+        return Parse(result.StandardOutput);
+    }
+
+    /// <summary>Parses the probe's key=value lines (pure).</summary>
+    public static NodeFacts Parse(string output)
+    {
+        var values = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var eq = line.IndexOf('=', StringComparison.Ordinal);
+            if (eq <= 0) continue;
+            values[line[..eq].Trim()] = line[(eq + 1)..].Trim();
+        }
+        long Long(string key) => long.TryParse(values.GetValueOrDefault(key), NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : 0;
+        var tools = values.Where(kv => kv.Key.StartsWith("tool.", StringComparison.Ordinal)).ToDictionary(kv => kv.Key[5..], kv => kv.Value, StringComparer.Ordinal);
+        var formats = values.GetValueOrDefault("qemuimgformats") ?? "";
+        var iscsi = formats.Split(' ', StringSplitOptions.RemoveEmptyEntries).Contains("iscsi", StringComparer.Ordinal);
+        var kvmDevice = values.GetValueOrDefault("kvmdevice") ?? "not probed";
+        var kvmProbe = values.GetValueOrDefault("kvmprobe");
+        var (accelerator, why) = kvmProbe == QemuProbe.SuccessExitCode.ToString(CultureInfo.InvariantCulture)
+            ? ("kvm", "a probe guest booted under KVM on the node")
+            : kvmDevice != "ok" ? ("tcg", kvmDevice)
+            : kvmProbe is null ? ("tcg", "the KVM probe did not run") : ("tcg", $"the KVM probe guest did not boot (exit code {kvmProbe})");
+        double.TryParse(values.GetValueOrDefault("loadavg"), NumberStyles.Float, CultureInfo.InvariantCulture, out var load);
+        return new NodeFacts(
+            (int)Long("cpus"), Long("memtotalkib") / 1024, Long("memavailablekib") / 1024, load, Long("diskfreekib") / 1024,
+            values.GetValueOrDefault("root") == "ok", tools, values.GetValueOrDefault("qemuversion") is { Length: > 0 } v ? v : null, iscsi,
+            kvmDevice, accelerator, why);
+    }
+}

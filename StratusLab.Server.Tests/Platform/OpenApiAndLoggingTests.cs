@@ -42,12 +42,11 @@ public class OpenApiAndLoggingTests
     [Test]
     public void The_console_log_stamps_every_line_with_a_utc_timestamp()
     {
-        var services = new ServiceCollection();
         var builder = WebApplication.CreateBuilder();
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["DataDir"] = TempDir.Create("log") });
         StratusLab.Server.Platform.PlatformModule.AddPlatform(builder);
         using var provider = builder.Services.BuildServiceProvider();
-        var options = provider.GetRequiredService<Microsoft.Extensions.Options.IOptionsMonitor<Microsoft.Extensions.Logging.Console.SimpleConsoleFormatterOptions>>().Get("simple");
+        var options = provider.GetRequiredService<Microsoft.Extensions.Options.IOptionsMonitor<Microsoft.Extensions.Logging.Console.SimpleConsoleFormatterOptions>>().CurrentValue;
         Assert.That(options.UseUtcTimestamp, Is.True);
         Assert.That(options.SingleLine, Is.True);
         Assert.That(DateTimeOffset.UtcNow.ToString(options.TimestampFormat), Does.Match(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z $"));

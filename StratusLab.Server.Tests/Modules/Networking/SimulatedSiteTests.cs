@@ -13,6 +13,8 @@ public class SimulatedSiteTests
     {
         await using var server = await TestServer.StartAsync();
         using var admin = server.Client();
+        // What an admin modelling a site does: room on a simulated host, and no quota for itself. The network and ports stay as they are.
+        await (await admin.PostAsJsonAsync("/api/v1/quotas/admin", new { vms = -1, cpus = -1, memoryMiB = -1, storageGiB = -1 })).Json(200);
         await (await admin.PostAsJsonAsync("/api/v1/hosts", new { name = "sim-site", driver = "simulated", cpus = 4096, memoryMiB = 4 << 20 })).Json(201);
 
         // 300 > the 240 addresses of the default /24 range.

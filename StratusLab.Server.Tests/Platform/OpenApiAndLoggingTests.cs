@@ -47,6 +47,9 @@ public class OpenApiAndLoggingTests
         StratusLab.Server.Platform.PlatformModule.AddPlatform(builder);
         using var provider = builder.Services.BuildServiceProvider();
         var options = provider.GetRequiredService<Microsoft.Extensions.Options.IOptionsMonitor<Microsoft.Extensions.Logging.Console.SimpleConsoleFormatterOptions>>().CurrentValue;
+        // Without a formatter name the console provider replaces the formatter's options with its deprecated ones.
+        Assert.That(provider.GetRequiredService<Microsoft.Extensions.Options.IOptionsMonitor<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>>().CurrentValue.FormatterName,
+            Is.EqualTo("simple"));
         Assert.That(options.UseUtcTimestamp, Is.True);
         Assert.That(options.SingleLine, Is.True);
         Assert.That(DateTimeOffset.UtcNow.ToString(options.TimestampFormat), Does.Match(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z $"));

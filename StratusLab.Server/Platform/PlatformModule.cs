@@ -55,6 +55,8 @@ public static class PlatformModule
         services.AddErrorHandling();
 
         // One line per event, stamped in UTC; configures the console provider the host already has (tests replace it).
+        // The formatter is named: without a name the provider overwrites these options with its own deprecated ones.
+        services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.FormatterName = Microsoft.Extensions.Logging.Console.ConsoleFormatterNames.Simple);
         services.Configure<Microsoft.Extensions.Logging.Console.SimpleConsoleFormatterOptions>(o =>
         {
             o.SingleLine = true;

@@ -39,6 +39,7 @@ peak=0
 while :; do
   running=$(count_state RUNNING)
   rss=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status"); ((rss > peak)) && peak=$rss
+  echo "$(date +%T) RUNNING $running/$n, RSS $((rss / 1024)) MiB" >&2
   [[ "$running" -ge "$n" ]] && break
   failed=$(count_state FAILED)
   [[ "$failed" -gt 0 ]] && { echo "$failed instance(s) FAILED:" >&2; api GET "/api/v1/instances?state=FAILED&limit=3" >&2; exit 1; }

@@ -76,6 +76,17 @@ public class TlsTests
 
             using (var pinned = Client(port, server.AdminToken, knownServers))
                 Assert.That(await pinned.GetAsync("api/v1/instances"), Is.InstanceOf<JsonArray>(), "the pin alone is enough the second time");
+            var endpoint = $"https://127.0.0.1:{port}";
+            var (refusedCode, _, refusedErr) = await CliAsync(["describe-instance", "--endpoint", endpoint, "--token", server.AdminToken]);
+            Assert.That(refusedCode, Is.EqualTo(1));
+            Assert.That(refusedErr, Does.Contain("--accept-fingerprint").And.Contain(first));
+            var (acceptedCode, acceptedOut, acceptedErr) = await CliAsync(["describe-instance", "--endpoint", endpoint, "--token", server.AdminToken, "--accept-fingerprint", first]);
+            Assert.That(acceptedCode, Is.Zero, acceptedErr);
+            Assert.That(acceptedOut, Does.Contain("STATE"));
+            Assert.That(File.ReadAllText(Path.Combine(_home, "xdg", "stratuslab", "known_servers")), Does.Contain($"127.0.0.1:{port} {first}"));
+            var (caCode, _, caErr) = await CliAsync(["describe-instance", "--endpoint", $"https://localhost:{port}", "--token", server.AdminToken,
+                "--ca-file", Path.Combine(server.DataDir, "tls", "server.crt")]);
+            Assert.That(caCode, Is.Zero, caErr);
             using (var byCa = Client(port, server.AdminToken, Path.Combine(_home, "other"), caFile: Path.Combine(server.DataDir, "tls", "server.crt")))
                 Assert.That(await byCa.GetAsync("api/v1/instances"), Is.InstanceOf<JsonArray>(), "the certificate as a CA file is trusted without a pin");
         }
@@ -83,6 +94,11 @@ public class TlsTests
         // Another server (another data dir: another self-signed certificate) on the same address.
         await using (var impostor = await StartHttpsAsync(port, ServerProcessTests.FreePort()))
         {
+            // The command line as a user types it: the pin the CLI made with --accept-fingerprint refuses the new certificate.
+            var (code, _, err) = await CliAsync(["describe-instance", "--endpoint", $"https://127.0.0.1:{port}", "--token", impostor.AdminToken]);
+            Assert.That(code, Is.EqualTo(1), err);
+            Assert.That(err, Does.Contain("HAS CHANGED").And.Contain(first));
+
             var second = impostor.App.Services.GetRequiredService<ServerTls>().Fingerprint;
             Assert.That(second, Is.Not.EqualTo(first));
             using var pinned = Client(port, impostor.AdminToken, knownServers);
@@ -91,6 +107,24 @@ public class TlsTests
             using var accepting = Client(port, impostor.AdminToken, knownServers, accept: second);
             Assert.ThrowsAsync<CliException>(() => accepting.GetAsync("api/v1/instances"), "--accept-fingerprint does not silently replace an existing pin");
             Assert.That(await ServerTrust.FetchFingerprintAsync(new Uri($"https://127.0.0.1:{port}")), Is.EqualTo(second), "what a login prompt would show");
+        }
+    }
+
+    /// <summary>Runs a client command with its config (known_servers, client.json) under this test's own directory.</summary>
+    async Task<(int Code, string Out, string Err)> CliAsync(string[] args)
+    {
+        var previous = Environment.GetEnvironmentVariable("XDG_CONFIG_HOME");
+        Environment.SetEnvironmentVariable("XDG_CONFIG_HOME", Path.Combine(_home, "xdg"));
+        try
+        {
+            var output = new StringWriter();
+            var error = new StringWriter();
+            var code = await ClientCli.RunAsync(args, output, error);
+            return (code, output.ToString(), error.ToString());
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("XDG_CONFIG_HOME", previous);
         }
     }
 

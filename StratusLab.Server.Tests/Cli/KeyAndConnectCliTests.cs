@@ -13,7 +13,8 @@ public class KeyAndConnectCliTests
     [OneTimeSetUp]
     public async Task Start()
     {
-        _server = await TestServer.StartAsync();
+        // Simulated VMs hold no PAT port unless asked: connect-instance needs one to build its ssh command.
+        _server = await TestServer.StartAsync(new Dictionary<string, string?> { ["Networking:SimulatedPorts"] = "true" });
         await TestImages.RegisterDefaultAsync(_server);
         _dir = TempDir.Create("cli-keys");
     }

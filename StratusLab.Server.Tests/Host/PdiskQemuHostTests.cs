@@ -122,4 +122,45 @@ public class PdiskQemuHostTests
         await (await _admin.DeleteAsync($"/api/v1/volumes/{uuid}")).Json(204);
         Assert.That((await PdiskHost.TargetsAsync()).Any(t => t.Name.EndsWith(uuid)), Is.False);
     }
+
+    [Test, CancelAfter(420_000)]
+    public async Task A_hot_plugged_volume_is_plugged_in_again_when_the_stopped_instance_starts_and_can_still_be_detached()
+    {
+        var (vm, _) = await BootAsync("replug");
+        var ssh = await ReadyAsync(vm);
+        var uuid = Volumes.Uuid(await Volumes.CreateAsync(_admin, new { size = 1, sharing = "local", tag = "replug" }));
+        await (await _admin.PostAsJsonAsync($"/api/v1/volumes/{uuid}/mounts", new { instanceId = vm })).Json(201);
+        var secret = "stratuslab-replug-" + Guid.NewGuid().ToString("N");
+        await SshAsync(ssh, WaitForDisk + $"printf '%s' '{secret}' > /tmp/secret && dd if=/tmp/secret of=/dev/vdb bs=512 count=1 conv=sync,fsync 2>/dev/null && sync");
+
+        await (await _admin.PostAsync($"/api/v1/instances/{vm}/actions/stop", null)).Json(202);
+        Assert.That((await InstanceApiTests.WaitAsync(_admin, vm, "STOPPED", 120))["state"]!.GetValue<string>(), Is.EqualTo("STOPPED"));
+        Assert.That((await Volumes.GetAsync(_admin, uuid))["mounts"]!.AsArray(), Has.Count.EqualTo(1), "the mount record stays while stopped");
+        await (await _admin.PostAsync($"/api/v1/instances/{vm}/actions/start", null)).Json(202);
+        var running = await InstanceApiTests.WaitAsync(_admin, vm, "RUNNING", 120);
+        Assert.That(running["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"), running.ToJsonString());
+        Assert.That(running["failureReason"]?.GetValue<string>() ?? "", Does.Not.Contain("plugged in again"));
+
+        // The guest boots again (SSH answers once it has); the disk is there from the start, with what was written.
+        string read = "";
+        var deadline = DateTime.UtcNow.AddSeconds(180);
+        while (DateTime.UtcNow < deadline)
+        {
+            var attempt = await HostTools.RunAsync("ssh", [
+                "-i", _privateKey, "-p", ssh.ToString(), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR", "root@127.0.0.1", WaitForDisk + $"head -c {secret.Length} /dev/vdb"],
+                TimeSpan.FromSeconds(60));
+            if (attempt.Exit == 0) { read = attempt.Out; break; }
+            await Task.Delay(2000);
+        }
+        Assert.That(read, Is.EqualTo(secret), "the volume is plugged in again after stop/start, with its data");
+
+        // Same device id as before the stop: detaching still finds it and unplugs it from the guest.
+        await (await _admin.DeleteAsync($"/api/v1/volumes/{uuid}/mounts/{vm}")).Json(204);
+        var gone = await SshAsync(ssh, "i=0; while [ -b /dev/vdb ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; [ -b /dev/vdb ] && echo present || echo gone");
+        Assert.That(gone.Trim(), Is.EqualTo("gone"));
+        await (await _admin.DeleteAsync($"/api/v1/volumes/{uuid}")).Json(204);
+        await (await _admin.DeleteAsync($"/api/v1/instances/{vm}")).Json(202);
+        await InstanceApiTests.WaitAsync(_admin, vm, "DONE", 60);
+    }
 }

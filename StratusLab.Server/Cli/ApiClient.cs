@@ -8,13 +8,19 @@ using StratusLab.Server.Platform.Configuration;
 
 namespace StratusLab.Server.Cli;
 
-/// <summary>Where the client talks to and with which token.</summary>
+/// <summary>Where the client talks to and with which token; for https, what it trusts (see <see cref="ServerTrust"/>).</summary>
 public sealed record ClientSettings(string Endpoint, string? Token, string TokenSource)
 {
+    /// <summary>A PEM file of CA certificates the server's certificate must chain to (--ca-file, STRATUSLAB_CA_FILE, "caFile").</summary>
+    public string? CaFile { get; init; }
+
+    /// <summary>The SHA-256 fingerprint to pin on first use (--accept-fingerprint, STRATUSLAB_ACCEPT_FINGERPRINT).</summary>
+    public string? AcceptFingerprint { get; init; }
+
     /// <summary>Flags, then STRATUSLAB_ENDPOINT/STRATUSLAB_TOKEN, then ~/.config/stratuslab/client.json, then the local admin.token.</summary>
     public static ClientSettings Resolve(CliArgs args)
     {
-        string? fileEndpoint = null, fileToken = null;
+        string? fileEndpoint = null, fileToken = null, fileCaFile = null;
         var home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
         var configPath = Path.Combine(Environment.GetEnvironmentVariable("XDG_CONFIG_HOME") is { Length: > 0 } x ? x : Path.Combine(home, ".config"), "stratuslab", "client.json");
         if (File.Exists(configPath))
@@ -24,6 +30,7 @@ public sealed record ClientSettings(string Endpoint, string? Token, string Token
                 var node = JsonNode.Parse(File.ReadAllText(configPath));
                 fileEndpoint = node?["endpoint"]?.GetValue<string>();
                 fileToken = node?["token"]?.GetValue<string>();
+                fileCaFile = node?["caFile"]?.GetValue<string>();
             }
             catch (JsonException e)
             {
@@ -33,6 +40,13 @@ public sealed record ClientSettings(string Endpoint, string? Token, string Token
         var endpoint = args.Option("--endpoint") ?? Env("STRATUSLAB_ENDPOINT") ?? fileEndpoint ?? "http://127.0.0.1:8440";
         if (!Uri.TryCreate(endpoint, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
             throw new UsageException($"endpoint '{endpoint}' is not an http(s) URL.");
+        var caFile = args.Option("--ca-file") ?? Env("STRATUSLAB_CA_FILE") ?? fileCaFile;
+        if (caFile is not null && !File.Exists(caFile)) throw new UsageException($"--ca-file: the file '{caFile}' does not exist; give a PEM file of CA certificates.");
+        return ResolveToken(args, endpoint, uri, fileToken, configPath) with { CaFile = caFile, AcceptFingerprint = args.Option("--accept-fingerprint") ?? Env("STRATUSLAB_ACCEPT_FINGERPRINT") };
+    }
+
+    static ClientSettings ResolveToken(CliArgs args, string endpoint, Uri uri, string? fileToken, string configPath)
+    {
         if (args.Option("--token") is { } flag) return new ClientSettings(endpoint, flag, "--token");
         if (Env("STRATUSLAB_TOKEN") is { } env) return new ClientSettings(endpoint, env, "STRATUSLAB_TOKEN");
         if (fileToken is not null) return new ClientSettings(endpoint, fileToken, configPath);
@@ -50,13 +64,16 @@ public sealed record ClientSettings(string Endpoint, string? Token, string Token
 }
 
 /// <summary>The REST API as the CLI uses it: JSON in and out, problem+json turned into one-line errors.</summary>
-public sealed class ApiClient(ClientSettings settings) : IDisposable
+public sealed class ApiClient(ClientSettings settings, string? knownServersPath = null) : IDisposable
 {
-    readonly HttpClient _http = CreateHttp(settings);
+    readonly ServerTrust _trust = new(new Uri(settings.Endpoint), settings.CaFile, settings.AcceptFingerprint, knownServersPath);
+    HttpClient? _client;
 
-    static HttpClient CreateHttp(ClientSettings settings)
+    HttpClient Http => _client ??= CreateHttp(settings, _trust);
+
+    static HttpClient CreateHttp(ClientSettings settings, ServerTrust trust)
     {
-        var http = new HttpClient { BaseAddress = new Uri(settings.Endpoint.TrimEnd('/') + "/"), Timeout = TimeSpan.FromMinutes(10) };
+        var http = new HttpClient(trust.CreateHandler()) { BaseAddress = new Uri(settings.Endpoint.TrimEnd('/') + "/"), Timeout = TimeSpan.FromMinutes(10) };
         if (settings.Token is not null) http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", settings.Token);
         return http;
     }
@@ -73,7 +90,11 @@ public sealed class ApiClient(ClientSettings settings) : IDisposable
         HttpResponseMessage response;
         try
         {
-            response = await _http.SendAsync(request, ct);
+            response = await Http.SendAsync(request, ct);
+        }
+        catch (HttpRequestException) when (_trust.Failure is { } refused)
+        {
+            throw new CliException(refused);
         }
         catch (HttpRequestException e) when (e.InnerException is SocketException || e.HttpRequestError == HttpRequestError.ConnectionError)
         {
@@ -96,7 +117,11 @@ public sealed class ApiClient(ClientSettings settings) : IDisposable
         HttpResponseMessage response;
         try
         {
-            response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+            response = await Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+        }
+        catch (HttpRequestException) when (_trust.Failure is { } refused)
+        {
+            throw new CliException(refused);
         }
         catch (HttpRequestException e) when (e.InnerException is SocketException || e.HttpRequestError == HttpRequestError.ConnectionError)
         {
@@ -109,9 +134,10 @@ public sealed class ApiClient(ClientSettings settings) : IDisposable
     /// <summary>Opens a WebSocket to an API path, authenticated like every other call.</summary>
     public async Task<System.Net.WebSockets.ClientWebSocket> ConnectWebSocketAsync(string path, CancellationToken ct = default)
     {
-        var uri = new UriBuilder(new Uri(_http.BaseAddress!, path.TrimStart('/'))) ;
+        var uri = new UriBuilder(new Uri(Http.BaseAddress!, path.TrimStart('/'))) ;
         uri.Scheme = uri.Scheme == "https" ? "wss" : "ws";
         var ws = new System.Net.WebSockets.ClientWebSocket();
+        ws.Options.RemoteCertificateValidationCallback = _trust.Validate;
         if (settings.Token is not null) ws.Options.SetRequestHeader("Authorization", "Bearer " + settings.Token);
         ws.Options.CollectHttpResponseDetails = true;
         try
@@ -123,6 +149,7 @@ public sealed class ApiClient(ClientSettings settings) : IDisposable
         {
             var status = ws.HttpStatusCode;
             ws.Dispose();
+            if (status == 0 && _trust.Failure is { } refused) throw new CliException(refused);
             if (status == 0) throw new CliException($"cannot reach the StratusLab server at {settings.Endpoint}: {e.Message}");
             throw new CliException($"the console could not be opened ({(int)status}): " + status switch
             {
@@ -150,5 +177,5 @@ public sealed class ApiClient(ClientSettings settings) : IDisposable
         DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
     };
 
-    public void Dispose() => _http.Dispose();
+    public void Dispose() => _client?.Dispose();
 }

@@ -73,7 +73,7 @@ public sealed class CliArgs
     /// <summary>Fails on options the command does not know, so typos never pass silently.</summary>
     public void AllowOnly(params string[] names)
     {
-        var allowed = new HashSet<string>(names.Concat(["--endpoint", "--token", "--json", "--help", "-h"]));
+        var allowed = new HashSet<string>(names.Concat(["--endpoint", "--token", "--ca-file", "--accept-fingerprint", "--json", "--help", "-h"]));
         foreach (var key in Options.Keys.Concat(Flags))
             if (!allowed.Contains(key))
                 throw new UsageException($"unknown option '{key}'; this command accepts {string.Join(", ", names.DefaultIfEmpty("no options"))}.");

@@ -10,6 +10,7 @@ using StratusLab.Server.Platform.Configuration;
 using StratusLab.Server.Platform.Data;
 using StratusLab.Server.Platform.Host;
 using StratusLab.Server.Platform.Http;
+using StratusLab.Server.Platform.Security;
 
 namespace StratusLab.Server.Platform;
 
@@ -27,11 +28,16 @@ public static class PlatformModule
         // One background loop's failure (a VM, a tool, a peer) must never stop the server; each loop logs and goes on.
         services.Configure<HostOptions>(o => o.BackgroundServiceExceptionBehavior = BackgroundServiceExceptionBehavior.Ignore);
 
-        builder.WebHost.UseUrls(options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        var urls = options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
+        if (GuestListener.UrlFor(options) is { } guestUrl) urls.Add(guestUrl);
+        builder.WebHost.UseUrls([.. urls]);
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Limits.MaxRequestBodySize = options.Http.MaxRequestBodyBytes;
             k.AddServerHeader = false;
+            // Read when the https endpoints bind, after the data dir exists (the self-signed certificate lives there).
+            if (ServerTls.Wanted(options.Urls))
+                k.ConfigureHttpsDefaults(h => h.ServerCertificate = k.ApplicationServices.GetRequiredService<ServerTls>().Certificate);
         });
 
         services.AddSingleton(options);
@@ -43,17 +49,23 @@ public static class PlatformModule
         services.AddSingleton<Contracts.IFreeSpaceGuard>(sp => sp.GetRequiredService<DiskSpace>());
         services.AddSingleton<GuestApiAddress>();
         services.AddSingleton<Security.SecretBox>();
+        services.AddSingleton<ServerTls>();
 
         services.ConfigureHttpJsonOptions(j => ConfigureJson(j.SerializerOptions));
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddErrorHandling();
 
-        services.AddOpenApi("v1", o => o.AddDocumentTransformer((doc, _, _) =>
+        // One line per event, stamped in UTC; configures the console provider the host already has (tests replace it).
+        // The formatter is named: without a name the provider overwrites these options with its own deprecated ones.
+        services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.FormatterName = Microsoft.Extensions.Logging.Console.ConsoleFormatterNames.Simple);
+        services.Configure<Microsoft.Extensions.Logging.Console.SimpleConsoleFormatterOptions>(o =>
         {
-            doc.Info.Title = "StratusLab Server API";
-            doc.Info.Description = "A private IaaS cloud in one binary. Authenticate with 'Authorization: Bearer <token>'.";
-            return Task.CompletedTask;
-        }));
+            o.SingleLine = true;
+            o.UseUtcTimestamp = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+        });
+
+        services.AddOpenApi("v1", o => o.AddDocumentTransformer(OpenApiSecurity.Describe));
 
         AddTelemetry(services, options);
         return options;
@@ -114,6 +126,9 @@ public static class PlatformModule
     {
         app.UseMiddleware<RequestLogging>();
         app.UseErrorHandling();
+        var options = app.Services.GetRequiredService<ServerOptions>();
+        app.UseGuestListener(options);
+        AnnounceListeners(app, options);
         app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
         app.UseAuthentication();
         app.UseAuthorization();
@@ -127,6 +142,24 @@ public static class PlatformModule
         app.MapPrometheusScrapingEndpoint("/metrics");
         app.MapGet("/health", Health).WithTags("Platform").AllowAnonymous();
         return app;
+    }
+
+    /// <summary>Warns about plain HTTP off the loopback; with TLS, prints the certificate's fingerprint once the server listens.</summary>
+    static void AnnounceListeners(WebApplication app, ServerOptions options)
+    {
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("StratusLab.Server.Listeners");
+        foreach (var url in GuestListener.PlainHttpOffLoopback(options.Urls))
+            logger.LogWarning("Serving plain HTTP on {Url}, which is not a loopback address: tokens and passwords cross the network in clear text. "
+                + "Serve https instead (--urls https://...; a self-signed certificate is made on first start, or set Tls:CertificateFile and Tls:KeyFile)", url);
+        if (!ServerTls.Wanted(options.Urls)) return;
+        app.Lifetime.ApplicationStarted.Register(() =>
+        {
+            var tls = app.Services.GetRequiredService<ServerTls>();
+            Console.WriteLine($"TLS certificate {tls.CertificatePath}, SHA-256 fingerprint {tls.Fingerprint}");
+            Console.WriteLine($"  clients: stratuslab --ca-file {tls.CertificatePath} ..., or --accept-fingerprint {tls.Fingerprint} (pinned on first use)");
+            if (GuestListener.UrlFor(options) is not null)
+                logger.LogInformation("Guests reach the guest API over plain HTTP on {Url} (guest API only)", app.Services.GetRequiredService<GuestApiAddress>().Url);
+        });
     }
 
     /// <summary>

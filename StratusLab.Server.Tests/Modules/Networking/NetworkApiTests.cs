@@ -15,7 +15,7 @@ public class NetworkApiTests
     [OneTimeSetUp]
     public async Task Start()
     {
-        _server = await TestServer.StartAsync(new Dictionary<string, string?> { ["Networking:PatPortFirst"] = "31000", ["Networking:PatPortLast"] = "31999" });
+        _server = await TestServer.StartAsync(new Dictionary<string, string?> { ["Networking:PatPortFirst"] = "31000", ["Networking:PatPortLast"] = "31999", ["Networking:SimulatedPorts"] = "true" });
         await TestImages.RegisterDefaultAsync(_server);
         _admin = _server.Client();
     }

@@ -145,8 +145,31 @@ internal sealed partial class InstanceLifecycle
         var spec = SpecOf(row, row.BootDisk, await MountedVolumesAsync(row, ct), dir, nics, driver.UsesRealMedia ? iso : null);
         if (driver.UsesRealMedia) await networking.PreBootAsync(row.Id, ct);
         var started = await driver.StartAsync(spec, ct);
+        await ReplugAsync(row, driver, new VmRef(row.Id, dir, started.Pid), ct);
         await store.MarkRunningAsync(row.Id, started.Pid);
         if (driver.UsesRealMedia) await networking.PostBootAsync(row.Id, ct);
+    }
+
+    /// <summary>
+    /// Volumes hot-plugged before a stop keep their mount records: plug them in again as the VM starts, with their device
+    /// ids (so a later detach finds them). One that fails stays mounted on paper and is named in the reason.
+    /// </summary>
+    async Task ReplugAsync(InstanceRow row, IHypervisorDriver driver, VmRef vm, CancellationToken ct)
+    {
+        var hot = (await volumes.MountsOfAsync(row.Id, ct)).Where(m => m.HotPlugged).ToList();
+        foreach (var mount in hot)
+        {
+            try
+            {
+                await driver.AttachDiskAsync(vm, HotDisks.Describe(mount.Device, mount.Turl, mount.Format, mount.ReadOnly), ct);
+                logger.LogInformation("Instance {Id}: volume {Volume} plugged in again after start ({Device})", row.Id, mount.Uuid, mount.Device);
+            }
+            catch (Exception e) when (e is HypervisorException or ArgumentException)
+            {
+                logger.LogWarning("Instance {Id}: volume {Volume} could not be plugged in again after start: {Error}", row.Id, mount.Uuid, e.Message);
+                await store.SetFailureReasonAsync(row.Id, $"volume {mount.Uuid} could not be plugged in again after start: {e.Message}; detach and attach it again");
+            }
+        }
     }
 
     /// <summary>

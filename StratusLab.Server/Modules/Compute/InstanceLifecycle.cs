@@ -324,12 +324,19 @@ internal sealed partial class InstanceLifecycle(
     /// <summary>The site image policy applies at every launch, cached image or not; a refusal is audited by the Marketplace.</summary>
     async Task CheckImagePolicyAsync(InstanceRow row, CancellationToken ct)
     {
-        // URLs and persistent volumes are not Marketplace images; the policy judges Marketplace entries.
         var reference = ImageReferenceOf(row);
-        if (reference.Kind != Images.Contracts.ImageSourceKind.Marketplace) return;
-        var identifier = reference.Value;
         var owner = await users.FindAsync(row.OwnerId, ct);
         var caller = new Caller(row.OwnerId, owner?.Name ?? "", owner?.Role == "admin", row.GroupId, []);
+        if (InstanceRequests.SourceOf(reference.Kind) is { } source)
+        {
+            // URLs and boot volumes are not Marketplace entries: the site's switch for them decides, with the same audit.
+            var switched = await imagePolicy.CheckSourceLaunchAsync(source, reference.Value, caller, row.Id.ToString(CultureInfo.InvariantCulture), ct);
+            if (!switched.Accepted)
+                throw new PolicyRefusedException($"the site image policy refused image {reference.Value} (rule {switched.Rule}, from {switched.Source}): {switched.Reason}");
+            return;
+        }
+        if (reference.Kind != Images.Contracts.ImageSourceKind.Marketplace) return;
+        var identifier = reference.Value;
         var decision = await imagePolicy.CheckLaunchAsync(identifier, caller, row.Id.ToString(CultureInfo.InvariantCulture), ct);
         if (!decision.Accepted)
             throw new PolicyRefusedException($"the site image policy refused image {identifier} (rule {decision.Rule}, from {decision.Source}): {decision.Reason}");

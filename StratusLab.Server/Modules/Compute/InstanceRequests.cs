@@ -84,6 +84,20 @@ internal sealed partial class InstanceRequests(ComputeStore store, Images.Contra
             }
         }
 
+        if (SourceOf(reference.Kind) is { } source)
+        {
+            // URL images and boot volumes pass the site's switch for them, audited like Marketplace images; PROLOG checks again.
+            var decision = imagePolicy.EvaluateSource(source, reference.Value, caller);
+            if (!decision.Accepted)
+            {
+                await imagePolicy.CheckSourceLaunchAsync(source, reference.Value, caller, null);
+                var refused = new DomainException(Rejection.Forbidden, $"The site image policy refuses image '{Validate.Trim(imageName)}': rule {decision.Rule} ({decision.Source}): {decision.Reason}.",
+                    "image") { Title = "Refused by the site image policy" };
+                refused.Extensions["rule"] = decision.Rule;
+                throw refused;
+            }
+        }
+
         var needs = imageIdentifier is { } entryId && await catalog.FindLatestValidAsync(entryId) is { } entry
             ? Marketplace.Contracts.ImageRequirements.Of(entry) : null;
         var (typeName, cpu, memory) = await SizeAsync(r, needs, imageName);
@@ -110,6 +124,14 @@ internal sealed partial class InstanceRequests(ComputeStore store, Images.Contra
         return await store.InsertInstancesAsync(rows,
             tx => quotas.ReserveAsync(tx, caller.UserId, new ResourceAmount(count, cpu * count, memory * count, 0)));
     }
+
+    /// <summary>The policy's name for a launch source that is not a Marketplace entry; null for Marketplace and named images.</summary>
+    internal static Marketplace.Contracts.LaunchSource? SourceOf(Images.Contracts.ImageSourceKind kind) => kind switch
+    {
+        Images.Contracts.ImageSourceKind.Url => Marketplace.Contracts.LaunchSource.Url,
+        Images.Contracts.ImageSourceKind.Volume => Marketplace.Contracts.LaunchSource.Volume,
+        _ => null,
+    };
 
     /// <summary>
     /// The volumes to attach at boot: the caller's own (admins: any) existing volumes, each once, for one instance only (a

@@ -63,6 +63,10 @@ internal sealed class PolicyOptions : IValidatedOptions
     public List<string> BlacklistImages { get; set; } = [];
     public List<string> WhitelistChecksums { get; set; } = [];
     public List<string> BlacklistChecksums { get; set; } = [];
+    /// <summary>Launches from an http(s) URL image: allow, deny or admins-only.</summary>
+    public string UrlImages { get; set; } = "allow";
+    /// <summary>Launches that boot from a persistent volume: allow, deny or admins-only.</summary>
+    public string VolumeImages { get; set; } = "allow";
 
     const string EmailPattern = @"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+$", ImagePattern = "^[A-P][A-Za-z0-9_-]{26}$",
         ChecksumPattern = "^([0-9A-Fa-f]{32}|[0-9A-Fa-f]{40}|[0-9A-Fa-f]{56}|[0-9A-Fa-f]{64}|[0-9A-Fa-f]{96}|[0-9A-Fa-f]{128})$";
@@ -76,6 +80,8 @@ internal sealed class PolicyOptions : IValidatedOptions
         problems.EachMatches("Policy:BlacklistImages", BlacklistImages, ImagePattern, "27-character image identifiers");
         problems.EachMatches("Policy:WhitelistChecksums", WhitelistChecksums, ChecksumPattern, "hex MD5, SHA-1 or SHA-2 checksums");
         problems.EachMatches("Policy:BlacklistChecksums", BlacklistChecksums, ChecksumPattern, "hex MD5, SHA-1 or SHA-2 checksums");
+        problems.OneOf("Policy:UrlImages", UrlImages, "allow", "deny", "admins-only");
+        problems.OneOf("Policy:VolumeImages", VolumeImages, "allow", "deny", "admins-only");
         return problems;
     }
 }

@@ -61,6 +61,7 @@ internal sealed class InstanceNetworking(
         foreach (var group in names.GroupBy(n => rows[n].Id))
         {
             var row = rows[group.First()];
+            if (NetworkingStore.HasPrivateLeases(row)) continue;
             var size = (await store.RangesAsync(row.Id)).Sum(r => r.Last - r.First + 1);
             var (used, held) = counts.GetValueOrDefault(row.Id);
             var free = size - used - held;
@@ -77,7 +78,8 @@ internal sealed class InstanceNetworking(
         var allocation = await store.AllocateAsync(request.InstanceId, names, request.FirstMac, networks =>
         {
             var patNic = networks.ToList().FindIndex(n => n.Kind != "public");
-            if (patNic < 0) return null;
+            // A simulated VM without real media forwards nothing: it must not hold ports of this machine that real VMs need.
+            if (patNic < 0 || request.Simulated && !networking.SimulatedPorts) return null;
             var guestPorts = networking.GuestPorts.Concat(request.ForwardPorts).Distinct().ToList();
             var address = networking.PatAddress;
             return new PortWant(patNic, guestPorts, address, networking.PatPortFirst, networking.PatPortLast,

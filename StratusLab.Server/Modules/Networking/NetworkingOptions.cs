@@ -8,6 +8,8 @@ internal sealed class NetworkingOptions : IValidatedOptions
 {
     public int PatPortFirst { get; set; } = 15000;
     public int PatPortLast { get; set; } = 17000;
+    /// <summary>Whether simulated VMs without real media get PAT ports too (bookkeeping only); off, they hold none.</summary>
+    public bool SimulatedPorts { get; set; }
     public string PatGuestPorts { get; set; } = "22,80";
     public string PatAddress { get; set; } = "127.0.0.1";
     public int MaxRangeAddresses { get; set; } = 65536;

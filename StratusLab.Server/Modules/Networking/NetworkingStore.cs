@@ -189,7 +189,7 @@ internal sealed class NetworkingStore(Store store)
     {
         await using var c = await store.OpenAsync();
         var rows = await c.QueryAsync<(long NetworkId, long Used, long Held)>("""
-            SELECT network_id, SUM(state = 'used'), SUM(state = 'held') FROM net_leases GROUP BY network_id
+            SELECT network_id, SUM(state = 'used' AND address <= 4294967295), SUM(state = 'held') FROM net_leases GROUP BY network_id
             """);
         return rows.ToDictionary(r => r.NetworkId, r => (r.Used, r.Held));
     }
@@ -369,6 +369,18 @@ internal sealed class NetworkingStore(Store store)
         {
             var network = networks[nic];
             var ranges = await RangesAsync(networkIds[nic], c, tx);
+            if (HasPrivateLeases(network))
+            {
+                // Every VM has its own slirp: each gets the range's first address, and the lease takes nothing from a pool.
+                var own = PrivateAddress((uint)ranges[0].First, instanceId, nic);
+                var ownMac = nic == 0 && firstMac is not null ? firstMac : Macs.FromAddress((uint)own);
+                await c.ExecuteAsync("""
+                    INSERT INTO net_leases (network_id, address, mac, state, instance_id, nic, created_at)
+                    VALUES (@networkId, @own, @ownMac, 'used', @instanceId, @nic, @now)
+                    """, new { networkId = networkIds[nic], own, ownMac, instanceId, nic, now }, tx);
+                leases.Add(new LeaseRow { NetworkId = networkIds[nic], Address = own, Mac = ownMac, State = "used", InstanceId = instanceId, Nic = nic, CreatedAt = now });
+                continue;
+            }
             var address = await FirstFreeAsync(c, tx, networkIds[nic], ranges, cursors[network.Id]);
             if (address is null)
             {
@@ -417,6 +429,23 @@ internal sealed class NetworkingStore(Store store)
         }
         return new Allocation(leases, given, networks);
     }
+
+    /// <summary>
+    /// The built-in default network uses QEMU user-mode networking, where each VM's NIC is private to it (its own slirp, its
+    /// own 10.0.2.0/24): its leases are not a shared pool, so it never fills up. Networks made through the API keep their
+    /// ranges as pools (distinct addresses, reservations, "network full"), as their owners asked for.
+    /// </summary>
+    public static bool HasPrivateLeases(NetworkRow network) =>
+        network.Driver == "user" && string.Equals(network.Name, InstanceNetworking.DefaultNetworkName, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// A private lease's key: the guest address in the low 32 bits (what every reader takes with a (uint) cast), and the
+    /// instance and NIC above them, so that one address serves every VM without two leases sharing a key.
+    /// </summary>
+    public static long PrivateAddress(uint ip, long instanceId, int nic) => ((instanceId * 16 + nic + 1) << 32) | ip;
+
+    /// <summary>Whether a stored lease address is a private one (see <see cref="PrivateAddress"/>).</summary>
+    public static bool IsPrivate(long address) => address > uint.MaxValue;
 
     /// <summary>The first address no lease has, searching the ranges from the cursor on and wrapping around once.</summary>
     static async Task<long?> FirstFreeAsync(IDbConnection c, IDbTransaction tx, long networkId, IReadOnlyList<RangeRow> ranges, long cursor)

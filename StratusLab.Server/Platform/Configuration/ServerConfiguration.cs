@@ -136,6 +136,12 @@ public static class ServerConfiguration
         problems.Range("Store:BusyTimeoutMs", o.Store.BusyTimeoutMs, 100, 600_000);
         problems.Range("Http:MaxRequestBodyBytes", o.Http.MaxRequestBodyBytes, 1024, 1L << 30);
         problems.Range("Disk:MinFreeMiB", o.Disk.MinFreeMiB, 0, 1L << 20);
+        problems.Range("Tls:GuestHttpPort", o.Tls.GuestHttpPort, -1, 65535);
+        if (o.Tls.KeyFile.Length > 0 && o.Tls.CertificateFile.Length == 0)
+            problems.Add("Tls:KeyFile is set but Tls:CertificateFile is empty; give both, or neither for a self-signed certificate.");
+        foreach (var (key, file) in new[] { ("Tls:CertificateFile", o.Tls.CertificateFile), ("Tls:KeyFile", o.Tls.KeyFile) })
+            if (file.Length > 0 && !File.Exists(file))
+                problems.Add($"{key} = '{file}' does not exist; give the path of a PEM file, or leave it empty for a self-signed certificate.");
         if (o.Telemetry.OtlpEndpoint.Length > 0 && !Uri.TryCreate(o.Telemetry.OtlpEndpoint, UriKind.Absolute, out _))
             problems.Add($"Telemetry:OtlpEndpoint = '{o.Telemetry.OtlpEndpoint}' is not accepted; accepted values: empty, or a URL such as http://127.0.0.1:4317.");
         return problems;

@@ -13,6 +13,7 @@ public sealed class ServerOptions
     public HttpOptions Http { get; set; } = new();
     public TelemetryOptions Telemetry { get; set; } = new();
     public DiskOptions Disk { get; set; } = new();
+    public TlsOptions Tls { get; set; } = new();
 
     public string DatabasePath => Path.Combine(DataDir, "stratuslab.db");
     public string AdminTokenPath => Path.Combine(DataDir, "admin.token");
@@ -37,4 +38,21 @@ public sealed class DiskOptions
 public sealed class TelemetryOptions
 {
     public string OtlpEndpoint { get; set; } = "";
+}
+
+/// <summary>The https listeners' certificate, and the plain-HTTP listener that keeps the guest API reachable by guests.</summary>
+public sealed class TlsOptions
+{
+    /// <summary>PEM certificate (chain) for https listeners; empty: a self-signed one made on first start in &lt;data-dir&gt;/tls.</summary>
+    public string CertificateFile { get; set; } = "";
+
+    /// <summary>PEM private key of <see cref="CertificateFile"/> (unencrypted); empty when the certificate file holds the key too.</summary>
+    public string KeyFile { get; set; } = "";
+
+    /// <summary>
+    /// When every listener is https, guests (whose agents speak plain HTTP and cannot check a self-signed certificate) reach
+    /// the guest API on a plain-HTTP listener on 127.0.0.1 that serves /guest/v1 only: this port; 0 = the first https port + 1;
+    /// -1 = none (then set PublicUrl to where guests reach the guest API).
+    /// </summary>
+    public int GuestHttpPort { get; set; }
 }

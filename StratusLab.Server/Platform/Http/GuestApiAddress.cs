@@ -43,8 +43,10 @@ public sealed class GuestApiAddress(IServer server, ServerOptions options)
     IEnumerable<string> Addresses()
     {
         var live = server.Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
-        return live.DefaultIfEmpty(options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)[0])
-            .Where(a => !a.Contains("unix:", StringComparison.OrdinalIgnoreCase));
+        // Plain HTTP first: guest agents cannot check a self-signed certificate (see GuestListener for the TLS-only case).
+        return live.DefaultIfEmpty(GuestListener.UrlFor(options) ?? options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)[0])
+            .Where(a => !a.Contains("unix:", StringComparison.OrdinalIgnoreCase))
+            .OrderBy(a => a.StartsWith("https:", StringComparison.OrdinalIgnoreCase));
     }
 
     static Uri? Parse(string address) =>

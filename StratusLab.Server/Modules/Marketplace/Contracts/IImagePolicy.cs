@@ -26,6 +26,27 @@ public interface IImagePolicy
 
     /// <summary>As <see cref="CheckLaunchAsync(string, Caller, CancellationToken)"/>, recording the instance the launch is for.</summary>
     Task<PolicyDecision> CheckLaunchAsync(string imageIdentifier, Caller caller, string? instanceId, CancellationToken ct = default);
+
+    /// <summary>
+    /// The site's switch (Policy:UrlImages, Policy:VolumeImages: allow, deny, admins-only) for a launch whose image is not a
+    /// Marketplace entry, judged for <paramref name="caller"/>, without recording anything.
+    /// </summary>
+    PolicyDecision EvaluateSource(LaunchSource source, string reference, Caller caller);
+
+    /// <summary>
+    /// As <see cref="EvaluateSource"/>, and writes the same launch audit record as a Marketplace image (the URL or volume uuid
+    /// as its identifier). Call it at every launch from a URL or a volume; launch only when <see cref="PolicyDecision.Accepted"/>.
+    /// </summary>
+    Task<PolicyDecision> CheckSourceLaunchAsync(LaunchSource source, string reference, Caller caller, string? instanceId, CancellationToken ct = default);
+}
+
+/// <summary>Where a launch's image comes from when it is not a Marketplace entry.</summary>
+public enum LaunchSource
+{
+    /// <summary>An http(s) URL, downloaded into the image cache.</summary>
+    Url,
+    /// <summary>A persistent volume used as the boot disk.</summary>
+    Volume,
 }
 
 /// <summary>

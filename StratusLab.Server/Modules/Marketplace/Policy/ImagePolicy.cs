@@ -13,6 +13,10 @@ internal sealed class ImagePolicy(IMarketplaceCatalog catalog, MarketplaceCatalo
         options.WhitelistEndorsers, options.BlacklistEndorsers, options.WhitelistImages, options.BlacklistImages,
         options.WhitelistChecksums.Select(c => c.ToLowerInvariant()).ToList(), options.BlacklistChecksums.Select(c => c.ToLowerInvariant()).ToList());
 
+    /// <summary>The switches for launches that are not Marketplace entries (config only).</summary>
+    public string UrlImages => options.UrlImages;
+    public string VolumeImages => options.VolumeImages;
+
     public async Task<PolicyRuleSet> RulesAsync() => new(ConfigLists, await store.SiteListsAsync());
 
     public async Task<PolicyDecision> EvaluateAsync(string imageIdentifier, CancellationToken ct = default)
@@ -44,6 +48,33 @@ internal sealed class ImagePolicy(IMarketplaceCatalog catalog, MarketplaceCatalo
         if (!decision.Accepted)
             logger.LogWarning("Launch of image {Identifier} by {User} refused by the site policy ({Rule}): {Reason}",
                 Truncate(decision.Identifier, 100), caller.Name, decision.Rule, decision.Reason);
+        return decision;
+    }
+
+    public PolicyDecision EvaluateSource(LaunchSource source, string reference, Caller caller)
+    {
+        var (key, setting, what) = source == LaunchSource.Url
+            ? ("Policy:UrlImages", options.UrlImages, "URL images")
+            : ("Policy:VolumeImages", options.VolumeImages, "volumes as boot disks");
+        var rule = (source == LaunchSource.Url ? "url-images-" : "volume-images-") + setting;
+        var (accepted, reason) = setting switch
+        {
+            "deny" => (false, $"{key} is 'deny': this site runs no {what}; use a Marketplace image (stratuslab search-image)"),
+            "admins-only" when !caller.IsAdmin => (false, $"{key} is 'admins-only': only administrators may launch {what}; use a Marketplace image (stratuslab search-image)"),
+            "admins-only" => (true, $"{key} is 'admins-only' and {caller.Name} is an administrator"),
+            _ => (true, $"{key} is 'allow'"),
+        };
+        return new PolicyDecision(reference, accepted, rule, "config", reason, null, [], clock.GetUtcNow());
+    }
+
+    public async Task<PolicyDecision> CheckSourceLaunchAsync(LaunchSource source, string reference, Caller caller, string? instanceId, CancellationToken ct = default)
+    {
+        var decision = EvaluateSource(source, reference, caller);
+        await store.InsertAuditAsync(new AuditRecord(0, decision.At, Truncate(reference, 100), null, null,
+            caller.UserId, caller.Name, instanceId, decision.Accepted, decision.Rule, decision.Source, decision.Reason));
+        if (!decision.Accepted)
+            logger.LogWarning("Launch of {Source} image {Reference} by {User} refused by the site policy ({Rule}): {Reason}",
+                source, Truncate(reference, 100), caller.Name, decision.Rule, decision.Reason);
         return decision;
     }
 

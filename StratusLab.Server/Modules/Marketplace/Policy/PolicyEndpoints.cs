@@ -10,7 +10,8 @@ using StratusLab.Server.Platform.Http;
 namespace StratusLab.Server.Modules.Marketplace.Policy;
 
 /// <summary>The site image policy as GET /policy shows it: the config file's lists, the API's, and both together.</summary>
-internal sealed record PolicyView(PolicyLists Config, PolicyLists Site, PolicyLists Effective, DateTimeOffset? UpdatedAt, string? UpdatedBy);
+internal sealed record PolicyView(PolicyLists Config, PolicyLists Site, PolicyLists Effective, DateTimeOffset? UpdatedAt, string? UpdatedBy,
+    string UrlImages, string VolumeImages);
 /// <summary>Body of PUT /policy: the site's lists (those set through the API), each replaced; absent lists become empty.</summary>
 internal sealed record SetPolicyRequest(
     IReadOnlyList<string>? WhitelistEndorsers = null, IReadOnlyList<string>? BlacklistEndorsers = null,
@@ -58,7 +59,7 @@ internal static class PolicyEndpoints
     {
         var rules = await policy.RulesAsync();
         var change = await store.LastChangeAsync();
-        return new PolicyView(rules.Config, rules.Site, rules.Effective, change?.At, change?.By);
+        return new PolicyView(rules.Config, rules.Site, rules.Effective, change?.At, change?.By, policy.UrlImages, policy.VolumeImages);
     }
 
     static IReadOnlyList<string> Emails(IReadOnlyList<string>? values, string field) => Each(values, field, v =>

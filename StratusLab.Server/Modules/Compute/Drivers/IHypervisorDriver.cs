@@ -48,6 +48,9 @@ internal enum VmPowerState { Running, Paused, Off, Panicked, Unresponsive }
 /// <summary>A driver action failed; the message is the hypervisor's own error text.</summary>
 internal class HypervisorException(string message, Exception? inner = null) : Exception(message, inner);
 
+/// <summary>What a driver needs to read a VM's counters besides its reference (the simulated driver derives them from these).</summary>
+internal sealed record VmStatsRequest(long Cpu, long MemoryMiB, DateTimeOffset? StartedAt);
+
 /// <summary>Starts and controls VMs on one host.</summary>
 internal interface IHypervisorDriver
 {
@@ -75,6 +78,9 @@ internal interface IHypervisorDriver
 
     /// <summary>Hot-unplugs a disk; the guest must release it (ACPI), then the block node is removed.</summary>
     Task DetachDiskAsync(VmRef vm, string deviceId, CancellationToken ct);
+
+    /// <summary>The VM's cumulative counters (see <see cref="Contracts.InstanceCounters"/>), or null when it does not run.</summary>
+    Task<Contracts.InstanceCounters?> StatsAsync(VmRef vm, VmStatsRequest request, CancellationToken ct);
 
     /// <summary>Instance ids of every VM of this server's data dir that this driver finds running.</summary>
     Task<IReadOnlyList<VmRef>> ListRunningAsync(CancellationToken ct);

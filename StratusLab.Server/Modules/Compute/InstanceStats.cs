@@ -27,7 +27,7 @@ internal sealed class InstanceStats(ComputeStore store, IServiceProvider service
                     try
                     {
                         counters = await services.GetHypervisor(row.Driver).StatsAsync(new VmRef(row.Id, row.VmDir, (int?)row.Pid),
-                            new VmStatsRequest(row.Cpu, row.MemoryMib, row.StartedAt), token);
+                            new VmStatsRequest(row.Cpu, row.MemoryMib, row.StartedAt ?? row.PlacedAt ?? row.CreatedAt), token);
                     }
                     catch (Exception e) when (e is HypervisorException or IOException or FormatException)
                     {

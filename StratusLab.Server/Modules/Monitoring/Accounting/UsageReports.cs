@@ -133,8 +133,8 @@ internal sealed class UsageReports(MonitoringStore store, IUserDirectory users, 
             Field(sb, "Status", status);
             Field(sb, "StartTime", (latest.StartedAt ?? latest.CreatedAt).ToString(CultureInfo.InvariantCulture));
             Field(sb, "EndTime", (status == "completed" ? latest.EndedAt ?? latest.UpdatedAt : 0).ToString(CultureInfo.InvariantCulture));
-            Field(sb, "WallDuration", ((long)vm.Sum(r => r.WallSeconds)).ToString(CultureInfo.InvariantCulture));
-            Field(sb, "CpuDuration", ((long)vm.Sum(r => r.CpuSeconds)).ToString(CultureInfo.InvariantCulture));
+            Field(sb, "WallDuration", ((long)Math.Round(vm.Sum(r => r.WallSeconds))).ToString(CultureInfo.InvariantCulture));
+            Field(sb, "CpuDuration", ((long)Math.Round(vm.Sum(r => r.CpuSeconds))).ToString(CultureInfo.InvariantCulture));
             Field(sb, "CpuCount", latest.Cpu.ToString(CultureInfo.InvariantCulture));
             Field(sb, "NetworkInbound", (vm.Sum(r => r.NetRxBytes) / 1_000_000_000).ToString(CultureInfo.InvariantCulture));
             Field(sb, "NetworkOutbound", (vm.Sum(r => r.NetTxBytes) / 1_000_000_000).ToString(CultureInfo.InvariantCulture));

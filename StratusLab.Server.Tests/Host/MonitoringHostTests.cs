@@ -112,7 +112,7 @@ public class MonitoringHostTests
         TestContext.Progress.WriteLine($"QEMU CPU use: idle {idle.Rate:0.00} CPU ({idle.Samples} samples), guest busy-looping {loaded.Rate:0.00} CPU ({loaded.Samples} samples)");
         Assert.That(idle.Samples, Is.GreaterThanOrEqualTo(2), metrics.ToJsonString());
         Assert.That(loaded.Samples, Is.GreaterThanOrEqualTo(2), metrics.ToJsonString());
-        Assert.That(loaded.Rate, Is.GreaterThan(idle.Rate * 1.5).And.GreaterThan(0.2), "the busy loop shows in the QEMU process's CPU time");
+        Assert.That(loaded.Rate, Is.GreaterThan(idle.Rate * 3).And.GreaterThan(0.1), "the busy loop shows in the QEMU process's CPU time");
 
         var after = metrics["samples"]!.AsArray()[^1]!;
         Assert.That(after["simulated"]!.GetValue<bool>(), Is.False);

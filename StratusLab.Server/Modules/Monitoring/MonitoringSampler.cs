@@ -21,11 +21,8 @@ internal sealed class MonitoringSampler(IInstanceStats stats, IHostInventory hos
     long? _lastPass;
     long _lastRollup;
 
-    /// <summary>Passes done since start (for tests and benchmarks that wait for the next one).</summary>
-    public long Passes { get; private set; }
-
-    /// <summary>Wall time spent in passes since start.</summary>
-    public TimeSpan PassTime { get; private set; }
+    static readonly System.Diagnostics.Metrics.Histogram<double> PassDuration =
+        Platform.Telemetry.Telemetry.Meter.CreateHistogram<double>("stratuslab.monitoring.pass.duration", "ms", "Time of one monitoring sample pass (all instances and hosts)");
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -124,8 +121,7 @@ internal sealed class MonitoringSampler(IInstanceStats stats, IHostInventory hos
 
         gauges.Update(await stats.CountByStateAsync(ct), hostList,
             options.PerInstanceSeries ? samples.OrderByDescending(s => s.InstanceId).Take(options.PerInstanceSeriesMax).ToList() : []);
-        Passes++;
-        PassTime += System.Diagnostics.Stopwatch.GetElapsedTime(started);
+        PassDuration.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
     }
 
     /// <summary>Seconds the instance ran since the last pass: while RUNNING at both ends, the whole gap (the VM survives a server restart).</summary>

@@ -9,6 +9,7 @@ using StratusLab.Server.Modules.Occi;
 using StratusLab.Server.Modules.Pdisk;
 using StratusLab.Server.Modules.Scheduling;
 using StratusLab.Server.Modules.Marketplace;
+using StratusLab.Server.Modules.Monitoring;
 using StratusLab.Server.Platform;
 using StratusLab.Server.Platform.Configuration;
 using StratusLab.Server.Platform.Data;
@@ -64,6 +65,7 @@ public partial class Program
         app.MapGuestEndpoints();
         app.MapEc2Endpoints();
         app.MapOcciEndpoints();
+        app.MapMonitoringEndpoints();
 
         await app.Services.GetRequiredService<IdentityBootstrap>().EnsureAdminAsync();
         await app.Services.GetRequiredService<IdentityBootstrap>().RecomputeQuotaUsageAsync(app.Services.GetServices<StratusLab.Server.Modules.Identity.Contracts.IQuotaHolder>());
@@ -84,6 +86,7 @@ public partial class Program
         services.AddSchedulingModule(configuration);
         services.AddEc2Module(configuration);
         services.AddOcciModule(configuration);
+        services.AddMonitoringModule(configuration);
     }
 
     /// <summary>The store schema of every module, in module order, for what migrates without a server ('stratuslab admin', tests).</summary>

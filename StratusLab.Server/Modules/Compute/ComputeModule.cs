@@ -20,6 +20,7 @@ internal static class ComputeModule
         services.AddSingleton<InstanceViews>();
         services.AddSingleton<InstanceRequests>();
         services.AddSingleton<IInstances, InstanceService>();
+        services.AddSingleton<IInstanceStats, InstanceStats>();
         services.AddSingleton<SimulatedFaults>();
         services.AddSingleton<Console.ConsoleLogs>();
         services.AddSingleton<GuestPanics>();

@@ -196,6 +196,24 @@ internal sealed class ComputeStore(Store store)
         return (await c.QueryAsync<InstanceRow>(sql, new { states = states?.Select(Name).ToList(), ownerId, limit, offset })).AsList();
     }
 
+    /// <summary>Instances that have not ended, and those that ended at or after <paramref name="endedSince"/> (for monitoring and accounting).</summary>
+    public async Task<IReadOnlyList<InstanceRow>> ListForStatsAsync(DateTimeOffset endedSince)
+    {
+        await using var c = await store.OpenAsync();
+        return (await c.QueryAsync<InstanceRow>($"""
+            SELECT {Columns} FROM compute_instances
+            WHERE state NOT IN ('DONE', 'FAILED') OR COALESCE(ended_at, updated_at) >= @endedSince ORDER BY id
+            """, new { endedSince })).AsList();
+    }
+
+    /// <summary>Instance count per state name.</summary>
+    public async Task<IReadOnlyDictionary<string, long>> CountByStateAsync()
+    {
+        await using var c = await store.OpenAsync();
+        return (await c.QueryAsync<(string State, long Count)>("SELECT state, count(*) FROM compute_instances GROUP BY state"))
+            .ToDictionary(r => r.State, r => r.Count);
+    }
+
     /// <summary>Ids of the instances that hold a host: placed and not yet DONE or FAILED.</summary>
     public async Task<IReadOnlyList<long>> ListPlacedIdsAsync()
     {

@@ -4,11 +4,9 @@ using StratusLab.Server.Modules.Identity.Contracts;
 
 namespace StratusLab.Server.Modules.Compute;
 
-/// <summary>The Compute side of the guest API: token lookup, ready flag, metrics.</summary>
+/// <summary>The Compute side of the guest API: token lookup and the ready flag (guest KPIs go to Monitoring).</summary>
 internal sealed class GuestInstances(ComputeStore store, InstanceEvents events) : IGuestInstances
 {
-    readonly System.Collections.Concurrent.ConcurrentDictionary<long, IReadOnlyDictionary<string, double>> _metrics = new();
-
     public async Task<GuestInstance?> FindByGuestTokenAsync(string token, CancellationToken ct = default)
     {
         if (!token.StartsWith(InstanceLifecycle.GuestTokenPrefix, StringComparison.Ordinal) || token.Length > 200) return null;
@@ -26,12 +24,4 @@ internal sealed class GuestInstances(ComputeStore store, InstanceEvents events) 
                 Ownership = new Ownership(row.OwnerId, row.GroupId, new Permissions((int)row.Permissions)),
             });
     }
-
-    public Task RecordMetricsAsync(long instanceId, IReadOnlyDictionary<string, double> metrics, CancellationToken ct = default)
-    {
-        _metrics[instanceId] = metrics;
-        return Task.CompletedTask;
-    }
-
-    public IReadOnlyDictionary<string, double>? MetricsOf(long instanceId) => _metrics.TryGetValue(instanceId, out var m) ? m : null;
 }

@@ -17,7 +17,7 @@ internal static class GuestEndpoints
         guest.MapGet("/context", GetContext);
         guest.MapPut("/ready", ReportReady);
         guest.MapPost("/ready", ReportReady);
-        guest.MapPost("/metrics", ReportMetrics);
+        // PUT/POST /metrics (guest KPIs) belong to Monitoring, which stores them.
         // cloud-init's phone_home posts a form and cannot send headers, so its URL carries the guest token.
         guest.MapPost("/phone-home/{token}", PhoneHome).DisableAntiforgery();
         return guest;
@@ -42,16 +42,6 @@ internal static class GuestEndpoints
         var instance = await instances.FindByGuestTokenAsync(token)
             ?? throw new ApiException(401, "This phone_home URL's guest token is unknown, or its instance has ended.", title: "Unauthorized");
         await instances.MarkReadyAsync(instance.InstanceId, "phone-home");
-        return TypedResults.NoContent();
-    }
-
-    static async Task<NoContent> ReportMetrics(HttpContext http, IGuestInstances instances, Dictionary<string, double> metrics)
-    {
-        var instance = await AuthenticateAsync(http, instances);
-        if (metrics.Count > 100) throw ApiException.BadRequest("metrics", "at most 100 metrics per report.");
-        foreach (var key in metrics.Keys)
-            if (key.Length is 0 or > 64) throw ApiException.BadRequest("metrics", $"metric name '{Validate.Trim(key)}' must be 1-64 characters.");
-        await instances.RecordMetricsAsync(instance.InstanceId, metrics);
         return TypedResults.NoContent();
     }
 

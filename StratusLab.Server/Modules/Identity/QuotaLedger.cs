@@ -85,5 +85,9 @@ internal sealed class QuotaLedger(IdentityStore store, IdentityOptions options) 
         return u is null ? null : new UserSummary(u.Id, u.Name, u.Role, u.PrimaryGroup);
     }
 
+    public async Task<string?> GroupNameAsync(long groupId, CancellationToken ct = default) => (await store.FindGroupAsync(groupId))?.Name;
+
+    public async Task<long?> GroupIdAsync(string name, CancellationToken ct = default) => (await store.FindGroupAsync(name))?.Id;
+
     public async Task<long> SiteOwnerIdAsync(CancellationToken ct = default) => (await FindByNameAsync("admin", ct))?.Id ?? 1;
 }

@@ -46,3 +46,11 @@ internal sealed class HostMonitorJob(HostMonitor monitor) : IJob
 
     public async ValueTask Execute(IJobExecutionContext context, CancellationToken ct) => await monitor.MeasureAsync();
 }
+
+/// <summary>The hosts as monitoring sees them (see <see cref="IHostInventory"/>).</summary>
+internal sealed class HostInventory(SchedulingStore store) : IHostInventory
+{
+    public async Task<IReadOnlyList<HostSummary>> ListAsync(CancellationToken ct = default) =>
+        (await store.ListHostsAsync()).Select(h => new HostSummary(h.Name, h.Driver, h.Enabled, h.Cpus, h.MemoryMib, h.AllocatedCpus,
+            h.AllocatedMemoryMib, h.RunningVms, h.CpuUsage, h.MemoryUsedMib, h.MonitoredAt, h.IsLocal)).ToList();
+}

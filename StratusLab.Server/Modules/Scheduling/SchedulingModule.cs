@@ -17,6 +17,7 @@ internal static class SchedulingModule
         services.AddSingleton<IPlacementRules>(sp => sp.GetRequiredService<PlacementRules>());
         services.AddSingleton<IHostAllocations>(sp => sp.GetRequiredService<PlacementRules>());
         services.AddSingleton<HostMonitor>();
+        services.AddSingleton<IHostInventory, HostInventory>();
         services.AddHostedService<SchedulingHost>();
         services.AddSingleton<NodeMonitor>();
         services.AddSingleton<INodeDirectory>(sp => sp.GetRequiredService<NodeMonitor>());

@@ -50,6 +50,8 @@ internal class HypervisorException(string message, Exception? inner = null) : Ex
 
 /// <summary>The VM's host does not answer (an SSH node in ERROR): whether the VM runs is unknown; the message says why.</summary>
 internal sealed class VmStateUnknownException(string message, Exception? inner = null) : HypervisorException(message, inner);
+/// <summary>What a driver needs to read a VM's counters besides its reference (the simulated driver derives them from these).</summary>
+internal sealed record VmStatsRequest(long Cpu, long MemoryMiB, DateTimeOffset? StartedAt);
 
 /// <summary>Starts and controls VMs on one host.</summary>
 internal interface IHypervisorDriver
@@ -78,6 +80,9 @@ internal interface IHypervisorDriver
 
     /// <summary>Hot-unplugs a disk; the guest must release it (ACPI), then the block node is removed.</summary>
     Task DetachDiskAsync(VmRef vm, string deviceId, CancellationToken ct);
+
+    /// <summary>The VM's cumulative counters (see <see cref="Contracts.InstanceCounters"/>), or null when it does not run.</summary>
+    Task<Contracts.InstanceCounters?> StatsAsync(VmRef vm, VmStatsRequest request, CancellationToken ct);
 
     /// <summary>Instance ids of every VM of this server's data dir that this driver finds running.</summary>
     Task<IReadOnlyList<VmRef>> ListRunningAsync(CancellationToken ct);

@@ -88,6 +88,29 @@ internal sealed class SimulatedDriver(ComputeStore store, SimulatedFaults faults
     public async Task<IReadOnlyList<VmRef>> ListRunningAsync(CancellationToken ct) =>
         (await store.ListSimulatedVmsAsync()).Select(id => new VmRef(id, null, null)).ToList();
 
+    /// <summary>
+    /// Simulated counters, a pure function of the VM's size and the seconds since it started (so two reads at the same time
+    /// agree, and every counter only grows): CPU busy 10-40% per vCPU in a 5-minute wave, RSS 55-65% of its memory, disk
+    /// about 20 KiB/s read and 50 KiB/s written in 4 KiB requests, network about 8 KiB/s in and 4 KiB/s out. Marked simulated.
+    /// </summary>
+    public async Task<Contracts.InstanceCounters?> StatsAsync(VmRef vm, VmStatsRequest request, CancellationToken ct)
+    {
+        if (await store.GetSimulatedVmAsync(vm.InstanceId) is null) return null;
+        return CountersAt(request, DateTimeOffset.UtcNow);
+    }
+
+    internal static Contracts.InstanceCounters CountersAt(VmStatsRequest request, DateTimeOffset now)
+    {
+        var t = Math.Max(0, (now - (request.StartedAt ?? now)).TotalSeconds);
+        // d(cpu)/dt = cpu * (0.25 + 0.15 sin(t / 300)) >= 0.1 * cpu: always growing.
+        var cpuSeconds = request.Cpu * (0.25 * t + 0.15 * 300 * (1 - Math.Cos(t / 300)));
+        var rss = (long)(request.MemoryMiB * 1024 * 1024 * (0.6 + 0.05 * Math.Sin(t / 600)));
+        var read = (long)(t * 20 * 1024);
+        var written = (long)(t * 50 * 1024);
+        return new Contracts.InstanceCounters(Math.Round(cpuSeconds, 2), rss, read, written, read / 4096, written / 4096,
+            (long)(t * 8 * 1024), (long)(t * 4 * 1024), Simulated: true);
+    }
+
     /// <summary>Makes a VM vanish as if its host crashed (for testing failure handling).</summary>
     public Task CrashAsync(long instanceId) => store.SetSimulatedVmAsync(instanceId, null);
 }

@@ -83,9 +83,6 @@ public interface IGuestInstances
 
     /// <summary>Marks the instance ready (the guest finished booting and applied its context); <paramref name="source"/> says how it was seen (guest-api, phone-home).</summary>
     Task MarkReadyAsync(long instanceId, string source = "guest-api", CancellationToken ct = default);
-
-    /// <summary>Stores the latest metrics (KPIs) the guest reported.</summary>
-    Task RecordMetricsAsync(long instanceId, IReadOnlyDictionary<string, double> metrics, CancellationToken ct = default);
 }
 
 /// <summary>Checks on cloud-init user data, shared by every front door that takes it.</summary>

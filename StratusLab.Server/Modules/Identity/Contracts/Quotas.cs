@@ -127,6 +127,12 @@ public interface IUserDirectory
     Task<UserSummary?> FindAsync(long userId, CancellationToken ct = default);
     Task<UserSummary?> FindByNameAsync(string name, CancellationToken ct = default);
 
+    /// <summary>A group's name, or null when there is no such group.</summary>
+    Task<string?> GroupNameAsync(long groupId, CancellationToken ct = default);
+
+    /// <summary>A group's id by name, or null when there is no such group.</summary>
+    Task<long?> GroupIdAsync(string name, CancellationToken ct = default);
+
     /// <summary>The user who owns what the site itself keeps (cached image origins, saved images): the admin user, else user 1.</summary>
     Task<long> SiteOwnerIdAsync(CancellationToken ct = default);
 }

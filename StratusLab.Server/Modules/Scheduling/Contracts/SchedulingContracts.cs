@@ -54,6 +54,17 @@ public interface IPlacementRules
     Task<PlacementObstacle?> WhyNeverFitsAsync(long cpu, long memoryMiB, int count, CancellationToken ct = default);
 }
 
+/// <summary>A host's declared capacity, what its instances hold, and its last measured use.</summary>
+public sealed record HostSummary(
+    string Name, string Driver, bool Enabled, long Cpus, long MemoryMiB, long AllocatedCpus, long AllocatedMemoryMiB, long RunningVms,
+    double CpuUsagePercent, long MemoryUsedMiB, DateTimeOffset? MonitoredAt, bool Local);
+
+/// <summary>The registered hosts, for monitoring.</summary>
+public interface IHostInventory
+{
+    Task<IReadOnlyList<HostSummary>> ListAsync(CancellationToken ct = default);
+}
+
 /// <summary>Why a request can never be placed: <see cref="Resource"/> is "cpu", "memory", "count" or "hosts".</summary>
 public sealed record PlacementObstacle(string Resource, string Reason);
 

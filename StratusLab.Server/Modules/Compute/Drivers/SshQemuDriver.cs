@@ -167,6 +167,37 @@ internal sealed class SshQemuDriver(SshTransport ssh, ICommandRunner runner, INo
         }
     }
 
+    /// <summary>
+    /// Counters of a VM on a node: CPU time and RSS from the node's /proc (its QEMU found by pidfile, read in one SSH
+    /// command), block I/O from QMP query-blockstats through the forwarded socket and the VM's QMP gate. User-mode NICs
+    /// keep no counters (null), as on this machine. Null when the node does not answer or the VM is gone.
+    /// </summary>
+    public async Task<Contracts.InstanceCounters?> StatsAsync(VmRef vm, VmStatsRequest request, CancellationToken ct)
+    {
+        NodeInfo node;
+        try { node = await NodeOfAsync(vm.InstanceId, ct); }
+        catch (HypervisorException) { return null; }
+        if (node.State != "OK") return null;
+        var pidFile = QemuPaths.For(NodeDirectory(node, vm.InstanceId)).PidFile;
+        string output;
+        try
+        {
+            // Fixed text; the pidfile is a positional argument. Prints /proc/<pid>/stat, a separator line, then /proc/<pid>/status.
+            output = await RemoteAsync(node, ["sh", "-c", "p=$(cat \"$1\") || exit 0; cat /proc/$p/stat && echo --- && cat /proc/$p/status", "stats", pidFile], ct);
+        }
+        catch (Exception e) when (e is HypervisorException or OperationCanceledException && !ct.IsCancellationRequested) { return null; }
+        var parts = output.Split("\n---\n", 2);
+        if (parts.Length != 2) return null;
+        double cpu;
+        try { cpu = QemuDriver.ParseCpuSeconds(parts[0].Trim()); }
+        catch (Exception e) when (e is FormatException or IndexOutOfRangeException or ArgumentOutOfRangeException) { return null; }
+        var rss = QemuDriver.ParseRssBytes(parts[1]);
+        QemuDriver.BlockTotals blocks;
+        try { blocks = QemuDriver.BlockTotals.Of(await QmpAsync(node, vm, "query-blockstats", null, ct)); }
+        catch (HypervisorException) { return new Contracts.InstanceCounters(cpu, rss, null, null, null, null, null, null, Simulated: false); }
+        return new Contracts.InstanceCounters(cpu, rss, blocks.ReadBytes, blocks.WriteBytes, blocks.ReadOps, blocks.WriteOps, null, null, Simulated: false);
+    }
+
     /// <summary>Runs a QMP command through the forwarded socket; when the forwarding is gone (a new control master after a node blip), it is made again once.</summary>
     async Task<JsonNode?> QmpAsync(NodeInfo node, VmRef vm, string command, JsonObject? arguments, CancellationToken ct)
     {

@@ -7,6 +7,7 @@ using StratusLab.Server.Modules.Images;
 using StratusLab.Server.Modules.Networking;
 using StratusLab.Server.Modules.Pdisk;
 using StratusLab.Server.Modules.Scheduling;
+using StratusLab.Server.Modules.Web;
 using StratusLab.Server.Modules.Marketplace;
 using StratusLab.Server.Platform;
 using StratusLab.Server.Platform.Configuration;
@@ -62,6 +63,7 @@ public partial class Program
         app.MapSchedulingEndpoints();
         app.MapGuestEndpoints();
         app.MapEc2Endpoints();
+        app.MapWebEndpoints();
 
         await app.Services.GetRequiredService<IdentityBootstrap>().EnsureAdminAsync();
         await app.Services.GetRequiredService<IdentityBootstrap>().RecomputeQuotaUsageAsync(app.Services.GetServices<StratusLab.Server.Modules.Identity.Contracts.IQuotaHolder>());
@@ -81,6 +83,7 @@ public partial class Program
         services.AddPdiskModule(configuration);
         services.AddSchedulingModule(configuration);
         services.AddEc2Module(configuration);
+        services.AddWebModule(configuration);
     }
 
     /// <summary>The store schema of every module, in module order, for what migrates without a server ('stratuslab admin', tests).</summary>

@@ -9,11 +9,13 @@ packages=(
   lvm2                                          # the lvm volume backend (lvcreate, lvs, lvremove)
   genisoimage                                   # context ISOs
   dnsmasq-base nftables iproute2                # bridge networks: DHCP, NAT, firewall
+  npm                                           # build time only: vendors the dashboard's browser assets (scripts/web/vendor.sh)
   socat curl                                    # talking to QMP sockets and the API by hand
   openssh-client                                # connect-instance
 )
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(hyperfine time awscli python3-boto3 debootstrap fdisk e2fsprogs)   # debootstrap etc.: the Debian cloud-init test guest
+  packages+=(chromium)                          # the web dashboard's browser tests (Playwright drives it; no browser download)
 fi
 
 missing=()

@@ -75,7 +75,9 @@ internal static class WebModule
         var ui = app.MapGroup("/ui").ExcludeFromDescription();
         WebAssets.Map(ui);
         SessionPages.Map(ui);
-        var pages = ui.MapGroup("").RequireAuthorization().AddEndpointFilter(RequireCsrf);
+        // The pages authenticate with the session only, so an anonymous visitor is sent to the sign-in page, not given a 401.
+        var pages = ui.MapGroup("").RequireAuthorization(new Microsoft.AspNetCore.Authorization.AuthorizationPolicyBuilder(Scheme).RequireAuthenticatedUser().Build())
+            .AddEndpointFilter(RequireCsrf);
         InstancePages.Map(pages);
         VolumePages.Map(pages);
     }

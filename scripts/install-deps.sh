@@ -9,10 +9,12 @@ packages=(
   lvm2                                          # the lvm volume backend (lvcreate, lvs, lvremove)
   genisoimage                                   # context ISOs
   dnsmasq-base nftables iproute2                # bridge networks: DHCP, NAT, firewall
-  npm                                           # build time only: vendors the dashboard's browser assets (scripts/web/vendor.sh)
   socat curl                                    # talking to QMP sockets and the API by hand
   openssh-client                                # connect-instance
 )
+# Build time only: npm vendors the dashboard's browser assets (scripts/web/vendor.sh). A nodejs that bundles npm
+# (NodeSource) conflicts with Debian's npm package, so it is installed only when no npm is there.
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(hyperfine time awscli python3-boto3 debootstrap fdisk e2fsprogs)   # debootstrap etc.: the Debian cloud-init test guest
   packages+=(chromium)                          # the web dashboard's browser tests (Playwright drives it; no browser download)

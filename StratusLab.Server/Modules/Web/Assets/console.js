@@ -10,6 +10,14 @@ document.addEventListener("DOMContentLoaded", () => {
   term.open(el);
   if (fit) { fit.fit(); window.addEventListener("resize", () => fit.fit()); }
   window.stratuslabTerminal = term;
+  // The boot so far first (the log the server keeps), then the live serial port.
+  fetch(el.dataset.log, { credentials: "same-origin" })
+    .then((r) => (r.ok ? r.text() : ""))
+    .catch(() => "")
+    .then((log) => { if (log) term.write(log.replace(/\r?\n/g, "\r\n")); connect(el, term); });
+});
+
+function connect(el, term) {
   const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + el.dataset.ws;
   const ws = new WebSocket(url);
   ws.binaryType = "arraybuffer";
@@ -17,4 +25,4 @@ document.addEventListener("DOMContentLoaded", () => {
   ws.onmessage = (m) => term.write(new Uint8Array(m.data));
   ws.onclose = () => { el.dataset.connected = "false"; term.write("\r\n[console closed]\r\n"); };
   term.onData((d) => { if (ws.readyState === WebSocket.OPEN) ws.send(new TextEncoder().encode(d)); });
-});
+}

@@ -293,7 +293,7 @@ internal static class InstancePages
             <details {(live ? Markup.Empty : new Markup("open"))}><summary>Console log (last 200 lines)</summary><pre id="console-log" class="console" tabindex="0">{log}</pre></details>
             """);
         return live
-            ? Layout.Page(http, $"Instance {i.Name}", body, status, "instances", "/ui/assets/vendor/xterm/xterm.js", "/ui/assets/vendor/xterm/addon-fit.js", "/ui/assets/console.js")
+            ? Layout.Page(http, $"Instance {i.Name}", body, status, "instances", "/ui/assets/vendor/xterm/xterm.css", "/ui/assets/vendor/xterm/xterm.js", "/ui/assets/vendor/xterm/addon-fit.js", "/ui/assets/console.js")
             : Layout.Page(http, $"Instance {i.Name}", body, status, "instances");
     }
 

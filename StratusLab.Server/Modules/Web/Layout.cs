@@ -12,7 +12,7 @@ namespace StratusLab.Server.Modules.Web;
 /// </summary>
 internal static class Layout
 {
-    public static IResult Page(HttpContext http, string heading, Markup body, int status = 200, string? current = null, params string[] scripts)
+    public static IResult Page(HttpContext http, string heading, Markup body, int status = 200, string? current = null, params string[] assets)
     {
         var branding = http.RequestServices.GetRequiredService<ISiteBranding>();
         var signedIn = http.User.Identity?.IsAuthenticated == true && http.User.FindFirst(IdentityClaims.UserId) is not null;
@@ -27,7 +27,9 @@ internal static class Layout
                 <form method="post" action="/ui/signout" class="inline"><input type="hidden" name="{WebModule.CsrfField}" value="{csrf}"><button type="submit" class="link">Sign out</button></form></nav>
                 """)
             : H($"""<nav class="site" aria-label="Main">{Nav("/marketplace", "Marketplace", "marketplace")}</nav>""");
-        var scriptTags = Each(scripts.Prepend("/ui/assets/dashboard.js"), s => H($"<script src=\"{s}\" defer></script>"));
+        // Extra assets: scripts, and stylesheets (.css) such as xterm.js's.
+        var scriptTags = Each(assets.Prepend("/ui/assets/dashboard.js"), s => s.EndsWith(".css", StringComparison.Ordinal)
+            ? H($"<link rel=\"stylesheet\" href=\"{s}\">") : H($"<script src=\"{s}\" defer></script>"));
         var html = H($"""
             <!DOCTYPE html>
             <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

@@ -30,12 +30,21 @@ public class WebDashboardBenchmark
         var runs = int.Parse(Environment.GetEnvironmentVariable("WEB_BENCH_RUNS") ?? "20");
         await using var server = await TestServer.StartAsync(new Dictionary<string, string?>
         {
-            ["Identity:DefaultQuota:Vms"] = "-1", ["Identity:DefaultQuota:Cpus"] = "-1", ["Identity:DefaultQuota:MemoryMiB"] = "-1",
+            ["Identity:DefaultQuota:Vms"] = "-1", ["Identity:DefaultQuota:Cpus"] = "-1", ["Identity:DefaultQuota:MemoryMiB"] = "-1", ["Identity:DefaultQuota:StorageGiB"] = "-1",
         });
         var token = await server.CreateUserAsync("bench");
         using var api = server.Client(token);
         api.Timeout = TimeSpan.FromMinutes(5);
-        (await api.PostAsJsonAsync("/api/v1/instances", new { name = "many", count = 1000 })).EnsureSuccessStatusCode();
+        using (var admin = server.Client())
+        {
+            // The default network has 240 addresses; 1,000 instances need a wider one.
+            var net = await admin.PostAsJsonAsync("/api/v1/networks", new { name = "wide", kind = "public", driver = "user", cidr = "10.96.0.0/21" });
+            Assert.That((int)net.StatusCode, Is.EqualTo(201), await net.Content.ReadAsStringAsync());
+            var host = await admin.PostAsJsonAsync("/api/v1/hosts", new { name = "big", driver = "simulated", cpus = 1024, memoryMiB = 256 * 1024 });
+            Assert.That((int)host.StatusCode, Is.EqualTo(201), await host.Content.ReadAsStringAsync());
+        }
+        var launched = await api.PostAsJsonAsync("/api/v1/instances", new { name = "many", count = 1000, networks = new[] { "wide" } });
+        Assert.That((int)launched.StatusCode, Is.EqualTo(201), await launched.Content.ReadAsStringAsync());
         var listed = await (await api.GetAsync("/api/v1/instances?limit=1000")).Content.ReadFromJsonAsync<System.Text.Json.Nodes.JsonArray>();
         Assert.That(listed!.Count, Is.EqualTo(1000));
 

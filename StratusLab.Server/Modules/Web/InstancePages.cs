@@ -69,13 +69,14 @@ internal static class InstancePages
     {
         http.Response.ContentType = "text/event-stream";
         http.Response.Headers.CacheControl = "no-cache";
-        await http.Response.WriteAsync(": stratuslab dashboard events\nretry: 3000\n\n", ct);
-        await http.Response.Body.FlushAsync(ct);
         var json = new JsonSerializerOptions(JsonSerializerDefaults.Web);
         await using var changes = instances.WatchAsync(http.User.ToCaller(), ct).GetAsyncEnumerator(ct);
+        // Subscribed (the iterator's first step) before the opening comment: a client that has seen it misses no change.
+        var next = changes.MoveNextAsync().AsTask();
+        await http.Response.WriteAsync(": stratuslab dashboard events\nretry: 3000\n\n", ct);
+        await http.Response.Body.FlushAsync(ct);
         try
         {
-            var next = changes.MoveNextAsync().AsTask();
             while (!ct.IsCancellationRequested)
             {
                 // A comment every 15 s keeps proxies from closing an idle stream.
@@ -92,6 +93,8 @@ internal static class InstancePages
             }
         }
         catch (OperationCanceledException) { }
+        // The iterator ends once the request is cancelled; it must not be disposed while a step is pending.
+        try { await next; } catch (OperationCanceledException) { }
     }
 
     // ---- launching ----

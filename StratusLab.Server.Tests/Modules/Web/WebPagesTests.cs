@@ -287,6 +287,33 @@ public class WebPagesTests
     }
 
     [Test]
+    public async Task The_images_and_networks_pages_list_the_cache_the_networks_and_their_security_group_rules()
+    {
+        using var alice = await SignedIn("alice");
+        var (images, imagesHtml) = await alice.GetAsync("/ui/images");
+        Assert.That((int)images.StatusCode, Is.EqualTo(200), imagesHtml);
+        var catalog = await _server.App.Services.GetRequiredService<StratusLab.Server.Modules.Images.Contracts.IImageCatalog>().ListAsync();
+        Assert.That(catalog, Is.Not.Empty);
+        foreach (var image in catalog)
+            Assert.That(imagesHtml, Does.Contain($">{System.Net.WebUtility.HtmlEncode(image.Image)}</a>"));
+        var (networks, networksHtml) = await alice.GetAsync("/ui/networks");
+        Assert.That((int)networks.StatusCode, Is.EqualTo(200), networksHtml);
+        Assert.That(networksHtml, Does.Contain("id=\"networks\"").And.Contain("default"));
+        Assert.That(networksHtml, Does.Contain("<h2>Security groups</h2>"));
+    }
+
+    [TestCase("<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;")]
+    [TestCase("\" onmouseover=\"x", "&quot; onmouseover=&quot;x")]
+    [TestCase("it's & <b>", "it&#x27;s &amp; &lt;b&gt;")]
+    public void Every_hole_of_a_page_template_is_encoded_for_text_and_attributes(string value, string encoded)
+    {
+        var html = StratusLab.Server.Modules.Web.Html.H($"<a title=\"{value}\">{value}</a>");
+        Assert.That(html.Value, Is.EqualTo($"<a title=\"{encoded}\">{encoded}</a>"));
+        var trusted = StratusLab.Server.Modules.Web.Html.H($"<p>{html}</p>");
+        Assert.That(trusted.Value, Is.EqualTo($"<p>{html.Value}</p>"), "markup already built is not encoded twice");
+    }
+
+    [Test]
     public async Task The_embedded_vendored_assets_are_served_with_an_etag()
     {
         using var browser = new BrowserSession(_server);

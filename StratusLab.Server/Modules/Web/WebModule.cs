@@ -80,6 +80,7 @@ internal static class WebModule
             .AddEndpointFilter(RequireCsrf);
         InstancePages.Map(pages);
         VolumePages.Map(pages);
+        CatalogPages.Map(pages);
     }
 
     const string CsrfRefusal = "stratuslab.csrf-refused";

@@ -140,6 +140,12 @@ public class WebDashboardBrowserTests
         await page.GetByRole(AriaRole.Button, new() { Name = "Create volume" }).ClickAsync();
         await page.Locator("#volumes", new() { HasText = "browser-disk" }).WaitForAsync();
         await AccessibleAsync(page, "volumes");
+        await page.GetByRole(AriaRole.Link, new() { Name = "Images", Exact = true }).ClickAsync();
+        await page.Locator("#images").WaitForAsync();
+        await AccessibleAsync(page, "images");
+        await page.GetByRole(AriaRole.Link, new() { Name = "Networks", Exact = true }).ClickAsync();
+        await page.Locator("#networks").WaitForAsync();
+        await AccessibleAsync(page, "networks");
         await page.GotoAsync($"/ui/instances/{id}");
         await page.GetByLabel("Attach a volume").SelectOptionAsync(new SelectOptionValue { Label = "browser-disk (1 GiB)" });
         await page.GetByRole(AriaRole.Button, new() { Name = "Attach" }).ClickAsync();

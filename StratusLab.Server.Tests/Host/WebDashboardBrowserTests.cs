@@ -164,12 +164,16 @@ public class WebDashboardBrowserTests
         // Shut it down: the instances list shows it leave through the events stream (DONE is hidden by default).
         await page.GotoAsync($"/ui/instances/{id}");
         await page.GetByRole(AriaRole.Button, new() { Name = "Shut down" }).ClickAsync();
+        // The post answers with the instance page again, no longer RUNNING; only then leave it (leaving earlier would cancel the post).
+        await page.Locator("#instance:not([data-state=RUNNING])").WaitForAsync(new() { Timeout = 60_000 });
         await page.GotoAsync("/ui/instances");
-        await page.Locator($"#instances tr[data-id='{id}']").WaitForAsync(new() { State = WaitForSelectorState.Detached, Timeout = 120_000 });
-        await AccessibleAsync(page, "instances");
         using var api = _server.Client();
-        var done = await InstanceApiTests.WaitAsync(api, id, "DONE", 60);
+        api.Timeout = TimeSpan.FromSeconds(300);
+        // A graceful shutdown under TCG on shared cores can take a while: the server's own word first, then the page's.
+        var done = await InstanceApiTests.WaitAsync(api, id, "DONE", 240);
         Assert.That(done["state"]!.GetValue<string>(), Is.EqualTo("DONE"), done.ToJsonString());
+        await page.Locator($"#instances tr[data-id='{id}']").WaitForAsync(new() { State = WaitForSelectorState.Detached, Timeout = 30_000 });
+        await AccessibleAsync(page, "instances");
         await page.Context.CloseAsync();
     }
 }

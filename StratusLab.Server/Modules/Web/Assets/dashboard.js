@@ -12,6 +12,12 @@ document.addEventListener("DOMContentLoaded", () => {
   if (!table && !instance) return;
   const events = new EventSource("/ui/events");
   window.stratuslabEvents = events;
+  // Changes between the page's rendering and the stream's (re)connection are not replayed: catch up once on each open.
+  // The stream is subscribed before it answers, so nothing falls between this read and the events that follow.
+  events.addEventListener("open", () => {
+    if (table) resyncList(table);
+    if (instance) resyncInstance(instance);
+  });
   events.addEventListener("instance", (m) => {
     const e = JSON.parse(m.data);
     if (table) updateRow(table, e);
@@ -51,4 +57,25 @@ function updateRow(table, e) {
     document.getElementById("no-instances")?.remove();
   }
   badge(row.querySelector("td.state"), e.state, e.ready);
+}
+
+async function resyncList(table) {
+  const f = table.dataset.filter;
+  const states = f === "all" ? "" : f === "active" ? "&state=PENDING,PROLOG,BOOT,RUNNING,SHUTDOWN,STOPPED,SUSPENDED,EPILOG,FAILED" : "&state=" + encodeURIComponent(f);
+  const r = await fetch("/api/v1/instances?limit=1000" + states, { credentials: "same-origin" });
+  if (!r.ok) return;
+  const list = await r.json();
+  const seen = new Set(list.map((i) => String(i.id)));
+  for (const row of table.querySelectorAll("tbody tr[data-id]")) if (!seen.has(row.dataset.id)) row.remove();
+  for (const row of table.querySelectorAll("tbody tr[data-id]")) {
+    const i = list.find((x) => String(x.id) === row.dataset.id);
+    if (i) badge(row.querySelector("td.state"), i.state, i.ready);
+  }
+}
+
+async function resyncInstance(instance) {
+  const r = await fetch("/api/v1/instances/" + Number(instance.dataset.id), { credentials: "same-origin" });
+  if (!r.ok) return;
+  const i = await r.json();
+  if (i.state !== instance.dataset.state || String(i.ready) !== instance.dataset.ready) location.reload();
 }

@@ -8,6 +8,7 @@ using StratusLab.Server.Modules.Networking;
 using StratusLab.Server.Modules.Occi;
 using StratusLab.Server.Modules.Pdisk;
 using StratusLab.Server.Modules.Scheduling;
+using StratusLab.Server.Modules.Web;
 using StratusLab.Server.Modules.Marketplace;
 using StratusLab.Server.Modules.Monitoring;
 using StratusLab.Server.Platform;
@@ -66,6 +67,7 @@ public partial class Program
         app.MapEc2Endpoints();
         app.MapOcciEndpoints();
         app.MapMonitoringEndpoints();
+        app.MapWebEndpoints();
 
         await app.Services.GetRequiredService<IdentityBootstrap>().EnsureAdminAsync();
         await app.Services.GetRequiredService<IdentityBootstrap>().RecomputeQuotaUsageAsync(app.Services.GetServices<StratusLab.Server.Modules.Identity.Contracts.IQuotaHolder>());
@@ -87,6 +89,7 @@ public partial class Program
         services.AddEc2Module(configuration);
         services.AddOcciModule(configuration);
         services.AddMonitoringModule(configuration);
+        services.AddWebModule(configuration);
     }
 
     /// <summary>The store schema of every module, in module order, for what migrates without a server ('stratuslab admin', tests).</summary>

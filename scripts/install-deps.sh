@@ -12,9 +12,13 @@ packages=(
   socat curl                                    # talking to QMP sockets and the API by hand
   openssh-client                                # connect-instance
 )
+# Build time only: npm vendors the dashboard's browser assets (scripts/web/vendor.sh). A nodejs that bundles npm
+# (NodeSource) conflicts with Debian's npm package, so it is installed only when no npm is there.
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(hyperfine time awscli python3-boto3 debootstrap fdisk e2fsprogs)   # debootstrap etc.: the Debian cloud-init test guest
   packages+=(openssh-server)   # SSH nodes: each test node runs its own sshd (own config, port, keys) in a network namespace
+  packages+=(chromium)                          # the web dashboard's browser tests (Playwright drives it; no browser download)
 fi
 
 missing=()

@@ -8,8 +8,24 @@ namespace StratusLab.Server.Modules.Compute;
 
 /// <summary>Compute's application service (see <see cref="IInstances"/>): the one place front doors reach instances through.</summary>
 internal sealed class InstanceService(InstanceRequests requests, ComputeStore store, InstanceViews views, InstanceLifecycle lifecycle,
-    ConsoleLogs consoles, Scheduling.Contracts.ISchedulerSignal scheduler, IFreeSpaceGuard space) : IInstances
+    ConsoleLogs consoles, Scheduling.Contracts.ISchedulerSignal scheduler, IFreeSpaceGuard space, InstanceEvents events) : IInstances
 {
+    public async IAsyncEnumerable<InstanceChange> WatchAsync(Caller caller, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default)
+    {
+        using var subscription = events.Subscribe();
+        while (true)
+        {
+            try
+            {
+                if (!await subscription.Reader.WaitToReadAsync(ct)) yield break;
+            }
+            catch (OperationCanceledException) { yield break; }
+            while (subscription.Reader.TryRead(out var e))
+                if (AccessRules.CanSee(caller, e.Ownership))
+                    yield return new InstanceChange(e.Id, e.Name, e.State, e.Ready, e.FailedStep, e.FailureReason, e.Time);
+        }
+    }
+
     public async Task<IReadOnlyList<InstanceView>> LaunchAsync(Caller caller, CreateInstanceRequest request, CancellationToken ct = default)
     {
         space.EnsureRoom("Launching an instance");

@@ -6,7 +6,7 @@ using StratusLab.Server.Platform.Security;
 namespace StratusLab.Server.Modules.Identity;
 
 /// <summary>Resolves API tokens (by hash) and passwords to principals.</summary>
-internal sealed class CredentialValidator(IdentityStore store, TimeProvider clock) : ICredentialValidator
+internal sealed class CredentialValidator(IdentityStore store, TimeProvider clock, PasswordThrottle throttle) : ICredentialValidator
 {
     public async Task<ClaimsPrincipal?> ValidateTokenAsync(string token, CancellationToken ct)
     {
@@ -21,8 +21,15 @@ internal sealed class CredentialValidator(IdentityStore store, TimeProvider cloc
     public async Task<ClaimsPrincipal?> ValidatePasswordAsync(string user, string password, CancellationToken ct)
     {
         if (user.Length > 63 || password.Length > 1024) return null;
+        var wait = throttle.DelayFor(user);
+        if (wait > TimeSpan.Zero) await Task.Delay(wait, clock, ct);
         var row = await store.FindUserAsync(user);
-        if (row is null || !Secrets.VerifyPassword(password, row.PasswordHash)) return null;
+        if (row is null || !Secrets.VerifyPassword(password, row.PasswordHash))
+        {
+            throttle.Failed(user);
+            return null;
+        }
+        throttle.Succeeded(user);
         return await PrincipalAsync(row);
     }
 

@@ -15,6 +15,7 @@ internal static class IdentityModule
         services.AddStoreSchema("identity", legacyUserVersions: [1]);
         services.AddModuleOptions<IdentityOptions>(configuration, "Identity");
         services.AddSingleton<IdentityStore>();
+        services.AddSingleton<PasswordThrottle>();
         services.AddSingleton<CredentialValidator>();
         services.AddSingleton<ICredentialValidator>(sp => sp.GetRequiredService<CredentialValidator>());
         services.AddSingleton<AccessKeys>();

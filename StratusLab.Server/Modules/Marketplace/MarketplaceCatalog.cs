@@ -29,6 +29,9 @@ internal sealed class MarketplaceCatalog(
 
     public string SiteEndorserEmail => marketplace.SiteEndorserEmail;
 
+    public Task<IReadOnlyList<MetadataEntry>> SearchAsync(string? text, int limit = 50, CancellationToken ct = default) =>
+        QueryAsync(new EntryQuery(Text: string.IsNullOrWhiteSpace(text) ? null : text.Trim(), Limit: Math.Clamp(limit, 1, 500)));
+
     public static string EntryPath(string identifier, string email, DateTimeOffset created) =>
         $"/api/v1/marketplace/metadata/{identifier}/{Uri.EscapeDataString(email)}/{MetadataXml.Format(created)}";
 

@@ -17,6 +17,7 @@ internal static class MarketplaceModule
         services.AddSingleton<IMailSender, SmtpMailSender>();
         services.AddSingleton<MarketplaceCatalog>();
         services.AddSingleton<IMarketplaceCatalog>(sp => sp.GetRequiredService<MarketplaceCatalog>());
+        services.AddSingleton<ISiteBranding, Pages.SiteBranding>();
         services.AddSingleton<PolicyStore>();
         services.AddSingleton<ImagePolicy>();
         services.AddSingleton<IImagePolicy>(sp => sp.GetRequiredService<ImagePolicy>());

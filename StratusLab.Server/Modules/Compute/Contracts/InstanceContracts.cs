@@ -81,6 +81,9 @@ public sealed record CreateInstanceRequest(
     public int? ReadyTimeoutSeconds { get; init; }
 }
 
+/// <summary>A lifecycle change of an instance, as /api/v1/events and the dashboard stream it.</summary>
+public sealed record InstanceChange(long Id, string Name, string State, bool Ready, string? FailedStep, string? FailureReason, DateTimeOffset Time);
+
 /// <summary>An instance type as the API shows it.</summary>
 public sealed record InstanceTypeView(string Name, long Cpu, long MemoryMiB, bool Builtin);
 
@@ -109,6 +112,12 @@ public interface IInstances
     Task<InstanceView> ActAsync(Caller caller, long id, string action, CancellationToken ct = default);
 
     Task<IReadOnlyList<InstanceTypeView>> ListTypesAsync(CancellationToken ct = default);
+
+    /// <summary>
+    /// The lifecycle changes of the instances the caller may see, from now until <paramref name="ct"/> is cancelled
+    /// (a slow reader loses the oldest changes past 1,024, never blocks the server).
+    /// </summary>
+    IAsyncEnumerable<InstanceChange> WatchAsync(Caller caller, CancellationToken ct = default);
 
     /// <summary>The serial console log (the last <paramref name="tail"/> lines, or all that is kept).</summary>
     Task<string> ConsoleAsync(Caller caller, long id, int? tail, CancellationToken ct = default);

@@ -22,4 +22,20 @@ public interface IMarketplaceCatalog
 
     /// <summary>The e-mail address the site signs its own entries with (Marketplace:SiteEndorserEmail).</summary>
     string SiteEndorserEmail { get; }
+
+    /// <summary>
+    /// The latest valid entries matching <paramref name="text"/> in title, description, OS, endorser or tags (all when null),
+    /// as the Marketplace pages search them; at most <paramref name="limit"/> (1..500).
+    /// </summary>
+    Task<IReadOnlyList<MetadataEntry>> SearchAsync(string? text, int limit = 50, CancellationToken ct = default);
+}
+
+/// <summary>The site branding of the human pages (Marketplace:Pages), so every page of the binary looks like one product.</summary>
+public interface ISiteBranding
+{
+    /// <summary>The site title (Marketplace:Pages:Title).</summary>
+    string Title { get; }
+    /// <summary>The shared stylesheet (colours from Marketplace:Pages) and logo paths.</summary>
+    string StylesheetPath { get; }
+    string LogoPath { get; }
 }

@@ -180,6 +180,10 @@ internal static class MarketplacePages
             dl { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; } dt { font-weight: 600; } dd { margin: 0; overflow-wrap: anywhere; }
             .problem { color: #8a1c1c; } .pager { display: flex; gap: 1rem; margin-top: 1rem; }
             footer { text-align: center; color: #5b6673; font-size: .85rem; padding: 2rem; }
+            header nav.site { margin-left: auto; display: flex; flex-wrap: wrap; gap: .9rem; align-items: center; }
+            header nav.site a { font-size: 1rem; font-weight: 500; } header nav.site a[aria-current=page] { text-decoration: underline; text-underline-offset: 4px; }
+            a:focus-visible, button:focus-visible, input:focus-visible, select:focus-visible, textarea:focus-visible { outline: 3px solid var(--accent); outline-offset: 2px; }
+            @media (max-width: 640px) { header { flex-wrap: wrap; padding: .6rem .8rem; } main { padding: 0 .5rem; } table { display: block; overflow-x: auto; } }
             """;
         return TypedResults.Text(css, "text/css", Encoding.UTF8);
     }
@@ -208,7 +212,7 @@ internal static class MarketplacePages
             <!DOCTYPE html>
             <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
             <title>{E(heading)} - {E(title)}</title><link rel="stylesheet" href="/marketplace/style.css"></head>
-            <body><header><img src="/marketplace/logo" alt=""><a href="/marketplace">{E(title)}</a></header>
+            <body><header><img src="/marketplace/logo" alt=""><a href="/marketplace">{E(title)}</a><nav class="site"><a href="/">Dashboard</a></nav></header>
             <main><h1>{E(heading)}</h1>
             {body}
             </main><footer>Signed appliance metadata, compatible with the StratusLab Marketplace. API: <a href="/docs">/docs</a></footer></body></html>

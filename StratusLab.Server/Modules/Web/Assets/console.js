@@ -1,0 +1,28 @@
+// The live serial console of an instance: xterm.js (vendored from npm) over the console WebSocket, which the server
+// authorizes with the session cookie (same origin only).
+"use strict";
+document.addEventListener("DOMContentLoaded", () => {
+  const el = document.getElementById("terminal");
+  if (!el || !window.Terminal) return;
+  const term = new window.Terminal({ convertEol: false, cursorBlink: true, fontSize: 13, scrollback: 5000 });
+  const fit = window.FitAddon ? new window.FitAddon.FitAddon() : null;
+  if (fit) term.loadAddon(fit);
+  term.open(el);
+  if (fit) { fit.fit(); window.addEventListener("resize", () => fit.fit()); }
+  window.stratuslabTerminal = term;
+  // The boot so far first (the log the server keeps), then the live serial port.
+  fetch(el.dataset.log, { credentials: "same-origin" })
+    .then((r) => (r.ok ? r.text() : ""))
+    .catch(() => "")
+    .then((log) => { if (log) term.write(log.replace(/\r?\n/g, "\r\n")); connect(el, term); });
+});
+
+function connect(el, term) {
+  const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + el.dataset.ws;
+  const ws = new WebSocket(url);
+  ws.binaryType = "arraybuffer";
+  ws.onopen = () => { el.dataset.connected = "true"; ws.send(new TextEncoder().encode("\r")); };
+  ws.onmessage = (m) => term.write(new Uint8Array(m.data));
+  ws.onclose = () => { el.dataset.connected = "false"; term.write("\r\n[console closed]\r\n"); };
+  term.onData((d) => { if (ws.readyState === WebSocket.OPEN) ws.send(new TextEncoder().encode(d)); });
+}

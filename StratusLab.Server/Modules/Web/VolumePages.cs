@@ -1,0 +1,109 @@
+using System.Globalization;
+using StratusLab.Server.Modules.Compute.Contracts;
+using StratusLab.Server.Modules.Identity.Contracts;
+using StratusLab.Server.Modules.Pdisk.Contracts;
+using StratusLab.Server.Platform.Contracts;
+using static StratusLab.Server.Modules.Web.Html;
+
+namespace StratusLab.Server.Modules.Web;
+
+/// <summary>Volumes (persistent disks): the list, create, snapshot, attach to a running instance, detach, delete.</summary>
+internal static class VolumePages
+{
+    public static void Map(RouteGroupBuilder pages)
+    {
+        pages.MapGet("/volumes", ListVolumes);
+        pages.MapPost("/volumes", CreateVolume).DisableAntiforgery();
+        pages.MapPost("/volumes/{uuid:guid}/delete", DeleteVolume).DisableAntiforgery();
+        pages.MapPost("/volumes/{uuid:guid}/snapshot", SnapshotVolume).DisableAntiforgery();
+        pages.MapPost("/volumes/{uuid:guid}/attach", AttachVolume).DisableAntiforgery();
+        pages.MapPost("/volumes/{uuid:guid}/detach/{instance:long}", DetachVolume).DisableAntiforgery();
+    }
+
+    static Task<IResult> ListVolumes(HttpContext http, IVolumeService volumes, IInstances instances, CancellationToken ct) =>
+        Render(http, volumes, instances, null, 200, "", "", ct);
+
+    static async Task<IResult> Render(HttpContext http, IVolumeService volumes, IInstances instances, WebProblem? problem, int status,
+        string size, string tag, CancellationToken ct)
+    {
+        var caller = http.User.ToCaller();
+        var list = await volumes.ListAsync(caller, ct: ct);
+        var running = await instances.ListAsync(caller, new InstanceQuery(["RUNNING"], Limit: 1000), ct);
+        var csrf = Layout.CsrfField(http);
+        Markup ErrorFor(string field) => problem?.Field == field
+            ? H($"<p class=\"field-problem\" id=\"{field}-problem\" role=\"alert\">{problem.Detail}</p>") : Markup.Empty;
+        string Described(string field) => problem?.Field == field ? $"{field}-problem" : "";
+        Markup Row(VolumeInfo v)
+        {
+            var mine = v.OwnerId == caller.UserId || caller.IsAdmin;
+            var mounts = Each(v.Mounts, m => H($"""
+                <div>on <a href="/ui/instances/{m.InstanceId}">instance {m.InstanceId}</a> as {m.Device}
+                {If(mine, H($"<form method=\"post\" action=\"/ui/volumes/{v.Uuid}/detach/{m.InstanceId}\" class=\"inline\">{csrf}<button type=\"submit\">Detach</button></form>"))}</div>
+                """));
+            var attach = mine && v.Mounts.Count == 0 && v.State == "READY" && running.Count > 0
+                ? H($"""
+                  <form method="post" action="/ui/volumes/{v.Uuid}/attach" class="inline">{csrf}<label for="attach-{v.Uuid}" class="visually-hidden">Instance to attach {v.Tag ?? v.Uuid.ToString()} to</label>
+                  <select id="attach-{v.Uuid}" name="instance">{Each(running, i => H($"<option value=\"{i.Id}\">{i.Name} ({i.Id})</option>"))}</select><button type="submit">Attach</button></form>
+                  """) : Markup.Empty;
+            return H($"""
+                <tr data-uuid="{v.Uuid}"><td>{v.Tag}<div class="id">{v.Uuid}</div></td><td>{v.Owner}</td><td>{v.Type}</td><td>{v.State}</td><td>{v.SizeGiB} GiB</td><td>{v.Visibility}</td>
+                <td>{mounts}{attach}</td>
+                <td>{If(v.Type is VolumeType.MachineImageOrigin or VolumeType.DataImageOrigin, H($"<form method=\"post\" action=\"/ui/volumes/{v.Uuid}/snapshot\" class=\"inline\">{csrf}<button type=\"submit\">Snapshot</button></form>"))}
+                {If(mine && v.Mounts.Count == 0, H($"<form method=\"post\" action=\"/ui/volumes/{v.Uuid}/delete\" class=\"inline\">{csrf}<button type=\"submit\" class=\"danger\">Delete</button></form>"))}</td></tr>
+                """);
+        }
+        var body = H($"""
+            {(problem is not null && problem.Field is not ("size" or "tag") ? H($"<p class=\"problem\" role=\"alert\">{problem.Detail}</p>") : Markup.Empty)}
+            <form method="post" action="/ui/volumes" class="card search">{csrf}
+            <div><label for="size">Size (GiB)</label><input id="size" name="size" type="number" min="1" required value="{size}" aria-describedby="{Described("size")}">{ErrorFor("size")}</div>
+            <div><label for="tag">Tag</label><input id="tag" name="tag" value="{tag}" aria-describedby="{Described("tag")}">{ErrorFor("tag")}</div>
+            <button type="submit">Create volume</button></form>
+            {(list.Count == 0 ? H($"<p id=\"no-volumes\">No volume yet.</p>") : H($"""
+              <table id="volumes"><caption class="visually-hidden">Volumes you can see</caption><thead><tr><th scope="col">Tag / uuid</th><th scope="col">Owner</th><th scope="col">Type</th><th scope="col">State</th><th scope="col">Size</th><th scope="col">Visibility</th><th scope="col">Attached</th><th scope="col">Actions</th></tr></thead>
+              <tbody>{Each(list, Row)}</tbody></table>
+              """))}
+            """);
+        return Layout.Page(http, "Volumes", body, status, "volumes");
+    }
+
+    static async Task<IResult> CreateVolume(HttpContext http, IVolumeService volumes, IInstances instances, CancellationToken ct)
+    {
+        var form = await http.Request.ReadFormAsync(ct);
+        var size = form["size"].ToString().Trim();
+        var tag = form["tag"].ToString().Trim();
+        return await Do(http, volumes, instances, size, tag, async caller =>
+        {
+            if (!long.TryParse(size, NumberStyles.None, CultureInfo.InvariantCulture, out var gib))
+                throw new InvalidInputException("size", $"'size' = '{(size.Length > 20 ? size[..20] : size)}' is not a whole number of GiB; give one, like 1.");
+            await volumes.CreateAsync(caller, gib, tag.Length == 0 ? null : tag, ct);
+        }, ct);
+    }
+
+    static Task<IResult> DeleteVolume(Guid uuid, HttpContext http, IVolumeService volumes, IInstances instances, CancellationToken ct) =>
+        Do(http, volumes, instances, "", "", caller => volumes.DeleteAsync(caller, uuid, ct), ct);
+
+    static Task<IResult> SnapshotVolume(Guid uuid, HttpContext http, IVolumeService volumes, IInstances instances, CancellationToken ct) =>
+        Do(http, volumes, instances, "", "", caller => volumes.SnapshotAsync(caller, uuid, ct: ct), ct);
+
+    static async Task<IResult> AttachVolume(Guid uuid, HttpContext http, IVolumeService volumes, IInstances instances, CancellationToken ct)
+    {
+        var form = await http.Request.ReadFormAsync(ct);
+        return await Do(http, volumes, instances, "", "", async caller =>
+        {
+            if (!long.TryParse(form["instance"].ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out var instance))
+                throw new InvalidInputException("instance", "Choose a running instance to attach the volume to.");
+            await volumes.AttachAsync(caller, uuid, instance, ct: ct);
+        }, ct);
+    }
+
+    static Task<IResult> DetachVolume(Guid uuid, long instance, HttpContext http, IVolumeService volumes, IInstances instances, CancellationToken ct) =>
+        Do(http, volumes, instances, "", "", caller => volumes.DetachAsync(caller, uuid, instance, ct), ct);
+
+    /// <summary>Runs one change; on success back to the list (post, redirect, get), on refusal the list with the problem and its status.</summary>
+    static async Task<IResult> Do(HttpContext http, IVolumeService volumes, IInstances instances, string size, string tag, Func<Caller, Task> change, CancellationToken ct)
+    {
+        try { await change(http.User.ToCaller()); }
+        catch (Exception e) when (WebProblem.From(e) is { } p) { return await Render(http, volumes, instances, p, p.Status, size, tag, ct); }
+        return Results.Redirect("/ui/volumes");
+    }
+}

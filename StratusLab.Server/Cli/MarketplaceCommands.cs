@@ -13,7 +13,7 @@ namespace StratusLab.Server.Cli;
 /// <summary>The Marketplace (build, sign, validate, upload, deprecate, search metadata) and the site image policy.</summary>
 public static class MarketplaceCommands
 {
-    const string KeyOptions = "(--p12 FILE | --cert FILE --key FILE) [--password P]";
+    const string KeyOptions = "(--p12 FILE | --cert FILE --private-key FILE) [--password P]";
 
     public static readonly IReadOnlyList<ClientCommand> All =
     [
@@ -91,7 +91,7 @@ public static class MarketplaceCommands
 
     static async Task<int> SignMetadata(CliContext cx)
     {
-        cx.Args.AllowOnly(["--p12", "--cert", "--key", "--password", "--email", "--algorithm", "-o", "--output", "--os", .. RequirementOptions]);
+        cx.Args.AllowOnly(["--p12", "--cert", "--private-key", "--password", "--email", "--algorithm", "-o", "--output", "--os", .. RequirementOptions]);
         var file = cx.Args.Positional(0, "the metadata file");
         var algorithm = (cx.Args.Option("--algorithm") ?? "rsa-sha256").ToLowerInvariant() switch
         {
@@ -99,7 +99,7 @@ public static class MarketplaceCommands
             "rsa-sha1" => SignatureAlgorithm.RsaSha1,
             var a => throw new UsageException($"--algorithm '{a}' is not accepted; use rsa-sha256 (default) or rsa-sha1 (what the old client made)."),
         };
-        using var certificate = LoadKey(cx) ?? throw new UsageException("give your key: --p12 FILE, or --cert FILE --key FILE.");
+        using var certificate = LoadKey(cx) ?? throw new UsageException("give your key: --p12 FILE, or --cert FILE --private-key FILE.");
         var terms = new Dictionary<string, string>();
         foreach (var option in RequirementOptions.Append("--os"))
             if (cx.Args.Option(option) is { } value) terms[option[2..]] = value;
@@ -119,11 +119,11 @@ public static class MarketplaceCommands
         var password = cx.Args.Option("--password") ?? (Environment.GetEnvironmentVariable("STRATUSLAB_KEY_PASSWORD") is { Length: > 0 } p ? p : null);
         if (cx.Args.Option("--p12") is { } p12)
         {
-            if (cx.Args.Option("--cert") is not null || cx.Args.Option("--key") is not null) throw new UsageException("give either --p12, or --cert with --key, not both.");
+            if (cx.Args.Option("--cert") is not null || cx.Args.Option("--private-key") is not null) throw new UsageException("give either --p12, or --cert with --private-key, not both.");
             return Run(() => MetadataFiles.LoadPkcs12(p12, password));
         }
         var cert = cx.Args.Option("--cert");
-        var key = cx.Args.Option("--key");
+        var key = cx.Args.Option("--private-key");
         if (cert is null && key is null) return null;
         if (cert is null || key is null) throw new UsageException("--cert and --key go together (PEM certificate and PEM private key).");
         return Run(() => MetadataFiles.LoadPem(cert, key, password));
@@ -162,7 +162,7 @@ public static class MarketplaceCommands
 
     static async Task<int> DeprecateMetadata(CliContext cx)
     {
-        cx.Args.AllowOnly("--reason", "--p12", "--cert", "--key", "--password", "--email");
+        cx.Args.AllowOnly("--reason", "--p12", "--cert", "--private-key", "--password", "--email");
         var identifier = cx.Args.Positional(0, "the image identifier");
         var reason = cx.Args.Option("--reason") is { Length: > 0 } r ? r : throw new UsageException("--reason TEXT is required: say why the image must no longer be used.");
         using var certificate = LoadKey(cx);

@@ -1,0 +1,76 @@
+using System.Diagnostics;
+using System.Text.Json;
+using StratusLab.Server.Modules.Compute.Contracts;
+
+namespace StratusLab.Server.Cli;
+
+/// <summary>Follows instances through the server's event stream (GET /api/v1/events) and shows each state change.</summary>
+public sealed class InstanceWatch(HttpResponseMessage response, StreamReader reader) : IDisposable
+{
+    readonly StreamReader _reader = reader;
+
+    /// <summary>An instance event as the stream sends it.</summary>
+    sealed record StateEvent(long Id, string Name, string State, bool Ready, string? FailedStep, string? FailureReason);
+
+    public static async Task<InstanceWatch?> OpenAsync(CliContext cx)
+    {
+        try
+        {
+            var response = await cx.Api.GetStreamAsync("api/v1/events", "text/event-stream");
+            return new InstanceWatch(response, new StreamReader(await response.Content.ReadAsStreamAsync()));
+        }
+        catch (CliException)
+        {
+            return null; // no stream (an older server): the wait endpoint still works, without the changes shown
+        }
+    }
+
+    /// <summary>Waits until every instance is ready or ended (FAILED, DONE) or the time is up; returns their views then.</summary>
+    public static async Task<List<InstanceView>> UntilReadyAsync(CliContext cx, InstanceWatch? watch, List<InstanceView> instances, TimeSpan timeout)
+    {
+        var show = !cx.Json || cx.Verbose;
+        var clock = Stopwatch.StartNew();
+        var last = instances.ToDictionary(v => v.Id, v => (v.State, v.Ready));
+        void Show(long id, string name, string state, bool ready, string? why)
+        {
+            if (show) cx.Err.WriteLine($"{clock.Elapsed.TotalSeconds,6:0.0}s  instance {id} {name}: {state}{(ready ? " (ready)" : "")}{(why is null ? "" : "  " + why)}");
+        }
+        static bool Finished(string state, bool ready) => ready || state is "FAILED" or "DONE";
+        foreach (var v in instances) Show(v.Id, v.Name, v.State, v.Ready, null);
+        var waiting = instances.Where(v => !Finished(v.State, v.Ready)).Select(v => v.Id).ToHashSet();
+        using var deadline = new CancellationTokenSource(timeout);
+        if (watch is not null)
+        {
+            try
+            {
+                while (waiting.Count > 0 && await watch._reader.ReadLineAsync(deadline.Token) is { } line)
+                {
+                    if (!line.StartsWith("data: ", StringComparison.Ordinal)) continue;
+                    var e = JsonSerializer.Deserialize<StateEvent>(line[6..], ApiClient.Json);
+                    if (e is null || !last.TryGetValue(e.Id, out var before) || before == (e.State, e.Ready)) continue;
+                    last[e.Id] = (e.State, e.Ready);
+                    Show(e.Id, e.Name, e.State, e.Ready, e.FailureReason is null ? null : $"{e.FailedStep}: {e.FailureReason}");
+                    if (Finished(e.State, e.Ready)) waiting.Remove(e.Id);
+                }
+            }
+            catch (OperationCanceledException) when (deadline.IsCancellationRequested) { }
+        }
+        else
+        {
+            foreach (var id in waiting)
+            {
+                var left = Math.Max(1, (int)(timeout - clock.Elapsed).TotalSeconds);
+                await cx.Api.GetAsync<InstanceView>($"api/v1/instances/{id}/wait?state=ready&timeout={Math.Min(left, 600)}");
+            }
+        }
+        var views = new List<InstanceView>();
+        foreach (var v in instances) views.Add(await cx.Api.GetAsync<InstanceView>($"api/v1/instances/{v.Id}"));
+        return views;
+    }
+
+    public void Dispose()
+    {
+        _reader.Dispose();
+        response.Dispose();
+    }
+}

@@ -156,7 +156,7 @@ public sealed class ApiClient(ClientSettings settings) : IDisposable
             var status = ws.HttpStatusCode;
             ws.Dispose();
             if (status == 0) throw new CliException($"cannot reach the StratusLab server at {settings.Endpoint}: {e.Message}");
-            throw new CliException($"the console could not be opened ({(int)status}): " + status switch
+            throw new CliException("the console could not be opened: " + status switch
             {
                 HttpStatusCode.NotFound => "no such instance (or it is not yours).",
                 HttpStatusCode.Conflict => "the instance has no running serial port now (is it RUNNING on the qemu driver?); its log: stratuslab console-log ID.",

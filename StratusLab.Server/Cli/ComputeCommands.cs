@@ -142,7 +142,7 @@ public static class ComputeCommands
             ("image", n => n.Image), ("cpu", n => n.Cpu.ToString()), ("mem", n => n.MemoryMiB + "M"),
             ("ip", n => string.Join(",", n.Nics.Select(x => x.Ip))),
             ("ports", n => string.Join(",", n.PortForwards.Select(p => $"{p.GuestPort}:{p.HostPort}"))),
-            ("disks", n => string.Join(",", volumes.Where(v => v.InstanceId == n.Id).Select(v => $"{v.GuestDevice}={v.Uuid[..8]}"))),
+            ("disks", n => string.Join(",", volumes.Where(v => v.InstanceId == n.Id).Select(v => $"{v.Uuid[..8]}:{v.GuestDevice}"))),
             ("reason", n => n.FailureReason is { } r ? $"{n.FailedStep}: {r}" : ""));
         return 0;
     }

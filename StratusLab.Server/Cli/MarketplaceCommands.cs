@@ -125,7 +125,7 @@ public static class MarketplaceCommands
         var cert = cx.Args.Option("--cert");
         var key = cx.Args.Option("--private-key");
         if (cert is null && key is null) return null;
-        if (cert is null || key is null) throw new UsageException("--cert and --key go together (PEM certificate and PEM private key).");
+        if (cert is null || key is null) throw new UsageException("--cert and --private-key go together (PEM certificate and PEM private key).");
         return Run(() => MetadataFiles.LoadPem(cert, key, password));
     }
 
@@ -349,7 +349,7 @@ public static class MarketplaceCommands
             catch (JsonException) { }
             if (response.StatusCode == HttpStatusCode.Unauthorized && settings.Token is null)
                 throw new CliException("no token: pass --token, set STRATUSLAB_TOKEN, or put {\"token\": \"...\"} in ~/.config/stratuslab/client.json.");
-            throw new CliException($"{detail ?? text.Trim()} ({(int)response.StatusCode})");
+            throw new CliException(detail ?? text.Trim()) { Status = (int)response.StatusCode };
         }
     }
 }

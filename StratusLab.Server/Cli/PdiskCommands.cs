@@ -75,7 +75,7 @@ public static class PdiskCommands
         ("uuid", n => n["uuid"]?.ToString()), ("owner", n => n["owner"]?.ToString()), ("type", n => n["type"]?.ToString()),
         ("size", n => CliTerminal.Size(n["bytes"]!.GetValue<long>())), ("tag", n => n["tag"]?.ToString()), ("visibility", n => n["visibility"]?.ToString()),
         ("state", n => n["state"]?.ToString()), ("count", n => n["count"]?.ToString()), ("sharing", n => n["sharing"]?.ToString()),
-        ("mounts", n => string.Join(",", n["mounts"]!.AsArray().Select(m => $"{m!["instanceId"]}:{m["device"]}"))));
+        ("mounts", n => string.Join(",", n["mounts"]!.AsArray().Select(m => $"{m!["instanceId"]}:{m["guestDevice"] ?? m["device"]}"))));
 
     static string Summary(JsonNode n) =>
         $"{n["uuid"]}  {n["type"]}  {CliTerminal.Size(n["bytes"]!.GetValue<long>())} ({n["bytes"]} bytes)  {n["state"]}  {n["sharing"]}  {n["turl"]}" + (n["tag"] is { } tag ? $"  tag {tag}" : "");
@@ -119,7 +119,7 @@ public static class PdiskCommands
             var other => throw new UsageException($"--mode '{other}' is not ro or rw."),
         };
         var node = await cx.Api.PostAsync($"api/v1/volumes/{uuid}/mounts", new { instanceId = instance, readOnly });
-        return cx.Print(node, n => cx.Out.WriteLine($"volume {uuid} attached to instance {instance} as {n["device"]} ({(n["readOnly"]!.GetValue<bool>() ? "read-only" : "read-write")})"));
+        return cx.Print(node, n => cx.Out.WriteLine($"volume {uuid} attached to instance {instance} as {n["guestDevice"] ?? n["device"]} ({(n["readOnly"]!.GetValue<bool>() ? "read-only" : "read-write")})"));
     }
 
     static async Task<int> DetachVolume(CliContext cx)
@@ -245,11 +245,16 @@ public static class PdiskCommands
         }
         if (response.IsSuccessStatusCode) return response;
         var text = await response.Content.ReadAsStringAsync();
-        string? detail = null;
-        try { detail = JsonNode.Parse(text)?["detail"]?.GetValue<string>(); }
+        string? detail = null, field = null;
+        try
+        {
+            var problem = JsonNode.Parse(text);
+            detail = problem?["detail"]?.GetValue<string>();
+            field = problem?["field"]?.GetValue<string>();
+        }
         catch (JsonException) { }
         response.Dispose();
-        throw new CliException($"{detail ?? text.Trim()} ({(int)response.StatusCode})");
+        throw new CliException(detail ?? text.Trim()) { Status = (int)response.StatusCode, Field = field };
     }
 
     /// <summary>Reports progress on a terminal (one line, rewritten) as bytes pass through.</summary>

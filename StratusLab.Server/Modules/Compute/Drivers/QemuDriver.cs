@@ -183,7 +183,7 @@ internal sealed partial class QemuDriver(ICommandRunner runner, ServerOptions op
             await qmp.ExecuteAsync("blockdev-add", disk.Blockdev, token);
             try
             {
-                await qmp.ExecuteAsync("device_add", new JsonObject { ["driver"] = "virtio-blk-pci", ["drive"] = disk.NodeName, ["id"] = disk.DeviceId }, token);
+                await qmp.ExecuteAsync("device_add", new JsonObject { ["driver"] = "virtio-blk-pci", ["drive"] = disk.NodeName, ["id"] = disk.DeviceId, ["serial"] = disk.DeviceId }, token);
             }
             catch (HypervisorException)
             {

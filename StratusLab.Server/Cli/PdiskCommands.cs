@@ -11,19 +11,19 @@ public static class PdiskCommands
     public static readonly IReadOnlyList<ClientCommand> All =
     [
         new("create-volume", "-s GiB [--tag TAG] [--type TYPE] [--visibility private|public] [--sharing local|iscsi] [--group ID]... | --url URL [--bytes N] [--sha1 HEX] [--identifier ID]",
-            "create a persistent disk: empty, or from an image at a URL", CreateVolume),
-        new("describe-volumes", "[UUID]... [--type TYPE] [--tag TAG] [--owner USER] [--quarantined true]", "show volumes (all you may see without UUIDs)", DescribeVolumes),
-        new("update-volume", "UUID [--tag TAG] [--visibility private|public] [--type TYPE] [--group ID]... [--identifier ID]", "change a volume's tag, visibility, groups or type", UpdateVolume),
-        new("delete-volume", "UUID...", "delete volumes (refused while mounted or snapshotted)", DeleteVolume),
-        new("attach-volume", "-i INSTANCE UUID [--mode ro|rw]", "hot-plug a volume into a running instance", AttachVolume),
-        new("detach-volume", "-i INSTANCE UUID", "hot-unplug a volume from an instance", DetachVolume),
-        new("snapshot-volume", "UUID [--tag TAG] [--sharing local|iscsi]", "copy-on-write snapshot of an ORIGIN volume (a LIVE volume)", SnapshotVolume),
-        new("rebase-volume", "UUID", "make a LIVE volume independent of its origin (it becomes an ORIGIN)", RebaseVolume),
+            "create a persistent disk: empty, or from an image at a URL", CreateVolume) { Example = "stratuslab create-volume -s 1 --tag data\nstratuslab create-volume --url https://example.org/disk.qcow2 --tag imported" },
+        new("describe-volumes", "[UUID]... [--type TYPE] [--tag TAG] [--owner USER] [--quarantined true]", "show volumes (all you may see without UUIDs)", DescribeVolumes) { Example = "stratuslab describe-volumes\nstratuslab describe-volumes 1e95 --json" },
+        new("update-volume", "UUID [--tag TAG] [--visibility private|public] [--type TYPE] [--group ID]... [--identifier ID]", "change a volume's tag, visibility, groups or type", UpdateVolume) { Example = "stratuslab update-volume 1e95 --tag results --visibility public" },
+        new("delete-volume", "UUID...", "delete volumes (refused while mounted or snapshotted)", DeleteVolume) { Example = "stratuslab delete-volume 1e95" },
+        new("attach-volume", "-i INSTANCE UUID [--mode ro|rw]", "hot-plug a volume into a running instance", AttachVolume) { Example = "stratuslab attach-volume -i 3 1e95" },
+        new("detach-volume", "-i INSTANCE UUID", "hot-unplug a volume from an instance", DetachVolume) { Example = "stratuslab detach-volume -i 3 1e95" },
+        new("snapshot-volume", "UUID [--tag TAG] [--sharing local|iscsi]", "copy-on-write snapshot of an ORIGIN volume (a LIVE volume)", SnapshotVolume) { Example = "stratuslab snapshot-volume 1e95 --tag before-upgrade" },
+        new("rebase-volume", "UUID", "make a LIVE volume independent of its origin (it becomes an ORIGIN)", RebaseVolume) { Example = "stratuslab rebase-volume 7c2a" },
         new("upload-image", "FILE [--tag TAG] [--type TYPE] [--visibility private|public] [--sharing local|iscsi] [--identifier ID] [--sha1 HEX]",
-            "upload a raw or qcow2 image (optionally .gz) as a new volume", UploadImage),
-        new("download-volume", "UUID [-o FILE] [--format raw|qcow2]", "download a volume's content, gzip-compressed", DownloadVolume),
-        new("describe-quarantine", "", "list volumes in quarantine (admin)", DescribeQuarantine),
-        new("purge-quarantine", "[UUID]... [--all]", "remove quarantined volumes now: the given ones, those whose time is up, or --all (admin)", PurgeQuarantine),
+            "upload a raw or qcow2 image (optionally .gz) as a new volume", UploadImage) { Example = "stratuslab upload-image debian.qcow2 --tag debian -t MACHINE_IMAGE_ORIGIN" },
+        new("download-volume", "UUID [-o FILE] [--format raw|qcow2]", "download a volume's content, gzip-compressed", DownloadVolume) { Example = "stratuslab download-volume 1e95 -o disk.raw.gz" },
+        new("describe-quarantine", "", "list volumes in quarantine (admin)", DescribeQuarantine) { Example = "stratuslab describe-quarantine" },
+        new("purge-quarantine", "[UUID]... [--all]", "remove quarantined volumes now: the given ones, those whose time is up, or --all (admin)", PurgeQuarantine) { Example = "stratuslab purge-quarantine\nstratuslab purge-quarantine --all" },
     ];
 
     static CliArgs Args(CliContext cx, params string[] allowed) => cx.Args;

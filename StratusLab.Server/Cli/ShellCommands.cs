@@ -30,7 +30,7 @@ public static class ShellCommands
         new("login", "[--username NAME] [--password-stdin]", "exchange your password for an API token and store it (with the endpoint) in ~/.config/stratuslab/client.json", Login)
             { Example = "stratuslab login --endpoint http://cloud.example.org:8440 --username alice\necho \"$PASSWORD\" | stratuslab login --username alice --password-stdin" },
         new("completion", "bash|zsh", "print the tab completion script for a shell", Completion)
-            { Example = "source <(stratuslab completion bash)      # or put it in ~/.bashrc\nstratuslab completion zsh > \"${fpath[1]}/_stratuslab\"" },
+            { Example = "stratuslab completion bash > ~/.local/share/bash-completion/completions/stratuslab\nstratuslab completion zsh > \"${fpath[1]}/_stratuslab\"     # or: source <(stratuslab completion bash)" },
         new("__complete", "INDEX [WORD]... [-- WORD...]", "the completions at a word of a command line (used by the completion scripts)", Complete),
     ];
 

@@ -10,7 +10,7 @@ public sealed class InstanceWatch(HttpResponseMessage response, StreamReader rea
     readonly StreamReader _reader = reader;
 
     /// <summary>An instance event as the stream sends it.</summary>
-    sealed record StateEvent(long Id, string Name, string State, bool Ready, string? FailedStep, string? FailureReason);
+    sealed record StateEvent(long Id, string Name, string State, bool Ready, string? FailedStep, string? FailureReason, DateTimeOffset Time);
 
     public static async Task<InstanceWatch?> OpenAsync(CliContext cx)
     {
@@ -31,6 +31,8 @@ public sealed class InstanceWatch(HttpResponseMessage response, StreamReader rea
         var show = !cx.Json || cx.Verbose;
         var clock = Stopwatch.StartNew();
         var last = instances.ToDictionary(v => v.Id, v => (v.State, v.Ready));
+        // An event older than the last look at its instance is news already shown (the stream can lag behind a look).
+        var seen = instances.ToDictionary(v => v.Id, v => v.UpdatedAt);
         void Show(long id, string name, string state, bool ready, string? why)
         {
             if (show) cx.Err.WriteLine($"{clock.Elapsed.TotalSeconds,6:0.0}s  instance {id} {name}: {state}{(ready ? " (ready)" : "")}{(why is null ? "" : "  " + why)}");
@@ -41,19 +43,49 @@ public sealed class InstanceWatch(HttpResponseMessage response, StreamReader rea
         using var deadline = new CancellationTokenSource(timeout);
         if (watch is not null)
         {
-            try
+            // The stream says when something changed; a look at the instances themselves says where they are (an event
+            // may carry another instance's change, and readiness may come without one), at least every 2 s.
+            var lines = System.Threading.Channels.Channel.CreateUnbounded<string>();
+            var pump = Task.Run(async () =>
             {
-                while (waiting.Count > 0 && await watch._reader.ReadLineAsync(deadline.Token) is { } line)
+                try { while (await watch._reader.ReadLineAsync(deadline.Token) is { } line) lines.Writer.TryWrite(line); }
+                catch (Exception e) when (e is OperationCanceledException or IOException or HttpRequestException) { }
+                finally { lines.Writer.TryComplete(); }
+            });
+            while (waiting.Count > 0 && !deadline.IsCancellationRequested)
+            {
+                using var tick = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token);
+                tick.CancelAfter(TimeSpan.FromSeconds(2));
+                try
                 {
-                    if (!line.StartsWith("data: ", StringComparison.Ordinal)) continue;
-                    var e = JsonSerializer.Deserialize<StateEvent>(line[6..], ApiClient.Json);
-                    if (e is null || !last.TryGetValue(e.Id, out var before) || before == (e.State, e.Ready)) continue;
-                    last[e.Id] = (e.State, e.Ready);
-                    Show(e.Id, e.Name, e.State, e.Ready, e.FailureReason is null ? null : $"{e.FailedStep}: {e.FailureReason}");
-                    if (Finished(e.State, e.Ready)) waiting.Remove(e.Id);
+                    await lines.Reader.WaitToReadAsync(tick.Token);
+                    while (lines.Reader.TryRead(out var line))
+                    {
+                        if (!line.StartsWith("data: ", StringComparison.Ordinal)) continue;
+                        var e = JsonSerializer.Deserialize<StateEvent>(line[6..], ApiClient.Json);
+                        if (e is null || !last.TryGetValue(e.Id, out var before) || e.Time < seen[e.Id] || before == (e.State, e.Ready)) continue;
+                        last[e.Id] = (e.State, e.Ready);
+                        seen[e.Id] = e.Time;
+                        Show(e.Id, e.Name, e.State, e.Ready, e.FailureReason is null ? null : $"{e.FailedStep}: {e.FailureReason}");
+                        if (Finished(e.State, e.Ready)) waiting.Remove(e.Id);
+                    }
+                }
+                catch (OperationCanceledException) { }
+                foreach (var id in waiting.ToList())
+                {
+                    var v = await cx.Api.GetAsync<InstanceView>($"api/v1/instances/{id}");
+                    if (v.UpdatedAt > seen[id]) seen[id] = v.UpdatedAt;
+                    if (last[id] != (v.State, v.Ready))
+                    {
+                        last[id] = (v.State, v.Ready);
+                        Show(v.Id, v.Name, v.State, v.Ready, v.FailureReason is null ? null : $"{v.FailedStep}: {v.FailureReason}");
+                    }
+                    if (Finished(v.State, v.Ready)) waiting.Remove(id);
                 }
             }
-            catch (OperationCanceledException) when (deadline.IsCancellationRequested) { }
+            await deadline.CancelAsync();
+            watch.Dispose();
+            await pump;
         }
         else
         {
@@ -70,7 +102,11 @@ public sealed class InstanceWatch(HttpResponseMessage response, StreamReader rea
 
     public void Dispose()
     {
-        _reader.Dispose();
+        if (_disposed) return;
+        _disposed = true;
         response.Dispose();
+        _reader.Dispose();
     }
+
+    bool _disposed;
 }

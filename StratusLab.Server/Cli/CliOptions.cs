@@ -139,6 +139,7 @@ public static class CliOptions
         // login
         new("--username", null, "the user to log in as", "the current login name"),
         new("--password-stdin", null, "read the password from stdin instead of asking"),
+        new("--admin-token", null, "store the local server's admin token (<data dir>/admin.token; STRATUSLAB_DATA names the data dir) instead of asking for a password"),
     ];
 
     static readonly Dictionary<string, CliOptionInfo> ByName = All.ToDictionary(o => o.Name);

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using StratusLab.Server.Platform.Configuration;
 
 namespace StratusLab.Server.Cli;
 
@@ -27,7 +28,7 @@ public static class ShellCommands
 {
     public static readonly IReadOnlyList<ClientCommand> All =
     [
-        new("login", "[--username NAME] [--password-stdin]", "exchange your password for an API token and store it (with the endpoint) in ~/.config/stratuslab/client.json", Login)
+        new("login", "[--username NAME] [--password-stdin] [--admin-token]", "exchange your password for an API token and store it (with the endpoint) in ~/.config/stratuslab/client.json", Login)
             { Example = "stratuslab login --endpoint http://cloud.example.org:8440 --username alice\necho \"$PASSWORD\" | stratuslab login --username alice --password-stdin" },
         new("completion", "bash|zsh", "print the tab completion script for a shell", Completion)
             { Example = "stratuslab completion bash > ~/.local/share/bash-completion/completions/stratuslab\nstratuslab completion zsh > \"${fpath[1]}/_stratuslab\"     # or: source <(stratuslab completion bash)" },
@@ -38,6 +39,7 @@ public static class ShellCommands
 
     static async Task<int> Login(CliContext cx)
     {
+        if (cx.Args.Has("--admin-token")) return await StoreAdminToken(cx);
         var user = cx.Args.Option("--username") ?? Environment.UserName;
         string password;
         if (cx.Args.Has("--password-stdin") || Console.IsInputRedirected)
@@ -59,6 +61,22 @@ public static class ShellCommands
         var path = ClientSettings.SaveConfig(settings.Endpoint, created.Token);
         return cx.Print(new JsonObject { ["user"] = created.User, ["endpoint"] = settings.Endpoint, ["config"] = path, ["tokenId"] = created.Id },
             _ => cx.Out.WriteLine($"logged in to {settings.Endpoint} as {created.User}; the token is stored in {path}"));
+    }
+
+    /// <summary>The local server's admin token into the client config, checked first (scripts/run.sh, whatever --data-dir was).</summary>
+    static async Task<int> StoreAdminToken(CliContext cx)
+    {
+        var path = Path.Combine(ServerConfiguration.ResolveDataDir(""), "admin.token");
+        if (!File.Exists(path))
+            throw new CliException($"there is no {path}: set STRATUSLAB_DATA to the server's --data-dir (the server writes admin.token there at its first start).");
+        string token;
+        try { token = (await File.ReadAllTextAsync(path)).Trim(); }
+        catch (UnauthorizedAccessException) { throw new CliException($"{path} is not readable by you (it is the admin's secret, mode 0600); run this as the user who runs the server."); }
+        var settings = ClientSettings.Resolve(cx.Args) with { Token = token, Basic = null };
+        using (var api = new ApiClient(settings)) await api.GetAsync("api/v1/users");
+        var config = ClientSettings.SaveConfig(settings.Endpoint, token);
+        return cx.Print(new JsonObject { ["user"] = "admin", ["endpoint"] = settings.Endpoint, ["config"] = config },
+            _ => cx.Out.WriteLine($"stored the admin token of {settings.Endpoint} (from {path}) in {config}"));
     }
 
     static Task<int> Completion(CliContext cx)

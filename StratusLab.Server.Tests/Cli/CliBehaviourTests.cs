@@ -63,6 +63,7 @@ public class CliBehaviourTests
     {
         var run = await Run("run-instance", "--name", "ended-one", "--json");
         var id = JsonNode.Parse(run.Out)!["id"]!.GetValue<long>();
+        for (var i = 0; i < 150 && !(await Run("describe-instance", id.ToString(), "--json")).Out.Contains("\"RUNNING\""); i++) await Task.Delay(200);
         Assert.That((await Run("kill-instance", id.ToString())).Code, Is.Zero);
         for (var i = 0; i < 150 && !(await Run("describe-instance", id.ToString(), "--json")).Out.Contains("\"DONE\""); i++) await Task.Delay(200);
         var listed = await Run("describe-instance");

@@ -38,6 +38,10 @@ public sealed class InstanceWatch(HttpResponseMessage response, StreamReader rea
             if (show) cx.Err.WriteLine($"{clock.Elapsed.TotalSeconds,6:0.0}s  instance {id} {name}: {state}{(ready ? " (ready)" : "")}{(why is null ? "" : "  " + why)}");
         }
         static bool Finished(string state, bool ready) => ready || state is "FAILED" or "DONE";
+        // A launch only goes forward: an event for an earlier step than the one already shown arrived late.
+        static int Step(string state) => state switch { "PENDING" => 0, "PROLOG" => 1, "BOOT" => 2, "RUNNING" => 3, _ => 4 };
+        static bool Behind(string state, bool ready, (string State, bool Ready) shown) =>
+            Step(state) < Step(shown.State) || (state == shown.State && shown.Ready && !ready);
         foreach (var v in instances) Show(v.Id, v.Name, v.State, v.Ready, null);
         var waiting = instances.Where(v => !Finished(v.State, v.Ready)).Select(v => v.Id).ToHashSet();
         using var deadline = new CancellationTokenSource(timeout);
@@ -63,7 +67,7 @@ public sealed class InstanceWatch(HttpResponseMessage response, StreamReader rea
                     {
                         if (!line.StartsWith("data: ", StringComparison.Ordinal)) continue;
                         var e = JsonSerializer.Deserialize<StateEvent>(line[6..], ApiClient.Json);
-                        if (e is null || !last.TryGetValue(e.Id, out var before) || e.Time < seen[e.Id] || before == (e.State, e.Ready)) continue;
+                        if (e is null || !last.TryGetValue(e.Id, out var before) || e.Time < seen[e.Id] || before == (e.State, e.Ready) || Behind(e.State, e.Ready, before)) continue;
                         last[e.Id] = (e.State, e.Ready);
                         seen[e.Id] = e.Time;
                         Show(e.Id, e.Name, e.State, e.Ready, e.FailureReason is null ? null : $"{e.FailedStep}: {e.FailureReason}");

@@ -97,10 +97,11 @@ public class PdiskCliTests
         var id = (await InstanceApiTests.CreateAsync(admin, new { name = "cli-vm" }))["id"]!.GetValue<long>();
         await InstanceApiTests.WaitAsync(admin, id, "RUNNING");
         var uuid = (await Json("create-volume", "-s", "1"))["uuid"]!.GetValue<string>();
-        var attached = await Run("attach-volume", "-i", id.ToString(), uuid);
+        var attached = await Run("attach-volume", "-i", id.ToString(), uuid[..8]);
         Assert.That(attached.Code, Is.Zero, attached.Err);
-        Assert.That(attached.Out, Does.Contain($"attached to instance {id}").And.Contain("read-write"));
-        Assert.That((await Run("describe-volumes", uuid)).Out, Does.Contain($"{id}:vol"));
+        Assert.That(attached.Out, Does.Contain($"volume {uuid} attached to instance {id} as /dev/disk/by-id/virtio-vol").And.Contain("read-write"),
+            "a unique prefix names the volume; the guest's device path is shown");
+        Assert.That((await Run("describe-volumes", uuid)).Out, Does.Contain($"{id}:/dev/disk/by-id/virtio-vol"));
         var detached = await Run("detach-volume", "-i", id.ToString(), uuid);
         Assert.That(detached.Code, Is.Zero, detached.Err);
         Assert.That((await Run("delete-volume", uuid)).Code, Is.Zero);

@@ -1,5 +1,3 @@
-using System.Text.RegularExpressions;
-
 namespace StratusLab.Server.Cli;
 
 /// <summary>A usage or input error in a CLI command: printed as one line, exit code 2.</summary>
@@ -54,7 +52,7 @@ public sealed record UsageSpec(IReadOnlyList<UsageSpec.Positional> Arguments, IR
 
     public static UsageSpec Parse(string usage)
     {
-        var words = Regex.Matches(usage, @"\S+").Select(m => m.Value).ToList();
+        var words = usage.Split(' ', StringSplitOptions.RemoveEmptyEntries).ToList();
         var arguments = new List<Positional>();
         var options = new List<Opt>();
         var passThrough = false;

@@ -140,7 +140,17 @@ public static class ClientCli
     {
         output ??= Console.Out;
         error ??= Console.Error;
-        var tree = CommandTree.Build();
+        if (args is [] or ["--help"] or ["-h"] or ["help"])
+        {
+            CommandHelp.Root(output);
+            return Ok;
+        }
+        if (args is ["--version"])
+        {
+            output.WriteLine($"stratuslab {typeof(ClientCli).Assembly.GetName().Version}");
+            return Ok;
+        }
+        var tree = CommandTree.Build(CommandWord(args));
         var result = tree.Root.Parse(args);
         var command = result.CommandResult.Command;
         tree.Specs.TryGetValue(command, out var spec);
@@ -195,6 +205,18 @@ public static class ClientCli
     }
 
     static string FullName(Command command) => CommandTree.PathOf(command);
+
+    /// <summary>The first word that is not a global option or its value: the command, if the line has one.</summary>
+    static string? CommandWord(string[] args)
+    {
+        for (var i = 0; i < args.Length; i++)
+        {
+            if (args[i] is "--endpoint" or "--token") { i++; continue; }
+            if (args[i].StartsWith('-')) continue;
+            return args[i];
+        }
+        return null;
+    }
 
     /// <summary>The server speaks in API fields ('memoryMiB'); the user typed flags (--memory): say those.</summary>
     public static string FlagNames(string message, ClientCommand spec)

@@ -11,12 +11,26 @@ public sealed class CommandTree
     public Dictionary<Command, (Argument<string[]>? Positionals, Dictionary<string, Option> Options)> Parts { get; } = [];
     public Dictionary<string, Option> Globals { get; } = [];
 
-    static CommandTree? _built;
+    static readonly Dictionary<string, CommandTree> Built = [];
 
-    /// <summary>The tree (built once per process: the tables are static).</summary>
-    public static CommandTree Build() => _built ??= Create();
+    /// <summary>The whole tree (built once per process: the tables are static).</summary>
+    public static CommandTree Build() => Build(null);
 
-    static CommandTree Create()
+    /// <summary>
+    /// The tree for a line whose command word is <paramref name="command"/>: only that command when it is one (start-up
+    /// time: a one-command tree parses the same line the same way), else all of them (help, suggestions, completion).
+    /// </summary>
+    public static CommandTree Build(string? command)
+    {
+        var only = command is not null && (command == "admin" || ClientCli.Commands.Any(c => c.Name == command)) ? command : "";
+        lock (Built)
+        {
+            if (!Built.TryGetValue(only, out var tree)) Built[only] = tree = Create(only);
+            return tree;
+        }
+    }
+
+    static CommandTree Create(string only)
     {
         var root = new RootCommand("StratusLab Server: a private IaaS cloud in one binary.");
         var tree = new CommandTree { Root = root };
@@ -29,7 +43,8 @@ public sealed class CommandTree
             root.Options.Add(option);
             tree.Globals[info.Name] = option;
         }
-        foreach (var spec in ClientCli.Commands) root.Subcommands.Add(tree.Add(spec));
+        foreach (var spec in ClientCli.Commands.Where(c => only.Length == 0 || c.Name == only)) root.Subcommands.Add(tree.Add(spec));
+        if (only.Length > 0 && only != "admin") return tree;
         var admin = new Command("admin", "local operations on a data dir, with or without a running server");
         foreach (var spec in AdminCli.Commands) admin.Subcommands.Add(tree.Add(spec));
         root.Subcommands.Add(admin);

@@ -15,13 +15,8 @@ using StratusLab.Server.Platform;
 using StratusLab.Server.Platform.Configuration;
 using StratusLab.Server.Platform.Data;
 
-// stratuslab serve | stratuslab admin <command> | stratuslab <client command>
-return args switch
-{
-    ["serve", .. var rest] => await Program.ServeAsync(rest),
-    ["admin", .. var rest] => await AdminCli.RunAsync(rest),
-    _ => await ClientCli.RunAsync(args),
-};
+// stratuslab serve | stratuslab admin <command> | stratuslab <client command>: one command line (Cli/ClientCli.cs)
+return await ClientCli.RunAsync(args);
 
 public partial class Program
 {

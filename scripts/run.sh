@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command for a working cloud on this machine: installs what is missing, builds the test
 # appliance and the server, starts 'stratuslab serve' on the embedded default, and boots the
-# test appliance once the server is healthy. Extra arguments go to 'stratuslab serve'.
+# test appliance once the server is healthy. Extra arguments go to 'stratuslab serve'. It ends with the
+# 'stratuslab' command on PATH and the client configured (scripts/setup-client.sh says where).
 # STRATUSLAB_NO_BOOT=1 skips booting the appliance.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,19 +33,9 @@ for _ in $(seq 1 240); do
   sleep 0.25
 done
 
+scripts/setup-client.sh "$binary" "$endpoint"
+
 if [[ "${STRATUSLAB_NO_BOOT:-0}" != 1 ]]; then
-  # No VM nobody can log in to: the user's key pair is stored (and made one if there is none) before anything boots.
-  if ! "$binary" describe-keys --json | grep -q '"name"'; then
-    pub=
-    for k in id_ed25519 id_ecdsa id_rsa; do [[ -f ~/.ssh/$k.pub ]] && { pub=~/.ssh/$k.pub; break; }; done
-    if [[ -z "$pub" ]]; then
-      mkdir -p ~/.ssh && chmod 700 ~/.ssh
-      ssh-keygen -q -t ed25519 -N "" -C "stratuslab@$(hostname)" -f ~/.ssh/id_ed25519
-      pub=~/.ssh/id_ed25519.pub
-      echo "run.sh: made an SSH key pair for you: ~/.ssh/id_ed25519" >&2
-    fi
-    "$binary" key-import default "$pub" >&2
-  fi
   if "$binary" describe-instance --state RUNNING --json | grep -q '"name": "appliance"'; then
     echo "run.sh: the test appliance is already running:" >&2
   else
@@ -52,6 +43,6 @@ if [[ "${STRATUSLAB_NO_BOOT:-0}" != 1 ]]; then
     "$binary" run-instance --name appliance --wait || echo "run.sh: the appliance did not boot; the server keeps running" >&2
   fi
   "$binary" describe-instance >&2 || true
-  echo "run.sh: try 'stratuslab connect-instance <ID>' or curl the forwarded HTTP port; Ctrl+C stops the server (VMs keep running)." >&2
+  echo "run.sh: try 'stratuslab connect-instance <ID> --ssh' or curl the forwarded HTTP port; Ctrl+C stops the server (VMs keep running)." >&2
 fi
 wait "$server"

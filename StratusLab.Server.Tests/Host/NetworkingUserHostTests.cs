@@ -34,7 +34,7 @@ public class NetworkingUserHostTests
             Assert.That(ready["portForwards"]!.AsArray().Select(f => f!["guestPort"]!.GetValue<int>()), Is.EqualTo(new[] { 22, 80, 8080 }));
 
             var connect = new StringWriter();
-            Assert.That(await ClientCli.RunAsync(["connect-instance", id.ToString(), "-i", key, "--endpoint", server.BaseAddress.ToString(), "--token", server.AdminToken], connect, new StringWriter()), Is.Zero);
+            Assert.That(await ClientCli.RunAsync(["connect-instance", id.ToString(), "--identity", key, "--endpoint", server.BaseAddress.ToString(), "--token", server.AdminToken], connect, new StringWriter()), Is.Zero);
             var command = connect.ToString().Trim().Split(' ');
             Assert.That(command[0], Is.EqualTo("ssh"));
             var result = await HostTools.RunAsync("ssh", [.. command.Skip(1).SkipLast(1), "-o", "BatchMode=yes", "-o", "ConnectTimeout=20", "-o", "LogLevel=ERROR", command[^1],

@@ -86,8 +86,12 @@ public class PdiskQemuHostTests
         var secret = "stratuslab-pdisk-" + Guid.NewGuid().ToString("N");
         var written = await SshAsync(firstSsh, WaitForDisk +
             $"printf '%s' '{secret}' > /tmp/secret && dd if=/tmp/secret of=/dev/vdb bs=512 count=1 conv=sync,fsync 2>/dev/null && sync && " +
-            "cat /sys/block/vdb/size");
-        Assert.That(long.Parse(written.Trim()), Is.EqualTo((1L << 30) / 512), "the guest sees the whole volume as a virtio disk");
+            "cat /sys/block/vdb/size && cat /sys/block/vdb/serial");
+        var lines = written.Trim().Split('\n');
+        Assert.That(long.Parse(lines[0].Trim()), Is.EqualTo((1L << 30) / 512), "the guest sees the whole volume as a virtio disk");
+        var device = mount["device"]!.GetValue<string>();
+        Assert.That(lines[1].Trim(), Is.EqualTo(device), "the hot-plugged disk carries its device id as its virtio serial");
+        Assert.That(mount["guestDevice"]!.GetValue<string>(), Is.EqualTo("/dev/disk/by-id/virtio-" + device), "the path udev gives that serial");
 
         // Killing the VM releases the volume first, so it can be attached elsewhere at once.
         await (await _admin.DeleteAsync($"/api/v1/instances/{first}")).Json(202);

@@ -9,93 +9,88 @@ namespace StratusLab.Server.Cli;
 /// <summary>'stratuslab admin': local operations on a data dir, with or without a running server.</summary>
 public static class AdminCli
 {
-    const string Usage = """
-        usage: stratuslab admin <command> [--data-dir DIR]
-          backup FILE      online backup of the store into FILE (safe while the server runs)
-          check [--repair] integrity and foreign-key check of the store, and quota usage against what instances
-                           and volumes hold; --repair (server stopped) recomputes drifted usage
-          migrate          apply pending schema migrations
-          admin-token      issue a new token for 'admin' and rewrite <data-dir>/admin.token
-        """;
+    public static readonly IReadOnlyList<ClientCommand> Commands =
+    [
+        new("backup", "FILE [--data-dir DIR]", "online backup of the store into FILE (safe while the server runs)", Backup)
+            { Example = "stratuslab admin backup /srv/backups/stratuslab-$(date +%F).db" },
+        new("check", "[--repair] [--data-dir DIR]", "integrity and foreign-key check of the store, and quota usage against what instances and volumes hold; --repair (server stopped) recomputes drifted usage", Check)
+            { Example = "stratuslab admin check --data-dir /srv/stratuslab" },
+        new("migrate", "[--data-dir DIR]", "apply pending schema migrations", Migrate) { Example = "stratuslab admin migrate" },
+        new("admin-token", "[--data-dir DIR]", "issue a new token for 'admin' and rewrite <data-dir>/admin.token", AdminToken) { Example = "stratuslab admin admin-token" },
+    ];
 
-    public static async Task<int> RunAsync(string[] args, TextWriter? output = null, TextWriter? error = null)
+    /// <summary>Runs 'stratuslab admin ARGS' (kept for callers that hold the admin words only).</summary>
+    public static Task<int> RunAsync(string[] args, TextWriter? output = null, TextWriter? error = null) =>
+        ClientCli.RunAsync(["admin", .. args], output, error);
+
+    static (string DataDir, string DbPath, Store Store) Open(CliContext cx)
     {
-        output ??= Console.Out;
-        error ??= Console.Error;
-        if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
+        var dataDir = ServerConfiguration.ResolveDataDir(cx.Args.Option("--data-dir") ?? Environment.GetEnvironmentVariable("STRATUSLAB__DataDir") ?? "");
+        var dbPath = Path.Combine(dataDir, "stratuslab.db");
+        return (dataDir, dbPath, new Store(dbPath, 10_000));
+    }
+
+    static Task<int> Backup(CliContext cx) => Guarded(() =>
+    {
+        var (_, dbPath, store) = Open(cx);
+        var target = cx.Args.Positional(0, "the backup file name");
+        RequireDatabase(dbPath);
+        StoreMaintenance.Backup(store, target);
+        cx.Out.WriteLine($"backed up {dbPath} to {Path.GetFullPath(target)}");
+        return Task.FromResult(0);
+    });
+
+    static Task<int> Check(CliContext cx) => Guarded(async () =>
+    {
+        var (dataDir, dbPath, store) = Open(cx);
+        RequireDatabase(dbPath);
+        var repair = cx.Args.Has("--repair");
+        // A running server reserves and releases quota as it goes: repairing under it could undo its work.
+        using var serverLock = repair ? LockStoppedServer(dataDir) : null;
+        var result = StoreMaintenance.Check(store);
+        var drifts = result.Ok ? await QuotaAudit.CheckAsync(store, [ComputeQuota.Holder, PdiskQuota.Holder], repair) : [];
+        var problems = result.Problems.Concat(drifts.Select(d => d + (repair ? " (repaired)" : ""))).ToList();
+        var ok = result.Ok && (drifts.Count == 0 || repair);
+        if (cx.Json)
+            cx.Out.WriteLine(System.Text.Json.JsonSerializer.Serialize(result with { Ok = ok, Problems = problems }, ApiClient.Json));
+        else if (problems.Count == 0)
+            cx.Out.WriteLine($"ok: {dbPath} (schema versions {string.Join(", ", result.SchemaVersions.Select(v => $"{v.Key} {v.Value}"))}) passed the integrity, foreign-key and quota usage checks");
+        else
         {
-            output.Write(Usage);
-            return args.Length == 0 ? 2 : 0;
+            foreach (var p in problems) cx.Out.WriteLine(p);
+            if (drifts.Count > 0 && !repair)
+                cx.Out.WriteLine("quota usage drifted: run 'stratuslab admin check --repair' with the server stopped, or restart the server (it recomputes usage at start-up)");
         }
-        try
+        return ok ? 0 : 1;
+    });
+
+    static Task<int> Migrate(CliContext cx) => Guarded(() =>
+    {
+        var (dataDir, _, store) = Open(cx);
+        Directory.CreateDirectory(dataDir);
+        var applied = Migrator.Migrate(store, Program.StoreSchemas());
+        cx.Out.WriteLine(applied.Count == 0 ? "the store is up to date" : $"applied migration(s) {string.Join(", ", applied)}");
+        return Task.FromResult(0);
+    });
+
+    static Task<int> AdminToken(CliContext cx) => Guarded(async () =>
+    {
+        var (dataDir, dbPath, store) = Open(cx);
+        RequireDatabase(dbPath);
+        Migrator.Migrate(store, Program.StoreSchemas());
+        DapperTypes.Register();
+        var options = new ServerOptions { DataDir = dataDir };
+        var token = await IdentityAdmin.IssueAdminTokenAsync(store, options, "issued by 'stratuslab admin admin-token'");
+        cx.Out.WriteLine($"wrote a new admin token to {options.AdminTokenPath}");
+        return token.Length > 0 ? 0 : 1;
+    });
+
+    static async Task<int> Guarded(Func<Task<int>> run)
+    {
+        try { return await run(); }
+        catch (Exception e) when (e is IOException or StoreTooNewException or Microsoft.Data.Sqlite.SqliteException)
         {
-            var parsed = CliArgs.Parse(args.Skip(1));
-            var dataDir = ServerConfiguration.ResolveDataDir(parsed.Option("--data-dir") ?? Environment.GetEnvironmentVariable("STRATUSLAB__DataDir") ?? "");
-            var dbPath = Path.Combine(dataDir, "stratuslab.db");
-            var store = new Store(dbPath, 10_000);
-            switch (args[0])
-            {
-                case "backup":
-                {
-                    var target = parsed.Positional(0, "the backup file name");
-                    RequireDatabase(dbPath);
-                    StoreMaintenance.Backup(store, target);
-                    output.WriteLine($"backed up {dbPath} to {Path.GetFullPath(target)}");
-                    return 0;
-                }
-                case "check":
-                {
-                    RequireDatabase(dbPath);
-                    var repair = parsed.Has("--repair");
-                    // A running server reserves and releases quota as it goes: repairing under it could undo its work.
-                    using var serverLock = repair ? LockStoppedServer(dataDir) : null;
-                    var result = StoreMaintenance.Check(store);
-                    var drifts = result.Ok ? await QuotaAudit.CheckAsync(store, [ComputeQuota.Holder, PdiskQuota.Holder], repair) : [];
-                    var problems = result.Problems.Concat(drifts.Select(d => d + (repair ? " (repaired)" : ""))).ToList();
-                    var ok = result.Ok && (drifts.Count == 0 || repair);
-                    if (parsed.Has("--json"))
-                        output.WriteLine(System.Text.Json.JsonSerializer.Serialize(result with { Ok = ok, Problems = problems }, ApiClient.Json));
-                    else if (problems.Count == 0)
-                        output.WriteLine($"ok: {dbPath} (schema versions {string.Join(", ", result.SchemaVersions.Select(v => $"{v.Key} {v.Value}"))}) passed the integrity, foreign-key and quota usage checks");
-                    else
-                    {
-                        foreach (var p in problems) output.WriteLine(p);
-                        if (drifts.Count > 0 && !repair)
-                            output.WriteLine("quota usage drifted: run 'stratuslab admin check --repair' with the server stopped, or restart the server (it recomputes usage at start-up)");
-                    }
-                    return ok ? 0 : 1;
-                }
-                case "migrate":
-                {
-                    Directory.CreateDirectory(dataDir);
-                    var applied = Migrator.Migrate(store, Program.StoreSchemas());
-                    output.WriteLine(applied.Count == 0 ? "the store is up to date" : $"applied migration(s) {string.Join(", ", applied)}");
-                    return 0;
-                }
-                case "admin-token":
-                {
-                    RequireDatabase(dbPath);
-                    Migrator.Migrate(store, Program.StoreSchemas());
-                    DapperTypes.Register();
-                    var options = new ServerOptions { DataDir = dataDir };
-                    var token = await IdentityAdmin.IssueAdminTokenAsync(store, options, "issued by 'stratuslab admin admin-token'");
-                    output.WriteLine($"wrote a new admin token to {options.AdminTokenPath}");
-                    return token.Length > 0 ? 0 : 1;
-                }
-                default:
-                    error.Write($"stratuslab admin: unknown command '{args[0]}'.\n{Usage}");
-                    return 2;
-            }
-        }
-        catch (UsageException e)
-        {
-            error.WriteLine($"stratuslab admin {args[0]}: {e.Message}");
-            return 2;
-        }
-        catch (Exception e) when (e is CliException or IOException or StoreTooNewException or Microsoft.Data.Sqlite.SqliteException)
-        {
-            error.WriteLine($"stratuslab admin {args[0]}: {e.Message}");
-            return 1;
+            throw new CliException(e.Message);
         }
     }
 

@@ -17,12 +17,34 @@ public sealed record ClientSettings(string Endpoint, string? Token, string Token
     /// <summary>The SHA-256 fingerprint to pin on first use (--accept-fingerprint, STRATUSLAB_ACCEPT_FINGERPRINT).</summary>
     public string? AcceptFingerprint { get; init; }
 
+    /// <summary>User and password for HTTP Basic instead of the token ('stratuslab login').</summary>
+    public (string User, string Password)? Basic { get; init; }
+
+    /// <summary>~/.config/stratuslab/client.json (or under $XDG_CONFIG_HOME).</summary>
+    public static string ConfigPath()
+    {
+        var home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+        return Path.Combine(Environment.GetEnvironmentVariable("XDG_CONFIG_HOME") is { Length: > 0 } x ? x : Path.Combine(home, ".config"), "stratuslab", "client.json");
+    }
+
+    /// <summary>Writes the endpoint and token to the client config (mode 600: it holds a secret); returns its path.</summary>
+    public static string SaveConfig(string endpoint, string token)
+    {
+        var path = ConfigPath();
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var node = File.Exists(path) ? (JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? []) : [];
+        node["endpoint"] = endpoint;
+        node["token"] = token;
+        File.WriteAllText(path, node.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        return path;
+    }
+
     /// <summary>Flags, then STRATUSLAB_ENDPOINT/STRATUSLAB_TOKEN, then ~/.config/stratuslab/client.json, then the local admin.token.</summary>
     public static ClientSettings Resolve(CliArgs args)
     {
         string? fileEndpoint = null, fileToken = null, fileCaFile = null;
-        var home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
-        var configPath = Path.Combine(Environment.GetEnvironmentVariable("XDG_CONFIG_HOME") is { Length: > 0 } x ? x : Path.Combine(home, ".config"), "stratuslab", "client.json");
+        var configPath = ConfigPath();
         if (File.Exists(configPath))
         {
             try
@@ -74,7 +96,9 @@ public sealed class ApiClient(ClientSettings settings, string? knownServersPath 
     static HttpClient CreateHttp(ClientSettings settings, ServerTrust trust)
     {
         var http = new HttpClient(trust.CreateHandler()) { BaseAddress = new Uri(settings.Endpoint.TrimEnd('/') + "/"), Timeout = TimeSpan.FromMinutes(10) };
-        if (settings.Token is not null) http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", settings.Token);
+        if (settings.Basic is var (user, password))
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{user}:{password}")));
+        else if (settings.Token is not null) http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", settings.Token);
         return http;
     }
 
@@ -82,6 +106,14 @@ public sealed class ApiClient(ClientSettings settings, string? knownServersPath 
     public Task<JsonNode?> PostAsync(string path, object? body, CancellationToken ct = default) => SendAsync(HttpMethod.Post, path, body, ct);
     public Task<JsonNode?> PutAsync(string path, object? body, CancellationToken ct = default) => SendAsync(HttpMethod.Put, path, body, ct);
     public Task<JsonNode?> DeleteAsync(string path, CancellationToken ct = default) => SendAsync(HttpMethod.Delete, path, null, ct);
+
+    /// <summary>A GET read as the server's own response record (a Contracts type).</summary>
+    public async Task<T> GetAsync<T>(string path, CancellationToken ct = default) =>
+        (await SendAsync(HttpMethod.Get, path, null, ct)).Deserialize<T>(Json) ?? throw new CliException($"the server sent no body for {path}");
+
+    /// <summary>A POST of a request record, its answer read as the server's response record.</summary>
+    public async Task<T> PostAsync<T>(string path, object? body, CancellationToken ct = default) =>
+        (await SendAsync(HttpMethod.Post, path, body, ct)).Deserialize<T>(Json) ?? throw new CliException($"the server sent no body for {path}");
 
     public async Task<JsonNode?> SendAsync(HttpMethod method, string path, object? body, CancellationToken ct = default)
     {
@@ -105,7 +137,7 @@ public sealed class ApiClient(ClientSettings settings, string? knownServersPath 
             var text = await response.Content.ReadAsStringAsync(ct);
             if (response.IsSuccessStatusCode)
                 return text.Length == 0 ? null : JsonNode.Parse(text);
-            throw new CliException(DescribeFailure(response.StatusCode, text));
+            throw Failure(response.StatusCode, text);
         }
     }
 
@@ -128,7 +160,7 @@ public sealed class ApiClient(ClientSettings settings, string? knownServersPath 
             throw new CliException($"cannot reach the StratusLab server at {settings.Endpoint}: is 'stratuslab serve' running? (set --endpoint or STRATUSLAB_ENDPOINT)");
         }
         if (response.IsSuccessStatusCode) return response;
-        using (response) throw new CliException(DescribeFailure(response.StatusCode, await response.Content.ReadAsStringAsync(ct)));
+        using (response) throw Failure(response.StatusCode, await response.Content.ReadAsStringAsync(ct));
     }
 
     /// <summary>Opens a WebSocket to an API path, authenticated like every other call.</summary>
@@ -151,7 +183,7 @@ public sealed class ApiClient(ClientSettings settings, string? knownServersPath 
             ws.Dispose();
             if (status == 0 && _trust.Failure is { } refused) throw new CliException(refused);
             if (status == 0) throw new CliException($"cannot reach the StratusLab server at {settings.Endpoint}: {e.Message}");
-            throw new CliException($"the console could not be opened ({(int)status}): " + status switch
+            throw new CliException("the console could not be opened: " + status switch
             {
                 HttpStatusCode.NotFound => "no such instance (or it is not yours).",
                 HttpStatusCode.Conflict => "the instance has no running serial port now (is it RUNNING on the qemu driver?); its log: stratuslab console-log ID.",
@@ -162,20 +194,34 @@ public sealed class ApiClient(ClientSettings settings, string? knownServersPath 
         }
     }
 
-    string DescribeFailure(HttpStatusCode status, string text)
+    /// <summary>A refusal as one line: the problem's detail (the CLI names flags for its field); the status shows with --verbose.</summary>
+    CliException Failure(HttpStatusCode status, string text)
     {
-        string? detail = null;
-        try { detail = JsonNode.Parse(text)?["detail"]?.GetValue<string>(); }
-        catch (JsonException) { }
-        if (status == HttpStatusCode.Unauthorized && settings.Token is null)
-            return "no token: pass --token, set STRATUSLAB_TOKEN, or put {\"token\": \"...\"} in ~/.config/stratuslab/client.json.";
-        return $"{detail ?? text.Trim()} ({(int)status})";
+        string? detail = null, field = null;
+        try
+        {
+            var problem = JsonNode.Parse(text);
+            detail = problem?["detail"]?.GetValue<string>() ?? problem?["title"]?.GetValue<string>();
+            field = problem?["field"]?.GetValue<string>();
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException) { }
+        if (status == HttpStatusCode.Unauthorized && settings.Token is null && settings.Basic is null)
+            detail = "no token: run 'stratuslab login', pass --token, set STRATUSLAB_TOKEN, or put {\"token\": \"...\"} in " + ClientSettings.ConfigPath()
+                + $". On the server's machine the admin token is in <data dir>/admin.token ({Path.Combine(ServerConfiguration.ResolveDataDir(""), "admin.token")} here):"
+                + " set STRATUSLAB_DATA to the server's --data-dir to use it.";
+        else if (status == HttpStatusCode.Unauthorized && settings.Basic is not null)
+            detail = "wrong user name or password.";
+        else if (status == HttpStatusCode.Unauthorized)
+            detail = $"the token from {settings.TokenSource} is not valid (revoked or expired): run 'stratuslab login' or pass another --token.";
+        return new CliException(detail ?? (text.Trim() is { Length: > 0 } t ? t : status.ToString())) { Status = (int)status, Field = field };
     }
 
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
         DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
     };
+
+    public static readonly JsonSerializerOptions JsonIndented = new(Json) { WriteIndented = true };
 
     public void Dispose() => _client?.Dispose();
 }

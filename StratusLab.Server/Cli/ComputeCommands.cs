@@ -1,5 +1,7 @@
 using System.Diagnostics;
+using System.Text.Json;
 using System.Text.Json.Nodes;
+using StratusLab.Server.Modules.Compute.Contracts;
 
 namespace StratusLab.Server.Cli;
 
@@ -8,23 +10,24 @@ public static class ComputeCommands
 {
     public static readonly IReadOnlyList<ClientCommand> All =
     [
-        new("run-instance", "[IMAGE] [-t TYPE] [-n COUNT] [--name NAME] [--cpu N --memory MiB] [--context K=V]... [--key FILE] [--key-name NAME] [--user-data FILE|-] [--hostname NAME] [--context-method opennebula|nocloud] [--ready-port PORT] [--network NAME]... [--port GUEST-PORT]... [--persistent-disk UUID]... [--wait] [--timeout S]",
-            "start instances of an image (default: the test appliance)", RunInstance),
-        new("describe-instance", "[ID]... [--state STATE]", "show instances (all of yours without IDs)", DescribeInstance),
-        new("kill-instance", "ID...", "terminate instances at once (their disks are discarded)", KillInstance),
-        new("shutdown-instance", "ID...", "power instances off gracefully (ACPI), then remove them", ShutdownInstance),
-        new("instance-action", "ID ACTION", "stop, start, reboot, suspend or resume an instance", InstanceAction),
-        new("connect-instance", "ID [-i KEY] [--user NAME] [--ssh] [--console] [-- COMMAND...]", "print (or with --ssh run) the ssh command for an instance; with -- COMMAND, run it there and return its exit code; --console: its interactive serial console (Ctrl-] quits)", ConnectInstance),
-        new("describe-instance-types", "", "list the instance types", DescribeTypes),
+        new("run-instance", "[IMAGE] [-t TYPE] [-n COUNT] [--name NAME] [--cpu N --memory MiB] [--context K=V]... [-k FILE]... [--key-name NAME] [--user-data FILE|-] [--hostname NAME] [--context-method opennebula|nocloud] [--ready-port PORT] [--ready-timeout S] [--network NAME]... [--port GUEST-PORT]... [--persistent-disk UUID]... [-w] [--timeout S]",
+            "start instances of an image (default: the test appliance); IMAGE is a name, a Marketplace identifier, an http(s) URL or a volume UUID", RunInstance)
+            { Example = "stratuslab run-instance --wait\nstratuslab run-instance -n 3 -t m1.small debian --network lab", Describe = new Dictionary<string, string> { ["--type"] = "the instance type (see describe-instance-types)", ["--name"] = "the instance name (with -n, numbered)" } },
+        new("describe-instance", "[ID]... [--state STATE] [-a]", "show instances (all of yours without IDs; DONE ones only with --all or --state DONE)", DescribeInstance)
+            { Example = "stratuslab describe-instance\nstratuslab describe-instance 3 --json" },
+        new("kill-instance", "ID...", "terminate instances at once (their disks are discarded)", KillInstance) { Example = "stratuslab kill-instance 3 4" },
+        new("shutdown-instance", "ID...", "power instances off gracefully (ACPI), then remove them", ShutdownInstance) { Example = "stratuslab shutdown-instance 3" },
+        new("instance-action", "ID stop|start|reboot|suspend|resume", "stop, start, reboot, suspend or resume an instance", InstanceAction) { Example = "stratuslab instance-action 3 reboot" },
+        new("connect-instance", "ID [--identity KEY] [-u NAME] [--ssh] [--console] [-- COMMAND...]", "print (or with --ssh run) the ssh command for an instance; with a COMMAND, run it there and return its exit code; --console: its interactive serial console (Ctrl-] quits)", ConnectInstance)
+            { Example = "stratuslab connect-instance 3 --ssh\nstratuslab connect-instance 3 -- uname -a\nstratuslab connect-instance 3 --console" },
+        new("describe-instance-types", "", "list the instance types", DescribeTypes) { Example = "stratuslab describe-instance-types" },
     ];
 
-    static readonly Dictionary<string, string> Aliases = new() { ["-t"] = "--type", ["-n"] = "--count", ["-i"] = "--identity", ["-k"] = "--key", ["-u"] = "--user" };
+    static readonly string[] Actions = ["stop", "start", "reboot", "suspend", "resume"];
 
     static async Task<int> RunInstance(CliContext cx)
     {
-        var args = CliArgs.Parse(cx.Args.Positionals.Concat(Flatten(cx.Args)), Aliases);
-        args.AllowOnly("--type", "--count", "--name", "--cpu", "--memory", "--context", "--key", "--key-name", "--user-data", "--hostname", "--context-method", "--ready-port",
-            "--network", "--port", "--persistent-disk", "--wait", "--timeout", "--ready-timeout");
+        var args = cx.Args;
         var context = new Dictionary<string, string>();
         foreach (var kv in args.All("--context"))
         {
@@ -41,7 +44,7 @@ public static class ComputeCommands
         var keyName = args.Option("--key-name");
         if (args.All("--key").Count == 0 && keyName is null && DefaultPublicKey() is { } defaultKey) keys.Add(defaultKey);
         if (keys.Count == 0 && keyName is null && !await HasDefaultKeyPairAsync(cx))
-            Console.Error.WriteLine("warning: this instance gets no SSH key, so nobody can log in to it by SSH. Make one with 'ssh-keygen -t ed25519' and "
+            cx.Err.WriteLine("warning: this instance gets no SSH key, so nobody can log in to it by SSH. Make one with 'ssh-keygen -t ed25519' and "
                 + "store it with 'stratuslab key-import default ~/.ssh/id_ed25519.pub' (it becomes your default key), or pass --key FILE.");
         string? userData = null;
         if (args.Option("--user-data") is { } userDataFile)
@@ -50,49 +53,53 @@ public static class ComputeCommands
             else if (File.Exists(userDataFile)) userData = await File.ReadAllTextAsync(userDataFile);
             else throw new UsageException($"--user-data '{userDataFile}' does not exist; give a cloud-init file (#cloud-config, a #! script, MIME multipart) or '-' for stdin.");
         }
-        var readyPort = args.LongOption("--ready-port");
-        var count = args.LongOption("--count");
         var ports = args.All("--port").Select(p => int.TryParse(p, out var v) ? v : throw new UsageException($"--port '{p}' is not a port number.")).ToList();
-        var body = new
+        var volumes = new List<string>();
+        foreach (var v in args.All("--persistent-disk")) volumes.Add(await PdiskCommands.Uuid(cx, v));
+        var image = args.Positionals.Count > 0 ? args.Positionals[0] : null;
+        if (image is not null && !Guid.TryParse(image, out _) && image.Length is >= 6 and < 36 && image.All(c => char.IsAsciiHexDigit(c) || c == '-') && image.Contains('-'))
+            image = await PdiskCommands.Uuid(cx, image);
+        var request = new CreateInstanceRequest(
+            Image: image,
+            InstanceType: args.Option("--type"),
+            Cpu: Int(args, "--cpu"),
+            MemoryMiB: args.LongOption("--memory"),
+            Name: args.Option("--name"),
+            Networks: args.All("--network").Count > 0 ? args.All("--network") : null,
+            Volumes: volumes.Count > 0 ? volumes : null,
+            Context: context.Count > 0 ? context : null,
+            SshKeys: keys.Count > 0 ? keys : null,
+            UserData: userData,
+            Count: Int(args, "--count"),
+            ForwardPorts: ports.Count > 0 ? ports : null,
+            ContextMethod: args.Option("--context-method"),
+            Hostname: args.Option("--hostname"),
+            KeyName: keyName,
+            ReadyPort: Int(args, "--ready-port")) { ReadyTimeoutSeconds = Int(args, "--ready-timeout") };
+        var wait = args.Has("--wait");
+        var timeout = TimeSpan.FromSeconds(args.LongOption("--timeout") ?? 300);
+        // Subscribed before the launch, so no state change is missed between the answer and the stream.
+        using var events = wait ? await InstanceWatch.OpenAsync(cx) : null;
+        var created = await cx.Api.SendAsync(HttpMethod.Post, "api/v1/instances", request);
+        var list = (created is JsonArray ? created.Deserialize<List<InstanceView>>(ApiClient.Json) : [created.Deserialize<InstanceView>(ApiClient.Json)!])!;
+        if (wait) list = await InstanceWatch.UntilReadyAsync(cx, events!, list, timeout);
+        if (cx.Json)
         {
-            image = args.Positionals.Count > 0 ? args.Positionals[0] : null,
-            instanceType = args.Option("--type"),
-            cpu = args.LongOption("--cpu"),
-            memoryMiB = args.LongOption("--memory"),
-            name = args.Option("--name"),
-            context = context.Count > 0 ? context : null,
-            sshKeys = keys.Count > 0 ? keys : null,
-            keyName,
-            userData,
-            hostname = args.Option("--hostname"),
-            contextMethod = args.Option("--context-method"),
-            readyPort,
-            networks = args.All("--network").Count > 0 ? args.All("--network") : null,
-            forwardPorts = ports.Count > 0 ? ports : null,
-            volumes = args.All("--persistent-disk").Count > 0 ? args.All("--persistent-disk") : null,
-            count,
-            readyTimeoutSeconds = args.LongOption("--ready-timeout"),
-        };
-        var created = await cx.Api.PostAsync("api/v1/instances", body);
-        var list = created is JsonArray array ? array.Select(n => n!).ToList() : [created!];
-        if (args.Has("--wait"))
-        {
-            var timeout = args.LongOption("--timeout") ?? 300;
-            for (var i = 0; i < list.Count; i++)
-                list[i] = (await cx.Api.GetAsync($"api/v1/instances/{list[i]["id"]}/wait?state=ready&timeout={Math.Min(timeout, 600)}"))!;
+            if (created is JsonArray) cx.Print(list, _ => { });
+            else cx.Print(list[0], _ => { });
         }
-        var output = created is JsonArray ? new JsonArray(list.Select(n => n.DeepClone()).ToArray()) : list[0];
-        var failed = list.Where(n => n["state"]!.GetValue<string>() == "FAILED").ToList();
-        cx.Print(output, _ =>
-        {
-            foreach (var n in list) cx.Out.WriteLine(Summary(n));
-        });
+        else foreach (var n in list) cx.Out.WriteLine(Summary(n));
+        var failed = list.Where(n => n.State == "FAILED").ToList();
         if (failed.Count > 0)
-            throw new CliException($"{failed.Count} instance(s) failed: " + string.Join("; ", failed.Select(f => $"{f["id"]} in {f["failedStep"]}: {f["failureReason"]}")));
-        if (args.Has("--wait") && list.Any(n => !n["ready"]!.GetValue<bool>()))
+            throw new CliException($"{failed.Count} instance(s) failed: " + string.Join("; ", failed.Select(f => $"{f.Id} in {f.FailedStep}: {f.FailureReason}")));
+        if (wait && list.Any(n => !n.Ready))
             throw new CliException("timed out before every instance was ready; see 'stratuslab describe-instance'.");
         return 0;
     }
+
+    static int? Int(CliArgs args, string name) => args.LongOption(name) is { } v
+        ? v is >= int.MinValue and <= int.MaxValue ? (int)v : throw new UsageException($"{name} = {v} is out of range.")
+        : null;
 
     static async Task<bool> HasDefaultKeyPairAsync(CliContext cx)
     {
@@ -100,40 +107,58 @@ public static class ComputeCommands
         catch (CliException) { return true; } // a server without key pairs: no warning rather than a wrong one
     }
 
-    static string Summary(JsonNode n)
+    static string Summary(InstanceView n)
     {
-        var ports = n["portForwards"]!.AsArray().Select(p => $"{p!["guestPort"]}->{p["hostAddress"]}:{p["hostPort"]}");
-        var addresses = n["nics"]?.AsArray().Select(x => $"{x!["network"]}:{x["ip"]}") ?? [];
-        var state = n["state"]!.GetValue<string>() + (n["ready"]!.GetValue<bool>() ? " (ready)" : "");
-        var failure = n["failureReason"] is { } reason ? $"  {n["failedStep"]}: {reason}" : "";
-        return $"{n["id"],-5} {n["name"],-16} {state,-18} {n["image"]} {n["cpu"]} CPU {n["memoryMiB"]} MiB  {string.Join(" ", addresses.Concat(ports))}{failure}";
+        var ports = n.PortForwards.Select(p => $"{p.GuestPort}->{p.HostAddress}:{p.HostPort}");
+        var addresses = n.Nics.Select(x => $"{x.Network}:{x.Ip}");
+        var state = n.State + (n.Ready ? " (ready)" : "");
+        var failure = n.FailureReason is { } reason ? $"  {n.FailedStep}: {reason}" : "";
+        return $"{n.Id,-5} {n.Name,-16} {state,-18} {n.Image} {n.Cpu} CPU {n.MemoryMiB} MiB  {string.Join(" ", addresses.Concat(ports))}{failure}";
     }
 
     static async Task<int> DescribeInstance(CliContext cx)
     {
-        cx.Args.AllowOnly("--state");
-        JsonNode result;
+        List<InstanceView> rows;
         if (cx.Args.Positionals.Count == 0)
         {
             var state = cx.Args.Option("--state");
-            result = (await cx.Api.GetAsync("api/v1/instances" + (state is null ? "" : "?state=" + Uri.EscapeDataString(state))))!;
+            rows = await cx.Api.GetAsync<List<InstanceView>>("api/v1/instances" + (state is null ? "" : "?state=" + Uri.EscapeDataString(state)));
+            // Ended instances stay listed by the API for their history; the CLI shows them on request.
+            if (state is null && !cx.Args.Has("--all")) rows = rows.Where(r => r.State != "DONE").ToList();
         }
         else
         {
-            var array = new JsonArray();
-            foreach (var id in cx.Args.Positionals) array.Add(await cx.Api.GetAsync($"api/v1/instances/{Id(id)}"));
-            result = cx.Args.Positionals.Count == 1 ? array[0]!.DeepClone() : array;
+            rows = [];
+            foreach (var id in cx.Args.Positionals) rows.Add(await cx.Api.GetAsync<InstanceView>($"api/v1/instances/{Id(id)}"));
         }
-        return cx.Print(result, node =>
+        if (cx.Json)
         {
-            var rows = node is JsonArray a ? a.Select(n => n!).ToList() : [node];
-            cx.Table(rows,
-                ("id", n => n["id"]?.ToString()), ("name", n => n["name"]?.ToString()), ("state", n => n["state"]!.ToString() + (n["ready"]!.GetValue<bool>() ? "/ready" : "")),
-                ("image", n => n["image"]?.ToString()), ("cpu", n => n["cpu"]?.ToString()), ("mem", n => n["memoryMiB"]?.ToString()),
-                ("ip", n => string.Join(",", n["nics"]?.AsArray().Select(x => x!["ip"]!.ToString()) ?? [])),
-                ("ports", n => string.Join(",", n["portForwards"]!.AsArray().Select(p => $"{p!["guestPort"]}:{p["hostPort"]}"))),
-                ("reason", n => n["failureReason"] is { } r ? $"{n["failedStep"]}: {r}" : ""));
-        });
+            if (cx.Args.Positionals.Count == 1) return cx.Print(rows[0], _ => { });
+            return cx.Print(rows, _ => { });
+        }
+        var volumes = rows.Any(r => r.Volumes.Count > 0) || cx.Args.Positionals.Count > 0 ? await MountsAsync(cx) : [];
+        cx.TableOf(rows,
+            ("id", n => n.Id.ToString()), ("name", n => n.Name), ("state", n => n.State + (n.Ready ? "/ready" : "")),
+            ("image", n => n.Image), ("cpu", n => n.Cpu.ToString()), ("mem", n => n.MemoryMiB + "M"),
+            ("ip", n => string.Join(",", n.Nics.Select(x => x.Ip))),
+            ("ports", n => string.Join(",", n.PortForwards.Select(p => $"{p.GuestPort}:{p.HostPort}"))),
+            ("disks", n => string.Join(",", volumes.Where(v => v.InstanceId == n.Id).Select(v => $"{v.Uuid[..8]}:{v.GuestDevice}"))),
+            ("reason", n => n.FailureReason is { } r ? $"{n.FailedStep}: {r}" : ""));
+        return 0;
+    }
+
+    sealed record MountRow(string Uuid, long InstanceId, string GuestDevice);
+
+    /// <summary>The volumes mounted in instances, with the device the guest sees them as.</summary>
+    static async Task<List<MountRow>> MountsAsync(CliContext cx)
+    {
+        try
+        {
+            var volumes = await cx.Api.GetAsync("api/v1/volumes");
+            return volumes!.AsArray().SelectMany(v => v!["mounts"]!.AsArray().Select(m => new MountRow(v["uuid"]!.GetValue<string>(), m!["instanceId"]!.GetValue<long>(),
+                m["guestDevice"]?.GetValue<string>() ?? m["device"]!.GetValue<string>()))).ToList();
+        }
+        catch (CliException) { return []; }
     }
 
     static async Task<int> KillInstance(CliContext cx) => await Each(cx, "killed", id => cx.Api.DeleteAsync($"api/v1/instances/{id}"));
@@ -142,9 +167,10 @@ public static class ComputeCommands
 
     static async Task<int> InstanceAction(CliContext cx)
     {
-        cx.Args.AllowOnly();
         var id = Id(cx.Args.Positional(0, "the instance ID"));
         var action = cx.Args.Positional(1, "the action (stop, start, reboot, suspend, resume)");
+        if (!Actions.Contains(action))
+            throw new UsageException($"'{action}' is not an action{CommandTree.Suggest(action, Actions)}; give one of {string.Join(", ", Actions)} (shutdown-instance and kill-instance end an instance).");
         var node = await cx.Api.PostAsync($"api/v1/instances/{id}/actions/{Uri.EscapeDataString(action)}", null);
         return cx.Print(node, n => cx.Out.WriteLine($"{action} requested for instance {id} ({n["state"]})"));
     }
@@ -162,14 +188,11 @@ public static class ComputeCommands
     {
         if (cx.Args.Has("--console"))
         {
-            cx.Args.AllowOnly("--console");
             return await ConsoleCommands.InteractiveAsync(cx, Id(cx.Args.Positional(0, "the instance ID")));
         }
-        // Everything after the instance ID that is not an option of ours is the remote command, '-a' included.
-        var args = CliArgs.Parse(Flatten(cx.Args).Append("--").Concat(cx.Args.Positionals), Aliases);
-        args.AllowOnly("--identity", "--ssh", "--user");
-        var id = Id(args.Positional(0, "the instance ID"));
-        var remote = args.Positionals.Skip(1).ToList();
+        var args = cx.Args;
+        var (idText, remote) = SplitRemote(cx.Raw);
+        var id = Id(idText ?? throw new UsageException("missing the instance ID."));
         var node = (await cx.Api.GetAsync($"api/v1/instances/{id}"))!;
         var command = SshCommand(node, args.Option("--user"), args.Option("--identity"), remote)
             ?? throw new CliException($"instance {id} has no forwarded SSH port (state {node["state"]}).");
@@ -180,6 +203,28 @@ public static class ComputeCommands
         using var process = Process.Start(psi) ?? throw new CliException("could not start ssh; is openssh-client installed?");
         await process.WaitForExitAsync();
         return process.ExitCode;
+    }
+
+    static readonly HashSet<string> ConnectValueOptions = ["--identity", "--user", "-u", "--endpoint", "--token", "--ca-file", "--accept-fingerprint"];
+    static readonly HashSet<string> ConnectFlags = ["--ssh", "--console", "--json", "--verbose", "-v"];
+
+    /// <summary>
+    /// The instance ID and the remote command from the words as typed: our options until the first word after the ID
+    /// (or '--'); from there on everything is the remote command, its own options ('ls -a') included.
+    /// </summary>
+    internal static (string? Id, List<string> Remote) SplitRemote(IReadOnlyList<string> words)
+    {
+        string? id = null;
+        for (var i = 0; i < words.Count; i++)
+        {
+            var word = words[i];
+            if (word == "--") return (id, words.Skip(i + 1).ToList());
+            if (ConnectValueOptions.Contains(word)) { i++; continue; }
+            if (ConnectFlags.Contains(word) || (word.StartsWith("--") && ConnectValueOptions.Contains(word.Split('=')[0]))) continue;
+            if (id is null) { id = word; continue; }
+            return (id, words.Skip(i).ToList());
+        }
+        return (id, []);
     }
 
     /// <summary>
@@ -200,10 +245,8 @@ public static class ComputeCommands
 
     static async Task<int> DescribeTypes(CliContext cx)
     {
-        cx.Args.AllowOnly();
-        var types = await cx.Api.GetAsync("api/v1/instance-types");
-        return cx.Print(types, list => cx.Table(list.AsArray(),
-            ("name", t => t["name"]?.ToString()), ("cpu", t => t["cpu"]?.ToString()), ("memory (MiB)", t => t["memoryMiB"]?.ToString())));
+        var types = await cx.Api.GetAsync<List<InstanceTypeView>>("api/v1/instance-types");
+        return cx.Print(types, list => cx.TableOf(list, ("name", t => t.Name), ("cpu", t => t.Cpu.ToString()), ("memory (MiB)", t => t.MemoryMiB.ToString())));
     }
 
     static long Id(string text) => long.TryParse(text, out var id) && id > 0 ? id : throw new UsageException($"'{text}' is not an instance ID (a positive number).");
@@ -219,11 +262,4 @@ public static class ComputeCommands
         return null;
     }
 
-    // Re-parse with this command's short aliases (-t, -n, -i) from what the generic parser saw.
-    static IEnumerable<string> Flatten(CliArgs args)
-    {
-        foreach (var (key, values) in args.Options)
-            foreach (var v in values) { yield return key; yield return v; }
-        foreach (var flag in args.Flags) yield return flag;
-    }
 }

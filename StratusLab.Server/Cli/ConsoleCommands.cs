@@ -8,7 +8,7 @@ public static class ConsoleCommands
 {
     public static readonly IReadOnlyList<ClientCommand> All =
     [
-        new("console-log", "ID [--tail N] [--follow]", "print an instance's serial console log (--follow: keep printing new lines until it ends)", ConsoleLog),
+        new("console-log", "ID [--tail N] [--follow]", "print an instance's serial console log (--follow: keep printing new lines until it ends)", ConsoleLog) { Example = "stratuslab console-log 3 --tail 50\nstratuslab console-log 3 -f" },
     ];
 
     /// <summary>Ctrl-] ends an interactive console session, as in telnet.</summary>

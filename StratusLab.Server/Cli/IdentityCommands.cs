@@ -7,14 +7,14 @@ public static class IdentityCommands
 {
     public static readonly IReadOnlyList<ClientCommand> All =
     [
-        new("user-add", "NAME [--password P] [--role admin|user] [--group G]...", "create a user (admin)", UserAdd),
-        new("user-list", "", "list users (admins see all, others themselves)", UserList),
-        new("user-delete", "NAME", "delete a user (admin)", UserDelete),
-        new("token-create", "[--user NAME] [--expires TIME] [--name LABEL]", "create an API token; it is shown only once", TokenCreate),
-        new("token-list", "[--user NAME]", "list API tokens", TokenList),
-        new("token-revoke", "ID", "revoke an API token", TokenRevoke),
-        new("quota-show", "[USER]", "show a user's quota and usage (default: yourself)", QuotaShow),
-        new("quota-set", "USER [--vms N] [--cpus N] [--memory MiB] [--storage GiB]", "set a user's quota, -1 = unlimited (admin)", QuotaSet),
+        new("user-add", "NAME [--password P] [--role admin|user] [--group G]...", "create a user (admin)", UserAdd) { Example = "stratuslab user-add alice --password s3cret-pass --group physics" },
+        new("user-list", "", "list users (admins see all, others themselves)", UserList) { Example = "stratuslab user-list" },
+        new("user-delete", "NAME", "delete a user (admin)", UserDelete) { Example = "stratuslab user-delete alice" },
+        new("token-create", "[--user NAME] [--expires TIME] [--name LABEL]", "create an API token; it is shown only once", TokenCreate) { Example = "stratuslab token-create --user alice --name ci" },
+        new("token-list", "[--user NAME]", "list API tokens", TokenList) { Example = "stratuslab token-list --user alice" },
+        new("token-revoke", "ID", "revoke an API token", TokenRevoke) { Example = "stratuslab token-revoke 7" },
+        new("quota-show", "[USER]", "show a user's quota and usage (default: yourself)", QuotaShow) { Example = "stratuslab quota-show alice" },
+        new("quota-set", "USER [--vms N] [--cpus N] [--memory MiB] [--storage GiB]", "set a user's quota, -1 = unlimited (admin)", QuotaSet) { Example = "stratuslab quota-set alice --vms 10 --cpus 20 --memory 32768 --storage -1" },
     ];
 
     static async Task<int> UserAdd(CliContext cx)

@@ -7,11 +7,11 @@ public static class ImageCommands
 {
     public static readonly IReadOnlyList<ClientCommand> All =
     [
-        new("describe-images", "", "list the image cache: state, download progress, hits", DescribeImages),
-        new("image-prefetch", "IMAGE", "download an image (Marketplace identifier or http(s) URL) into the cache (admin)", Prefetch),
-        new("image-evict", "IMAGE", "remove an image from the cache (admin; refused while VMs use clones of it)", Evict),
+        new("describe-images", "", "list the image cache: state, download progress, hits", DescribeImages) { Example = "stratuslab describe-images" },
+        new("image-prefetch", "IMAGE", "download an image (Marketplace identifier or http(s) URL) into the cache (admin)", Prefetch) { Example = "stratuslab image-prefetch https://example.org/debian-12.qcow2" },
+        new("image-evict", "IMAGE", "remove an image from the cache (admin; refused while VMs use clones of it)", Evict) { Example = "stratuslab image-evict https://example.org/debian-12.qcow2" },
         new("image-register", "NAME PATH [--default] [--min-memory MiB] [--min-cpu N] [--min-disk GiB] [--default-user USER] [--context-method opennebula|nocloud] [--os OS]",
-            "give an image file on the server a name and cache it, with what it needs (admin)", Register),
+            "give an image file on the server a name and cache it, with what it needs (admin)", Register) { Example = "stratuslab image-register debian /srv/debian.qcow2 --min-memory 512 --default-user debian --context-method nocloud --os debian" },
     ];
 
     static async Task<int> DescribeImages(CliContext cx)

@@ -7,9 +7,9 @@ public static class KeyCommands
 {
     public static readonly IReadOnlyList<ClientCommand> All =
     [
-        new("key-import", "NAME FILE [--default]", "store an SSH public key (FILE: a .pub file, '-' for stdin); your first key is your default", ImportKey),
-        new("describe-keys", "", "list your stored SSH keys (name, fingerprint, default)", DescribeKeys),
-        new("delete-key", "NAME...", "delete stored SSH keys (instances that have them keep them)", DeleteKey),
+        new("key-import", "NAME FILE [--default]", "store an SSH public key (FILE: a .pub file, '-' for stdin); your first key is your default", ImportKey) { Example = "stratuslab key-import laptop ~/.ssh/id_ed25519.pub" },
+        new("describe-keys", "", "list your stored SSH keys (name, fingerprint, default)", DescribeKeys) { Example = "stratuslab describe-keys" },
+        new("delete-key", "NAME...", "delete stored SSH keys (instances that have them keep them)", DeleteKey) { Example = "stratuslab delete-key laptop" },
     ];
 
     static async Task<int> ImportKey(CliContext cx)

@@ -13,27 +13,27 @@ namespace StratusLab.Server.Cli;
 /// <summary>The Marketplace (build, sign, validate, upload, deprecate, search metadata) and the site image policy.</summary>
 public static class MarketplaceCommands
 {
-    const string KeyOptions = "(--p12 FILE | --cert FILE --key FILE) [--password P]";
+    const string KeyOptions = "(--p12 FILE | --cert FILE --private-key FILE) [--password P]";
 
     public static readonly IReadOnlyList<ClientCommand> All =
     [
         new("build-metadata", "IMAGE [-o OUT] [--title T] [--description D] [--type machine|disk] [--os OS] [--os-version V] [--os-arch A] [--version V] [--format F] [--compression C] [--location URL]... [--tag T]... [--valid-days N | --valid TIME] [--creator C] [--publisher P] [--hypervisor H] [--kind K] [--disks-bus B] [--inbound-port N]... [--outbound-port N]... " + RequirementUsage,
-            "compute an image's bytes and checksums and write an unsigned metadata entry (default IMAGE.xml)", BuildMetadata),
+            "compute an image's bytes and checksums and write an unsigned metadata entry (default IMAGE.xml)", BuildMetadata) { Example = "stratuslab build-metadata debian.qcow2 --os debian --os-version 12 --location https://example.org/debian.qcow2" },
         new("sign-metadata", $"FILE {KeyOptions} [--email E] [--algorithm rsa-sha256|rsa-sha1] [-o OUT] [--os OS] {RequirementUsage}",
-            "sign a metadata entry with your certificate (in place unless -o); STRATUSLAB_KEY_PASSWORD also gives the password", SignMetadata),
-        new("validate-metadata", "FILE", "check a signed metadata entry locally: signature, endorser and constraints", ValidateMetadata),
-        new("upload-metadata", "FILE", "upload a signed metadata entry to the Marketplace", UploadMetadata),
+            "sign a metadata entry with your certificate (in place unless -o); STRATUSLAB_KEY_PASSWORD also gives the password", SignMetadata) { Example = "stratuslab sign-metadata debian.qcow2.xml --p12 me.p12 --email me@example.org" },
+        new("validate-metadata", "FILE", "check a signed metadata entry locally: signature, endorser and constraints", ValidateMetadata) { Example = "stratuslab validate-metadata debian.qcow2.xml" },
+        new("upload-metadata", "FILE", "upload a signed metadata entry to the Marketplace", UploadMetadata) { Example = "stratuslab upload-metadata debian.qcow2.xml" },
         new("deprecate-metadata", $"IDENTIFIER --reason TEXT [{KeyOptions}] [--email E]",
-            "deprecate an image: re-signed by its endorser with a key, or (admins, no key) recorded as an administrator's override", DeprecateMetadata),
+            "deprecate an image: re-signed by its endorser with a key, or (admins, no key) recorded as an administrator's override", DeprecateMetadata) { Example = "stratuslab deprecate-metadata GJ5vp8gIxhZ1w1MQF19R8IDMOcN --reason \"security fix in a newer version\" --p12 me.p12" },
         new("search-image", "[TEXT] [--os OS] [--arch A] [--tag T] [--email E] [--status valid|expired|deprecated|all] [--limit N]",
-            "search the Marketplace (latest entry per image and endorser)", SearchImage),
-        new("list-images", "[--status valid|expired|deprecated|all] [--limit N] [--offset N]", "list the Marketplace's images", ListImages),
-        new("show-image", "IDENTIFIER [--email E] [--format json|xml]", "show an image's entries (or the signed XML)", ShowImage),
-        new("policy-image", "IDENTIFIER", "say whether the site policy lets an image run, and which rule decided (admin)", PolicyImage),
-        new("policy-show", "", "show the site image policy: config lists, API lists and both together (admin)", PolicyShow),
+            "search the Marketplace (latest entry per image and endorser)", SearchImage) { Example = "stratuslab search-image --os debian" },
+        new("list-images", "[--status valid|expired|deprecated|all] [--limit N] [--offset N]", "list the Marketplace's images", ListImages) { Example = "stratuslab list-images --status all --limit 20" },
+        new("show-image", "IDENTIFIER [--email E] [--format json|xml]", "show an image's entries (or the signed XML)", ShowImage) { Example = "stratuslab show-image GJ5vp8gIxhZ1w1MQF19R8IDMOcN --format xml" },
+        new("policy-image", "IDENTIFIER", "say whether the site policy lets an image run, and which rule decided (admin)", PolicyImage) { Example = "stratuslab policy-image GJ5vp8gIxhZ1w1MQF19R8IDMOcN" },
+        new("policy-show", "", "show the site image policy: config lists, API lists and both together (admin)", PolicyShow) { Example = "stratuslab policy-show" },
         new("policy-set", "[--whitelist-endorser E]... [--blacklist-endorser E]... [--whitelist-image ID]... [--blacklist-image ID]... [--whitelist-checksum HEX]... [--blacklist-checksum HEX]...",
-            "replace the policy lists set through the API (the config file's always apply; no option clears them) (admin)", PolicySet),
-        new("policy-audit", "[--image ID] [--user NAME] [--result accepted|refused] [--since TIME] [--limit N]", "list launch decisions of the site policy (admin)", PolicyAudit),
+            "replace the policy lists set through the API (the config file's always apply; no option clears them) (admin)", PolicySet) { Example = "stratuslab policy-set --whitelist-endorser ops@example.org" },
+        new("policy-audit", "[--image ID] [--user NAME] [--result accepted|refused] [--since TIME] [--limit N]", "list launch decisions of the site policy (admin)", PolicyAudit) { Example = "stratuslab policy-audit --result refused --limit 20" },
     ];
 
     static async Task<int> BuildMetadata(CliContext cx)
@@ -91,7 +91,7 @@ public static class MarketplaceCommands
 
     static async Task<int> SignMetadata(CliContext cx)
     {
-        cx.Args.AllowOnly(["--p12", "--cert", "--key", "--password", "--email", "--algorithm", "-o", "--output", "--os", .. RequirementOptions]);
+        cx.Args.AllowOnly(["--p12", "--cert", "--private-key", "--password", "--email", "--algorithm", "-o", "--output", "--os", .. RequirementOptions]);
         var file = cx.Args.Positional(0, "the metadata file");
         var algorithm = (cx.Args.Option("--algorithm") ?? "rsa-sha256").ToLowerInvariant() switch
         {
@@ -99,7 +99,7 @@ public static class MarketplaceCommands
             "rsa-sha1" => SignatureAlgorithm.RsaSha1,
             var a => throw new UsageException($"--algorithm '{a}' is not accepted; use rsa-sha256 (default) or rsa-sha1 (what the old client made)."),
         };
-        using var certificate = LoadKey(cx) ?? throw new UsageException("give your key: --p12 FILE, or --cert FILE --key FILE.");
+        using var certificate = LoadKey(cx) ?? throw new UsageException("give your key: --p12 FILE, or --cert FILE --private-key FILE.");
         var terms = new Dictionary<string, string>();
         foreach (var option in RequirementOptions.Append("--os"))
             if (cx.Args.Option(option) is { } value) terms[option[2..]] = value;
@@ -119,13 +119,13 @@ public static class MarketplaceCommands
         var password = cx.Args.Option("--password") ?? (Environment.GetEnvironmentVariable("STRATUSLAB_KEY_PASSWORD") is { Length: > 0 } p ? p : null);
         if (cx.Args.Option("--p12") is { } p12)
         {
-            if (cx.Args.Option("--cert") is not null || cx.Args.Option("--key") is not null) throw new UsageException("give either --p12, or --cert with --key, not both.");
+            if (cx.Args.Option("--cert") is not null || cx.Args.Option("--private-key") is not null) throw new UsageException("give either --p12, or --cert with --private-key, not both.");
             return Run(() => MetadataFiles.LoadPkcs12(p12, password));
         }
         var cert = cx.Args.Option("--cert");
-        var key = cx.Args.Option("--key");
+        var key = cx.Args.Option("--private-key");
         if (cert is null && key is null) return null;
-        if (cert is null || key is null) throw new UsageException("--cert and --key go together (PEM certificate and PEM private key).");
+        if (cert is null || key is null) throw new UsageException("--cert and --private-key go together (PEM certificate and PEM private key).");
         return Run(() => MetadataFiles.LoadPem(cert, key, password));
     }
 
@@ -162,7 +162,7 @@ public static class MarketplaceCommands
 
     static async Task<int> DeprecateMetadata(CliContext cx)
     {
-        cx.Args.AllowOnly("--reason", "--p12", "--cert", "--key", "--password", "--email");
+        cx.Args.AllowOnly("--reason", "--p12", "--cert", "--private-key", "--password", "--email");
         var identifier = cx.Args.Positional(0, "the image identifier");
         var reason = cx.Args.Option("--reason") is { Length: > 0 } r ? r : throw new UsageException("--reason TEXT is required: say why the image must no longer be used.");
         using var certificate = LoadKey(cx);
@@ -349,7 +349,7 @@ public static class MarketplaceCommands
             catch (JsonException) { }
             if (response.StatusCode == HttpStatusCode.Unauthorized && settings.Token is null)
                 throw new CliException("no token: pass --token, set STRATUSLAB_TOKEN, or put {\"token\": \"...\"} in ~/.config/stratuslab/client.json.");
-            throw new CliException($"{detail ?? text.Trim()} ({(int)response.StatusCode})");
+            throw new CliException(detail ?? text.Trim()) { Status = (int)response.StatusCode };
         }
     }
 }

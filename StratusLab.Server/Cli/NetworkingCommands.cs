@@ -9,18 +9,18 @@ public static class NetworkingCommands
     [
         new("create-network", "NAME (--cidr CIDR | --first IP --last IP [--mask MASK] | --network IP --mask MASK) [--first IP] [--last IP] " +
             "[--kind public|local|private] [--driver user|bridge] [--gateway IP] [--dns IP]... [--mtu N] [--vlan ID --uplink DEV] [--security-group NAME]...",
-            "create a virtual network with an address range", CreateNetwork),
-        new("describe-networks", "[NAME]...", "show networks: ranges, gateway, DNS, leases used, held and free", DescribeNetworks),
-        new("describe-leases", "NETWORK [--state used|held]", "show a network's leases: address, MAC, instance, forwarded ports", DescribeLeases),
-        new("hold-address", "NETWORK IP", "reserve an address so that no VM gets it", HoldAddress),
-        new("release-address", "NETWORK IP", "give a held address back", ReleaseAddress),
-        new("delete-network", "NAME", "delete a network (only when no instance uses it)", DeleteNetwork),
-        new("create-security-group", "NAME [--description TEXT]", "create an empty security group (firewall rules for NICs)", CreateSecurityGroup),
-        new("describe-security-groups", "[NAME]...", "show security groups and their rules", DescribeSecurityGroups),
+            "create a virtual network with an address range", CreateNetwork) { Example = "stratuslab create-network lab --driver bridge --cidr 10.77.0.0/24 --gateway 10.77.0.1" },
+        new("describe-networks", "[NAME]...", "show networks: ranges, gateway, DNS, leases used, held and free", DescribeNetworks) { Example = "stratuslab describe-networks" },
+        new("describe-leases", "NETWORK [--state used|held]", "show a network's leases: address, MAC, instance, forwarded ports", DescribeLeases) { Example = "stratuslab describe-leases lab --state used" },
+        new("hold-address", "NETWORK IP", "reserve an address so that no VM gets it", HoldAddress) { Example = "stratuslab hold-address lab 10.77.0.10" },
+        new("release-address", "NETWORK IP", "give a held address back", ReleaseAddress) { Example = "stratuslab release-address lab 10.77.0.10" },
+        new("delete-network", "NAME", "delete a network (only when no instance uses it)", DeleteNetwork) { Example = "stratuslab delete-network lab" },
+        new("create-security-group", "NAME [--description TEXT]", "create an empty security group (firewall rules for NICs)", CreateSecurityGroup) { Example = "stratuslab create-security-group web --description \"HTTP in\"" },
+        new("describe-security-groups", "[NAME]...", "show security groups and their rules", DescribeSecurityGroups) { Example = "stratuslab describe-security-groups" },
         new("add-security-rule", "GROUP --direction inbound|outbound [--protocol all|tcp|udp|icmp] [--ports 22|1000-2000] [--cidr CIDR] [--action accept|drop]",
-            "add a rule to a security group (applies to running NICs at once)", AddSecurityRule),
-        new("delete-security-rule", "GROUP RULE-ID", "remove a rule from a security group", DeleteSecurityRule),
-        new("delete-security-group", "NAME", "delete a security group no network uses", DeleteSecurityGroup),
+            "add a rule to a security group (applies to running NICs at once)", AddSecurityRule) { Example = "stratuslab add-security-rule web --direction inbound --protocol tcp --ports 80" },
+        new("delete-security-rule", "GROUP RULE-ID", "remove a rule from a security group", DeleteSecurityRule) { Example = "stratuslab delete-security-rule web 2" },
+        new("delete-security-group", "NAME", "delete a security group no network uses", DeleteSecurityGroup) { Example = "stratuslab delete-security-group web" },
     ];
 
     static async Task<int> CreateNetwork(CliContext cx)

@@ -10,30 +10,23 @@ public static class PdiskCommands
 {
     public static readonly IReadOnlyList<ClientCommand> All =
     [
-        new("create-volume", "-s GiB [-t TAG] [--type TYPE] [--visibility private|public] [--sharing local|iscsi] [--group ID]... | --url URL [--bytes N] [--sha1 HEX] [--identifier ID]",
-            "create a persistent disk: empty, or from an image at a URL", CreateVolume),
-        new("describe-volumes", "[UUID]... [--type TYPE] [--tag TAG] [--owner USER] [--quarantined true]", "show volumes (all you may see without UUIDs)", DescribeVolumes),
-        new("update-volume", "UUID [-t TAG] [--visibility private|public] [--type TYPE] [--group ID]... [--identifier ID]", "change a volume's tag, visibility, groups or type", UpdateVolume),
-        new("delete-volume", "UUID...", "delete volumes (refused while mounted or snapshotted)", DeleteVolume),
-        new("attach-volume", "-i INSTANCE UUID [--mode ro|rw]", "hot-plug a volume into a running instance", AttachVolume),
-        new("detach-volume", "-i INSTANCE UUID", "hot-unplug a volume from an instance", DetachVolume),
-        new("snapshot-volume", "UUID [-t TAG] [--sharing local|iscsi]", "copy-on-write snapshot of an ORIGIN volume (a LIVE volume)", SnapshotVolume),
-        new("rebase-volume", "UUID", "make a LIVE volume independent of its origin (it becomes an ORIGIN)", RebaseVolume),
-        new("upload-image", "FILE [-t TAG] [--type TYPE] [--visibility private|public] [--sharing local|iscsi] [--identifier ID] [--sha1 HEX]",
-            "upload a raw or qcow2 image (optionally .gz) as a new volume", UploadImage),
-        new("download-volume", "UUID [-o FILE] [--format raw|qcow2]", "download a volume's content, gzip-compressed", DownloadVolume),
-        new("describe-quarantine", "", "list volumes in quarantine (admin)", DescribeQuarantine),
-        new("purge-quarantine", "[UUID]... [--all]", "remove quarantined volumes now: the given ones, those whose time is up, or --all (admin)", PurgeQuarantine),
+        new("create-volume", "-s GiB [--tag TAG] [--type TYPE] [--visibility private|public] [--sharing local|iscsi] [--group ID]... | --url URL [--bytes N] [--sha1 HEX] [--identifier ID]",
+            "create a persistent disk: empty, or from an image at a URL", CreateVolume) { Example = "stratuslab create-volume -s 1 --tag data\nstratuslab create-volume --url https://example.org/disk.qcow2 --tag imported" },
+        new("describe-volumes", "[UUID]... [--type TYPE] [--tag TAG] [--owner USER] [--quarantined true]", "show volumes (all you may see without UUIDs)", DescribeVolumes) { Example = "stratuslab describe-volumes\nstratuslab describe-volumes 1e95 --json" },
+        new("update-volume", "UUID [--tag TAG] [--visibility private|public] [--type TYPE] [--group ID]... [--identifier ID]", "change a volume's tag, visibility, groups or type", UpdateVolume) { Example = "stratuslab update-volume 1e95 --tag results --visibility public" },
+        new("delete-volume", "UUID...", "delete volumes (refused while mounted or snapshotted)", DeleteVolume) { Example = "stratuslab delete-volume 1e95" },
+        new("attach-volume", "-i INSTANCE UUID [--mode ro|rw]", "hot-plug a volume into a running instance", AttachVolume) { Example = "stratuslab attach-volume -i 3 1e95" },
+        new("detach-volume", "-i INSTANCE UUID", "hot-unplug a volume from an instance", DetachVolume) { Example = "stratuslab detach-volume -i 3 1e95" },
+        new("snapshot-volume", "UUID [--tag TAG] [--sharing local|iscsi]", "copy-on-write snapshot of an ORIGIN volume (a LIVE volume)", SnapshotVolume) { Example = "stratuslab snapshot-volume 1e95 --tag before-upgrade" },
+        new("rebase-volume", "UUID", "make a LIVE volume independent of its origin (it becomes an ORIGIN)", RebaseVolume) { Example = "stratuslab rebase-volume 7c2a" },
+        new("upload-image", "FILE [--tag TAG] [--type TYPE] [--visibility private|public] [--sharing local|iscsi] [--identifier ID] [--sha1 HEX]",
+            "upload a raw or qcow2 image (optionally .gz) as a new volume", UploadImage) { Example = "stratuslab upload-image debian.qcow2 --tag debian -t MACHINE_IMAGE_ORIGIN" },
+        new("download-volume", "UUID [-o FILE] [--format raw|qcow2]", "download a volume's content, gzip-compressed", DownloadVolume) { Example = "stratuslab download-volume 1e95 -o disk.raw.gz" },
+        new("describe-quarantine", "", "list volumes in quarantine (admin)", DescribeQuarantine) { Example = "stratuslab describe-quarantine" },
+        new("purge-quarantine", "[UUID]... [--all]", "remove quarantined volumes now: the given ones, those whose time is up, or --all (admin)", PurgeQuarantine) { Example = "stratuslab purge-quarantine\nstratuslab purge-quarantine --all" },
     ];
 
-    static readonly Dictionary<string, string> Aliases = new() { ["-s"] = "--size", ["-t"] = "--tag", ["-i"] = "--instance", ["-o"] = "--output" };
-
-    static CliArgs Args(CliContext cx, params string[] allowed)
-    {
-        var args = CliArgs.Parse(cx.Args.Positionals.Concat(Flatten(cx.Args)), Aliases);
-        args.AllowOnly(allowed);
-        return args;
-    }
+    static CliArgs Args(CliContext cx, params string[] allowed) => cx.Args;
 
     static async Task<int> CreateVolume(CliContext cx)
     {
@@ -72,7 +65,7 @@ public static class PdiskCommands
         else
         {
             var array = new JsonArray();
-            foreach (var uuid in args.Positionals) array.Add(await cx.Api.GetAsync($"api/v1/volumes/{Uuid(uuid)}"));
+            foreach (var uuid in args.Positionals) array.Add(await cx.Api.GetAsync($"api/v1/volumes/{await Uuid(cx, uuid)}"));
             result = args.Positionals.Count == 1 ? array[0]!.DeepClone() : array;
         }
         return cx.Print(result, node => Table(cx, node is JsonArray a ? a.Select(n => n!).ToList() : [node]));
@@ -80,17 +73,17 @@ public static class PdiskCommands
 
     static void Table(CliContext cx, IReadOnlyList<JsonNode> rows) => cx.Table(rows,
         ("uuid", n => n["uuid"]?.ToString()), ("owner", n => n["owner"]?.ToString()), ("type", n => n["type"]?.ToString()),
-        ("size", n => n["size"] + "G"), ("tag", n => n["tag"]?.ToString()), ("visibility", n => n["visibility"]?.ToString()),
+        ("size", n => CliTerminal.Size(n["bytes"]!.GetValue<long>())), ("tag", n => n["tag"]?.ToString()), ("visibility", n => n["visibility"]?.ToString()),
         ("state", n => n["state"]?.ToString()), ("count", n => n["count"]?.ToString()), ("sharing", n => n["sharing"]?.ToString()),
-        ("mounts", n => string.Join(",", n["mounts"]!.AsArray().Select(m => $"{m!["instanceId"]}:{m["device"]}"))));
+        ("mounts", n => string.Join(",", n["mounts"]!.AsArray().Select(m => $"{m!["instanceId"]}:{m["guestDevice"] ?? m["device"]}"))));
 
     static string Summary(JsonNode n) =>
-        $"{n["uuid"]}  {n["type"]}  {n["size"]} GiB ({n["bytes"]} bytes)  {n["state"]}  {n["sharing"]}  {n["turl"]}" + (n["tag"] is { } tag ? $"  tag {tag}" : "");
+        $"{n["uuid"]}  {n["type"]}  {CliTerminal.Size(n["bytes"]!.GetValue<long>())} ({n["bytes"]} bytes)  {n["state"]}  {n["sharing"]}  {n["turl"]}" + (n["tag"] is { } tag ? $"  tag {tag}" : "");
 
     static async Task<int> UpdateVolume(CliContext cx)
     {
         var args = Args(cx, "--tag", "--visibility", "--type", "--group", "--identifier");
-        var uuid = Uuid(args.Positional(0, "the volume UUID"));
+        var uuid = await Uuid(cx, args.Positional(0, "the volume UUID"));
         var node = await cx.Api.PutAsync($"api/v1/volumes/{uuid}", new
         {
             tag = args.Option("--tag"),
@@ -106,7 +99,7 @@ public static class PdiskCommands
     {
         var args = Args(cx);
         if (args.Positionals.Count == 0) throw new UsageException("give at least one volume UUID.");
-        foreach (var uuid in args.Positionals.Select(Uuid)) await cx.Api.DeleteAsync($"api/v1/volumes/{uuid}");
+        foreach (var text in args.Positionals) await cx.Api.DeleteAsync($"api/v1/volumes/{await Uuid(cx, text)}");
         return cx.Print(new JsonArray(args.Positionals.Select(u => (JsonNode)u).ToArray()), _ =>
         {
             foreach (var uuid in args.Positionals) cx.Out.WriteLine($"deleted volume {uuid}");
@@ -117,7 +110,7 @@ public static class PdiskCommands
     {
         var args = Args(cx, "--instance", "--mode");
         var instance = Instance(args);
-        var uuid = Uuid(args.Positional(0, "the volume UUID"));
+        var uuid = await Uuid(cx, args.Positional(0, "the volume UUID"));
         bool? readOnly = args.Option("--mode") switch
         {
             null => null,
@@ -126,14 +119,14 @@ public static class PdiskCommands
             var other => throw new UsageException($"--mode '{other}' is not ro or rw."),
         };
         var node = await cx.Api.PostAsync($"api/v1/volumes/{uuid}/mounts", new { instanceId = instance, readOnly });
-        return cx.Print(node, n => cx.Out.WriteLine($"volume {uuid} attached to instance {instance} as {n["device"]} ({(n["readOnly"]!.GetValue<bool>() ? "read-only" : "read-write")})"));
+        return cx.Print(node, n => cx.Out.WriteLine($"volume {uuid} attached to instance {instance} as {n["guestDevice"] ?? n["device"]} ({(n["readOnly"]!.GetValue<bool>() ? "read-only" : "read-write")})"));
     }
 
     static async Task<int> DetachVolume(CliContext cx)
     {
         var args = Args(cx, "--instance");
         var instance = Instance(args);
-        var uuid = Uuid(args.Positional(0, "the volume UUID"));
+        var uuid = await Uuid(cx, args.Positional(0, "the volume UUID"));
         await cx.Api.DeleteAsync($"api/v1/volumes/{uuid}/mounts/{instance}");
         return cx.Print(new JsonObject { ["uuid"] = uuid, ["instanceId"] = instance }, _ => cx.Out.WriteLine($"volume {uuid} detached from instance {instance}"));
     }
@@ -141,7 +134,7 @@ public static class PdiskCommands
     static async Task<int> SnapshotVolume(CliContext cx)
     {
         var args = Args(cx, "--tag", "--sharing");
-        var uuid = Uuid(args.Positional(0, "the ORIGIN volume UUID"));
+        var uuid = await Uuid(cx, args.Positional(0, "the ORIGIN volume UUID"));
         var node = await cx.Api.PostAsync($"api/v1/volumes/{uuid}/snapshots", new { tag = args.Option("--tag"), sharing = args.Option("--sharing") });
         return cx.Print(node, n => cx.Out.WriteLine(Summary(n)));
     }
@@ -149,7 +142,7 @@ public static class PdiskCommands
     static async Task<int> RebaseVolume(CliContext cx)
     {
         var args = Args(cx);
-        var uuid = Uuid(args.Positional(0, "the LIVE volume UUID"));
+        var uuid = await Uuid(cx, args.Positional(0, "the LIVE volume UUID"));
         var node = await cx.Api.PostAsync($"api/v1/volumes/{uuid}/rebase", null);
         return cx.Print(node, n => cx.Out.WriteLine(Summary(n)));
     }
@@ -160,7 +153,7 @@ public static class PdiskCommands
         var node = (await cx.Api.GetAsync("api/v1/volumes/quarantine"))!;
         return cx.Print(node, n => cx.Table(n.AsArray().Select(v => v!).ToList(),
             ("uuid", v => v["uuid"]?.ToString()), ("owner", v => v["owner"]?.ToString()), ("type", v => v["type"]?.ToString()),
-            ("size", v => v["size"] + "G"), ("until", v => v["quarantineUntil"]?.ToString())));
+            ("size", v => v["bytes"] is { } b ? CliTerminal.Size(b.GetValue<long>()) : v["size"] + "G"), ("until", v => v["quarantineUntil"]?.ToString())));
     }
 
     static async Task<int> PurgeQuarantine(CliContext cx)
@@ -169,7 +162,7 @@ public static class PdiskCommands
         JsonNode? node;
         if (args.Positionals.Count > 0)
         {
-            foreach (var uuid in args.Positionals.Select(Uuid)) await cx.Api.DeleteAsync($"api/v1/volumes/quarantine/{uuid}");
+            foreach (var text in args.Positionals) await cx.Api.DeleteAsync($"api/v1/volumes/quarantine/{await Uuid(cx, text, "api/v1/volumes/quarantine")}");
             node = new JsonObject { ["purged"] = new JsonArray(args.Positionals.Select(u => (JsonNode)u).ToArray()) };
         }
         else
@@ -207,7 +200,7 @@ public static class PdiskCommands
     static async Task<int> DownloadVolume(CliContext cx)
     {
         var args = Args(cx, "--output", "--format");
-        var uuid = Uuid(args.Positional(0, "the volume UUID"));
+        var uuid = await Uuid(cx, args.Positional(0, "the volume UUID"));
         var format = args.Option("--format") ?? "raw";
         var output = args.Option("--output") ?? $"{uuid}.{format}.gz";
         using var http = Transfers(cx);
@@ -252,11 +245,16 @@ public static class PdiskCommands
         }
         if (response.IsSuccessStatusCode) return response;
         var text = await response.Content.ReadAsStringAsync();
-        string? detail = null;
-        try { detail = JsonNode.Parse(text)?["detail"]?.GetValue<string>(); }
+        string? detail = null, field = null;
+        try
+        {
+            var problem = JsonNode.Parse(text);
+            detail = problem?["detail"]?.GetValue<string>();
+            field = problem?["field"]?.GetValue<string>();
+        }
         catch (JsonException) { }
         response.Dispose();
-        throw new CliException($"{detail ?? text.Trim()} ({(int)response.StatusCode})");
+        throw new CliException(detail ?? text.Trim()) { Status = (int)response.StatusCode, Field = field };
     }
 
     /// <summary>Reports progress on a terminal (one line, rewritten) as bytes pass through.</summary>
@@ -272,8 +270,7 @@ public static class PdiskCommands
             if (terminal is not null && (read == 0 || DateTime.UtcNow - _shown > TimeSpan.FromMilliseconds(250)))
             {
                 _shown = DateTime.UtcNow;
-                var mib = _done / 1048576.0;
-                terminal.Write(total is > 0 ? $"\r{what}: {mib:0.0} MiB ({100.0 * _done / total.Value:0}%)   " : $"\r{what}: {mib:0.0} MiB   ");
+                terminal.Write(CliTerminal.Bar(what, _done, total));
                 if (read == 0) terminal.WriteLine();
             }
             return read;
@@ -294,8 +291,21 @@ public static class PdiskCommands
 
     // ---- arguments ---------------------------------------------------------------------------------
 
-    static string Uuid(string text) =>
-        Guid.TryParseExact(text, "D", out var uuid) ? uuid.ToString("D") : throw new UsageException($"'{text}' is not a volume UUID (see 'stratuslab describe-volumes').");
+    /// <summary>A whole UUID, or a prefix that starts exactly one of the volumes the caller sees (refused with the candidates otherwise).</summary>
+    internal static async Task<string> Uuid(CliContext cx, string text, string list = "api/v1/volumes")
+    {
+        if (Guid.TryParseExact(text, "D", out var uuid)) return uuid.ToString("D");
+        var prefix = text.ToLowerInvariant();
+        if (prefix.Length == 0 || !prefix.All(c => char.IsAsciiHexDigit(c) || c == '-'))
+            throw new UsageException($"'{text}' is not a volume UUID or the start of one (see 'stratuslab describe-volumes').");
+        var matches = (await cx.Api.GetAsync(list))!.AsArray().Select(v => v!["uuid"]!.GetValue<string>()).Where(u => u.StartsWith(prefix, StringComparison.Ordinal)).Distinct().ToList();
+        return matches.Count switch
+        {
+            1 => matches[0],
+            0 => throw new UsageException($"no volume you can see has a UUID starting with '{text}' (see 'stratuslab describe-volumes')."),
+            _ => throw new UsageException($"'{text}' starts {matches.Count} volume UUIDs: {string.Join(", ", matches.Take(5))}{(matches.Count > 5 ? ", ..." : "")}; give more characters."),
+        };
+    }
 
     static long Instance(CliArgs args)
     {
@@ -310,11 +320,4 @@ public static class PdiskCommands
         return values.Select(v => long.TryParse(v, out var id) && id >= 0 ? id : throw new UsageException($"--group '{v}' is not a group id (a number; see GET /api/v1/groups).")).ToList();
     }
 
-    // Re-parse with this command family's short aliases (-s, -t, -i, -o) from what the generic parser saw.
-    static IEnumerable<string> Flatten(CliArgs args)
-    {
-        foreach (var (key, values) in args.Options)
-            foreach (var v in values) { yield return key; yield return v; }
-        foreach (var flag in args.Flags) yield return flag;
-    }
 }

@@ -7,11 +7,11 @@ public static class SchedulingCommands
 {
     public static readonly IReadOnlyList<ClientCommand> All =
     [
-        new("describe-hosts", "", "hosts with capacity, allocated and measured use, running VMs (admin)", DescribeHosts),
-        new("host-add", "NAME --cpus N --memory MiB [--driver simulated]", "add a (simulated) host (admin)", AddHost),
-        new("host-disable", "NAME", "drain a host: it gets no new instances (admin)", host => Toggle(host, "disable")),
-        new("host-enable", "NAME", "let a host take instances again (admin)", host => Toggle(host, "enable")),
-        new("host-delete", "NAME", "remove a host that holds no instance (admin)", DeleteHost),
+        new("describe-hosts", "", "hosts with capacity, allocated and measured use, running VMs (admin)", DescribeHosts) { Example = "stratuslab describe-hosts" },
+        new("host-add", "NAME --cpus N --memory MiB [--driver simulated]", "add a (simulated) host (admin)", AddHost) { Example = "stratuslab host-add sim1 --cpus 16 --memory 65536 --driver simulated" },
+        new("host-disable", "NAME", "drain a host: it gets no new instances (admin)", host => Toggle(host, "disable")) { Example = "stratuslab host-disable sim1" },
+        new("host-enable", "NAME", "let a host take instances again (admin)", host => Toggle(host, "enable")) { Example = "stratuslab host-enable sim1" },
+        new("host-delete", "NAME", "remove a host that holds no instance (admin)", DeleteHost) { Example = "stratuslab host-delete sim1" },
     ];
 
     static async Task<int> DescribeHosts(CliContext cx)

@@ -68,7 +68,9 @@ public class MarketplaceCliTests
         var refused = await Run("validate-metadata", tampered);
         Assert.That(refused.Code, Is.EqualTo(1));
         Assert.That(refused.Err, Does.Contain("does not verify"));
-        Assert.That((await Run("upload-metadata", tampered)).Err, Does.Contain("(422)"));
+        var rejected = await Run("upload-metadata", tampered);
+        Assert.That(rejected.Code, Is.EqualTo(1));
+        Assert.That(rejected.Err, Does.Contain("verify").And.Not.Contain("422"), "the server's reason, without the HTTP code");
 
         var uploaded = await Run("upload-metadata", entry);
         Assert.That(uploaded.Code, Is.EqualTo(0), uploaded.Err);
@@ -105,7 +107,7 @@ public class MarketplaceCliTests
         var output = Path.Combine(_dir, "pem-entry.xml");
         Assert.That((await Run("build-metadata", image, "-o", output)).Code, Is.EqualTo(0));
         Assert.That(File.ReadAllText(output), Does.Contain("<dcterms:compression>gz</dcterms:compression>").And.Contain("<dcterms:format>raw</dcterms:format>"));
-        var signed = await Run("sign-metadata", output, "--cert", Path.Combine(_dir, "cert.pem"), "--key", Path.Combine(_dir, "key.pem"), "--algorithm", "rsa-sha1");
+        var signed = await Run("sign-metadata", output, "--cert", Path.Combine(_dir, "cert.pem"), "--private-key", Path.Combine(_dir, "key.pem"), "--algorithm", "rsa-sha1");
         Assert.That(signed.Code, Is.EqualTo(0), signed.Err);
         Assert.That((await Run("validate-metadata", output)).Out, Does.Contain("rsa-sha1"));
         Assert.That((await Run("sign-metadata", output)).Code, Is.EqualTo(2), "a key is required");

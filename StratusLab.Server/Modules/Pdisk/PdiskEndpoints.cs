@@ -14,7 +14,11 @@ using StratusLab.Server.Platform.Contracts;
 namespace StratusLab.Server.Modules.Pdisk;
 
 /// <summary>One mount of a volume as the API shows it.</summary>
-internal sealed record MountView(long InstanceId, string Host, string Device, bool ReadOnly, bool HotPlugged, DateTimeOffset CreatedAt);
+internal sealed record MountView(long InstanceId, string Host, string Device, bool ReadOnly, bool HotPlugged, DateTimeOffset CreatedAt)
+{
+    /// <summary>The path the guest finds the disk at (see <see cref="GuestDevices"/>).</summary>
+    public string GuestDevice => GuestDevices.Of(Device, HotPlugged);
+}
 
 /// <summary>
 /// A volume as the API shows it. <c>size</c> is in GiB (rounded up), <c>bytes</c> exact; <c>count</c> is the number of

@@ -3,7 +3,21 @@ using StratusLab.Server.Modules.Identity.Contracts;
 namespace StratusLab.Server.Modules.Pdisk.Contracts;
 
 /// <summary>One mount of a volume: the instance using it, the host, the guest device (a QMP device id for hot-plugged disks).</summary>
-public sealed record VolumeMountInfo(long InstanceId, string Host, string Device, bool ReadOnly, bool HotPlugged, DateTimeOffset CreatedAt);
+public sealed record VolumeMountInfo(long InstanceId, string Host, string Device, bool ReadOnly, bool HotPlugged, DateTimeOffset CreatedAt)
+{
+    /// <summary>The path the guest finds the disk at (see <see cref="GuestDevices"/>).</summary>
+    public string GuestDevice => GuestDevices.Of(Device, HotPlugged);
+}
+
+/// <summary>
+/// Where a guest finds a mounted volume. Disks given at boot are vda (a boot volume), vdb, vdc... in order. A hot-plugged
+/// disk's kernel name depends on what the guest already has, so it carries its device id as its virtio serial and udev
+/// names it /dev/disk/by-id/virtio-&lt;id&gt; (without udev: the vdX whose /sys/block/vdX/serial is the id).
+/// </summary>
+public static class GuestDevices
+{
+    public static string Of(string device, bool hotPlugged) => hotPlugged ? $"/dev/disk/by-id/virtio-{device}" : $"/dev/{device}";
+}
 
 /// <summary>
 /// A volume as a user sees it through any front door. <see cref="SizeGiB"/> is rounded up, <see cref="Bytes"/> exact;

@@ -128,6 +128,7 @@ public static class ClientCli
         ("Marketplace and image policy", MarketplaceCommands.All),
         ("Users, tokens and quotas", IdentityCommands.All),
         ("Hosts", SchedulingCommands.All),
+        ("Monitoring and accounting", MonitoringCommands.All),
         ("Shell", ShellCommands.All),
     ];
 

@@ -8,7 +8,21 @@ public static class SchedulingCommands
     public static readonly IReadOnlyList<ClientCommand> All =
     [
         new("describe-hosts", "", "hosts with capacity, allocated and measured use, running VMs (admin)", DescribeHosts) { Example = "stratuslab describe-hosts" },
-        new("host-add", "NAME --cpus N --memory MiB [--driver simulated]", "add a (simulated) host (admin)", AddHost) { Example = "stratuslab host-add sim1 --cpus 16 --memory 65536 --driver simulated" },
+        new("host-add", "NAME [--cpus N] [--memory MiB] [--driver simulated|ssh] [--ssh USER@ADDRESS] [--ssh-port PORT] [--identity FILE] [--node-root DIR]",
+            "add a host (admin): a simulated one (--cpus, --memory), or a compute node reached over SSH (--ssh)", AddHost)
+        {
+            Example = "stratuslab host-add sim1 --cpus 16 --memory 65536 --driver simulated\nstratuslab host-add node1 --ssh root@192.0.2.10 --identity /root/.ssh/id_ed25519",
+            Describe = new Dictionary<string, string>
+            {
+                ["--ssh"] = "USER@ADDRESS of an SSH compute node (driver ssh): the server logs in with OpenSSH, pins its host key and probes it",
+                ["--cpus"] = "the host's CPUs (simulated: required; ssh: overrides the probed count)",
+                ["--memory"] = "the host's memory in MiB (simulated: required; ssh: overrides the probed amount)",
+            },
+        },
+        new("host-probe", "NAME", "probe an SSH node now: tools, QEMU, KVM, capacity; ERROR with the reason when something is missing (admin)", ProbeHost)
+            { Example = "stratuslab host-probe node1" },
+        new("host-forget-key", "NAME", "forget an SSH node's pinned host key (after it was re-installed); the next probe pins the new one (admin)", ForgetKey)
+            { Example = "stratuslab host-forget-key node1" },
         new("host-disable", "NAME", "drain a host: it gets no new instances (admin)", host => Toggle(host, "disable")) { Example = "stratuslab host-disable sim1" },
         new("host-enable", "NAME", "let a host take instances again (admin)", host => Toggle(host, "enable")) { Example = "stratuslab host-enable sim1" },
         new("host-delete", "NAME", "remove a host that holds no instance (admin)", DeleteHost) { Example = "stratuslab host-delete sim1" },
@@ -21,7 +35,7 @@ public static class SchedulingCommands
         return cx.Print(hosts, list => cx.Table(list.AsArray(),
             ("name", h => h["name"]?.ToString() + (h["local"]!.GetValue<bool>() ? " (local)" : "")),
             ("driver", h => h["driver"]?.ToString()),
-            ("state", h => h["enabled"]!.GetValue<bool>() ? "enabled" : "disabled"),
+            ("state", h => (h["enabled"]!.GetValue<bool>() ? "enabled" : "disabled") + (h["state"]?.ToString() is { Length: > 0 } st and not "OK" ? $" {st}: {h["stateReason"]}" : "")),
             ("cpu used/total", h => $"{h["allocatedCpus"]}/{h["cpus"]}"),
             ("mem MiB used/total", h => $"{h["allocatedMemoryMiB"]}/{h["memoryMiB"]}"),
             ("cpu load", h => $"{h["cpuUsagePercent"]}%"),
@@ -31,16 +45,47 @@ public static class SchedulingCommands
 
     static async Task<int> AddHost(CliContext cx)
     {
-        cx.Args.AllowOnly("--cpus", "--memory", "--driver");
-        var body = new
-        {
-            name = cx.Args.Positional(0, "the host name"),
-            driver = cx.Args.Option("--driver") ?? "simulated",
-            cpus = cx.Args.LongOption("--cpus") ?? throw new UsageException("--cpus N is required."),
-            memoryMiB = cx.Args.LongOption("--memory") ?? throw new UsageException("--memory MiB is required."),
-        };
+        var name = cx.Args.Positional(0, "the host name");
+        var ssh = cx.Args.Option("--ssh");
+        var driver = cx.Args.Option("--driver") ?? (ssh is null ? "simulated" : "ssh");
+        if (driver == "ssh" && ssh is null) throw new UsageException("--ssh USER@ADDRESS is required for an SSH node.");
+        if (driver != "ssh" && (ssh ?? cx.Args.Option("--ssh-port") ?? cx.Args.Option("--identity") ?? cx.Args.Option("--node-root")) is not null)
+            throw new UsageException("--ssh, --ssh-port, --identity and --node-root are for SSH nodes; drop them, or use --driver ssh.");
+        var cpus = cx.Args.LongOption("--cpus");
+        var memory = cx.Args.LongOption("--memory");
+        if (driver == "simulated" && (cpus is null || memory is null)) throw new UsageException("a simulated host needs --cpus N and --memory MiB.");
+        var identity = cx.Args.Option("--identity") is { } key ? Path.GetFullPath(key) : null;
+        var body = new JsonObject { ["name"] = name, ["driver"] = driver };
+        if (cpus is not null) body["cpus"] = cpus;
+        if (memory is not null) body["memoryMiB"] = memory;
+        if (ssh is not null) body["ssh"] = ssh;
+        if (cx.Args.LongOption("--ssh-port") is { } port) body["port"] = port;
+        if (identity is not null) body["keyFile"] = identity;
+        if (cx.Args.Option("--node-root") is { } root) body["root"] = root;
         var host = await cx.Api.PostAsync("api/v1/hosts", body);
-        return cx.Print(host, h => cx.Out.WriteLine($"added host {h["name"]} ({h["driver"]}, {h["cpus"]} CPU, {h["memoryMiB"]} MiB)"));
+        return cx.Print(host, h => cx.Out.WriteLine(HostLine("added host", h)));
+    }
+
+    static string HostLine(string what, JsonNode h)
+    {
+        var line = $"{what} {h["name"]} ({h["driver"]}, {h["cpus"]} CPU, {h["memoryMiB"]} MiB)";
+        if (h["state"]?.ToString() is { } state) line += $": {state}";
+        if (h["stateReason"]?.ToString() is { Length: > 0 } reason) line += $" ({reason})";
+        return line;
+    }
+
+    static async Task<int> ProbeHost(CliContext cx)
+    {
+        var name = cx.Args.Positional(0, "the host name");
+        var host = await cx.Api.PostAsync($"api/v1/hosts/{Uri.EscapeDataString(name)}/probe", null);
+        return cx.Print(host, h => cx.Out.WriteLine(HostLine("probed host", h)));
+    }
+
+    static async Task<int> ForgetKey(CliContext cx)
+    {
+        var name = cx.Args.Positional(0, "the host name");
+        var host = await cx.Api.PostAsync($"api/v1/hosts/{Uri.EscapeDataString(name)}/forget-host-key", null);
+        return cx.Print(host, h => cx.Out.WriteLine(HostLine("forgot the host key of", h)));
     }
 
     static async Task<int> Toggle(CliContext cx, string action)

@@ -87,6 +87,13 @@ public class TlsTests
             var (caCode, _, caErr) = await CliAsync(["describe-instance", "--endpoint", $"https://localhost:{port}", "--token", server.AdminToken,
                 "--ca-file", Path.Combine(server.DataDir, "tls", "server.crt")]);
             Assert.That(caCode, Is.Zero, caErr);
+            // Transfers and the Marketplace's XML calls use their own HttpClient: the same trust (here the pin made above).
+            var (xmlCode, _, xmlErr) = await CliAsync(["show-image", "NoSuchIdentifier0000000000A", "--format", "xml", "--endpoint", endpoint, "--token", server.AdminToken]);
+            Assert.That(xmlCode, Is.EqualTo(1));
+            Assert.That(xmlErr, Does.Not.Contain("certificate").And.Not.Contain("SSL"), "the TLS handshake went through on the pin");
+            var (volumeCode, _, volumeErr) = await CliAsync(["download-volume", "00000000-0000-0000-0000-000000000000", "-o", Path.Combine(_home, "none.gz"), "--endpoint", endpoint, "--token", server.AdminToken]);
+            Assert.That(volumeCode, Is.EqualTo(1));
+            Assert.That(volumeErr, Does.Not.Contain("certificate").And.Not.Contain("SSL"), "the TLS handshake went through on the pin");
             using (var byCa = Client(port, server.AdminToken, Path.Combine(_home, "other"), caFile: Path.Combine(server.DataDir, "tls", "server.crt")))
                 Assert.That(await byCa.GetAsync("api/v1/instances"), Is.InstanceOf<JsonArray>(), "the certificate as a CA file is trusted without a pin");
         }

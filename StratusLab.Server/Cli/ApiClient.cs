@@ -93,6 +93,17 @@ public sealed class ApiClient(ClientSettings settings, string? knownServersPath 
 
     HttpClient Http => _client ??= CreateHttp(settings, _trust);
 
+    /// <summary>
+    /// An HttpClient for calls the JSON client does not make (streamed transfers, XML): the same endpoint, token and
+    /// certificate trust (CA file, pinned fingerprint) as every other call.
+    /// </summary>
+    public static HttpClient CreateRaw(ClientSettings settings, TimeSpan timeout, string? knownServersPath = null)
+    {
+        var http = CreateHttp(settings, new ServerTrust(new Uri(settings.Endpoint), settings.CaFile, settings.AcceptFingerprint, knownServersPath));
+        http.Timeout = timeout;
+        return http;
+    }
+
     static HttpClient CreateHttp(ClientSettings settings, ServerTrust trust)
     {
         var http = new HttpClient(trust.CreateHandler()) { BaseAddress = new Uri(settings.Endpoint.TrimEnd('/') + "/"), Timeout = TimeSpan.FromMinutes(10) };

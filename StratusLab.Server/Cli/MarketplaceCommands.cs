@@ -325,8 +325,7 @@ public static class MarketplaceCommands
     static async Task<(int Status, string Body)> SendAsync(CliContext cx, HttpMethod method, string path, byte[]? body, string? contentType, string accept)
     {
         var settings = ClientSettings.Resolve(cx.Args);
-        using var http = new HttpClient { BaseAddress = new Uri(settings.Endpoint.TrimEnd('/') + "/"), Timeout = TimeSpan.FromMinutes(2) };
-        if (settings.Token is not null) http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", settings.Token);
+        using var http = ApiClient.CreateRaw(settings, TimeSpan.FromMinutes(2));
         using var request = new HttpRequestMessage(method, path);
         request.Headers.Accept.ParseAdd(accept);
         if (body is not null)

@@ -227,9 +227,7 @@ public static class PdiskCommands
     static HttpClient Transfers(CliContext cx)
     {
         var settings = ClientSettings.Resolve(cx.Args);
-        var http = new HttpClient { BaseAddress = new Uri(settings.Endpoint.TrimEnd('/') + "/"), Timeout = Timeout.InfiniteTimeSpan };
-        if (settings.Token is not null) http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", settings.Token);
-        return http;
+        return ApiClient.CreateRaw(settings, Timeout.InfiniteTimeSpan);
     }
 
     static async Task<HttpResponseMessage> Send(HttpClient http, HttpRequestMessage request, HttpCompletionOption completion = HttpCompletionOption.ResponseContentRead)

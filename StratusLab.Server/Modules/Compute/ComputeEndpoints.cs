@@ -95,37 +95,9 @@ internal static class ComputeEndpoints
         }
     }
 
-    static async Task StreamEvents(HttpContext http, ClaimsPrincipal principal, IInstances instances, CancellationToken ct)
-    {
-        http.Response.ContentType = "text/event-stream";
-        http.Response.Headers.CacheControl = "no-cache";
-        var json = new JsonSerializerOptions(JsonSerializerDefaults.Web);
-        // The same stream the other front doors follow (IInstances.WatchAsync), with what the caller may see only.
-        await using var changes = instances.WatchAsync(principal.ToCaller(), ct).GetAsyncEnumerator(ct);
-        // Subscribed (the iterator's first step) before the opening comment: a client that has seen it misses no change.
-        var next = changes.MoveNextAsync().AsTask();
-        await http.Response.WriteAsync(": stratuslab events\n\n", ct);
-        await http.Response.Body.FlushAsync(ct);
-        try
-        {
-            while (!ct.IsCancellationRequested)
-            {
-                if (await Task.WhenAny(next, Task.Delay(TimeSpan.FromSeconds(15), ct)) != next)
-                {
-                    await http.Response.WriteAsync(": keep-alive\n\n", ct);
-                    await http.Response.Body.FlushAsync(ct);
-                    continue;
-                }
-                if (!await next) break;
-                await http.Response.WriteAsync($"event: instance\nid: {changes.Current.Id}\ndata: {JsonSerializer.Serialize(changes.Current, json)}\n\n", ct);
-                await http.Response.Body.FlushAsync(ct);
-                next = changes.MoveNextAsync().AsTask();
-            }
-        }
-        catch (OperationCanceledException) { }
-        // The iterator ends once the request is cancelled; it must not be disposed while a step is pending.
-        try { await next; } catch (OperationCanceledException) { }
-    }
+    // The same stream the other front doors follow (IInstances.WatchAsync), with what the caller may see only.
+    static Task StreamEvents(HttpContext http, ClaimsPrincipal principal, IInstances instances, CancellationToken ct) =>
+        Platform.Http.ServerSentEvents.StreamAsync(http, instances.WatchAsync(principal.ToCaller(), ct), "instance", c => c.Id, ": stratuslab events\n\n", ct);
 
     internal static Task<InstanceRow> VisibleAsync(long id, Caller caller, ComputeStore store, Operation operation) =>
         InstanceService.VisibleAsync(id, caller, store, operation);

@@ -65,37 +65,9 @@ internal static class InstancePages
     static string Time(DateTimeOffset? t) => t?.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture) ?? "";
 
     /// <summary>The lifecycle changes the caller may see, as server-sent events (the instances page and an instance's page follow it).</summary>
-    static async Task StreamEvents(HttpContext http, IInstances instances, CancellationToken ct)
-    {
-        http.Response.ContentType = "text/event-stream";
-        http.Response.Headers.CacheControl = "no-cache";
-        var json = new JsonSerializerOptions(JsonSerializerDefaults.Web);
-        await using var changes = instances.WatchAsync(http.User.ToCaller(), ct).GetAsyncEnumerator(ct);
-        // Subscribed (the iterator's first step) before the opening comment: a client that has seen it misses no change.
-        var next = changes.MoveNextAsync().AsTask();
-        await http.Response.WriteAsync(": stratuslab dashboard events\nretry: 3000\n\n", ct);
-        await http.Response.Body.FlushAsync(ct);
-        try
-        {
-            while (!ct.IsCancellationRequested)
-            {
-                // A comment every 15 s keeps proxies from closing an idle stream.
-                if (await Task.WhenAny(next, Task.Delay(TimeSpan.FromSeconds(15), ct)) != next)
-                {
-                    await http.Response.WriteAsync(": keep-alive\n\n", ct);
-                    await http.Response.Body.FlushAsync(ct);
-                    continue;
-                }
-                if (!await next) break;
-                await http.Response.WriteAsync($"event: instance\nid: {changes.Current.Id}\ndata: {JsonSerializer.Serialize(changes.Current, json)}\n\n", ct);
-                await http.Response.Body.FlushAsync(ct);
-                next = changes.MoveNextAsync().AsTask();
-            }
-        }
-        catch (OperationCanceledException) { }
-        // The iterator ends once the request is cancelled; it must not be disposed while a step is pending.
-        try { await next; } catch (OperationCanceledException) { }
-    }
+    static Task StreamEvents(HttpContext http, IInstances instances, CancellationToken ct) =>
+        Platform.Http.ServerSentEvents.StreamAsync(http, instances.WatchAsync(http.User.ToCaller(), ct), "instance", c => c.Id,
+            ": stratuslab dashboard events\nretry: 3000\n\n", ct);
 
     // ---- launching ----
 

@@ -69,7 +69,7 @@ public class WebDashboardBrowserTests
         await page.GetByLabel("User name").FillAsync(user);
         await page.GetByLabel("Password").FillAsync("password-" + user);
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
-        await page.WaitForURLAsync("**/ui/instances");
+        await page.WaitForURLAsync("**/ui/instances", Committed);
         return page;
     }
 
@@ -96,6 +96,10 @@ public class WebDashboardBrowserTests
           return lines.join("\n"); }
         """);
 
+    // Navigation is done once the server's answer is committed; the locators that follow wait for what they need. Waiting for
+    // the "load" event instead raced the page's own event stream and timed out (30 s) on a loaded machine.
+    static readonly PageWaitForURLOptions Committed = new() { WaitUntil = WaitUntilState.Commit, Timeout = 60_000 };
+
     [Test, CancelAfter(600_000)]
     public async Task A_scientist_runs_the_whole_lifecycle_in_the_browser_and_a_neighbour_sees_none_of_it()
     {
@@ -109,12 +113,12 @@ public class WebDashboardBrowserTests
 
         // Launch the default appliance from the form.
         await page.GetByRole(AriaRole.Link, new() { Name = "Launch instances" }).ClickAsync();
-        await page.WaitForURLAsync("**/ui/instances/new");
+        await page.WaitForURLAsync("**/ui/instances/new", Committed);
         await AccessibleAsync(page, "launch");
         await page.GetByLabel("Name", new() { Exact = true }).FillAsync("browser-vm");
         await page.GetByLabel("Context values (one KEY=value per line)").FillAsync("LAB=genomics");
         await page.GetByRole(AriaRole.Button, new() { Name = "Launch" }).ClickAsync();
-        await page.WaitForURLAsync(new System.Text.RegularExpressions.Regex("/ui/instances/[0-9]+$"));
+        await page.WaitForURLAsync(new System.Text.RegularExpressions.Regex("/ui/instances/[0-9]+$"), Committed);
         var id = long.Parse(page.Url.Split('/').Last());
 
         // The page follows the events stream and reloads itself through PENDING, PROLOG, BOOT to RUNNING and ready.

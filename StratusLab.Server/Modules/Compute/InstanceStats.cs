@@ -29,7 +29,7 @@ internal sealed class InstanceStats(ComputeStore store, IServiceProvider service
                         counters = await services.GetHypervisor(row.Driver).StatsAsync(new VmRef(row.Id, row.VmDir, (int?)row.Pid),
                             new VmStatsRequest(row.Cpu, row.MemoryMib, row.StartedAt ?? row.PlacedAt ?? row.CreatedAt), token);
                     }
-                    catch (Exception e) when (e is HypervisorException or IOException or FormatException)
+                    catch (Exception e) when (e is not OperationCanceledException || !token.IsCancellationRequested)
                     {
                         // One slow or vanished VM costs its own sample, not the pass.
                         logger.LogDebug("Instance {Id}: no counters this pass: {Error}", row.Id, e.Message);

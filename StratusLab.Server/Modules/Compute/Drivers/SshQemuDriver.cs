@@ -58,7 +58,10 @@ internal sealed class SshQemuDriver(SshTransport ssh, ICommandRunner runner, INo
         try
         {
             await RemoteAsync(node, ["mkdir", "-p", dir, node.Root + "/cache", Path.GetDirectoryName(paths.QmpSocket)!], ct);
-            await RemoteAsync(node, ["rm", "-f", paths.QmpSocket, paths.EventSocket, paths.ConsoleSocket, paths.PidFile], ct);
+            await RemoteAsync(node, ["rm", "-f", paths.QmpSocket, paths.EventSocket, paths.ConsoleSocket, paths.PidFile, paths.SerialLog], ct);
+            // A new VM's serial log is copied from its first byte; set before QEMU writes anything, so a monitor pass that
+            // runs meanwhile cannot take the log's end as where to resume (that lost the boot lines on a loaded machine).
+            _consoleOffsets[spec.InstanceId] = 0;
             var disks = new List<VmDisk>();
             for (var i = 0; i < spec.Disks.Count; i++) disks.Add(await StageDiskAsync(node, spec.Disks[i], dir, i, ct));
             string? iso = null;
@@ -78,7 +81,6 @@ internal sealed class SshQemuDriver(SshTransport ssh, ICommandRunner runner, INo
             }
             var pid = int.Parse((await RemoteAsync(node, ["cat", paths.PidFile], ct)).Trim(), CultureInfo.InvariantCulture);
             consoles.Prepare(spec.InstanceId);
-            _consoleOffsets[spec.InstanceId] = 0;
             Directory.CreateDirectory(spec.Directory);
             await ssh.ForwardUnixSocketAsync(node.Ssh, QemuPaths.For(spec.Directory).QmpSocket, paths.QmpSocket, ct);
             logger.LogInformation("Instance {Id}: QEMU runs on node {Node} as pid {Pid} in {Directory}", spec.InstanceId, node.Name, pid, dir);
@@ -146,10 +148,11 @@ internal sealed class SshQemuDriver(SshTransport ssh, ICommandRunner runner, INo
         var node = await NodeOfAsync(vm.InstanceId, ct);
         if (node.State != "OK" && node.MissedProbes > 0)
             throw new VmStateUnknownException($"state UNKNOWN: node {node.Name} is in ERROR ({node.Reason}); the VM is re-attached if it still runs when the node answers again");
+        // The console comes back on every pass, whether or not QMP answers this time (it does not need QMP).
+        await CopyConsoleAsync(node, vm.InstanceId, ct);
         try
         {
             var status = await QmpAsync(node, vm, "query-status", null, ct);
-            await CopyConsoleAsync(node, vm.InstanceId, ct);
             if (status?["status"]?.GetValue<string>() == "guest-panicked") return VmPowerState.Panicked;
             return status?["running"]?.GetValue<bool>() == true ? VmPowerState.Running : VmPowerState.Paused;
         }
@@ -185,7 +188,7 @@ internal sealed class SshQemuDriver(SshTransport ssh, ICommandRunner runner, INo
             // Fixed text; the pidfile is a positional argument. Prints /proc/<pid>/stat, a separator line, then /proc/<pid>/status.
             output = await RemoteAsync(node, ["sh", "-c", "p=$(cat \"$1\") || exit 0; cat /proc/$p/stat && echo --- && cat /proc/$p/status", "stats", pidFile], ct);
         }
-        catch (Exception e) when (e is HypervisorException or OperationCanceledException && !ct.IsCancellationRequested) { return null; }
+        catch (Exception e) when (e is HypervisorException or SshFailure or ToolFailedException or ToolTimeoutException) { return null; }
         var parts = output.Split("\n---\n", 2);
         if (parts.Length != 2) return null;
         double cpu;
@@ -255,7 +258,7 @@ internal sealed class SshQemuDriver(SshTransport ssh, ICommandRunner runner, INo
             var output = result.StandardOutput;
             var newline = output.IndexOf('\n', StringComparison.Ordinal);
             if (newline < 0 || !long.TryParse(output[..newline], NumberStyles.Integer, CultureInfo.InvariantCulture, out var size)) return;
-            if (!known) { _consoleOffsets[instanceId] = size; return; }
+            if (!known) { _consoleOffsets.TryAdd(instanceId, size); return; }
             var text = output[(newline + 1)..];
             if (text.Length == 0) return;
             consoles.Append(instanceId, text);

@@ -17,6 +17,7 @@ packages=(
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(hyperfine time awscli python3-boto3 debootstrap fdisk e2fsprogs)   # debootstrap etc.: the Debian cloud-init test guest
+  packages+=(slapd ldap-utils)   # LDAP authentication tests: each test runs its own slapd on a loopback port
   packages+=(openssh-server)   # SSH nodes: each test node runs its own sshd (own config, port, keys) in a network namespace
   packages+=(chromium)                          # the web dashboard's browser tests (Playwright drives it; no browser download)
 fi

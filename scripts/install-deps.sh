@@ -12,6 +12,8 @@ packages=(
   socat curl                                    # talking to QMP sockets and the API by hand
   openssh-client                                # connect-instance
 )
+# LDAP sign-in (Identity:Ldap) loads the system's libldap: libldap-2.5-0 on Debian 12, libldap2 from Debian 13 on.
+if [[ "$(apt-cache policy libldap2 2>/dev/null | awk '/Candidate:/ {print $2}')" =~ ^[0-9] ]]; then packages+=(libldap2); else packages+=(libldap-2.5-0); fi
 # Build time only: npm vendors the dashboard's browser assets (scripts/web/vendor.sh). A nodejs that bundles npm
 # (NodeSource) conflicts with Debian's npm package, so it is installed only when no npm is there.
 command -v npm >/dev/null 2>&1 || packages+=(npm)

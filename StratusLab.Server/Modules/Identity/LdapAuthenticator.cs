@@ -88,7 +88,7 @@ internal sealed class LdapAuthenticator(IdentityOptions identity, ILogger<LdapAu
         };
         connection.SessionOptions.ProtocolVersion = 3;
         connection.SessionOptions.ReferralChasing = ReferralChasingOptions.None;
-        if (o.InsecureSkipVerify) connection.SessionOptions.VerifyServerCertificate = (_, _) => true;
+        if (!string.IsNullOrEmpty(o.TrustedCertificatesDirectory)) connection.SessionOptions.TrustedCertificatesDirectory = o.TrustedCertificatesDirectory;
         if (secure) connection.SessionOptions.SecureSocketLayer = true;
         if (o.StartTls) connection.SessionOptions.StartTransportLayerSecurity(null);
         return connection;

@@ -14,8 +14,8 @@ internal sealed class LdapOptions
     public bool Enabled { get; set; }
     public string? Url { get; set; }
     public bool StartTls { get; set; }
-    /// <summary>Accept any server certificate (tests only).</summary>
-    public bool InsecureSkipVerify { get; set; }
+    /// <summary>Trusted CA certificates for ldaps/StartTLS (OpenSSL hashed directory); empty: the system's.</summary>
+    public string? TrustedCertificatesDirectory { get; set; }
     public string? BindDnTemplate { get; set; }
     public string? ServiceBindDn { get; set; }
     public string? ServiceBindPassword { get; set; }
@@ -39,6 +39,8 @@ internal sealed class LdapOptions
             problems.Add("Identity:Ldap:BindDnTemplate must contain {0} where the user name goes.");
         if (!string.IsNullOrWhiteSpace(BaseDn) && !UserFilter.Contains("{0}"))
             problems.Add("Identity:Ldap:UserFilter must contain {0} where the user name goes.");
+        if (!string.IsNullOrEmpty(TrustedCertificatesDirectory) && !Directory.Exists(TrustedCertificatesDirectory))
+            problems.Add($"Identity:Ldap:TrustedCertificatesDirectory = '{TrustedCertificatesDirectory}' does not exist; give a directory of CA certificates or leave it empty.");
         problems.Range("Identity:Ldap:CacheSeconds", CacheSeconds, 0, 3600);
         problems.Range("Identity:Ldap:TimeoutSeconds", TimeoutSeconds, 1, 120);
     }

@@ -206,7 +206,7 @@ public class LdapHostTests
     }
 
     /// <summary>Captures the server's log lines (Information and up) so tests can check the reasons it gives.</summary>
-    sealed class ServerLog : ILoggerProvider
+    internal sealed class ServerLog : ILoggerProvider
     {
         readonly ConcurrentQueue<string> _lines = new();
         public ILogger CreateLogger(string categoryName) => new Logger(this);
@@ -238,10 +238,13 @@ sealed class Slapd : IAsyncDisposable
 
     public string Url => $"ldap://127.0.0.1:{_port}";
 
-    public static async Task<Slapd> StartAsync(string ldif)
+    public string Directory => _dir;
+
+    public static async Task<Slapd> StartAsync(string ldif, Func<string, Task<string>>? extraConfig = null)
     {
         var dir = TempDir.Create("slapd");
-        Directory.CreateDirectory(Path.Combine(dir, "db"));
+        var extra = extraConfig is null ? "" : await extraConfig(dir);
+        System.IO.Directory.CreateDirectory(Path.Combine(dir, "db"));
         File.WriteAllText(Path.Combine(dir, "slapd.conf"), $"""
             include /etc/ldap/schema/core.schema
             include /etc/ldap/schema/cosine.schema
@@ -250,6 +253,7 @@ sealed class Slapd : IAsyncDisposable
             modulepath /usr/lib/ldap
             moduleload back_mdb
             pidfile {dir}/slapd.pid
+            {extra}
             database mdb
             maxsize 16777216
             directory {dir}/db
@@ -313,5 +317,83 @@ sealed class Slapd : IAsyncDisposable
     {
         await StopAsync();
         TempDir.Delete(_dir);
+    }
+}
+
+/// <summary>StartTLS: slapd with a certificate from a CA made here; the server trusts that CA only through TrustedCertificatesDirectory.</summary>
+[NonParallelizable]
+public class LdapStartTlsHostTests
+{
+    Slapd _slapd = null!;
+
+    [OneTimeSetUp]
+    public async Task Start()
+    {
+        if (!File.Exists("/usr/sbin/slapd") || !File.Exists("/usr/bin/ldapadd") || !File.Exists("/usr/bin/openssl"))
+            Assert.Ignore("slapd/ldap-utils/openssl are not installed: run scripts/install-deps.sh --test");
+        _slapd = await Slapd.StartAsync("""
+            dn: dc=test,dc=example
+            objectClass: dcObject
+            objectClass: organization
+            o: test
+            dc: test
+
+            dn: uid=alice,dc=test,dc=example
+            objectClass: inetOrgPerson
+            uid: alice
+            cn: Alice
+            sn: A
+            userPassword: alice-pw
+            """, async dir =>
+        {
+            async Task Run(params string[] args)
+            {
+                var (exit, o, e) = await HostTools.RunAsync("openssl", args, TimeSpan.FromSeconds(60));
+                Assert.That(exit, Is.EqualTo(0), o + e);
+            }
+            var cas = System.IO.Directory.CreateDirectory(Path.Combine(dir, "cas")).FullName;
+            await Run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ldap-ca",
+                "-keyout", Path.Combine(dir, "ca.key"), "-out", Path.Combine(cas, "ca.pem"));
+            await Run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", Path.Combine(dir, "server.key"), "-out", Path.Combine(dir, "server.csr"));
+            File.WriteAllText(Path.Combine(dir, "san.ext"), "subjectAltName=IP:127.0.0.1\n");
+            await Run("x509", "-req", "-in", Path.Combine(dir, "server.csr"), "-CA", Path.Combine(cas, "ca.pem"), "-CAkey", Path.Combine(dir, "ca.key"),
+                "-CAcreateserial", "-days", "2", "-extfile", Path.Combine(dir, "san.ext"), "-out", Path.Combine(dir, "server.pem"));
+            await Run("rehash", cas);
+            return $"TLSCACertificateFile {cas}/ca.pem\nTLSCertificateFile {dir}/server.pem\nTLSCertificateKeyFile {dir}/server.key";
+        });
+    }
+
+    [OneTimeTearDown]
+    public async Task Stop()
+    {
+        if (_slapd is not null) await _slapd.DisposeAsync();
+    }
+
+    async Task<int> SignInAsync(TestServer server)
+    {
+        using var http = server.Client(token: null);
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("alice:alice-pw")));
+        return (int)(await http.PostAsJsonAsync("/api/v1/tokens", new { })).StatusCode;
+    }
+
+    Dictionary<string, string?> Settings(string? cas) => new()
+    {
+        ["Identity:Ldap:Enabled"] = "true",
+        ["Identity:Ldap:Url"] = _slapd.Url,
+        ["Identity:Ldap:StartTls"] = "true",
+        ["Identity:Ldap:BindDnTemplate"] = "uid={0},dc=test,dc=example",
+        ["Identity:Ldap:TrustedCertificatesDirectory"] = cas,
+        ["Identity:Ldap:CacheSeconds"] = "0",
+    };
+
+    [Test, CancelAfter(60_000)]
+    public async Task StartTls_signs_in_when_the_directory_certificate_is_trusted_and_refuses_when_it_is_not()
+    {
+        var log = new LdapHostTests.ServerLog();
+        await using (var trusting = await TestServer.StartAsync(Settings(Path.Combine(_slapd.Directory, "cas")), configure: b => b.Logging.AddProvider(log)))
+            Assert.That(await SignInAsync(trusting), Is.EqualTo(201), log.Dump());
+        await using (var untrusting = await TestServer.StartAsync(Settings(null), configure: b => b.Logging.AddProvider(log)))
+            Assert.That(await SignInAsync(untrusting), Is.EqualTo(401), "a certificate from an unknown CA is not accepted");
+        Assert.That(log.Contains("alice", "LDAP"), Is.True, log.Dump());
     }
 }

@@ -67,9 +67,9 @@ internal sealed class LdapAuthenticator(IdentityOptions identity, ILogger<LdapAu
             log.LogWarning("LDAP sign-in of {User} failed: {Reason}", user, reason);
             return LdapResult.Fail(reason, down: true);
         }
-        catch (Exception e) when (e is LdapException or DirectoryOperationException or FormatException)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
-            var reason = $"the LDAP check failed: {e.Message}";
+            var reason = $"the LDAP check failed: {e.GetType().Name}: {e.Message}";
             log.LogWarning("LDAP sign-in of {User} failed: {Reason}", user, reason);
             return LdapResult.Fail(reason);
         }
@@ -88,7 +88,11 @@ internal sealed class LdapAuthenticator(IdentityOptions identity, ILogger<LdapAu
         };
         connection.SessionOptions.ProtocolVersion = 3;
         connection.SessionOptions.ReferralChasing = ReferralChasingOptions.None;
-        if (!string.IsNullOrEmpty(o.TrustedCertificatesDirectory)) connection.SessionOptions.TrustedCertificatesDirectory = o.TrustedCertificatesDirectory;
+        if (!string.IsNullOrEmpty(o.TrustedCertificatesDirectory))
+        {
+            connection.SessionOptions.TrustedCertificatesDirectory = o.TrustedCertificatesDirectory;
+            connection.SessionOptions.StartNewTlsSessionContext();   // libldap reads the CA directory when a TLS context is made
+        }
         if (secure) connection.SessionOptions.SecureSocketLayer = true;
         if (o.StartTls) connection.SessionOptions.StartTransportLayerSecurity(null);
         return connection;

@@ -389,11 +389,13 @@ public class LdapStartTlsHostTests
     [Test, CancelAfter(60_000)]
     public async Task StartTls_signs_in_when_the_directory_certificate_is_trusted_and_refuses_when_it_is_not()
     {
-        var log = new LdapHostTests.ServerLog();
-        await using (var trusting = await TestServer.StartAsync(Settings(Path.Combine(_slapd.Directory, "cas")), configure: b => b.Logging.AddProvider(log)))
-            Assert.That(await SignInAsync(trusting), Is.EqualTo(201), log.Dump());
-        await using (var untrusting = await TestServer.StartAsync(Settings(null), configure: b => b.Logging.AddProvider(log)))
+        var trustingLog = new LdapHostTests.ServerLog();
+        await using (var trusting = await TestServer.StartAsync(Settings(Path.Combine(_slapd.Directory, "cas")), configure: b => b.Logging.AddProvider(trustingLog)))
+            Assert.That(await SignInAsync(trusting), Is.EqualTo(201), trustingLog.Dump());
+        var untrustingLog = new LdapHostTests.ServerLog();
+        await using (var untrusting = await TestServer.StartAsync(Settings(null), configure: b => b.Logging.AddProvider(untrustingLog)))
             Assert.That(await SignInAsync(untrusting), Is.EqualTo(401), "a certificate from an unknown CA is not accepted");
-        Assert.That(log.Contains("alice", "LDAP"), Is.True, log.Dump());
+        Assert.That(untrustingLog.Contains("alice", "StartTLS with " + _slapd.Url + " failed"), Is.True, untrustingLog.Dump());
+        Assert.That(untrustingLog.Contains("alice", "wrong password"), Is.False, "refused for the certificate, not the password");
     }
 }

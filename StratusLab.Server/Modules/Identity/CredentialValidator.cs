@@ -64,7 +64,7 @@ internal sealed class CredentialValidator(IdentityStore store, TimeProvider cloc
         var result = await ldap.CheckAsync(user, password, ct);
         if (!result.Ok)
         {
-            log.LogWarning("LDAP sign-in of {User} refused: {Reason}", user, result.Reason);
+            log.LogInformation("LDAP sign-in of {User} refused: {Reason}", user, result.Reason);
             return null;
         }
         try { Validate.Name(user, "user"); }

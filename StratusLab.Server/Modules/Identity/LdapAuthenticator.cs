@@ -61,6 +61,11 @@ internal sealed class LdapAuthenticator(IdentityOptions identity, ILogger<LdapAu
             }
             return new LdapResult(true, dn, groups, null, false);
         }
+        catch (TlsFailure e)
+        {
+            log.LogWarning("LDAP sign-in of {User} failed: {Reason}", user, e.Message);
+            return LdapResult.Fail(e.Message, down: true);
+        }
         catch (LdapException e) when (e.ErrorCode is 81 or 85 or 91 or 52 or 51)
         {
             var reason = $"the LDAP server {o.Url} is unreachable or not answering ({e.Message}); only local users can sign in";
@@ -94,7 +99,24 @@ internal sealed class LdapAuthenticator(IdentityOptions identity, ILogger<LdapAu
             connection.SessionOptions.StartNewTlsSessionContext();   // libldap reads the CA directory when a TLS context is made
         }
         if (secure) connection.SessionOptions.SecureSocketLayer = true;
-        if (o.StartTls) connection.SessionOptions.StartTransportLayerSecurity(null);
+        if (o.StartTls)
+        {
+            // On Linux the handle connects on its first bind, and StartTLS needs a connected handle: an anonymous bind
+            // (no secret on the wire) connects it, then the session is upgraded before the user's bind.
+            connection.AuthType = AuthType.Anonymous;
+            connection.Bind();
+            try { connection.SessionOptions.StartTransportLayerSecurity(null); }
+            catch (Exception e) when (e is LdapException or DirectoryOperationException)
+            {
+                connection.Dispose();
+                throw new TlsFailure($"StartTLS with {o.Url} failed ({e.Message.Trim()}): is the directory's certificate from a CA in " +
+                    "Identity:Ldap:TrustedCertificatesDirectory (or the system's), for this host name?");
+            }
+            connection.AuthType = AuthType.Basic;
+        }
         return connection;
     }
 }
+
+/// <summary>The TLS upgrade failed (untrusted certificate, wrong host name, no TLS on the server).</summary>
+internal sealed class TlsFailure(string message) : Exception(message);

@@ -12,11 +12,14 @@ packages=(
   socat curl                                    # talking to QMP sockets and the API by hand
   openssh-client                                # connect-instance
 )
+# LDAP sign-in (Identity:Ldap) loads the system's libldap: libldap-2.5-0 on Debian 12, libldap2 from Debian 13 on.
+if [[ "$(apt-cache policy libldap2 2>/dev/null | awk '/Candidate:/ {print $2}')" =~ ^[0-9] ]]; then packages+=(libldap2); else packages+=(libldap-2.5-0); fi
 # Build time only: npm vendors the dashboard's browser assets (scripts/web/vendor.sh). A nodejs that bundles npm
 # (NodeSource) conflicts with Debian's npm package, so it is installed only when no npm is there.
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(hyperfine time awscli python3-boto3 debootstrap fdisk e2fsprogs)   # debootstrap etc.: the Debian cloud-init test guest
+  packages+=(slapd ldap-utils)   # LDAP authentication tests: each test runs its own slapd on a loopback port
   packages+=(openssh-server)   # SSH nodes: each test node runs its own sshd (own config, port, keys) in a network namespace
   packages+=(chromium)                          # the web dashboard's browser tests (Playwright drives it; no browser download)
 fi

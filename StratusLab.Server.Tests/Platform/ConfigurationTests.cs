@@ -71,6 +71,7 @@ public class ConfigurationTests
     [TestCase("Urls", "ftp://x", "Urls = 'ftp://x' is not accepted")]
     [TestCase("Disk:MinFreeMiB", "-1", "Disk:MinFreeMiB = -1 is out of range; accepted values: 0..1048576.")]
     [TestCase("Identity:ExpiredTokenRetentionDays", "0", "Identity:ExpiredTokenRetentionDays = 0 is out of range; accepted values: 1..3650.")]
+    [TestCase("Identity:Ldap:Enabled", "true", "Identity:Ldap:Url must be ldap://host[:port] or ldaps://host[:port] when Identity:Ldap:Enabled is true.")]
     [TestCase("Images:MaxCacheMiB", "0", "Images:MaxCacheMiB = 0 is out of range; accepted values: 1..1073741824.")]
     [TestCase("Scheduling:SafetyNetSeconds", "0", "Scheduling:SafetyNetSeconds = 0 is out of range; accepted values: 1..3600.")]
     [TestCase("Scheduling:Policy", "random", "Scheduling:Policy = 'random' is not accepted; accepted values: packing, striping, load-aware, or rank:<expression>")]

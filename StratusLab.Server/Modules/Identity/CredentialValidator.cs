@@ -1,12 +1,15 @@
 using System.Security.Claims;
 using StratusLab.Server.Modules.Identity.Contracts;
 using StratusLab.Server.Platform.Auth;
+using StratusLab.Server.Platform.Contracts;
+using StratusLab.Server.Platform.Http;
 using StratusLab.Server.Platform.Security;
 
 namespace StratusLab.Server.Modules.Identity;
 
 /// <summary>Resolves API tokens (by hash) and passwords to principals.</summary>
-internal sealed class CredentialValidator(IdentityStore store, TimeProvider clock, PasswordThrottle throttle) : ICredentialValidator
+internal sealed class CredentialValidator(IdentityStore store, TimeProvider clock, PasswordThrottle throttle, LdapAuthenticator ldap,
+    LdapBindCache ldapCache, ILogger<CredentialValidator> log) : ICredentialValidator
 {
     public async Task<ClaimsPrincipal?> ValidateTokenAsync(string token, CancellationToken ct)
     {
@@ -24,13 +27,67 @@ internal sealed class CredentialValidator(IdentityStore store, TimeProvider cloc
         var wait = throttle.DelayFor(user);
         if (wait > TimeSpan.Zero) await Task.Delay(wait, clock, ct);
         var row = await store.FindUserAsync(user);
-        if (row is null || !Secrets.VerifyPassword(password, row.PasswordHash))
+        // Local users (any user not created by an LDAP sign-in) are checked locally only, LDAP or not: a directory
+        // entry can never take over a local account of the same name.
+        if (row is not null && (row.PasswordHash is not null || !ldap.Enabled || !await store.IsLdapUserAsync(row.Id)))
+        {
+            if (!Secrets.VerifyPassword(password, row.PasswordHash))
+            {
+                throttle.Failed(user);
+                return null;
+            }
+            throttle.Succeeded(user);
+            return await PrincipalAsync(row);
+        }
+        if (!ldap.Enabled)
+        {
+            throttle.Failed(user);
+            return null;
+        }
+        var userId = await LdapSignInAsync(user, password, row?.Id, ct);
+        if (userId is null)
         {
             throttle.Failed(user);
             return null;
         }
         throttle.Succeeded(user);
-        return await PrincipalAsync(row);
+        return await PrincipalForAsync(userId.Value);
+    }
+
+    /// <summary>
+    /// Binds as the user (or answers from the short-lived cache of successful binds); on success creates or refreshes
+    /// the local record (no local password, role user, groups = the directory groups that exist locally).
+    /// </summary>
+    async Task<long?> LdapSignInAsync(string user, string password, long? localId, CancellationToken ct)
+    {
+        if (ldapCache.Lookup(user, password) is { } cached && cached == localId) return cached;   // a deleted user is not resurrected from the cache
+        var result = await ldap.CheckAsync(user, password, ct);
+        if (!result.Ok)
+        {
+            log.LogInformation("LDAP sign-in of {User} refused: {Reason}", user, result.Reason);
+            return null;
+        }
+        try { Validate.Name(user, "user"); }
+        catch (InvalidInputException)
+        {
+            log.LogWarning("LDAP sign-in of {User} refused: the directory accepted it but it is not a valid local user name", user);
+            return null;
+        }
+        var userId = await store.Store.WriteAsync(async (c, tx) =>
+        {
+            var existing = await store.FindUserAsync(user, c, tx);
+            if (existing is not null && (existing.PasswordHash is not null || !await store.IsLdapUserAsync(existing.Id, c, tx)))
+                return (long?)null;   // a local user of that name appeared meanwhile: it keeps its account
+            var id = existing?.Id ?? await store.InsertUserAsync(c, tx, user, null, IdentityClaims.UserRole, 1);
+            await store.MarkLdapUserAsync(c, tx, id, result.Dn!);
+            var groupIds = new List<long>();
+            foreach (var cn in result.Groups)
+                if (await store.FindGroupAsync(cn, c, tx) is { } g) groupIds.Add(g.Id);
+            await store.SetGroupsAsync(c, tx, id, groupIds);
+            return (long?)id;
+        });
+        if (userId is { } found) ldapCache.Remember(user, password, found);
+        return userId;
     }
 
     /// <summary>The principal of a user by id (for credentials that are not tokens: access keys).</summary>

@@ -16,6 +16,8 @@ internal static class IdentityModule
         services.AddModuleOptions<IdentityOptions>(configuration, "Identity");
         services.AddSingleton<IdentityStore>();
         services.AddSingleton<PasswordThrottle>();
+        services.AddSingleton<LdapAuthenticator>();
+        services.AddSingleton<LdapBindCache>();
         services.AddSingleton<CredentialValidator>();
         services.AddSingleton<ICredentialValidator>(sp => sp.GetRequiredService<CredentialValidator>());
         services.AddSingleton<AccessKeys>();

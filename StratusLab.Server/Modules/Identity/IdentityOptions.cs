@@ -8,6 +8,7 @@ internal sealed class IdentityOptions : IValidatedOptions
     public int DefaultTokenLifetimeDays { get; set; }
     public int ExpiredTokenRetentionDays { get; set; } = 30;
     public QuotaOptions DefaultQuota { get; set; } = new();
+    public LdapOptions Ldap { get; set; } = new();
 
     public IEnumerable<string> Problems()
     {
@@ -18,6 +19,7 @@ internal sealed class IdentityOptions : IValidatedOptions
         problems.Range("Identity:DefaultQuota:Cpus", DefaultQuota.Cpus, -1, 1_000_000);
         problems.Range("Identity:DefaultQuota:MemoryMiB", DefaultQuota.MemoryMiB, -1, 1L << 40);
         problems.Range("Identity:DefaultQuota:StorageGiB", DefaultQuota.StorageGiB, -1, 1L << 30);
+        Ldap.AddProblems(problems);
         return problems;
     }
 }

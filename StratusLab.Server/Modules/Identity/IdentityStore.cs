@@ -62,6 +62,20 @@ internal sealed class IdentityStore(Store store)
     public Task<long> CountAdminsAsync(IDbConnection c, IDbTransaction tx) =>
         c.ExecuteScalarAsync<long>("SELECT count(*) FROM id_users WHERE role = 'admin'", transaction: tx);
 
+    public async Task<bool> IsLdapUserAsync(long userId, IDbConnection? c = null, IDbTransaction? tx = null)
+    {
+        const string sql = "SELECT count(*) FROM id_ldap_users WHERE user_id = @userId";
+        if (c is not null) return await c.ExecuteScalarAsync<long>(sql, new { userId }, tx) > 0;
+        await using var connection = await store.OpenAsync();
+        return await connection.ExecuteScalarAsync<long>(sql, new { userId }) > 0;
+    }
+
+    public Task MarkLdapUserAsync(IDbConnection c, IDbTransaction tx, long userId, string dn) =>
+        c.ExecuteAsync("""
+            INSERT INTO id_ldap_users (user_id, dn, synced_at) VALUES (@userId, @dn, @now)
+            ON CONFLICT (user_id) DO UPDATE SET dn = excluded.dn, synced_at = excluded.synced_at
+            """, new { userId, dn, now = DateTimeOffset.UtcNow }, tx);
+
     public async Task<IReadOnlyList<long>> GroupIdsOfAsync(long userId, IDbConnection? c = null)
     {
         if (c is not null) return (await c.QueryAsync<long>("SELECT group_id FROM id_user_groups WHERE user_id = @userId ORDER BY group_id", new { userId })).AsList();

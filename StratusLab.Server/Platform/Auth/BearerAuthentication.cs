@@ -65,7 +65,9 @@ public sealed class BearerAuthenticationHandler(
         var hadCredentials = !string.IsNullOrEmpty(Request.Headers.Authorization);
         await Results.Problem(
             statusCode: 401, title: "Unauthorized",
-            detail: hadCredentials
+            detail: hadCredentials && Request.Headers.Authorization.ToString().StartsWith("Basic ", StringComparison.OrdinalIgnoreCase)
+                ? "The user name or password is wrong (for directory users, the LDAP server may also be unreachable: the server log says which). Check them, or ask an administrator."
+                : hadCredentials
                 ? "The token is not valid: it is unknown, revoked or expired. Create a new one with 'stratuslab token-create' or use <data-dir>/admin.token."
                 : "This endpoint needs a token: send 'Authorization: Bearer <token>' (the admin's is in <data-dir>/admin.token).")
             .ExecuteAsync(Context);

@@ -84,11 +84,15 @@ public static class PlatformModule
 
     static void AddTelemetry(IServiceCollection services, ServerOptions options)
     {
+        var serverMeter = new Telemetry.ServerMeter();
+        services.AddSingleton(_ => serverMeter); // made by a factory, so the container disposes it
         var otel = services.AddOpenTelemetry()
             .ConfigureResource(r => r.AddService("stratuslab", serviceVersion: typeof(PlatformModule).Assembly.GetName().Version?.ToString()))
             .WithMetrics(m =>
             {
-                m.AddMeter(Telemetry.Telemetry.Name).AddAspNetCoreInstrumentation().AddRuntimeInstrumentation().AddPrometheusExporter();
+                m.AddMeter(Telemetry.Telemetry.Name)
+                    .AddView(instrument => serverMeter.IsForeign(instrument) ? MetricStreamConfiguration.Drop : null)
+                    .AddAspNetCoreInstrumentation().AddRuntimeInstrumentation().AddPrometheusExporter();
                 if (options.Telemetry.OtlpEndpoint.Length > 0) m.AddOtlpExporter(o => o.Endpoint = new Uri(options.Telemetry.OtlpEndpoint));
             })
             .WithTracing(t =>

@@ -159,6 +159,22 @@ public class MonitoringApiTests
     }
 
     [Test, CancelAfter(90_000)]
+    public async Task A_second_server_in_the_same_process_exports_only_its_own_instance_gauges()
+    {
+        // Test servers share one process (and the .NET meters' names); each /metrics must still count its own store.
+        await using var other = await TestServer.StartAsync(new Dictionary<string, string?> { ["Monitoring:SampleIntervalSeconds"] = "1" });
+        using var otherAdmin = other.Client();
+        var (id, _) = await RunAsync(_admin);
+        await Task.Delay(2500);
+        var mine = await (await _admin.GetAsync("/metrics")).Content.ReadAsStringAsync();
+        var theirs = await (await otherAdmin.GetAsync("/metrics")).Content.ReadAsStringAsync();
+        Assert.That(Regex.Matches(mine, "^stratuslab_instances\\{", RegexOptions.Multiline), Is.Not.Empty, mine);
+        Assert.That(theirs, Does.Not.Match("stratuslab_instances\\{[^}]*state=\"RUNNING\"\\} [1-9]"), "the other server runs nothing");
+        Assert.That(Regex.Matches(theirs, "^# TYPE stratuslab_instances gauge", RegexOptions.Multiline), Has.Count.LessThanOrEqualTo(1), "one series family, not one per server");
+        await (await _admin.DeleteAsync($"/api/v1/instances/{id}")).Json(202);
+    }
+
+    [Test, CancelAfter(90_000)]
     public async Task Prometheus_metrics_count_instances_per_state_show_hosts_and_cap_per_instance_series()
     {
         var ids = new List<long>();

@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using StratusLab.Server.Modules.Scheduling.Contracts;
+using StratusLab.Server.Platform.Telemetry;
 
 namespace StratusLab.Server.Modules.Monitoring;
 
@@ -8,47 +9,18 @@ namespace StratusLab.Server.Modules.Monitoring;
 /// Monitoring:PerInstanceSeriesMax instances) per-instance counters. Labels are bounded: state names, host names, and
 /// the capped instance ids. Values are those of the last sample pass.
 /// </summary>
-internal sealed class MonitoringGauges : IDisposable
+internal sealed class MonitoringGauges
 {
     sealed record Snapshot(IReadOnlyDictionary<string, long> States, IReadOnlyList<HostSummary> Hosts, IReadOnlyList<InstanceSampleRow> Instances);
 
-    // Instruments are process-wide (the one Meter); they report the live server's last pass.
-    static volatile MonitoringGauges? _current;
-    static readonly object Registration = new();
-    static bool _registered;
-
     volatile Snapshot _snapshot = new(new Dictionary<string, long>(), [], []);
 
-    public MonitoringGauges()
+    /// <summary>Registers the gauges on this server's own meter: they report this server's last pass, never another's in the same process.</summary>
+    public MonitoringGauges(ServerMeter serverMeter)
     {
-        lock (Registration)
-        {
-            if (!_registered)
-            {
-                Register();
-                _registered = true;
-            }
-        }
-    }
-
-    public void Update(IReadOnlyDictionary<string, long> states, IReadOnlyList<HostSummary> hosts, IReadOnlyList<InstanceSampleRow> instances)
-    {
-        _snapshot = new Snapshot(states, hosts, instances);
-        _current = this;
-    }
-
-    public void Dispose()
-    {
-        if (_current == this) _current = null;
-    }
-
-    static Snapshot? Current => _current?._snapshot;
-
-    static void Register()
-    {
-        var meter = Platform.Telemetry.Telemetry.Meter;
+        var meter = serverMeter.Meter;
         meter.CreateObservableGauge("stratuslab.instances", () =>
-            Current?.States.Select(kv => new Measurement<long>(kv.Value, new KeyValuePair<string, object?>("state", kv.Key))) ?? [],
+            _snapshot.States.Select(kv => new Measurement<long>(kv.Value, new KeyValuePair<string, object?>("state", kv.Key))),
             description: "Instances per lifecycle state");
         HostGauge(meter, "stratuslab.host.cpus", "Schedulable CPUs of the host", h => h.Cpus);
         HostGauge(meter, "stratuslab.host.memory_mib", "Memory of the host (MiB)", h => h.MemoryMiB);
@@ -65,15 +37,18 @@ internal sealed class MonitoringGauges : IDisposable
         InstanceGauge(meter, "stratuslab.instance.net_tx_bytes", "Bytes the instance sent", s => s.NetTxBytes);
     }
 
-    static void HostGauge(Meter meter, string name, string description, Func<HostSummary, double> value) =>
+    public void Update(IReadOnlyDictionary<string, long> states, IReadOnlyList<HostSummary> hosts, IReadOnlyList<InstanceSampleRow> instances) =>
+        _snapshot = new Snapshot(states, hosts, instances);
+
+    void HostGauge(Meter meter, string name, string description, Func<HostSummary, double> value) =>
         meter.CreateObservableGauge(name, () =>
-            Current?.Hosts.Select(h => new Measurement<double>(value(h), new KeyValuePair<string, object?>("host", h.Name))) ?? [],
+            _snapshot.Hosts.Select(h => new Measurement<double>(value(h), new KeyValuePair<string, object?>("host", h.Name))),
             description: description);
 
-    static void InstanceGauge(Meter meter, string name, string description, Func<InstanceSampleRow, double?> value) =>
+    void InstanceGauge(Meter meter, string name, string description, Func<InstanceSampleRow, double?> value) =>
         meter.CreateObservableGauge(name, () =>
-            Current?.Instances.Where(s => value(s) is not null)
+            _snapshot.Instances.Where(s => value(s) is not null)
                 .Select(s => new Measurement<double>(value(s)!.Value, new KeyValuePair<string, object?>("instance", s.InstanceId.ToString(System.Globalization.CultureInfo.InvariantCulture)),
-                    new KeyValuePair<string, object?>("simulated", s.Simulated ? "true" : "false"))) ?? [],
+                    new KeyValuePair<string, object?>("simulated", s.Simulated ? "true" : "false"))),
             description: description);
 }

@@ -42,6 +42,8 @@ public static class CliOptions
         new("--port", null, "a guest TCP port to forward to the host besides the site's (repeatable)", null, "forwardPorts"),
         new("--persistent-disk", null, "a volume UUID (or unique prefix) attached at boot as vdb, vdc... (repeatable)", null, "volumes"),
         new("--wait", "-w", "wait until the instances are ready, showing each state change"),
+        new("--force", null, "stop: power off at once, without waiting for the guest (the disk is kept); reboot: a hardware reset", null, "force"),
+        new("--graceful", null, "reboot: the guest powers off (ACPI), then the VM boots again, instead of a hardware reset", null, "graceful"),
         new("--timeout", null, "seconds to wait with --wait", "300"),
         new("--state", null, "only those in this state"),
         new("--all", "-a", "all of them: with describe-instance, DONE instances too; with purge-quarantine, those whose time is not up"),

@@ -17,7 +17,10 @@ public static class ComputeCommands
             { Example = "stratuslab describe-instance\nstratuslab describe-instance 3 --json" },
         new("kill-instance", "ID...", "terminate instances at once (their disks are discarded)", KillInstance) { Example = "stratuslab kill-instance 3 4" },
         new("shutdown-instance", "ID...", "power instances off gracefully (ACPI), then remove them", ShutdownInstance) { Example = "stratuslab shutdown-instance 3" },
-        new("instance-action", "ID stop|start|reboot|suspend|resume", "stop, start, reboot, suspend or resume an instance", InstanceAction) { Example = "stratuslab instance-action 3 reboot" },
+        new("instance-action", "ID stop|start|reboot|suspend|resume [--force] [--graceful]", "stop, start, reboot, suspend or resume an instance", InstanceAction) { Example = "stratuslab instance-action 3 reboot\nstratuslab instance-action 3 reboot --graceful" },
+        new("stop-instance", "ID... [--force]", "stop instances, keeping their disks (ACPI power-off; --force: power off at once); start them again with instance-action ID start", StopInstance)
+            { Example = "stratuslab stop-instance 3\nstratuslab stop-instance 3 --force" },
+        new("rename-instance", "ID NAME", "give an instance a new name (its guest keeps its host name)", RenameInstance) { Example = "stratuslab rename-instance 3 web-1" },
         new("connect-instance", "ID [--identity KEY] [-u NAME] [--ssh] [--console] [-- COMMAND...]", "print (or with --ssh run) the ssh command for an instance; with a COMMAND, run it there and return its exit code; --console: its interactive serial console (Ctrl-] quits)", ConnectInstance)
             { Example = "stratuslab connect-instance 3 --ssh\nstratuslab connect-instance 3 -- uname -a\nstratuslab connect-instance 3 --console" },
         new("describe-instance-types", "", "list the instance types", DescribeTypes) { Example = "stratuslab describe-instance-types" },
@@ -171,8 +174,26 @@ public static class ComputeCommands
         var action = cx.Args.Positional(1, "the action (stop, start, reboot, suspend, resume)");
         if (!Actions.Contains(action))
             throw new UsageException($"'{action}' is not an action{CommandTree.Suggest(action, Actions)}; give one of {string.Join(", ", Actions)} (shutdown-instance and kill-instance end an instance).");
-        var node = await cx.Api.PostAsync($"api/v1/instances/{id}/actions/{Uri.EscapeDataString(action)}", null);
+        var node = await cx.Api.PostAsync($"api/v1/instances/{id}/actions/{Uri.EscapeDataString(action)}{ActionQuery(cx)}", null);
         return cx.Print(node, n => cx.Out.WriteLine($"{action} requested for instance {id} ({n["state"]})"));
+    }
+
+    static string ActionQuery(CliContext cx)
+    {
+        var query = new[] { ("--force", "force=true"), ("--graceful", "graceful=true") }.Where(f => cx.Args.Has(f.Item1)).Select(f => f.Item2).ToList();
+        return query.Count == 0 ? "" : "?" + string.Join('&', query);
+    }
+
+    static Task<int> StopInstance(CliContext cx) =>
+        Each(cx, cx.Args.Has("--force") ? "powered off (forced)" : "stop requested for",
+            id => cx.Api.PostAsync($"api/v1/instances/{id}/actions/stop{ActionQuery(cx)}", null));
+
+    static async Task<int> RenameInstance(CliContext cx)
+    {
+        var id = Id(cx.Args.Positional(0, "the instance ID"));
+        var name = cx.Args.Positional(1, "the new name");
+        var node = await cx.Api.SendAsync(HttpMethod.Patch, $"api/v1/instances/{id}", new { name });
+        return cx.Print(node, n => cx.Out.WriteLine($"instance {id} is now named {n["name"]}"));
     }
 
     static async Task<int> Each(CliContext cx, string verb, Func<long, Task<JsonNode?>> act)

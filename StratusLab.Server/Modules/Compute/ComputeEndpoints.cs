@@ -14,6 +14,9 @@ internal sealed record CreateInstanceTypeRequest(string Name, int Cpu, long Memo
 /// <summary>Body of POST /simulator/faults.</summary>
 internal sealed record CreateFaultRequest(string Action, string Mode = "fail", int? Times = null, long? InstanceId = null, int DelayMs = 0, string? Message = null);
 
+/// <summary>Body of PATCH /instances/{id}: the fields that can change on an instance (today its name).</summary>
+internal sealed record UpdateInstanceRequest(string? Name = null);
+
 internal static class ComputeEndpoints
 {
     public static RouteGroupBuilder MapComputeEndpoints(this IEndpointRouteBuilder app)
@@ -24,6 +27,7 @@ internal static class ComputeEndpoints
         api.MapGet("/instances", ListInstances);
         api.MapGet("/instances/{id:long}", GetInstance);
         api.MapDelete("/instances/{id:long}", TerminateInstance);
+        api.MapPatch("/instances/{id:long}", UpdateInstance);
         api.MapPost("/instances/{id:long}/actions/{action}", ActOnInstance);
         api.MapGet("/instances/{id:long}/wait", WaitForInstance);
         api.MapGet("/instances/{id:long}/console", Console.ConsoleEndpoints.GetConsole);
@@ -62,8 +66,16 @@ internal static class ComputeEndpoints
     static async Task<Accepted<InstanceView>> TerminateInstance(long id, ClaimsPrincipal principal, IInstances instances, CancellationToken ct) =>
         TypedResults.Accepted($"/api/v1/instances/{id}", await instances.TerminateAsync(principal.ToCaller(), id, ct));
 
-    static async Task<Accepted<InstanceView>> ActOnInstance(long id, string action, ClaimsPrincipal principal, IInstances instances, CancellationToken ct) =>
-        TypedResults.Accepted($"/api/v1/instances/{id}", await instances.ActAsync(principal.ToCaller(), id, action, ct));
+    /// <summary>?force=true: stop powers off at once (no ACPI wait); ?graceful=true: reboot through a guest power-off and power-on.</summary>
+    static async Task<Accepted<InstanceView>> ActOnInstance(long id, string action, bool? force, bool? graceful, ClaimsPrincipal principal, IInstances instances, CancellationToken ct) =>
+        TypedResults.Accepted($"/api/v1/instances/{id}",
+            await instances.ActAsync(principal.ToCaller(), id, action, new InstanceActionOptions(force ?? false, graceful ?? false), ct));
+
+    static async Task<Ok<InstanceView>> UpdateInstance(long id, UpdateInstanceRequest body, ClaimsPrincipal principal, IInstances instances, CancellationToken ct)
+    {
+        if (body.Name is null) throw ApiException.BadRequest("name", "Nothing to change: give 'name' (the only field PATCH changes on an instance).");
+        return TypedResults.Ok(await instances.RenameAsync(principal.ToCaller(), id, body.Name, ct));
+    }
 
     static async Task<Ok<InstanceView>> WaitForInstance(long id, ClaimsPrincipal principal, ComputeStore store, InstanceEvents events,
         InstanceViews views, string? state, int? timeout, CancellationToken ct)

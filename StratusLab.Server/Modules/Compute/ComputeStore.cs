@@ -245,6 +245,10 @@ internal sealed class ComputeStore(Store store)
             new { pid, accelerator, started = pid is null ? (DateTimeOffset?)null : DateTimeOffset.UtcNow });
 
     /// <summary>RUNNING → STOPPED: powered off, disks and leases kept.</summary>
+    /// <summary>A new name (and the guest options, with the host name pinned) for an instance that has not ended.</summary>
+    public Task<InstanceRow?> RenameAsync(long id, string name, GuestOptions guest) =>
+        ChangeAsync(id, Enum.GetValues<InstanceState>().Where(s => s != InstanceState.Done).ToArray(), null, "name = @name, guest_json = @guest", new { name, guest });
+
     public Task<InstanceRow?> MarkStoppedAsync(long id) =>
         ChangeAsync(id, [InstanceState.Running], InstanceState.Stopped, "pid = NULL, ready = 0", null);
 

@@ -56,17 +56,17 @@ internal sealed partial class InstanceLifecycle
     }
 
     /// <summary>Runs a user action in the background; the API has already checked it is allowed in the current state.</summary>
-    public async Task StartActionAsync(long id, InstanceAction action)
+    public async Task StartActionAsync(long id, InstanceAction action, InstanceActionOptions? options = null)
     {
         if (action == InstanceAction.Shutdown)
         {
             if (await store.TransitionAsync(id, [InstanceState.Running], InstanceState.Shutdown) is not { } shutting) return;
             Publish(shutting);
         }
-        _ = Task.Run(() => RunActionAsync(id, action));
+        _ = Task.Run(() => RunActionAsync(id, action, options ?? new InstanceActionOptions()));
     }
 
-    async Task RunActionAsync(long id, InstanceAction action)
+    async Task RunActionAsync(long id, InstanceAction action, InstanceActionOptions options)
     {
         var gate = LockOf(id);
         await gate.WaitAsync();
@@ -91,12 +91,20 @@ internal sealed partial class InstanceLifecycle
                         await driver.ResumeAsync(vm, ct);
                         await store.TransitionAsync(id, [InstanceState.Suspended], InstanceState.Running);
                         break;
+                    case InstanceAction.Reboot when options.Graceful:
+                        // QEMU has no ACPI reboot button: the guest powers off through ACPI as for stop, then the VM boots again.
+                        await driver.ShutdownAsync(vm, TimeSpan.FromSeconds(compute.ShutdownTimeoutSeconds), ct);
+                        if (await store.MarkStoppedAsync(id) is not { } stopped) break;
+                        Publish(stopped);
+                        await BootAgainAsync(stopped, driver, ct);
+                        break;
                     case InstanceAction.Reboot:
                         await driver.ResetAsync(vm, ct);
                         await store.ClearReadyAsync(id);
                         break;
                     case InstanceAction.Stop:
-                        await driver.ShutdownAsync(vm, TimeSpan.FromSeconds(compute.ShutdownTimeoutSeconds), ct);
+                        // Forced: a zero timeout is the driver's immediate power-off (no ACPI request, no wait).
+                        await driver.ShutdownAsync(vm, options.Force ? TimeSpan.Zero : TimeSpan.FromSeconds(compute.ShutdownTimeoutSeconds), ct);
                         await store.MarkStoppedAsync(id);
                         break;
                     case InstanceAction.Start:
@@ -119,10 +127,11 @@ internal sealed partial class InstanceLifecycle
             {
                 var reason = $"{InstanceStateMachine.Name(action)} failed: {(e is OperationCanceledException ? "the driver did not answer in time" : e.Message)}";
                 logger.LogWarning("Instance {Id}: {Reason}", id, reason);
-                if (action is InstanceAction.Start or InstanceAction.Shutdown)
+                var current = (await store.GetAsync(id))!;
+                if (action is InstanceAction.Start or InstanceAction.Shutdown || (action == InstanceAction.Reboot && current.StateValue is InstanceState.Boot or InstanceState.Stopped))
                 {
-                    await CleanUpAsync((await store.GetAsync(id))!, CancellationToken.None);
-                    await FailAsync(id, action == InstanceAction.Start ? InstanceState.Boot : InstanceState.Shutdown, reason);
+                    await CleanUpAsync(current, CancellationToken.None);
+                    await FailAsync(id, action == InstanceAction.Shutdown ? InstanceState.Shutdown : InstanceState.Boot, reason);
                     return;
                 }
                 await store.SetFailureReasonAsync(id, reason);
@@ -227,7 +236,7 @@ internal sealed partial class InstanceLifecycle
                         break;
                     }
                     if (row.StateValue == InstanceState.Shutdown)
-                        _ = Task.Run(() => RunActionAsync(row.Id, InstanceAction.Shutdown), ct);
+                        _ = Task.Run(() => RunActionAsync(row.Id, InstanceAction.Shutdown, new InstanceActionOptions()), ct);
                     logger.LogInformation("Instance {Id} re-attached after restart: {State}", row.Id, power);
                     break;
                 }

@@ -71,14 +71,39 @@ internal sealed class InstanceService(InstanceRequests requests, ComputeStore st
         return await views.ViewAsync((await store.GetAsync(id))!);
     }
 
-    public async Task<InstanceView> ActAsync(Caller caller, long id, string action, CancellationToken ct = default)
+    public Task<InstanceView> ActAsync(Caller caller, long id, string action, CancellationToken ct = default) =>
+        ActAsync(caller, id, action, new InstanceActionOptions(), ct);
+
+    public async Task<InstanceView> ActAsync(Caller caller, long id, string action, InstanceActionOptions options, CancellationToken ct = default)
     {
         if (!InstanceStateMachine.TryParseAction(action, out var parsed))
             throw new NotFoundException($"Action '{Validate.Trim(action)}' (accepted: stop, start, reboot, suspend, resume, shutdown; DELETE terminates)");
+        if (options.Force && options.Graceful)
+            throw new InvalidInputException("force", "'force' and 'graceful' exclude each other: give one (force: at once; graceful: through the guest's power-off).");
+        if (options.Force && parsed is not (InstanceAction.Stop or InstanceAction.Reboot))
+            throw new InvalidInputException("force", $"'{InstanceStateMachine.Name(parsed)}' cannot be forced; only stop (power off at once) and reboot (a reset) take 'force'.");
+        if (options.Graceful && parsed != InstanceAction.Reboot)
+            throw new InvalidInputException("graceful", $"'{InstanceStateMachine.Name(parsed)}' takes no 'graceful'; only reboot does (a guest power-off, then power on). Stop is graceful unless forced.");
         var row = await VisibleAsync(id, caller, Operation.Manage);
         RequireAllowed(row, parsed);
-        await lifecycle.StartActionAsync(id, parsed);
+        await lifecycle.StartActionAsync(id, parsed, options);
         return await views.ViewAsync((await store.GetAsync(id))!);
+    }
+
+    public async Task<InstanceView> RenameAsync(Caller caller, long id, string name, CancellationToken ct = default)
+    {
+        var valid = Validate.Name(name, "name");
+        var row = await VisibleAsync(id, caller, Operation.Manage);
+        if (row.StateValue == InstanceState.Done)
+            throw new ConflictException($"Instance {id} is DONE: an ended instance cannot be renamed.");
+        // A guest named after its instance keeps the host name it booted with.
+        var renamed = await store.RenameAsync(id, valid, row.Guest with { Hostname = InstanceLifecycle.HostnameOf(row) })
+                      ?? throw new ConflictException($"Instance {id} ended while it was being renamed.");
+        events.Publish(new InstanceEvent(renamed.Id, renamed.Name, renamed.State, renamed.Ready, renamed.FailedStep, renamed.FailureReason, DateTimeOffset.UtcNow)
+        {
+            Ownership = InstanceViews.OwnershipOf(renamed),
+        });
+        return await views.ViewAsync(renamed);
     }
 
     public async Task<IReadOnlyList<InstanceTypeView>> ListTypesAsync(CancellationToken ct = default) =>

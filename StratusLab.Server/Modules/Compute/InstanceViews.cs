@@ -46,6 +46,7 @@ internal sealed class InstanceViews(IUserDirectory users)
             KeyName = r.Guest.KeyName,
             ReadyPort = r.Guest.ReadyPort,
             InstanceUid = r.Guest.Uid,
+            SshKeys = r.SshKeys,
         };
     }
 

@@ -339,6 +339,8 @@ internal sealed partial class Ec2Actions
         var ids = request.List("InstanceId");
         if (ids.Count == 0) throw Ec2Exception.MissingParameter("InstanceId.1");
         var natives = await NativeInstanceIdsAsync(ids);
+        // StopInstances Force=true: powered off at once, without waiting for the guest (the EBS disk, here the instance's disk, is kept).
+        var options = new InstanceActionOptions(Force: change == "stop" && request.Bool("Force") == true);
         // Every instance is checked before any is changed: an unknown one fails the request and changes nothing.
         var before = new Dictionary<string, InstanceView>();
         foreach (var id in ids.Distinct())
@@ -362,7 +364,7 @@ internal sealed partial class Ec2Actions
                 {
                     after = change == "terminate"
                         ? await _instances.TerminateAsync(request.Caller, natives[id], ct)
-                        : await _instances.ActAsync(request.Caller, natives[id], change == "start" && previous.State == "SUSPENDED" ? "resume" : change, ct);
+                        : await _instances.ActAsync(request.Caller, natives[id], change == "start" && previous.State == "SUSPENDED" ? "resume" : change, options, ct);
                 }
                 catch (ConflictException e)
                 {

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using StratusLab.Server.Modules.Compute.Contracts;
 using StratusLab.Server.Modules.Identity.Contracts;
 using StratusLab.Server.Modules.Pdisk.Contracts;
@@ -113,9 +114,15 @@ internal sealed partial class OcciDoor
             case "POST" when call.Action is not null:
                 return await ComputeActionAsync(call, view, ct);
             case "POST" or "PUT":
-                await UpdateMixinsAsync(call, location, ct);
-                CheckUnchanged(call.Input, await RenderComputeAsync(call.Caller, view, call.BaseUrl, ct));
+            {
+                // Everything is checked before anything changes: the title through Compute's rename, user mixins here.
+                var apply = await MixinUpdateAsync(call, location);
+                CheckUnchanged(call.Input, await RenderComputeAsync(call.Caller, view, call.BaseUrl, ct), "occi.core.title");
+                if (Str(call.Input, "occi.core.title") is { } title && title != view.Name)
+                    await instances.RenameAsync(call.Caller, id, title, ct);
+                await apply();
                 return OcciResult.Ok(await RenderComputeAsync(call.Caller, await instances.GetAsync(call.Caller, id, ct), call.BaseUrl, ct));
+            }
             default:
                 throw NotAllowed(call, "GET, POST (an action or an update), PUT and DELETE");
         }
@@ -127,16 +134,21 @@ internal sealed partial class OcciDoor
             ?? throw new OcciException(400, $"Unknown action '{Clip(call.Action!)}' for compute; it takes start, stop, restart and suspend.");
         CheckActionRendering(call.Input, action);
         var method = Str(call.Input, "method");
-        string ours = action.Term switch
+        // stop: graceful and acpioff are the ACPI power-off (killed after Compute:ShutdownTimeoutSeconds), poweroff cuts the
+        // power at once; restart: cold (and no method) is a hardware reset, graceful and warm power the guest off through ACPI
+        // and boot it again (QEMU has no ACPI reboot button, so a warm reboot cannot be asked of the guest any other way).
+        (string ours, InstanceActionOptions options) = (action.Term, method) switch
         {
-            "start" => view.State == "SUSPENDED" ? "resume" : "start",
-            "stop" when method is null or "graceful" or "acpioff" or "poweroff" => "stop",
-            "restart" when method is null or "graceful" or "warm" or "cold" => "reboot",
-            "suspend" when method is null or "suspend" or "hibernate" => "suspend",
+            ("start", null) => (view.State == "SUSPENDED" ? "resume" : "start", new InstanceActionOptions()),
+            ("stop", null or "graceful" or "acpioff") => ("stop", new InstanceActionOptions()),
+            ("stop", "poweroff") => ("stop", new InstanceActionOptions(Force: true)),
+            ("restart", null or "cold") => ("reboot", new InstanceActionOptions()),
+            ("restart", "graceful" or "warm") => ("reboot", new InstanceActionOptions(Graceful: true)),
+            ("suspend", null or "suspend" or "hibernate") => ("suspend", new InstanceActionOptions()),
             _ => throw new OcciException(400, $"method=\"{Clip(method!)}\" is not a method of {action.Term}" +
-                                              (action.Term switch { "stop" => " (graceful, acpioff, poweroff)", "restart" => " (graceful, warm, cold)", _ => " (suspend, hibernate)" }) + "."),
+                                              (action.Term switch { "stop" => " (graceful, acpioff, poweroff)", "restart" => " (graceful, warm, cold)", "start" => " (it takes none)", _ => " (suspend, hibernate)" }) + "."),
         };
-        var after = await instances.ActAsync(call.Caller, view.Id, ours, ct);
+        var after = await instances.ActAsync(call.Caller, view.Id, ours, options, ct);
         return OcciResult.Ok(await RenderComputeAsync(call.Caller, after, call.BaseUrl, ct));
     }
 
@@ -151,8 +163,11 @@ internal sealed partial class OcciDoor
             throw new OcciException(400, "An action takes no Link or X-OCCI-Location.");
     }
 
-    /// <summary>Updates set user mixins (PUT: exactly these; POST: these as well); kinds and templates cannot change.</summary>
-    async Task UpdateMixinsAsync(OcciCall call, string location, CancellationToken ct)
+    /// <summary>
+    /// Checks an update's user mixins (PUT: exactly these; POST: these as well; kinds and templates cannot change) and returns
+    /// the change to make once every other check has passed.
+    /// </summary>
+    async Task<Func<Task>> MixinUpdateAsync(OcciCall call, string location)
     {
         var ownScheme = call.BaseUrl + "/occi/";
         var tags = call.Input.Categories.Where(c => c.Class == "mixin" && !c.Scheme.StartsWith(ownScheme, StringComparison.Ordinal)
@@ -160,22 +175,32 @@ internal sealed partial class OcciDoor
         if (call.Input.Categories.FirstOrDefault(c => c.Class == "action") is { } action)
             throw new OcciException(400, $"To run '{action.Term}', POST to {location}?action={action.Term}.");
         var rows = await UserMixinsAsync(call.Caller, tags);
-        if (call.Method == "PUT")
-            foreach (var current in await store.MixinsTaggingAsync(call.Caller.UserId, location))
-                if (rows.All(r => r.Id != current.Id)) await store.UntagAsync(current.Id, [location]);
-        foreach (var row in rows) await store.TagAsync(row.Id, [location], replace: false);
-        _ = ct;
+        return async () =>
+        {
+            if (call.Method == "PUT")
+                foreach (var current in await store.MixinsTaggingAsync(call.Caller.UserId, location))
+                    if (rows.All(r => r.Id != current.Id)) await store.UntagAsync(current.Id, [location]);
+            foreach (var row in rows) await store.TagAsync(row.Id, [location], replace: false);
+        };
     }
 
-    /// <summary>The attributes an update gives must be the entity's current values: what this site's services let change is done by actions.</summary>
-    static void CheckUnchanged(OcciInput input, OcciOutput current)
+    /// <summary>
+    /// The attributes an update gives must be the entity's current values, but for <paramref name="changeable"/> (done by the
+    /// caller through the services): what else this site lets change is done by actions.
+    /// </summary>
+    static void CheckUnchanged(OcciInput input, OcciOutput current, params string[] changeable)
     {
         foreach (var (name, value) in input.Attributes)
         {
+            if (changeable.Contains(name))
+            {
+                if (!value.IsString) throw new OcciException(400, $"X-OCCI-Attribute {name} must be a quoted string.");
+                continue;
+            }
             var now = current.Attributes.FirstOrDefault(a => a.Key == name).Value;
             if (now is null || now.Text != value.Text)
                 throw new OcciException(400, $"X-OCCI-Attribute {name} cannot be changed on this site once the entity exists (it is {(now is null ? "not set" : OcciRendering.Render(name, now))}); " +
-                                             "only user mixins can be added or removed by an update.");
+                                             $"an update changes {(changeable.Length == 0 ? "" : string.Join(", ", changeable) + " and ")}user mixins only.");
         }
     }
 
@@ -188,6 +213,10 @@ internal sealed partial class OcciDoor
         if (v.InstanceType is { } type)
             output.Categories.Add(new OcciCategory(OcciModel.Term(type), ResourceTplScheme(baseUrl), "mixin", type, OcciModel.ResourceTpl.Id));
         output.Categories.AddRange((await store.MixinsTaggingAsync(caller.UserId, location)).Select(UserMixin));
+        // What the guest was contextualised with, as the create request gave it (the per-instance guest token is never shown).
+        var userData = await instances.UserDataAsync(caller, v.Id, ct);
+        if (userData is not null) output.Categories.Add(OcciModel.UserData with { Attributes = null });
+        if (v.SshKeys.Count > 0) output.Categories.Add(OcciModel.PublicKey with { Attributes = null });
 
         var allowed = v.AllowedActions;
         foreach (var action in OcciModel.ActionsOf(OcciModel.Compute))
@@ -219,6 +248,12 @@ internal sealed partial class OcciDoor
         output.Attr("org.stratuslab.state", OcciValue.Str(v.State));
         output.Attr("org.stratuslab.ready", OcciValue.Bool(v.Ready));
         output.Attr("org.stratuslab.failure", v.FailureReason is null ? null : OcciValue.Str($"{v.FailedStep}: {v.FailureReason}"));
+        output.Attr(OcciModel.UserDataAttribute, userData is null ? null : OcciValue.Str(Convert.ToBase64String(Encoding.UTF8.GetBytes(userData))));
+        // One key fits the attribute (a rendered value has no line breaks): the first, the request's own when it gave one.
+        output.Attr(OcciModel.PublicKeyAttribute, v.SshKeys.Count == 0 ? null : OcciValue.Str(v.SshKeys[0]));
+        output.Attr(OcciModel.PublicKeyNameAttribute, v.KeyName is null ? null : OcciValue.Str(v.KeyName));
+        foreach (var (key, value) in v.Context.OrderBy(c => c.Key, StringComparer.Ordinal))
+            output.Attr(OcciModel.ContextPrefix + key.ToLowerInvariant(), OcciValue.Str(value));
         return output;
     }
 

@@ -43,9 +43,12 @@ internal sealed partial class OcciDoor
             case "POST" when call.Action is not null:
                 return await StorageActionAsync(call, volume, ct);
             case "POST" or "PUT":
-                await UpdateMixinsAsync(call, location, ct);
+            {
+                var apply = await MixinUpdateAsync(call, location);
                 CheckUnchanged(call.Input, await RenderStorageAsync(call, volume));
+                await apply();
                 return OcciResult.Ok(await RenderStorageAsync(call, volume));
+            }
             default:
                 throw NotAllowed(call, "GET, POST (an action or an update), PUT and DELETE");
         }
@@ -137,9 +140,12 @@ internal sealed partial class OcciDoor
             case "POST" when call.Action is not null:
                 throw new OcciException(400, $"Unknown action '{Clip(call.Action)}' for network: networks are always up here; administrators manage them through /api/v1/networks.");
             case "POST" or "PUT":
-                await UpdateMixinsAsync(call, location, ct);
+            {
+                var apply = await MixinUpdateAsync(call, location);
                 CheckUnchanged(call.Input, Render());
+                await apply();
                 return OcciResult.Ok(Render());
+            }
             default:
                 throw NotAllowed(call, "GET, POST and PUT (user mixins); administrators delete networks through /api/v1/networks");
         }

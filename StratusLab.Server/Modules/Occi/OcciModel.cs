@@ -32,8 +32,10 @@ internal static class OcciModel
     public static readonly OcciCategory Link = new("link", Core, "kind", "Link", Core + "entity", null, LinkAttributes);
 
     public static readonly OcciCategory Start = new("start", ComputeActions, "action", "Start the compute (resume it when suspended)");
-    public static readonly OcciCategory Stop = new("stop", ComputeActions, "action", "Stop the compute (a graceful shutdown; the disk is kept)", Attributes: ["method"]);
-    public static readonly OcciCategory Restart = new("restart", ComputeActions, "action", "Restart the compute (a reset)", Attributes: ["method"]);
+    public static readonly OcciCategory Stop = new("stop", ComputeActions, "action",
+        "Stop the compute, keeping its disk (graceful/acpioff: ACPI power-off; poweroff: at once)", Attributes: ["method"]);
+    public static readonly OcciCategory Restart = new("restart", ComputeActions, "action",
+        "Restart the compute (cold, the default: a reset; graceful/warm: ACPI power-off, then boot)", Attributes: ["method"]);
     public static readonly OcciCategory Suspend = new("suspend", ComputeActions, "action", "Suspend the compute (paused in memory)", Attributes: ["method"]);
 
     public static readonly OcciCategory Online = new("online", StorageActions, "action", "Bring the storage online");

@@ -42,6 +42,8 @@ public sealed record InstanceView(
     public int? ReadyPort { get; init; }
     /// <summary>The unique instance-id the guest sees (cloud-init's instance-id: VMID in context.sh, instance-id in meta-data).</summary>
     public string? InstanceUid { get; init; }
+    /// <summary>The SSH public keys the guest was given (the request's sshKeys and the key pair's).</summary>
+    public IReadOnlyList<string> SshKeys { get; init; } = [];
 }
 
 /// <summary>
@@ -81,6 +83,13 @@ public sealed record CreateInstanceRequest(
     public int? ReadyTimeoutSeconds { get; init; }
 }
 
+/// <summary>
+/// How an action is carried out. <see cref="Force"/>: stop powers the VM off at once (no ACPI request, no wait; the disk is
+/// kept, writes the guest had not flushed are lost), reboot is the hardware reset it always is. <see cref="Graceful"/>: reboot
+/// asks the guest to power off (ACPI, as stop does) and powers it on again, instead of a hardware reset. Other actions take neither.
+/// </summary>
+public sealed record InstanceActionOptions(bool Force = false, bool Graceful = false);
+
 /// <summary>A lifecycle change of an instance, as /api/v1/events and the dashboard stream it.</summary>
 public sealed record InstanceChange(long Id, string Name, string State, bool Ready, string? FailedStep, string? FailureReason, DateTimeOffset Time);
 
@@ -110,6 +119,12 @@ public interface IInstances
 
     /// <summary>Starts an action: stop, start, reboot, suspend, resume or shutdown.</summary>
     Task<InstanceView> ActAsync(Caller caller, long id, string action, CancellationToken ct = default);
+
+    /// <summary>Starts an action carried out as <paramref name="options"/> say (force: stop without waiting for the guest; graceful: reboot through a guest power-off).</summary>
+    Task<InstanceView> ActAsync(Caller caller, long id, string action, InstanceActionOptions options, CancellationToken ct = default);
+
+    /// <summary>Renames an instance (any state but DONE; manage permission). The guest keeps the host name it was given.</summary>
+    Task<InstanceView> RenameAsync(Caller caller, long id, string name, CancellationToken ct = default);
 
     Task<IReadOnlyList<InstanceTypeView>> ListTypesAsync(CancellationToken ct = default);
 

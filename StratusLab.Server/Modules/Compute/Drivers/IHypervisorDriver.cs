@@ -67,7 +67,10 @@ internal interface IHypervisorDriver
     Task<VmStarted> StartAsync(VmSpec spec, CancellationToken ct);
     Task<VmPowerState> QueryAsync(VmRef vm, CancellationToken ct);
 
-    /// <summary>Asks the guest to power off (ACPI); kills it if it is still running after <paramref name="timeout"/>.</summary>
+    /// <summary>
+    /// Asks the guest to power off (ACPI); kills it if it is still running after <paramref name="timeout"/>. A zero timeout is
+    /// an immediate power-off: no ACPI request, the VM is switched off at once (its disks are kept).
+    /// </summary>
     Task ShutdownAsync(VmRef vm, TimeSpan timeout, CancellationToken ct);
 
     Task KillAsync(VmRef vm, CancellationToken ct);

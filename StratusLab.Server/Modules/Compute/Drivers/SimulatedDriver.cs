@@ -50,7 +50,7 @@ internal sealed class SimulatedDriver(ComputeStore store, SimulatedFaults faults
     {
         await ActAsync("shutdown", vm.InstanceId, ct);
         await store.SetSimulatedVmAsync(vm.InstanceId, null);
-        Say(vm.InstanceId, "ACPI power button: powered off");
+        Say(vm.InstanceId, timeout <= TimeSpan.Zero ? "power cut: switched off at once (forced)" : "ACPI power button: powered off");
     }
 
     public async Task KillAsync(VmRef vm, CancellationToken ct)

@@ -274,10 +274,14 @@ internal sealed class SshQemuDriver(SshTransport ssh, ICommandRunner runner, INo
     public async Task ShutdownAsync(VmRef vm, TimeSpan timeout, CancellationToken ct)
     {
         var node = await NodeOfAsync(vm.InstanceId, ct);
-        try { await QmpAsync(node, vm, "system_powerdown", null, ct); }
-        catch (Exception e) when (e is System.Net.Sockets.SocketException or HypervisorException or IOException)
+        // A zero timeout is a forced power-off: no ACPI request, the process is killed below.
+        if (timeout > TimeSpan.Zero)
         {
-            logger.LogWarning("Instance {Id}: ACPI power-down request on node {Node} failed ({Error}); killing it", vm.InstanceId, node.Name, e.Message);
+            try { await QmpAsync(node, vm, "system_powerdown", null, ct); }
+            catch (Exception e) when (e is System.Net.Sockets.SocketException or HypervisorException or IOException)
+            {
+                logger.LogWarning("Instance {Id}: ACPI power-down request on node {Node} failed ({Error}); killing it", vm.InstanceId, node.Name, e.Message);
+            }
         }
         var deadline = DateTime.UtcNow + timeout;
         while (DateTime.UtcNow < deadline)

@@ -25,15 +25,27 @@ internal sealed class ImagePolicy(IMarketplaceCatalog catalog, MarketplaceCatalo
         return PolicyRules.Evaluate(imageIdentifier, entries, await RulesAsync(), clock.GetUtcNow());
     }
 
+    /// <summary>The last answer of <see cref="LaunchableAsync"/>: for which change count and limit, and until when (the first expiry).</summary>
+    sealed record LaunchableAnswer(long Changes, int Limit, DateTimeOffset Until, IReadOnlyList<MetadataEntry> Entries);
+
+    LaunchableAnswer? _launchable;
+
     public async Task<IReadOnlyList<MetadataEntry>> LaunchableAsync(int limit, CancellationToken ct = default)
     {
+        // Read before computing: a write meanwhile moves the counter past it, so the answer is not reused after that write.
+        var changes = await store.ChangesAsync();
+        var now = clock.GetUtcNow();
+        if (Volatile.Read(ref _launchable) is { } last && last.Changes == changes && last.Limit == limit && now < last.Until) return last.Entries;
         var valid = await entries.QueryAsync(new EntryQuery(Status: "valid", Limit: limit));
         var rules = await RulesAsync();
-        var now = clock.GetUtcNow();
         // One query for every valid entry, then the rules in memory: the policy's decision per identifier without a query each.
-        return valid.Where(e => e.Type == "machine").GroupBy(e => e.Identifier, StringComparer.Ordinal)
+        var launchable = valid.Where(e => e.Type == "machine").GroupBy(e => e.Identifier, StringComparer.Ordinal)
             .Select(g => PolicyRules.Evaluate(g.Key, g.ToList(), rules, now))
             .Where(d => d.Accepted && d.Entry is not null).Select(d => d.Entry!).ToList();
+        // The answer holds until an entry it read expires (time changes an entry's status without a write).
+        var until = valid.Select(e => e.Valid).Where(v => v is not null).Select(v => v!.Value).DefaultIfEmpty(DateTimeOffset.MaxValue).Min();
+        Volatile.Write(ref _launchable, new LaunchableAnswer(changes, limit, until, launchable));
+        return launchable;
     }
 
     public Task<PolicyDecision> CheckLaunchAsync(string imageIdentifier, Caller caller, CancellationToken ct = default) =>

@@ -43,6 +43,13 @@ internal sealed class PolicyStore(Store store)
             Of("whitelist", "checksum"), Of("blacklist", "checksum"));
     }
 
+    /// <summary>The Marketplace's change counter: moved by every write to entries, endorsers and site rules (triggers, migration 0003).</summary>
+    public async Task<long> ChangesAsync()
+    {
+        await using var c = await store.OpenAsync();
+        return await c.ExecuteScalarAsync<long>("SELECT counter FROM mkt_changes WHERE id = 1");
+    }
+
     public async Task<(DateTimeOffset At, string By)?> LastChangeAsync()
     {
         await using var c = await store.OpenAsync();

@@ -48,6 +48,29 @@ public class ClientCliTests
     }
 
     [Test, CancelAfter(60_000)]
+    public async Task Stop_instance_force_powers_off_at_once_and_rename_instance_renames()
+    {
+        var run = await RunAsync("run-instance", "--name", "cli-stop", "--wait", "--timeout", "30", "--json");
+        var id = JsonNode.Parse(run.Out)!["id"]!.GetValue<long>().ToString();
+        var stop = await RunAsync("stop-instance", id, "--force");
+        Assert.That(stop.Code, Is.EqualTo(0), stop.Err);
+        Assert.That(stop.Out, Does.Contain($"powered off (forced) instance {id}"));
+        using var http = _server.Client();
+        await InstanceApiTestsWait(http, id, "STOPPED");
+        Assert.That(await http.GetStringAsync($"/api/v1/instances/{id}/console"), Does.Contain("power cut: switched off at once (forced)"));
+        var renamed = await RunAsync("rename-instance", id, "cli-renamed");
+        Assert.That(renamed.Code, Is.EqualTo(0), renamed.Err);
+        Assert.That((await RunAsync("describe-instance", id)).Out, Does.Contain("cli-renamed").And.Contain("STOPPED"));
+        var both = await RunAsync("instance-action", id, "start", "--force");
+        Assert.That(both.Code, Is.Not.EqualTo(0));
+        Assert.That(both.Err, Does.Contain("cannot be forced"));
+        Assert.That((await RunAsync("kill-instance", id)).Code, Is.EqualTo(0));
+    }
+
+    static Task InstanceApiTestsWait(HttpClient http, string id, string state) =>
+        StratusLab.Server.Tests.Modules.Compute.InstanceApiTests.WaitAsync(http, long.Parse(id), state);
+
+    [Test, CancelAfter(60_000)]
     public async Task An_instance_is_run_described_and_killed()
     {
         var run = await RunAsync("run-instance", "--name", "cli-vm", "--wait", "--timeout", "30", "--json");

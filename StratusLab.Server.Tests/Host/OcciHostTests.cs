@@ -55,12 +55,17 @@ public class OcciHostTests
         var osTpl = query.Categories.First(c => c.Contains($"scheme=\"{site}/occi/os_tpl#\"") && c.Contains("the site default"));
         var osTerm = osTpl.Split(';')[0];
 
+        var marker = "occi-user-data-" + Guid.NewGuid().ToString("N")[..12];
+        var userData = $"#!/bin/sh\necho {marker}\n";
         var created = await occi.PostAsync("/compute/",
             $"Category: compute; scheme=\"{Infra}\"; class=\"kind\"",
             $"Category: {osTerm}; scheme=\"{site}/occi/os_tpl#\"; class=\"mixin\"",
             $"Category: t1_tiny; scheme=\"{site}/occi/resource_tpl#\"; class=\"mixin\"",
             "Category: public_key; scheme=\"http://schemas.openstack.org/instance/credentials#\"; class=\"mixin\"",
-            $"X-OCCI-Attribute: occi.core.title=\"occi-probe\", org.openstack.credentials.publickey.data=\"{publicKey.Trim()}\"");
+            "Category: user_data; scheme=\"http://schemas.openstack.org/compute/instance#\"; class=\"mixin\"",
+            $"X-OCCI-Attribute: occi.core.title=\"occi-probe\", org.openstack.credentials.publickey.data=\"{publicKey.Trim()}\"",
+            $"X-OCCI-Attribute: org.openstack.compute.user_data=\"{Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(userData))}\"",
+            "X-OCCI-Attribute: org.stratuslab.context.greeting=\"hello-from-occi\"");
         Assert.That(created.Status, Is.EqualTo(201), created.Body);
         var compute = OcciClient.PathOf(created.Location!);
         await occi.WaitStateAsync(compute, "active", TimeSpan.FromSeconds(180));
@@ -70,6 +75,15 @@ public class OcciHostTests
         var ready = await InstanceApiTests.WaitAsync(_admin, id, "ready", 180);
         Assert.That(ready["ready"]!.GetValue<bool>(), Is.True, ready.ToJsonString());
         var sshPort = ready["portForwards"]!.AsArray().First(f => f!["guestPort"]!.GetValue<int>() == 22)!["hostPort"]!.GetValue<int>();
+
+        // What OCCI's public_key, user_data and context attributes gave reaches the guest: the key in root's authorized_keys
+        // (the login above used it), the user data and the variable in the context.sh the guest read from its CONTEXT CD.
+        var context = await SshAsync(privateKey, sshPort,
+            "cat /root/.ssh/authorized_keys; . /mnt/context/context.sh; echo \"greeting=$GREETING\"; echo \"$USER_DATA\" | base64 -d");
+        Assert.That(context.Exit, Is.Zero, $"{context.Err}\n{context.Out}");
+        Assert.That(context.Out, Does.Contain(publicKey.Trim()), "the OCCI public key is in root's authorized_keys");
+        Assert.That(context.Out, Does.Contain("greeting=hello-from-occi"));
+        Assert.That(context.Out, Does.Contain($"echo {marker}"), "the OCCI user data reached the guest");
 
         var storage = await occi.PostAsync("/storage/", $"Category: storage; scheme=\"{Infra}\"; class=\"kind\"", "X-OCCI-Attribute: occi.storage.size=1");
         Assert.That(storage.Status, Is.EqualTo(201), storage.Body);
@@ -97,9 +111,31 @@ public class OcciHostTests
         Assert.That(stop.Status, Is.EqualTo(200), stop.Body);
         var inactive = await occi.WaitStateAsync(compute, "inactive", TimeSpan.FromSeconds(120));
         Assert.That(inactive.Attribute("org.stratuslab.state"), Is.EqualTo("\"STOPPED\""));
+        const string powerButton = "stratuslab: power button pressed, powering off";
+        Assert.That(Count(await ConsoleAsync(id), powerButton), Is.EqualTo(1), "the graceful stop pressed the ACPI power button");
+
+        // Started again, then stop method=poweroff: QEMU is switched off at once; the guest never sees the power button.
+        Assert.That((await occi.PostAsync(compute + "?action=start")).Status, Is.EqualTo(200));
+        await occi.WaitStateAsync(compute, "active", TimeSpan.FromSeconds(180));
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        var poweroff = await occi.PostAsync(compute + "?action=stop", "X-OCCI-Attribute: method=\"poweroff\"");
+        Assert.That(poweroff.Status, Is.EqualTo(200), poweroff.Body);
+        await occi.WaitStateAsync(compute, "inactive", TimeSpan.FromSeconds(30));
+        Assert.That(sw.Elapsed, Is.LessThan(TimeSpan.FromSeconds(20)), "a power cut does not wait for the guest (graceful stops wait up to 30 s here)");
+        Assert.That(HostTools.QemuProcesses(_server.DataDir), Is.Empty, "QEMU is gone");
+        Assert.That(Count(await ConsoleAsync(id), powerButton), Is.EqualTo(1), "the guest was not asked");
         Assert.That((await occi.DeleteAsync(compute)).Status, Is.EqualTo(200));
         await occi.WaitGoneAsync(compute, TimeSpan.FromSeconds(120));
         Assert.That((await occi.DeleteAsync(storagePath)).Status, Is.EqualTo(200));
         Assert.That(HostTools.QemuProcesses(_server.DataDir), Is.Empty, "no QEMU left behind");
     }
+
+    static int Count(string text, string what) => text.Split('\n').Count(l => l.Contains(what, StringComparison.Ordinal));
+
+    async Task<string> ConsoleAsync(long id) => await _admin.GetStringAsync($"/api/v1/instances/{id}/console");
+
+    static Task<(int Exit, string Out, string Err)> SshAsync(string privateKey, int port, string command) =>
+        HostTools.RunAsync("ssh", [
+            "-i", privateKey, "-p", port.ToString(), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "BatchMode=yes", "-o", "ConnectTimeout=20", "-o", "LogLevel=ERROR", "root@127.0.0.1", command], TimeSpan.FromSeconds(60));
 }

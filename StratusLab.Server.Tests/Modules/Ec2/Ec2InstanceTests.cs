@@ -106,6 +106,26 @@ public class Ec2InstanceTests
     }
 
     [Test, CancelAfter(180_000)]
+    public async Task StopInstances_with_Force_powers_off_at_once_without_asking_the_guest()
+    {
+        var result = await Ec2Clients.Boto3Async(_server, _key, """
+            import time
+            ami = ec2.describe_images()['Images'][0]['ImageId']
+            i = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, InstanceType='t1.tiny')['Instances'][0]['InstanceId']
+            ec2.get_waiter('instance_running').wait(InstanceIds=[i], WaiterConfig={'Delay': 1, 'MaxAttempts': 60})
+            stopping = ec2.stop_instances(InstanceIds=[i], Force=True)['StoppingInstances'][0]['CurrentState']['Name']
+            ec2.get_waiter('instance_stopped').wait(InstanceIds=[i], WaiterConfig={'Delay': 1, 'MaxAttempts': 60})
+            console = ec2.get_console_output(InstanceId=i).get('Output', '')
+            ec2.terminate_instances(InstanceIds=[i])
+            print(json.dumps({'stopping': stopping, 'console': console}))
+            """);
+        Assert.That(result["stopping"]!.GetValue<string>(), Is.AnyOf("stopping", "stopped"));
+        var console = result["console"]!.GetValue<string>();
+        Assert.That(console, Does.Contain("power cut: switched off at once (forced)"));
+        Assert.That(console, Does.Not.Contain("ACPI power button"), "Force=true does not wait for the guest");
+    }
+
+    [Test, CancelAfter(180_000)]
     public async Task Terraforms_reads_of_an_instance_are_answered_sts_attributes_and_credit_specifications()
     {
         var result = await Ec2Clients.Boto3Async(_server, _key, """

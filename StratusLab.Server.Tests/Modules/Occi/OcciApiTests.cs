@@ -206,6 +206,111 @@ public class OcciApiTests(OcciRenderingKind kind)
         await _occi.DeleteAsync(path);
     }
 
+    const string ComputeActions = "http://schemas.ogf.org/occi/infrastructure/compute/action#";
+
+    async Task<string> ConsoleAsync(string compute) => await _adminHttp.GetStringAsync($"/api/v1/instances/{compute.Split('/').Last()}/console");
+
+    async Task<string> WaitForConsoleAsync(string compute, string text)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            var log = await ConsoleAsync(compute);
+            if (log.Contains(text, StringComparison.Ordinal)) return log;
+            if (DateTime.UtcNow > deadline) Assert.Fail($"the console of {compute} never showed '{text}':\n{log}");
+            await Task.Delay(100);
+        }
+    }
+
+    [Test, CancelAfter(60_000)]
+    public async Task Stop_poweroff_cuts_the_power_at_once_and_restart_methods_choose_a_reset_or_a_guest_power_cycle()
+    {
+        var path = OcciClient.PathOf((await _occi.PostAsync("/compute/", ComputeKind, OsTpl("occi-image"), ResourceTpl("t1_tiny"))).Location!);
+        await _occi.WaitStateAsync(path, "active", TimeSpan.FromSeconds(60));
+        var poweroff = await _occi.PostAsync(path + "?action=stop", $"Category: stop; scheme=\"{ComputeActions}\"; class=\"action\"", "X-OCCI-Attribute: method=\"poweroff\"");
+        Assert.That(poweroff.Status, Is.EqualTo(200), poweroff.Body);
+        var stopped = await _occi.WaitStateAsync(path, "inactive", TimeSpan.FromSeconds(60));
+        Assert.That(stopped.Attribute("org.stratuslab.state"), Is.EqualTo("\"STOPPED\""), "the compute is kept, with its disk");
+        var log = await ConsoleAsync(path);
+        Assert.That(log, Does.Contain("power cut: switched off at once (forced)").And.Not.Contain("ACPI power button"));
+
+        Assert.That((await _occi.PostAsync(path + "?action=start")).Status, Is.EqualTo(200));
+        await _occi.WaitStateAsync(path, "active", TimeSpan.FromSeconds(60));
+        Assert.That((await _occi.PostAsync(path + "?action=restart", "X-OCCI-Attribute: method=\"cold\"")).Status, Is.EqualTo(200));
+        await WaitForConsoleAsync(path, "reset: rebooting");
+        Assert.That(await ConsoleAsync(path), Does.Not.Contain("ACPI power button"), "cold is a reset, the guest is not asked");
+
+        Assert.That((await _occi.PostAsync(path + "?action=restart", "X-OCCI-Attribute: method=\"graceful\"")).Status, Is.EqualTo(200));
+        await WaitForConsoleAsync(path, "ACPI power button: powered off");
+        await _occi.WaitStateAsync(path, "active", TimeSpan.FromSeconds(60));
+        log = await ConsoleAsync(path);
+        Assert.That(log.Split('\n').Count(l => l.Contains("power on: ")), Is.EqualTo(3), $"powered on at creation, after start and after the graceful restart:\n{log}");
+        var startWithMethod = await _occi.PostAsync(path + "?action=start", "X-OCCI-Attribute: method=\"fast\"");
+        Assert.That(startWithMethod.Status, Is.EqualTo(400));
+        Assert.That(startWithMethod.Body, Does.Contain("it takes none"));
+        await _occi.DeleteAsync(path);
+    }
+
+    [Test, CancelAfter(60_000)]
+    public async Task Updating_the_title_renames_the_compute_and_an_update_that_also_changes_another_attribute_changes_nothing()
+    {
+        var created = await _occi.PostAsync("/compute/", ComputeKind, OsTpl("occi-image"), ResourceTpl("t1_tiny"), "X-OCCI-Attribute: occi.core.title=\"before-title\"");
+        var path = OcciClient.PathOf(created.Location!);
+        var id = path.Split('/').Last();
+        var updated = await _occi.PostAsync(path, "X-OCCI-Attribute: occi.core.title=\"after-title\"");
+        Assert.That(updated.Status, Is.EqualTo(200), updated.Body);
+        Assert.That(updated.Attribute("occi.core.title"), Is.EqualTo("\"after-title\""));
+        Assert.That((await (await _adminHttp.GetAsync($"/api/v1/instances/{id}")).Json(200))["name"]!.GetValue<string>(), Is.EqualTo("after-title"),
+            "the same rename REST's PATCH does");
+
+        var refused = await _occi.PutAsync(path, "X-OCCI-Attribute: occi.core.title=\"third-title\"", "X-OCCI-Attribute: occi.compute.cores=4");
+        Assert.That(refused.Status, Is.EqualTo(400));
+        Assert.That(refused.Body, Does.Contain("occi.compute.cores").And.Contain("occi.core.title"));
+        var invalid = await _occi.PostAsync(path, "X-OCCI-Attribute: occi.core.title=\"not a name!\"");
+        Assert.That(invalid.Status, Is.EqualTo(400));
+        Assert.That(invalid.Body, Does.Contain("name"));
+        Assert.That((await _occi.GetAsync(path)).Attribute("occi.core.title"), Is.EqualTo("\"after-title\""), "refused updates changed nothing");
+        await _occi.DeleteAsync(path);
+    }
+
+    [Test, CancelAfter(60_000)]
+    public async Task The_rendering_shows_the_user_data_key_and_context_the_compute_was_created_with()
+    {
+        const string key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOcci0renderingTestKey0000000000000000000000000 occi@test";
+        var userData = Convert.ToBase64String(Encoding.UTF8.GetBytes("#!/bin/sh\necho rendered\n"));
+        var created = await _occi.PostAsync("/compute/", ComputeKind, OsTpl("occi-image"), ResourceTpl("t1_tiny"),
+            "Category: user_data; scheme=\"http://schemas.openstack.org/compute/instance#\"; class=\"mixin\"",
+            "Category: public_key; scheme=\"http://schemas.openstack.org/instance/credentials#\"; class=\"mixin\"",
+            $"X-OCCI-Attribute: org.openstack.compute.user_data=\"{userData}\"",
+            $"X-OCCI-Attribute: org.openstack.credentials.publickey.data=\"{key}\"",
+            "X-OCCI-Attribute: org.stratuslab.context.greeting=\"hello, occi\"");
+        Assert.That(created.Status, Is.EqualTo(201), created.Body);
+        var path = OcciClient.PathOf(created.Location!);
+        var shown = await _occi.GetAsync(path);
+        Assert.That(shown.Categories, Has.Some.StartsWith("user_data; scheme=\"http://schemas.openstack.org/compute/instance#\"; class=\"mixin\"")
+            .And.Some.StartsWith("public_key; scheme=\"http://schemas.openstack.org/instance/credentials#\"; class=\"mixin\""));
+        Assert.That(shown.Attribute("org.openstack.compute.user_data"), Is.EqualTo($"\"{userData}\""));
+        Assert.That(shown.Attribute("org.openstack.credentials.publickey.data"), Is.EqualTo($"\"{key}\""));
+        Assert.That(shown.Attribute("org.stratuslab.context.greeting"), Is.EqualTo("\"hello, occi\""));
+        var attributes = shown.Values("X-OCCI-Attribute").ToList();
+        Assert.That(attributes.Where(a => a.StartsWith("org.stratuslab.context.", StringComparison.Ordinal)), Has.Count.EqualTo(1),
+            "only the context the request gave: nothing the server adds (the guest token least of all)");
+        Assert.That(string.Join("\n", attributes), Does.Not.Contain("token").IgnoreCase);
+
+        var echoed = await _occi.PutAsync(path, $"X-OCCI-Attribute: org.openstack.compute.user_data=\"{userData}\"", "X-OCCI-Attribute: org.stratuslab.context.greeting=\"hello, occi\"");
+        Assert.That(echoed.Status, Is.EqualTo(200), "an update may give back the context as shown: " + echoed.Body);
+        var changed = await _occi.PutAsync(path, "X-OCCI-Attribute: org.stratuslab.context.greeting=\"bye\"");
+        Assert.That(changed.Status, Is.EqualTo(400));
+        Assert.That(changed.Body, Does.Contain("org.stratuslab.context.greeting"));
+
+        var plain = OcciClient.PathOf((await _occi.PostAsync("/compute/", ComputeKind, OsTpl("occi-image"), ResourceTpl("t1_tiny"))).Location!);
+        var plainShown = await _occi.GetAsync(plain);
+        Assert.That(plainShown.Attribute("org.openstack.compute.user_data"), Is.Null);
+        Assert.That(plainShown.Categories, Has.None.StartsWith("user_data; "));
+        await _occi.DeleteAsync(path);
+        await _occi.DeleteAsync(plain);
+    }
+
     [Test, CancelAfter(60_000)]
     public async Task User_mixins_are_added_to_the_query_interface_tag_resources_and_are_removed()
     {

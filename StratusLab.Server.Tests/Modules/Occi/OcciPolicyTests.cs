@@ -1,4 +1,5 @@
 using System.Net.Http.Json;
+using StratusLab.Server.Modules.Marketplace.Contracts;
 using StratusLab.Server.Tests.Support;
 
 namespace StratusLab.Server.Tests.Modules.Occi;
@@ -38,5 +39,44 @@ public class OcciPolicyTests
             $"Category: {banned}; {scheme}; class=\"mixin\"");
         Assert.That(refused.Status, Is.EqualTo(400));
         Assert.That(refused.Body, Does.Contain("Unknown os_tpl"));
+    }
+
+    /// <summary>The launchable list is cached between Marketplace changes: every change (upload, deprecation, policy) and every expiry shows at once.</summary>
+    [Test, CancelAfter(60_000)]
+    public async Task The_cached_os_templates_follow_uploads_deprecations_and_expiry_at_once()
+    {
+        await using var server = await TestServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["Marketplace:WhitelistedCertificates:0"] = MetadataFactory.Thumbprint(MetadataFactory.Key(Endorser)),
+        });
+        using var admin = server.Client();
+        var occi = new OcciClient(admin, OcciRenderingKind.Plain);
+        async Task<List<string>> TermsAsync() => (await occi.GetAsync("/-/")).Categories.Select(c => c.Split(';')[0]).ToList();
+        async Task UploadAsync(MetadataDraft draft) =>
+            Assert.That((int)(await admin.PostAsync("/api/v1/marketplace/metadata", MetadataFactory.Xml(MetadataFactory.Signed(draft, MetadataFactory.Key(Endorser))))).StatusCode,
+                Is.EqualTo(201));
+
+        var first = MetadataFactory.Draft(title: "first appliance");
+        await UploadAsync(first);
+        Assert.That(await TermsAsync(), Has.Member(first.Identifier));
+        Assert.That(await TermsAsync(), Has.Member(first.Identifier), "asked again (from the cache)");
+
+        var second = MetadataFactory.Draft(title: "second appliance");
+        await UploadAsync(second);
+        Assert.That(await TermsAsync(), Has.Member(second.Identifier), "an upload shows at once");
+
+        await (await admin.PostAsJsonAsync($"/api/v1/marketplace/metadata/{first.Identifier}/deprecate", new { reason = "replaced" })).Json(200);
+        var afterDeprecation = await TermsAsync();
+        Assert.That(afterDeprecation, Has.No.Member(first.Identifier), "a deprecation shows at once");
+        Assert.That(afterDeprecation, Has.Member(second.Identifier));
+
+        // Expiry changes an entry's status without any write: the cached answer holds only until the first entry it read expires.
+        var shortLived = MetadataFactory.Draft(title: "short-lived appliance", valid: MetadataFactory.Second(DateTimeOffset.UtcNow.AddSeconds(3)));
+        await UploadAsync(shortLived);
+        Assert.That(await TermsAsync(), Has.Member(shortLived.Identifier));
+        await Task.Delay(TimeSpan.FromSeconds(4));
+        var afterExpiry = await TermsAsync();
+        Assert.That(afterExpiry, Has.No.Member(shortLived.Identifier), "an expired entry is not launchable");
+        Assert.That(afterExpiry, Has.Member(second.Identifier));
     }
 }

@@ -293,7 +293,7 @@ public class OcciApiTests(OcciRenderingKind kind)
         Assert.That(shown.Attribute("org.openstack.credentials.publickey.data"), Is.EqualTo($"\"{key}\""));
         Assert.That(shown.Attribute("org.stratuslab.context.greeting"), Is.EqualTo("\"hello, occi\""));
         var attributes = shown.Values("X-OCCI-Attribute").ToList();
-        Assert.That(attributes.Where(a => a.StartsWith("org.stratuslab.context.", StringComparison.Ordinal)), Has.Count.EqualTo(1),
+        Assert.That(attributes.Where(a => a.StartsWith("org.stratuslab.context.", StringComparison.Ordinal)).ToList(), Has.Count.EqualTo(1),
             "only the context the request gave: nothing the server adds (the guest token least of all)");
         Assert.That(string.Join("\n", attributes), Does.Not.Contain("token").IgnoreCase);
 

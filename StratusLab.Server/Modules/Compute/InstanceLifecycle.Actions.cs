@@ -342,7 +342,11 @@ internal sealed partial class InstanceLifecycle
         foreach (var row in rows)
         {
             var gate = LockOf(row.Id);
-            if (!await gate.WaitAsync(0, ct)) continue;
+            if (!await gate.WaitAsync(0, ct))
+            {
+                logger.LogDebug("Monitor: instance {Id} is busy (an action holds it); checked next pass", row.Id);
+                continue;
+            }
             try
             {
                 var current = await store.GetAsync(row.Id);

@@ -257,6 +257,8 @@ internal sealed class SshQemuDriver(SshTransport ssh, ICommandRunner runner, INo
             var result = await ssh.RunAsync(node.Ssh, ["sh", "-c", ConsoleScript, "sh", known ? offset.ToString(CultureInfo.InvariantCulture) : "end", log, max], CommandTimeout, ct);
             var output = result.StandardOutput;
             var newline = output.IndexOf('\n', StringComparison.Ordinal);
+            logger.LogDebug("Instance {Id}: console copy from node {Node} at offset {Offset}: exit {Exit} in {Ms} ms, {Bytes} bytes out, stderr '{Stderr}'",
+                instanceId, node.Name, known ? offset : -1, result.ExitCode, (long)result.Duration.TotalMilliseconds, output.Length, result.StandardError.Trim());
             if (newline < 0 || !long.TryParse(output[..newline], NumberStyles.Integer, CultureInfo.InvariantCulture, out var size)) return;
             if (!known) { _consoleOffsets.TryAdd(instanceId, size); return; }
             var text = output[(newline + 1)..];

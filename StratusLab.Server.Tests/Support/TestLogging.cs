@@ -4,7 +4,7 @@ namespace StratusLab.Server.Tests.Support;
 public sealed class TestLoggerProvider : ILoggerProvider
 {
     /// <summary>Set STRATUSLAB_TEST_DEBUG_LOG to a file to get every server's debug log there too (to diagnose a test that fails only under load).</summary>
-    static readonly string? DebugFile = Environment.GetEnvironmentVariable("STRATUSLAB_TEST_DEBUG_LOG") is { Length: > 0 } f ? f : null;
+    public static readonly string? DebugFile = Environment.GetEnvironmentVariable("STRATUSLAB_TEST_DEBUG_LOG") is { Length: > 0 } f ? f : null;
     static readonly object DebugGate = new();
 
     public ILogger CreateLogger(string categoryName) => new TestLogger(categoryName);

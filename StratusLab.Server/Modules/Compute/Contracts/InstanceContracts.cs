@@ -2,8 +2,12 @@ using StratusLab.Server.Modules.Identity.Contracts;
 
 namespace StratusLab.Server.Modules.Compute.Contracts;
 
-/// <summary>The lifecycle states of an instance (see API.md).</summary>
-public enum InstanceState { Pending, Prolog, Boot, Running, Shutdown, Stopped, Suspended, Epilog, Done, Failed }
+/// <summary>
+/// The lifecycle states of an instance (see API.md). <see cref="Unknown"/>: a RUNNING or SUSPENDED VM whose host does not
+/// answer (an SSH node in ERROR after its missed probes, or QEMU silent past Compute:UnknownAfterSeconds); its capacity
+/// stays held, and it goes back to RUNNING or SUSPENDED when the host answers, or FAILED when the VM turns out gone.
+/// </summary>
+public enum InstanceState { Pending, Prolog, Boot, Running, Shutdown, Stopped, Suspended, Epilog, Done, Failed, Unknown }
 
 /// <summary>A forwarded port as the API shows it.</summary>
 public sealed record PortForwardView(int GuestPort, string HostAddress, int HostPort, string Protocol);

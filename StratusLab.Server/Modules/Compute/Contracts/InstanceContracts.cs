@@ -128,4 +128,22 @@ public interface IInstances
 
     /// <summary>The user data the instance was launched with (null when none), for a caller who may see the instance (else NotFound).</summary>
     Task<string?> UserDataAsync(Caller caller, long id, CancellationToken ct = default);
+
+    /// <summary>
+    /// Admins: drains <paramref name="host"/> (it takes no new instances) and moves each of its instances to another host
+    /// the scheduler chooses: a RUNNING or SUSPENDED one is stopped there and started on the new host from its boot disk, a
+    /// STOPPED one just moves; one that cannot move (its host does not answer, it is between states, no other host fits)
+    /// stays as it was, with the reason in the answer.
+    /// </summary>
+    Task<HostEvacuation> EvacuateHostAsync(Caller caller, string host, CancellationToken ct = default);
 }
+
+/// <summary>What evacuating a host did: one line per instance that was on it.</summary>
+public sealed record HostEvacuation(string Host, IReadOnlyList<EvacuatedInstance> Instances)
+{
+    public int Moved => Instances.Count(i => i.MovedTo is not null);
+    public int Refused => Instances.Count(i => i.MovedTo is null);
+}
+
+/// <summary>One instance of an evacuated host: where it went (and its state there), or why it stayed.</summary>
+public sealed record EvacuatedInstance(long Id, string Name, string StateBefore, string State, string? MovedTo, string? Reason);

@@ -137,7 +137,7 @@ public class HostEvacuationTests
         var stopped = await RunOnAsync("stopped");
         await ActAsync(stopped, "stop");
         Assert.That(State(await InstanceApiTests.WaitAsync(_admin, stopped, "STOPPED", 20)), Is.EqualTo("STOPPED"));
-        var pinned = await RunOnAsync("pinned", requirements: "NAME == \"sim-a\"");
+        var pinned = await RunOnAsync("pinned", requirements: "NAME = \"sim-a\"");
         await (await _admin.PostAsync("/api/v1/hosts/sim-b/enable", null)).Json(200);
 
         var result = await (await _admin.PostAsync("/api/v1/hosts/sim-a/evacuate", null)).Json(200);
@@ -152,7 +152,7 @@ public class HostEvacuationTests
         Assert.That(byId[stopped]["movedTo"]!.GetValue<string>(), Is.EqualTo("sim-b"));
         Assert.That(byId[stopped]["state"]!.GetValue<string>(), Is.EqualTo("STOPPED"), "a stopped instance moves, and stays stopped");
         Assert.That(byId[pinned]["movedTo"], Is.Null);
-        Assert.That(byId[pinned]["reason"]!.GetValue<string>(), Does.Contain("no other host fits").And.Contain("sim-b: requirement NAME == \"sim-a\" is false"));
+        Assert.That(byId[pinned]["reason"]!.GetValue<string>(), Does.Contain("no other host fits").And.Contain("sim-b: requirement NAME = \"sim-a\" is false"));
 
         // The instances say the same, the capacity followed them, and sim-a is drained.
         var moved = await InstanceAsync(moving);
@@ -190,7 +190,7 @@ public class HostEvacuationTests
     public async Task The_cli_host_evacuate_prints_where_each_instance_went_and_exits_1_when_one_stayed()
     {
         var moving = await RunOnAsync("cli-moving");
-        var pinned = await RunOnAsync("cli-pinned", requirements: "NAME == \"sim-a\"");
+        var pinned = await RunOnAsync("cli-pinned", requirements: "NAME = \"sim-a\"");
         async Task<(int Code, string Out, string Err)> Run(params string[] args)
         {
             var output = new StringWriter();

@@ -272,6 +272,17 @@ public class SshNodeHostTests
         }
     }
 
+    static string CpuTimeOf(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return $"pid {pid} state {fields[0]} cpu {(long.Parse(fields[11]) + long.Parse(fields[12])) / 100.0:0.0} s";
+        }
+        catch (IOException) { return $"pid {pid} gone"; }
+    }
+
     static async Task<IReadOnlyList<int>> QemuInAsync(SshNode node) =>
         (await node.Namespace.PidsAsync()).Where(pid =>
         {
@@ -281,7 +292,7 @@ public class SshNodeHostTests
         }).ToList();
 
     [Test, CancelAfter(600_000)]
-    [Explicit("Quarantined at stop 12: in the full suite the node VM's console stays empty for 90 s (the copy-back over SSH loses the boot lines); it passes alone and with its class. Run with --filter Name~SshNodeHostTests. Tracked in issue 17.")]
+
     public async Task The_appliance_runs_on_an_ssh_node_from_its_cache_goes_UNKNOWN_while_the_node_is_down_is_reattached_and_leaves_nothing_behind()
     {
         await using var node = await SshNode.StartAsync(_publicKey);
@@ -315,14 +326,27 @@ public class SshNodeHostTests
             Assert.That(await QemuInAsync(node), Has.Count.EqualTo(1), "the killed VM's QEMU is gone from the node");
             Assert.That(Directory.Exists(Path.Combine(node.Root, "instances", second.ToString())), Is.False, "its node directory is removed");
 
-            // The serial console comes back from the node.
-            var consoleDeadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
+            // The serial console comes back from the node. Two clocks: how long the guest takes to print its boot line (TCG on
+            // a loaded machine: minutes; the node-side log is read directly, as the node shares this file system), and how long
+            // the copy-back then takes to bring it to the console API (a few monitor passes).
+            var nodeLog = Path.Combine(node.Root, "instances", first.ToString(), "serial.log");
+            var guestDeadline = DateTime.UtcNow + TimeSpan.FromSeconds(300);
+            while (!(File.Exists(nodeLog) && (await File.ReadAllTextAsync(nodeLog)).Contains("stratuslab: mounted proc", StringComparison.Ordinal)))
+            {
+                Assert.That(DateTime.UtcNow, Is.LessThan(guestDeadline),
+                    $"the guest printed its boot line on the node within 300 s; node-side log ({(File.Exists(nodeLog) ? new FileInfo(nodeLog).Length : -1)} bytes): " +
+                    (File.Exists(nodeLog) ? await File.ReadAllTextAsync(nodeLog) : "missing") + "; QEMU on the node: " + string.Join(", ", (await QemuInAsync(node)).Select(CpuTimeOf)));
+                await Task.Delay(500);
+            }
+            var copied = Stopwatch.StartNew();
             string console;
             while (!(console = await _admin.GetStringAsync($"/api/v1/instances/{first}/console")).Contains("stratuslab: mounted proc", StringComparison.Ordinal))
             {
-                Assert.That(DateTime.UtcNow, Is.LessThan(consoleDeadline), "the guest's boot messages reach the console API: " + console);
+                Assert.That(copied.Elapsed, Is.LessThan(TimeSpan.FromSeconds(60)),
+                    $"the node's boot line reaches the console API within 60 s (monitor every 1 s); API console: '{console}'; node-side log: {new FileInfo(nodeLog).Length} bytes");
                 await Task.Delay(500);
             }
+            TestContext.Progress.WriteLine($"console line copied back {copied.Elapsed.TotalSeconds:0.0} s after the guest printed it on the node");
 
             // QMP reaches the node's QEMU through the forwarded socket.
             await (await _admin.PostAsync($"/api/v1/instances/{first}/actions/suspend", null)).Json(202);
@@ -342,11 +366,12 @@ public class SshNodeHostTests
             // The node stops answering: host ERROR, the VM's state UNKNOWN with the reason; back: re-attached.
             await node.StopSshdAsync();
             var down = Stopwatch.StartNew();
-            var unknown = await UntilAsync(first, i => i["failureReason"]?.GetValue<string>()?.Contains("UNKNOWN") == true, 60, "UNKNOWN while the node is down");
+            var unknown = await UntilAsync(first, i => i["state"]!.GetValue<string>() == "UNKNOWN", 60, "UNKNOWN while the node is down");
             TestContext.Progress.WriteLine($"VM shown UNKNOWN {down.Elapsed.TotalSeconds:0.0} s after the node's sshd stopped");
-            Assert.That(unknown["failureReason"]!.GetValue<string>(), Does.Contain("node node-a"), "the reason names the node (not answering, then in ERROR)");
-            await UntilAsync(first, i => i["failureReason"]?.GetValue<string>()?.Contains("node node-a is in ERROR") == true, 60, "the reason follows the host's ERROR");
+            Assert.That(unknown["failureReason"]!.GetValue<string>(), Does.Contain("node node-a is in ERROR"), "the reason names the node and its state");
+            Assert.That(unknown["allowedActions"]!.AsArray().Select(a => a!.GetValue<string>()), Is.EqualTo(new[] { "terminate" }));
             Assert.That((await HostAsync("node-a"))["state"]!.GetValue<string>(), Is.EqualTo("ERROR"));
+            Assert.That((await HostAsync("node-a"))["allocatedCpus"]!.GetValue<long>(), Is.GreaterThan(0), "an UNKNOWN VM keeps its capacity");
             await node.StartSshdAsync();
             var back = await UntilAsync(first, i => i["failureReason"] is null && i["state"]!.GetValue<string>() == "RUNNING", 60, "re-attached when the node is back");
             Assert.That(back["host"]!.GetValue<string>(), Is.EqualTo("node-a"));
@@ -357,7 +382,7 @@ public class SshNodeHostTests
 
             // Down again, and the VM dies meanwhile: FAILED with a reason when the node answers.
             await node.StopSshdAsync();
-            await UntilAsync(first, i => i["failureReason"]?.GetValue<string>()?.Contains("UNKNOWN") == true, 60, "UNKNOWN again");
+            await UntilAsync(first, i => i["state"]!.GetValue<string>() == "UNKNOWN", 60, "UNKNOWN again");
             foreach (var pid in await QemuInAsync(node)) Process.GetProcessById(pid).Kill();
             await node.StartSshdAsync();
             var failed = await UntilAsync(first, i => i["state"]!.GetValue<string>() == "FAILED", 60, "FAILED once the node shows the VM is gone");

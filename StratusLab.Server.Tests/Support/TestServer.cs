@@ -41,6 +41,7 @@ public sealed class TestServer : IAsyncDisposable
             b.Configuration.AddInMemoryCollection(values);
             b.Logging.ClearProviders();
             b.Logging.AddProvider(new TestLoggerProvider());
+            if (TestLoggerProvider.DebugFile is not null) b.Logging.AddFilter<TestLoggerProvider>(null, LogLevel.Debug);
             configure?.Invoke(b);
         });
         await app.StartAsync();

@@ -15,6 +15,7 @@ public class InstanceStateMachineTests
     [TestCase(InstanceState.Epilog, "")]
     [TestCase(InstanceState.Done, "")]
     [TestCase(InstanceState.Failed, "terminate")]
+    [TestCase(InstanceState.Unknown, "terminate")]
     public void Each_state_allows_exactly_these_actions(InstanceState state, string actions) =>
         Assert.That(string.Join(",", InstanceStateMachine.AllowedActions(state).Select(InstanceStateMachine.Name)), Is.EqualTo(actions));
 

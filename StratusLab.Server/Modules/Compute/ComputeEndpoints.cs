@@ -44,6 +44,10 @@ internal static class ComputeEndpoints
         simulator.MapDelete("/faults/{id}", DeleteFault);
         simulator.MapDelete("/faults", ClearFaults);
         simulator.MapPost("/instances/{id:long}/crash", CrashSimulatedInstance);
+        simulator.MapPost("/hosts/{name}/outage", (string name, SimulatedFaults faults) => SetOutage(name, true, faults));
+        simulator.MapDelete("/hosts/{name}/outage", (string name, SimulatedFaults faults) => SetOutage(name, false, faults));
+
+        api.MapPost("/hosts/{name}/evacuate", EvacuateHost).RequireAuthorization(Policies.Admin).WithTags("Scheduling");
         return api;
     }
 
@@ -143,6 +147,8 @@ internal static class ComputeEndpoints
         if (!SimulatedFaults.Modes.Contains(body.Mode))
             throw ApiException.BadRequest("mode", $"'mode' = '{Validate.Trim(body.Mode)}' is not accepted; accepted values: {string.Join(", ", SimulatedFaults.Modes)}.");
         if (body.Times is < 1) throw ApiException.BadRequest("times", "'times' must be 1 or more, or left out for every time.");
+        if (body.Mode == "silent" && body.Action != "query")
+            throw ApiException.BadRequest("mode", "'mode' = 'silent' is for the action 'query' only (the VM is there but does not answer).");
         Validate.Range(body.DelayMs, "delayMs", 0, 3_600_000);
         var fault = faults.Add(body.Action, body.Mode, body.Times, body.InstanceId, body.DelayMs, body.Message);
         return TypedResults.Created($"/api/v1/simulator/faults/{fault.Id}", fault);
@@ -156,6 +162,16 @@ internal static class ComputeEndpoints
     static NoContent ClearFaults(SimulatedFaults faults)
     {
         faults.Clear();
+        return TypedResults.NoContent();
+    }
+
+    static async Task<Ok<HostEvacuation>> EvacuateHost(string name, ClaimsPrincipal principal, IInstances instances, CancellationToken ct) =>
+        TypedResults.Ok(await instances.EvacuateHostAsync(principal.ToCaller(), name, ct));
+
+    /// <summary>Starts or ends a simulated outage of a host: its VMs go UNKNOWN at the next monitoring pass, and come back after.</summary>
+    static NoContent SetOutage(string name, bool down, SimulatedFaults faults)
+    {
+        faults.SetDown(name, down);
         return TypedResults.NoContent();
     }
 

@@ -14,6 +14,8 @@ internal sealed class ComputeOptions : IValidatedOptions
     public string ApplianceImage { get; set; } = "";
     public int BootTimeoutSeconds { get; set; } = 300;
     public int MonitorIntervalSeconds { get; set; } = 5;
+    /// <summary>A RUNNING or SUSPENDED VM whose QEMU (or node) stays silent this long goes UNKNOWN (a node in ERROR makes it UNKNOWN at once).</summary>
+    public int UnknownAfterSeconds { get; set; } = 60;
     public int MaxConcurrentDeployments { get; set; } = 32;
     /// <summary>The default per-request ready timeout (seconds after RUNNING); 0: an instance is never flagged not ready.</summary>
     public int ReadyTimeoutSeconds { get; set; }
@@ -33,6 +35,7 @@ internal sealed class ComputeOptions : IValidatedOptions
         problems.Range("Compute:SimulatedDelayMs", SimulatedDelayMs, 0, 600_000);
         problems.Range("Compute:BootTimeoutSeconds", BootTimeoutSeconds, 5, 3600);
         problems.Range("Compute:MonitorIntervalSeconds", MonitorIntervalSeconds, 1, 3600);
+        problems.Range("Compute:UnknownAfterSeconds", UnknownAfterSeconds, 1, 86_400);
         problems.Range("Compute:MaxConcurrentDeployments", MaxConcurrentDeployments, 1, 1024);
         problems.Range("Compute:ReadyTimeoutSeconds", ReadyTimeoutSeconds, 0, 86_400);
         problems.Range("Compute:ConsoleLogMaxKiB", ConsoleLogMaxKiB, 16, 1024 * 1024);

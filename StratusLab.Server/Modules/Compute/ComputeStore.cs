@@ -219,7 +219,7 @@ internal sealed class ComputeStore(Store store)
     {
         await using var c = await store.OpenAsync();
         return (await c.QueryAsync<long>("""
-            SELECT id FROM compute_instances WHERE state IN ('PROLOG', 'BOOT', 'RUNNING', 'SHUTDOWN', 'STOPPED', 'SUSPENDED', 'EPILOG')
+            SELECT id FROM compute_instances WHERE state IN ('PROLOG', 'BOOT', 'RUNNING', 'SHUTDOWN', 'STOPPED', 'SUSPENDED', 'EPILOG', 'UNKNOWN')
             """)).AsList();
     }
 
@@ -244,13 +244,26 @@ internal sealed class ComputeStore(Store store)
             "pid = COALESCE(@pid, pid), accelerator = COALESCE(@accelerator, accelerator), started_at = COALESCE(@started, started_at), failure_reason = NULL",
             new { pid, accelerator, started = pid is null ? (DateTimeOffset?)null : DateTimeOffset.UtcNow });
 
-    /// <summary>RUNNING → STOPPED: powered off, disks and leases kept.</summary>
     /// <summary>A new name (and the guest options, with the host name pinned) for an instance that has not ended.</summary>
     public Task<InstanceRow?> RenameAsync(long id, string name, GuestOptions guest) =>
         ChangeAsync(id, Enum.GetValues<InstanceState>().Where(s => s != InstanceState.Done).ToArray(), null, "name = @name, guest_json = @guest", new { name, guest });
 
+    /// <summary>RUNNING (or SUSPENDED, for an evacuation) → STOPPED: powered off, disks and leases kept.</summary>
     public Task<InstanceRow?> MarkStoppedAsync(long id) =>
-        ChangeAsync(id, [InstanceState.Running], InstanceState.Stopped, "pid = NULL, ready = 0", null);
+        ChangeAsync(id, [InstanceState.Running, InstanceState.Suspended], InstanceState.Stopped, "pid = NULL, ready = 0", null);
+
+    /// <summary>RUNNING or SUSPENDED → UNKNOWN: its host does not answer; the reason is kept (prefixed "monitor: ").</summary>
+    public Task<InstanceRow?> MarkUnknownAsync(long id, string reason) =>
+        ChangeAsync(id, [InstanceState.Running, InstanceState.Suspended, InstanceState.Unknown], InstanceState.Unknown,
+            "failure_reason = @reason", new { reason = "monitor: " + reason });
+
+    /// <summary>UNKNOWN → RUNNING or SUSPENDED (what the host shows now): the VM answers again; the reason goes.</summary>
+    public Task<InstanceRow?> MarkAnsweringAsync(long id, InstanceState now) =>
+        ChangeAsync(id, [InstanceState.Unknown], now, "failure_reason = NULL", null);
+
+    /// <summary>A STOPPED instance moves to another host (evacuation); its capacity was moved there first.</summary>
+    public Task<InstanceRow?> MoveStoppedAsync(long id, string host, string driver) =>
+        ChangeAsync(id, [InstanceState.Stopped], null, "host = @host, driver = @driver, placed_at = @now", new { host, driver });
 
     /// <summary>Any live state → FAILED with the step and the reason; null when the instance had already ended.</summary>
     public Task<InstanceRow?> FailAsync(long id, string step, string reason) =>

@@ -224,10 +224,16 @@ internal sealed partial class InstanceLifecycle
                 case InstanceState.Epilog:
                     _ = Task.Run(() => EpilogAsync(row.Id), ct);
                     break;
-                case InstanceState.Running or InstanceState.Suspended or InstanceState.Shutdown:
+                case InstanceState.Running or InstanceState.Suspended or InstanceState.Shutdown or InstanceState.Unknown:
                 {
                     VmPowerState power;
                     try { power = await driver.QueryAsync(vm, ct); }
+                    catch (VmStateUnknownException e) when (row.StateValue != InstanceState.Shutdown)
+                    {
+                        // Its host does not answer: the VM may still run there; the monitor re-attaches or fails it once the host answers.
+                        await MarkUnknownAsync(row, e.Message);
+                        break;
+                    }
                     catch (HypervisorException) { power = VmPowerState.Off; }
                     if (power == VmPowerState.Off)
                     {
@@ -347,42 +353,57 @@ internal sealed partial class InstanceLifecycle
             await RemoveExpiredAsync();
         }
         catch (Exception e) when (!ct.IsCancellationRequested) { logger.LogWarning("The ready-timeout or retention pass failed: {Error}; retried next pass", e.Message); }
-        var rows = await store.ListAsync([InstanceState.Running, InstanceState.Suspended], null);
+        var rows = await store.ListAsync([InstanceState.Running, InstanceState.Suspended, InstanceState.Unknown], null);
         foreach (var row in rows)
         {
             var gate = LockOf(row.Id);
-            if (!await gate.WaitAsync(0, ct)) continue;
+            if (!await gate.WaitAsync(0, ct))
+            {
+                logger.LogDebug("Monitor: instance {Id} is busy (an action holds it); checked next pass", row.Id);
+                continue;
+            }
             try
             {
                 var current = await store.GetAsync(row.Id);
-                if (current is null || current.StateValue is not (InstanceState.Running or InstanceState.Suspended)) continue;
+                if (current is null || current.StateValue is not (InstanceState.Running or InstanceState.Suspended or InstanceState.Unknown)) continue;
                 var driver = services.GetHypervisor(current.Driver);
                 VmPowerState power;
                 try { power = await driver.QueryAsync(new VmRef(current.Id, current.VmDir, (int?)current.Pid), ct); }
                 catch (VmStateUnknownException e)
                 {
-                    // Its node does not answer: the VM may well still run there; the instance says so until the node is back.
-                    if (await store.SetMonitorWarningAsync(current.Id, e.Message) is { } unknown) Publish(unknown);
+                    // Its host does not answer: the VM may well still run there. A host known down makes it UNKNOWN now; one
+                    // silent answer counts towards Compute:UnknownAfterSeconds.
+                    if (e.HostDown) await MarkUnknownAsync(current, e.Message);
+                    else await SilentAsync(current, e.Message);
                     continue;
                 }
                 catch (HypervisorException) { continue; }
-                if (power == VmPowerState.Panicked)
-                {
-                    await FailPanickedLockedAsync(current, ct);
-                    continue;
-                }
                 if (power == VmPowerState.Unresponsive)
                 {
                     // Frozen or wedged, not gone: the instance stays as it is, says why, and is asked again next pass.
-                    if (await store.SetMonitorWarningAsync(current.Id,
-                            $"the VM's QEMU is not answering (QMP timed out); it is still there, so the instance stays {current.State} and is checked again every {compute.MonitorIntervalSeconds} s") is { } warned)
-                        Publish(warned);
+                    await SilentAsync(current, "the VM's QEMU is not answering (QMP timed out); it is still there");
+                    continue;
+                }
+                _silentSince.TryRemove(current.Id, out _);
+                if (power == VmPowerState.Panicked)
+                {
+                    await FailPanickedLockedAsync(current, ct);
                     continue;
                 }
                 if (power == VmPowerState.Running && consoles.ShowsKernelPanic(current.Id))
                 {
                     // Panicked before its pvpanic driver was loaded: the console is the only witness.
                     await FailPanickedLockedAsync(current, ct);
+                    continue;
+                }
+                if (power != VmPowerState.Off && current.StateValue == InstanceState.Unknown)
+                {
+                    // Its host answers again and the VM is still there: re-attached as it is now (running or paused).
+                    if (await store.MarkAnsweringAsync(current.Id, power == VmPowerState.Paused ? InstanceState.Suspended : InstanceState.Running) is { } back)
+                    {
+                        logger.LogInformation("Instance {Id}: its host answers again; the VM is re-attached ({State})", current.Id, back.State);
+                        Publish(back);
+                    }
                     continue;
                 }
                 if (power != VmPowerState.Off)
@@ -399,7 +420,9 @@ internal sealed partial class InstanceLifecycle
                 await CleanUpAsync(current, ct);
                 // A QEMU that exited on its own (after a panic, or a crash) leaves its last words on the console.
                 var reason = consoles.PanicReason(current.Id, panicked: false)
-                    ?? "the VM stopped running outside the server's control (powered off from inside, or crashed)" + ConsoleTail(current.Id);
+                    ?? (current.StateValue == InstanceState.Unknown
+                        ? "the VM stopped running while its host did not answer (the host answers again, and the VM is gone)"
+                        : "the VM stopped running outside the server's control (powered off from inside, or crashed)") + ConsoleTail(current.Id);
                 await FailAsync(current.Id, current.StateValue, reason);
             }
             finally
@@ -410,6 +433,36 @@ internal sealed partial class InstanceLifecycle
     }
 
     HashSet<long> _strandedLastPass = [];
+
+    // Since when each VM has not answered (QMP timed out, or its node did not answer once), for Compute:UnknownAfterSeconds.
+    readonly System.Collections.Concurrent.ConcurrentDictionary<long, DateTimeOffset> _silentSince = new();
+
+    /// <summary>RUNNING or SUSPENDED → UNKNOWN with the reason (an UNKNOWN one gets the newer reason); capacity and quota stay held.</summary>
+    async Task MarkUnknownAsync(InstanceRow row, string reason)
+    {
+        if (row.FailureReason == "monitor: " + reason) return;
+        if (await store.MarkUnknownAsync(row.Id, reason) is not { } unknown) return;
+        if (row.StateValue != InstanceState.Unknown) logger.LogWarning("Instance {Id}: state UNKNOWN: {Reason}", row.Id, reason);
+        Publish(unknown);
+    }
+
+    /// <summary>
+    /// The VM did not answer this pass: a warning while it is silent for less than Compute:UnknownAfterSeconds, UNKNOWN
+    /// after that (an UNKNOWN instance stays so).
+    /// </summary>
+    async Task SilentAsync(InstanceRow row, string what)
+    {
+        var now = DateTimeOffset.UtcNow;
+        var silent = now - _silentSince.GetOrAdd(row.Id, now);
+        if (row.StateValue == InstanceState.Unknown || silent >= TimeSpan.FromSeconds(compute.UnknownAfterSeconds))
+        {
+            await MarkUnknownAsync(row, $"{what}; silent for {compute.UnknownAfterSeconds} s or more (Compute:UnknownAfterSeconds)");
+            return;
+        }
+        if (await store.SetMonitorWarningAsync(row.Id,
+                $"{what}, so the instance stays {row.State}, is checked again every {compute.MonitorIntervalSeconds} s and shows UNKNOWN if it is still silent after {compute.UnknownAfterSeconds} s") is { } warned)
+            Publish(warned);
+    }
 
     /// <summary>
     /// A deployment or EPILOG whose own failure path could not be written (the store refused writes: disk full) leaves its

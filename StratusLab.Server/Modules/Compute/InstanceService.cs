@@ -8,8 +8,23 @@ namespace StratusLab.Server.Modules.Compute;
 
 /// <summary>Compute's application service (see <see cref="IInstances"/>): the one place front doors reach instances through.</summary>
 internal sealed class InstanceService(InstanceRequests requests, ComputeStore store, InstanceViews views, InstanceLifecycle lifecycle,
-    ConsoleLogs consoles, Scheduling.Contracts.ISchedulerSignal scheduler, IFreeSpaceGuard space, InstanceEvents events) : IInstances
+    ConsoleLogs consoles, Scheduling.Contracts.ISchedulerSignal scheduler, IFreeSpaceGuard space, InstanceEvents events,
+    Scheduling.Contracts.IScheduler placement, Scheduling.Contracts.IHostInventory hosts) : IInstances
 {
+    public async Task<HostEvacuation> EvacuateHostAsync(Caller caller, string host, CancellationToken ct = default)
+    {
+        if (!caller.IsAdmin) throw new ForbiddenException("Only administrators may evacuate a host.");
+        var known = (await hosts.ListAsync(ct)).FirstOrDefault(h => string.Equals(h.Name, host, StringComparison.OrdinalIgnoreCase))
+            ?? throw new NotFoundException($"Host '{Validate.Trim(host)}'");
+        // Drained first, so nothing new lands there while its instances leave.
+        await hosts.SetEnabledAsync(known.Name, false, ct);
+        var results = new List<EvacuatedInstance>();
+        foreach (var row in (await store.ListAsync(null, null)).Where(r => string.Equals(r.Host, known.Name, StringComparison.OrdinalIgnoreCase)))
+            if (await lifecycle.EvacuateAsync(row.Id, known.Name, placement, ct) is { } result)
+                results.Add(result);
+        return new HostEvacuation(known.Name, results);
+    }
+
     public async IAsyncEnumerable<InstanceChange> WatchAsync(Caller caller, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default)
     {
         using var subscription = events.Subscribe();

@@ -20,6 +20,8 @@ internal static class InstanceStateMachine
         [InstanceState.Epilog] = [],
         [InstanceState.Done] = [],
         [InstanceState.Failed] = [InstanceAction.Terminate],
+        // Nothing can reach the VM; only terminate (or wait, or evacuate the host) makes sense.
+        [InstanceState.Unknown] = [InstanceAction.Terminate],
     };
 
     public static IReadOnlyList<InstanceAction> AllowedActions(InstanceState state) => Allowed[state];
@@ -28,7 +30,7 @@ internal static class InstanceStateMachine
 
     /// <summary>States in which the hypervisor may have a VM for the instance.</summary>
     public static bool MayHaveVm(InstanceState state) =>
-        state is InstanceState.Boot or InstanceState.Running or InstanceState.Shutdown or InstanceState.Suspended;
+        state is InstanceState.Boot or InstanceState.Running or InstanceState.Shutdown or InstanceState.Suspended or InstanceState.Unknown;
 
     public static bool IsFinal(InstanceState state) => state is InstanceState.Done;
 

@@ -37,10 +37,14 @@ internal sealed partial class Ec2Actions
         Register("DescribeTags", DescribeTags);
     }
 
+    /// <summary>
+    /// EC2's instance state from ours. UNKNOWN (its host does not answer) stays "running", as EC2 shows an instance on a
+    /// failing host, with its system status check "impaired" (DescribeInstanceStatus).
+    /// </summary>
     public static (int Code, string Name) StateOf(string state) => state switch
     {
         "PENDING" or "PROLOG" or "BOOT" => (0, "pending"),
-        "RUNNING" => (16, "running"),
+        "RUNNING" or "UNKNOWN" => (16, "running"),
         "SHUTDOWN" or "EPILOG" => (32, "shutting-down"),
         "DONE" or "FAILED" => (48, "terminated"),
         _ => (80, "stopped"),
@@ -183,15 +187,17 @@ internal sealed partial class Ec2Actions
         var ids = request.List("InstanceId");
         var (max, offset) = Ec2NetworkingShapes.Paging(request, "instances", ids.Count > 0 ? "InstanceIds" : null);
         var all = request.Bool("IncludeAllInstances") ?? false;
-        var views = (await VisibleInstancesAsync(request, ids, ct)).Where(v => all || v.State == "RUNNING").ToList();
+        var views = (await VisibleInstancesAsync(request, ids, ct)).Where(v => all || v.State is "RUNNING" or "UNKNOWN").ToList();
         var filters = request.Filters();
         var awsIds = await _ec2Store.IdsForAsync(Ec2Kind.Instance, views.Select(v => NativeOf(v.Id)).ToList());
-        string Health(InstanceView v) => v.State != "RUNNING" ? "not-applicable" : v.Ready ? "ok" : v.NotReady ? "impaired" : "initializing";
+        string Health(InstanceView v) => v.State == "UNKNOWN" ? "impaired" : v.State != "RUNNING" ? "not-applicable" : v.Ready ? "ok" : v.NotReady ? "impaired" : "initializing";
+        string SystemHealth(InstanceView v) => v.State switch { "RUNNING" => "ok", "UNKNOWN" => "impaired", _ => "not-applicable" };
         var selected = views.Where(v => filters.All(f => Ec2NetworkingShapes.Matches(f, null, name => name switch
         {
             "instance-state-name" => [StateOf(v.State).Name],
             "instance-state-code" => [StateOf(v.State).Code.ToString(CultureInfo.InvariantCulture)],
-            "instance-status.status" or "system-status.status" => [Health(v)],
+            "instance-status.status" => [Health(v)],
+            "system-status.status" => [SystemHealth(v)],
             "availability-zone" => [_options.Zone],
             _ => null,
         }))).ToList();
@@ -201,8 +207,8 @@ internal sealed partial class Ec2Actions
             Set("instanceStatusSet", page.Select(v => Item(
                 E("instanceId", awsIds[NativeOf(v.Id)]), E("availabilityZone", _options.Zone),
                 new XElement(Ns + "instanceState", E("code", StateOf(v.State).Code), E("name", StateOf(v.State).Name)),
-                new XElement(Ns + "systemStatus", E("status", v.State == "RUNNING" ? "ok" : "not-applicable"),
-                    Set("details", [Item(E("name", "reachability"), E("status", v.State == "RUNNING" ? "passed" : "not-applicable"))])),
+                new XElement(Ns + "systemStatus", E("status", SystemHealth(v)),
+                    Set("details", [Item(E("name", "reachability"), E("status", SystemHealth(v) switch { "ok" => "passed", "impaired" => "failed", _ => "not-applicable" }))])),
                 new XElement(Ns + "instanceStatus", E("status", Health(v)),
                     Set("details", [Item(E("name", "reachability"), E("status", Health(v) switch { "ok" => "passed", "impaired" => "failed", "initializing" => "initializing", _ => "not-applicable" }))]))))),
             .. Ec2NetworkingShapes.NextToken(Ns, offset + page.Count, selected.Count),

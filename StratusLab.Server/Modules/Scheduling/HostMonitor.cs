@@ -53,4 +53,6 @@ internal sealed class HostInventory(SchedulingStore store) : IHostInventory
     public async Task<IReadOnlyList<HostSummary>> ListAsync(CancellationToken ct = default) =>
         (await store.ListHostsAsync()).Select(h => new HostSummary(h.Name, h.Driver, h.Enabled, h.Cpus, h.MemoryMib, h.AllocatedCpus,
             h.AllocatedMemoryMib, h.RunningVms, h.CpuUsage, h.MemoryUsedMib, h.MonitoredAt, h.IsLocal)).ToList();
+
+    public Task<bool> SetEnabledAsync(string host, bool enabled, CancellationToken ct = default) => store.SetEnabledAsync(host, enabled);
 }

@@ -53,4 +53,10 @@ internal sealed class PlacementRules(SchedulingStore store, SchedulerSignal sign
     {
         if (await store.ReleaseAsync(instanceId) > 0) signal.Wake();
     }
+
+    public async Task MoveAsync(long instanceId, string host, CancellationToken ct = default)
+    {
+        await store.MoveAllocationAsync(instanceId, host);
+        signal.Wake();
+    }
 }

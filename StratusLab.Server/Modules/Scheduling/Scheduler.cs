@@ -72,6 +72,16 @@ internal sealed class Scheduler(SchedulingStore store, SchedulingOptions options
         return answers;
     }
 
+    public async Task<SchedulingDecision> RelocateAsync(SchedulingRequest request, string fromHost, CancellationToken ct = default)
+    {
+        var (requirements, policy) = Parse(request.Requirements, request.Policy ?? options.Policy);
+        var decision = await store.RelocateAsync(new PlacementRequest(request.InstanceId, request.Cpu, request.MemoryMiB, requirements, request.Requirements, policy), fromHost);
+        if (decision.Host is not { } host) return new SchedulingDecision(request.InstanceId, null, null, "no other host fits: " + decision.Message, GiveUp: false);
+        var driver = (await store.FindHostAsync(host))?.Driver ?? throw new InvalidOperationException($"host {host} vanished");
+        logger.LogInformation("Instance {Id}: its capacity moves from host {From} to {To}", request.InstanceId, fromHost, host);
+        return new SchedulingDecision(request.InstanceId, host, driver, null, GiveUp: false);
+    }
+
     (Expr?, Policy) Parse(string? requirements, string policy)
     {
         var key = requirements + "\n" + policy;

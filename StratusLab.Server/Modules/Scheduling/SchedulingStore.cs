@@ -176,6 +176,31 @@ internal sealed class SchedulingStore(Store store)
             return decisions;
         });
 
+    /// <summary>
+    /// Moves an instance's allocation off <paramref name="fromHost"/> to the host <see cref="Placement.Choose"/> picks among
+    /// the others, in one write transaction (so no placement races it); the allocation stays when none fits.
+    /// </summary>
+    public Task<PlacementDecision> RelocateAsync(PlacementRequest request, string fromHost) =>
+        store.WriteAsync(async (c, tx) =>
+        {
+            var hosts = (await ListHostsAsync(c, tx)).Where(h => !string.Equals(h.Name, fromHost, StringComparison.OrdinalIgnoreCase)).Select(h => h.ToState());
+            var decision = Placement.Choose(request, hosts);
+            if (decision.Host is null) return decision;
+            var moved = await c.ExecuteAsync("UPDATE sched_allocations SET host = @host WHERE instance_id = @id",
+                new { id = request.InstanceId, host = decision.Host }, tx);
+            if (moved == 0)
+                await c.ExecuteAsync("""
+                    INSERT INTO sched_allocations (instance_id, host, cpus, memory_mib, created_at) VALUES (@id, @host, @cpu, @memory, @now)
+                    """, new { id = request.InstanceId, host = decision.Host, cpu = request.Cpu, memory = request.MemoryMiB, now = DateTimeOffset.UtcNow }, tx);
+            return decision;
+        });
+
+    public async Task MoveAllocationAsync(long instanceId, string host)
+    {
+        await using var connection = await store.OpenAsync();
+        await connection.ExecuteAsync("UPDATE sched_allocations SET host = @host WHERE instance_id = @instanceId", new { instanceId, host });
+    }
+
     public async Task<int> ReleaseAsync(long instanceId)
     {
         await using var connection = await store.OpenAsync();

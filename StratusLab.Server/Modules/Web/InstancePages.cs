@@ -13,7 +13,7 @@ namespace StratusLab.Server.Modules.Web;
 /// <summary>Instances: the list (live through server-sent events), the launch form, an instance's page with its console and actions.</summary>
 internal static class InstancePages
 {
-    static readonly string[] States = ["PENDING", "PROLOG", "BOOT", "RUNNING", "SHUTDOWN", "STOPPED", "SUSPENDED", "EPILOG", "DONE", "FAILED"];
+    static readonly string[] States = ["PENDING", "PROLOG", "BOOT", "RUNNING", "SHUTDOWN", "STOPPED", "SUSPENDED", "EPILOG", "DONE", "FAILED", "UNKNOWN"];
 
     public static void Map(RouteGroupBuilder pages)
     {

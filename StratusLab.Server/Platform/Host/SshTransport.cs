@@ -84,8 +84,9 @@ public sealed class SshTransport(ICommandRunner runner, ServerOptions options)
         a.Length > 0 && a.All(c => char.IsAsciiLetterOrDigit(c) || "-_./=:,@+%".Contains(c)) ? a : "'" + a.Replace("'", "'\\''") + "'";
 
     /// <summary>
-    /// Runs <paramref name="remote"/> on the node. Throws <see cref="SshFailure"/> when ssh itself failed (node down,
-    /// key refused, host key changed), and <see cref="ToolFailedException"/> when the remote command exited non-zero.
+    /// Runs <paramref name="remote"/> on the node. Throws <see cref="SshFailure"/> when ssh itself failed (exit code 255: node
+    /// down, connection lost, key refused, host key changed), and <see cref="ToolFailedException"/> when the remote command
+    /// exited non-zero (the commands run here never exit 255 themselves).
     /// </summary>
     public async Task<ToolResult> RunAsync(SshTarget target, IReadOnlyList<string> remote, TimeSpan timeout, CancellationToken ct = default,
         string? standardInput = null, IReadOnlyList<int>? acceptedExitCodes = null)
@@ -96,8 +97,11 @@ public sealed class SshTransport(ICommandRunner runner, ServerOptions options)
         {
             return await runner.RunAsync(command, ct);
         }
-        catch (ToolFailedException e) when (e.ExitCode == SshErrorExitCode && Classify(e.StandardError) is { } kind)
+        catch (ToolFailedException e) when (e.ExitCode == SshErrorExitCode)
         {
+            // 255 is ssh's own failure; with no message it is a session whose control master just lost its connection (the
+            // node went away mid-command), which is "not answering", not a failure of the remote command.
+            var kind = Classify(e.StandardError) ?? SshFailureKind.Unreachable;
             throw new SshFailure(kind, Explain(kind, target, e.StandardError), e);
         }
         catch (ToolTimeoutException e)

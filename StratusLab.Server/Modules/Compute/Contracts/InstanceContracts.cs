@@ -2,8 +2,12 @@ using StratusLab.Server.Modules.Identity.Contracts;
 
 namespace StratusLab.Server.Modules.Compute.Contracts;
 
-/// <summary>The lifecycle states of an instance (see API.md).</summary>
-public enum InstanceState { Pending, Prolog, Boot, Running, Shutdown, Stopped, Suspended, Epilog, Done, Failed }
+/// <summary>
+/// The lifecycle states of an instance (see API.md). <see cref="Unknown"/>: a RUNNING or SUSPENDED VM whose host does not
+/// answer (an SSH node in ERROR after its missed probes, or QEMU silent past Compute:UnknownAfterSeconds); its capacity
+/// stays held, and it goes back to RUNNING or SUSPENDED when the host answers, or FAILED when the VM turns out gone.
+/// </summary>
+public enum InstanceState { Pending, Prolog, Boot, Running, Shutdown, Stopped, Suspended, Epilog, Done, Failed, Unknown }
 
 /// <summary>A forwarded port as the API shows it.</summary>
 public sealed record PortForwardView(int GuestPort, string HostAddress, int HostPort, string Protocol);
@@ -139,4 +143,22 @@ public interface IInstances
 
     /// <summary>The user data the instance was launched with (null when none), for a caller who may see the instance (else NotFound).</summary>
     Task<string?> UserDataAsync(Caller caller, long id, CancellationToken ct = default);
+
+    /// <summary>
+    /// Admins: drains <paramref name="host"/> (it takes no new instances) and moves each of its instances to another host
+    /// the scheduler chooses: a RUNNING or SUSPENDED one is stopped there and started on the new host from its boot disk, a
+    /// STOPPED one just moves; one that cannot move (its host does not answer, it is between states, no other host fits)
+    /// stays as it was, with the reason in the answer.
+    /// </summary>
+    Task<HostEvacuation> EvacuateHostAsync(Caller caller, string host, CancellationToken ct = default);
 }
+
+/// <summary>What evacuating a host did: one line per instance that was on it.</summary>
+public sealed record HostEvacuation(string Host, IReadOnlyList<EvacuatedInstance> Instances)
+{
+    public int Moved => Instances.Count(i => i.MovedTo is not null);
+    public int Refused => Instances.Count(i => i.MovedTo is null);
+}
+
+/// <summary>One instance of an evacuated host: where it went (and its state there), or why it stayed.</summary>
+public sealed record EvacuatedInstance(long Id, string Name, string StateBefore, string State, string? MovedTo, string? Reason);

@@ -48,8 +48,15 @@ internal enum VmPowerState { Running, Paused, Off, Panicked, Unresponsive }
 /// <summary>A driver action failed; the message is the hypervisor's own error text.</summary>
 internal class HypervisorException(string message, Exception? inner = null) : Exception(message, inner);
 
-/// <summary>The VM's host does not answer (an SSH node in ERROR): whether the VM runs is unknown; the message says why.</summary>
-internal sealed class VmStateUnknownException(string message, Exception? inner = null) : HypervisorException(message, inner);
+/// <summary>
+/// The VM's host does not answer: whether the VM runs is unknown; the message says why. <see cref="HostDown"/>: the host is
+/// known to be down (an SSH node in ERROR after its missed probes), so the instance is UNKNOWN at once; otherwise it is one
+/// silent answer, counted towards Compute:UnknownAfterSeconds.
+/// </summary>
+internal sealed class VmStateUnknownException(string message, Exception? inner = null, bool hostDown = true) : HypervisorException(message, inner)
+{
+    public bool HostDown { get; } = hostDown;
+}
 /// <summary>What a driver needs to read a VM's counters besides its reference (the simulated driver derives them from these).</summary>
 internal sealed record VmStatsRequest(long Cpu, long MemoryMiB, DateTimeOffset? StartedAt);
 

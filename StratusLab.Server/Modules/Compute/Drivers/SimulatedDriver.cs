@@ -17,6 +17,13 @@ internal sealed class SimulatedDriver(ComputeStore store, SimulatedFaults faults
 
     async Task ActAsync(string action, long instanceId, CancellationToken ct)
     {
+        if (faults.IsDown((await store.GetAsync(instanceId))?.Host))
+        {
+            var host = (await store.GetAsync(instanceId))?.Host;
+            if (action == "query")
+                throw new VmStateUnknownException($"simulated host {host} does not answer (outage); the VM is re-attached if it still runs when the host answers again");
+            throw new HypervisorException($"simulated host {host} does not answer (outage)");
+        }
         var fault = faults.Take(action, instanceId);
         if (fault is { Mode: "hang" }) await Task.Delay(Timeout.Infinite, ct);
         var delay = fault is { Mode: "delay" } ? fault.DelayMs : options.SimulatedDelayMs;
@@ -37,6 +44,11 @@ internal sealed class SimulatedDriver(ComputeStore store, SimulatedFaults faults
 
     public async Task<VmPowerState> QueryAsync(VmRef vm, CancellationToken ct)
     {
+        if (faults.Peek("query", vm.InstanceId) is { Mode: "silent" } && await store.GetSimulatedVmAsync(vm.InstanceId) is not null)
+        {
+            faults.Take("query", vm.InstanceId);
+            return VmPowerState.Unresponsive;
+        }
         await ActAsync("query", vm.InstanceId, ct);
         return await store.GetSimulatedVmAsync(vm.InstanceId) switch
         {

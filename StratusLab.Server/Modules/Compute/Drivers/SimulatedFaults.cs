@@ -15,7 +15,8 @@ internal sealed record SimulatedFault(string Id, string Action, string Mode, int
 internal sealed class SimulatedFaults
 {
     public static readonly string[] Actions = ["prolog", "start", "shutdown", "kill", "pause", "resume", "reset", "query", "attach", "detach"];
-    public static readonly string[] Modes = ["fail", "delay", "hang"];
+    /// <summary>silent (query only): the VM is there but does not answer, as a wedged QEMU whose QMP times out.</summary>
+    public static readonly string[] Modes = ["fail", "delay", "hang", "silent"];
 
     readonly object _lock = new();
     readonly List<SimulatedFault> _faults = [];
@@ -33,6 +34,26 @@ internal sealed class SimulatedFaults
     public bool Remove(string id) { lock (_lock) return _faults.RemoveAll(f => f.Id == id) > 0; }
 
     public void Clear() { lock (_lock) _faults.Clear(); }
+
+    readonly HashSet<string> _down = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>A simulated host outage: its VMs' state cannot be read (UNKNOWN) and no action reaches them until it ends.</summary>
+    public void SetDown(string host, bool down)
+    {
+        lock (_lock) { if (down) _down.Add(host); else _down.Remove(host); }
+    }
+
+    public bool IsDown(string? host)
+    {
+        if (host is null) return false;
+        lock (_lock) return _down.Contains(host);
+    }
+
+    /// <summary>The fault that would fire for this action now, if any (consumes nothing).</summary>
+    public SimulatedFault? Peek(string action, long instanceId)
+    {
+        lock (_lock) return _faults.FirstOrDefault(f => f.Action == action && (f.InstanceId is null || f.InstanceId == instanceId));
+    }
 
     /// <summary>The fault that fires for this action now, if any (consumes one of its times).</summary>
     public SimulatedFault? Take(string action, long instanceId)

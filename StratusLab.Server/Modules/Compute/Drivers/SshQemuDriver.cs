@@ -147,7 +147,7 @@ internal sealed class SshQemuDriver(SshTransport ssh, ICommandRunner runner, INo
     {
         var node = await NodeOfAsync(vm.InstanceId, ct);
         if (node.State != "OK" && node.MissedProbes > 0)
-            throw new VmStateUnknownException($"state UNKNOWN: node {node.Name} is in ERROR ({node.Reason}); the VM is re-attached if it still runs when the node answers again");
+            throw new VmStateUnknownException($"node {node.Name} is in ERROR ({node.Reason}); the VM is re-attached if it still runs when the node answers again");
         // The console comes back on every pass, whether or not QMP answers this time (it does not need QMP).
         await CopyConsoleAsync(node, vm.InstanceId, ct);
         try
@@ -165,7 +165,7 @@ internal sealed class SshQemuDriver(SshTransport ssh, ICommandRunner runner, INo
             try { return await IsRunningOnNodeAsync(node, vm, ct) ? VmPowerState.Running : VmPowerState.Off; }
             catch (HypervisorException unreachable) when (unreachable.InnerException is SshFailure)
             {
-                throw new VmStateUnknownException($"state UNKNOWN: node {node.Name} does not answer ({unreachable.InnerException.Message})", unreachable);
+                throw new VmStateUnknownException($"node {node.Name} does not answer ({unreachable.InnerException.Message})", unreachable, hostDown: false);
             }
         }
     }
@@ -257,6 +257,8 @@ internal sealed class SshQemuDriver(SshTransport ssh, ICommandRunner runner, INo
             var result = await ssh.RunAsync(node.Ssh, ["sh", "-c", ConsoleScript, "sh", known ? offset.ToString(CultureInfo.InvariantCulture) : "end", log, max], CommandTimeout, ct);
             var output = result.StandardOutput;
             var newline = output.IndexOf('\n', StringComparison.Ordinal);
+            logger.LogDebug("Instance {Id}: console copy from node {Node} at offset {Offset}: exit {Exit} in {Ms} ms, {Bytes} bytes out, stderr '{Stderr}'",
+                instanceId, node.Name, known ? offset : -1, result.ExitCode, (long)result.Duration.TotalMilliseconds, output.Length, result.StandardError.Trim());
             if (newline < 0 || !long.TryParse(output[..newline], NumberStyles.Integer, CultureInfo.InvariantCulture, out var size)) return;
             if (!known) { _consoleOffsets.TryAdd(instanceId, size); return; }
             var text = output[(newline + 1)..];

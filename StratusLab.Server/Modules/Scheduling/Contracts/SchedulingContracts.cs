@@ -35,6 +35,13 @@ public interface IScheduler
     /// Two concurrent calls can never over-commit a host.
     /// </summary>
     Task<IReadOnlyList<SchedulingDecision>> PlaceAsync(IReadOnlyList<SchedulingRequest> requests, CancellationToken ct = default);
+
+    /// <summary>
+    /// Moves the capacity an instance holds on <paramref name="fromHost"/> to another host chosen as for a new placement
+    /// (its requirements and policy apply; <paramref name="fromHost"/> is never chosen), in one write. The decision names
+    /// the new host, or says why none fits; then the capacity stays where it was.
+    /// </summary>
+    Task<SchedulingDecision> RelocateAsync(SchedulingRequest request, string fromHost, CancellationToken ct = default);
 }
 
 /// <summary>Host capacity held by instances from placement until they end.</summary>
@@ -42,6 +49,9 @@ public interface IHostAllocations
 {
     /// <summary>Gives an instance's capacity back (it ended, failed or was never started); wakes the scheduler.</summary>
     Task ReleaseAsync(long instanceId, CancellationToken ct = default);
+
+    /// <summary>Puts an instance's capacity back on <paramref name="host"/> (undoes a relocation whose move could not be made).</summary>
+    Task MoveAsync(long instanceId, string host, CancellationToken ct = default);
 }
 
 /// <summary>Checks what an instance request asks of placement, before anything is written.</summary>
@@ -63,6 +73,9 @@ public sealed record HostSummary(
 public interface IHostInventory
 {
     Task<IReadOnlyList<HostSummary>> ListAsync(CancellationToken ct = default);
+
+    /// <summary>Drains a host (no new instances) or lets it take instances again; false when there is no such host.</summary>
+    Task<bool> SetEnabledAsync(string host, bool enabled, CancellationToken ct = default);
 }
 
 /// <summary>Why a request can never be placed: <see cref="Resource"/> is "cpu", "memory", "count" or "hosts".</summary>

@@ -144,11 +144,15 @@ public class GuestConsoleApiTests
         Assert.That(created["instanceType"]!.GetValue<string>(), Is.EqualTo("t1.micro"), "the smallest type with 512 MiB or more");
         Assert.That(created["memoryMiB"]!.GetValue<long>(), Is.EqualTo(512));
         Assert.That(created["loginUser"]!.GetValue<string>(), Is.EqualTo("debian"), "connect-instance logs in as the image's default user");
+        Assert.That(created["contextMethod"]!.GetValue<string>(), Is.EqualTo("nocloud"), "with no method in the request, the image's declared one");
+        var overridden = await InstanceApiTests.CreateAsync(http, new { image = "needs-512", contextMethod = "opennebula" });
+        Assert.That(overridden["contextMethod"]!.GetValue<string>(), Is.EqualTo("opennebula"), "the request's method wins over the image's");
 
         var plain = await InstanceApiTests.CreateAsync(http, new { });
         Assert.That(plain["instanceType"]!.GetValue<string>(), Is.EqualTo("t1.tiny"), "an image without requirements keeps the default type");
         Assert.That(plain["loginUser"], Is.Null);
-        foreach (var id in new[] { Id(created), Id(plain) }) await http.DeleteAsync($"/api/v1/instances/{id}");
+        Assert.That(plain["contextMethod"]!.GetValue<string>(), Is.EqualTo("opennebula"), "an image that declares no method gets the default");
+        foreach (var id in new[] { Id(created), Id(overridden), Id(plain) }) await http.DeleteAsync($"/api/v1/instances/{id}");
     }
 
     [Test, CancelAfter(60_000)]

@@ -76,6 +76,16 @@ public class GuestConsoleApiTests
         var bad = await (await owner.GetAsync($"/api/v1/instances/{id}/console?tail=ten")).Problem(400);
         Assert.That(bad["detail"]!.GetValue<string>(), Does.Contain("'tail' = 'ten'").And.Contain("like ?tail=50"));
         await (await owner.GetAsync($"/api/v1/instances/{id}/console?tail=0")).Problem(400);
+        // A client that accepts only text (the CLI, curl -H 'Accept: text/plain') still gets the reason, as problem+json.
+        using var asText = new HttpRequestMessage(HttpMethod.Get, $"/api/v1/instances/{id}/console?tail=ten");
+        asText.Headers.Accept.ParseAdd("text/plain");
+        using var textAnswer = await owner.SendAsync(asText);
+        Assert.That(textAnswer.Content.Headers.ContentType?.MediaType, Is.EqualTo("application/problem+json"));
+        Assert.That((await textAnswer.Problem(400))["detail"]!.GetValue<string>(), Does.Contain("'tail' = 'ten'"));
+        using var asStream = new HttpRequestMessage(HttpMethod.Get, $"/api/v1/instances/{id}/console?follow=true&tail=ten");
+        asStream.Headers.Accept.ParseAdd("text/event-stream");
+        using var streamAnswer = await owner.SendAsync(asStream);
+        Assert.That((await streamAnswer.Problem(400))["detail"]!.GetValue<string>(), Does.Contain("'tail' = 'ten'"));
 
         var hidden = await (await other.GetAsync($"/api/v1/instances/{id}/console")).Problem(404);
         Assert.That(hidden["detail"]!.GetValue<string>(), Does.Contain($"Instance {id}"));

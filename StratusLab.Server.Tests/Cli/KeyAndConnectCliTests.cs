@@ -91,6 +91,97 @@ public class KeyAndConnectCliTests
         Assert.That(remote.Code, Is.EqualTo(255));
     }
 
+    [Test, CancelAfter(90_000)]
+    public async Task Console_log_prints_the_log_its_tail_and_follows_it_until_the_instance_ends()
+    {
+        var run = await RunAsync("run-instance", "--name", "cli-console", "--json");
+        Assert.That(run.Code, Is.EqualTo(0), run.Err);
+        var id = JsonNode.Parse(run.Out)!["id"]!.GetValue<long>();
+        using var http = _server.Client();
+        Assert.That((await Modules.Compute.InstanceApiTests.WaitAsync(http, id, "RUNNING", 30))["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"));
+
+        var all = await RunAsync("console-log", id.ToString());
+        Assert.That(all.Code, Is.EqualTo(0), all.Err);
+        Assert.That(all.Out, Does.Contain("cli-console booted"));
+        var tail = await RunAsync("console-log", id.ToString(), "--tail", "1");
+        Assert.That(tail.Code, Is.EqualTo(0), tail.Err);
+        Assert.That(tail.Out.TrimEnd('\n').Split('\n'), Has.Length.EqualTo(1), "--tail 1 prints one line: " + tail.Out);
+        Assert.That(all.Out.TrimEnd('\n'), Does.EndWith(tail.Out.TrimEnd('\n')), "and it is the newest");
+        var bad = await RunAsync("console-log", id.ToString(), "--tail", "ten");
+        Assert.That(bad.Code, Is.Not.EqualTo(0));
+        Assert.That(bad.Err, Does.Contain("tail"));
+        var missing = await RunAsync("console-log", "999999");
+        Assert.That(missing.Code, Is.EqualTo(1));
+        Assert.That(missing.Err, Does.Contain("999999"));
+
+        // --follow keeps printing until the instance ends, then returns on its own.
+        var follow = RunAsync("console-log", id.ToString(), "--follow");
+        await Task.Delay(1500);
+        Assert.That(follow.IsCompleted, Is.False, "--follow waits for more lines while the instance runs");
+        Assert.That((await RunAsync("kill-instance", id.ToString())).Code, Is.EqualTo(0));
+        var followed = await follow.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.That(followed.Code, Is.EqualTo(0), followed.Err);
+        Assert.That(followed.Out, Does.Contain("cli-console booted").And.Contain("killed"), "the lines before and the ones written as it ended");
+    }
+
+    [Test, CancelAfter(90_000)]
+    public async Task A_launch_that_gets_no_key_warns_and_says_how_to_make_one()
+    {
+        // A separate process, with a HOME that has no ~/.ssh, as a user with no stored key pair.
+        var home = TempDir.Create("cli-home");
+        try
+        {
+            var token = await _server.CreateUserAsync("nokey" + Guid.NewGuid().ToString("N")[..6]);
+            var environment = new Dictionary<string, string?> { ["HOME"] = home, ["XDG_CONFIG_HOME"] = null, ["STRATUSLAB_TOKEN"] = null, ["STRATUSLAB_ENDPOINT"] = null };
+            async Task<(int Exit, string Out, string Err)> Cli(params string[] args) => await HostTools.RunAsync("dotnet",
+                [Platform.ServerProcessTests.BinaryPath(), .. args, "--endpoint", _server.BaseAddress.ToString(), "--token", token], TimeSpan.FromSeconds(60), environment);
+
+            var bare = await Cli("run-instance", "--name", "keyless");
+            Assert.That(bare.Exit, Is.EqualTo(0), bare.Err);
+            Assert.That(bare.Err, Does.Contain("warning: this instance gets no SSH key").And.Contain("ssh-keygen").And.Contain("key-import"));
+
+            var (_, publicKey) = await HostTools.SshKeyAsync(home);
+            var imported = await Cli("key-import", "default", Path.Combine(home, "id_ed25519.pub"));
+            Assert.That(imported.Exit, Is.EqualTo(0), imported.Err);
+            var keyed = await Cli("run-instance", "--name", "keyed", "--json");
+            Assert.That(keyed.Exit, Is.EqualTo(0), keyed.Err);
+            Assert.That(keyed.Err, Does.Not.Contain("warning"), "the default key pair is used, so no warning");
+            Assert.That(JsonNode.Parse(keyed.Out)!["keyName"]!.GetValue<string>(), Is.EqualTo("default"));
+            Assert.That(publicKey, Does.StartWith("ssh-ed25519 "));
+        }
+        finally
+        {
+            TempDir.Delete(home);
+        }
+    }
+
+    [Test, CancelAfter(60_000)]
+    public async Task Image_register_takes_what_the_image_needs_and_launches_follow_it()
+    {
+        var path = TestImages.CreateQcow2(Path.Combine(_server.DataDir, "cli-req"), "cli-req", "8M");
+        var name = "cli-req-" + Guid.NewGuid().ToString("N")[..6];
+        var registered = await RunAsync("image-register", name, path, "--min-memory", "512", "--min-cpu", "1", "--min-disk", "1",
+            "--default-user", "debian", "--context-method", "nocloud", "--os", "debian", "--json");
+        Assert.That(registered.Code, Is.EqualTo(0), registered.Err);
+        var needs = JsonNode.Parse(registered.Out)!["requirements"]!;
+        Assert.That(needs.ToJsonString(), Does.Contain("\"minMemoryMiB\":512").And.Contain("\"minCpu\":1").And.Contain("\"minDiskGiB\":1")
+            .And.Contain("\"defaultUser\":\"debian\"").And.Contain("\"contextMethod\":\"nocloud\"").And.Contain("\"os\":\"debian\""));
+
+        var small = await RunAsync("run-instance", name, "--type", "t1.tiny");
+        Assert.That(small.Code, Is.EqualTo(1));
+        Assert.That(small.Err, Does.Contain("128 MiB").And.Contain("512 MiB"));
+        var run = await RunAsync("run-instance", name, "--json");
+        Assert.That(run.Code, Is.EqualTo(0), run.Err);
+        var instance = JsonNode.Parse(run.Out)!;
+        Assert.That(instance["memoryMiB"]!.GetValue<long>(), Is.GreaterThanOrEqualTo(512));
+        Assert.That(instance["loginUser"]!.GetValue<string>(), Is.EqualTo("debian"));
+        Assert.That(instance["contextMethod"]!.GetValue<string>(), Is.EqualTo("nocloud"));
+        var bad = await RunAsync("image-register", name + "-x", path, "--context-method", "cloudstack");
+        Assert.That(bad.Code, Is.Not.EqualTo(0));
+        Assert.That(bad.Err, Does.Contain("cloudstack"));
+        Assert.That((await RunAsync("kill-instance", instance["id"]!.ToString())).Code, Is.EqualTo(0));
+    }
+
     [Test]
     public void The_ssh_command_uses_the_image_login_user_unless_one_is_given()
     {

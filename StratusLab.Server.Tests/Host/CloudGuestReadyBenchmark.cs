@@ -39,6 +39,9 @@ public class CloudGuestReadyBenchmark
         try
         {
             using var admin = server.Client();
+            // Registering copies and checks the ~450 MB image, and the waits below long-poll up to 300 s: on a loaded CI
+            // machine both outlast the client's default 60 s.
+            admin.Timeout = TimeSpan.FromMinutes(10);
             await (await admin.PostAsJsonAsync("/api/v1/images", new { name = "debian-cloudinit", path = image })).Json(201);
             // A first instance warms the image cache (the copy is not what is measured) and decides KVM or TCG.
             var warm = (await InstanceApiTests.CreateAsync(admin, new { image = "debian-cloudinit", cpu = 1, memoryMiB = 512, sshKeys = new[] { publicKey } }))["id"]!.GetValue<long>();

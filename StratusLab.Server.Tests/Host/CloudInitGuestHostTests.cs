@@ -34,7 +34,12 @@ public class CloudInitGuestHostTests
             ["Compute:ReadyProbeIntervalSeconds"] = "1",
         });
         _admin = _server.Client();
-        await (await _admin.PostAsJsonAsync("/api/v1/images", new { name = Image, path })).Json(201);
+        // Registering copies and checks the ~450 MB image: minutes on a loaded CI machine, more than the client's 60 s.
+        using (var slow = _server.Client())
+        {
+            slow.Timeout = TimeSpan.FromMinutes(10);
+            await (await slow.PostAsJsonAsync("/api/v1/images", new { name = Image, path })).Json(201);
+        }
         _keyDir = TempDir.Create("ssh");
         (_privateKey, var publicKey) = await HostTools.SshKeyAsync(_keyDir);
         await (await _admin.PostAsJsonAsync("/api/v1/keys", new { name = "test", publicKey })).Json(201);

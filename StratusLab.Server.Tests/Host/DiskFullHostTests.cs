@@ -12,6 +12,7 @@ namespace StratusLab.Server.Tests.Host;
 /// failure could not be written) finishes on its own once space is freed.
 /// </summary>
 [NonParallelizable]
+[Category("FaultInjection")] // the fault-injection tier: dotnet test --filter TestCategory=FaultInjection
 public class DiskFullHostTests
 {
     static readonly TimeSpan ToolTimeout = TimeSpan.FromSeconds(30);

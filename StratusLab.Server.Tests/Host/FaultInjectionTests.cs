@@ -14,6 +14,7 @@ namespace StratusLab.Server.Tests.Host;
 /// still serves (<see cref="SiteInvariants"/>). Trials are few and bounded; the seed is printed so a failure replays.
 /// </summary>
 [NonParallelizable]
+[Category("FaultInjection")] // the fault-injection tier: dotnet test --filter TestCategory=FaultInjection
 public class FaultInjectionTests
 {
     static readonly string[] Settled = ["RUNNING", "FAILED", "DONE"];

@@ -118,6 +118,13 @@ public class GuestConsoleHostTests
             Assert.That(received.ToString(), Does.Contain("answer-42"), "the guest's serial shell ran what was typed: " + received);
             await ws.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", timeout.Token);
 
+            // The same console from the command line: connect-instance --console with piped input (the shell is up by now).
+            var cli = await HostTools.RunAsync("bash", ["-c",
+                $"printf 'echo cli-$((6*7))\\n' | dotnet {Platform.ServerProcessTests.BinaryPath()} connect-instance {id} --console --endpoint {_server.BaseAddress} --token {_server.AdminToken}"],
+                TimeSpan.FromSeconds(60));
+            Assert.That(cli.Exit, Is.EqualTo(0), cli.Err);
+            Assert.That(cli.Out, Does.Contain("cli-42"), "connect-instance --console typed into the guest's shell and printed its answer: " + cli.Out + cli.Err);
+
             var other = await _server.CreateUserAsync("peeker" + Guid.NewGuid().ToString("N")[..6]);
             using var stranger = new ClientWebSocket();
             stranger.Options.SetRequestHeader("Authorization", "Bearer " + other);

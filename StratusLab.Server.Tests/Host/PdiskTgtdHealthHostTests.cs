@@ -12,6 +12,7 @@ namespace StratusLab.Server.Tests.Host;
 /// other servers share the default tgtd); the daemon and every target are removed at the end, even on failure.
 /// </summary>
 [NonParallelizable]
+[Category("FaultInjection")] // the fault-injection tier: dotnet test --filter TestCategory=FaultInjection
 public class PdiskTgtdHealthHostTests
 {
     /// <summary>A tgtd of the test's own: tgtd/tgtadm --control-port N, portal 127.0.0.1:P.</summary>

@@ -137,7 +137,7 @@ public class QemuHostTests
         Assert.That(HostTools.QemuProcesses(vmDir), Is.Empty, "the QEMU is found by its pidfile and name, and killed");
     }
 
-    [Test, CancelAfter(240_000)]
+    [Test, CancelAfter(240_000), Category("FaultInjection")]
     public async Task A_frozen_qemu_does_not_stop_the_server_and_the_vm_monitor_keeps_watching()
     {
         var id = (await InstanceApiTests.CreateAsync(_admin, new { name = "frozen" }))["id"]!.GetValue<long>();

@@ -8,6 +8,7 @@ namespace StratusLab.Server.Tests.Host;
 
 /// <summary>kill -9 the real server while a real VM runs: after a restart the VM is still RUNNING and can be shut down.</summary>
 [NonParallelizable]
+[Category("FaultInjection")] // the fault-injection tier: dotnet test --filter TestCategory=FaultInjection
 public class ServerCrashTests
 {
     [Test, CancelAfter(300_000)]

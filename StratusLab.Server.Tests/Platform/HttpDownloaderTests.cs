@@ -64,6 +64,16 @@ public class HttpDownloaderTests
     }
 
     [Test]
+    public void A_size_other_than_the_declared_one_is_wrong_data_and_nothing_is_kept()
+    {
+        var url = _server.Add("c.raw", RandomNumberGenerator.GetBytes(1000));
+        var error = Assert.ThrowsAsync<DownloadFailedException>(() => DownloadAsync(url, bytes: 1024));
+        Assert.That(error!.Failure, Is.EqualTo(DownloadFailure.SizeMismatch));
+        Assert.That(error.Message, Does.Contain("expected 1024 bytes, received 1000"));
+        Assert.That(File.Exists(Path.Combine(_dir, "x.img")), Is.False, "nothing is cached");
+    }
+
+    [Test]
     public void A_redirect_to_another_scheme_is_refused()
     {
         var error = Assert.ThrowsAsync<DownloadFailedException>(() => DownloadAsync(_server.Url("to-ftp")));

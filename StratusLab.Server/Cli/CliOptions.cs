@@ -35,7 +35,7 @@ public static class CliOptions
         new("--key-name", null, "a stored key pair (see describe-keys) whose public key the guest gets", "your default key pair", "keyName"),
         new("--user-data", null, "a cloud-init user-data file (#cloud-config, a #! script, MIME multipart), '-' for stdin", null, "userData"),
         new("--hostname", null, "the guest's host name", "the instance name", "hostname"),
-        new("--context-method", null, "how the guest is contextualised: opennebula (CONTEXT CD) or nocloud (cidata seed)", "opennebula", "contextMethod"),
+        new("--context-method", null, "how the guest is contextualised: opennebula (CONTEXT CD) or nocloud (cidata seed)", "the image's, else opennebula", "contextMethod"),
         new("--ready-port", null, "a guest TCP port whose answer marks the instance ready", null, "readyPort"),
         new("--ready-timeout", null, "seconds after RUNNING within which the guest must become ready", "the server's Compute:ReadyTimeoutSeconds", "readyTimeoutSeconds"),
         new("--network", null, "a network: one NIC on it per --network (repeatable); for create-network: the network address", "one NIC on the 'default' user-mode network", "networks", "network"),

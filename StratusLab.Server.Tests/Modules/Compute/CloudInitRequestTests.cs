@@ -154,6 +154,90 @@ public class CloudInitRequestTests
         Assert.That(script, Does.Contain($"VMID='{uid2}'").And.Contain($"SSH_PUBLIC_KEY='{KeyB}'").And.Contain("NETWORK='YES'"));
     }
 
+    [Test, CancelAfter(120_000)]
+    public async Task A_ready_port_marks_the_instance_ready_only_once_its_service_answers_through_the_pat_forward()
+    {
+        using var http = await UserAsync("port");
+        await (await http.PostAsJsonAsync("/api/v1/instances", new { readyPort = 0 })).Problem(400);
+        var created = await InstanceApiTests.CreateAsync(http, new { name = "svc", readyPort = 8080, forwardPorts = new[] { 8080 } });
+        Assert.That(created["readyPort"]!.GetValue<int>(), Is.EqualTo(8080));
+        var id = created["id"]!.GetValue<long>();
+        var running = await InstanceApiTests.WaitAsync(http, id, "RUNNING", 60);
+        Assert.That(running["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"), running.ToJsonString());
+        var forward = running["portForwards"]!.AsArray().First(f => f!["guestPort"]!.GetValue<int>() == 8080)!;
+        var hostPort = forward["hostPort"]!.GetValue<int>();
+
+        // A simulated VM has no QEMU holding its PAT port: the test plays the forward. First a forward that accepts but
+        // whose service says nothing (QEMU accepts on the guest's behalf even when nothing listens inside): not ready.
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, hostPort);
+        listener.Start();
+        var answer = false;
+        using var stop = new CancellationTokenSource();
+        var serving = Task.Run(async () =>
+        {
+            var held = new List<System.Net.Sockets.TcpClient>();
+            try
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    var client = await listener.AcceptTcpClientAsync(stop.Token);
+                    held.Add(client);
+                    if (!Volatile.Read(ref answer)) continue;
+                    var stream = client.GetStream();
+                    var buffer = new byte[64];
+                    // An HTTP-like service: it answers once it was sent something (the probe's blank line).
+                    _ = await stream.ReadAsync(buffer, stop.Token);
+                    await stream.WriteAsync("HTTP/1.0 200 OK\r\n\r\n"u8.ToArray(), stop.Token);
+                }
+            }
+            catch (OperationCanceledException) { }
+            finally { foreach (var c in held) c.Dispose(); }
+        });
+        try
+        {
+            // Three probe passes (2 s apart, each waiting up to 3 s for an answer).
+            await Task.Delay(TimeSpan.FromSeconds(10));
+            var silent = await (await http.GetAsync($"/api/v1/instances/{id}")).Json(200);
+            Assert.That(silent["ready"]!.GetValue<bool>(), Is.False, "an accepted connection with no answer is not a service: " + silent.ToJsonString());
+
+            Volatile.Write(ref answer, true);
+            var ready = await InstanceApiTests.WaitAsync(http, id, "ready", 30);
+            Assert.That(ready["ready"]!.GetValue<bool>(), Is.True, ready.ToJsonString());
+            Assert.That(ready["readySource"]!.GetValue<string>(), Is.EqualTo("port"));
+            Assert.That(ready["readyAt"], Is.Not.Null);
+        }
+        finally
+        {
+            stop.Cancel();
+            listener.Stop();
+            await serving;
+            await http.DeleteAsync($"/api/v1/instances/{id}");
+        }
+    }
+
+    [Test, CancelAfter(120_000)]
+    public async Task The_guest_token_opens_only_its_own_instances_guest_api_and_dies_with_the_instance()
+    {
+        using var http = await UserAsync("gtok");
+        var id = (await InstanceApiTests.CreateAsync(http, new { name = "tok" }))["id"]!.GetValue<long>();
+        Assert.That((await InstanceApiTests.WaitAsync(http, id, "RUNNING", 60))["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"));
+        var script = await IsoFileAsync(Path.Combine(_server.DataDir, "instances", id.ToString(), "context.iso"), "/context.sh");
+        var token = System.Text.RegularExpressions.Regex.Match(script, "STRATUSLAB_TOKEN='([^']+)'").Groups[1].Value;
+        Assert.That(token, Does.StartWith("slg_"), script);
+
+        using var guest = _server.Client(token);
+        Assert.That((int)(await guest.GetAsync("/guest/v1/context")).StatusCode, Is.EqualTo(200), "the token reads its own context");
+        foreach (var path in new[] { "/api/v1/instances", $"/api/v1/instances/{id}", $"/api/v1/instances/{id}/console", "/api/v1/keys", "/api/v1/images" })
+            Assert.That((int)(await guest.GetAsync(path)).StatusCode, Is.EqualTo(401), $"GET {path} with the guest token");
+        Assert.That((int)(await guest.PostAsJsonAsync("/api/v1/instances", new { name = "from-inside" })).StatusCode, Is.EqualTo(401));
+        Assert.That((int)(await guest.DeleteAsync($"/api/v1/instances/{id}")).StatusCode, Is.EqualTo(401));
+
+        await (await http.DeleteAsync($"/api/v1/instances/{id}")).Json(202);
+        Assert.That((await InstanceApiTests.WaitAsync(http, id, "DONE", 60))["state"]!.GetValue<string>(), Is.EqualTo("DONE"));
+        Assert.That((int)(await guest.GetAsync("/guest/v1/context")).StatusCode, Is.EqualTo(401), "the token died with its instance");
+        Assert.That((int)(await guest.PutAsync("/guest/v1/ready", null)).StatusCode, Is.EqualTo(401));
+    }
+
     static async Task<string> IsoFileAsync(string iso, string path)
     {
         var psi = new ProcessStartInfo("isoinfo", ["-R", "-i", iso, "-x", path]) { RedirectStandardOutput = true, RedirectStandardError = true };

@@ -76,6 +76,16 @@ public class GuestConsoleApiTests
         var bad = await (await owner.GetAsync($"/api/v1/instances/{id}/console?tail=ten")).Problem(400);
         Assert.That(bad["detail"]!.GetValue<string>(), Does.Contain("'tail' = 'ten'").And.Contain("like ?tail=50"));
         await (await owner.GetAsync($"/api/v1/instances/{id}/console?tail=0")).Problem(400);
+        // A client that accepts only text (the CLI, curl -H 'Accept: text/plain') still gets the reason, as problem+json.
+        using var asText = new HttpRequestMessage(HttpMethod.Get, $"/api/v1/instances/{id}/console?tail=ten");
+        asText.Headers.Accept.ParseAdd("text/plain");
+        using var textAnswer = await owner.SendAsync(asText);
+        Assert.That(textAnswer.Content.Headers.ContentType?.MediaType, Is.EqualTo("application/problem+json"));
+        Assert.That((await textAnswer.Problem(400))["detail"]!.GetValue<string>(), Does.Contain("'tail' = 'ten'"));
+        using var asStream = new HttpRequestMessage(HttpMethod.Get, $"/api/v1/instances/{id}/console?follow=true&tail=ten");
+        asStream.Headers.Accept.ParseAdd("text/event-stream");
+        using var streamAnswer = await owner.SendAsync(asStream);
+        Assert.That((await streamAnswer.Problem(400))["detail"]!.GetValue<string>(), Does.Contain("'tail' = 'ten'"));
 
         var hidden = await (await other.GetAsync($"/api/v1/instances/{id}/console")).Problem(404);
         Assert.That(hidden["detail"]!.GetValue<string>(), Does.Contain($"Instance {id}"));
@@ -144,11 +154,15 @@ public class GuestConsoleApiTests
         Assert.That(created["instanceType"]!.GetValue<string>(), Is.EqualTo("t1.micro"), "the smallest type with 512 MiB or more");
         Assert.That(created["memoryMiB"]!.GetValue<long>(), Is.EqualTo(512));
         Assert.That(created["loginUser"]!.GetValue<string>(), Is.EqualTo("debian"), "connect-instance logs in as the image's default user");
+        Assert.That(created["contextMethod"]!.GetValue<string>(), Is.EqualTo("nocloud"), "with no method in the request, the image's declared one");
+        var overridden = await InstanceApiTests.CreateAsync(http, new { image = "needs-512", contextMethod = "opennebula" });
+        Assert.That(overridden["contextMethod"]!.GetValue<string>(), Is.EqualTo("opennebula"), "the request's method wins over the image's");
 
         var plain = await InstanceApiTests.CreateAsync(http, new { });
         Assert.That(plain["instanceType"]!.GetValue<string>(), Is.EqualTo("t1.tiny"), "an image without requirements keeps the default type");
         Assert.That(plain["loginUser"], Is.Null);
-        foreach (var id in new[] { Id(created), Id(plain) }) await http.DeleteAsync($"/api/v1/instances/{id}");
+        Assert.That(plain["contextMethod"]!.GetValue<string>(), Is.EqualTo("opennebula"), "an image that declares no method gets the default");
+        foreach (var id in new[] { Id(created), Id(overridden), Id(plain) }) await http.DeleteAsync($"/api/v1/instances/{id}");
     }
 
     [Test, CancelAfter(60_000)]

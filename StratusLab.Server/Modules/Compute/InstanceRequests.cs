@@ -101,6 +101,9 @@ internal sealed partial class InstanceRequests(ComputeStore store, Images.Contra
         var needs = imageIdentifier is { } entryId && await catalog.FindLatestValidAsync(entryId) is { } entry
             ? Marketplace.Contracts.ImageRequirements.Of(entry) : null;
         var (typeName, cpu, memory) = await SizeAsync(r, needs, imageName);
+        // With no method in the request, the image's own (its entry's context-method) decides; else the default.
+        if (guest.ContextMethod is null && needs?.ContextMethod is { } imageMethod && ContextMethods.Parse(imageMethod) is { } parsed)
+            guest = guest with { ContextMethod = ContextMethods.Name(parsed) };
         if (r.ReadyTimeoutSeconds is { } rt) Validate.Range(rt, "readyTimeoutSeconds", 0, 86_400);
         var readyTimeout = r.ReadyTimeoutSeconds ?? options.ReadyTimeoutSeconds;
         if (await placement.WhyNeverFitsAsync(cpu, memory, count) is { } never)

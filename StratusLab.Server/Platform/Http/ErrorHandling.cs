@@ -16,8 +16,25 @@ public static class ErrorHandling
             ctx.ProblemDetails.Extensions["traceId"] = ctx.HttpContext.TraceIdentifier;
             ctx.ProblemDetails.Detail ??= DefaultDetail(ctx.ProblemDetails.Status ?? 500, ctx.HttpContext);
         });
+        // After the default writer: a client that accepts only text/plain or text/event-stream still gets the reason.
+        services.AddSingleton<IProblemDetailsWriter, AnyAcceptProblemWriter>();
         services.AddExceptionHandler<ApiExceptionHandler>();
         return services;
+    }
+
+    /// <summary>Writes problem+json whatever the request's Accept header says (the default writer writes nothing then).</summary>
+    sealed class AnyAcceptProblemWriter(Microsoft.Extensions.Options.IOptions<ProblemDetailsOptions> options) : IProblemDetailsWriter
+    {
+        public bool CanWrite(ProblemDetailsContext context) => true;
+
+        public ValueTask WriteAsync(ProblemDetailsContext context)
+        {
+            var http = context.HttpContext;
+            context.ProblemDetails.Status ??= http.Response.StatusCode;
+            options.Value.CustomizeProblemDetails?.Invoke(context);
+            return new ValueTask(http.Response.WriteAsJsonAsync(context.ProblemDetails, typeof(ProblemDetails), (JsonSerializerOptions?)null,
+                "application/problem+json", http.RequestAborted));
+        }
     }
 
     public static WebApplication UseErrorHandling(this WebApplication app)

@@ -56,7 +56,7 @@ public sealed record InstanceView(
 /// ports forwarded besides Networking:PatGuestPorts), volumes (uuids of the caller's persistent volumes, attached at boot as
 /// vdb, vdc, ...; to boot from a volume, give its uuid as image), context variables (KEY=value), sshKeys, userData,
 /// count (1..the site maximum); admins only: rawQemuArguments, mac (of the first NIC), requirements, policy.
-/// Cloud-init guests: contextMethod (opennebula: a CONTEXT CD with context.sh, the default; nocloud: a cidata seed), hostname
+/// Cloud-init guests: contextMethod (opennebula: a CONTEXT CD with context.sh; nocloud: a cidata seed; when absent, the image's declared method, else opennebula), hostname
 /// (default: the name), keyName (a stored key pair; with neither keyName nor sshKeys the caller's default key pair is used),
 /// readyPort (a guest TCP port whose answer marks the instance ready, besides the guest API, phone_home and SSH).
 /// </summary>

@@ -275,6 +275,30 @@ public class ServiceApiTests
     }
 
     [Test]
+    public async Task A_scheduled_rule_sets_the_cardinality_when_its_cron_time_comes_and_is_recorded()
+    {
+        var created = await (await _admin.PostAsJsonAsync("/api/v1/services", new
+        {
+            name = "nightly",
+            roles = new[] { new { name = "batch", type = "t1.tiny", cardinality = new { min = 1, max = 2 }, scheduled = new[] { new { cron = "0/3 * * * * ?", cardinality = 2 } } } },
+        })).Json(201);
+        var id = created["id"]!.GetValue<long>();
+        try
+        {
+            var two = await WaitForAsync(_admin, id, s => AllRunning(s, "batch", 2), "the scheduled second member");
+            var decision = Decisions(two, "schedule").Single();
+            Assert.Multiple(() =>
+            {
+                Assert.That(decision["from"]!.GetValue<int>(), Is.EqualTo(1));
+                Assert.That(decision["to"]!.GetValue<int>(), Is.EqualTo(2));
+                Assert.That(decision["rule"]!.GetValue<string>(), Does.Contain("0/3 * * * * ?"));
+                Assert.That(DateTimeOffset.Parse(decision["values"]!["firedAt"]!.GetValue<string>()).Second % 3, Is.EqualTo(0));
+            });
+        }
+        finally { await _admin.DeleteAsync($"/api/v1/services/{id}"); }
+    }
+
+    [Test]
     public async Task Another_users_service_is_not_found_and_the_owner_sees_only_their_own()
     {
         var created = await CreateAsync(_admin, "private", Role("one", min: 0, max: 1, initial: 0));

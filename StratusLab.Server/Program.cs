@@ -11,6 +11,7 @@ using StratusLab.Server.Modules.Scheduling;
 using StratusLab.Server.Modules.Web;
 using StratusLab.Server.Modules.Marketplace;
 using StratusLab.Server.Modules.Monitoring;
+using StratusLab.Server.Modules.Services;
 using StratusLab.Server.Platform;
 using StratusLab.Server.Platform.Configuration;
 using StratusLab.Server.Platform.Data;
@@ -62,6 +63,7 @@ public partial class Program
         app.MapEc2Endpoints();
         app.MapOcciEndpoints();
         app.MapMonitoringEndpoints();
+        app.MapServicesEndpoints();
         app.MapWebEndpoints();
 
         await app.Services.GetRequiredService<IdentityBootstrap>().EnsureAdminAsync();
@@ -84,6 +86,7 @@ public partial class Program
         services.AddEc2Module(configuration);
         services.AddOcciModule(configuration);
         services.AddMonitoringModule(configuration);
+        services.AddServicesModule(configuration);
         services.AddWebModule(configuration);
     }
 

@@ -65,7 +65,7 @@ public class MigratorTests
     public void Module_schemas_come_in_the_order_Program_registers_the_modules()
     {
         Assert.That(Schemas.Select(s => s.Module),
-            Is.EqualTo(new[] { "identity", "marketplace", "images", "compute", "networking", "pdisk", "scheduling", "ec2", "occi", "monitoring" }));
+            Is.EqualTo(new[] { "identity", "marketplace", "images", "compute", "networking", "pdisk", "scheduling", "ec2", "occi", "monitoring", "services" }));
     }
 
     [Test]
@@ -74,7 +74,7 @@ public class MigratorTests
         var prefixes = new Dictionary<string, string[]>
         {
             ["identity"] = ["id_"], ["marketplace"] = ["mkt_", "policy_"], ["images"] = ["img_"], ["compute"] = ["compute_"],
-            ["networking"] = ["net_"], ["pdisk"] = ["pdisk_"], ["scheduling"] = ["sched_"], ["ec2"] = ["ec2_"], ["occi"] = ["occi_"], ["monitoring"] = ["mon_", "acct_"],
+            ["networking"] = ["net_"], ["pdisk"] = ["pdisk_"], ["scheduling"] = ["sched_"], ["ec2"] = ["ec2_"], ["occi"] = ["occi_"], ["monitoring"] = ["mon_", "acct_"], ["services"] = ["svc_"],
         };
         var statement = new System.Text.RegularExpressions.Regex(
             @"\b(?:CREATE\s+(?:UNIQUE\s+)?INDEX\s+\w+\s+ON|CREATE\s+(?:VIRTUAL\s+)?TABLE|ALTER\s+TABLE|DROP\s+TABLE|INSERT\s+INTO|UPDATE|DELETE\s+FROM|REFERENCES)\s+(\w+)",

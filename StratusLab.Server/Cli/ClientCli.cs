@@ -129,6 +129,7 @@ public static class ClientCli
         ("Users, tokens and quotas", IdentityCommands.All),
         ("Hosts", SchedulingCommands.All),
         ("Monitoring and accounting", MonitoringCommands.All),
+        ("Services", ServiceCommands.All),
         ("Shell", ShellCommands.All),
     ];
 

@@ -1,9 +1,12 @@
 // The live serial console of an instance: xterm.js (vendored from npm) over the console WebSocket, which the server
-// authorizes with the session cookie (same origin only).
+// authorizes with the session cookie (same origin only). The instance page calls stratuslabStartConsole again when it
+// updates itself in place and a terminal appears (the instance reached BOOT).
 "use strict";
-document.addEventListener("DOMContentLoaded", () => {
+window.stratuslabStartConsole = function () {
   const el = document.getElementById("terminal");
-  if (!el || !window.Terminal) return;
+  if (!el || !window.Terminal || el.dataset.started === "true") return;
+  el.dataset.started = "true";
+  if (window.stratuslabTerminal) window.stratuslabTerminal.dispose();
   const term = new window.Terminal({ convertEol: false, cursorBlink: true, fontSize: 13, scrollback: 5000 });
   const fit = window.FitAddon ? new window.FitAddon.FitAddon() : null;
   if (fit) term.loadAddon(fit);
@@ -15,7 +18,8 @@ document.addEventListener("DOMContentLoaded", () => {
     .then((r) => (r.ok ? r.text() : ""))
     .catch(() => "")
     .then((log) => { if (log) term.write(log.replace(/\r?\n/g, "\r\n")); connect(el, term); });
-});
+};
+document.addEventListener("DOMContentLoaded", () => window.stratuslabStartConsole());
 
 function connect(el, term) {
   const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + el.dataset.ws;

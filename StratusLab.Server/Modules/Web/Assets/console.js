@@ -21,12 +21,22 @@ window.stratuslabStartConsole = function () {
 };
 document.addEventListener("DOMContentLoaded", () => window.stratuslabStartConsole());
 
-function connect(el, term) {
+// The serial port may not be there yet (the VM just entered BOOT) or may drop: while the instance page says the VM is
+// live, the console connects again, backing off, rather than waiting for a reload that no longer comes.
+function connect(el, term, attempt = 0) {
   const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + el.dataset.ws;
   const ws = new WebSocket(url);
+  let opened = false;
   ws.binaryType = "arraybuffer";
-  ws.onopen = () => { el.dataset.connected = "true"; ws.send(new TextEncoder().encode("\r")); };
+  ws.onopen = () => { opened = true; attempt = 0; el.dataset.connected = "true"; ws.send(new TextEncoder().encode("\r")); };
   ws.onmessage = (m) => term.write(new Uint8Array(m.data));
-  ws.onclose = () => { el.dataset.connected = "false"; term.write("\r\n[console closed]\r\n"); };
-  term.onData((d) => { if (ws.readyState === WebSocket.OPEN) ws.send(new TextEncoder().encode(d)); });
+  ws.onclose = () => {
+    el.dataset.connected = "false";
+    if (opened) term.write("\r\n[console closed]\r\n");
+    const state = document.getElementById("instance")?.dataset.state;
+    if (el.isConnected && attempt < 30 && (state === "BOOT" || state === "RUNNING" || state === "SUSPENDED"))
+      setTimeout(() => { if (el.isConnected) connect(el, term, attempt + 1); }, Math.min(1000 * (attempt + 1), 5000));
+  };
+  const typing = term.onData((d) => { if (ws.readyState === WebSocket.OPEN) ws.send(new TextEncoder().encode(d)); });
+  ws.addEventListener("close", () => typing.dispose());
 }

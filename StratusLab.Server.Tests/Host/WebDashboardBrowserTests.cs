@@ -130,7 +130,26 @@ public class WebDashboardBrowserTests
         var id = long.Parse(page.Url.Split('/').Last());
 
         // The page follows the events stream and updates itself in place (never reloads) through PENDING, PROLOG, BOOT to RUNNING and ready.
-        await page.Locator("#instance[data-state=RUNNING][data-ready=true]").WaitForAsync(new() { Timeout = 240_000 });
+        // The server's word first (booting under TCG on shared cores is slow), then the page's, which must follow within seconds.
+        using (var admin = _server.Client())
+        {
+            admin.Timeout = TimeSpan.FromSeconds(400);
+            var running = await InstanceApiTests.WaitAsync(admin, id, "RUNNING", 300);
+            Assert.That(running["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"), running.ToJsonString());
+            var ready = running;
+            for (var i = 0; i < 150 && ready["ready"]?.GetValue<bool>() != true; i++)
+            {
+                await Task.Delay(1000);
+                ready = await (await admin.GetAsync($"/api/v1/instances/{id}")).Json(200);
+            }
+            Assert.That(ready["ready"]?.GetValue<bool>(), Is.True, "the guest said it is ready: " + ready.ToJsonString());
+        }
+        try { await page.Locator("#instance[data-state=RUNNING][data-ready=true]").WaitForAsync(new() { Timeout = 30_000 }); }
+        catch (TimeoutException)
+        {
+            Assert.Fail("the page did not follow the events to RUNNING and ready; it shows: " +
+                await page.EvaluateAsync<string>("() => { const i = document.getElementById('instance'); return i ? i.outerHTML.slice(0, 400) : document.body.innerText.slice(0, 400); }"));
+        }
         await page.Locator("#terminal[data-connected=true]").WaitForAsync(new() { Timeout = 60_000 });
         string text = "";
         for (var i = 0; i < 60 && !(text = await TerminalTextAsync(page)).Contains("stratuslab: boot complete"); i++) await Task.Delay(500);

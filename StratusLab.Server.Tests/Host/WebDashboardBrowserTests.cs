@@ -69,7 +69,8 @@ public class WebDashboardBrowserTests
         await page.GetByLabel("User name").FillAsync(user);
         await page.GetByLabel("Password").FillAsync("password-" + user);
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
-        await page.WaitForURLAsync("**/ui/instances", Committed);
+        await page.Locator("table#instances").WaitForAsync(new() { Timeout = 60_000 });
+        Assert.That(page.Url, Does.EndWith("/ui/instances"));
         return page;
     }
 
@@ -97,10 +98,8 @@ public class WebDashboardBrowserTests
           return lines.join("\n"); }
         """);
 
-    // Navigation is done once the server's answer is committed; the locators that follow wait for the element they need.
-    // Waiting for the "load" event instead timed out on a loaded machine (the page's event stream and xterm.js keep it busy).
-    static readonly PageWaitForURLOptions Committed = new() { WaitUntil = WaitUntilState.Commit, Timeout = 60_000 };
-
+    // After a click that navigates, the test waits for an element only the next page has, never for URL or load events:
+    // WaitForURL(commit) hung when the navigation had already committed, and "load" timed out on a loaded machine.
     static async Task<IResponse> GoAsync(IPage page, string path, string waitFor)
     {
         var response = await page.GotoAsync(path, new PageGotoOptions { WaitUntil = WaitUntilState.Commit, Timeout = 60_000 });
@@ -121,13 +120,13 @@ public class WebDashboardBrowserTests
 
         // Launch the default appliance from the form.
         await page.GetByRole(AriaRole.Link, new() { Name = "Launch instances" }).ClickAsync();
-        await page.WaitForURLAsync("**/ui/instances/new", Committed);
+        await page.Locator("form.launch").WaitForAsync(new() { Timeout = 60_000 });
         await AccessibleAsync(page, "launch");
         await page.GetByLabel("Name", new() { Exact = true }).FillAsync("browser-vm");
         await page.GetByLabel("Context values (one KEY=value per line)").FillAsync("LAB=genomics");
         await page.GetByRole(AriaRole.Button, new() { Name = "Launch" }).ClickAsync();
-        await page.WaitForURLAsync(new System.Text.RegularExpressions.Regex("/ui/instances/[0-9]+$"), Committed);
-        var id = long.Parse(page.Url.Split('/').Last());
+        var id = long.Parse(await page.Locator("#instance").GetAttributeAsync("data-id", new() { Timeout = 60_000 }) ?? "");
+        Assert.That(page.Url, Does.EndWith($"/ui/instances/{id}"));
 
         // The page follows the events stream and updates itself in place (never reloads) through PENDING, PROLOG, BOOT to RUNNING and ready.
         // The server's word first (booting under TCG on shared cores is slow), then the page's, which must follow within seconds.

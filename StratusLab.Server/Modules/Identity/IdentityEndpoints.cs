@@ -59,34 +59,16 @@ internal static class IdentityEndpoints
         return api;
     }
 
-    static async Task<Created<UserView>> CreateUser(CreateUserRequest body, IdentityStore store, IFreeSpaceGuard space)
+    static async Task<Created<UserView>> CreateUser(CreateUserRequest body, ClaimsPrincipal principal, IUserAccounts accounts, CancellationToken ct)
     {
-        space.EnsureRoom("Creating a user");
-        var name = Validate.Name(body.Name, "name");
-        var role = ParseRole(body.Role ?? IdentityClaims.UserRole);
-        if (body.Password is { } p) CheckPassword(p);
-        var id = await store.Store.WriteAsync(async (c, tx) =>
-        {
-            if (await store.FindUserAsync(name, c, tx) is not null)
-                throw new ConflictException($"A user named '{name}' already exists; choose another name.");
-            var groupIds = await ResolveGroupsAsync(store, body.Groups, c, tx);
-            var userId = await store.InsertUserAsync(c, tx, name, body.Password is null ? null : Secrets.HashPassword(body.Password), role,
-                role == IdentityClaims.AdminRole ? 0 : 1);
-            await store.SetGroupsAsync(c, tx, userId, groupIds);
-            return userId;
-        });
-        var view = await ViewAsync(store, (await store.FindUserAsync(id))!);
-        return TypedResults.Created($"/api/v1/users/{name}", view);
+        var user = await accounts.CreateUserAsync(principal.ToCaller(), new NewUser(body.Name, body.Password, body.Role, body.Groups), ct);
+        return TypedResults.Created($"/api/v1/users/{user.Name}", ToView(user));
     }
 
-    static async Task<Ok<IReadOnlyList<UserView>>> ListUsers(ClaimsPrincipal principal, IdentityStore store, int? limit, int? offset)
+    static async Task<Ok<IReadOnlyList<UserView>>> ListUsers(ClaimsPrincipal principal, IUserAccounts accounts, int? limit, int? offset, CancellationToken ct)
     {
-        var caller = principal.ToCaller();
         var (l, o) = Paging.Of(limit, offset);
-        var rows = caller.IsAdmin ? await store.ListUsersAsync(l, o) : [(await store.FindUserAsync(caller.UserId))!];
-        var views = new List<UserView>();
-        foreach (var row in rows) views.Add(await ViewAsync(store, row));
-        return TypedResults.Ok<IReadOnlyList<UserView>>(views);
+        return TypedResults.Ok<IReadOnlyList<UserView>>((await accounts.ListUsersAsync(principal.ToCaller(), l, o, ct)).Select(ToView).ToList());
     }
 
     static async Task<Ok<UserView>> GetUser(string name, ClaimsPrincipal principal, IdentityStore store)
@@ -101,14 +83,14 @@ internal static class IdentityEndpoints
         var row = await VisibleUserAsync(name, caller, store);
         if (!caller.IsAdmin && (body.Role is not null || body.Groups is not null))
             throw new ForbiddenException("Only administrators may change a user's role or groups; you may change your own password.");
-        var role = body.Role is null ? null : ParseRole(body.Role);
-        if (body.Password is { } p) CheckPassword(p);
+        var role = body.Role is null ? null : UserAccounts.ParseRole(body.Role);
+        if (body.Password is { } p) UserAccounts.CheckPassword(p);
         await store.Store.WriteAsync(async (c, tx) =>
         {
             if (role == IdentityClaims.UserRole && row.Role == IdentityClaims.AdminRole && await store.CountAdminsAsync(c, tx) <= 1)
                 throw new ConflictException($"'{row.Name}' is the last administrator; make another user admin first.");
             await store.UpdateUserAsync(c, tx, row.Id, body.Password is null ? null : Secrets.HashPassword(body.Password), role);
-            if (body.Groups is not null) await store.SetGroupsAsync(c, tx, row.Id, await ResolveGroupsAsync(store, body.Groups, c, tx));
+            if (body.Groups is not null) await store.SetGroupsAsync(c, tx, row.Id, await UserAccounts.ResolveGroupsAsync(store, body.Groups, c, tx));
         });
         return TypedResults.Ok(await ViewAsync(store, (await store.FindUserAsync(row.Id))!));
     }
@@ -145,22 +127,16 @@ internal static class IdentityEndpoints
         return TypedResults.NoContent();
     }
 
-    static async Task<Created<GroupView>> CreateGroup(CreateGroupRequest body, IdentityStore store)
+    static async Task<Created<GroupView>> CreateGroup(CreateGroupRequest body, ClaimsPrincipal principal, IUserAccounts accounts, CancellationToken ct)
     {
-        var name = Validate.Name(body.Name, "name");
-        var id = await store.Store.WriteAsync(async (c, tx) =>
-        {
-            if (await store.FindGroupAsync(name, c, tx) is not null)
-                throw new ConflictException($"A group named '{name}' already exists.");
-            return await store.InsertGroupAsync(c, tx, name);
-        });
-        return TypedResults.Created($"/api/v1/groups/{name}", ToView((await store.FindGroupAsync(id))!));
+        var group = await accounts.CreateGroupAsync(principal.ToCaller(), body.Name, ct);
+        return TypedResults.Created($"/api/v1/groups/{group.Name}", ToView(group));
     }
 
-    static async Task<Ok<IReadOnlyList<GroupView>>> ListGroups(IdentityStore store, int? limit, int? offset)
+    static async Task<Ok<IReadOnlyList<GroupView>>> ListGroups(IUserAccounts accounts, int? limit, int? offset, CancellationToken ct)
     {
         var (l, o) = Paging.Of(limit, offset);
-        return TypedResults.Ok<IReadOnlyList<GroupView>>((await store.ListGroupsAsync(l, o)).Select(ToView).ToList());
+        return TypedResults.Ok<IReadOnlyList<GroupView>>((await accounts.ListGroupsAsync(l, o, ct)).Select(ToView).ToList());
     }
 
     static async Task<NoContent> DeleteGroup(string name, IdentityStore store)
@@ -200,34 +176,23 @@ internal static class IdentityEndpoints
         return TypedResults.Created($"/api/v1/tokens/{id}", new TokenCreated(id, token, target.Name, body.Name, now, expires));
     }
 
-    static async Task<Ok<IReadOnlyList<TokenView>>> ListTokens(ClaimsPrincipal principal, IdentityStore store, TimeProvider clock, string? user, int? limit, int? offset)
+    static async Task<Ok<IReadOnlyList<TokenView>>> ListTokens(ClaimsPrincipal principal, IUserAccounts accounts, string? user, int? limit, int? offset, CancellationToken ct)
     {
-        var caller = principal.ToCaller();
         var (l, o) = Paging.Of(limit, offset);
-        long? userId = caller.UserId;
-        if (caller.IsAdmin)
-            userId = user is null ? null : (await store.FindUserAsync(user) ?? throw new NotFoundException($"User '{user}'")).Id;
-        else if (user is not null && !string.Equals(user, caller.Name, StringComparison.OrdinalIgnoreCase))
-            throw new NotFoundException($"User '{user}'");
-        var now = clock.GetUtcNow();
-        return TypedResults.Ok<IReadOnlyList<TokenView>>((await store.ListTokensAsync(userId, l, o)).Select(t => ToView(t, now)).ToList());
+        return TypedResults.Ok<IReadOnlyList<TokenView>>((await accounts.ListTokensAsync(principal.ToCaller(), user, l, o, ct))
+            .Select(t => new TokenView(t.Id, t.User, t.Name, t.State, t.CreatedAt, t.ExpiresAt, t.RevokedAt)).ToList());
     }
 
-    static async Task<NoContent> RevokeToken(string id, ClaimsPrincipal principal, IdentityStore store)
+    static async Task<NoContent> RevokeToken(string id, ClaimsPrincipal principal, IUserAccounts accounts, CancellationToken ct)
     {
-        var caller = principal.ToCaller();
-        var token = await store.FindTokenAsync(id);
-        if (token is null || (!caller.IsAdmin && token.UserId != caller.UserId)) throw new NotFoundException($"Token '{id}'");
-        await store.RevokeTokenAsync(id);
+        await accounts.RevokeTokenAsync(principal.ToCaller(), id, ct);
         return TypedResults.NoContent();
     }
 
-    static async Task<Ok<IReadOnlyList<QuotaView>>> ListQuotas(IdentityStore store, IQuotaLedger quotas, int? limit, int? offset)
+    static async Task<Ok<IReadOnlyList<QuotaView>>> ListQuotas(ClaimsPrincipal principal, IUserAccounts accounts, int? limit, int? offset, CancellationToken ct)
     {
         var (l, o) = Paging.Of(limit, offset);
-        var list = new List<QuotaView>();
-        foreach (var user in await store.ListUsersAsync(l, o)) list.Add(await quotas.GetAsync(user.Id));
-        return TypedResults.Ok<IReadOnlyList<QuotaView>>(list);
+        return TypedResults.Ok(await accounts.ListQuotasAsync(principal.ToCaller(), l, o, ct));
     }
 
     static async Task<Ok<QuotaView>> GetQuota(string user, ClaimsPrincipal principal, IdentityStore store, IQuotaLedger quotas)
@@ -236,17 +201,8 @@ internal static class IdentityEndpoints
         return TypedResults.Ok(await quotas.GetAsync(row.Id));
     }
 
-    static async Task<Ok<QuotaView>> SetQuota(string user, SetQuotaRequest body, IdentityStore store, IQuotaLedger quotas)
-    {
-        var row = await store.FindUserAsync(user) ?? throw new NotFoundException($"User '{user}'");
-        void Check(long? value, string field)
-        {
-            if (value is < -1) throw new InvalidInputException(field, $"'{field}' = {value} is not accepted; give a limit >= 0, -1 for unlimited, or null for the site default.");
-        }
-        Check(body.Vms, "vms"); Check(body.Cpus, "cpus"); Check(body.MemoryMiB, "memoryMiB"); Check(body.StorageGiB, "storageGiB");
-        await store.Store.WriteAsync((c, tx) => store.UpsertQuotaAsync(c, tx, row.Id, body.Vms, body.Cpus, body.MemoryMiB, body.StorageGiB));
-        return TypedResults.Ok(await quotas.GetAsync(row.Id));
-    }
+    static async Task<Ok<QuotaView>> SetQuota(string user, SetQuotaRequest body, ClaimsPrincipal principal, IUserAccounts accounts, CancellationToken ct) =>
+        TypedResults.Ok(await accounts.SetQuotaAsync(principal.ToCaller(), user, new QuotaLimits(body.Vms, body.Cpus, body.MemoryMiB, body.StorageGiB), ct));
 
     static async Task<UserRow> VisibleUserAsync(string name, Caller caller, IdentityStore store)
     {
@@ -255,39 +211,9 @@ internal static class IdentityEndpoints
         return row;
     }
 
-    static async Task<List<long>> ResolveGroupsAsync(IdentityStore store, IReadOnlyList<string>? names, System.Data.IDbConnection c, System.Data.IDbTransaction tx)
-    {
-        var ids = new List<long>();
-        foreach (var name in names ?? [])
-        {
-            var group = await store.FindGroupAsync(name, c, tx)
-                ?? throw new InvalidInputException("groups", $"Group '{name}' does not exist; create it first with POST /api/v1/groups.");
-            ids.Add(group.Id);
-        }
-        return ids;
-    }
+    static async Task<UserView> ViewAsync(IdentityStore store, UserRow row) => ToView(await UserAccounts.ViewAsync(store, row));
 
-    static string ParseRole(string role) => role switch
-    {
-        IdentityClaims.AdminRole or IdentityClaims.UserRole => role,
-        _ => throw new InvalidInputException("role", $"'role' = '{Validate.Trim(role)}' is not accepted; accepted values: admin, user."),
-    };
+    static UserView ToView(UserAccount u) => new(u.Id, u.Name, u.Role, u.PrimaryGroup, u.Groups, u.CreatedAt);
 
-    static void CheckPassword(string password)
-    {
-        if (password.Length is < 8 or > 1024)
-            throw new InvalidInputException("password", "'password' must be 8 to 1024 characters long.");
-    }
-
-    static async Task<UserView> ViewAsync(IdentityStore store, UserRow row)
-    {
-        var primary = await store.FindGroupAsync(row.PrimaryGroup);
-        return new UserView(row.Id, row.Name, row.Role, primary?.Name ?? "", await store.GroupNamesOfAsync(row.Id), row.CreatedAt);
-    }
-
-    static GroupView ToView(GroupRow g) => new(g.Id, g.Name, g.CreatedAt);
-
-    static TokenView ToView(TokenRow t, DateTimeOffset now) => new(t.Id, t.UserName, t.Name,
-        t.RevokedAt is not null ? "revoked" : t.ExpiresAt is { } e && e <= now ? "expired" : "active",
-        t.CreatedAt, t.ExpiresAt, t.RevokedAt);
+    static GroupView ToView(GroupInfo g) => new(g.Id, g.Name, g.CreatedAt);
 }

@@ -28,6 +28,7 @@ internal static class IdentityModule
         services.AddSingleton<IdentityBootstrap>();
         services.AddSingleton<KeyPairStore>();
         services.AddSingleton<IKeyPairs, KeyPairService>();
+        services.AddSingleton<IUserAccounts, UserAccounts>();
 
         services.AddAuthentication(BearerAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, BearerAuthenticationHandler>(BearerAuthenticationHandler.SchemeName, null);

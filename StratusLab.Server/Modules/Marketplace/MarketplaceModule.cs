@@ -21,6 +21,7 @@ internal static class MarketplaceModule
         services.AddSingleton<PolicyStore>();
         services.AddSingleton<ImagePolicy>();
         services.AddSingleton<IImagePolicy>(sp => sp.GetRequiredService<ImagePolicy>());
+        services.AddSingleton<IPolicyAdministration, Policy.PolicyAdministration>();
         services.AddHostedService<MarketplaceStartup>();
         return services;
     }

@@ -51,8 +51,10 @@ internal sealed class HostMonitorJob(HostMonitor monitor) : IJob
 internal sealed class HostInventory(SchedulingStore store) : IHostInventory
 {
     public async Task<IReadOnlyList<HostSummary>> ListAsync(CancellationToken ct = default) =>
-        (await store.ListHostsAsync()).Select(h => new HostSummary(h.Name, h.Driver, h.Enabled, h.Cpus, h.MemoryMib, h.AllocatedCpus,
-            h.AllocatedMemoryMib, h.RunningVms, h.CpuUsage, h.MemoryUsedMib, h.MonitoredAt, h.IsLocal)).ToList();
+        (await store.ListHostsAsync()).Select(ToSummary).ToList();
+
+    internal static HostSummary ToSummary(HostRow h) => new(h.Name, h.Driver, h.Enabled, h.Cpus, h.MemoryMib, h.AllocatedCpus,
+        h.AllocatedMemoryMib, h.RunningVms, h.CpuUsage, h.MemoryUsedMib, h.MonitoredAt, h.IsLocal);
 
     public Task<bool> SetEnabledAsync(string host, bool enabled, CancellationToken ct = default) => store.SetEnabledAsync(host, enabled);
 }

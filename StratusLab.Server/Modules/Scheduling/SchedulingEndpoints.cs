@@ -1,4 +1,6 @@
+using System.Security.Claims;
 using System.Text.Json;
+using StratusLab.Server.Modules.Identity.Contracts;
 using Microsoft.AspNetCore.Http.HttpResults;
 using StratusLab.Server.Modules.Scheduling.Contracts;
 using StratusLab.Server.Platform.Auth;
@@ -60,7 +62,7 @@ internal static class SchedulingEndpoints
     static async Task<Ok<HostView>> GetHost(string name, SchedulingStore store) =>
         TypedResults.Ok(ToView(await store.FindHostAsync(name) ?? throw ApiException.NotFound($"Host '{name}'")));
 
-    static async Task<Created<HostView>> CreateHost(CreateHostRequest body, SchedulingStore store, ISchedulerSignal signal, NodeMonitor nodes,
+    static async Task<Created<HostView>> CreateHost(CreateHostRequest body, ClaimsPrincipal principal, IHostAdministration hosts, SchedulingStore store, NodeMonitor nodes,
         SchedulingOptions options, ServerOptions server, CancellationToken ct)
     {
         var name = Validate.Name(body.Name, "name");
@@ -71,11 +73,7 @@ internal static class SchedulingEndpoints
         if (body.Driver == "ssh") return await CreateSshHost(name, body, store, nodes, options, server, ct);
         if (body.Ssh is not null || body.KeyFile is not null || body.Port is not null || body.Root is not null)
             throw ApiException.BadRequest("ssh", "'ssh', 'port', 'keyFile' and 'root' are for driver 'ssh' only.");
-        Validate.Range(body.Cpus ?? 0, "cpus", 1, 100_000);
-        Validate.Range(body.MemoryMiB ?? 0, "memoryMiB", 64, 1L << 40);
-        if (!await store.InsertHostAsync(name, body.Driver, body.Cpus!.Value, body.MemoryMiB!.Value, isLocal: false))
-            throw ApiException.Conflict($"A host named '{name}' already exists.");
-        signal.Wake();
+        await hosts.AddSimulatedAsync(principal.ToCaller(), name, body.Cpus ?? 0, body.MemoryMiB ?? 0, ct);
         return TypedResults.Created($"/api/v1/hosts/{name}", ToView((await store.FindHostAsync(name))!));
     }
 
@@ -112,16 +110,15 @@ internal static class SchedulingEndpoints
         return TypedResults.Ok(ToView(await nodes.ProbeAsync(host, ct, full: true)));
     }
 
-    static async Task<Ok<HostView>> DisableHost(string name, SchedulingStore store)
+    static async Task<Ok<HostView>> DisableHost(string name, ClaimsPrincipal principal, IHostAdministration hosts, SchedulingStore store, CancellationToken ct)
     {
-        if (!await store.SetEnabledAsync(name, false)) throw ApiException.NotFound($"Host '{name}'");
+        await hosts.SetEnabledAsync(principal.ToCaller(), name, false, ct);
         return TypedResults.Ok(ToView((await store.FindHostAsync(name))!));
     }
 
-    static async Task<Ok<HostView>> EnableHost(string name, SchedulingStore store, ISchedulerSignal signal)
+    static async Task<Ok<HostView>> EnableHost(string name, ClaimsPrincipal principal, IHostAdministration hosts, SchedulingStore store, CancellationToken ct)
     {
-        if (!await store.SetEnabledAsync(name, true)) throw ApiException.NotFound($"Host '{name}'");
-        signal.Wake();
+        await hosts.SetEnabledAsync(principal.ToCaller(), name, true, ct);
         return TypedResults.Ok(ToView((await store.FindHostAsync(name))!));
     }
 

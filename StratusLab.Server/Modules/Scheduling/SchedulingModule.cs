@@ -18,6 +18,7 @@ internal static class SchedulingModule
         services.AddSingleton<IHostAllocations>(sp => sp.GetRequiredService<PlacementRules>());
         services.AddSingleton<HostMonitor>();
         services.AddSingleton<IHostInventory, HostInventory>();
+        services.AddSingleton<IHostAdministration, HostAdministration>();
         services.AddHostedService<SchedulingHost>();
         services.AddSingleton<NodeMonitor>();
         services.AddSingleton<INodeDirectory>(sp => sp.GetRequiredService<NodeMonitor>());

@@ -236,6 +236,7 @@ internal static class InstancePages
             """));
         var body = H($"""
             {(problem is null ? Markup.Empty : H($"<p class=\"problem\" role=\"alert\">{problem}</p>"))}
+            <div id="instance-details">
             <section class="card" id="instance" data-id="{i.Id}" data-state="{i.State}" data-ready="{(i.Ready ? "true" : "false")}">
             <p>{StateBadge(i.State, i.Ready)} <span class="hint" aria-live="polite" id="instance-live"></span></p>
             <div class="actions">{Each(actions, Action)}</div>
@@ -263,11 +264,16 @@ internal static class InstancePages
               <select id="attach-volume" name="volume">{Each(free, v => H($"<option value=\"{v.Uuid}\">{v.Tag ?? v.Uuid.ToString()} ({v.SizeGiB} GiB)</option>"))}</select><button type="submit">Attach</button></form>
               """))}
             <p><a href="/ui/volumes">Create a volume</a></p>
+            </div>
+            <div id="instance-console" data-live="{(live ? "true" : "false")}">
             <h2>Serial console</h2>
             {(live ? H($"""<p class="hint">Live: what you type goes to the VM's serial port.</p><div id="terminal" class="terminal" role="application" aria-label="Serial console of {i.Name}" data-ws="/api/v1/instances/{i.Id}/console/ws" data-log="/api/v1/instances/{i.Id}/console?tail=500"></div>""") : Markup.Empty)}
             <details {(live ? Markup.Empty : new Markup("open"))}><summary>Console log (last 200 lines)</summary><pre id="console-log" class="console" tabindex="0">{log}</pre></details>
+            </div>
             """);
-        return live
+        // A QEMU instance's page always carries the console's scripts: the page updates itself in place as the state
+        // changes (no reload), so the terminal may start later than the page (a PENDING instance has no driver yet).
+        return i.Driver != "simulated"
             ? Layout.Page(http, $"Instance {i.Name}", body, status, "instances", "/ui/assets/vendor/xterm/xterm.css", "/ui/assets/vendor/xterm/xterm.js", "/ui/assets/vendor/xterm/addon-fit.js", "/ui/assets/console.js")
             : Layout.Page(http, $"Instance {i.Name}", body, status, "instances");
     }

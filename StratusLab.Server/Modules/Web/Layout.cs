@@ -22,7 +22,7 @@ internal static class Layout
             current == key ? H($"<a href=\"{href}\" aria-current=\"page\">{label}</a>") : H($"<a href=\"{href}\">{label}</a>");
         var nav = signedIn
             ? H($"""
-                <nav class="site" aria-label="Main">{Nav("/ui/instances", "Instances", "instances")}{Nav("/ui/volumes", "Volumes", "volumes")}{Nav("/ui/images", "Images", "images")}{Nav("/ui/networks", "Networks", "networks")}{Nav("/marketplace", "Marketplace", "marketplace")}
+                <nav class="site" aria-label="Main">{Nav("/ui/instances", "Instances", "instances")}{Nav("/ui/volumes", "Volumes", "volumes")}{Nav("/ui/images", "Images", "images")}{Nav("/ui/networks", "Networks", "networks")}{Nav("/marketplace", "Marketplace", "marketplace")}{If(isAdmin, Nav("/ui/admin/users", "Admin", "admin"))}
                 <span class="who">{http.User.Identity!.Name}{If(isAdmin, new Markup(" (admin)"))}</span>
                 <form method="post" action="/ui/signout" class="inline"><input type="hidden" name="{WebModule.CsrfField}" value="{csrf}"><button type="submit" class="link">Sign out</button></form></nav>
                 """)

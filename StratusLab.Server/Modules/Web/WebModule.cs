@@ -4,7 +4,9 @@ using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.DataProtection.KeyManagement;
 using Microsoft.AspNetCore.DataProtection.Repositories;
+using System.Security.Claims;
 using Microsoft.Extensions.Options;
+using StratusLab.Server.Modules.Identity.Contracts;
 using StratusLab.Server.Platform.Auth;
 using StratusLab.Server.Platform.Configuration;
 
@@ -58,11 +60,12 @@ internal static class WebModule
                     c.HttpContext.Items.ContainsKey(CsrfRefusal)
                         ? $"A browser session must send its CSRF token in the {CsrfHeader} header on state-changing requests (the dashboard's pages do); scripts should use 'Authorization: Bearer <token>'."
                         : "The session has ended; sign in again at /ui/signin, or send 'Authorization: Bearer <token>'."),
-                OnRedirectToAccessDenied = c => IsPage(c.Request) ? Redirect(c) : Refuse(c.HttpContext, 403,
-                    "Only administrators may do this; ask an administrator."),
+                OnRedirectToAccessDenied = c => IsPage(c.Request)
+                    ? Layout.Message(c.HttpContext, "Administrators only", 403, "Only administrators may see this page; ask an administrator.").ExecuteAsync(c.HttpContext)
+                    : Refuse(c.HttpContext, 403, "Only administrators may do this; ask an administrator."),
             };
         });
-        services.AddOptions<CookieAuthenticationOptions>(Scheme).Configure<WebOptions>((o, web) => o.ExpireTimeSpan = TimeSpan.FromMinutes(web.IdleTimeoutMinutes));
+        services.AddOptions<CookieAuthenticationOptions>(Scheme).Configure<WebOptions>((o, web) => o.ExpireTimeSpan = web.IdleTimeout);
         // One default scheme for every door: a request with an Authorization header is a bearer (or Basic) request as
         // before; one without it but with the session cookie is the dashboard's (the console WebSocket, live events).
         services.PostConfigure<AuthenticationSchemeOptions>(BearerAuthenticationHandler.SchemeName, o => o.ForwardDefaultSelector = SelectScheme);
@@ -81,6 +84,10 @@ internal static class WebModule
         InstancePages.Map(pages);
         VolumePages.Map(pages);
         CatalogPages.Map(pages);
+        // The admin pages need the admin role (the same role the API's admin policy asks for); the services they call check it again.
+        var admin = ui.MapGroup("/admin").RequireAuthorization(new Microsoft.AspNetCore.Authorization.AuthorizationPolicyBuilder(Scheme)
+            .RequireAuthenticatedUser().RequireRole(IdentityClaims.AdminRole).Build()).AddEndpointFilter(RequireCsrf);
+        AdminPages.Map(admin);
     }
 
     const string CsrfRefusal = "stratuslab.csrf-refused";
@@ -101,6 +108,7 @@ internal static class WebModule
     static async Task ValidateSessionRequest(CookieValidatePrincipalContext c)
     {
         var http = c.HttpContext;
+        if (!await FollowAccountAsync(c)) return;
         if (IsPage(http.Request)) return;
         var origin = http.Request.Headers.Origin.ToString();
         if (http.WebSockets.IsWebSocketRequest && origin.Length > 0
@@ -122,6 +130,34 @@ internal static class WebModule
             }
         }
         finally { http.User = user; }
+    }
+
+    /// <summary>
+    /// The session's role is Identity's word at each request, not what it was at sign-in: a demoted administrator loses
+    /// the admin pages at once, and a deleted user's session ends (false: the principal was rejected).
+    /// </summary>
+    static async Task<bool> FollowAccountAsync(CookieValidatePrincipalContext c)
+    {
+        var principal = c.Principal!;
+        if (!long.TryParse(principal.FindFirst(IdentityClaims.UserId)?.Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var userId))
+        {
+            c.RejectPrincipal();
+            return false;
+        }
+        var user = await c.HttpContext.RequestServices.GetRequiredService<IUserDirectory>().FindAsync(userId, c.HttpContext.RequestAborted);
+        if (user is null || !string.Equals(user.Name, principal.Identity?.Name, StringComparison.Ordinal))
+        {
+            c.RejectPrincipal();
+            await c.HttpContext.SignOutAsync(Scheme);
+            return false;
+        }
+        var roles = principal.FindAll(IdentityClaims.Role).Select(r => r.Value).ToList();
+        if (roles.Count == 1 && roles[0] == user.Role) return true;
+        var identity = new ClaimsIdentity(principal.Claims.Where(x => x.Type != IdentityClaims.Role), Scheme, ClaimTypes.Name, ClaimTypes.Role);
+        identity.AddClaim(new Claim(IdentityClaims.Role, user.Role));
+        c.ReplacePrincipal(new ClaimsPrincipal(identity));
+        c.ShouldRenew = true;
+        return true;
     }
 
     static Task Redirect(RedirectContext<CookieAuthenticationOptions> c)

@@ -33,34 +33,32 @@ internal static class PolicyEndpoints
         return api;
     }
 
-    static async Task<Ok<PolicyView>> GetPolicy(ImagePolicy policy, PolicyStore store) => TypedResults.Ok(await ViewAsync(policy, store));
+    static async Task<Ok<PolicyView>> GetPolicy(ClaimsPrincipal principal, IPolicyAdministration policy, CancellationToken ct) =>
+        TypedResults.Ok(ToView(await policy.GetAsync(principal.ToCaller(), ct)));
 
-    static async Task<Ok<PolicyView>> SetPolicy(SetPolicyRequest body, ClaimsPrincipal principal, ImagePolicy policy, PolicyStore store)
+    static async Task<Ok<PolicyView>> SetPolicy(SetPolicyRequest body, ClaimsPrincipal principal, IPolicyAdministration admin, PolicyStore store)
     {
         var lists = new PolicyLists(
             Emails(body.WhitelistEndorsers, "whitelistEndorsers"), Emails(body.BlacklistEndorsers, "blacklistEndorsers"),
             Identifiers(body.WhitelistImages, "whitelistImages"), Identifiers(body.BlacklistImages, "blacklistImages"),
             Checksums(body.WhitelistChecksums, "whitelistChecksums"), Checksums(body.BlacklistChecksums, "blacklistChecksums"));
         await store.ReplaceSiteListsAsync(lists, principal.ToCaller().Name);
-        return TypedResults.Ok(await ViewAsync(policy, store));
+        return TypedResults.Ok(ToView(await admin.GetAsync(principal.ToCaller())));
     }
 
     static async Task<Ok<PolicyDecision>> CheckImage(PolicyCheckRequest body, IImagePolicy policy, CancellationToken ct) =>
         TypedResults.Ok(await policy.EvaluateAsync(MarketplaceEndpoints.CheckIdentifier(body.Identifier ?? ""), ct));
 
-    static async Task<Ok<IReadOnlyList<AuditRecord>>> ListAudit(PolicyStore store, string? identifier, string? user, bool? accepted,
-        DateTimeOffset? since, DateTimeOffset? until, int? limit, int? offset)
+    static async Task<Ok<IReadOnlyList<AuditRecord>>> ListAudit(ClaimsPrincipal principal, IPolicyAdministration policy, string? identifier, string? user, bool? accepted,
+        DateTimeOffset? since, DateTimeOffset? until, int? limit, int? offset, CancellationToken ct)
     {
         var (l, o) = Paging.Of(limit, offset);
-        return TypedResults.Ok(await store.QueryAuditAsync(new AuditQuery(identifier, user, accepted, since, until, l, o)));
+        return TypedResults.Ok<IReadOnlyList<AuditRecord>>((await policy.AuditAsync(principal.ToCaller(), new LaunchAuditQuery(identifier, user, accepted, since, until, l, o), ct))
+            .Select(r => new AuditRecord(r.Id, r.At, r.Identifier, r.Sha1, r.Endorser, r.UserId, r.UserName, r.InstanceId, r.Accepted, r.Rule, r.Source, r.Reason)).ToList());
     }
 
-    static async Task<PolicyView> ViewAsync(ImagePolicy policy, PolicyStore store)
-    {
-        var rules = await policy.RulesAsync();
-        var change = await store.LastChangeAsync();
-        return new PolicyView(rules.Config, rules.Site, rules.Effective, change?.At, change?.By, policy.UrlImages, policy.VolumeImages);
-    }
+    static PolicyView ToView(PolicyOverview o) => new(PolicyAdministration.ToLists(o.Config), PolicyAdministration.ToLists(o.Site),
+        PolicyAdministration.ToLists(o.Effective), o.UpdatedAt, o.UpdatedBy, o.UrlImages, o.VolumeImages);
 
     static IReadOnlyList<string> Emails(IReadOnlyList<string>? values, string field) => Each(values, field, v =>
         MetadataXml.EmailPattern().IsMatch(v) ? v : throw new InvalidInputException(field, $"'{field}' contains '{Validate.Trim(v)}', which is not an e-mail address."));

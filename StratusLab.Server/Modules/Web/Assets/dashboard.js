@@ -1,12 +1,25 @@
 // The dashboard's small scripts: live instance states (server-sent events from /ui/events) and copy buttons.
 // Values from events are written with textContent only, never as HTML.
 "use strict";
+// The pages update themselves in place from the events: they never reload, so they can never interrupt a navigation
+// or a form the user (or a test) has started. Once the page is being left, no update touches it any more.
+let leaving = false;
+window.addEventListener("beforeunload", () => { leaving = true; });
+window.addEventListener("pagehide", () => { leaving = true; });
+window.addEventListener("pageshow", () => { leaving = false; });
+document.addEventListener("submit", () => { leaving = true; }, true);
+document.addEventListener("click", (e) => {
+  const b = e.target.closest && e.target.closest("button.copy-button");
+  if (b) copy(b);
+  const a = e.target.closest && e.target.closest("a[href]");
+  if (a && e.button === 0 && !a.getAttribute("href").startsWith("#")) leaving = true;
+});
+
+async function copy(b) {
+  try { await navigator.clipboard.writeText(b.dataset.copy); b.textContent = "Copied"; } catch { b.textContent = "Select and copy"; }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
-  for (const b of document.querySelectorAll("button.copy-button")) {
-    b.addEventListener("click", async () => {
-      try { await navigator.clipboard.writeText(b.dataset.copy); b.textContent = "Copied"; } catch { b.textContent = "Select and copy"; }
-    });
-  }
   const table = document.getElementById("instances");
   const instance = document.getElementById("instance");
   if (!table && !instance) return;
@@ -16,19 +29,54 @@ document.addEventListener("DOMContentLoaded", () => {
   // The stream is subscribed before it answers, so nothing falls between this read and the events that follow.
   events.addEventListener("open", () => {
     if (table) resyncList(table);
-    if (instance) resyncInstance(instance);
+    if (instance) resyncInstance();
   });
   events.addEventListener("instance", (m) => {
     const e = JSON.parse(m.data);
     if (table) updateRow(table, e);
-    if (instance && String(e.id) === instance.dataset.id && (e.state !== instance.dataset.state || String(e.ready) !== instance.dataset.ready)) {
+    const current = document.getElementById("instance");
+    if (current && String(e.id) === current.dataset.id && (e.state !== current.dataset.state || String(e.ready) !== current.dataset.ready)) {
       const live = document.getElementById("instance-live");
-      if (live) live.textContent = "now " + e.state + (e.ready ? ", ready" : "") + "; reloading…";
-      // The console keeps running while the page shows a new state: reload only when the state itself changed.
-      setTimeout(() => location.reload(), 300);
+      if (live) live.textContent = "now " + e.state + (e.ready ? ", ready" : "") + "; updating…";
+      scheduleInstanceUpdate();
     }
   });
 });
+
+// Bursts of events (PROLOG, BOOT, RUNNING in a second) make one update; one update runs at a time.
+let updateTimer = null, updating = false, updateAgain = false;
+function scheduleInstanceUpdate() {
+  clearTimeout(updateTimer);
+  updateTimer = setTimeout(updateInstance, 250);
+}
+
+/** Fetches the instance's page and swaps its details (and, when the console comes alive, the console) in place. */
+async function updateInstance() {
+  if (leaving) return;
+  if (updating) { updateAgain = true; return; }
+  const instance = document.getElementById("instance");
+  if (!instance) return;
+  updating = true;
+  try {
+    const r = await fetch("/ui/instances/" + Number(instance.dataset.id), { credentials: "same-origin", headers: { Accept: "text/html" } });
+    if (!r.ok || leaving) return;
+    const doc = new DOMParser().parseFromString(await r.text(), "text/html");
+    if (leaving) return;
+    const details = doc.getElementById("instance-details"), current = document.getElementById("instance-details");
+    if (details && current) current.replaceWith(document.importNode(details, true));
+    const consoleSection = doc.getElementById("instance-console"), currentConsole = document.getElementById("instance-console");
+    // A running terminal stays (it keeps its WebSocket); a terminal appears when the instance comes alive.
+    if (consoleSection && currentConsole && !document.getElementById("terminal")) {
+      currentConsole.replaceWith(document.importNode(consoleSection, true));
+      if (window.stratuslabStartConsole) window.stratuslabStartConsole();
+    }
+  } catch {
+    // A failed update leaves the page as it was; the next event or reconnection tries again.
+  } finally {
+    updating = false;
+    if (updateAgain) { updateAgain = false; scheduleInstanceUpdate(); }
+  }
+}
 
 function badge(cell, state, ready) {
   cell.replaceChildren();
@@ -73,9 +121,11 @@ async function resyncList(table) {
   }
 }
 
-async function resyncInstance(instance) {
+async function resyncInstance() {
+  const instance = document.getElementById("instance");
+  if (!instance) return;
   const r = await fetch("/api/v1/instances/" + Number(instance.dataset.id), { credentials: "same-origin" });
   if (!r.ok) return;
   const i = await r.json();
-  if (i.state !== instance.dataset.state || String(i.ready) !== instance.dataset.ready) location.reload();
+  if (i.state !== instance.dataset.state || String(i.ready) !== instance.dataset.ready) scheduleInstanceUpdate();
 }

@@ -79,6 +79,7 @@ internal static class WebModule
         var pages = ui.MapGroup("").RequireAuthorization(new Microsoft.AspNetCore.Authorization.AuthorizationPolicyBuilder(Scheme).RequireAuthenticatedUser().Build())
             .AddEndpointFilter(RequireCsrf);
         InstancePages.Map(pages);
+        ScreenPages.Map(pages);
         VolumePages.Map(pages);
         CatalogPages.Map(pages);
     }

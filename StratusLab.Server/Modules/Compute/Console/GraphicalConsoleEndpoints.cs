@@ -1,6 +1,6 @@
 using System.Security.Claims;
 using StratusLab.Server.Modules.Compute.Contracts;
-using StratusLab.Server.Platform.Auth;
+using StratusLab.Server.Modules.Identity.Contracts;
 using StratusLab.Server.Platform.Http;
 
 namespace StratusLab.Server.Modules.Compute.Console;

@@ -96,7 +96,26 @@ public static class WebSocketUpgrade
             if (n == 0) break;
             received.AddRange(buffer.AsSpan(0, n));
         }
-        return (status, Encoding.UTF8.GetString(received.GetRange(headEnd + 4, received.Count - headEnd - 4).ToArray()));
+        var body = Encoding.UTF8.GetString(received.GetRange(headEnd + 4, received.Count - headEnd - 4).ToArray());
+        return (status, chunked ? Dechunk(body) : body);
+    }
+
+    /// <summary>A chunked body's data (sizes in hex, each chunk followed by CRLF, a zero-size chunk last).</summary>
+    static string Dechunk(string body)
+    {
+        var data = new StringBuilder();
+        var at = 0;
+        while (at < body.Length)
+        {
+            var eol = body.IndexOf("\r\n", at, StringComparison.Ordinal);
+            if (eol < 0) break;
+            var size = Convert.ToInt32(body[at..eol].Split(';')[0].Trim(), 16);
+            if (size == 0) break;
+            // Sizes count bytes; problem+json here is ASCII, so bytes and characters agree.
+            data.Append(body, eol + 2, size);
+            at = eol + 2 + size + 2;
+        }
+        return data.ToString();
     }
 
     static int IndexOf(List<byte> haystack, byte[] needle)

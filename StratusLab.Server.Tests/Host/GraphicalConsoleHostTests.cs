@@ -1,4 +1,5 @@
 using System.Net.WebSockets;
+using Microsoft.Playwright;
 using StratusLab.Server.Tests.Modules.Compute;
 using StratusLab.Server.Tests.Modules.Web;
 using StratusLab.Server.Tests.Support;
@@ -138,5 +139,45 @@ public class GraphicalConsoleHostTests
         forged.Options.CollectHttpResponseDetails = true;
         Assert.ThrowsAsync<WebSocketException>(() => forged.ConnectAsync(Ws($"/ui/instances/{_id}/vnc"), cancel.Token));
         Assert.That((int)forged.HttpStatusCode, Is.EqualTo(403), "a page of another site cannot use the session to reach the screen");
+    }
+
+    [Test, CancelAfter(240_000)]
+    public async Task In_a_real_browser_the_screen_page_connects_novnc_and_draws_the_vms_screen_on_a_canvas()
+    {
+        const string Chromium = "/usr/bin/chromium";
+        if (!File.Exists(Chromium)) Assert.Ignore($"{Chromium} is missing: install Debian's chromium (scripts/install-deps.sh --test)");
+        using var playwright = await Playwright.CreateAsync();
+        await using var chromium = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = Chromium, Headless = true, Timeout = 60_000,
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+        });
+        var context = await chromium.NewContextAsync(new BrowserNewContextOptions { BaseURL = _server.BaseAddress.ToString(), ViewportSize = new ViewportSize { Width = 1200, Height = 900 } });
+        context.SetDefaultTimeout(60_000);
+        var page = await context.NewPageAsync();
+        var problems = new List<string>();
+        page.Console += (_, m) => { if (m.Type == "error") problems.Add(m.Text); };
+        await page.GotoAsync("/ui/signin", new() { WaitUntil = WaitUntilState.Commit });
+        await page.GetByLabel("User name").FillAsync(_user);
+        await page.GetByLabel("Password").FillAsync("password-" + _user);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await page.WaitForURLAsync("**/ui/instances", new() { WaitUntil = WaitUntilState.Commit, Timeout = 60_000 });
+
+        await page.GotoAsync($"/ui/instances/{_id}/screen", new() { WaitUntil = WaitUntilState.Commit });
+        await page.Locator("#screen[data-connected=true]").WaitForAsync();
+        Assert.That(await page.Locator("#screen-status").TextContentAsync(), Does.StartWith("Connected"));
+        // noVNC sizes its canvas to the framebuffer once the first update came (the VGA screen of a running guest).
+        var size = await page.WaitForFunctionAsync("""
+            () => { const c = document.querySelector("#screen canvas"); return c && c.width > 0 && c.height > 0 ? [c.width, c.height] : null; }
+            """);
+        var dims = await size.JsonValueAsync<int[]>();
+        TestContext.Progress.WriteLine($"noVNC canvas: {dims[0]}x{dims[1]}");
+        Assert.That(dims[0] * dims[1], Is.GreaterThan(0));
+        var path = Path.Combine(TestContext.CurrentContext.WorkDirectory, "web-screenshots", "instance-screen.png");
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = path });
+        TestContext.AddTestAttachment(path, "the screen page");
+        Assert.That(problems, Is.Empty, "no script error in the page (CSP, module loading)");
+        await context.CloseAsync();
     }
 }

@@ -156,7 +156,9 @@ public class GraphicalConsoleHostTests
         context.SetDefaultTimeout(60_000);
         var page = await context.NewPageAsync();
         var problems = new List<string>();
-        page.Console += (_, m) => { if (m.Type == "error") problems.Add(m.Text); };
+        // Script errors and failed loads (the browser's own /favicon.ico guess aside) would mean CSP or module loading broke.
+        page.Console += (_, m) => { if (m.Type == "error" && !m.Text.StartsWith("Failed to load resource", StringComparison.Ordinal)) problems.Add(m.Text); };
+        page.Response += (_, r) => { if (r.Status >= 400 && !r.Url.EndsWith("/favicon.ico", StringComparison.Ordinal)) problems.Add($"{r.Status} {r.Url}"); };
         await page.GotoAsync("/ui/signin", new() { WaitUntil = WaitUntilState.Commit });
         await page.GetByLabel("User name").FillAsync(_user);
         await page.GetByLabel("Password").FillAsync("password-" + _user);

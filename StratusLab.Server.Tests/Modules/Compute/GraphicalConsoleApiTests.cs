@@ -57,6 +57,19 @@ public class GraphicalConsoleApiTests
     }
 
     [Test, CancelAfter(60_000)]
+    public async Task The_graphical_console_of_a_stopped_instance_is_a_conflict_that_says_to_start_it()
+    {
+        using var owner = _server.Client(_ownerToken);
+        var id = (await InstanceApiTests.CreateAsync(owner, new { name = "stopped-screen" }))["id"]!.GetValue<long>();
+        await InstanceApiTests.WaitAsync(owner, id, "RUNNING");
+        await (await owner.PostAsync($"/api/v1/instances/{id}/actions/stop", null)).Json(202);
+        Assert.That((await InstanceApiTests.WaitAsync(owner, id, "STOPPED"))["state"]!.GetValue<string>(), Is.EqualTo("STOPPED"));
+        var (status, body) = await WebSocketUpgrade.RefusalAsync(_server.BaseAddress, $"/api/v1/instances/{id}/vnc", Bearer(_ownerToken));
+        Assert.That(status, Is.EqualTo(409), body);
+        Assert.That(JsonNode.Parse(body)!["detail"]!.GetValue<string>(), Does.Contain($"Instance {id} is STOPPED").And.Contain("start the instance"));
+    }
+
+    [Test, CancelAfter(60_000)]
     public async Task A_plain_get_of_the_graphical_console_is_400_and_names_the_screen_page()
     {
         using var owner = _server.Client(_ownerToken);

@@ -101,7 +101,7 @@ internal sealed class InstanceService(InstanceRequests requests, ComputeStore st
         {
             return await services.GetHypervisor(row.Driver).OpenGraphicalConsoleAsync(new VmRef(row.Id, row.VmDir, (int?)row.Pid), ct);
         }
-        catch (NoGraphicalConsoleException e)
+        catch (HypervisorException e)
         {
             throw new ConflictException($"Instance {id} has no graphical console now: {e.Message}.");
         }

@@ -263,7 +263,7 @@ internal static class InstancePages
               <select id="attach-volume" name="volume">{Each(free, v => H($"<option value=\"{v.Uuid}\">{v.Tag ?? v.Uuid.ToString()} ({v.SizeGiB} GiB)</option>"))}</select><button type="submit">Attach</button></form>
               """))}
             <p><a href="/ui/volumes">Create a volume</a></p>
-            {If(live, H($"<p><a class=\"button\" id=\"open-screen\" href=\"/ui/instances/{i.Id}/screen\">Open the graphical console</a></p>"))}
+            {If(i.Driver != "simulated" && i.State is "RUNNING" or "BOOT" or "SUSPENDED", H($"<p><a class=\"button\" id=\"open-screen\" href=\"/ui/instances/{i.Id}/screen\">Open the graphical console</a></p>"))}
             <h2>Serial console</h2>
             {(live ? H($"""<p class="hint">Live: what you type goes to the VM's serial port.</p><div id="terminal" class="terminal" role="application" aria-label="Serial console of {i.Name}" data-ws="/api/v1/instances/{i.Id}/console/ws" data-log="/api/v1/instances/{i.Id}/console?tail=500"></div>""") : Markup.Empty)}
             <details {(live ? Markup.Empty : new Markup("open"))}><summary>Console log (last 200 lines)</summary><pre id="console-log" class="console" tabindex="0">{log}</pre></details>

@@ -30,6 +30,9 @@ public class GraphicalConsoleHostTests
             ["Compute:ShutdownTimeoutSeconds"] = "30",
             ["Compute:BootTimeoutSeconds"] = "120",
             ["Compute:MonitorIntervalSeconds"] = "2",
+            // PAT ports of its own: another server on this machine (a parallel run) may hold the default range's first ports.
+            ["Networking:PatPortFirst"] = "37100",
+            ["Networking:PatPortLast"] = "37199",
         });
         _user = "viewer" + Guid.NewGuid().ToString("N")[..6];
         _token = await _server.CreateUserAsync(_user);

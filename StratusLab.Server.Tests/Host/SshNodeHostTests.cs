@@ -348,6 +348,18 @@ public class SshNodeHostTests
             }
             TestContext.Progress.WriteLine($"console line copied back {copied.Elapsed.TotalSeconds:0.0} s after the guest printed it on the node");
 
+            // The screen comes from the node: its VNC socket forwarded over the control master, proxied to the WebSocket.
+            using (var screen = new System.Net.WebSockets.ClientWebSocket())
+            {
+                using var screenTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+                screen.Options.SetRequestHeader("Authorization", "Bearer " + _server.AdminToken);
+                await screen.ConnectAsync(new UriBuilder(new Uri(_server.BaseAddress, $"/api/v1/instances/{first}/vnc")) { Scheme = "ws" }.Uri, screenTimeout.Token);
+                var init = await RfbOverWebSocket.HandshakeAsync(screen, screenTimeout.Token);
+                Assert.That(init.Width * init.Height, Is.GreaterThan(0), init.ToString());
+                Assert.That(init.Name, Does.Contain($"stratuslab-{first}"));
+                await screen.CloseAsync(System.Net.WebSockets.WebSocketCloseStatus.NormalClosure, "done", screenTimeout.Token);
+            }
+
             // QMP reaches the node's QEMU through the forwarded socket.
             await (await _admin.PostAsync($"/api/v1/instances/{first}/actions/suspend", null)).Json(202);
             Assert.That((await InstanceApiTests.WaitAsync(_admin, first, "SUSPENDED", 60))["state"]!.GetValue<string>(), Is.EqualTo("SUSPENDED"));

@@ -36,6 +36,16 @@ public class QemuArgumentsTests
     }
 
     [Test]
+    public void A_vm_has_a_standard_vga_screen_served_by_vnc_on_a_unix_socket_in_its_directory_and_no_window()
+    {
+        var args = QemuDriver.BuildArguments(Spec(), "tcg", QemuPaths.For("/data/instances/42"));
+        var line = Line(args);
+        Assert.That(line, Does.Contain("-display none -vga std -vnc unix:/data/instances/42/vnc.sock"));
+        Assert.That(args.Count(a => a == "-vnc"), Is.EqualTo(1), "one VNC server, on the socket only (never a TCP port)");
+        Assert.That(Line(QemuDriver.BuildArguments(Spec(), "tcg", QemuPaths.For("/data/a,b/42"))), Does.Contain("-vnc unix:/data/a,,b/42/vnc.sock"), "commas in the path are escaped");
+    }
+
+    [Test]
     public void A_kvm_vm_uses_the_host_cpu()
     {
         var line = Line(QemuDriver.BuildArguments(Spec(), "kvm", QemuPaths.For("/d")));

@@ -32,6 +32,7 @@ internal static class ComputeEndpoints
         api.MapGet("/instances/{id:long}/wait", WaitForInstance);
         api.MapGet("/instances/{id:long}/console", Console.ConsoleEndpoints.GetConsole);
         api.MapGet("/instances/{id:long}/console/ws", Console.ConsoleEndpoints.ConnectConsole);
+        api.MapGet("/instances/{id:long}/vnc", Console.GraphicalConsoleEndpoints.ConnectGraphicalConsole);
         api.MapGet("/events", StreamEvents);
 
         api.MapGet("/instance-types", ListInstanceTypes);

@@ -1,5 +1,6 @@
 using StratusLab.Server.Modules.Compute.Console;
 using StratusLab.Server.Modules.Compute.Contracts;
+using StratusLab.Server.Modules.Compute.Drivers;
 using StratusLab.Server.Modules.Identity.Contracts;
 using StratusLab.Server.Platform.Contracts;
 using StratusLab.Server.Platform.Http;
@@ -9,7 +10,7 @@ namespace StratusLab.Server.Modules.Compute;
 /// <summary>Compute's application service (see <see cref="IInstances"/>): the one place front doors reach instances through.</summary>
 internal sealed class InstanceService(InstanceRequests requests, ComputeStore store, InstanceViews views, InstanceLifecycle lifecycle,
     ConsoleLogs consoles, Scheduling.Contracts.ISchedulerSignal scheduler, IFreeSpaceGuard space, InstanceEvents events,
-    Scheduling.Contracts.IScheduler placement, Scheduling.Contracts.IHostInventory hosts) : IInstances
+    Scheduling.Contracts.IScheduler placement, Scheduling.Contracts.IHostInventory hosts, IServiceProvider services) : IInstances
 {
     public async Task<HostEvacuation> EvacuateHostAsync(Caller caller, string host, CancellationToken ct = default)
     {
@@ -129,6 +130,21 @@ internal sealed class InstanceService(InstanceRequests requests, ComputeStore st
         if (tail is { } n) Validate.Range(n, "tail", 1, ConsoleEndpoints.MaxTail);
         await VisibleAsync(id, caller, Operation.Use);
         return consoles.Tail(id, tail);
+    }
+
+    public async Task<Stream> OpenGraphicalConsoleAsync(Caller caller, long id, CancellationToken ct = default)
+    {
+        var row = await VisibleAsync(id, caller, Operation.Manage);
+        if (row.StateValue is not (InstanceState.Running or InstanceState.Suspended or InstanceState.Boot))
+            throw new ConflictException($"Instance {id} is {row.State}: its graphical console exists while the VM runs; start the instance first.");
+        try
+        {
+            return await services.GetHypervisor(row.Driver).OpenGraphicalConsoleAsync(new VmRef(row.Id, row.VmDir, (int?)row.Pid), ct);
+        }
+        catch (HypervisorException e)
+        {
+            throw new ConflictException($"Instance {id} has no graphical console now: {e.Message}.");
+        }
     }
 
     public async Task<string?> UserDataAsync(Caller caller, long id, CancellationToken ct = default) =>

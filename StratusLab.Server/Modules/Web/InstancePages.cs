@@ -266,6 +266,7 @@ internal static class InstancePages
             <p><a href="/ui/volumes">Create a volume</a></p>
             </div>
             <div id="instance-console" data-live="{(live ? "true" : "false")}">
+            {If(i.Driver != "simulated" && i.State is "RUNNING" or "BOOT" or "SUSPENDED", H($"<p><a class=\"button\" id=\"open-screen\" href=\"/ui/instances/{i.Id}/screen\">Open the graphical console</a></p>"))}
             <h2>Serial console</h2>
             {(live ? H($"""<p class="hint">Live: what you type goes to the VM's serial port.</p><div id="terminal" class="terminal" role="application" aria-label="Serial console of {i.Name}" data-ws="/api/v1/instances/{i.Id}/console/ws" data-log="/api/v1/instances/{i.Id}/console?tail=500"></div>""") : Markup.Empty)}
             <details {(live ? Markup.Empty : new Markup("open"))}><summary>Console log (last 200 lines)</summary><pre id="console-log" class="console" tabindex="0">{log}</pre></details>

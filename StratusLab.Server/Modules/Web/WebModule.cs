@@ -82,6 +82,7 @@ internal static class WebModule
         var pages = ui.MapGroup("").RequireAuthorization(new Microsoft.AspNetCore.Authorization.AuthorizationPolicyBuilder(Scheme).RequireAuthenticatedUser().Build())
             .AddEndpointFilter(RequireCsrf);
         InstancePages.Map(pages);
+        ScreenPages.Map(pages);
         VolumePages.Map(pages);
         CatalogPages.Map(pages);
         // The admin pages need the admin role (the same role the API's admin policy asks for); the services they call check it again.

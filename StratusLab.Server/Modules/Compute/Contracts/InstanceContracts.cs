@@ -141,6 +141,15 @@ public interface IInstances
     /// <summary>The serial console log (the last <paramref name="tail"/> lines, or all that is kept).</summary>
     Task<string> ConsoleAsync(Caller caller, long id, int? tail, CancellationToken ct = default);
 
+    /// <summary>
+    /// Opens the instance's graphical console: a byte stream to its screen's RFB (VNC) server, which asks no password
+    /// (security type None) because the caller is authorized here. Using the screen controls the machine, so it takes the
+    /// right to manage the instance (another user's instance is NotFound, one the caller may only see is Forbidden). An
+    /// instance that is not running, or whose driver has no screen (simulated), is a ConflictException saying why.
+    /// The caller disposes the stream.
+    /// </summary>
+    Task<Stream> OpenGraphicalConsoleAsync(Caller caller, long id, CancellationToken ct = default);
+
     /// <summary>The user data the instance was launched with (null when none), for a caller who may see the instance (else NotFound).</summary>
     Task<string?> UserDataAsync(Caller caller, long id, CancellationToken ct = default);
 

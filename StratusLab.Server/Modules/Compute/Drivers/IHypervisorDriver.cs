@@ -48,6 +48,9 @@ internal enum VmPowerState { Running, Paused, Off, Panicked, Unresponsive }
 /// <summary>A driver action failed; the message is the hypervisor's own error text.</summary>
 internal class HypervisorException(string message, Exception? inner = null) : Exception(message, inner);
 
+/// <summary>The VM has no graphical console (the driver runs no VM, or the VM's screen socket is gone); the message says why and what to do.</summary>
+internal sealed class NoGraphicalConsoleException(string message, Exception? inner = null) : HypervisorException(message, inner);
+
 /// <summary>
 /// The VM's host does not answer: whether the VM runs is unknown; the message says why. <see cref="HostDown"/>: the host is
 /// known to be down (an SSH node in ERROR after its missed probes), so the instance is UNKNOWN at once; otherwise it is one
@@ -57,6 +60,7 @@ internal sealed class VmStateUnknownException(string message, Exception? inner =
 {
     public bool HostDown { get; } = hostDown;
 }
+
 /// <summary>What a driver needs to read a VM's counters besides its reference (the simulated driver derives them from these).</summary>
 internal sealed record VmStatsRequest(long Cpu, long MemoryMiB, DateTimeOffset? StartedAt);
 
@@ -93,6 +97,12 @@ internal interface IHypervisorDriver
 
     /// <summary>The VM's cumulative counters (see <see cref="Contracts.InstanceCounters"/>), or null when it does not run.</summary>
     Task<Contracts.InstanceCounters?> StatsAsync(VmRef vm, VmStatsRequest request, CancellationToken ct);
+
+    /// <summary>
+    /// Connects to the VM's graphical console, an RFB (VNC) server with no authentication of its own (security type None):
+    /// the caller was authorized before. Throws <see cref="NoGraphicalConsoleException"/> with the reason when there is none.
+    /// </summary>
+    Task<Stream> OpenGraphicalConsoleAsync(VmRef vm, CancellationToken ct);
 
     /// <summary>Instance ids of every VM of this server's data dir that this driver finds running.</summary>
     Task<IReadOnlyList<VmRef>> ListRunningAsync(CancellationToken ct);

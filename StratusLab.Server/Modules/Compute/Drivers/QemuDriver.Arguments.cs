@@ -4,7 +4,8 @@ namespace StratusLab.Server.Modules.Compute.Drivers;
 
 /// <summary>
 /// Where a QEMU VM keeps its control socket, its event socket (a second QMP monitor that only listens), its serial port
-/// socket (the interactive console), its pidfile and its serial log (kept outside the VM directory: it outlives the VM).
+/// socket (the interactive console), its VNC socket (the graphical console), its pidfile and its serial log (kept outside
+/// the VM directory: it outlives the VM).
 /// </summary>
 internal sealed record QemuPaths(string QmpSocket, string PidFile, string SerialLog)
 {
@@ -13,12 +14,14 @@ internal sealed record QemuPaths(string QmpSocket, string PidFile, string Serial
 
     public string EventSocket { get; init; } = "";
     public string ConsoleSocket { get; init; } = "";
+    public string VncSocket { get; init; } = "";
 
     public static QemuPaths For(string directory, string? serialLog = null) =>
         new(Socket(directory, "qmp"), Path.Combine(directory, "qemu.pid"), serialLog ?? Path.Combine(directory, "serial.log"))
         {
             EventSocket = Socket(directory, "events"),
             ConsoleSocket = Socket(directory, "console"),
+            VncSocket = Socket(directory, "vnc"),
         };
 
     static string Socket(string directory, string name)
@@ -53,7 +56,10 @@ internal sealed partial class QemuDriver
             "-smp", spec.Cpu.ToString(CultureInfo.InvariantCulture),
             "-m", spec.MemoryMiB.ToString(CultureInfo.InvariantCulture),
             "-nodefaults", "-no-user-config",
-            "-display", "none", "-vga", "none",
+            // No window: the screen of a standard VGA card is served by QEMU's VNC server on a unix socket (no password;
+            // the socket is made 0600 and only the server connects, proxying it to an authorized WebSocket), never on a TCP port.
+            "-display", "none", "-vga", "std",
+            "-vnc", $"unix:{Escape(paths.VncSocket)}",
             // The serial port is a socket for the interactive console, and QEMU logs all its output whether or not anyone is attached.
             "-chardev", $"socket,id=serial0,path={Escape(paths.ConsoleSocket)},server=on,wait=off,logfile={Escape(paths.SerialLog)},logappend=on",
             "-serial", "chardev:serial0",

@@ -71,6 +71,7 @@ internal sealed partial class QemuDriver(ICommandRunner runner, ServerOptions op
         File.Delete(paths.QmpSocket);
         File.Delete(paths.EventSocket);
         File.Delete(paths.ConsoleSocket);
+        File.Delete(paths.VncSocket);
         File.Delete(paths.PidFile);
         try
         {
@@ -81,6 +82,8 @@ internal sealed partial class QemuDriver(ICommandRunner runner, ServerOptions op
             throw new HypervisorException($"QEMU did not start: {e.StandardError.Trim()}", e);
         }
         var pid = int.Parse((await File.ReadAllTextAsync(paths.PidFile, ct)).Trim());
+        // The VNC server asks no password: only this server's user may connect to its socket.
+        if (File.Exists(paths.VncSocket)) File.SetUnixFileMode(paths.VncSocket, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         WatchEvents(spec.InstanceId, spec.Directory);
         return new VmStarted(pid, accelerator);
     }
@@ -166,6 +169,41 @@ internal sealed partial class QemuDriver(ICommandRunner runner, ServerOptions op
             File.Delete(paths.QmpSocket);
             File.Delete(paths.EventSocket);
             File.Delete(paths.ConsoleSocket);
+            File.Delete(paths.VncSocket);
+        }
+    }
+
+    /// <summary>The VM's VNC server on its unix socket; a VM started before the server gave VMs a screen has none until it is restarted.</summary>
+    public async Task<Stream> OpenGraphicalConsoleAsync(VmRef vm, CancellationToken ct)
+    {
+        var socket = vm.Directory is null ? null : QemuPaths.For(vm.Directory).VncSocket;
+        if (socket is null || !File.Exists(socket))
+            throw new NoGraphicalConsoleException($"instance {vm.InstanceId} has no graphical console socket: its VM was started without one (by an older server) or is stopping; stop and start the instance to give it one");
+        return await ConnectUnixAsync(socket, $"the graphical console of instance {vm.InstanceId}", ct);
+    }
+
+    static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>A stream on a unix socket, connected within 5 s; refused or late: a <see cref="NoGraphicalConsoleException"/> naming <paramref name="what"/>.</summary>
+    internal static async Task<Stream> ConnectUnixAsync(string path, string what, CancellationToken ct)
+    {
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            using var connect = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            connect.CancelAfter(ConnectTimeout);
+            await socket.ConnectAsync(new UnixDomainSocketEndPoint(path), connect.Token);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch (Exception e) when (e is SocketException || e is OperationCanceledException && !ct.IsCancellationRequested)
+        {
+            socket.Dispose();
+            throw new NoGraphicalConsoleException($"{what} does not answer ({(e is SocketException ? e.Message : $"no connection within {ConnectTimeout.TotalSeconds:0} s")}); the VM may be stopping: try again", e);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
         }
     }
 

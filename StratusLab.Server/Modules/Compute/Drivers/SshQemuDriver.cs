@@ -58,7 +58,7 @@ internal sealed class SshQemuDriver(SshTransport ssh, ICommandRunner runner, INo
         try
         {
             await RemoteAsync(node, ["mkdir", "-p", dir, node.Root + "/cache", Path.GetDirectoryName(paths.QmpSocket)!], ct);
-            await RemoteAsync(node, ["rm", "-f", paths.QmpSocket, paths.EventSocket, paths.ConsoleSocket, paths.PidFile, paths.SerialLog], ct);
+            await RemoteAsync(node, ["rm", "-f", paths.QmpSocket, paths.EventSocket, paths.ConsoleSocket, paths.VncSocket, paths.PidFile, paths.SerialLog], ct);
             // A new VM's serial log is copied from its first byte; set before QEMU writes anything, so a monitor pass that
             // runs meanwhile cannot take the log's end as where to resume (that lost the boot lines on a loaded machine).
             _consoleOffsets[spec.InstanceId] = 0;
@@ -80,6 +80,8 @@ internal sealed class SshQemuDriver(SshTransport ssh, ICommandRunner runner, INo
                 throw new HypervisorException($"QEMU did not start on node {node.Name}: {e.StandardError.Trim()}", e);
             }
             var pid = int.Parse((await RemoteAsync(node, ["cat", paths.PidFile], ct)).Trim(), CultureInfo.InvariantCulture);
+            // The VNC server asks no password: only the node's SSH user (the server's forwarding) may connect to its socket.
+            await RemoteAsync(node, ["chmod", "600", paths.VncSocket], ct);
             consoles.Prepare(spec.InstanceId);
             Directory.CreateDirectory(spec.Directory);
             await ssh.ForwardUnixSocketAsync(node.Ssh, QemuPaths.For(spec.Directory).QmpSocket, paths.QmpSocket, ct);
@@ -327,8 +329,12 @@ internal sealed class SshQemuDriver(SshTransport ssh, ICommandRunner runner, INo
         _consoleOffsets.TryRemove(vm.InstanceId, out _);
         try
         {
-            await RemoteAsync(node, ["rm", "-rf", "--", dir, paths.QmpSocket, paths.EventSocket, paths.ConsoleSocket], ct);
-            if (vm.Directory is not null) await ssh.CancelForwardAsync(node.Ssh, LocalSocket(vm), paths.QmpSocket, ct);
+            await RemoteAsync(node, ["rm", "-rf", "--", dir, paths.QmpSocket, paths.EventSocket, paths.ConsoleSocket, paths.VncSocket], ct);
+            if (vm.Directory is not null)
+            {
+                await ssh.CancelForwardAsync(node.Ssh, LocalSocket(vm), paths.QmpSocket, ct);
+                await ssh.CancelForwardAsync(node.Ssh, QemuPaths.For(vm.Directory).VncSocket, paths.VncSocket, ct);
+            }
         }
         catch (SshFailure e)
         {
@@ -339,6 +345,37 @@ internal sealed class SshQemuDriver(SshTransport ssh, ICommandRunner runner, INo
     public async Task PauseAsync(VmRef vm, CancellationToken ct) => await QmpAsync(await NodeOfAsync(vm.InstanceId, ct), vm, "stop", null, ct);
     public async Task ResumeAsync(VmRef vm, CancellationToken ct) => await QmpAsync(await NodeOfAsync(vm.InstanceId, ct), vm, "cont", null, ct);
     public async Task ResetAsync(VmRef vm, CancellationToken ct) => await QmpAsync(await NodeOfAsync(vm.InstanceId, ct), vm, "system_reset", null, ct);
+
+    /// <summary>
+    /// The VM's VNC socket on the node, forwarded (ssh -O forward -L, over the node's control master) to the VM's local VNC
+    /// socket path, made on first use and again when a new control master lost it.
+    /// </summary>
+    public async Task<Stream> OpenGraphicalConsoleAsync(VmRef vm, CancellationToken ct)
+    {
+        if (vm.Directory is null) throw new NoGraphicalConsoleException($"instance {vm.InstanceId} has no VM directory, so no graphical console");
+        var local = QemuPaths.For(vm.Directory).VncSocket;
+        var what = $"the graphical console of instance {vm.InstanceId}";
+        if (File.Exists(local))
+        {
+            try { return await QemuDriver.ConnectUnixAsync(local, what, ct); }
+            catch (NoGraphicalConsoleException e) { logger.LogInformation("Instance {Id}: re-forwarding VNC ({Error})", vm.InstanceId, e.Message); }
+        }
+        var node = await NodeOfAsync(vm.InstanceId, ct);
+        if (node.State != "OK") throw new NoGraphicalConsoleException($"node {node.Name} is in state {node.State} ({node.Reason}), so {what} cannot be reached; try again once the node answers");
+        try
+        {
+            Directory.CreateDirectory(vm.Directory);
+            var remote = QemuPaths.For(NodeDirectory(node, vm.InstanceId)).VncSocket;
+            // A forwarding the master still lists but whose local socket is gone would be taken as made: cancel it first.
+            await ssh.CancelForwardAsync(node.Ssh, local, remote, ct);
+            await ssh.ForwardUnixSocketAsync(node.Ssh, local, remote, ct);
+        }
+        catch (Exception e) when (e is SshFailure or ToolFailedException or ToolTimeoutException)
+        {
+            throw new NoGraphicalConsoleException($"{what} could not be forwarded from node {node.Name}: {e.Message}", e);
+        }
+        return await QemuDriver.ConnectUnixAsync(local, what, ct);
+    }
 
     public Task AttachDiskAsync(VmRef vm, HotDisk disk, CancellationToken ct) =>
         throw new HypervisorException("hot-plugging disks into VMs on SSH nodes is not supported yet; attach the volume at launch, or run the instance on this machine");

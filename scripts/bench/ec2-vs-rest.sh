@@ -5,7 +5,9 @@
 # Clients: boto3 (Debian's python3-boto3) for EC2, python's urllib for REST. Goal: EC2 <= 1.2 x REST.
 # The *_wire_* figures are the servers' part: the same DescribeInstances over a presigned URL and the same REST pages,
 # each read but not parsed (botocore's pure-Python XML parsing dominates boto3's end-to-end time).
-# Both doors are warmed up with one launch each before the RunInstances timing.
+# Both doors are warmed up with one launch each before the RunInstances timing. run100_call_*_wire_s: the launch call's
+# server part (presigned RunInstances and REST's POST, each read but not parsed); run100_call_botocore_parse_s: what
+# botocore then spends parsing that one RunInstances answer (client side, pure Python).
 # Usage: scripts/bench/ec2-vs-rest.sh [INSTANCES] [CALLS]   (default 1000 and 30)
 source "$(dirname "$0")/lib.sh"
 count=${1:-1000}
@@ -65,8 +67,19 @@ rest_ids = {m['id'] for m in made}
 wait(lambda: sum(1 for i in rest('GET', '/api/v1/instances?state=RUNNING&limit=1000') if i['id'] in rest_ids) == 100, 'REST launch')
 rest_run = time.time() - t
 
+# The server's part of the launch call alone: RunInstances MaxCount=100 over a presigned URL, the XML read but not parsed
+# (botocore's pure-Python parsing of 100 instances is most of boto3's call time), beside REST's call read but not parsed.
+url = ec2.generate_presigned_url('run_instances', Params={'ImageId': ami, 'MinCount': 100, 'MaxCount': 100, 'InstanceType': 't1.tiny'}, ExpiresIn=300)
+t = time.time(); raw = urllib.request.urlopen(urllib.request.Request(url, data=b'', method='POST'), timeout=600).read(); ec2_call_wire = time.time() - t
+from botocore import parsers
+t = time.time(); parsers.EC2QueryParser().parse({'body': raw, 'headers': {}, 'status_code': 200}, ec2.meta.service_model.operation_model('RunInstances').output_shape)
+ec2_call_parse = time.time() - t
+req = urllib.request.Request(base + '/api/v1/instances', method='POST', data=json.dumps({'instanceType': 't1.tiny', 'count': 100}).encode(),
+                             headers={'Authorization': 'Bearer ' + token, 'Content-Type': 'application/json'})
+t = time.time(); urllib.request.urlopen(req, timeout=600).read(); rest_call_wire = time.time() - t
+
 # Fill up to COUNT instances, then time the listings.
-left = count - 202
+left = count - 402
 while left > 0:
     n = min(left, 1000); rest('POST', '/api/v1/instances', {'instanceType': 't1.tiny', 'count': n}); left -= n
 wait(lambda: len([i for i in rest_all() if i['state'] == 'RUNNING']) >= count, 'fill')
@@ -94,5 +107,7 @@ print(json.dumps({'instances': n1, 'rest_instances': n2, 'calls': calls,
     'describe_wire_ratio_p50': round(statistics.median(wire_times) / statistics.median(rest_wire_times), 2),
     'describe_wire_ratio_p99': round(pct(wire_times, 99) / pct(rest_wire_times, 99), 2),
     'run100_ec2_s': round(ec2_run, 2), 'run100_rest_s': round(rest_run, 2), 'run100_ratio': round(ec2_run / rest_run, 2),
-    'run100_call_ec2_s': round(ec2_call, 3), 'run100_call_rest_s': round(rest_call, 3), 'run100_call_ratio': round(ec2_call / rest_call, 2)}, indent=1))
+    'run100_call_ec2_s': round(ec2_call, 3), 'run100_call_rest_s': round(rest_call, 3), 'run100_call_ratio': round(ec2_call / rest_call, 2),
+    'run100_call_ec2_wire_s': round(ec2_call_wire, 3), 'run100_call_rest_wire_s': round(rest_call_wire, 3),
+    'run100_call_wire_ratio': round(ec2_call_wire / rest_call_wire, 2), 'run100_call_botocore_parse_s': round(ec2_call_parse, 3)}, indent=1))
 PY

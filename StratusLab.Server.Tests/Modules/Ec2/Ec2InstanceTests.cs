@@ -126,6 +126,77 @@ public class Ec2InstanceTests
     }
 
     [Test, CancelAfter(180_000)]
+    public async Task Concurrent_run_instances_with_one_client_token_launch_once_with_their_tags()
+    {
+        // Six clients send the same request with the same token at once: one launch, and every answer is its reservation.
+        var result = await Ec2Clients.Boto3Async(_server, _key, """
+            import threading
+            ami = ec2.describe_images()['Images'][0]['ImageId']
+            clients = [boto3.client('ec2', endpoint_url=os.environ['EC2_ENDPOINT'], region_name=os.environ['EC2_REGION'],
+                                    aws_access_key_id=os.environ['EC2_KEY'], aws_secret_access_key=os.environ['EC2_SECRET'],
+                                    config=Config(retries={'max_attempts': 1, 'mode': 'standard'})) for _ in range(6)]
+            start, answers = threading.Barrier(6), [None] * 6
+            def launch(n):
+                start.wait()
+                try:
+                    r = clients[n].run_instances(ImageId=ami, MinCount=3, MaxCount=3, InstanceType='t1.tiny', ClientToken='race-token',
+                        TagSpecifications=[{'ResourceType': 'instance', 'Tags': [{'Key': 'Name', 'Value': 'racer'}, {'Key': 'batch', 'Value': 'race'}]}])
+                    answers[n] = {'reservation': r['ReservationId'], 'ids': [i['InstanceId'] for i in r['Instances']],
+                                  'tags': [sorted((t['Key'], t['Value']) for t in i.get('Tags', [])) for i in r['Instances']]}
+                except botocore.exceptions.ClientError as e:
+                    answers[n] = {'error': e.response['Error']['Code'] + ': ' + e.response['Error']['Message']}
+            threads = [threading.Thread(target=launch, args=(n,)) for n in range(6)]
+            for t in threads: t.start()
+            for t in threads: t.join(120)
+            tagged = ec2.describe_instances(Filters=[{'Name': 'tag:batch', 'Values': ['race']}])['Reservations']
+            print(json.dumps({'answers': answers, 'tagged': sorted(i['InstanceId'] for r in tagged for i in r['Instances'])}))
+            """);
+        var answers = result["answers"]!.AsArray();
+        Assert.That(answers.Select(a => a!["error"]?.GetValue<string>()), Is.All.Null, result.ToJsonString());
+        var ids = answers[0]!["ids"]!.AsArray().Select(n => n!.GetValue<string>()).ToList();
+        Assert.That(ids, Has.Count.EqualTo(3));
+        Assert.That(answers.Select(a => a!["reservation"]!.GetValue<string>()).Distinct().Count(), Is.EqualTo(1), "one reservation for one token");
+        foreach (var answer in answers)
+            Assert.That(answer!["ids"]!.AsArray().Select(n => n!.GetValue<string>()), Is.EqualTo(ids));
+        Assert.That(answers[0]!["tags"]!.AsArray().Select(t => t!.ToJsonString()).Distinct().Single(),
+            Is.EqualTo("""[["Name","racer"],["batch","race"]]"""), "each new instance carries the TagSpecifications' tags in RunInstances' answer");
+        Assert.That(result["tagged"]!.AsArray().Select(n => n!.GetValue<string>()), Is.EqualTo(ids.Order(StringComparer.Ordinal)), "the tags were stored with the ids");
+        var rest = (await (await _admin.GetAsync("/api/v1/instances?limit=1000")).Json(200)).AsArray();
+        Assert.That(rest.Count(n => n!["name"]!.GetValue<string>().StartsWith("racer-", StringComparison.Ordinal)), Is.EqualTo(3),
+            "the token launched three instances once, not once per request");
+    }
+
+    [Test, CancelAfter(180_000)]
+    public async Task Boto3_stops_starts_and_reboots_an_instance_and_refuses_a_reboot_it_cannot_do()
+    {
+        var result = await Ec2Clients.Boto3Async(_server, _key, """
+            ami = ec2.describe_images()['Images'][0]['ImageId']
+            i = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, InstanceType='t1.tiny')['Instances'][0]['InstanceId']
+            wait = lambda name: ec2.get_waiter(name).wait(InstanceIds=[i], WaiterConfig={'Delay': 1, 'MaxAttempts': 90})
+            state = lambda: ec2.describe_instances(InstanceIds=[i])['Reservations'][0]['Instances'][0]['State']['Name']
+            wait('instance_running')
+            ec2.stop_instances(InstanceIds=[i]); wait('instance_stopped')
+            stopped_reboot = error(lambda: ec2.reboot_instances(InstanceIds=[i]))
+            started = ec2.start_instances(InstanceIds=[i])['StartingInstances'][0]
+            wait('instance_running')
+            rebooted = ec2.reboot_instances(InstanceIds=[i])
+            print(json.dumps({'started': {'current': started['CurrentState'], 'previous': started['PreviousState']},
+                'stopped_reboot': stopped_reboot, 'rebooted': rebooted['ResponseMetadata']['HTTPStatusCode'], 'after_reboot': state(),
+                'unknown': error(lambda: ec2.reboot_instances(InstanceIds=['i-0123456789abcdef0'])),
+                'unknown_start': error(lambda: ec2.start_instances(InstanceIds=['i-0123456789abcdef0']))}))
+            """);
+        Assert.That(result["started"]!["previous"]!.ToJsonString(), Is.EqualTo("""{"Code":80,"Name":"stopped"}"""));
+        Assert.That(result["started"]!["current"]!.ToJsonString(), Is.EqualTo("""{"Code":0,"Name":"pending"}""").Or.EqualTo("""{"Code":16,"Name":"running"}"""),
+            "a start in progress is pending, as AWS shows it (running if the simulated VM was already up)");
+        Assert.That(result["stopped_reboot"]!["code"]!.GetValue<string>(), Is.EqualTo("IncorrectInstanceState"));
+        Assert.That(result["stopped_reboot"]!["status"]!.GetValue<int>(), Is.EqualTo(400));
+        Assert.That(result["rebooted"]!.GetValue<int>(), Is.EqualTo(200));
+        Assert.That(result["after_reboot"]!.GetValue<string>(), Is.EqualTo("running").Or.EqualTo("pending"));
+        Assert.That(result["unknown"]!["code"]!.GetValue<string>(), Is.EqualTo("InvalidInstanceID.NotFound"));
+        Assert.That(result["unknown_start"]!["code"]!.GetValue<string>(), Is.EqualTo("InvalidInstanceID.NotFound"));
+    }
+
+    [Test, CancelAfter(180_000)]
     public async Task Terraforms_reads_of_an_instance_are_answered_sts_attributes_and_credit_specifications()
     {
         var result = await Ec2Clients.Boto3Async(_server, _key, """

@@ -140,8 +140,11 @@ internal sealed class ComputeStore(Store store)
         DapperTypes.AddJson<BootDiskRecord>();
     }
 
-    /// <summary>Inserts PENDING rows holding quota; <paramref name="reserve"/> takes that quota in the same transaction (all or nothing).</summary>
-    public async Task<IReadOnlyList<InstanceRow>> InsertInstancesAsync(IReadOnlyList<NewInstance> instances, Func<IDbTransaction, Task> reserve)
+    /// <summary>
+    /// Inserts PENDING rows holding quota; <paramref name="reserve"/> takes that quota in the same transaction (all or
+    /// nothing), and <paramref name="record"/> (a front door's own rows for them) runs last in it.
+    /// </summary>
+    public async Task<IReadOnlyList<InstanceRow>> InsertInstancesAsync(IReadOnlyList<NewInstance> instances, Func<IDbTransaction, Task> reserve, LaunchRecord? record = null)
     {
         return await store.WriteAsync(async (c, tx) =>
         {
@@ -169,6 +172,7 @@ internal sealed class ComputeStore(Store store)
                     new { id, name = i.Name is null ? $"vm-{id}" : instances.Count > 1 ? $"{i.Name}-{n + 1}" : i.Name }, tx);
                 rows.Add(row);
             }
+            if (record is not null) await record(tx, rows.Select(r => r.Id).ToList());
             return (IReadOnlyList<InstanceRow>)rows;
         });
     }
@@ -177,6 +181,17 @@ internal sealed class ComputeStore(Store store)
     {
         await using var c = await store.OpenAsync();
         return await c.QuerySingleOrDefaultAsync<InstanceRow>($"SELECT {Columns} FROM compute_instances WHERE id = @id", new { id });
+    }
+
+    /// <summary>The rows of those ids that exist, in no particular order.</summary>
+    public async Task<IReadOnlyList<InstanceRow>> GetManyAsync(IReadOnlyCollection<long> ids)
+    {
+        var rows = new List<InstanceRow>();
+        if (ids.Count == 0) return rows;
+        await using var c = await store.OpenAsync();
+        foreach (var chunk in ids.Distinct().Chunk(500))
+            rows.AddRange(await c.QueryAsync<InstanceRow>($"SELECT {Columns} FROM compute_instances WHERE id IN @chunk", new { chunk }));
+        return rows;
     }
 
     public async Task<InstanceRow?> FindByGuestTokenHashAsync(string hash)

@@ -16,7 +16,7 @@ internal sealed partial class InstanceRequests(ComputeStore store, Images.Contra
 {
     public const int MaxCount = 1000;
 
-    public async Task<IReadOnlyList<InstanceRow>> AdmitAsync(CreateInstanceRequest r, Caller caller)
+    public async Task<IReadOnlyList<InstanceRow>> AdmitAsync(CreateInstanceRequest r, Caller caller, LaunchRecord? record = null)
     {
         var name = r.Name is null ? null : Validate.Name(r.Name, "name");
         var count = r.Count ?? 1;
@@ -125,7 +125,7 @@ internal sealed partial class InstanceRequests(ComputeStore store, Images.Contra
             { Volumes = attached, Guest = guest, LoginUser = needs?.DefaultUser, ReadyTimeoutSeconds = readyTimeout > 0 ? readyTimeout : null }).ToList();
         // The quota and the rows that hold it are written in one transaction: a crash leaves both or neither.
         return await store.InsertInstancesAsync(rows,
-            tx => quotas.ReserveAsync(tx, caller.UserId, new ResourceAmount(count, cpu * count, memory * count, 0)));
+            tx => quotas.ReserveAsync(tx, caller.UserId, new ResourceAmount(count, cpu * count, memory * count, 0)), record);
     }
 
     /// <summary>The policy's name for a launch source that is not a Marketplace entry; null for Marketplace and named images.</summary>

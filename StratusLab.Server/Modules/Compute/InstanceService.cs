@@ -42,10 +42,10 @@ internal sealed class InstanceService(InstanceRequests requests, ComputeStore st
         }
     }
 
-    public async Task<IReadOnlyList<InstanceView>> LaunchAsync(Caller caller, CreateInstanceRequest request, CancellationToken ct = default)
+    public async Task<IReadOnlyList<InstanceView>> LaunchAsync(Caller caller, CreateInstanceRequest request, LaunchRecord? record, CancellationToken ct = default)
     {
         space.EnsureRoom("Launching an instance");
-        var created = await requests.AdmitAsync(request, caller);
+        var created = await requests.AdmitAsync(request, caller, record);
         scheduler.Wake();
         return await views.ViewAsync(created);
     }
@@ -66,11 +66,9 @@ internal sealed class InstanceService(InstanceRequests requests, ComputeStore st
         }
         if (query.Ids is { } ids)
         {
-            var rows = new List<InstanceRow>();
-            foreach (var id in ids.Distinct())
-                if (await store.GetAsync(id) is { } row && AccessRules.CanSee(caller, InstanceViews.OwnershipOf(row))
-                    && (states is null || states.Contains(row.StateValue)))
-                    rows.Add(row);
+            // One query for all of them (EC2's DescribeInstances with InstanceId.N polls this with a whole reservation).
+            var rows = (await store.GetManyAsync(ids)).Where(row => AccessRules.CanSee(caller, InstanceViews.OwnershipOf(row))
+                && (states is null || states.Contains(row.StateValue)));
             return await views.ViewAsync(rows.OrderBy(r => r.Id).Skip(offset).Take(limit));
         }
         return await views.ViewAsync(await store.ListAsync(states, caller.IsAdmin ? null : caller.UserId, limit, offset));

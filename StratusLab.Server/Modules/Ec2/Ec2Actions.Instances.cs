@@ -83,30 +83,28 @@ internal sealed partial class Ec2Actions
         var token = request.Get("ClientToken");
         var fingerprint = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(string.Join('\n',
             request.Parameters.Where(p => p.Key is not ("ClientToken" or "Action" or "Version")).OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => p.Key + "=" + p.Value)))));
-        if (token is { Length: > 0 })
-        {
-            if (token.Length > 64) throw Ec2Exception.InvalidParameterValue("ClientToken", token[..20] + "...", "A client token is at most 64 ASCII characters.");
-            if (await _ec2Store.FindClientTokenAsync(request.Caller.UserId, token) is { } earlier)
-            {
-                if (earlier.RequestHash != fingerprint)
-                    throw new Ec2Exception("IdempotentParameterMismatch", $"The client token '{token}' was used before with different parameters; use a new token for a new request.");
-                var natives = (await _ec2Store.ResolveAsync(earlier.InstanceIds)).Select(i => long.Parse(i.NativeId, CultureInfo.InvariantCulture)).ToList();
-                var again = await _instances.ListAsync(request.Caller, new InstanceQuery(Ids: natives, Limit: 1000), ct);
-                return await ReservationAsync(earlier.ReservationId, request, again, ct);
-            }
-        }
+        if (token is { Length: > 64 }) throw Ec2Exception.InvalidParameterValue("ClientToken", token[..20] + "...", "A client token is at most 64 ASCII characters.");
+        if (token is { Length: > 0 } && await EarlierLaunchAsync(request, token, fingerprint, ct) is { } earlier) return earlier;
 
+        var reservation = "r-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(9))[..17];
+        var record = token is { Length: > 0 } ? new ClientTokenRecord(request.Caller.UserId, token, reservation, fingerprint) : null;
+        // The i- ids, the tags and the client token are written in the launch's own transaction: with the instances or not at all.
+        IReadOnlyDictionary<string, string> awsIds = new Dictionary<string, string>();
+        LaunchRecord recordLaunch = async (tx, ids) => awsIds = await Ec2Store.RecordLaunchAsync(tx, ids, tags, record);
         var launch = new CreateInstanceRequest(Image: image, InstanceType: request.Get("InstanceType"), Name: name, UserData: userData,
             Count: max, KeyName: request.Get("KeyName"));
         IReadOnlyList<InstanceView> launched;
         try
         {
-            launched = await _instances.LaunchAsync(request.Caller, launch, ct);
-        }
-        catch (DomainException e) when (min < max && e.Kind is Rejection.Conflict or Rejection.Unprocessable)
-        {
-            // As AWS: when MaxCount does not fit (quota, capacity), launch MinCount if that does.
-            launched = await _instances.LaunchAsync(request.Caller, launch with { Count = min }, ct);
+            try
+            {
+                launched = await _instances.LaunchAsync(request.Caller, launch, recordLaunch, ct);
+            }
+            catch (DomainException e) when (min < max && e.Kind is Rejection.Conflict or Rejection.Unprocessable)
+            {
+                // As AWS: when MaxCount does not fit (quota, capacity), launch MinCount if that does.
+                launched = await _instances.LaunchAsync(request.Caller, launch with { Count = min }, recordLaunch, ct);
+            }
         }
         catch (InvalidInputException e) when (e.Field is "instanceType")
         {
@@ -120,23 +118,45 @@ internal sealed partial class Ec2Actions
         {
             throw new Ec2Exception("InvalidParameterValue", $"Invalid value for UserData: {e.Message}");
         }
-        var awsIds = await _ec2Store.IdsForAsync(Ec2Kind.Instance, launched.Select(v => NativeOf(v.Id)).ToList());
-        if (tags.Count > 0) await _ec2Store.SetTagsAsync(awsIds.Values.ToList(), tags);
-        var reservation = "r-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(9))[..17];
-        if (token is { Length: > 0 })
-            await _ec2Store.SaveClientTokenAsync(request.Caller.UserId, token, reservation, awsIds.Values.ToList(), fingerprint);
-        return await ReservationAsync(reservation, request, launched, ct);
+        catch (Microsoft.Data.Sqlite.SqliteException e) when (e.SqliteErrorCode == 19 && token is { Length: > 0 })
+        {
+            // The same token raced in from another request, which launched first: this launch rolled back whole.
+            if (await EarlierLaunchAsync(request, token, fingerprint, ct) is not { } concurrent) throw;
+            return concurrent;
+        }
+        // Rendered from what the launch returned: the ids and tags were just written, the AMI id is the one asked for.
+        var tagMap = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (key, value) in tags) tagMap[key] = value;
+        var images = launched.All(v => v.Image == image) ? new Dictionary<string, string> { [image] = imageId }
+            : await _ec2Store.IdsForAsync(Ec2Kind.Image, launched.Select(v => v.Image).Distinct().ToList());
+        return Reservation(reservation, request, launched, awsIds, images, _ => tagMap.Count == 0 ? null : tagMap);
     }
 
-    async Task<IEnumerable<XElement>> ReservationAsync(string reservation, Ec2Request request, IReadOnlyList<InstanceView> views, CancellationToken ct)
+    /// <summary>The reservation an earlier RunInstances with this client token made (null: none); other parameters are IdempotentParameterMismatch.</summary>
+    async Task<IEnumerable<XElement>?> EarlierLaunchAsync(Ec2Request request, string token, string fingerprint, CancellationToken ct)
     {
-        var items = await InstanceItemsAsync(views);
-        return
+        if (await _ec2Store.FindClientTokenAsync(request.Caller.UserId, token) is not { } earlier) return null;
+        if (earlier.RequestHash != fingerprint)
+            throw new Ec2Exception("IdempotentParameterMismatch", $"The client token '{token}' was used before with different parameters; use a new token for a new request.");
+        var natives = (await _ec2Store.ResolveAsync(earlier.InstanceIds)).Select(i => long.Parse(i.NativeId, CultureInfo.InvariantCulture)).ToList();
+        var again = await _instances.ListAsync(request.Caller, new InstanceQuery(Ids: natives, Limit: 1000), ct);
+        var awsIds = await _ec2Store.IdsForAsync(Ec2Kind.Instance, again.Select(v => NativeOf(v.Id)).ToList());
+        var images = await _ec2Store.IdsForAsync(Ec2Kind.Image, again.Select(v => v.Image).Distinct().ToList());
+        var tags = await _ec2Store.TagsOfAsync(awsIds.Values.ToList());
+        return Reservation(earlier.ReservationId, request, again, awsIds, images, tags.GetValueOrDefault);
+    }
+
+    /// <summary>RunInstances' answer: one reservation, its instances written straight to the response (no element tree per instance).</summary>
+    IEnumerable<XElement> Reservation(string reservation, Ec2Request request, IReadOnlyList<InstanceView> views, IReadOnlyDictionary<string, string> awsIds,
+        IReadOnlyDictionary<string, string> images, Func<string, IReadOnlyDictionary<string, string>?> tagsOf) =>
         [
             E("reservationId", reservation), E("ownerId", Ec2NetworkingShapes.AccountOf(request.Caller.UserId)), Set("groupSet", []),
-            Set("instancesSet", items),
+            new StreamedSet(Ns + "instancesSet", views.Select((v, index) => (Action<XmlWriter>)(w =>
+            {
+                var awsId = awsIds[NativeOf(v.Id)];
+                WriteInstance(w, v, index, awsId, images[v.Image], tagsOf(awsId));
+            }))),
         ];
-    }
 
     // ---- DescribeInstances / DescribeInstanceStatus --------------------------------------------------------
 
@@ -246,25 +266,6 @@ internal sealed partial class Ec2Actions
         if (ids.FirstOrDefault(id => !resolved.ContainsKey(id)) is { } unknown)
             throw new Ec2Exception("InvalidInstanceID.NotFound", $"The instance ID '{unknown}' does not exist");
         return resolved;
-    }
-
-    async Task<IReadOnlyList<XElement>> InstanceItemsAsync(IReadOnlyList<InstanceView> views)
-    {
-        var awsIds = await _ec2Store.IdsForAsync(Ec2Kind.Instance, views.Select(v => NativeOf(v.Id)).ToList());
-        var images = await _ec2Store.IdsForAsync(Ec2Kind.Image, views.Select(v => v.Image).Distinct().ToList());
-        var tags = await _ec2Store.TagsOfAsync(awsIds.Values.ToList());
-        return InstanceItems(views, awsIds, images, tags);
-    }
-
-    IReadOnlyList<XElement> InstanceItems(IReadOnlyList<InstanceView> views, IReadOnlyDictionary<string, string> awsIds,
-        IReadOnlyDictionary<string, string> images, IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>> tags) =>
-        views.Select((v, index) => InstanceItem(v, index, awsIds[NativeOf(v.Id)], images[v.Image], tags.GetValueOrDefault(awsIds[NativeOf(v.Id)]))).ToList();
-
-    XElement InstanceItem(InstanceView v, int index, string awsId, string imageId, IReadOnlyDictionary<string, string>? tags)
-    {
-        var doc = new XDocument();
-        using (var w = doc.CreateWriter()) WriteInstance(w, v, index, awsId, imageId, tags);
-        return doc.Root!;
     }
 
     /// <summary>One instance as AWS's Instance item, written straight to <paramref name="w"/> (DescribeInstances streams thousands).</summary>
@@ -509,10 +510,14 @@ internal sealed partial class Ec2Actions
     {
         if (Ec2Store.KindOf(awsId) != kind)
             throw new Ec2Exception(codePrefix + ".Malformed", $"Invalid id: \"{awsId}\" (expecting \"{Ec2Store.Prefix(kind)}...\" with 17 hex digits)");
-        if (kind == Ec2Kind.Image) await _ec2Store.IdsForAsync(Ec2Kind.Image, (await _imageCatalog.ListAsync()).Select(i => i.Image).ToList());
-        var resolved = (await _ec2Store.ResolveAsync([awsId])).FirstOrDefault()
-            ?? throw new Ec2Exception(codePrefix + ".NotFound", $"The {what} id '[{awsId}]' does not exist");
-        return resolved.NativeId;
+        var resolved = (await _ec2Store.ResolveAsync([awsId])).FirstOrDefault();
+        // An ami- id is allocated when an image is first listed; one not seen yet may belong to an image not listed yet.
+        if (resolved is null && kind == Ec2Kind.Image)
+        {
+            await _ec2Store.IdsForAsync(Ec2Kind.Image, (await _imageCatalog.ListAsync()).Select(i => i.Image).ToList());
+            resolved = (await _ec2Store.ResolveAsync([awsId])).FirstOrDefault();
+        }
+        return resolved?.NativeId ?? throw new Ec2Exception(codePrefix + ".NotFound", $"The {what} id '[{awsId}]' does not exist");
     }
 
     // ---- tags ----------------------------------------------------------------------------------------------

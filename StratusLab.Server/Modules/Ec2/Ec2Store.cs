@@ -10,6 +10,9 @@ internal enum Ec2Kind { Instance, Volume, Snapshot, Image, SecurityGroup, Vpc, S
 
 internal sealed record Ec2Id(string AwsId, Ec2Kind Kind, string NativeId);
 
+/// <summary>A RunInstances ClientToken to keep with its launch (the reservation and the request's fingerprint).</summary>
+internal sealed record ClientTokenRecord(long OwnerId, string Token, string ReservationId, string RequestHash);
+
 internal sealed record ClientTokenRow(string ReservationId, IReadOnlyList<string> InstanceIds, string RequestHash);
 
 /// <summary>The EC2 door's SQL (tables ec2_*): stored ids, tags and client tokens.</summary>
@@ -76,6 +79,55 @@ internal sealed class Ec2Store(Store store)
             }
         });
         return await ReadAsync(kind, nativeIds);
+    }
+
+    /// <summary>
+    /// Records a RunInstances launch inside the launch's own transaction (<paramref name="tx"/>): an i- id for each new
+    /// instance, the TagSpecifications' tags on each, and the client token, in a few multi-row statements. New
+    /// instances have no id yet (instance ids are never reused), so nothing is read back.
+    /// </summary>
+    public static async Task<IReadOnlyDictionary<string, string>> RecordLaunchAsync(IDbTransaction tx, IReadOnlyList<long> instanceIds,
+        IReadOnlyList<KeyValuePair<string, string>> tags, ClientTokenRecord? token)
+    {
+        var c = tx.Connection!;
+        var now = DateTimeOffset.UtcNow;
+        var ids = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var id in instanceIds)
+            ids[id.ToString(System.Globalization.CultureInfo.InvariantCulture)] = Prefix(Ec2Kind.Instance) + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(9))[..17];
+        // SQLite binds at most 32,766 parameters per statement: 4 per id row, 3 per tag row, 200 rows at a time.
+        foreach (var chunk in ids.Chunk(200))
+        {
+            var parameters = new DynamicParameters(new { kind = KindName(Ec2Kind.Instance), now });
+            var values = new List<string>(chunk.Length);
+            for (var n = 0; n < chunk.Length; n++)
+            {
+                parameters.Add("a" + n, chunk[n].Value);
+                parameters.Add("n" + n, chunk[n].Key);
+                values.Add($"(@a{n}, @kind, @n{n}, @now)");
+            }
+            await c.ExecuteAsync($"INSERT INTO ec2_ids (aws_id, kind, native_id, created_at) VALUES {string.Join(", ", values)}", parameters, tx);
+        }
+        var tagRows = ids.Values.SelectMany(awsId => tags.Select(t => (awsId, t.Key, t.Value))).ToList();
+        foreach (var chunk in tagRows.Chunk(200))
+        {
+            var parameters = new DynamicParameters();
+            var values = new List<string>(chunk.Length);
+            for (var n = 0; n < chunk.Length; n++)
+            {
+                parameters.Add("i" + n, chunk[n].awsId);
+                parameters.Add("k" + n, chunk[n].Key);
+                parameters.Add("v" + n, chunk[n].Value);
+                values.Add($"(@i{n}, @k{n}, @v{n})");
+            }
+            await c.ExecuteAsync($"INSERT INTO ec2_tags (aws_id, key, value) VALUES {string.Join(", ", values)} ON CONFLICT (aws_id, key) DO UPDATE SET value = excluded.value",
+                parameters, tx);
+        }
+        if (token is not null)
+            await c.ExecuteAsync("""
+                INSERT INTO ec2_client_tokens (owner_id, token, reservation_id, instance_ids, request_hash, created_at)
+                VALUES (@OwnerId, @Token, @ReservationId, @ids, @RequestHash, @now)
+                """, new { token.OwnerId, token.Token, token.ReservationId, ids = string.Join(',', ids.Values), token.RequestHash, now }, tx);
+        return ids;
     }
 
     /// <summary>The stored ids of those native ids that have one (allocating none).</summary>
@@ -238,10 +290,4 @@ internal sealed class Ec2Store(Store store)
             "SELECT reservation_id, instance_ids, request_hash FROM ec2_client_tokens WHERE owner_id = @ownerId AND token = @token", new { ownerId, token });
         return row is { } r ? new ClientTokenRow(r.Reservation, r.Ids.Split(',', StringSplitOptions.RemoveEmptyEntries), r.Hash) : null;
     }
-
-    public Task SaveClientTokenAsync(long ownerId, string token, string reservationId, IReadOnlyList<string> instanceIds, string requestHash) =>
-        store.WriteAsync((c, tx) => c.ExecuteAsync("""
-            INSERT INTO ec2_client_tokens (owner_id, token, reservation_id, instance_ids, request_hash, created_at)
-            VALUES (@ownerId, @token, @reservationId, @ids, @requestHash, @now)
-            """, new { ownerId, token, reservationId, ids = string.Join(',', instanceIds), requestHash, now = DateTimeOffset.UtcNow }, tx));
 }

@@ -104,6 +104,13 @@ public sealed record InstanceTypeView(string Name, long Cpu, long MemoryMiB, boo
 public sealed record InstanceQuery(IReadOnlyList<string>? States = null, IReadOnlyList<long>? Ids = null, int? Limit = null, int? Offset = null);
 
 /// <summary>
+/// What a front door writes in a launch's own transaction, once the instances' rows exist (their ids, in order): its own
+/// ids for them, tags, an idempotency token. It commits with the instances and their quota, or nothing does; it must
+/// only write the door's own tables on <paramref name="transaction"/>'s connection.
+/// </summary>
+public delegate Task LaunchRecord(System.Data.IDbTransaction transaction, IReadOnlyList<long> instanceIds);
+
+/// <summary>
 /// Compute's application service: every front door (REST, EC2, OCCI, web) launches, lists and acts on instances
 /// through it, so permissions, quotas, the image policy and validation are the same everywhere. Another user's
 /// instance is not found (NotFoundException); bad input is InvalidInputException; an action the state does not
@@ -112,7 +119,11 @@ public sealed record InstanceQuery(IReadOnlyList<string>? States = null, IReadOn
 public interface IInstances
 {
     /// <summary>Admits a request (quota, policy, placement checks) and queues its instances (PENDING).</summary>
-    Task<IReadOnlyList<InstanceView>> LaunchAsync(Caller caller, CreateInstanceRequest request, CancellationToken ct = default);
+    Task<IReadOnlyList<InstanceView>> LaunchAsync(Caller caller, CreateInstanceRequest request, CancellationToken ct = default) =>
+        LaunchAsync(caller, request, null, ct);
+
+    /// <summary>As <see cref="LaunchAsync(Caller, CreateInstanceRequest, CancellationToken)"/>, with <paramref name="record"/> run in the launch's transaction.</summary>
+    Task<IReadOnlyList<InstanceView>> LaunchAsync(Caller caller, CreateInstanceRequest request, LaunchRecord? record, CancellationToken ct = default);
 
     Task<IReadOnlyList<InstanceView>> ListAsync(Caller caller, InstanceQuery query, CancellationToken ct = default);
 

@@ -9,25 +9,6 @@ using StratusLab.Server.Platform.Security;
 
 namespace StratusLab.Server.Modules.Identity;
 
-/// <summary>A user as the API shows it.</summary>
-internal sealed record UserView(long Id, string Name, string Role, string PrimaryGroup, IReadOnlyList<string> Groups, DateTimeOffset CreatedAt);
-/// <summary>Body of POST /users.</summary>
-internal sealed record CreateUserRequest(string Name, string? Password = null, string? Role = null, IReadOnlyList<string>? Groups = null);
-/// <summary>Body of PUT /users/{name}; absent fields are left as they are.</summary>
-internal sealed record UpdateUserRequest(string? Password = null, string? Role = null, IReadOnlyList<string>? Groups = null);
-/// <summary>A group as the API shows it.</summary>
-internal sealed record GroupView(long Id, string Name, DateTimeOffset CreatedAt);
-/// <summary>Body of POST /groups.</summary>
-internal sealed record CreateGroupRequest(string Name);
-/// <summary>Body of POST /tokens; an admin may name another user.</summary>
-internal sealed record CreateTokenRequest(string? User = null, DateTimeOffset? ExpiresAt = null, string? Name = null);
-/// <summary>A new token: the secret is shown only in this response.</summary>
-internal sealed record TokenCreated(string Id, string Token, string User, string? Name, DateTimeOffset CreatedAt, DateTimeOffset? ExpiresAt);
-/// <summary>A token as lists show it (never the secret).</summary>
-internal sealed record TokenView(string Id, string User, string? Name, string State, DateTimeOffset CreatedAt, DateTimeOffset? ExpiresAt, DateTimeOffset? RevokedAt);
-/// <summary>Body of POST /quotas/{user}: each limit, -1 for unlimited, null for the site default.</summary>
-internal sealed record SetQuotaRequest(long? Vms = null, long? Cpus = null, long? MemoryMiB = null, long? StorageGiB = null);
-
 internal static class IdentityEndpoints
 {
     public static RouteGroupBuilder MapIdentityEndpoints(this IEndpointRouteBuilder app)
@@ -282,7 +263,10 @@ internal static class IdentityEndpoints
     static async Task<UserView> ViewAsync(IdentityStore store, UserRow row)
     {
         var primary = await store.FindGroupAsync(row.PrimaryGroup);
-        return new UserView(row.Id, row.Name, row.Role, primary?.Name ?? "", await store.GroupNamesOfAsync(row.Id), row.CreatedAt);
+        // A directory user given a local password by an admin is checked locally from then on (CredentialValidator).
+        var synced = row.PasswordHash is null ? await store.LdapSyncedAtAsync(row.Id) : null;
+        return new UserView(row.Id, row.Name, row.Role, primary?.Name ?? "", await store.GroupNamesOfAsync(row.Id), row.CreatedAt,
+            synced is null ? UserSources.Local : UserSources.Ldap, synced);
     }
 
     static GroupView ToView(GroupRow g) => new(g.Id, g.Name, g.CreatedAt);

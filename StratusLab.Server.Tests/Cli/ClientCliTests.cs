@@ -48,6 +48,11 @@ public class ClientCliTests
         var table = (await RunAsync("user-list")).Out.Split('\n');
         Assert.That(table[0], Does.Contain("SOURCE"));
         Assert.That(table.Single(l => l.Contains(name)), Does.Contain(" local "), "a user made here is a local user");
+        var described = await RunAsync("describe-users", name, "admin");
+        Assert.That(described.Out.Split('\n')[0], Does.Contain("SOURCE").And.Contain("SYNCED FROM DIRECTORY"));
+        Assert.That(described.Out.Split('\n')[1], Does.StartWith(name).And.Contain(" local "), described.Out);
+        Assert.That(described.Out.Split('\n')[2], Does.StartWith("admin"));
+        Assert.That((await RunAsync("describe-users", "nobody-" + name)).Code, Is.EqualTo(1));
         var tokens = await RunAsync("token-list", "--user", name, "--json");
         Assert.That(JsonNode.Parse(tokens.Out)!.AsArray().Single()!["state"]!.GetValue<string>(), Is.EqualTo("active"));
     }
@@ -63,7 +68,8 @@ public class ClientCliTests
         var json = JsonNode.Parse((await RunAsync("describe-networks", net, "--json")).Out)!.AsArray().Single()!;
         Assert.That(json["mtu"]!.GetValue<int>(), Is.EqualTo(1400));
         Assert.That(json["dns"]!.AsArray().Select(d => d!.GetValue<string>()), Is.EqualTo(new[] { "10.91.7.1" }));
-        Assert.That(json["free"]!.GetValue<long>(), Is.EqualTo(json["size"]!.GetValue<long>()));
+        Assert.That(json["used"]!.GetValue<long>(), Is.EqualTo(0));
+        Assert.That(json["free"]!.GetValue<long>() + json["held"]!.GetValue<long>(), Is.EqualTo(json["size"]!.GetValue<long>()));
         Assert.That((await RunAsync("hold-address", net, "10.91.7.5")).Code, Is.EqualTo(0));
         var leases = await RunAsync("describe-leases", net, "--state", "held");
         Assert.That(leases.Out.Split('\n')[0], Does.StartWith("IP").And.Contain("MAC"));

@@ -6,6 +6,7 @@ using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
+using StratusLab.Server.Cli;
 using StratusLab.Server.Tests.Support;
 
 namespace StratusLab.Server.Tests.Host;
@@ -157,6 +158,12 @@ public class LdapHostTests
         var local = await UserAsync("localadmin");
         Assert.That(local["source"]!.GetValue<string>(), Is.EqualTo("local"));
         Assert.That(local["directorySyncedAt"], Is.Null);
+        var output = new StringWriter();
+        Assert.That(await ClientCli.RunAsync(["describe-users", "alice", "localadmin", "--endpoint", _server.BaseAddress.ToString(), "--token", _server.AdminToken],
+            output, new StringWriter()), Is.EqualTo(0));
+        var lines = output.ToString().Split('\n');
+        Assert.That(lines[1], Does.StartWith("alice").And.Contain(" ldap ").And.Contain("builders"), output.ToString());
+        Assert.That(lines[2], Does.StartWith("localadmin").And.Contain(" local "), output.ToString());
     }
 
     [Test, CancelAfter(120_000)]

@@ -11,6 +11,8 @@ public static class IdentityCommands
     [
         new("user-add", "NAME [--password P] [--role admin|user] [--group G]...", "create a user (admin)", UserAdd) { Example = "stratuslab user-add alice --password s3cret-pass --group physics" },
         new("user-list", "", "list users (admins see all, others themselves)", UserList) { Example = "stratuslab user-list" },
+        new("describe-users", "[NAME]...", "show users: role, groups, and where the password is checked (source: local, or ldap with the groups' last refresh)", DescribeUsers)
+            { Example = "stratuslab describe-users alice bob" },
         new("user-delete", "NAME", "delete a user (admin)", UserDelete) { Example = "stratuslab user-delete alice" },
         new("token-create", "[--user NAME] [--expires TIME] [--name LABEL]", "create an API token; it is shown only once", TokenCreate) { Example = "stratuslab token-create --user alice --name ci" },
         new("token-list", "[--user NAME]", "list API tokens", TokenList) { Example = "stratuslab token-list --user alice" },
@@ -35,6 +37,22 @@ public static class IdentityCommands
         return cx.Print(users, list => cx.TableOf(list,
             ("id", u => u.Id.ToString(CultureInfo.InvariantCulture)), ("name", u => u.Name), ("role", u => u.Role), ("source", u => u.Source),
             ("groups", u => string.Join(",", u.Groups)), ("created", u => u.CreatedAt.ToString("u", CultureInfo.InvariantCulture))));
+    }
+
+    static async Task<int> DescribeUsers(CliContext cx)
+    {
+        cx.Args.AllowOnly();
+        List<UserView> users;
+        if (cx.Args.Positionals.Count == 0) users = await cx.Api.GetAsync<List<UserView>>("api/v1/users");
+        else
+        {
+            users = [];
+            foreach (var name in cx.Args.Positionals) users.Add(await cx.Api.GetAsync<UserView>($"api/v1/users/{Uri.EscapeDataString(name)}"));
+        }
+        return cx.Print(users, list => cx.TableOf(list,
+            ("name", u => u.Name), ("role", u => u.Role), ("source", u => u.Source), ("groups", u => string.Join(",", u.Groups)),
+            ("primary group", u => u.PrimaryGroup), ("synced from directory", u => u.DirectorySyncedAt?.ToString("u", CultureInfo.InvariantCulture)),
+            ("created", u => u.CreatedAt.ToString("u", CultureInfo.InvariantCulture))));
     }
 
     static async Task<int> UserDelete(CliContext cx)

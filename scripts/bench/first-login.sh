@@ -40,6 +40,14 @@ trap cleanup EXIT
 
 mkdir -p "$work/home/.cache/stratuslab" "$work/bin"
 ln -s "$real_home/.cache/stratuslab/appliance" "$work/home/.cache/stratuslab/appliance"
+# ssh finds ~/.ssh through the passwd entry, not $HOME: without this it would look in the real home and not find the
+# key setup-client made in the temp HOME. Only an artefact of the isolation (a user's own HOME is their passwd home).
+cat >"$work/bin/ssh" <<'SSH'
+#!/bin/sh
+[ -f "$HOME/.ssh/id_ed25519" ] && exec /usr/bin/ssh -i "$HOME/.ssh/id_ed25519" "$@"
+exec /usr/bin/ssh "$@"
+SSH
+chmod +x "$work/bin/ssh"
 export HOME=$work/home NUGET_PACKAGES=${NUGET_PACKAGES:-$real_home/.nuget/packages} DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1
 export STRATUSLAB_BIN_DIR=$work/bin PATH=$work/bin:$PATH
 unset STRATUSLAB_DATA STRATUSLAB_ENDPOINT STRATUSLAB_TOKEN

@@ -87,7 +87,7 @@ while IFS= read -r line; do
   command=${command%"${command##*[![:space:]]}"}
   [[ -z "$command" ]] && continue
   ts=$(now)
-  if ! bash -c "$command" >"$work/step.out" 2>&1; then
+  if ! bash -c "$command" </dev/null >"$work/step.out" 2>&1; then   # ssh would eat the rest of the list
     cat "$work/step.out" >&2
     echo "README step failed: $command" >&2
     exit 1

@@ -45,6 +45,49 @@ public class ClientCliTests
         Assert.That(token.Out.Trim(), Does.StartWith("slt_"));
         var quota = await RunAsync("quota-show", name);
         Assert.That(quota.Out, Does.Contain("vms").And.Contain("20"));
+        var table = (await RunAsync("user-list")).Out.Split('\n');
+        Assert.That(table[0], Does.Contain("SOURCE"));
+        Assert.That(table.Single(l => l.Contains(name)), Does.Contain(" local "), "a user made here is a local user");
+        var described = await RunAsync("describe-users", name, "admin");
+        Assert.That(described.Out.Split('\n')[0], Does.Contain("SOURCE").And.Contain("SYNCED FROM DIRECTORY"));
+        Assert.That(described.Out.Split('\n')[1], Does.StartWith(name).And.Contain(" local "), described.Out);
+        Assert.That(described.Out.Split('\n')[2], Does.StartWith("admin"));
+        Assert.That((await RunAsync("describe-users", "nobody-" + name)).Code, Is.EqualTo(1));
+        var tokens = await RunAsync("token-list", "--user", name, "--json");
+        Assert.That(JsonNode.Parse(tokens.Out)!.AsArray().Single()!["state"]!.GetValue<string>(), Is.EqualTo("active"));
+    }
+
+    [Test, CancelAfter(60_000)]
+    public async Task Networks_leases_and_security_groups_work_from_the_command_line_and_json_keeps_the_api_field_names()
+    {
+        var net = "n" + Guid.NewGuid().ToString("N")[..6];
+        var group = "g" + Guid.NewGuid().ToString("N")[..6];
+        var created = await RunAsync("create-network", net, "--cidr", "10.91.7.0/28", "--dns", "10.91.7.1", "--mtu", "1400");
+        Assert.That(created.Code, Is.EqualTo(0), created.Err);
+        Assert.That(created.Out, Does.Contain($"created network {net} (user, 10.91.7.0/28, "));
+        var json = JsonNode.Parse((await RunAsync("describe-networks", net, "--json")).Out)!.AsArray().Single()!;
+        Assert.That(json["mtu"]!.GetValue<int>(), Is.EqualTo(1400));
+        Assert.That(json["dns"]!.AsArray().Select(d => d!.GetValue<string>()), Is.EqualTo(new[] { "10.91.7.1" }));
+        Assert.That(json["used"]!.GetValue<long>(), Is.EqualTo(0));
+        Assert.That(json["free"]!.GetValue<long>() + json["held"]!.GetValue<long>(), Is.EqualTo(json["size"]!.GetValue<long>()));
+        Assert.That((await RunAsync("hold-address", net, "10.91.7.5")).Code, Is.EqualTo(0));
+        var leases = await RunAsync("describe-leases", net, "--state", "held");
+        Assert.That(leases.Out.Split('\n')[0], Does.StartWith("IP").And.Contain("MAC"));
+        Assert.That(leases.Out, Does.Contain("10.91.7.5").And.Contain("held"));
+        var table = await RunAsync("describe-networks", net);
+        Assert.That(table.Out.Split('\n')[1], Does.Contain(net).And.Contain("10.91.7.0/28").And.Contain("10.91.7.1"), table.Out);
+        Assert.That((await RunAsync("release-address", net, "10.91.7.5")).Code, Is.EqualTo(0));
+
+        Assert.That((await RunAsync("create-security-group", group, "--description", "web in")).Out, Does.Contain($"created security group {group}"));
+        var rule = await RunAsync("add-security-rule", group, "--direction", "inbound", "--protocol", "tcp", "--ports", "80-81", "--cidr", "10.0.0.0/8");
+        Assert.That(rule.Out, Does.Match($"added rule [0-9]+ to {group}: inbound tcp 80-81 10.0.0.0/8 accept"), rule.Err);
+        var groups = await RunAsync("describe-security-groups", group);
+        Assert.That(groups.Out, Does.Contain($"{group} (owner admin, networks -)").And.Contain("80-81"));
+        var ruleId = JsonNode.Parse((await RunAsync("describe-security-groups", group, "--json")).Out)!.AsArray().Single()!["rules"]!.AsArray().Single()!["id"]!.GetValue<long>();
+        Assert.That((await RunAsync("delete-security-rule", group, ruleId.ToString())).Code, Is.EqualTo(0));
+        Assert.That((await RunAsync("delete-security-group", group)).Code, Is.EqualTo(0));
+        Assert.That((await RunAsync("delete-network", net)).Code, Is.EqualTo(0));
+        Assert.That((await RunAsync("describe-networks", net)).Code, Is.EqualTo(1), "deleted");
     }
 
     [Test, CancelAfter(60_000)]

@@ -126,6 +126,14 @@ public sealed class ApiClient(ClientSettings settings, string? knownServersPath 
     public async Task<T> PostAsync<T>(string path, object? body, CancellationToken ct = default) =>
         (await SendAsync(HttpMethod.Post, path, body, ct)).Deserialize<T>(Json) ?? throw new CliException($"the server sent no body for {path}");
 
+    /// <summary>A PUT of a request record, its answer read as the server's response record.</summary>
+    public async Task<T> PutAsync<T>(string path, object? body, CancellationToken ct = default) =>
+        (await SendAsync(HttpMethod.Put, path, body, ct)).Deserialize<T>(Json) ?? throw new CliException($"the server sent no body for {path}");
+
+    /// <summary>A DELETE whose answer is read as the server's response record.</summary>
+    public async Task<T> DeleteAsync<T>(string path, CancellationToken ct = default) =>
+        (await SendAsync(HttpMethod.Delete, path, null, ct)).Deserialize<T>(Json) ?? throw new CliException($"the server sent no body for {path}");
+
     public async Task<JsonNode?> SendAsync(HttpMethod method, string path, object? body, CancellationToken ct = default)
     {
         using var request = new HttpRequestMessage(method, path.TrimStart('/'));

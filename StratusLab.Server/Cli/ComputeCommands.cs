@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using StratusLab.Server.Modules.Compute.Contracts;
+using StratusLab.Server.Modules.Identity.Contracts;
+using StratusLab.Server.Modules.Pdisk.Contracts;
 
 namespace StratusLab.Server.Cli;
 
@@ -106,7 +108,7 @@ public static class ComputeCommands
 
     static async Task<bool> HasDefaultKeyPairAsync(CliContext cx)
     {
-        try { return (await cx.Api.GetAsync("api/v1/keys"))?.AsArray().Any(k => k?["isDefault"]?.GetValue<bool>() == true) == true; }
+        try { return (await cx.Api.GetAsync<List<KeyPair>>("api/v1/keys")).Any(k => k.IsDefault); }
         catch (CliException) { return true; } // a server without key pairs: no warning rather than a wrong one
     }
 
@@ -157,9 +159,8 @@ public static class ComputeCommands
     {
         try
         {
-            var volumes = await cx.Api.GetAsync("api/v1/volumes");
-            return volumes!.AsArray().SelectMany(v => v!["mounts"]!.AsArray().Select(m => new MountRow(v["uuid"]!.GetValue<string>(), m!["instanceId"]!.GetValue<long>(),
-                m["guestDevice"]?.GetValue<string>() ?? m["device"]!.GetValue<string>()))).ToList();
+            var volumes = await cx.Api.GetAsync<List<VolumeView>>("api/v1/volumes");
+            return volumes.SelectMany(v => v.Mounts.Select(m => new MountRow(v.Uuid, m.InstanceId, m.GuestDevice))).ToList();
         }
         catch (CliException) { return []; }
     }

@@ -1,4 +1,6 @@
+using System.Globalization;
 using System.Text.Json.Nodes;
+using StratusLab.Server.Modules.Identity.Contracts;
 
 namespace StratusLab.Server.Cli;
 
@@ -9,6 +11,8 @@ public static class IdentityCommands
     [
         new("user-add", "NAME [--password P] [--role admin|user] [--group G]...", "create a user (admin)", UserAdd) { Example = "stratuslab user-add alice --password s3cret-pass --group physics" },
         new("user-list", "", "list users (admins see all, others themselves)", UserList) { Example = "stratuslab user-list" },
+        new("describe-users", "[NAME]...", "show users: role, groups, and where the password is checked (source: local, or ldap with the groups' last refresh)", DescribeUsers)
+            { Example = "stratuslab describe-users alice bob" },
         new("user-delete", "NAME", "delete a user (admin)", UserDelete) { Example = "stratuslab user-delete alice" },
         new("token-create", "[--user NAME] [--expires TIME] [--name LABEL]", "create an API token; it is shown only once", TokenCreate) { Example = "stratuslab token-create --user alice --name ci" },
         new("token-list", "[--user NAME]", "list API tokens", TokenList) { Example = "stratuslab token-list --user alice" },
@@ -20,24 +24,35 @@ public static class IdentityCommands
     static async Task<int> UserAdd(CliContext cx)
     {
         cx.Args.AllowOnly("--password", "--role", "--group");
-        var body = new
-        {
-            name = cx.Args.Positional(0, "the user name"),
-            password = cx.Args.Option("--password"),
-            role = cx.Args.Option("--role"),
-            groups = cx.Args.All("--group").Count > 0 ? cx.Args.All("--group") : null,
-        };
-        var user = await cx.Api.PostAsync("api/v1/users", body);
-        return cx.Print(user, u => cx.Out.WriteLine($"created user {u["name"]} (id {u["id"]}, role {u["role"]})"));
+        var body = new CreateUserRequest(cx.Args.Positional(0, "the user name"), cx.Args.Option("--password"), cx.Args.Option("--role"),
+            cx.Args.All("--group").Count > 0 ? cx.Args.All("--group") : null);
+        var user = await cx.Api.PostAsync<UserView>("api/v1/users", body);
+        return cx.Print(user, u => cx.Out.WriteLine($"created user {u.Name} (id {u.Id}, role {u.Role})"));
     }
 
     static async Task<int> UserList(CliContext cx)
     {
         cx.Args.AllowOnly();
-        var users = await cx.Api.GetAsync("api/v1/users");
-        return cx.Print(users, list => cx.Table(list.AsArray(),
-            ("id", u => u["id"]?.ToString()), ("name", u => u["name"]?.ToString()), ("role", u => u["role"]?.ToString()),
-            ("groups", u => string.Join(",", u["groups"]!.AsArray().Select(g => g!.ToString()))), ("created", u => u["createdAt"]?.ToString())));
+        var users = await cx.Api.GetAsync<List<UserView>>("api/v1/users");
+        return cx.Print(users, list => cx.TableOf(list,
+            ("id", u => u.Id.ToString(CultureInfo.InvariantCulture)), ("name", u => u.Name), ("role", u => u.Role), ("source", u => u.Source),
+            ("groups", u => string.Join(",", u.Groups)), ("created", u => u.CreatedAt.ToString("u", CultureInfo.InvariantCulture))));
+    }
+
+    static async Task<int> DescribeUsers(CliContext cx)
+    {
+        cx.Args.AllowOnly();
+        List<UserView> users;
+        if (cx.Args.Positionals.Count == 0) users = await cx.Api.GetAsync<List<UserView>>("api/v1/users");
+        else
+        {
+            users = [];
+            foreach (var name in cx.Args.Positionals) users.Add(await cx.Api.GetAsync<UserView>($"api/v1/users/{Uri.EscapeDataString(name)}"));
+        }
+        return cx.Print(users, list => cx.TableOf(list,
+            ("name", u => u.Name), ("role", u => u.Role), ("source", u => u.Source), ("groups", u => string.Join(",", u.Groups)),
+            ("primary group", u => u.PrimaryGroup), ("synced from directory", u => u.DirectorySyncedAt?.ToString("u", CultureInfo.InvariantCulture)),
+            ("created", u => u.CreatedAt.ToString("u", CultureInfo.InvariantCulture))));
     }
 
     static async Task<int> UserDelete(CliContext cx)
@@ -53,19 +68,19 @@ public static class IdentityCommands
         cx.Args.AllowOnly("--user", "--expires", "--name");
         DateTimeOffset? expires = null;
         if (cx.Args.Option("--expires") is { } text)
-            expires = DateTimeOffset.TryParse(text, out var t) ? t : throw new UsageException($"--expires '{text}' is not a time; use ISO-8601 such as 2030-01-01T00:00:00Z.");
-        var token = await cx.Api.PostAsync("api/v1/tokens", new { user = cx.Args.Option("--user"), expiresAt = expires, name = cx.Args.Option("--name") });
-        return cx.Print(token, t => cx.Out.WriteLine(t["token"]!.ToString()));
+            expires = DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, out var t) ? t : throw new UsageException($"--expires '{text}' is not a time; use ISO-8601 such as 2030-01-01T00:00:00Z.");
+        var token = await cx.Api.PostAsync<TokenCreated>("api/v1/tokens", new CreateTokenRequest(cx.Args.Option("--user"), expires, cx.Args.Option("--name")));
+        return cx.Print(token, t => cx.Out.WriteLine(t.Token));
     }
 
     static async Task<int> TokenList(CliContext cx)
     {
         cx.Args.AllowOnly("--user");
         var user = cx.Args.Option("--user");
-        var tokens = await cx.Api.GetAsync("api/v1/tokens" + (user is null ? "" : "?user=" + Uri.EscapeDataString(user)));
-        return cx.Print(tokens, list => cx.Table(list.AsArray(),
-            ("id", t => t["id"]?.ToString()), ("user", t => t["user"]?.ToString()), ("name", t => t["name"]?.ToString()),
-            ("state", t => t["state"]?.ToString()), ("expires", t => t["expiresAt"]?.ToString())));
+        var tokens = await cx.Api.GetAsync<List<TokenView>>("api/v1/tokens" + (user is null ? "" : "?user=" + Uri.EscapeDataString(user)));
+        return cx.Print(tokens, list => cx.TableOf(list,
+            ("id", t => t.Id), ("user", t => t.User), ("name", t => t.Name), ("state", t => t.State),
+            ("expires", t => t.ExpiresAt?.ToString("u", CultureInfo.InvariantCulture))));
     }
 
     static async Task<int> TokenRevoke(CliContext cx)
@@ -82,21 +97,19 @@ public static class IdentityCommands
         var user = cx.Args.Positionals.Count > 0 ? cx.Args.Positionals[0] : null;
         if (user is null)
         {
-            var me = await cx.Api.GetAsync("api/v1/users");
-            user = me!.AsArray().Count == 1 ? me[0]!["name"]!.ToString() : throw new UsageException("give the user name (admins see every user).");
+            var me = await cx.Api.GetAsync<List<UserView>>("api/v1/users");
+            user = me.Count == 1 ? me[0].Name : throw new UsageException("give the user name (admins see every user).");
         }
-        var quota = await cx.Api.GetAsync($"api/v1/quotas/{Uri.EscapeDataString(user)}");
+        var quota = await cx.Api.GetAsync<QuotaView>($"api/v1/quotas/{Uri.EscapeDataString(user)}");
         return cx.Print(quota, q =>
         {
-            string Limit(string k) => q["limits"]![k]!.GetValue<long>() is var v && v < 0 ? "unlimited" : v.ToString();
-            cx.Out.WriteLine($"quota of {q["user"]}:");
-            cx.Table([
-                    new JsonObject { ["r"] = "vms", ["u"] = q["usage"]!["vms"]!.ToString(), ["l"] = Limit("vms") },
-                    new JsonObject { ["r"] = "cpus", ["u"] = q["usage"]!["cpus"]!.ToString(), ["l"] = Limit("cpus") },
-                    new JsonObject { ["r"] = "memory (MiB)", ["u"] = q["usage"]!["memoryMiB"]!.ToString(), ["l"] = Limit("memoryMiB") },
-                    new JsonObject { ["r"] = "storage (GiB)", ["u"] = q["usage"]!["storageGiB"]!.ToString(), ["l"] = Limit("storageGiB") },
+            static string Limit(long v) => v < 0 ? "unlimited" : v.ToString(CultureInfo.InvariantCulture);
+            cx.Out.WriteLine($"quota of {q.User}:");
+            cx.TableOf([
+                    ("vms", q.Usage.Vms, q.Limits.Vms), ("cpus", q.Usage.Cpus, q.Limits.Cpus),
+                    ("memory (MiB)", q.Usage.MemoryMiB, q.Limits.MemoryMiB), ("storage (GiB)", q.Usage.StorageGiB, q.Limits.StorageGiB),
                 ],
-                ("resource", r => r["r"]?.ToString()), ("used", r => r["u"]?.ToString()), ("limit", r => r["l"]?.ToString()));
+                ("resource", r => r.Item1), ("used", r => r.Item2.ToString(CultureInfo.InvariantCulture)), ("limit", r => Limit(r.Item3)));
         });
     }
 
@@ -104,11 +117,8 @@ public static class IdentityCommands
     {
         cx.Args.AllowOnly("--vms", "--cpus", "--memory", "--storage");
         var user = cx.Args.Positional(0, "the user name");
-        var quota = await cx.Api.PostAsync($"api/v1/quotas/{Uri.EscapeDataString(user)}", new
-        {
-            vms = cx.Args.LongOption("--vms"), cpus = cx.Args.LongOption("--cpus"),
-            memoryMiB = cx.Args.LongOption("--memory"), storageGiB = cx.Args.LongOption("--storage"),
-        });
-        return cx.Print(quota, q => cx.Out.WriteLine($"quota of {q["user"]} set"));
+        var quota = await cx.Api.PostAsync<QuotaView>($"api/v1/quotas/{Uri.EscapeDataString(user)}", new SetQuotaRequest(
+            cx.Args.LongOption("--vms"), cx.Args.LongOption("--cpus"), cx.Args.LongOption("--memory"), cx.Args.LongOption("--storage")));
+        return cx.Print(quota, q => cx.Out.WriteLine($"quota of {q.User} set"));
     }
 }

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using StratusLab.Server.Modules.Identity.Contracts;
 
 namespace StratusLab.Server.Cli;
 
@@ -23,17 +24,16 @@ public static class KeyCommands
         else throw new UsageException($"'{file}' does not exist; make a key with 'ssh-keygen -t ed25519' and give its .pub file.");
         var lines = text.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#')).ToList();
         if (lines.Count != 1) throw new UsageException($"'{file}' holds {lines.Count} keys; give a file with exactly one public key.");
-        var key = await cx.Api.PostAsync("api/v1/keys", new { name, publicKey = lines[0], @default = cx.Args.Has("--default") });
-        return cx.Print(key, k => cx.Out.WriteLine($"imported key {k["name"]} {k["fingerprint"]}{(k["isDefault"]!.GetValue<bool>() ? " (default)" : "")}"));
+        var key = await cx.Api.PostAsync<KeyPair>("api/v1/keys", new ImportKeyRequest(name, lines[0], cx.Args.Has("--default")));
+        return cx.Print(key, k => cx.Out.WriteLine($"imported key {k.Name} {k.Fingerprint}{(k.IsDefault ? " (default)" : "")}"));
     }
 
     static async Task<int> DescribeKeys(CliContext cx)
     {
         cx.Args.AllowOnly();
-        var keys = await cx.Api.GetAsync("api/v1/keys");
-        return cx.Print(keys, list => cx.Table(list.AsArray(),
-            ("name", k => k["name"]?.ToString()), ("fingerprint", k => k["fingerprint"]?.ToString()),
-            ("default", k => k["isDefault"]!.GetValue<bool>() ? "yes" : ""), ("origin", k => k["origin"]?.ToString())));
+        var keys = await cx.Api.GetAsync<List<KeyPair>>("api/v1/keys");
+        return cx.Print(keys, list => cx.TableOf(list,
+            ("name", k => k.Name), ("fingerprint", k => k.Fingerprint), ("default", k => k.IsDefault ? "yes" : ""), ("origin", k => k.Origin)));
     }
 
     static async Task<int> DeleteKey(CliContext cx)

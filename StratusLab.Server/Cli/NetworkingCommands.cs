@@ -1,4 +1,6 @@
+using System.Globalization;
 using System.Text.Json.Nodes;
+using StratusLab.Server.Modules.Networking.Contracts;
 
 namespace StratusLab.Server.Cli;
 
@@ -27,46 +29,37 @@ public static class NetworkingCommands
     {
         cx.Args.AllowOnly("--cidr", "--first", "--last", "--network", "--mask", "--kind", "--driver", "--gateway", "--dns", "--mtu", "--vlan", "--uplink", "--security-group");
         var name = cx.Args.Positional(0, "the network name");
-        var body = new JsonObject
-        {
-            ["name"] = name,
-            ["kind"] = cx.Args.Option("--kind"),
-            ["driver"] = cx.Args.Option("--driver"),
-            ["cidr"] = cx.Args.Option("--cidr"),
-            ["first"] = cx.Args.Option("--first"),
-            ["last"] = cx.Args.Option("--last"),
-            ["network"] = cx.Args.Option("--network"),
-            ["mask"] = cx.Args.Option("--mask"),
-            ["gateway"] = cx.Args.Option("--gateway"),
-            ["mtu"] = cx.Args.LongOption("--mtu"),
-            ["vlanId"] = cx.Args.LongOption("--vlan"),
-            ["uplink"] = cx.Args.Option("--uplink"),
-        };
-        if (cx.Args.All("--dns").Count > 0) body["dns"] = new JsonArray(cx.Args.All("--dns").Select(d => (JsonNode)d).ToArray());
-        if (cx.Args.All("--security-group").Count > 0) body["securityGroups"] = new JsonArray(cx.Args.All("--security-group").Select(d => (JsonNode)d).ToArray());
-        foreach (var key in body.Where(kv => kv.Value is null).Select(kv => kv.Key).ToList()) body.Remove(key);
-        var created = await cx.Api.PostAsync("api/v1/networks", body);
-        return cx.Print(created, n => cx.Out.WriteLine($"created network {n["name"]} ({n["driver"]}, {n["cidr"]}, {n["size"]} addresses)"));
+        static IReadOnlyList<string>? Many(IReadOnlyList<string> values) => values.Count > 0 ? values : null;
+        var body = new CreateNetworkRequest(name, cx.Args.Option("--kind"), cx.Args.Option("--driver"), cx.Args.Option("--cidr"), cx.Args.Option("--first"),
+            cx.Args.Option("--last"), cx.Args.Option("--network"), cx.Args.Option("--mask"), Ranges: null, cx.Args.Option("--gateway"), Many(cx.Args.All("--dns")),
+            Int(cx, "--mtu"), Int(cx, "--vlan"), cx.Args.Option("--uplink"), Many(cx.Args.All("--security-group")));
+        var created = await cx.Api.PostAsync<NetworkView>("api/v1/networks", body);
+        return cx.Print(created, n => cx.Out.WriteLine($"created network {n.Name} ({n.Driver}, {n.Cidr}, {n.Size} addresses)"));
     }
+
+    static int? Int(CliContext cx, string option) => cx.Args.LongOption(option) switch
+    {
+        null => null,
+        var v and >= int.MinValue and <= int.MaxValue => (int)v,
+        var v => throw new UsageException($"{option} {v} is out of range."),
+    };
 
     static async Task<int> DescribeNetworks(CliContext cx)
     {
         cx.Args.AllowOnly();
-        JsonNode result;
-        if (cx.Args.Positionals.Count == 0) result = (await cx.Api.GetAsync("api/v1/networks"))!;
+        List<NetworkView> networks;
+        if (cx.Args.Positionals.Count == 0) networks = await cx.Api.GetAsync<List<NetworkView>>("api/v1/networks");
         else
         {
-            var array = new JsonArray();
-            foreach (var name in cx.Args.Positionals) array.Add(await cx.Api.GetAsync($"api/v1/networks/{Uri.EscapeDataString(name)}"));
-            result = array;
+            networks = [];
+            foreach (var name in cx.Args.Positionals) networks.Add(await cx.Api.GetAsync<NetworkView>($"api/v1/networks/{Uri.EscapeDataString(name)}"));
         }
-        return cx.Print(result, node => cx.Table(node.AsArray(),
-            ("name", n => n["name"]?.ToString()), ("kind", n => n["kind"]?.ToString()), ("driver", n => n["driver"]?.ToString()),
-            ("cidr", n => n["cidr"]?.ToString()),
-            ("ranges", n => string.Join(",", n["ranges"]!.AsArray().Select(r => $"{r!["first"]}-{r["last"]}"))),
-            ("gateway", n => n["gateway"]?.ToString()), ("dns", n => string.Join(",", n["dns"]!.AsArray().Select(d => d!.ToString()))),
-            ("used", n => n["used"]?.ToString()), ("held", n => n["held"]?.ToString()), ("free", n => n["free"]?.ToString()),
-            ("vlan", n => n["vlanId"]?.ToString()), ("groups", n => string.Join(",", n["securityGroups"]!.AsArray().Select(g => g!.ToString())))));
+        return cx.Print(networks, list => cx.TableOf(list,
+            ("name", n => n.Name), ("kind", n => n.Kind), ("driver", n => n.Driver), ("cidr", n => n.Cidr),
+            ("ranges", n => string.Join(",", n.Ranges.Select(r => $"{r.First}-{r.Last}"))),
+            ("gateway", n => n.Gateway), ("dns", n => string.Join(",", n.Dns)),
+            ("used", n => $"{n.Used}"), ("held", n => $"{n.Held}"), ("free", n => $"{n.Free}"),
+            ("vlan", n => n.VlanId?.ToString(CultureInfo.InvariantCulture)), ("groups", n => string.Join(",", n.SecurityGroups))));
     }
 
     static async Task<int> DescribeLeases(CliContext cx)
@@ -74,11 +67,11 @@ public static class NetworkingCommands
         cx.Args.AllowOnly("--state");
         var network = cx.Args.Positional(0, "the network name");
         var state = cx.Args.Option("--state");
-        var leases = await cx.Api.GetAsync($"api/v1/networks/{Uri.EscapeDataString(network)}/leases?limit=1000" + (state is null ? "" : "&state=" + Uri.EscapeDataString(state)));
-        return cx.Print(leases, list => cx.Table(list.AsArray(),
-            ("ip", l => l["ip"]?.ToString()), ("mac", l => l["mac"]?.ToString()), ("state", l => l["state"]?.ToString()),
-            ("instance", l => l["instanceId"]?.ToString()), ("nic", l => l["nic"]?.ToString()), ("reason", l => l["reason"]?.ToString()),
-            ("ports", l => string.Join(",", l["forwards"]!.AsArray().Select(f => $"{f!["hostAddress"]}:{f["hostPort"]}->{f["guestPort"]}")))));
+        var leases = await cx.Api.GetAsync<List<LeaseView>>($"api/v1/networks/{Uri.EscapeDataString(network)}/leases?limit=1000" + (state is null ? "" : "&state=" + Uri.EscapeDataString(state)));
+        return cx.Print(leases, list => cx.TableOf(list,
+            ("ip", l => l.Ip), ("mac", l => l.Mac), ("state", l => l.State), ("instance", l => l.InstanceId?.ToString(CultureInfo.InvariantCulture)),
+            ("nic", l => l.Nic?.ToString(CultureInfo.InvariantCulture)), ("reason", l => l.Reason),
+            ("ports", l => string.Join(",", l.Forwards.Select(f => $"{f.HostAddress}:{f.HostPort}->{f.GuestPort}")))));
     }
 
     static async Task<int> HoldAddress(CliContext cx)
@@ -86,8 +79,8 @@ public static class NetworkingCommands
         cx.Args.AllowOnly();
         var network = cx.Args.Positional(0, "the network name");
         var ip = cx.Args.Positional(1, "the address to hold");
-        var lease = await cx.Api.PostAsync($"api/v1/networks/{Uri.EscapeDataString(network)}/hold", new { ip });
-        return cx.Print(lease, _ => cx.Out.WriteLine($"held {ip} on network {network}"));
+        var lease = await cx.Api.PostAsync<LeaseView>($"api/v1/networks/{Uri.EscapeDataString(network)}/hold", new AddressRequest(ip));
+        return cx.Print(lease, l => cx.Out.WriteLine($"held {l.Ip} on network {network}"));
     }
 
     static async Task<int> ReleaseAddress(CliContext cx)
@@ -95,7 +88,7 @@ public static class NetworkingCommands
         cx.Args.AllowOnly();
         var network = cx.Args.Positional(0, "the network name");
         var ip = cx.Args.Positional(1, "the address to release");
-        await cx.Api.PostAsync($"api/v1/networks/{Uri.EscapeDataString(network)}/release", new { ip });
+        await cx.Api.PostAsync($"api/v1/networks/{Uri.EscapeDataString(network)}/release", new AddressRequest(ip));
         return cx.Print(new JsonObject { ["released"] = ip, ["network"] = network }, _ => cx.Out.WriteLine($"released {ip} on network {network}"));
     }
 
@@ -111,29 +104,28 @@ public static class NetworkingCommands
     {
         cx.Args.AllowOnly("--description");
         var name = cx.Args.Positional(0, "the security group name");
-        var created = await cx.Api.PostAsync("api/v1/security-groups", new { name, description = cx.Args.Option("--description") });
-        return cx.Print(created, _ => cx.Out.WriteLine($"created security group {name}"));
+        var created = await cx.Api.PostAsync<SecurityGroupView>("api/v1/security-groups", new CreateSecurityGroupRequest(name, cx.Args.Option("--description")));
+        return cx.Print(created, g => cx.Out.WriteLine($"created security group {g.Name}"));
     }
 
     static async Task<int> DescribeSecurityGroups(CliContext cx)
     {
         cx.Args.AllowOnly();
-        JsonNode result;
-        if (cx.Args.Positionals.Count == 0) result = (await cx.Api.GetAsync("api/v1/security-groups"))!;
+        List<SecurityGroupView> groups;
+        if (cx.Args.Positionals.Count == 0) groups = await cx.Api.GetAsync<List<SecurityGroupView>>("api/v1/security-groups");
         else
         {
-            var array = new JsonArray();
-            foreach (var name in cx.Args.Positionals) array.Add(await cx.Api.GetAsync($"api/v1/security-groups/{Uri.EscapeDataString(name)}"));
-            result = array;
+            groups = [];
+            foreach (var name in cx.Args.Positionals) groups.Add(await cx.Api.GetAsync<SecurityGroupView>($"api/v1/security-groups/{Uri.EscapeDataString(name)}"));
         }
-        return cx.Print(result, node =>
+        return cx.Print(groups, list =>
         {
-            foreach (var g in node.AsArray())
+            foreach (var g in list)
             {
-                cx.Out.WriteLine($"{g!["name"]} (owner {g["owner"]}, networks {string.Join(",", g["networks"]!.AsArray().Select(n => n!.ToString()).DefaultIfEmpty("-"))})");
-                cx.Table(g["rules"]!.AsArray(),
-                    ("  id", r => "  " + r["id"]), ("direction", r => r["direction"]?.ToString()), ("protocol", r => r["protocol"]?.ToString()),
-                    ("ports", r => r["ports"]?.ToString()), ("cidr", r => r["cidr"]?.ToString() ?? "any"), ("action", r => r["action"]?.ToString()));
+                cx.Out.WriteLine($"{g.Name} (owner {g.Owner}, networks {string.Join(",", g.Networks.Select(n => n.ToString(CultureInfo.InvariantCulture)).DefaultIfEmpty("-"))})");
+                cx.TableOf(g.Rules,
+                    ("  id", r => "  " + r.Id), ("direction", r => r.Direction), ("protocol", r => r.Protocol),
+                    ("ports", r => r.Ports), ("cidr", r => r.Cidr ?? "any"), ("action", r => r.Action));
             }
         });
     }
@@ -143,11 +135,9 @@ public static class NetworkingCommands
         cx.Args.AllowOnly("--direction", "--protocol", "--ports", "--cidr", "--action");
         var group = cx.Args.Positional(0, "the security group name");
         var direction = cx.Args.Option("--direction") ?? throw new UsageException("--direction is required (inbound or outbound).");
-        var rule = await cx.Api.PostAsync($"api/v1/security-groups/{Uri.EscapeDataString(group)}/rules", new
-        {
-            direction, protocol = cx.Args.Option("--protocol"), ports = cx.Args.Option("--ports"), cidr = cx.Args.Option("--cidr"), action = cx.Args.Option("--action"),
-        });
-        return cx.Print(rule, r => cx.Out.WriteLine($"added rule {r["id"]} to {group}: {r["direction"]} {r["protocol"]} {r["ports"]} {r["cidr"] ?? "any"} {r["action"]}"));
+        var rule = await cx.Api.PostAsync<SecurityRuleView>($"api/v1/security-groups/{Uri.EscapeDataString(group)}/rules", new SecurityRuleRequest(
+            direction, cx.Args.Option("--protocol"), cx.Args.Option("--ports"), cx.Args.Option("--cidr"), cx.Args.Option("--action")));
+        return cx.Print(rule, r => cx.Out.WriteLine($"added rule {r.Id} to {group}: {r.Direction} {r.Protocol} {r.Ports} {r.Cidr ?? "any"} {r.Action}"));
     }
 
     static async Task<int> DeleteSecurityRule(CliContext cx)

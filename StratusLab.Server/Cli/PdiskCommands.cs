@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using StratusLab.Server.Modules.Pdisk.Contracts;
 
 namespace StratusLab.Server.Cli;
 
@@ -33,76 +34,64 @@ public static class PdiskCommands
         var args = Args(cx, "--size", "--tag", "--type", "--visibility", "--sharing", "--group", "--url", "--bytes", "--sha1", "--identifier");
         if (args.Positionals.Count > 0) throw new UsageException($"unexpected argument '{args.Positionals[0]}'.");
         if (args.Option("--size") is null && args.Option("--url") is null) throw new UsageException("give -s GiB (an empty volume) or --url URL (an image).");
-        var body = new
-        {
-            size = args.LongOption("--size"),
-            tag = args.Option("--tag"),
-            type = args.Option("--type"),
-            visibility = args.Option("--visibility"),
-            sharing = args.Option("--sharing"),
-            groups = Groups(args),
-            url = args.Option("--url"),
-            bytes = args.LongOption("--bytes"),
-            sha1 = args.Option("--sha1"),
-            identifier = args.Option("--identifier"),
-        };
-        var node = await cx.Api.PostAsync("api/v1/volumes", body);
-        return cx.Print(node, n => cx.Out.WriteLine(Summary(n)));
+        var body = new CreateVolumeRequest(args.LongOption("--size"), args.Option("--tag"), args.Option("--visibility"), args.Option("--type"),
+            args.Option("--sharing"), args.Option("--url"), args.LongOption("--bytes"), args.Option("--sha1"), args.Option("--identifier"), Groups(args));
+        var volume = await cx.Api.PostAsync<VolumeView>("api/v1/volumes", body);
+        return cx.Print(volume, v => cx.Out.WriteLine(Summary(v)));
     }
 
     static async Task<int> DescribeVolumes(CliContext cx)
     {
         var args = Args(cx, "--type", "--tag", "--owner", "--quarantined");
-        JsonNode result;
+        List<VolumeView> volumes;
         if (args.Positionals.Count == 0)
         {
             var query = new List<string>();
             foreach (var (option, name) in new[] { ("--type", "type"), ("--tag", "tag"), ("--owner", "owner") })
                 if (args.Option(option) is { } v) query.Add($"{name}={Uri.EscapeDataString(v)}");
             if (args.Option("--quarantined") is { } q) query.Add($"quarantined={Uri.EscapeDataString(q)}");
-            result = (await cx.Api.GetAsync("api/v1/volumes" + (query.Count > 0 ? "?" + string.Join('&', query) : "")))!;
+            volumes = await cx.Api.GetAsync<List<VolumeView>>("api/v1/volumes" + (query.Count > 0 ? "?" + string.Join('&', query) : ""));
         }
         else
         {
-            var array = new JsonArray();
-            foreach (var uuid in args.Positionals) array.Add(await cx.Api.GetAsync($"api/v1/volumes/{await Uuid(cx, uuid)}"));
-            result = args.Positionals.Count == 1 ? array[0]!.DeepClone() : array;
+            volumes = [];
+            foreach (var uuid in args.Positionals) volumes.Add(await cx.Api.GetAsync<VolumeView>($"api/v1/volumes/{await Uuid(cx, uuid)}"));
+            if (volumes.Count == 1) return cx.Print(volumes[0], v => Table(cx, [v]));
         }
-        return cx.Print(result, node => Table(cx, node is JsonArray a ? a.Select(n => n!).ToList() : [node]));
+        return cx.Print(volumes, list => Table(cx, list));
     }
 
-    static void Table(CliContext cx, IReadOnlyList<JsonNode> rows) => cx.Table(rows,
-        ("uuid", n => n["uuid"]?.ToString()), ("owner", n => n["owner"]?.ToString()), ("type", n => n["type"]?.ToString()),
-        ("size", n => CliTerminal.Size(n["bytes"]!.GetValue<long>())), ("tag", n => n["tag"]?.ToString()), ("visibility", n => n["visibility"]?.ToString()),
-        ("state", n => n["state"]?.ToString()), ("count", n => n["count"]?.ToString()), ("sharing", n => n["sharing"]?.ToString()),
-        ("mounts", n => string.Join(",", n["mounts"]!.AsArray().Select(m => $"{m!["instanceId"]}:{m["guestDevice"] ?? m["device"]}"))));
+    static void Table(CliContext cx, IReadOnlyList<VolumeView> rows) => cx.TableOf(rows,
+        ("uuid", v => v.Uuid), ("owner", v => v.Owner), ("type", v => v.Type), ("size", v => CliTerminal.Size(v.Bytes)), ("tag", v => v.Tag),
+        ("visibility", v => v.Visibility), ("state", v => v.State), ("count", v => v.Count.ToString(CultureInfo.InvariantCulture)), ("sharing", v => v.Sharing),
+        ("mounts", v => string.Join(",", v.Mounts.Select(m => $"{m.InstanceId}:{m.GuestDevice}"))));
 
-    static string Summary(JsonNode n) =>
-        $"{n["uuid"]}  {n["type"]}  {CliTerminal.Size(n["bytes"]!.GetValue<long>())} ({n["bytes"]} bytes)  {n["state"]}  {n["sharing"]}  {n["turl"]}" + (n["tag"] is { } tag ? $"  tag {tag}" : "");
+    static string Summary(VolumeView v) =>
+        $"{v.Uuid}  {v.Type}  {CliTerminal.Size(v.Bytes)} ({v.Bytes} bytes)  {v.State}  {v.Sharing}  {v.Turl}" + (v.Tag is { } tag ? $"  tag {tag}" : "");
 
     static async Task<int> UpdateVolume(CliContext cx)
     {
         var args = Args(cx, "--tag", "--visibility", "--type", "--group", "--identifier");
         var uuid = await Uuid(cx, args.Positional(0, "the volume UUID"));
-        var node = await cx.Api.PutAsync($"api/v1/volumes/{uuid}", new
-        {
-            tag = args.Option("--tag"),
-            visibility = args.Option("--visibility"),
-            type = args.Option("--type"),
-            groups = Groups(args),
-            identifier = args.Option("--identifier"),
-        });
-        return cx.Print(node, n => cx.Out.WriteLine(Summary(n)));
+        var volume = await cx.Api.PutAsync<VolumeView>($"api/v1/volumes/{uuid}",
+            new UpdateVolumeRequest(args.Option("--tag"), args.Option("--visibility"), args.Option("--type"), Groups(args), args.Option("--identifier")));
+        return cx.Print(volume, v => cx.Out.WriteLine(Summary(v)));
     }
 
     static async Task<int> DeleteVolume(CliContext cx)
     {
         var args = Args(cx);
         if (args.Positionals.Count == 0) throw new UsageException("give at least one volume UUID.");
-        foreach (var text in args.Positionals) await cx.Api.DeleteAsync($"api/v1/volumes/{await Uuid(cx, text)}");
-        return cx.Print(new JsonArray(args.Positionals.Select(u => (JsonNode)u).ToArray()), _ =>
+        var deleted = new List<string>();
+        foreach (var text in args.Positionals)
         {
-            foreach (var uuid in args.Positionals) cx.Out.WriteLine($"deleted volume {uuid}");
+            var uuid = await Uuid(cx, text);
+            await cx.Api.DeleteAsync($"api/v1/volumes/{uuid}");
+            deleted.Add(uuid);
+        }
+        return cx.Print(deleted, list =>
+        {
+            foreach (var uuid in list) cx.Out.WriteLine($"deleted volume {uuid}");
         });
     }
 
@@ -118,8 +107,8 @@ public static class PdiskCommands
             "rw" => false,
             var other => throw new UsageException($"--mode '{other}' is not ro or rw."),
         };
-        var node = await cx.Api.PostAsync($"api/v1/volumes/{uuid}/mounts", new { instanceId = instance, readOnly });
-        return cx.Print(node, n => cx.Out.WriteLine($"volume {uuid} attached to instance {instance} as {n["guestDevice"] ?? n["device"]} ({(n["readOnly"]!.GetValue<bool>() ? "read-only" : "read-write")})"));
+        var mount = await cx.Api.PostAsync<MountView>($"api/v1/volumes/{uuid}/mounts", new AttachVolumeRequest(instance, readOnly));
+        return cx.Print(mount, m => cx.Out.WriteLine($"volume {uuid} attached to instance {instance} as {m.GuestDevice} ({(m.ReadOnly ? "read-only" : "read-write")})"));
     }
 
     static async Task<int> DetachVolume(CliContext cx)
@@ -135,45 +124,47 @@ public static class PdiskCommands
     {
         var args = Args(cx, "--tag", "--sharing");
         var uuid = await Uuid(cx, args.Positional(0, "the ORIGIN volume UUID"));
-        var node = await cx.Api.PostAsync($"api/v1/volumes/{uuid}/snapshots", new { tag = args.Option("--tag"), sharing = args.Option("--sharing") });
-        return cx.Print(node, n => cx.Out.WriteLine(Summary(n)));
+        var snapshot = await cx.Api.PostAsync<VolumeView>($"api/v1/volumes/{uuid}/snapshots", new CreateSnapshotRequest(args.Option("--tag"), args.Option("--sharing")));
+        return cx.Print(snapshot, v => cx.Out.WriteLine(Summary(v)));
     }
 
     static async Task<int> RebaseVolume(CliContext cx)
     {
         var args = Args(cx);
         var uuid = await Uuid(cx, args.Positional(0, "the LIVE volume UUID"));
-        var node = await cx.Api.PostAsync($"api/v1/volumes/{uuid}/rebase", null);
-        return cx.Print(node, n => cx.Out.WriteLine(Summary(n)));
+        var volume = await cx.Api.PostAsync<VolumeView>($"api/v1/volumes/{uuid}/rebase", null);
+        return cx.Print(volume, v => cx.Out.WriteLine(Summary(v)));
     }
 
     static async Task<int> DescribeQuarantine(CliContext cx)
     {
         Args(cx);
-        var node = (await cx.Api.GetAsync("api/v1/volumes/quarantine"))!;
-        return cx.Print(node, n => cx.Table(n.AsArray().Select(v => v!).ToList(),
-            ("uuid", v => v["uuid"]?.ToString()), ("owner", v => v["owner"]?.ToString()), ("type", v => v["type"]?.ToString()),
-            ("size", v => v["bytes"] is { } b ? CliTerminal.Size(b.GetValue<long>()) : v["size"] + "G"), ("until", v => v["quarantineUntil"]?.ToString())));
+        var volumes = await cx.Api.GetAsync<List<VolumeView>>("api/v1/volumes/quarantine");
+        return cx.Print(volumes, list => cx.TableOf(list,
+            ("uuid", v => v.Uuid), ("owner", v => v.Owner), ("type", v => v.Type), ("size", v => CliTerminal.Size(v.Bytes)),
+            ("until", v => v.QuarantineUntil?.ToString("u", CultureInfo.InvariantCulture))));
     }
 
     static async Task<int> PurgeQuarantine(CliContext cx)
     {
         var args = Args(cx, "--all");
-        JsonNode? node;
+        PurgeResult result;
         if (args.Positionals.Count > 0)
         {
-            foreach (var text in args.Positionals) await cx.Api.DeleteAsync($"api/v1/volumes/quarantine/{await Uuid(cx, text, "api/v1/volumes/quarantine")}");
-            node = new JsonObject { ["purged"] = new JsonArray(args.Positionals.Select(u => (JsonNode)u).ToArray()) };
+            var purged = new List<string>();
+            foreach (var text in args.Positionals)
+            {
+                var uuid = await Uuid(cx, text, "api/v1/volumes/quarantine");
+                await cx.Api.DeleteAsync($"api/v1/volumes/quarantine/{uuid}");
+                purged.Add(uuid);
+            }
+            result = new PurgeResult(purged);
         }
         else
         {
-            node = await cx.Api.DeleteAsync("api/v1/volumes/quarantine" + (args.Has("--all") ? "" : "?expired=true"));
+            result = await cx.Api.DeleteAsync<PurgeResult>("api/v1/volumes/quarantine" + (args.Has("--all") ? "" : "?expired=true"));
         }
-        return cx.Print(node, n =>
-        {
-            var purged = n["purged"]!.AsArray();
-            cx.Out.WriteLine(purged.Count == 0 ? "nothing to purge" : "purged " + string.Join(", ", purged));
-        });
+        return cx.Print(result, r => cx.Out.WriteLine(r.Purged.Count == 0 ? "nothing to purge" : "purged " + string.Join(", ", r.Purged)));
     }
 
     // ---- transfers: streamed, never held in memory -----------------------------------------------------
@@ -193,8 +184,9 @@ public static class PdiskCommands
         content.Headers.ContentLength = length;
         content.Headers.ContentType = new MediaTypeHeaderValue(file.EndsWith(".gz", StringComparison.Ordinal) ? "application/gzip" : "application/octet-stream");
         using var response = await Send(http, new HttpRequestMessage(HttpMethod.Post, "api/v1/volumes/upload?" + string.Join('&', query)) { Content = content });
-        var node = JsonNode.Parse(await response.Content.ReadAsStringAsync());
-        return cx.Print(node, n => cx.Out.WriteLine(Summary(n)));
+        var volume = JsonSerializer.Deserialize<VolumeView>(await response.Content.ReadAsStringAsync(), ApiClient.Json)
+            ?? throw new CliException("the server sent no volume for the upload");
+        return cx.Print(volume, v => cx.Out.WriteLine(Summary(v)));
     }
 
     static async Task<int> DownloadVolume(CliContext cx)
@@ -296,7 +288,7 @@ public static class PdiskCommands
         var prefix = text.ToLowerInvariant();
         if (prefix.Length == 0 || !prefix.All(c => char.IsAsciiHexDigit(c) || c == '-'))
             throw new UsageException($"'{text}' is not a volume UUID or the start of one (see 'stratuslab describe-volumes').");
-        var matches = (await cx.Api.GetAsync(list))!.AsArray().Select(v => v!["uuid"]!.GetValue<string>()).Where(u => u.StartsWith(prefix, StringComparison.Ordinal)).Distinct().ToList();
+        var matches = (await cx.Api.GetAsync<List<VolumeView>>(list)).Select(v => v.Uuid).Where(u => u.StartsWith(prefix, StringComparison.Ordinal)).Distinct().ToList();
         return matches.Count switch
         {
             1 => matches[0],

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using StratusLab.Server.Modules.Identity.Contracts;
 using StratusLab.Server.Platform.Configuration;
 
 namespace StratusLab.Server.Cli;
@@ -35,8 +36,6 @@ public static class ShellCommands
         new("__complete", "INDEX [WORD]... [-- WORD...]", "the completions at a word of a command line (used by the completion scripts)", Complete),
     ];
 
-    sealed record TokenCreated(string Id, string Token, string User, DateTimeOffset? ExpiresAt);
-
     static async Task<int> Login(CliContext cx)
     {
         if (cx.Args.Has("--admin-token")) return await StoreAdminToken(cx);
@@ -57,7 +56,7 @@ public static class ShellCommands
         if (password.Length == 0) throw new UsageException("no password given (type it at the prompt, or pipe it with --password-stdin).");
         var settings = ClientSettings.Resolve(cx.Args) with { Token = null, Basic = (user, password) };
         using var api = new ApiClient(settings);
-        var created = await api.PostAsync<TokenCreated>("api/v1/tokens", new { name = $"stratuslab login on {Environment.MachineName}" });
+        var created = await api.PostAsync<TokenCreated>("api/v1/tokens", new CreateTokenRequest(Name: $"stratuslab login on {Environment.MachineName}"));
         var path = ClientSettings.SaveConfig(settings.Endpoint, created.Token);
         return cx.Print(new JsonObject { ["user"] = created.User, ["endpoint"] = settings.Endpoint, ["config"] = path, ["tokenId"] = created.Id },
             _ => cx.Out.WriteLine($"logged in to {settings.Endpoint} as {created.User}; the token is stored in {path}"));

@@ -60,10 +60,21 @@ internal sealed class CredentialValidator(IdentityStore store, TimeProvider cloc
     /// </summary>
     async Task<long?> LdapSignInAsync(string user, string password, long? localId, CancellationToken ct)
     {
-        if (ldapCache.Lookup(user, password) is { } cached && cached == localId) return cached;   // a deleted user is not resurrected from the cache
+        // A deleted user is not resurrected from the cache; a cached user whose groups are due goes to the directory.
+        var cached = ldapCache.Lookup(user, password) is { } hit && hit == localId ? hit : (long?)null;
+        DateTimeOffset? synced = cached is { } known ? await store.LdapSyncedAtAsync(known) : null;
+        if (cached is not null && synced is { } at && clock.GetUtcNow() - at < TimeSpan.FromSeconds(ldap.Options.GroupRefreshSeconds))
+            return cached;
         var result = await ldap.CheckAsync(user, password, ct);
         if (!result.Ok)
         {
+            if (cached is { } still && result.DirectoryDown)
+            {
+                log.LogInformation("LDAP sign-in of {User} answered from the bind cache: the directory is down ({Reason}); groups kept from {Synced:O}",
+                    user, result.Reason, synced);
+                return still;
+            }
+            if (cached is not null) ldapCache.Forget(user);
             log.LogInformation("LDAP sign-in of {User} refused: {Reason}", user, result.Reason);
             return null;
         }

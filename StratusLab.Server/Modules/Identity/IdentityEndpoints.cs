@@ -9,25 +9,6 @@ using StratusLab.Server.Platform.Security;
 
 namespace StratusLab.Server.Modules.Identity;
 
-/// <summary>A user as the API shows it.</summary>
-internal sealed record UserView(long Id, string Name, string Role, string PrimaryGroup, IReadOnlyList<string> Groups, DateTimeOffset CreatedAt);
-/// <summary>Body of POST /users.</summary>
-internal sealed record CreateUserRequest(string Name, string? Password = null, string? Role = null, IReadOnlyList<string>? Groups = null);
-/// <summary>Body of PUT /users/{name}; absent fields are left as they are.</summary>
-internal sealed record UpdateUserRequest(string? Password = null, string? Role = null, IReadOnlyList<string>? Groups = null);
-/// <summary>A group as the API shows it.</summary>
-internal sealed record GroupView(long Id, string Name, DateTimeOffset CreatedAt);
-/// <summary>Body of POST /groups.</summary>
-internal sealed record CreateGroupRequest(string Name);
-/// <summary>Body of POST /tokens; an admin may name another user.</summary>
-internal sealed record CreateTokenRequest(string? User = null, DateTimeOffset? ExpiresAt = null, string? Name = null);
-/// <summary>A new token: the secret is shown only in this response.</summary>
-internal sealed record TokenCreated(string Id, string Token, string User, string? Name, DateTimeOffset CreatedAt, DateTimeOffset? ExpiresAt);
-/// <summary>A token as lists show it (never the secret).</summary>
-internal sealed record TokenView(string Id, string User, string? Name, string State, DateTimeOffset CreatedAt, DateTimeOffset? ExpiresAt, DateTimeOffset? RevokedAt);
-/// <summary>Body of POST /quotas/{user}: each limit, -1 for unlimited, null for the site default.</summary>
-internal sealed record SetQuotaRequest(long? Vms = null, long? Cpus = null, long? MemoryMiB = null, long? StorageGiB = null);
-
 internal static class IdentityEndpoints
 {
     public static RouteGroupBuilder MapIdentityEndpoints(this IEndpointRouteBuilder app)
@@ -213,7 +194,7 @@ internal static class IdentityEndpoints
 
     static async Task<UserView> ViewAsync(IdentityStore store, UserRow row) => ToView(await UserAccounts.ViewAsync(store, row));
 
-    static UserView ToView(UserAccount u) => new(u.Id, u.Name, u.Role, u.PrimaryGroup, u.Groups, u.CreatedAt);
+    static UserView ToView(UserAccount u) => new(u.Id, u.Name, u.Role, u.PrimaryGroup, u.Groups, u.CreatedAt, u.Source, u.DirectorySyncedAt);
 
     static GroupView ToView(GroupInfo g) => new(g.Id, g.Name, g.CreatedAt);
 }

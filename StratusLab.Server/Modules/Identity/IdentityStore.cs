@@ -70,6 +70,13 @@ internal sealed class IdentityStore(Store store)
         return await connection.ExecuteScalarAsync<long>(sql, new { userId }) > 0;
     }
 
+    /// <summary>When a directory user's groups were last taken from the directory; null for a user not made by LDAP.</summary>
+    public async Task<DateTimeOffset?> LdapSyncedAtAsync(long userId)
+    {
+        await using var connection = await store.OpenAsync();
+        return await connection.ExecuteScalarAsync<DateTimeOffset?>("SELECT synced_at FROM id_ldap_users WHERE user_id = @userId", new { userId });
+    }
+
     public Task MarkLdapUserAsync(IDbConnection c, IDbTransaction tx, long userId, string dn) =>
         c.ExecuteAsync("""
             INSERT INTO id_ldap_users (user_id, dn, synced_at) VALUES (@userId, @dn, @now)

@@ -6,9 +6,6 @@ using StratusLab.Server.Platform.Http;
 
 namespace StratusLab.Server.Modules.Identity;
 
-/// <summary>Body of POST /api/v1/keys: import a public key under a name; <c>default</c> makes it the key requests get when they name none.</summary>
-internal sealed record ImportKeyRequest(string Name, string PublicKey, bool Default = false);
-
 /// <summary>The caller's own SSH key pairs (public halves): a launch names one (keyName) or gets the default.</summary>
 internal static class KeyPairEndpoints
 {

@@ -16,7 +16,7 @@ internal sealed record LdapResult(bool Ok, string? Dn, IReadOnlyList<string> Gro
 /// </summary>
 internal sealed class LdapAuthenticator(IdentityOptions identity, ILogger<LdapAuthenticator> log)
 {
-    LdapOptions Options => identity.Ldap;
+    public LdapOptions Options => identity.Ldap;
 
     public bool Enabled => Options.Enabled;
 
@@ -39,7 +39,16 @@ internal sealed class LdapAuthenticator(IdentityOptions identity, ILogger<LdapAu
             {
                 using var service = Connect();
                 if (o.ServiceBindDn is { Length: > 0 })
-                    service.Bind(new NetworkCredential(o.ServiceBindDn, o.ServiceBindPassword ?? ""));
+                {
+                    try { service.Bind(new NetworkCredential(o.ServiceBindDn, o.ServiceBindPassword ?? "")); }
+                    catch (LdapException e) when (e.ErrorCode == 49)
+                    {
+                        var reason = $"the directory refused the service account '{o.ServiceBindDn}' (Identity:Ldap:ServiceBindDn): " +
+                            "check Identity:Ldap:ServiceBindPassword; no directory user can sign in until it is fixed";
+                        log.LogWarning("LDAP sign-in of {User} failed: {Reason}", user, reason);
+                        return LdapResult.Fail(reason, down: true);
+                    }
+                }
                 var filter = string.Format(o.UserFilter, LdapNames.EscapeFilterValue(user));
                 var found = (SearchResponse)service.SendRequest(new SearchRequest(o.BaseDn, filter, SearchScope.Subtree, "1.1") { SizeLimit = 2 });
                 if (found.Entries.Count != 1)
@@ -68,7 +77,10 @@ internal sealed class LdapAuthenticator(IdentityOptions identity, ILogger<LdapAu
         }
         catch (LdapException e) when (e.ErrorCode is 81 or 85 or 91 or 52 or 51)
         {
-            var reason = $"the LDAP server {o.Url} is unreachable or not answering ({e.Message}); only local users can sign in";
+            var tls = o.ParsedUrl?.Scheme == "ldaps"
+                ? ", or its TLS certificate is not from a CA in Identity:Ldap:TrustedCertificatesDirectory (or the system's) for this host name"
+                : "";
+            var reason = $"the LDAP server {o.Url} is unreachable or not answering ({e.Message.Trim()}){tls}; only local users can sign in";
             log.LogWarning("LDAP sign-in of {User} failed: {Reason}", user, reason);
             return LdapResult.Fail(reason, down: true);
         }

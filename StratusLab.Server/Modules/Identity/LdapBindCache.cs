@@ -22,6 +22,8 @@ internal sealed class LdapBindCache(IdentityOptions identity, TimeProvider clock
         return CryptographicOperations.FixedTimeEquals(e.Hash, Hash(user, password)) ? e.UserId : null;
     }
 
+    public void Forget(string user) => _entries.TryRemove(user, out _);
+
     public void Remember(string user, string password, long userId)
     {
         if (identity.Ldap.CacheSeconds <= 0) return;

@@ -7,7 +7,8 @@ namespace StratusLab.Server.Modules.Identity;
 /// ("uid={0},ou=people,dc=example,dc=org", the name RFC 4514-escaped) or a search (ServiceBindDn/ServiceBindPassword,
 /// BaseDn, UserFilter with {0} = the RFC 4515-escaped name) finds the user's DN; the server then binds as the user.
 /// Groups: GroupFilter under GroupBaseDn ({0} = the user's DN, {1} = the user name, both filter-escaped); each group's
-/// cn is mapped to the local group of the same name when one exists (unknown cns are ignored: no groups are created).
+/// cn is mapped to the local group of the same name when one exists (unknown cns are ignored: no groups are created);
+/// they are read again at each sign-in that reaches the directory, at least every GroupRefreshSeconds.
 /// </summary>
 internal sealed class LdapOptions
 {
@@ -24,6 +25,11 @@ internal sealed class LdapOptions
     public string? GroupBaseDn { get; set; }
     public string GroupFilter { get; set; } = "(&(objectClass=groupOfNames)(member={0}))";
     public int CacheSeconds { get; set; } = 60;
+    /// <summary>
+    /// A sign-in answered from the bind cache still asks the directory (for the groups, and the password again) once the
+    /// user's groups are older than this; if the directory is down then, the cache answers and the groups are kept.
+    /// </summary>
+    public int GroupRefreshSeconds { get; set; } = 300;
     public int TimeoutSeconds { get; set; } = 5;
 
     public Uri? ParsedUrl => Uri.TryCreate(Url, UriKind.Absolute, out var u) && u.Scheme is "ldap" or "ldaps" ? u : null;
@@ -42,6 +48,7 @@ internal sealed class LdapOptions
         if (!string.IsNullOrEmpty(TrustedCertificatesDirectory) && !Directory.Exists(TrustedCertificatesDirectory))
             problems.Add($"Identity:Ldap:TrustedCertificatesDirectory = '{TrustedCertificatesDirectory}' does not exist; give a directory of CA certificates or leave it empty.");
         problems.Range("Identity:Ldap:CacheSeconds", CacheSeconds, 0, 3600);
+        problems.Range("Identity:Ldap:GroupRefreshSeconds", GroupRefreshSeconds, 0, 86400);
         problems.Range("Identity:Ldap:TimeoutSeconds", TimeoutSeconds, 1, 120);
     }
 }

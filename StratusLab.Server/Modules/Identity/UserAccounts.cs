@@ -122,7 +122,10 @@ internal sealed class UserAccounts(IdentityStore store, IQuotaLedger quotas, IFr
     internal static async Task<UserAccount> ViewAsync(IdentityStore store, UserRow row)
     {
         var primary = await store.FindGroupAsync(row.PrimaryGroup);
-        return new UserAccount(row.Id, row.Name, row.Role, primary?.Name ?? "", await store.GroupNamesOfAsync(row.Id), row.CreatedAt);
+        // A directory user given a local password by an admin is checked locally from then on (CredentialValidator).
+        var synced = row.PasswordHash is null ? await store.LdapSyncedAtAsync(row.Id) : null;
+        return new UserAccount(row.Id, row.Name, row.Role, primary?.Name ?? "", await store.GroupNamesOfAsync(row.Id), row.CreatedAt,
+            synced is null ? UserSources.Local : UserSources.Ldap, synced);
     }
 
     static GroupInfo ToInfo(GroupRow g) => new(g.Id, g.Name, g.CreatedAt);

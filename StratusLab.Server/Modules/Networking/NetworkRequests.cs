@@ -10,36 +10,6 @@ using StratusLab.Server.Platform.Http;
 
 namespace StratusLab.Server.Modules.Networking;
 
-/// <summary>One address range of POST /networks: <c>cidr</c>, or <c>first</c> + <c>last</c> (optional <c>mask</c>), or <c>network</c> + <c>mask</c> (optional <c>first</c>).</summary>
-internal sealed record RangeRequest(string? Cidr = null, string? First = null, string? Last = null, string? Network = null, string? Mask = null);
-
-/// <summary>
-/// Body of POST /api/v1/networks. One range at the top level (cidr; first + last [+ mask]; network + mask [+ first]) or
-/// several in <c>ranges</c>, all in one subnet. kind: public, local or private (default); driver: user (default) or bridge.
-/// gateway: inside the subnet (required for bridge networks: the bridge's address); dns: addresses given to guests;
-/// mtu 576..9000; admins only: vlanId (802.1Q, bridge networks) and uplink (the host interface carrying the VLAN).
-/// securityGroups: names (default: "default", which allows everything).
-/// </summary>
-internal sealed record CreateNetworkRequest(
-    string Name,
-    string? Kind = null,
-    string? Driver = null,
-    string? Cidr = null,
-    string? First = null,
-    string? Last = null,
-    string? Network = null,
-    string? Mask = null,
-    IReadOnlyList<RangeRequest>? Ranges = null,
-    string? Gateway = null,
-    IReadOnlyList<string>? Dns = null,
-    int? Mtu = null,
-    int? VlanId = null,
-    string? Uplink = null,
-    IReadOnlyList<string>? SecurityGroups = null);
-
-/// <summary>Body of POST /networks/{network}/hold and /release.</summary>
-internal sealed record AddressRequest(string Ip);
-
 /// <summary>Validates network requests and applies them: nothing is written unless every check passed.</summary>
 internal sealed partial class NetworkRequests(NetworkingStore store, InstanceNetworking networking, NetworkingOptions options)
 {

@@ -1,3 +1,4 @@
+using StratusLab.Server.Modules.Networking.Contracts;
 using StratusLab.Server.Modules.Identity.Contracts;
 using StratusLab.Server.Platform.Configuration;
 

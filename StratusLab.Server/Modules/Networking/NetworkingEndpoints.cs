@@ -8,27 +8,6 @@ using StratusLab.Server.Platform.Http;
 
 namespace StratusLab.Server.Modules.Networking;
 
-/// <summary>An address range as the API shows it.</summary>
-internal sealed record AddressRangeView(string First, string Last, long Size);
-
-/// <summary>
-/// A network as the API shows it: its subnet (<c>cidr</c>, <c>mask</c>), ranges, and how many addresses are used by
-/// instances, held, and free; <c>bridge</c> is the host's bridge device of a bridge network.
-/// </summary>
-internal sealed record NetworkView(
-    long Id, string Name, string Kind, string Driver, string Owner, string Cidr, string Mask, IReadOnlyList<AddressRangeView> Ranges,
-    string? Gateway, IReadOnlyList<string> Dns, int? Mtu, int? VlanId, string? Uplink, string? Bridge, IReadOnlyList<string> SecurityGroups,
-    long Size, long Used, long Held, long Free, DateTimeOffset CreatedAt);
-
-/// <summary>A lease as the API shows it: state <c>used</c> (by an instance NIC) or <c>held</c> (reserved, with the reason).</summary>
-internal sealed record LeaseView(string Ip, string Mac, string State, long? InstanceId, int? Nic, string? Reason, IReadOnlyList<PortForwardPlan> Forwards, DateTimeOffset CreatedAt);
-
-/// <summary>A security group rule as the API shows it.</summary>
-internal sealed record SecurityRuleView(long Id, string Direction, string Action, string Protocol, string? Ports, string? Cidr);
-
-/// <summary>A security group as the API shows it, with the networks that use it.</summary>
-internal sealed record SecurityGroupView(long Id, string Name, string Owner, string? Description, IReadOnlyList<SecurityRuleView> Rules, IReadOnlyList<long> Networks, DateTimeOffset CreatedAt);
-
 internal static class NetworkingEndpoints
 {
     public static RouteGroupBuilder MapNetworkingEndpoints(this IEndpointRouteBuilder app)

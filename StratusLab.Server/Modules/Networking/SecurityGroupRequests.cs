@@ -8,16 +8,6 @@ using StratusLab.Server.Platform.Http;
 namespace StratusLab.Server.Modules.Networking;
 
 /// <summary>
-/// A security group rule as users write it. direction: inbound or outbound; protocol: all (default), tcp, udp or icmp;
-/// ports: "22" or "1000-2000" (tcp and udp); cidr: the remote side (source of inbound, destination of outbound), any
-/// when left out; action: accept (default) or drop.
-/// </summary>
-internal sealed record SecurityRuleRequest(string Direction, string? Protocol = null, string? Ports = null, string? Cidr = null, string? Action = null);
-
-/// <summary>Body of POST /api/v1/security-groups.</summary>
-internal sealed record CreateSecurityGroupRequest(string Name, string? Description = null, IReadOnlyList<SecurityRuleRequest>? Rules = null);
-
-/// <summary>
 /// Security groups (OpenNebula's): the rules of every group of a network apply to each NIC on it (bridge networks).
 /// A matching drop rule drops; a direction with accept rules lets through only what they match; a direction without
 /// accept rules is open. The built-in group 'default' accepts everything both ways. Changes apply to running NICs at once.

@@ -32,3 +32,6 @@ public interface IKeyPairs
     /// <summary>The user's default key pair (the first imported, unless another was made the default), or null when the user has none.</summary>
     Task<KeyPair?> DefaultOfAsync(long userId, CancellationToken ct = default);
 }
+
+/// <summary>Body of POST /api/v1/keys: import a public key under a name; <c>default</c> makes it the key requests get when they name none.</summary>
+public sealed record ImportKeyRequest(string Name, string PublicKey, bool Default = false);

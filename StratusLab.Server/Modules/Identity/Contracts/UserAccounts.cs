@@ -1,7 +1,8 @@
 namespace StratusLab.Server.Modules.Identity.Contracts;
 
 /// <summary>A user as administration shows it.</summary>
-public sealed record UserAccount(long Id, string Name, string Role, string PrimaryGroup, IReadOnlyList<string> Groups, DateTimeOffset CreatedAt);
+public sealed record UserAccount(long Id, string Name, string Role, string PrimaryGroup, IReadOnlyList<string> Groups, DateTimeOffset CreatedAt,
+    string Source = UserSources.Local, DateTimeOffset? DirectorySyncedAt = null);
 
 /// <summary>A user to create: role 'user' by default; no password means the user signs in with tokens only (or LDAP).</summary>
 public sealed record NewUser(string Name, string? Password = null, string? Role = null, IReadOnlyList<string>? Groups = null);

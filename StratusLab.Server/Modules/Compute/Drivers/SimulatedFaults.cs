@@ -43,6 +43,12 @@ internal sealed class SimulatedFaults
         lock (_lock) { if (down) _down.Add(host); else _down.Remove(host); }
     }
 
+    /// <summary>True while at least one simulated host is in an outage.</summary>
+    public bool AnyDown
+    {
+        get { lock (_lock) return _down.Count > 0; }
+    }
+
     public bool IsDown(string? host)
     {
         if (host is null) return false;

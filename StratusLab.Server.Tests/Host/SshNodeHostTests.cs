@@ -96,8 +96,14 @@ public class SshNodeHostTests
             Assert.That(host["cpus"]!.GetValue<long>(), Is.EqualTo(Environment.ProcessorCount * 4), "probed nproc times Scheduling:CpuOvercommit");
             var memTotal = long.Parse(File.ReadLines("/proc/meminfo").First(l => l.StartsWith("MemTotal:")).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024;
             Assert.That(host["memoryMiB"]!.GetValue<long>(), Is.EqualTo(memTotal), "the node's MemTotal");
-            Assert.That(host["accelerator"]!.GetValue<string>(), Is.EqualTo(File.Exists("/dev/kvm") ? host["accelerator"]!.GetValue<string>() : "tcg"));
             var probe = host["probe"]!;
+            // KVM is claimed only once a Linux kernel booted under it on the node: on nested hosts (these machines) a boot
+            // sector passes under KVM and the appliance then hangs there without printing a line.
+            var accelerator = host["accelerator"]!.GetValue<string>();
+            var acceleratorReason = probe["AcceleratorReason"]!.GetValue<string>();
+            TestContext.Progress.WriteLine($"node accelerator: {accelerator} ({acceleratorReason})");
+            if (!File.Exists("/dev/kvm")) Assert.That(accelerator, Is.EqualTo("tcg"));
+            if (accelerator == "kvm") Assert.That(acceleratorReason, Is.EqualTo("a Linux kernel booted under KVM on the node"));
             Assert.That(probe["Tools"]!["qemu-system-x86_64"]!.GetValue<string>(), Does.EndWith("/qemu-system-x86_64"));
             Assert.That(probe["IscsiDriver"]!.GetValue<bool>(), Is.True, "qemu-block-extra is installed here");
             Assert.That(probe["QemuVersion"]!.GetValue<string>(), Does.StartWith("QEMU emulator version"));

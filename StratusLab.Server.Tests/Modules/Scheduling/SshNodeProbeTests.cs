@@ -50,6 +50,28 @@ public class SshNodeProbeTests
         Assert.That(facts.Accelerator, Is.EqualTo(accelerator), facts.AcceleratorReason);
     }
 
+    [TestCase("kvmkernel=ok\n", "kvm", "a Linux kernel booted under KVM on the node")]
+    [TestCase("kvmkernel=hang\n", "tcg", "a Linux kernel hangs under it")]
+    [TestCase("", "tcg", "a Linux kernel hangs under it")]
+    public void A_boot_sector_under_kvm_is_not_enough_the_appliance_kernel_must_boot_there_too(string kernelProbe, string accelerator, string reason)
+    {
+        var sectorPassed = NodeProbe.Parse(Healthy.Replace("kvmdevice=/dev/kvm does not exist", "kvmdevice=ok\nkvmprobe=33"));
+        Assert.That(sectorPassed.Accelerator, Is.EqualTo("kvm"));
+        var facts = NodeProbe.ParseKernelProbe(sectorPassed, kernelProbe);
+        Assert.That(facts.Accelerator, Is.EqualTo(accelerator));
+        Assert.That(facts.AcceleratorReason, Does.Contain(reason));
+    }
+
+    [Test]
+    public void The_kernel_probe_script_boots_the_copied_kernel_under_kvm_with_every_path_quoted()
+    {
+        var script = NodeProbe.KernelProbeScript("/srv/node root's/kvm-probe.vmlinuz", "/srv/node root's/kvm-probe.serial");
+        Assert.That(script, Does.Contain("timeout -k 2 10 qemu-system-x86_64 -accel kvm -cpu host"));
+        Assert.That(script, Does.Contain("-kernel '/srv/node root'\\''s/kvm-probe.vmlinuz'"));
+        Assert.That(script, Does.Contain("'file:/srv/node root'\\''s/kvm-probe.serial'"));
+        Assert.That(script, Does.Contain("rm -f '/srv/node root'\\''s/kvm-probe.vmlinuz'"), "nothing of the probe stays on the node");
+    }
+
     [TestCase("tool.qemu-system-x86_64=/usr/bin/qemu-system-x86_64", "tool.qemu-system-x86_64=", "qemu-system-x86_64 (Debian package qemu-system-x86)")]
     [TestCase("tool.dnsmasq=/usr/sbin/dnsmasq", "tool.dnsmasq=", "dnsmasq (Debian package dnsmasq-base)")]
     [TestCase("tool.nft=/usr/sbin/nft", "", "nft (Debian package nftables)")]

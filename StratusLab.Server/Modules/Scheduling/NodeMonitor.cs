@@ -8,7 +8,8 @@ namespace StratusLab.Server.Modules.Scheduling;
 /// Probes SSH nodes, on add and every Scheduling:NodeProbeIntervalSeconds: a node that lacks something, refuses the key
 /// or shows another host key is ERROR at once; one that does not answer is ERROR after Scheduling:NodeMissedProbes misses in a row.
 /// </summary>
-internal sealed class NodeMonitor(SchedulingStore store, SshTransport ssh, SchedulingOptions options, SchedulerSignal signal, ILogger<NodeMonitor> logger)
+internal sealed class NodeMonitor(SchedulingStore store, SshTransport ssh, SchedulingOptions options, SchedulerSignal signal, IConfiguration configuration,
+    ILogger<NodeMonitor> logger)
     : BackgroundService, INodeDirectory
 {
     readonly SemaphoreSlim _probing = new(4, 4);
@@ -41,7 +42,9 @@ internal sealed class NodeMonitor(SchedulingStore store, SshTransport ssh, Sched
         try
         {
             var bootProbe = full || host.Accelerator is null;
-            var facts = await NodeProbe.RunAsync(ssh, target, host.NodeRoot ?? options.NodeRoot, bootProbe, ct);
+            // The KVM probe boots the appliance's kernel on the node, as the local probe does (Compute:ApplianceImage locates it, as for the local probe).
+            var facts = await NodeProbe.RunAsync(ssh, target, host.NodeRoot ?? options.NodeRoot, bootProbe, ct,
+                bootProbe ? Platform.Configuration.Appliance.KernelPath(configuration["Compute:ApplianceImage"]) : null);
             var accelerator = bootProbe ? facts.Accelerator : host.Accelerator!;
             var missing = facts.Missing();
             var state = missing.Count == 0 ? "OK" : "ERROR";

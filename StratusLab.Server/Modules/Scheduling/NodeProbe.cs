@@ -68,13 +68,46 @@ internal static class NodeProbe
             """ + "\n";
     }
 
-    /// <summary>Runs the probe; throws <see cref="SshFailure"/> when the node cannot be reached.</summary>
-    public static async Task<NodeFacts> RunAsync(SshTransport ssh, SshTarget target, string nodeRoot, bool bootProbe, CancellationToken ct)
+    /// <summary>
+    /// Runs the probe; throws <see cref="SshFailure"/> when the node cannot be reached. When the boot sector booted under
+    /// KVM and <paramref name="probeKernel"/> (the appliance's kernel) is at hand, that kernel is copied to the node and
+    /// booted there under KVM too, as on this machine: on nested hosts KVM passes the boot sector and then hangs in a
+    /// kernel, and a node that says "kvm" then runs every VM as a guest that never prints a line.
+    /// </summary>
+    public static async Task<NodeFacts> RunAsync(SshTransport ssh, SshTarget target, string nodeRoot, bool bootProbe, CancellationToken ct,
+        string? probeKernel = null)
     {
         // Generous: a busy node answers slowly, and a missed probe must mean "not answering", not "slow".
         var result = await ssh.RunAsync(target, ["sh", "-s", "--", nodeRoot], TimeSpan.FromSeconds(bootProbe ? 90 : 60), ct, standardInput: BuildScript(nodeRoot, bootProbe));
-        return Parse(result.StandardOutput);
+        var facts = Parse(result.StandardOutput);
+        if (!bootProbe || facts.Accelerator != "kvm" || !facts.RootWritable) return facts;
+        if (probeKernel is null)
+            return facts with { AcceleratorReason = facts.AcceleratorReason + " (no appliance kernel on the server to boot there as well)" };
+        var root = nodeRoot.TrimEnd('/');
+        var kernel = root + "/kvm-probe.vmlinuz";
+        await ssh.CopyToAsync(target, probeKernel, kernel, TimeSpan.FromSeconds(60), ct);
+        var outcome = await ssh.RunAsync(target, ["sh", "-s"], TimeSpan.FromSeconds(60), ct, standardInput: KernelProbeScript(kernel, root + "/kvm-probe.serial"));
+        return ParseKernelProbe(facts, outcome.StandardOutput);
     }
+
+    /// <summary>The remote kernel probe: boots the kernel under KVM with its serial port in a file; prints kvmkernel=ok|hang (every path quoted).</summary>
+    public static string KernelProbeScript(string kernel, string serial)
+    {
+        // 10 s as on this machine (a kernel reaches its panic in about 1 s under KVM); -k: a QEMU stuck in KVM_RUN may ignore SIGTERM.
+        var qemu = SshTransport.RemoteCommandLine(["timeout", "-k", "2", "10", "qemu-system-x86_64", .. QemuProbe.KernelArguments("kvm", kernel, serial)]);
+        return $$"""
+            rm -f {{SshTransport.Quote(serial)}}
+            {{qemu}} </dev/null >/dev/null 2>&1
+            if grep -q {{SshTransport.Quote(QemuProbe.KernelEndOfBoot)}} {{SshTransport.Quote(serial)}} 2>/dev/null; then echo "kvmkernel=ok"; else echo "kvmkernel=hang"; fi
+            rm -f {{SshTransport.Quote(kernel)}} {{SshTransport.Quote(serial)}}
+            """ + "\n";
+    }
+
+    /// <summary>The facts with the kernel probe's verdict on KVM (pure).</summary>
+    public static NodeFacts ParseKernelProbe(NodeFacts facts, string output) =>
+        output.Contains("kvmkernel=ok", StringComparison.Ordinal)
+            ? facts with { AcceleratorReason = "a Linux kernel booted under KVM on the node" }
+            : facts with { Accelerator = "tcg", AcceleratorReason = "KVM boots a boot sector on the node but a Linux kernel hangs under it (nested virtualization?); VMs there run under TCG" };
 
     /// <summary>Parses the probe's key=value lines (pure).</summary>
     public static NodeFacts Parse(string output)

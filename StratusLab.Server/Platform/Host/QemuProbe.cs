@@ -26,4 +26,19 @@ public static class QemuProbe
         "-drive", $"file={image.Replace(",", ",,", StringComparison.Ordinal)},format=raw,if=ide",
         "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
     ];
+
+    /// <summary>
+    /// The kernel probe's arguments: boot a Linux kernel without a root fs, so it panics and QEMU exits (pure). On nested
+    /// hosts KVM passes the boot sector and then hangs in a kernel, so a kernel is the honest test wherever one is at hand.
+    /// </summary>
+    public static IReadOnlyList<string> KernelArguments(string accelerator, string kernel, string serialLog) =>
+    [
+        "-accel", accelerator, .. accelerator == "kvm" ? new[] { "-cpu", "host" } : [],
+        "-machine", "pc", "-m", "128", "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+        "-serial", "file:" + serialLog,
+        "-kernel", kernel, "-append", "console=ttyS0 panic=-1 quiet",
+    ];
+
+    /// <summary>What the kernel probe's serial log shows when the kernel got through its boot (to its panic without a root fs).</summary>
+    public const string KernelEndOfBoot = "Kernel panic";
 }

@@ -9,12 +9,7 @@ internal sealed partial class QemuDriver
 
     /// <summary>The kernel probe's arguments: boot a Linux kernel without a root fs, so it panics and QEMU exits (pure).</summary>
     public static IReadOnlyList<string> KernelProbeArguments(string accelerator, string kernel, string serialLog) =>
-    [
-        "-accel", accelerator, .. accelerator == "kvm" ? new[] { "-cpu", "host" } : [],
-        "-machine", "pc", "-m", "128", "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-        "-serial", "file:" + serialLog,
-        "-kernel", kernel, "-append", "console=ttyS0 panic=-1 quiet",
-    ];
+        Platform.Host.QemuProbe.KernelArguments(accelerator, kernel, serialLog);
 
     /// <summary>
     /// Boots a real guest with <paramref name="accelerator"/>; returns null when it worked, else why not.
@@ -65,7 +60,7 @@ internal sealed partial class QemuDriver
             catch (Platform.Host.ToolFailedException e) { return FirstLine(e.StandardError) ?? $"exit code {e.ExitCode}"; }
             catch (Platform.Host.ToolTimeoutException) { return "a Linux kernel did not get through its boot in time (it hangs under this accelerator)"; }
             var log = File.Exists(serial) ? await File.ReadAllTextAsync(serial, ct) : "";
-            return log.Contains("Kernel panic", StringComparison.Ordinal) ? null : "the probe kernel stopped without reaching its end of boot";
+            return log.Contains(Platform.Host.QemuProbe.KernelEndOfBoot, StringComparison.Ordinal) ? null : "the probe kernel stopped without reaching its end of boot";
         }
         finally
         {

@@ -124,6 +124,37 @@ public class SshNodeHostTests
     }
 
     [Test, CancelAfter(120_000)]
+    public async Task The_kernel_probe_boots_the_appliance_kernel_on_the_node_gives_this_machines_own_verdict_and_leaves_nothing_there()
+    {
+        var kernel = StratusLab.Server.Platform.Configuration.Appliance.KernelPath(null);
+        if (kernel is null) Assert.Ignore("the test appliance's kernel is not built (scripts/appliance/build.sh)");
+        if (!File.Exists("/dev/kvm")) Assert.Ignore("no /dev/kvm here: nodes and this machine both run TCG without a probe");
+        await using var node = await SshNode.StartAsync(_publicKey);
+        var ssh = _server.App.Services.GetRequiredService<StratusLab.Server.Platform.Host.SshTransport>();
+        var target = new StratusLab.Server.Platform.Host.SshTarget("root", node.Address, 22, _key);
+        Directory.CreateDirectory(node.Root); // made by the probe's first script in the server's own flow
+        // The node is this machine: booting the same kernel under KVM here, directly, must give the same answer.
+        var local = Task.Run(async () =>
+        {
+            var serial = Path.Combine(_keyDir, "local-probe.serial");
+            await HostTools.RunAsync("timeout", ["-k", "2", "10", "qemu-system-x86_64", .. StratusLab.Server.Platform.Host.QemuProbe.KernelArguments("kvm", kernel!, serial)], TimeSpan.FromSeconds(30));
+            return File.Exists(serial) && (await File.ReadAllTextAsync(serial)).Contains(StratusLab.Server.Platform.Host.QemuProbe.KernelEndOfBoot);
+        });
+        try
+        {
+            var output = await StratusLab.Server.Modules.Scheduling.NodeProbe.KernelProbeAsync(ssh, target, node.Root, kernel!, CancellationToken.None);
+            var booted = await local;
+            TestContext.Progress.WriteLine($"kernel under KVM: on the node '{output.Trim()}', here {(booted ? "booted" : "hung")}");
+            Assert.That(output.Trim(), Is.EqualTo(booted ? "kvmkernel=ok" : "kvmkernel=hang"));
+            Assert.That(Directory.GetFiles(node.Root, "kvm-probe*"), Is.Empty, "the probe's kernel and serial log are removed from the node");
+        }
+        finally
+        {
+            await ssh.CloseAsync(target);
+        }
+    }
+
+    [Test, CancelAfter(120_000)]
     public async Task An_address_where_no_sshd_answers_gives_a_host_in_ERROR_with_the_reason_and_nothing_is_placed_there()
     {
         await using var node = await SshNode.StartAsync(_publicKey);

@@ -83,11 +83,17 @@ internal static class NodeProbe
         if (!bootProbe || facts.Accelerator != "kvm" || !facts.RootWritable) return facts;
         if (probeKernel is null)
             return facts with { AcceleratorReason = facts.AcceleratorReason + " (no appliance kernel on the server to boot there as well)" };
+        return ParseKernelProbe(facts, await KernelProbeAsync(ssh, target, nodeRoot, probeKernel, ct));
+    }
+
+    /// <summary>Copies <paramref name="probeKernel"/> to the node, boots it there under KVM and removes it; returns the script's output (kvmkernel=ok|hang).</summary>
+    public static async Task<string> KernelProbeAsync(SshTransport ssh, SshTarget target, string nodeRoot, string probeKernel, CancellationToken ct)
+    {
         var root = nodeRoot.TrimEnd('/');
         var kernel = root + "/kvm-probe.vmlinuz";
         await ssh.CopyToAsync(target, probeKernel, kernel, TimeSpan.FromSeconds(60), ct);
         var outcome = await ssh.RunAsync(target, ["sh", "-s"], TimeSpan.FromSeconds(60), ct, standardInput: KernelProbeScript(kernel, root + "/kvm-probe.serial"));
-        return ParseKernelProbe(facts, outcome.StandardOutput);
+        return outcome.StandardOutput;
     }
 
     /// <summary>The remote kernel probe: boots the kernel under KVM with its serial port in a file; prints kvmkernel=ok|hang (every path quoted).</summary>

@@ -20,7 +20,7 @@ public class NetworkingVxlanHostTests
     {
         HostTools.AppliancePath();
         if (await SshNode.WhyUnavailableAsync() is { } why) Assert.Ignore(why);
-        await using var span = await SpanningSetup.StartAsync("slvx");
+        await using var span = await SpanningSetup.StartAsync("slsp");
         var (ns, node, http) = (span.FrontEnd, span.Node, span.Http);
 
         await (await http.PostAsJsonAsync("/api/v1/security-groups", new { name = "span-fw", description = "rules the test adds" })).Json(201);
@@ -85,5 +85,34 @@ public class NetworkingVxlanHostTests
 
         await span.TerminateAsync(onFront);
         await span.AssertFrontEndCleanAsync();
+    }
+
+    [Test, CancelAfter(300_000)]
+    public async Task A_node_that_lost_its_bridge_tool_after_the_probe_refuses_a_bridge_nic_at_start_and_nothing_is_left_on_either_side()
+    {
+        HostTools.AppliancePath();
+        if (await SshNode.WhyUnavailableAsync() is { } why) Assert.Ignore(why);
+        await using var span = await SpanningSetup.StartAsync("slvf", new Dictionary<string, string> { ["Scheduling:NodeProbeIntervalSeconds"] = "3600" });
+        var node = span.Node;
+        // Every tool of the node's PATH but 'bridge' (iproute2's), as links in a directory of the node's own.
+        var bin = Path.Combine(node.Directory, "bin");
+        Directory.CreateDirectory(bin);
+        foreach (var dir in new[] { "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin" }.Where(Directory.Exists))
+            foreach (var tool in Directory.GetFiles(dir).Where(t => Path.GetFileName(t) != "bridge"))
+                if (!File.Exists(Path.Combine(bin, Path.GetFileName(tool)))) File.CreateSymbolicLink(Path.Combine(bin, Path.GetFileName(tool)), tool);
+        await node.RestartSshdWithPathAsync(bin);
+
+        var networkId = await span.NetworkAsync("span", "10.79.0.0/24", "10.79.0.1", ["default"]);
+        var id = await span.RunOnAsync("vm-node", SpanningSetup.NodeName);
+        var failed = await InstanceApiTests.WaitAsync(span.Http, id, "FAILED", 120);
+        Assert.That(failed["state"]!.GetValue<string>(), Is.EqualTo("FAILED"), failed.ToJsonString());
+        Assert.That(failed["failureReason"]!.GetValue<string>(), Does.Contain($"node {SpanningSetup.NodeName} cannot carry bridge network 'span': bridge missing on the node")
+            .And.Contain("iproute2"), failed.ToJsonString());
+        Assert.That(await node.Namespace.RunAsync("ip", ["-o", "link", "show"]), Does.Not.Contain("slbr-").And.Not.Contain("slvx-").And.Not.Contain("sltap-"), "nothing was made on the node");
+        Assert.That((await node.Namespace.RunAsync("nft", ["list", "ruleset"])).Trim(), Is.Empty);
+        Assert.That(Directory.Exists(Path.Combine(span.DataDir, "networks", networkId.ToString())), Is.False, "no dnsmasq state on the front-end");
+        await span.TerminateAsync(id);
+        await span.AssertFrontEndCleanAsync();
+        Assert.That((await (await span.Http.GetAsync("/api/v1/networks/span/leases?state=used")).Json(200)).AsArray(), Is.Empty, "no lease is left");
     }
 }

@@ -166,6 +166,16 @@ public sealed class SshNode : IAsyncDisposable
         Assert.Fail("sshd did not stop in the node namespace");
     }
 
+    /// <summary>Restarts sshd with <paramref name="path"/> as PATH for commands run over SSH (a tool removed after the node was probed).</summary>
+    public async Task RestartSshdWithPathAsync(string path)
+    {
+        await StopSshdAsync();
+        var lines = (await File.ReadAllLinesAsync(_config)).Select(l => l.StartsWith("SetEnv ", StringComparison.Ordinal)
+            ? $"SetEnv HOME={Path.Combine(Directory, "home")} PATH={path}" : l).ToList();
+        await File.WriteAllLinesAsync(_config, lines);
+        await StartSshdAsync();
+    }
+
     /// <summary>Gives the node a new host key (as a reinstalled machine, or another one at its address), and restarts sshd.</summary>
     public async Task ChangeHostKeyAsync()
     {

@@ -15,11 +15,13 @@ public sealed class SshNode : IAsyncDisposable
 {
     const string Sshd = "/usr/sbin/sshd";
     readonly NetworkNamespace _ns;
+    readonly NetworkNamespace? _frontEnd;
     readonly string _config;
 
-    SshNode(NetworkNamespace ns, string directory, string hostAddress, string address, string hostLink, string config)
+    SshNode(NetworkNamespace ns, NetworkNamespace? frontEnd, string directory, string hostAddress, string address, string hostLink, string config)
     {
         _ns = ns;
+        _frontEnd = frontEnd;
         Directory = directory;
         HostAddress = hostAddress;
         Address = address;
@@ -52,15 +54,16 @@ public sealed class SshNode : IAsyncDisposable
 
     /// <summary>
     /// Makes a node that accepts <paramref name="authorizedKey"/> for root. <paramref name="path"/> replaces PATH for
-    /// commands run over SSH on the node (to model a node without some tool).
+    /// commands run over SSH on the node (to model a node without some tool). With <paramref name="frontEnd"/>, the
+    /// "host end" of the node's veth is in that namespace (where a namespaced server runs) instead of the host's.
     /// </summary>
-    public static async Task<SshNode> StartAsync(string authorizedKey, string? path = null)
+    public static async Task<SshNode> StartAsync(string authorizedKey, string? path = null, NetworkNamespace? frontEnd = null)
     {
         var ns = await NetworkNamespace.CreateAsync("sln");
         var directory = TempDir.Create("sshnode");
         try
         {
-            var (hostLink, hostAddress, address) = await LinkAsync(ns);
+            var (hostLink, hostAddress, address) = await LinkAsync(ns, frontEnd);
             await RunAsync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "stratuslab-test-node", "-f", Path.Combine(directory, "ssh_host_ed25519_key")]);
             await File.WriteAllTextAsync(Path.Combine(directory, "authorized_keys"), authorizedKey.Trim() + "\n");
             System.IO.Directory.CreateDirectory(Path.Combine(directory, "node-root"));
@@ -88,7 +91,7 @@ public sealed class SshNode : IAsyncDisposable
                 // The node's own home: the host root's shell start-up files (and whatever locks they take) stay out of the node.
                 $"SetEnv HOME={Path.Combine(directory, "home")}" + (path is null ? "" : $" PATH={path}"),
             ]);
-            var node = new SshNode(ns, directory, hostAddress, address, hostLink, config);
+            var node = new SshNode(ns, frontEnd, directory, hostAddress, address, hostLink, config);
             await node.StartSshdAsync();
             return node;
         }
@@ -101,10 +104,12 @@ public sealed class SshNode : IAsyncDisposable
     }
 
     /// <summary>A veth pair: the host end (named here, addressed .1) and eth0 in the node (.2), on a random free /30.</summary>
-    static async Task<(string HostLink, string HostAddress, string Address)> LinkAsync(NetworkNamespace ns)
+    static async Task<(string HostLink, string HostAddress, string Address)> LinkAsync(NetworkNamespace ns, NetworkNamespace? frontEnd)
     {
+        Task<(int Exit, string Out, string Err)> Run(string tool, IEnumerable<string> args) =>
+            frontEnd is null ? HostTools.RunAsync(tool, args, TimeSpan.FromSeconds(30)) : frontEnd.TryAsync(tool, args, TimeSpan.FromSeconds(30));
         var hostLink = "sln" + Guid.NewGuid().ToString("N")[..8];
-        var (exit, _, error) = await HostTools.RunAsync("ip", ["link", "add", hostLink, "type", "veth", "peer", "name", "eth0", "netns", ns.Name], TimeSpan.FromSeconds(30));
+        var (exit, _, error) = await Run("ip", ["link", "add", hostLink, "type", "veth", "peer", "name", "eth0", "netns", ns.Name]);
         Assert.That(exit, Is.Zero, "ip link add: " + error);
         for (var attempt = 0; ; attempt++)
         {
@@ -113,9 +118,9 @@ public sealed class SshNode : IAsyncDisposable
             var (hostAddress, address) = (prefix + ((block & 0xff) + 1), prefix + ((block & 0xff) + 2));
             var (inUse, _, _) = await HostTools.RunAsync("sh", ["-c", $"ip -o addr show | grep -q ' {prefix}{block & 0xff}/\\| {hostAddress}/\\| {address}/'"], TimeSpan.FromSeconds(10));
             if (inUse == 0 && attempt < 20) continue;
-            (exit, _, error) = await HostTools.RunAsync("ip", ["addr", "add", hostAddress + "/30", "dev", hostLink], TimeSpan.FromSeconds(30));
+            (exit, _, error) = await Run("ip", ["addr", "add", hostAddress + "/30", "dev", hostLink]);
             Assert.That(exit, Is.Zero, "ip addr add: " + error);
-            await HostTools.RunAsync("ip", ["link", "set", hostLink, "up"], TimeSpan.FromSeconds(30));
+            await Run("ip", ["link", "set", hostLink, "up"]);
             await ns.RunAsync("ip", ["addr", "add", address + "/30", "dev", "eth0"]);
             await ns.RunAsync("ip", ["link", "set", "eth0", "up"]);
             return (hostLink, hostAddress, address);
@@ -161,6 +166,16 @@ public sealed class SshNode : IAsyncDisposable
         Assert.Fail("sshd did not stop in the node namespace");
     }
 
+    /// <summary>Restarts sshd with <paramref name="path"/> as PATH for commands run over SSH (a tool removed after the node was probed).</summary>
+    public async Task RestartSshdWithPathAsync(string path)
+    {
+        await StopSshdAsync();
+        var lines = (await File.ReadAllLinesAsync(_config)).Select(l => l.StartsWith("SetEnv ", StringComparison.Ordinal)
+            ? $"SetEnv HOME={Path.Combine(Directory, "home")} PATH={path}" : l).ToList();
+        await File.WriteAllLinesAsync(_config, lines);
+        await StartSshdAsync();
+    }
+
     /// <summary>Gives the node a new host key (as a reinstalled machine, or another one at its address), and restarts sshd.</summary>
     public async Task ChangeHostKeyAsync()
     {
@@ -187,7 +202,8 @@ public sealed class SshNode : IAsyncDisposable
     {
         await _ns.DisposeAsync();
         // The host end goes with its peer; make sure, in case the namespace could not be deleted.
-        await HostTools.RunAsync("ip", ["link", "del", HostLink], TimeSpan.FromSeconds(10));
+        if (_frontEnd is null) await HostTools.RunAsync("ip", ["link", "del", HostLink], TimeSpan.FromSeconds(10));
+        else await _frontEnd.TryAsync("ip", ["link", "del", HostLink], TimeSpan.FromSeconds(10));
         TempDir.Delete(Directory);
     }
 }

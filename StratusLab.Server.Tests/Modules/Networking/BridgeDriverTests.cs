@@ -201,6 +201,8 @@ public class BridgeDriverTests
     [TestCase("slbr-3", null, false)]
     [TestCase("slbr-4", null, true)]
     [TestCase("slvl-4", "slbr-4", true)]
+    [TestCase("slvx-3", "slbr-3", false)]
+    [TestCase("slvx-4", "slbr-4", true)]
     [TestCase("eth0", null, false)]
     [TestCase("slack0", null, false)]
     [TestCase("docker0", null, false)]
@@ -234,5 +236,49 @@ public class BridgeDriverTests
         }));
         var other = new NicSpec(9, 1, "02:00:0a:4d:00:03", Ip("10.77.0.3"), [], []);
         Assert.That(BridgeNetworkDriver.DhcpHosts([Nic(), other]), Is.EqualTo("02:00:0a:4d:00:03,10.77.0.3\n02:00:0a:4d:00:05,10.77.0.5\n"));
+    }
+
+    static readonly NodeSite NodeA = new("node-a", new StratusLab.Server.Platform.Host.SshTarget("root", "198.18.0.2", 22, null), "198.18.0.2");
+
+    [Test]
+    public void A_vxlan_device_is_unicast_on_the_standard_port_with_the_networks_vni_and_no_learning()
+    {
+        Assert.That(BridgeNetworkDriver.VxlanAddArguments(Lab with { Vni = 4096 }, "198.18.0.2"),
+            Is.EqualTo(new[] { "link", "add", "slvx-3", "type", "vxlan", "id", "4096", "dstport", "4789", "local", "198.18.0.2", "nolearning" }));
+        Assert.That(BridgeNetworkDriver.VxlanAddArguments(Lab with { Vni = 4097 }, null), Does.Not.Contain("local"), "the front-end's source follows its route to each node");
+    }
+
+    [Test]
+    public void Flooding_entries_are_the_all_zeros_entries_with_a_destination_and_the_route_source_is_prefsrc()
+    {
+        const string fdb = """
+            [{"mac":"00:00:00:00:00:00","dst":"198.18.0.1","flags":["self"],"state":"permanent"},
+             {"mac":"00:00:00:00:00:00","dst":"198.18.0.6","flags":["self"],"state":"permanent"},
+             {"mac":"2a:33:11:aa:bb:cc","flags":["self"],"state":"permanent"}]
+            """;
+        Assert.That(BridgeNetworkDriver.ParseFdb(fdb), Is.EqualTo(new[] { new FdbPeer("00:00:00:00:00:00", "198.18.0.1"), new FdbPeer("00:00:00:00:00:00", "198.18.0.6") }));
+        Assert.That(BridgeNetworkDriver.ParseFdb(""), Is.Empty);
+        Assert.That(BridgeNetworkDriver.RouteSource("""[{"dst":"198.18.0.2","dev":"sln1","prefsrc":"198.18.0.1","flags":[],"uid":0,"cache":[]}]"""), Is.EqualTo("198.18.0.1"));
+        Assert.That(BridgeNetworkDriver.RouteSource("""[{"dst":"198.18.0.2","gateway":"10.0.0.1","dev":"eth0","flags":[]}]"""), Is.Null);
+    }
+
+    [Test]
+    public void The_nodes_of_a_network_are_those_of_its_nics_once_each()
+    {
+        var b = NodeA with { Name = "node-b", Address = "198.18.0.6" };
+        var nics = new[] { Nic() with { Node = b }, Nic() with { InstanceId = 8 }, Nic() with { InstanceId = 9, Node = NodeA }, Nic() with { InstanceId = 10, Node = b } };
+        Assert.That(BridgeNetworkDriver.NodesOf(nics).Select(n => n.Address), Is.EqualTo(new[] { "198.18.0.2", "198.18.0.6" }));
+    }
+
+    [Test]
+    public void A_nic_on_a_node_has_only_its_pat_entries_in_the_front_ends_tables_and_its_chains_in_the_nodes()
+    {
+        var remote = Nic() with { Node = NodeA };
+        var script = BridgeNetworkDriver.RewriteScript("127.0.0.1", [(Lab, [remote])]);
+        Assert.That(script, Does.Contain("add element ip stratuslab pat_tcp { 15000 : 10.77.0.5 . 22 }"));
+        Assert.That(script, Does.Not.Contain("nic-7-0-in"), "its filter chains are on the node");
+        var node = BridgeNetworkDriver.BridgeTableScript() + BridgeNetworkDriver.NicChainsScript(remote, "sltap-7-0");
+        Assert.That(node, Does.Contain("table bridge stratuslab").And.Contain("add chain bridge stratuslab nic-7-0-in").And.Contain("nic_in { \"sltap-7-0\" : jump nic-7-0-in }"));
+        Assert.That(node, Does.Not.Contain("table ip").And.Not.Contain("pat_tcp"), "a node does no NAT or PAT");
     }
 }

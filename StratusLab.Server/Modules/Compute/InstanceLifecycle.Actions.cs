@@ -152,7 +152,7 @@ internal sealed partial class InstanceLifecycle
         var dir = row.VmDir ?? InstanceDir(row.Id);
         var iso = Path.Combine(dir, "context.iso");
         var spec = SpecOf(row, row.BootDisk, await MountedVolumesAsync(row, ct), dir, nics, driver.UsesRealMedia ? iso : null);
-        if (driver.UsesRealMedia) await networking.PreBootAsync(row.Id, ct);
+        if (driver.UsesRealMedia) await networking.PreBootAsync(row.Id, row.Host, ct);
         var started = await driver.StartAsync(spec, ct);
         await ReplugAsync(row, driver, new VmRef(row.Id, dir, started.Pid), ct);
         await store.MarkRunningAsync(row.Id, started.Pid);

@@ -121,7 +121,7 @@ internal sealed partial class InstanceLifecycle(
             step = InstanceState.Boot;
             Publish(await store.EnterBootAsync(id, prolog) ?? throw new OperationCanceledException("terminated"));
             // The simulated driver changes nothing on the host, so its NICs have no host side (taps, rules, DHCP).
-            if (driver.UsesRealMedia) await networking.PreBootAsync(id, cts.Token);
+            if (driver.UsesRealMedia) await networking.PreBootAsync(id, row.Host, cts.Token);
             var started = await driver.StartAsync(spec, cts.Token);
             undo.Add("stop the VM", () => driver.KillAsync(new VmRef(id, spec.Directory, started.Pid), CancellationToken.None));
             var running = await store.MarkRunningAsync(id, started.Pid, started.Accelerator) ?? throw new OperationCanceledException("terminated");

@@ -8,6 +8,7 @@ using StratusLab.Server.Modules.Networking.Contracts;
 using StratusLab.Server.Modules.Networking.Drivers;
 using StratusLab.Server.Modules.Networking.Firewall;
 using StratusLab.Server.Modules.Networking.Ranges;
+using StratusLab.Server.Modules.Scheduling.Contracts;
 using StratusLab.Server.Platform.Configuration;
 using StratusLab.Server.Platform.Contracts;
 using StratusLab.Server.Platform.Http;
@@ -25,6 +26,7 @@ internal sealed class InstanceNetworking(
     ServerOptions options,
     NetworkingOptions networking,
     GuestApiAddress guestApi,
+    INodeDirectory nodes,
     ILogger<InstanceNetworking> logger) : IInstanceNetworking
 {
     public const string DefaultNetworkName = "default";
@@ -85,7 +87,7 @@ internal sealed class InstanceNetworking(
             return new PortWant(patNic, guestPorts, address, networking.PatPortFirst, networking.PatPortLast,
                 request.Simulated ? null : port => IsPortFree(address, port));
         });
-        return PlansOf(request.InstanceId, allocation);
+        return PlansOf(request.InstanceId, allocation, await VxlanMtuAsync(allocation.Networks));
     }
 
     public async Task<IReadOnlyList<NicPlan>> PlansAsync(long instanceId, CancellationToken ct = default)
@@ -95,10 +97,24 @@ internal sealed class InstanceNetworking(
         var ports = await store.PortsOfInstanceAsync(instanceId);
         var networks = new List<NetworkRow>();
         foreach (var id in leases.Select(l => l.NetworkId).Distinct()) networks.Add((await store.GetNetworkAsync(id))!);
-        return PlansOf(instanceId, new Allocation(leases, ports, networks));
+        return PlansOf(instanceId, new Allocation(leases, ports, networks), await VxlanMtuAsync(networks));
     }
 
-    IReadOnlyList<NicPlan> PlansOf(long instanceId, Allocation allocation)
+    /// <summary>
+    /// The MTU guests of bridge networks get once SSH nodes exist (a bridge network may then span nodes over VXLAN, whose
+    /// 50 bytes come off the underlay's MTU); null when none of the networks is a bridge network or no node exists.
+    /// </summary>
+    async Task<int?> VxlanMtuAsync(IEnumerable<NetworkRow> networks)
+    {
+        if (!networks.Any(n => n.Driver == NetworkDriverNames.Bridge)) return null;
+        return (await nodes.ListNodesAsync()).Count == 0 ? null : networking.VxlanUnderlayMtu - BridgeNetworkDriver.VxlanOverhead;
+    }
+
+    /// <summary>A network's guest MTU: its own, capped by <paramref name="vxlanMtu"/> for bridge networks (pure).</summary>
+    public static int? EffectiveMtu(NetworkRow row, int? vxlanMtu) =>
+        row.Driver != NetworkDriverNames.Bridge || vxlanMtu is not { } cap ? row.Mtu : Math.Min(row.Mtu ?? cap, cap);
+
+    IReadOnlyList<NicPlan> PlansOf(long instanceId, Allocation allocation, int? vxlanMtu)
     {
         var plans = new List<NicPlan>();
         foreach (var lease in allocation.Leases)
@@ -108,7 +124,7 @@ internal sealed class InstanceNetworking(
             var driver = Driver(network.Driver);
             var dns = DnsOf(network);
             plans.Add(new NicPlan(lease.Nic ?? plans.Count, network.Name, network.Driver, lease.Mac, lease.Ip, network.Subnet.MaskText, network.Subnet.ToString(),
-                network.Gateway, dns, network.Mtu, driver.TapOf(new NicSpec(instanceId, lease.Nic ?? 0, lease.Mac, (uint)lease.Address, forwards, [])), forwards)
+                network.Gateway, dns, EffectiveMtu(network, vxlanMtu), driver.TapOf(new NicSpec(instanceId, lease.Nic ?? 0, lease.Mac, (uint)lease.Address, forwards, [])), forwards)
             {
                 UserDns = dns.FirstOrDefault(d => Ipv4.TryParse(d, out var a) && network.Subnet.IsHostAddress(a))
                     ?? (network.Subnet.Prefix <= 29 ? Ipv4.Format(network.Subnet.Network + 3) : null),
@@ -117,12 +133,18 @@ internal sealed class InstanceNetworking(
         return plans;
     }
 
-    public Task PreBootAsync(long instanceId, CancellationToken ct = default) => HostStepAsync(instanceId, "pre-boot", async (driver, network, nic) =>
+    public async Task PreBootAsync(long instanceId, string? host, CancellationToken ct = default)
     {
-        if (!await store.SetPlumbedAsync(instanceId, network.Id, nic.Address))
-            throw new NetworkUnavailableException($"the lease of NIC {nic.Index} ({nic.Ip}) on network '{network.Name}' is no longer this instance's");
-        await driver.PreBootAsync(network, nic, await ServedAsync(network, exceptInstance: null), ct);
-    }, ct);
+        // A VM on an SSH node has its NICs on that node's bridge, joined to the front-end's over VXLAN.
+        var site = host is null || await nodes.FindNodeAsync(host, ct) is not { } node ? null : new NodeSite(node.Name, node.Ssh, node.Ssh.Address);
+        await HostStepAsync(instanceId, "pre-boot", async (driver, network, nic) =>
+        {
+            if (site is not null) network = network with { Vni = network.Vni ?? await store.VniAsync(network.Id, networking.VxlanFirstVni) };
+            if (!await store.SetPlumbedAsync(instanceId, network.Id, nic.Address, site?.Name))
+                throw new NetworkUnavailableException($"the lease of NIC {nic.Index} ({nic.Ip}) on network '{network.Name}' is no longer this instance's");
+            await driver.PreBootAsync(network, nic with { Node = site }, await ServedAsync(network, exceptInstance: null), ct);
+        }, ct);
+    }
 
     public Task PostBootAsync(long instanceId, CancellationToken ct = default) =>
         HostStepAsync(instanceId, "post-boot", (driver, network, nic) => driver.PostBootAsync(network, nic, ct), ct);
@@ -287,7 +309,10 @@ internal sealed class InstanceNetworking(
         var ports = lease.InstanceId is { } id ? await store.PortsOfInstanceAsync(id) : [];
         var rules = (await store.RulesOfNetworkAsync(networkId))
             .Select(r => new SecurityRule(r.Direction, r.Action, r.Protocol, r.PortFirst, r.PortLast, r.Cidr)).ToList();
-        return new NicSpec(lease.InstanceId ?? 0, lease.Nic ?? 0, lease.Mac, (uint)lease.Address, ForwardsOf(lease, ports), rules);
+        NodeSite? site = null;
+        if (lease.Node is { } name)
+            site = await nodes.FindNodeAsync(name) is { } node ? new NodeSite(node.Name, node.Ssh, node.Ssh.Address) : new NodeSite(name, null, "");
+        return new NicSpec(lease.InstanceId ?? 0, lease.Nic ?? 0, lease.Mac, (uint)lease.Address, ForwardsOf(lease, ports), rules, site);
     }
 
     static IReadOnlyList<PortForwardPlan> ForwardsOf(LeaseRow lease, IReadOnlyList<PortRow> ports) =>
@@ -299,7 +324,8 @@ internal sealed class InstanceNetworking(
         var linkedNames = networking.LinkedTo(row.Name);
         var linked = linkedNames.Count == 0 ? [] : (await store.ListNetworksAsync())
             .Where(n => n.Id != row.Id && linkedNames.Contains(n.Name, StringComparer.OrdinalIgnoreCase)).Select(n => n.Id).ToList();
-        return new(row.Id, row.Name, row.Subnet, row.Gateway, DnsOf(row), row.Mtu, row.VlanId, row.Uplink, guestApi.LoopbackPort, linked);
+        return new(row.Id, row.Name, row.Subnet, row.Gateway, DnsOf(row), EffectiveMtu(row, await VxlanMtuAsync([row])), row.VlanId, row.Uplink, guestApi.LoopbackPort, linked,
+            row.Vni);
     }
 
     public static IReadOnlyList<string> DnsOf(NetworkRow row) => row.Dns;

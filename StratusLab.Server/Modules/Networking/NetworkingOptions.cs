@@ -16,6 +16,15 @@ internal sealed class NetworkingOptions : IValidatedOptions
     public int MaxNicsPerInstance { get; set; } = 8;
     public string DnsmasqBinary { get; set; } = "";
     public string VlanUplink { get; set; } = "";
+
+    /// <summary>The front-end's VXLAN address toward SSH nodes; empty: the source address of this machine's route to each node.</summary>
+    public string VxlanLocalAddress { get; set; } = "";
+
+    /// <summary>The first VXLAN network identifier given to a bridge network that spans SSH nodes (then the next free).</summary>
+    public int VxlanFirstVni { get; set; } = 4096;
+
+    /// <summary>The MTU of the links between the front-end and the nodes; guests of a bridge network get it less VXLAN's 50 bytes once SSH nodes exist.</summary>
+    public int VxlanUnderlayMtu { get; set; } = 1500;
     public int ReconcileIntervalSeconds { get; set; } = 60;
 
     /// <summary>
@@ -56,6 +65,12 @@ internal sealed class NetworkingOptions : IValidatedOptions
         if (MaxRangeAddresses is < 1 or > (1 << 24)) problems.Add($"Networking:MaxRangeAddresses = {MaxRangeAddresses} is out of range; accepted values: 1..16777216.");
         if (MaxNicsPerInstance is < 1 or > 16) problems.Add($"Networking:MaxNicsPerInstance = {MaxNicsPerInstance} is out of range; accepted values: 1..16.");
         if (ReconcileIntervalSeconds is < 5 or > 86_400) problems.Add($"Networking:ReconcileIntervalSeconds = {ReconcileIntervalSeconds} is out of range; accepted values: 5..86400.");
+        if (VxlanLocalAddress.Length > 0 && !Ranges.Ipv4.TryParse(VxlanLocalAddress, out _))
+            problems.Add($"Networking:VxlanLocalAddress = '{VxlanLocalAddress}' is not accepted; accepted values: empty (the route's source), or an IPv4 address of this machine.");
+        if (VxlanFirstVni is < 1 or > 16_000_000)
+            problems.Add($"Networking:VxlanFirstVni = {VxlanFirstVni} is not accepted; accepted values: 1..16000000 (VNIs are 24 bits).");
+        if (VxlanUnderlayMtu is < 618 or > 65535)
+            problems.Add($"Networking:VxlanUnderlayMtu = {VxlanUnderlayMtu} is not accepted; accepted values: 618..65535 (the guests get 50 bytes less, at least 568).");
         if (VlanUplink.Length > 0 && !System.Text.RegularExpressions.Regex.IsMatch(VlanUplink, "^[A-Za-z0-9_.-]{1,15}$"))
             problems.Add($"Networking:VlanUplink = '{VlanUplink}' is not accepted; accepted values: empty, or a network interface name such as eth1.");
         if (LinkGroups.Any(g => g.Count < 2 || g.Any(n => !System.Text.RegularExpressions.Regex.IsMatch(n, "^[A-Za-z][A-Za-z0-9._-]{0,62}$"))))

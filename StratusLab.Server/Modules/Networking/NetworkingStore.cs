@@ -27,6 +27,8 @@ internal sealed class NetworkRow
     /// <summary>The allocation cursor: the next address to try.</summary>
     public long NextAddress { get; init; }
     public DateTimeOffset CreatedAt { get; init; }
+    /// <summary>The VXLAN network identifier, given on the network's first NIC on an SSH node.</summary>
+    public long? Vni { get; init; }
 
     public Subnet Subnet => new((uint)Network, Prefix);
 }
@@ -46,6 +48,8 @@ internal sealed class LeaseRow
     public string? Reason { get; init; }
     public bool Plumbed { get; init; }
     public DateTimeOffset CreatedAt { get; init; }
+    /// <summary>The SSH node whose bridge carries the plumbed NIC; null on this machine.</summary>
+    public string? Node { get; init; }
 
     public string Ip => Ipv4.Format((uint)Address);
 }
@@ -110,11 +114,11 @@ internal sealed class NetworkingStore(Store store)
     const string NetworkColumns = """
         id AS Id, name AS Name, kind AS Kind, driver AS Driver, owner_id AS OwnerId, group_id AS GroupId, permissions AS Permissions,
         network AS Network, prefix AS Prefix, gateway AS Gateway, dns_json AS Dns, mtu AS Mtu, vlan_id AS VlanId, uplink AS Uplink,
-        next_address AS NextAddress, created_at AS CreatedAt
+        next_address AS NextAddress, created_at AS CreatedAt, vni AS Vni
         """;
     const string LeaseColumns = """
         network_id AS NetworkId, address AS Address, mac AS Mac, state AS State, instance_id AS InstanceId, nic AS Nic, reason AS Reason,
-        plumbed AS Plumbed, created_at AS CreatedAt
+        plumbed AS Plumbed, created_at AS CreatedAt, node AS Node
         """;
     const string PortColumns = """
         port AS Port, protocol AS Protocol, host_address AS HostAddress, network_id AS NetworkId, address AS Address, guest_port AS GuestPort,
@@ -295,13 +299,23 @@ internal sealed class NetworkingStore(Store store)
     }
 
     /// <summary>Marks an instance's lease as having host state; false when the lease is no longer that instance's.</summary>
-    public async Task<bool> SetPlumbedAsync(long instanceId, long networkId, uint address)
+    /// <summary>The network's VXLAN identifier, allocated (the next after the highest given, from <paramref name="first"/>) and stored on first use.</summary>
+    public Task<long> VniAsync(long networkId, long first) => WriteAsync(async (c, tx) =>
+    {
+        await c.ExecuteAsync("""
+            UPDATE net_networks SET vni = (SELECT MAX(COALESCE(MAX(vni) + 1, @first), @first) FROM net_networks)
+            WHERE id = @networkId AND vni IS NULL
+            """, new { networkId, first }, tx);
+        return await c.ExecuteScalarAsync<long>("SELECT vni FROM net_networks WHERE id = @networkId", new { networkId }, tx);
+    });
+
+    public async Task<bool> SetPlumbedAsync(long instanceId, long networkId, uint address, string? node = null)
     {
         await using var c = await store.OpenAsync();
         return await c.ExecuteAsync("""
-            UPDATE net_leases SET plumbed = 1
+            UPDATE net_leases SET plumbed = 1, node = @node
             WHERE network_id = @networkId AND address = @address AND instance_id = @instanceId AND state = 'used'
-            """, new { instanceId, networkId, address = (long)address }) == 1;
+            """, new { instanceId, networkId, address = (long)address, node }) == 1;
     }
 
     /// <summary>Gives one lease of an instance back (its ports go with it).</summary>

@@ -49,8 +49,6 @@ internal sealed class SshQemuDriver(SshTransport ssh, ICommandRunner runner, INo
     public async Task<VmStarted> StartAsync(VmSpec spec, CancellationToken ct)
     {
         var node = await NodeOfAsync(spec.InstanceId, ct);
-        if (spec.Nics.Any(n => n.Tap is not null))
-            throw new HypervisorException("bridge networks do not reach SSH nodes yet; start the instance on a user-mode network, or on this machine");
         if (spec.Disks.Count > 1)
             throw new HypervisorException("persistent volumes are not attached to VMs on SSH nodes yet; start the instance without volumes, or on this machine");
         var dir = NodeDirectory(node, spec.InstanceId);

@@ -63,8 +63,12 @@ public interface IInstanceNetworking
     /// <summary>The NIC plans of an instance's current leases (empty when it has none).</summary>
     Task<IReadOnlyList<NicPlan>> PlansAsync(long instanceId, CancellationToken ct = default);
 
-    /// <summary>Host side before the VM starts: taps, firewall rules, DHCP entries, NAT and PAT rules (bridge networks).</summary>
-    Task PreBootAsync(long instanceId, CancellationToken ct = default);
+    /// <summary>
+    /// Host side before the VM starts on <paramref name="host"/>: taps, firewall rules, DHCP entries, NAT and PAT rules
+    /// (bridge networks). On an SSH node the NICs' taps, bridges and firewall rules are made on the node, linked to the
+    /// front-end's bridge (DHCP, NAT, PAT) over VXLAN.
+    /// </summary>
+    Task PreBootAsync(long instanceId, string? host, CancellationToken ct = default);
 
     /// <summary>Host side once the VM runs (the taps are open and up).</summary>
     Task PostBootAsync(long instanceId, CancellationToken ct = default);

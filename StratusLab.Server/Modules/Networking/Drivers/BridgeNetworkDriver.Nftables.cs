@@ -56,6 +56,14 @@ internal sealed partial class BridgeNetworkDriver
         sb.AppendLine($"    iifname \"{BridgePrefix}*\" oifname \"{BridgePrefix}*\" drop");
         sb.AppendLine("  }");
         sb.AppendLine("}");
+        sb.Append(BridgeTableScript());
+        return sb.ToString();
+    }
+
+    /// <summary>The bridge-family table alone (pure): the per-NIC filters, all an SSH node needs (its DHCP, NAT and PAT stay on the front-end).</summary>
+    public static string BridgeTableScript()
+    {
+        var sb = new StringBuilder();
         sb.AppendLine($"table bridge {Table} {{");
         sb.AppendLine("  map nic_in { type ifname : verdict; }");
         sb.AppendLine("  map nic_out { type ifname : verdict; }");
@@ -130,8 +138,8 @@ internal sealed partial class BridgeNetworkDriver
         return string.Join(' ', parts);
     }
 
-    /// <summary>The script that (re)writes a NIC's chains and map entries (pure); entries that conflict are deleted first.</summary>
-    public static string NicScript(NicSpec nic, string tap, NftTable ip)
+    /// <summary>The NIC's filter chains and their map entries (pure), in the bridge table of the machine that has its tap.</summary>
+    public static string NicChainsScript(NicSpec nic, string tap)
     {
         var sb = new StringBuilder();
         foreach (var direction in SecurityRule.Directions)
@@ -143,6 +151,16 @@ internal sealed partial class BridgeNetworkDriver
         }
         sb.AppendLine($"add element bridge {Table} nic_in {{ \"{tap}\" : jump {ChainOf(nic, "inbound")} }}");
         sb.AppendLine($"add element bridge {Table} nic_out {{ \"{tap}\" : jump {ChainOf(nic, "outbound")} }}");
+        return sb.ToString();
+    }
+
+    /// <summary>The script that (re)writes a NIC's chains and map entries and its PAT entries (pure); entries that conflict are deleted first.</summary>
+    public static string NicScript(NicSpec nic, string tap, NftTable ip) => NicChainsScript(nic, tap) + PatScript(nic, ip);
+
+    /// <summary>The NIC's PAT entries (pure): on the front-end, whichever bridge (here or on a node, over VXLAN) carries the NIC.</summary>
+    public static string PatScript(NicSpec nic, NftTable ip)
+    {
+        var sb = new StringBuilder();
         var pat = ip.Of("pat_tcp");
         foreach (var f in nic.Forwards.Where(f => f.Protocol == "tcp"))
         {
@@ -207,7 +225,9 @@ internal sealed partial class BridgeNetworkDriver
         if (live.Count == 0) return sb.ToString();
         sb.Append(BaseTablesScript(patAddress));
         foreach (var (network, _) in live) sb.Append(NetworkScript(network));
-        foreach (var nic in live.SelectMany(l => l.Nics)) sb.Append(NicScript(nic, TapName(nic.InstanceId, nic.Index), NftTable.Missing));
+        // A NIC on an SSH node has its filter chains on the node; here only its PAT entries.
+        foreach (var nic in live.SelectMany(l => l.Nics))
+            sb.Append(nic.Node is null ? NicScript(nic, TapName(nic.InstanceId, nic.Index), NftTable.Missing) : PatScript(nic, NftTable.Missing));
         return sb.ToString();
     }
 
@@ -241,6 +261,11 @@ internal sealed partial class BridgeNetworkDriver
 
     public async Task ApplyRulesAsync(NetworkSpec network, NicSpec nic, CancellationToken ct)
     {
+        if (nic.Node is not null)
+        {
+            await ApplyNodeRulesAsync(nic, ct);
+            return;
+        }
         await EnsureTablesAsync(ct);
         await NftAsync(NicScript(nic, TapName(nic.InstanceId, nic.Index), await ListTableAsync("ip", ct)), ct);
     }
@@ -299,14 +324,15 @@ internal sealed partial class BridgeNetworkDriver
         }
     }
 
-    async Task<NftTable> ListTableAsync(string family, CancellationToken ct)
+    Task<NftTable> ListTableAsync(string family, CancellationToken ct) => ListTableAtAsync(null, family, ct);
+
+    async Task<NftTable> ListTableAtAsync(NodeSite? node, string family, CancellationToken ct)
     {
-        var result = await runner.RunAsync(new ToolCommand("nft", ["-j", "list", "table", family, Table]) { Timeout = TimeSpan.FromSeconds(15), AcceptedExitCodes = [1] }, ct);
+        var result = await RunAtAsync(node, ["nft", "-j", "list", "table", family, Table], ct, accepted: [1]);
         return result.ExitCode == 0 ? ParseTable(result.StandardOutput) : NftTable.Missing;
     }
 
-    Task<ToolResult> NftAsync(string script, CancellationToken ct) =>
-        runner.RunAsync(new ToolCommand("nft", ["-f", "-"]) { StandardInput = script, Timeout = TimeSpan.FromSeconds(15) }, ct);
+    Task<ToolResult> NftAsync(string script, CancellationToken ct) => RunAtAsync(null, ["nft", "-f", "-"], ct, script);
 
     /// <summary>Chains and set/map elements of one table from 'nft -j list table' (pure). Keys and values are written as nft writes them.</summary>
     public static NftTable ParseTable(string json)

@@ -10,10 +10,17 @@ namespace StratusLab.Server.Modules.Networking.Drivers;
 /// server keeps it apart from every other.
 /// </summary>
 internal sealed record NetworkSpec(long Id, string Name, Subnet Subnet, string? Gateway, IReadOnlyList<string> Dns, int? Mtu, int? VlanId, string? Uplink, int? GuestApiPort,
-    IReadOnlyList<long>? Linked = null);
+    IReadOnlyList<long>? Linked = null, long? Vni = null);
 
-/// <summary>One NIC as its driver sees it: the lease, its forwarded ports, and the rules of its network's security groups.</summary>
-internal sealed record NicSpec(long InstanceId, int Index, string Mac, uint Address, IReadOnlyList<PortForwardPlan> Forwards, IReadOnlyList<SecurityRule> Rules)
+/// <summary>
+/// The SSH node whose bridge carries a NIC: its host name, how to reach it (null when the host is gone), and its
+/// underlay address (the VXLAN endpoint; the address the server reaches it at).
+/// </summary>
+internal sealed record NodeSite(string Name, StratusLab.Server.Platform.Host.SshTarget? Ssh, string Address);
+
+/// <summary>One NIC as its driver sees it: the lease, its forwarded ports, the rules of its network's security groups, and the SSH node that hosts it (null: this machine).</summary>
+internal sealed record NicSpec(long InstanceId, int Index, string Mac, uint Address, IReadOnlyList<PortForwardPlan> Forwards, IReadOnlyList<SecurityRule> Rules,
+    NodeSite? Node = null)
 {
     public string Ip => Ipv4.Format(Address);
 }

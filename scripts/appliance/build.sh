@@ -210,6 +210,8 @@ install -m 755 "$here/guest/acpi-power" "$rootfs/etc/acpi/PWRF/00000080"
 install -m 755 "$here/guest/probe" "$rootfs/usr/bin/stratuslab-probe"
 mkdir -p "$rootfs/www/cgi-bin"
 install -m 755 "$here/guest/hits" "$rootfs/www/cgi-bin/hits"
+install -m 755 "$here/guest/hello" "$rootfs/www/cgi-bin/hello"
+install -m 755 "$here/guest/lb" "$rootfs/www/cgi-bin/lb"
 echo 'root:x:0:0:root:/root:/bin/sh' >"$rootfs/etc/passwd"
 printf 'root:x:0:\ntty:x:5:\n' >"$rootfs/etc/group"
 # No password can match "*" (dropbear runs with -s anyway); root logs in by key.

@@ -9,7 +9,7 @@ using StratusLab.Server.Tests.Support;
 namespace StratusLab.Server.Tests.Modules.Services;
 
 /// <summary>Services over HTTP on the simulated driver with real context media: deployment order, role addresses, elasticity on guest KPIs, replacement, bad templates.</summary>
-public class ServiceApiTests
+public partial class ServiceApiTests
 {
     TestServer _server = null!;
     HttpClient _admin = null!;

@@ -52,6 +52,28 @@ public partial class ServiceApiTests
         finally { await _admin.DeleteAsync($"/api/v1/services/{id}"); }
     }
 
+    [Test]
+    public async Task The_yaml_demonstrator_is_the_same_template_as_the_json_one()
+    {
+        var dir = new DirectoryInfo(TestContext.CurrentContext.TestDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "stratuslab.sln"))) dir = dir.Parent;
+        var examples = Path.Combine(dir!.FullName, "config", "examples");
+        if ((await _admin.GetAsync("/api/v1/networks/lan")).StatusCode == System.Net.HttpStatusCode.NotFound)
+            await (await _admin.PostAsync("/api/v1/networks", Http.RawJson("""{"name": "lan", "driver": "bridge", "cidr": "10.79.0.0/24", "gateway": "10.79.0.1"}"""))).Json(201);
+        var templates = new List<string>();
+        foreach (var content in new HttpContent[]
+        {
+            Http.RawJson(await File.ReadAllTextAsync(Path.Combine(examples, "service-balancer.json"))),
+            Yaml(await File.ReadAllTextAsync(Path.Combine(examples, "service-balancer.yaml"))),
+        })
+        {
+            var created = await (await _admin.PostAsync("/api/v1/services", content)).Json(201);
+            templates.Add(created["template"]!.ToJsonString());
+            await _admin.DeleteAsync($"/api/v1/services/{created["id"]}");
+        }
+        Assert.That(templates[1], Is.EqualTo(templates[0]));
+    }
+
     // Lines and columns count from 1, as editors show them.
     [TestCase("name: bad\nroles:\n  - name: a\n    type: t1.tiny\n    cardinality:\n      min: 3\n      max: 2\n", "roles[0].cardinality.min", 6, 7, "greater than max")]
     [TestCase("name: bad\nroles:\n  - name: a\n    type: t1.tiny\n  - name: b\n    type: t1.tiny\n    elasticity:\n      - expression: avg(rps) >> 5\n        adjustment: '+1'\n",

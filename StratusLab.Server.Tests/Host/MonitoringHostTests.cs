@@ -120,11 +120,35 @@ public class MonitoringHostTests
         Assert.That(after["diskWriteBytes"]!.GetValue<long>() - before["diskWriteBytes"]!.GetValue<long>(), Is.GreaterThanOrEqualTo(32L << 20),
             "query-blockstats counts the 32 MiB written");
         Assert.That(after["diskWriteOps"]!.GetValue<long>(), Is.GreaterThan(before["diskWriteOps"]!.GetValue<long>()));
+
+        // The guest's memory through the virtio balloon (stats every 5 s), next to RSS: the balloon leaves the guest all its memory,
+        // and the guest's own total is what its kernel says in /proc/meminfo.
+        var guestSample = metrics["samples"]!.AsArray().LastOrDefault(x => x!["guestMemoryTotalBytes"] is not null);
+        for (var i = 0; i < 15 && guestSample is null; i++)
+        {
+            await Task.Delay(1000);
+            guestSample = (await MetricsAsync(id))["samples"]!.AsArray().LastOrDefault(x => x!["guestMemoryTotalBytes"] is not null);
+        }
+        Assert.That(guestSample, Is.Not.Null, "the guest's balloon driver reported its memory: " + metrics["samples"]!.AsArray()[^1]!.ToJsonString());
+        Assert.That(guestSample!["memoryBalloonBytes"]!.GetValue<long>(), Is.EqualTo(ready["memoryMiB"]!.GetValue<long>() << 20), "the balloon is not inflated");
+        var meminfo = await Ssh("grep MemTotal /proc/meminfo");
+        var memTotalKiB = long.Parse(System.Text.RegularExpressions.Regex.Match(meminfo.Out, @"MemTotal:\s+(\d+) kB").Groups[1].Value);
+        var guestTotal = guestSample["guestMemoryTotalBytes"]!.GetValue<long>();
+        var guestAvailable = guestSample["guestMemoryAvailableBytes"]!.GetValue<long>();
+        TestContext.Progress.WriteLine($"memory: RSS {after["memoryRssBytes"]!.GetValue<long>() >> 20} MiB, balloon {guestSample["memoryBalloonBytes"]!.GetValue<long>() >> 20} MiB, " +
+            $"guest total {guestTotal >> 20} MiB, available {guestAvailable >> 20} MiB");
+        Assert.That(guestTotal, Is.EqualTo(memTotalKiB * 1024), "stat-total-memory is the guest kernel's MemTotal");
+        Assert.That(guestAvailable, Is.GreaterThan(0).And.LessThan(guestTotal));
         Assert.That(LatestKpi(metrics, "http_requests"), Is.GreaterThanOrEqualTo(3), metrics["kpis"]!.ToJsonString());
         Assert.That(LatestKpi(metrics, "custom_kpi"), Is.EqualTo(42), "the probe script from the context ran");
         Assert.That(LatestKpi(metrics, "load1"), Is.Not.Null);
 
         await (await _admin.DeleteAsync($"/api/v1/instances/{id}")).Json(202);
         Assert.That((await InstanceApiTests.WaitAsync(_admin, id, "DONE", 60))["state"]!.GetValue<string>(), Is.EqualTo("DONE"));
+
+        // APEL's Disk: the capacity QEMU reports for the VM's disks (the 64 MiB appliance disk and the 1 GiB volume; not the context CD), in GB rounded up.
+        var apel = await (await _admin.GetAsync("/api/v1/accounting/apel")).Content.ReadAsStringAsync();
+        var record = apel.Split("%%\n").Single(r => r.Contains($" {id}\n") && r.Contains("MachineName: monitored\n"));
+        Assert.That(record, Does.Contain("\nDisk: 2\n"), record);
     }
 }

@@ -137,7 +137,8 @@ public sealed class ApiClient(ClientSettings settings, string? knownServersPath 
     public async Task<JsonNode?> SendAsync(HttpMethod method, string path, object? body, CancellationToken ct = default)
     {
         using var request = new HttpRequestMessage(method, path.TrimStart('/'));
-        if (body is not null) request.Content = JsonContent.Create(body, options: Json);
+        // A body that is already content (a YAML template) goes as it is; anything else as JSON.
+        if (body is not null) request.Content = body as HttpContent ?? JsonContent.Create(body, options: Json);
         HttpResponseMessage response;
         try
         {

@@ -27,10 +27,16 @@ public static class ServiceCommands
     static async Task<int> Create(CliContext cx)
     {
         var file = cx.Args.Positional(0, "the template file");
-        if (!File.Exists(file)) throw new UsageException($"'{file}' does not exist; give a JSON service template (see config/examples/service-balancer.json).");
-        JsonNode? template;
-        try { template = JsonNode.Parse(await File.ReadAllTextAsync(file), documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }); }
-        catch (JsonException e) { throw new UsageException($"'{file}' is not JSON: {e.Message}"); }
+        if (!File.Exists(file)) throw new UsageException($"'{file}' does not exist; give a JSON or YAML service template (see config/examples/service-balancer.json and .yaml).");
+        object? template;
+        var text = await File.ReadAllTextAsync(file);
+        if (file.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) || file.EndsWith(".yml", StringComparison.OrdinalIgnoreCase))
+            template = new StringContent(text, System.Text.Encoding.UTF8, "application/yaml"); // the server reads it, and names line and column of what it refuses
+        else
+        {
+            try { template = JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }); }
+            catch (JsonException e) { throw new UsageException($"'{file}' is not JSON: {e.Message} (a YAML template must be named .yaml or .yml)"); }
+        }
         var created = await cx.Api.PostAsync("api/v1/services", template);
         return cx.Print(created, s => cx.Out.WriteLine($"service {s["id"]} '{s["name"]}' {s["state"]}: {s["reason"]}"));
     }

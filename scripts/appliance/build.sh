@@ -18,8 +18,9 @@ guest_pkgs=(busybox-static dropbear-bin libtomcrypt1 libtommath1 libgmp10 zlib1g
 image_tool_pkgs=(syslinux syslinux-common)
 host_pkgs=(fdisk dosfstools mtools syslinux syslinux-common cpio gzip qemu-utils)
 # Modules the guest loads; their dependencies are added and ordered at build time.
+# virtio_balloon reports the guest's memory statistics to QEMU (QMP qom-get guest-stats).
 # pvpanic_mmio drives QEMU's ISA pvpanic device (ACPI QEMU0001): a guest kernel panic reaches the host as GUEST_PANICKED.
-modules=(virtio_pci virtio_net virtio_blk sr_mod ata_piix isofs button evdev pvpanic_mmio)
+modules=(virtio_pci virtio_net virtio_blk virtio_balloon sr_mod ata_piix isofs button evdev pvpanic_mmio)
 
 # Fixed timestamps: 2020-01-01, since FAT cannot store dates before 1980.
 export LC_ALL=C TZ=UTC SOURCE_DATE_EPOCH=1577836800 MTOOLS_SKIP_CHECK=1 DEBIAN_FRONTEND=noninteractive
@@ -210,6 +211,8 @@ install -m 755 "$here/guest/acpi-power" "$rootfs/etc/acpi/PWRF/00000080"
 install -m 755 "$here/guest/probe" "$rootfs/usr/bin/stratuslab-probe"
 mkdir -p "$rootfs/www/cgi-bin"
 install -m 755 "$here/guest/hits" "$rootfs/www/cgi-bin/hits"
+install -m 755 "$here/guest/hello" "$rootfs/www/cgi-bin/hello"
+install -m 755 "$here/guest/lb" "$rootfs/www/cgi-bin/lb"
 echo 'root:x:0:0:root:/root:/bin/sh' >"$rootfs/etc/passwd"
 printf 'root:x:0:\ntty:x:5:\n' >"$rootfs/etc/group"
 # No password can match "*" (dropbear runs with -s anyway); root logs in by key.

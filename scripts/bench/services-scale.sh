@@ -64,7 +64,8 @@ for t in range(trials):
     results.append(t1 - t0)
     call("DELETE", f"/api/v1/services/{sid}")
     print(f"interval {interval} s, trial {t + 1}: KPI over threshold -> new member RUNNING in {t1 - t0:.2f} s (decision at {d['at']}, value {d['values']['value']})")
-print(f"interval {interval} s: median {statistics.median(results):.2f} s, min {min(results):.2f} s, max {max(results):.2f} s over {trials} trials")
+print(f"interval {interval} s: median {statistics.median(results):.2f} s, min {min(results):.2f} s, max {max(results):.2f} s over {trials} trials"
+      f" (median / evaluate interval: {statistics.median(results) / float(interval):.2f})")
 PY
   stop_server
 done

@@ -131,15 +131,29 @@ public class AccountingApiTests
             }
 
             // APEL cloud usage record v0.4: the header, then the record's fields.
+            var asked = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
             var apel = await (await admin.GetAsync("/api/v1/accounting/apel")).Content.ReadAsStringAsync();
+            var answered = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
             Assert.That(apel, Does.StartWith("APEL-cloud-message: v0.4\n"));
             var records = apel["APEL-cloud-message: v0.4\n".Length..].Split("%%\n", StringSplitOptions.RemoveEmptyEntries);
             var fields = records.Select(r => r.Split('\n', StringSplitOptions.RemoveEmptyEntries).ToDictionary(l => l[..l.IndexOf(':')], l => l[(l.IndexOf(':') + 2)..]))
                 .Single(f => f["VMUUID"].EndsWith($" TEST-SITE {id}", StringComparison.Ordinal));
             var created = kept["createdAt"]!.GetValue<DateTimeOffset>();
             var startTime = (kept["startedAt"] is { } s ? s.GetValue<DateTimeOffset>() : created).ToUnixTimeSeconds();
+            // The fields of APEL's CloudRecord message v0.4 (apel/db/records/cloud.py), in its order; Disk is absent because the
+            // simulated driver has no disks to measure, the benchmark, network type, public IP count, suspend time and storage record
+            // are not known here.
+            Assert.That(fields.Keys, Is.EqualTo(new[]
+            {
+                "RecordCreateTime", "VMUUID", "SiteName", "CloudComputeService", "MachineName", "LocalUserId", "LocalGroupId", "GlobalUserName", "FQAN",
+                "Status", "StartTime", "EndTime", "WallDuration", "CpuDuration", "CpuCount", "NetworkInbound", "NetworkOutbound", "Memory", "ImageId", "CloudType",
+            }), "APEL v0.4 field order");
+            Assert.That(long.Parse(fields["RecordCreateTime"], CultureInfo.InvariantCulture), Is.InRange(asked, answered), "RecordCreateTime is when the message was made");
+            fields.Remove("RecordCreateTime");
             Assert.That(fields, Is.EquivalentTo(new Dictionary<string, string>
             {
+                ["GlobalUserName"] = $"{user}@TEST-SITE",
+                ["FQAN"] = $"/{kept["group"]!.GetValue<string>()}/Role=NULL/Capability=NULL",
                 ["VMUUID"] = $"{created.UtcDateTime:yyyy-MM-dd HH:mm:ss}+00:00 TEST-SITE {id}",
                 ["SiteName"] = "TEST-SITE",
                 ["CloudComputeService"] = "test-cloud",

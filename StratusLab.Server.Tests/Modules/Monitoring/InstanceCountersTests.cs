@@ -37,6 +37,26 @@ public class InstanceCountersTests
         Assert.That(QemuDriver.BlockTotals.Of(reply), Is.EqualTo(new QemuDriver.BlockTotals(150, 12288, 3, 3)));
     }
 
+    [TestCase("""{"stats": {"stat-total-memory": 97062912, "stat-available-memory": 65970176, "stat-free-memory": 1}, "last-update": 1795948514}""", 97062912L, 65970176L)]
+    [TestCase("""{"stats": {"stat-total-memory": 18446744073709551615, "stat-available-memory": 18446744073709551615}, "last-update": 0}""", null, null)]
+    [TestCase("""{"stats": {"stat-total-memory": 97062912, "stat-available-memory": 18446744073709551615}, "last-update": 5}""", 97062912L, null)]
+    [TestCase("""{"last-update": 5}""", null, null)]
+    public void Guest_memory_statistics_ignore_what_the_guest_never_reported(string reply, long? total, long? available) =>
+        Assert.That(QemuDriver.ParseGuestStats(JsonNode.Parse(reply)), Is.EqualTo((total, available)));
+
+    [Test]
+    public void Disk_capacity_sums_the_disks_and_leaves_out_cd_roms_and_empty_drives()
+    {
+        var reply = JsonNode.Parse("""
+            [{"device": "", "removable": false, "inserted": {"image": {"virtual-size": 67108864}}},
+             {"device": "", "removable": false, "inserted": {"image": {"virtual-size": 1073741824}}},
+             {"device": "cd", "removable": true, "inserted": {"image": {"virtual-size": 372736}}},
+             {"device": "empty", "removable": true}]
+            """);
+        Assert.That(QemuDriver.DiskCapacity(reply), Is.EqualTo(67108864L + 1073741824L));
+        Assert.That(QemuDriver.DiskCapacity(JsonNode.Parse("[]")), Is.Null);
+    }
+
     [Test]
     public void Simulated_counters_are_marked_deterministic_in_time_and_only_grow()
     {

@@ -9,7 +9,7 @@ using StratusLab.Server.Tests.Support;
 namespace StratusLab.Server.Tests.Modules.Services;
 
 /// <summary>Services over HTTP on the simulated driver with real context media: deployment order, role addresses, elasticity on guest KPIs, replacement, bad templates.</summary>
-public class ServiceApiTests
+public partial class ServiceApiTests
 {
     TestServer _server = null!;
     HttpClient _admin = null!;
@@ -318,6 +318,9 @@ public class ServiceApiTests
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "stratuslab.sln"))) dir = dir.Parent;
         Assert.That(dir, Is.Not.Null, "the repository root (stratuslab.sln) is not above the test directory");
         var template = await File.ReadAllTextAsync(Path.Combine(dir!.FullName, "config", "examples", "service-balancer.json"));
+        // The template's roles share the bridge network "lan" (guests on user-mode networks cannot reach each other).
+        if ((await _admin.GetAsync("/api/v1/networks/lan")).StatusCode == System.Net.HttpStatusCode.NotFound)
+            await (await _admin.PostAsJsonAsync("/api/v1/networks", new { name = "lan", driver = "bridge", cidr = "10.79.0.0/24", gateway = "10.79.0.1" })).Json(201);
         var created = await (await _admin.PostAsync("/api/v1/services", Http.RawJson(template))).Json(201);
         var id = created["id"]!.GetValue<long>();
         try
@@ -327,7 +330,8 @@ public class ServiceApiTests
             var balancer = Members(up, "balancer").Single();
             Assert.That(balancer["instanceId"]!.GetValue<long>(), Is.GreaterThan(frontend["instanceId"]!.GetValue<long>()), "the balancer starts after the front-end");
             var script = await ContextScriptAsync(balancer["instanceId"]!.GetValue<long>());
-            Assert.That(script, Does.Contain($"ROLE_FRONTEND_IPS='{frontend["ip"]!.GetValue<string>()}'").And.Contain("/guest/v1/service"), script);
+            Assert.That(frontend["ip"]!.GetValue<string>(), Does.StartWith("10.79.0."), "the front-end is on the bridge network 'lan'");
+            Assert.That(script, Does.Contain($"ROLE_FRONTEND_IPS='{frontend["ip"]!.GetValue<string>()}'").And.Contain("STRATUSLAB_LB_ROLE='frontend'"), script);
         }
         finally { await _admin.DeleteAsync($"/api/v1/services/{id}"); }
     }

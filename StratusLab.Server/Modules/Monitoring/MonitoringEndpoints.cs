@@ -12,9 +12,17 @@ using StratusLab.Server.Platform.Http;
 
 namespace StratusLab.Server.Modules.Monitoring;
 
-/// <summary>One sample of an instance: cumulative counters, plus the CPU use since the previous sample (percent of one CPU).</summary>
+/// <summary>
+/// One sample of an instance: cumulative counters, plus the CPU use since the previous sample (percent of one CPU). Memory: the QEMU
+/// process's RSS, and where the virtio balloon tells, the balloon's size and the guest's own total and available memory.
+/// </summary>
 internal sealed record InstanceSampleView(DateTimeOffset At, double CpuSeconds, double? CpuPercent, long? MemoryRssBytes,
-    long? DiskReadBytes, long? DiskWriteBytes, long? DiskReadOps, long? DiskWriteOps, long? NetRxBytes, long? NetTxBytes, bool Simulated);
+    long? DiskReadBytes, long? DiskWriteBytes, long? DiskReadOps, long? DiskWriteOps, long? NetRxBytes, long? NetTxBytes, bool Simulated)
+{
+    public long? MemoryBalloonBytes { get; init; }
+    public long? GuestMemoryTotalBytes { get; init; }
+    public long? GuestMemoryAvailableBytes { get; init; }
+}
 
 /// <summary>One point of a guest KPI (downsampled points carry min, max and how many samples they stand for).</summary>
 internal sealed record KpiPointView(DateTimeOffset At, double Value, double Min, double Max, long Count);
@@ -60,7 +68,10 @@ internal static class MonitoringEndpoints
             double? percent = prev is not null && r.At > prev.At && r.CpuSeconds >= prev.CpuSeconds
                 ? Math.Round(100 * (r.CpuSeconds - prev.CpuSeconds) / (r.At - prev.At), 2) : null;
             samples.Add(new InstanceSampleView(DateTimeOffset.FromUnixTimeSeconds(r.At), r.CpuSeconds, percent, r.RssBytes, r.DiskReadBytes,
-                r.DiskWriteBytes, r.DiskReadOps, r.DiskWriteOps, r.NetRxBytes, r.NetTxBytes, r.Simulated));
+                r.DiskWriteBytes, r.DiskReadOps, r.DiskWriteOps, r.NetRxBytes, r.NetTxBytes, r.Simulated)
+            {
+                MemoryBalloonBytes = r.BalloonBytes, GuestMemoryTotalBytes = r.GuestMemoryTotalBytes, GuestMemoryAvailableBytes = r.GuestMemoryAvailableBytes,
+            });
             prev = r;
         }
         var kpis = (await store.KpiSamplesAsync([id], null, res, from.ToUnixTimeSeconds(), to.ToUnixTimeSeconds()))

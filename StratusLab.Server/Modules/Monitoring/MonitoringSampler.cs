@@ -71,7 +71,8 @@ internal sealed class MonitoringSampler(IInstanceStats stats, IHostInventory hos
                 {
                     InstanceId = s.Id, At = now, CpuSeconds = c.CpuSeconds, RssBytes = c.MemoryRssBytes, DiskReadBytes = c.DiskReadBytes,
                     DiskWriteBytes = c.DiskWriteBytes, DiskReadOps = c.DiskReadOps, DiskWriteOps = c.DiskWriteOps, NetRxBytes = c.NetRxBytes,
-                    NetTxBytes = c.NetTxBytes, Simulated = c.Simulated,
+                    NetTxBytes = c.NetTxBytes, Simulated = c.Simulated, BalloonBytes = c.BalloonBytes, GuestMemoryTotalBytes = c.GuestMemoryTotalBytes,
+                    GuestMemoryAvailableBytes = c.GuestMemoryAvailableBytes,
                 });
             var periodStart = now / period * period;
             usage.Add(new UsageRow
@@ -83,7 +84,7 @@ internal sealed class MonitoringSampler(IInstanceStats stats, IHostInventory hos
                 State = s.State, WallSeconds = WallDelta(s, prev, now), CpuSeconds = Delta(c?.CpuSeconds, prev?.CpuSeconds),
                 NetRxBytes = (long)Delta(c?.NetRxBytes, prev?.NetRxBytes), NetTxBytes = (long)Delta(c?.NetTxBytes, prev?.NetTxBytes),
                 DiskReadBytes = (long)Delta(c?.DiskReadBytes, prev?.DiskReadBytes), DiskWriteBytes = (long)Delta(c?.DiskWriteBytes, prev?.DiskWriteBytes),
-                StateChanges = changes, Simulated = c?.Simulated ?? false, UpdatedAt = now,
+                StateChanges = changes, Simulated = c?.Simulated ?? false, UpdatedAt = now, DiskBytes = c?.DiskCapacityBytes,
             });
             var row = new LastRow
             {

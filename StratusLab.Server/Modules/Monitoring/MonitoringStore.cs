@@ -19,6 +19,9 @@ internal sealed class InstanceSampleRow
     public long? NetRxBytes { get; init; }
     public long? NetTxBytes { get; init; }
     public bool Simulated { get; init; }
+    public long? BalloonBytes { get; init; }
+    public long? GuestMemoryTotalBytes { get; init; }
+    public long? GuestMemoryAvailableBytes { get; init; }
 }
 
 internal sealed class KpiSampleRow
@@ -90,6 +93,7 @@ internal sealed class UsageRow
     public long StateChanges { get; init; }
     public bool Simulated { get; init; }
     public long UpdatedAt { get; init; }
+    public long? DiskBytes { get; init; }
 }
 
 /// <summary>The Monitoring module's SQL (tables mon_* and acct_*); times are unix seconds.</summary>
@@ -98,7 +102,8 @@ internal sealed class MonitoringStore(Store store)
     const string InstanceColumns = """
         instance_id AS InstanceId, resolution AS Resolution, at AS At, cpu_seconds AS CpuSeconds, rss_bytes AS RssBytes,
         disk_read_bytes AS DiskReadBytes, disk_write_bytes AS DiskWriteBytes, disk_read_ops AS DiskReadOps, disk_write_ops AS DiskWriteOps,
-        net_rx_bytes AS NetRxBytes, net_tx_bytes AS NetTxBytes, simulated AS Simulated
+        net_rx_bytes AS NetRxBytes, net_tx_bytes AS NetTxBytes, simulated AS Simulated, balloon_bytes AS BalloonBytes,
+        guest_memory_total_bytes AS GuestMemoryTotalBytes, guest_memory_available_bytes AS GuestMemoryAvailableBytes
         """;
 
     const string UsageColumns = """
@@ -106,7 +111,8 @@ internal sealed class MonitoringStore(Store store)
         owner AS Owner, group_id AS GroupId, group_name AS GroupName, image AS Image, instance_type AS InstanceType, cpu AS Cpu,
         memory_mib AS MemoryMib, host AS Host, created_at AS CreatedAt, started_at AS StartedAt, ended_at AS EndedAt, state AS State,
         wall_seconds AS WallSeconds, cpu_seconds AS CpuSeconds, net_rx_bytes AS NetRxBytes, net_tx_bytes AS NetTxBytes,
-        disk_read_bytes AS DiskReadBytes, disk_write_bytes AS DiskWriteBytes, state_changes AS StateChanges, simulated AS Simulated, updated_at AS UpdatedAt
+        disk_read_bytes AS DiskReadBytes, disk_write_bytes AS DiskWriteBytes, state_changes AS StateChanges, simulated AS Simulated, updated_at AS UpdatedAt,
+        disk_bytes AS DiskBytes
         """;
 
     public async Task<Dictionary<long, LastRow>> LoadLastAsync()
@@ -126,8 +132,9 @@ internal sealed class MonitoringStore(Store store)
         await using var tx = await c.BeginTransactionAsync();
         await c.ExecuteAsync("""
             INSERT OR REPLACE INTO mon_instance_samples (instance_id, resolution, at, cpu_seconds, rss_bytes, disk_read_bytes, disk_write_bytes,
-                disk_read_ops, disk_write_ops, net_rx_bytes, net_tx_bytes, simulated)
-            VALUES (@InstanceId, 0, @At, @CpuSeconds, @RssBytes, @DiskReadBytes, @DiskWriteBytes, @DiskReadOps, @DiskWriteOps, @NetRxBytes, @NetTxBytes, @Simulated)
+                disk_read_ops, disk_write_ops, net_rx_bytes, net_tx_bytes, simulated, balloon_bytes, guest_memory_total_bytes, guest_memory_available_bytes)
+            VALUES (@InstanceId, 0, @At, @CpuSeconds, @RssBytes, @DiskReadBytes, @DiskWriteBytes, @DiskReadOps, @DiskWriteOps, @NetRxBytes, @NetTxBytes, @Simulated,
+                @BalloonBytes, @GuestMemoryTotalBytes, @GuestMemoryAvailableBytes)
             """, samples, tx);
         await c.ExecuteAsync("""
             INSERT OR REPLACE INTO mon_host_samples (host, resolution, at, cpus, memory_mib, allocated_cpus, allocated_memory_mib, running_vms,
@@ -137,16 +144,17 @@ internal sealed class MonitoringStore(Store store)
         await c.ExecuteAsync("""
             INSERT INTO acct_usage (instance_id, period_start, period_end, instance_name, owner_id, owner, group_id, group_name, image, instance_type,
                 cpu, memory_mib, host, created_at, started_at, ended_at, state, wall_seconds, cpu_seconds, net_rx_bytes, net_tx_bytes,
-                disk_read_bytes, disk_write_bytes, state_changes, simulated, updated_at)
+                disk_read_bytes, disk_write_bytes, state_changes, simulated, updated_at, disk_bytes)
             VALUES (@InstanceId, @PeriodStart, @PeriodEnd, @InstanceName, @OwnerId, @Owner, @GroupId, @GroupName, @Image, @InstanceType,
                 @Cpu, @MemoryMib, @Host, @CreatedAt, @StartedAt, @EndedAt, @State, @WallSeconds, @CpuSeconds, @NetRxBytes, @NetTxBytes,
-                @DiskReadBytes, @DiskWriteBytes, @StateChanges, @Simulated, @UpdatedAt)
+                @DiskReadBytes, @DiskWriteBytes, @StateChanges, @Simulated, @UpdatedAt, @DiskBytes)
             ON CONFLICT (instance_id, period_start) DO UPDATE SET
                 host = COALESCE(excluded.host, host), started_at = COALESCE(excluded.started_at, started_at), ended_at = excluded.ended_at,
                 state = excluded.state, wall_seconds = wall_seconds + excluded.wall_seconds, cpu_seconds = cpu_seconds + excluded.cpu_seconds,
                 net_rx_bytes = net_rx_bytes + excluded.net_rx_bytes, net_tx_bytes = net_tx_bytes + excluded.net_tx_bytes,
                 disk_read_bytes = disk_read_bytes + excluded.disk_read_bytes, disk_write_bytes = disk_write_bytes + excluded.disk_write_bytes,
-                state_changes = state_changes + excluded.state_changes, simulated = MAX(simulated, excluded.simulated), updated_at = excluded.updated_at
+                state_changes = state_changes + excluded.state_changes, simulated = MAX(simulated, excluded.simulated), updated_at = excluded.updated_at,
+                disk_bytes = CASE WHEN excluded.disk_bytes IS NULL THEN disk_bytes ELSE MAX(COALESCE(disk_bytes, 0), excluded.disk_bytes) END
             """, usage, tx);
         await c.ExecuteAsync("""
             INSERT OR REPLACE INTO mon_last (instance_id, at, state, cpu_seconds, net_rx_bytes, net_tx_bytes, disk_read_bytes, disk_write_bytes)
@@ -236,9 +244,10 @@ internal sealed class MonitoringStore(Store store)
             var p = new { from, until, bucket };
             rolled += await c.ExecuteAsync("""
                 INSERT OR REPLACE INTO mon_instance_samples (instance_id, resolution, at, cpu_seconds, rss_bytes, disk_read_bytes, disk_write_bytes,
-                    disk_read_ops, disk_write_ops, net_rx_bytes, net_tx_bytes, simulated)
+                    disk_read_ops, disk_write_ops, net_rx_bytes, net_tx_bytes, simulated, balloon_bytes, guest_memory_total_bytes, guest_memory_available_bytes)
                 SELECT instance_id, @bucket, at / @bucket * @bucket, max(cpu_seconds), CAST(avg(rss_bytes) AS INTEGER), max(disk_read_bytes), max(disk_write_bytes),
-                    max(disk_read_ops), max(disk_write_ops), max(net_rx_bytes), max(net_tx_bytes), max(simulated)
+                    max(disk_read_ops), max(disk_write_ops), max(net_rx_bytes), max(net_tx_bytes), max(simulated), CAST(avg(balloon_bytes) AS INTEGER),
+                    CAST(avg(guest_memory_total_bytes) AS INTEGER), CAST(avg(guest_memory_available_bytes) AS INTEGER)
                 FROM mon_instance_samples WHERE resolution = 0 AND at >= @from AND at < @until GROUP BY instance_id, at / @bucket
                 """, p, tx);
             rolled += await c.ExecuteAsync("""

@@ -109,7 +109,7 @@ internal sealed partial class ServiceManager
                     var context = new Dictionary<string, string>(run.Template.Context ?? new Dictionary<string, string>());
                     foreach (var (k, value) in ServiceContext(row, name, ips)) context[k] = value;
                     var launched = await instances.LaunchAsync(owner, new CreateInstanceRequest(Image: run.Template.Image, InstanceType: run.Template.Type,
-                        Name: $"{row.Name}-{name}", Networks: run.Template.Networks, Context: context), ct);
+                        Name: $"{row.Name}-{name}-{await store.MembersEverAsync(row.Id, name) + 1}", Networks: run.Template.Networks, Context: context), ct);
                     foreach (var v in launched)
                     {
                         await store.AddMemberAsync(row.Id, name, v.Id);

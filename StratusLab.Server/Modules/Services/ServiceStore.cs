@@ -120,6 +120,13 @@ internal sealed class ServiceStore(Store store)
     }
 
     /// <summary>The members not yet ended (leaving ones included), oldest first.</summary>
+    /// <summary>How many members a role ever had (ended ones too): numbers member names so that each member has its own hostname.</summary>
+    public async Task<int> MembersEverAsync(long serviceId, string role)
+    {
+        await using var c = await store.OpenAsync();
+        return await c.ExecuteScalarAsync<int>("SELECT count(*) FROM svc_members WHERE service_id = @serviceId AND role = @role", new { serviceId, role });
+    }
+
     public async Task<List<MemberRow>> MembersAsync(long serviceId)
     {
         await using var c = await store.OpenAsync();

@@ -18,6 +18,7 @@ internal static class ServicesEndpoints
 
         var api = app.MapGroup("/api/v1/services").RequireAuthorization().WithTags("Services");
         api.MapPost("/", CreateService);
+        api.MapPost("/", CreateServiceFromYaml).Accepts<string>("application/yaml", "application/x-yaml", "text/yaml");
         api.MapGet("/", ListServices);
         api.MapGet("/{id:long}", GetService);
         api.MapGet("/{id:long}/decisions", ListDecisions);
@@ -31,6 +32,25 @@ internal static class ServicesEndpoints
         var view = await services.CreateAsync(principal.ToCaller(), body, ct);
         return TypedResults.Created($"/api/v1/services/{view.Id}", view);
     }
+
+    /// <summary>The same template in YAML: the same validation, and a rejection names the field's line and column.</summary>
+    static async Task<Created<ServiceView>> CreateServiceFromYaml(HttpRequest request, ClaimsPrincipal principal, IServices services, CancellationToken ct)
+    {
+        if (request.ContentLength > MaxYamlBytes)
+            throw new ApiException(413, $"The YAML template is larger than {MaxYamlBytes / 1024} KiB; send a smaller one.", title: "Content Too Large");
+        using var reader = new StreamReader(request.Body, System.Text.Encoding.UTF8);
+        var buffer = new char[MaxYamlBytes + 1];
+        var read = await reader.ReadBlockAsync(buffer, ct);
+        if (read > MaxYamlBytes)
+            throw new ApiException(413, $"The YAML template is larger than {MaxYamlBytes / 1024} KiB; send a smaller one.", title: "Content Too Large");
+        var yaml = TemplateYaml.Parse(new string(buffer, 0, read));
+        ServiceView view;
+        try { view = await services.CreateAsync(principal.ToCaller(), yaml.Template, ct); }
+        catch (Platform.Contracts.InvalidInputException e) { throw yaml.WithPosition(e); }
+        return TypedResults.Created($"/api/v1/services/{view.Id}", view);
+    }
+
+    const int MaxYamlBytes = 256 * 1024;
 
     static async Task<Ok<IReadOnlyList<ServiceView>>> ListServices(ClaimsPrincipal principal, IServices services, CancellationToken ct) =>
         TypedResults.Ok(await services.ListAsync(principal.ToCaller(), ct));

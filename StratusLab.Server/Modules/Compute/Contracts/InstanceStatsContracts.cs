@@ -3,12 +3,22 @@ namespace StratusLab.Server.Modules.Compute.Contracts;
 /// <summary>
 /// Cumulative resource counters of one running VM, read from the hypervisor: CPU seconds and resident memory of the
 /// QEMU process (/proc), block I/O (QMP query-blockstats), network bytes as the guest sees them (per tap device; null
-/// for user-mode NICs, whose slirp stack has no counters). <see cref="Simulated"/>: made up by the simulated driver
+/// for user-mode NICs, whose slirp stack has no counters), and the guest's memory through the virtio balloon. <see cref="Simulated"/>: made up by the simulated driver
 /// from the time since start (deterministic, plausible, not measured).
 /// </summary>
 public sealed record InstanceCounters(
     double CpuSeconds, long? MemoryRssBytes, long? DiskReadBytes, long? DiskWriteBytes, long? DiskReadOps, long? DiskWriteOps,
-    long? NetRxBytes, long? NetTxBytes, bool Simulated);
+    long? NetRxBytes, long? NetTxBytes, bool Simulated)
+{
+    /// <summary>The guest's memory as the virtio balloon leaves it (QMP query-balloon "actual"); null without a balloon device.</summary>
+    public long? BalloonBytes { get; init; }
+    /// <summary>Memory the guest kernel manages (virtio-balloon stat-total-memory); null until its balloon driver reports.</summary>
+    public long? GuestMemoryTotalBytes { get; init; }
+    /// <summary>Memory the guest could use without swapping (stat-available-memory, MemAvailable); null until its balloon driver reports.</summary>
+    public long? GuestMemoryAvailableBytes { get; init; }
+    /// <summary>The virtual size of the VM's disks (QMP query-block, CD-ROMs left out); null when the hypervisor cannot say.</summary>
+    public long? DiskCapacityBytes { get; init; }
+}
 
 /// <summary>
 /// An instance as monitoring and accounting see it at one moment: who owns it, what it was given, its state, and, when

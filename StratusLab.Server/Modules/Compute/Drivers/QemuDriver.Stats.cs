@@ -33,7 +33,53 @@ internal sealed partial class QemuDriver
             if (ReadCounter($"/sys/class/net/{tap}/statistics/tx_bytes") is { } guestRx) rx = (rx ?? 0) + guestRx;
             if (ReadCounter($"/sys/class/net/{tap}/statistics/rx_bytes") is { } guestTx) tx = (tx ?? 0) + guestTx;
         }
-        return new InstanceCounters(cpu, rss, blocks.ReadBytes, blocks.WriteBytes, blocks.ReadOps, blocks.WriteOps, rx, tx, Simulated: false);
+        var memory = await GuestMemoryAsync((command, arguments) => _qmp.ExecuteAsync(SocketOf(vm), command, arguments, ct));
+        return new InstanceCounters(cpu, rss, blocks.ReadBytes, blocks.WriteBytes, blocks.ReadOps, blocks.WriteOps, rx, tx, Simulated: false)
+        {
+            BalloonBytes = memory.Balloon, GuestMemoryTotalBytes = memory.Total, GuestMemoryAvailableBytes = memory.Available,
+            DiskCapacityBytes = DiskCapacity(await _qmp.ExecuteAsync(SocketOf(vm), "query-block", null, ct)),
+        };
+    }
+
+    /// <summary>The virtual sizes of query-block's devices summed, CD-ROMs (removable media: the context CD) left out; null when none has a medium.</summary>
+    internal static long? DiskCapacity(JsonNode? reply)
+    {
+        long? total = null;
+        foreach (var device in reply as JsonArray ?? [])
+        {
+            if (device?["removable"]?.GetValue<bool>() == true) continue;
+            if (device?["inserted"]?["image"]?["virtual-size"]?.GetValue<long>() is { } size) total = (total ?? 0) + size;
+        }
+        return total;
+    }
+
+    /// <summary>How often (seconds) the guest's balloon driver is asked for its memory statistics.</summary>
+    internal const int BalloonStatsSeconds = 5;
+
+    /// <summary>
+    /// The balloon (query-balloon: the memory the guest has now) and the guest's own view (virtio-balloon guest-stats: total and
+    /// available memory), each null when QEMU or the guest cannot say: no balloon device (a VM started before it was added), no
+    /// balloon driver in the guest, or no statistics yet.
+    /// </summary>
+    internal static async Task<(long? Balloon, long? Total, long? Available)> GuestMemoryAsync(Func<string, JsonObject?, Task<JsonNode?>> qmp)
+    {
+        long? balloon = null;
+        try { balloon = (await qmp("query-balloon", null))?["actual"]?.GetValue<long>(); }
+        catch (QmpCommandException) { return (null, null, null); }
+        JsonNode? stats;
+        try { stats = await qmp("qom-get", new JsonObject { ["path"] = "/machine/peripheral/balloon0", ["property"] = "guest-stats" }); }
+        catch (QmpCommandException) { return (balloon, null, null); }
+        var (total, available) = ParseGuestStats(stats);
+        return (balloon, total, available);
+    }
+
+    /// <summary>stat-total-memory and stat-available-memory of a guest-stats reply; QEMU reports a statistic it never received as 2^64-1.</summary>
+    internal static (long? Total, long? Available) ParseGuestStats(JsonNode? reply)
+    {
+        if (reply?["last-update"]?.GetValue<long>() is not > 0 || reply["stats"] is not JsonObject stats) return (null, null);
+        static long? Stat(JsonObject stats, string name) =>
+            stats[name] is JsonValue v && v.TryGetValue<ulong>(out var n) && n != ulong.MaxValue && n <= long.MaxValue ? (long)n : null;
+        return (Stat(stats, "stat-total-memory"), Stat(stats, "stat-available-memory"));
     }
 
     /// <summary>utime + stime (fields 14 and 15 of /proc/&lt;pid&gt;/stat, counted after the parenthesised command name) in seconds.</summary>

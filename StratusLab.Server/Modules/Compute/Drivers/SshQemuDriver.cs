@@ -198,7 +198,13 @@ internal sealed class SshQemuDriver(SshTransport ssh, ICommandRunner runner, INo
         QemuDriver.BlockTotals blocks;
         try { blocks = QemuDriver.BlockTotals.Of(await QmpAsync(node, vm, "query-blockstats", null, ct)); }
         catch (HypervisorException) { return new Contracts.InstanceCounters(cpu, rss, null, null, null, null, null, null, Simulated: false); }
-        return new Contracts.InstanceCounters(cpu, rss, blocks.ReadBytes, blocks.WriteBytes, blocks.ReadOps, blocks.WriteOps, null, null, Simulated: false);
+        (long? Balloon, long? Total, long? Available) memory;
+        try { memory = await QemuDriver.GuestMemoryAsync((command, arguments) => QmpAsync(node, vm, command, arguments, ct)); }
+        catch (HypervisorException) { memory = (null, null, null); }
+        return new Contracts.InstanceCounters(cpu, rss, blocks.ReadBytes, blocks.WriteBytes, blocks.ReadOps, blocks.WriteOps, null, null, Simulated: false)
+        {
+            BalloonBytes = memory.Balloon, GuestMemoryTotalBytes = memory.Total, GuestMemoryAvailableBytes = memory.Available,
+        };
     }
 
     /// <summary>Runs a QMP command through the forwarded socket; when the forwarding is gone (a new control master after a node blip), it is made again once.</summary>

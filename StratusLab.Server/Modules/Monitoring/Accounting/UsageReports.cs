@@ -114,6 +114,7 @@ internal sealed class UsageReports(MonitoringStore store, IUserDirectory users, 
         var all = await store.UsageAsync(null, null, 0, to.ToUnixTimeSeconds());
         var service = string.IsNullOrWhiteSpace(options.CloudComputeService) ? Environment.MachineName.ToLowerInvariant() : options.CloudComputeService;
         var sb = new StringBuilder("APEL-cloud-message: v0.4\n");
+        var recordCreateTime = now.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
         foreach (var vm in all.GroupBy(r => r.InstanceId).Where(g => g.Any(r => r.PeriodEnd > from.ToUnixTimeSeconds())).OrderBy(g => g.Key))
         {
             var latest = vm.MaxBy(r => r.PeriodStart)!;
@@ -124,12 +125,16 @@ internal sealed class UsageReports(MonitoringStore store, IUserDirectory users, 
                 "SUSPENDED" or "STOPPED" => "suspended",
                 _ => "started",
             };
+            Field(sb, "RecordCreateTime", recordCreateTime);
             Field(sb, "VMUUID", $"{created.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture)}+00:00 {options.SiteName} {latest.InstanceId}");
             Field(sb, "SiteName", options.SiteName);
             Field(sb, "CloudComputeService", service);
             Field(sb, "MachineName", latest.InstanceName);
             Field(sb, "LocalUserId", latest.Owner);
             Field(sb, "LocalGroupId", latest.GroupName);
+            // No certificate DNs or VOs here: the user's name qualified by the site is the global name, the group is the VO.
+            Field(sb, "GlobalUserName", $"{latest.Owner}@{options.SiteName}");
+            Field(sb, "FQAN", $"/{latest.GroupName}/Role=NULL/Capability=NULL");
             Field(sb, "Status", status);
             Field(sb, "StartTime", (latest.StartedAt ?? latest.CreatedAt).ToString(CultureInfo.InvariantCulture));
             Field(sb, "EndTime", (status == "completed" ? latest.EndedAt ?? latest.UpdatedAt : 0).ToString(CultureInfo.InvariantCulture));
@@ -139,6 +144,8 @@ internal sealed class UsageReports(MonitoringStore store, IUserDirectory users, 
             Field(sb, "NetworkInbound", (vm.Sum(r => r.NetRxBytes) / 1_000_000_000).ToString(CultureInfo.InvariantCulture));
             Field(sb, "NetworkOutbound", (vm.Sum(r => r.NetTxBytes) / 1_000_000_000).ToString(CultureInfo.InvariantCulture));
             Field(sb, "Memory", latest.MemoryMib.ToString(CultureInfo.InvariantCulture));
+            // GB as APEL counts them (GiB here, rounded up), from the largest capacity seen; unknown (the simulated driver): left out.
+            if (vm.Max(r => r.DiskBytes) is { } disk) Field(sb, "Disk", ((disk + (1L << 30) - 1) >> 30).ToString(CultureInfo.InvariantCulture));
             Field(sb, "ImageId", latest.Image);
             Field(sb, "CloudType", "StratusLab");
             sb.Append("%%\n");

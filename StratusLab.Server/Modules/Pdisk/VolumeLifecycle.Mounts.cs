@@ -164,10 +164,24 @@ internal sealed partial class VolumeLifecycle
     public async Task<IReadOnlyList<VolumeMountSummary>> MountsOfAsync(long instanceId, CancellationToken ct = default)
     {
         var list = new List<VolumeMountSummary>();
-        foreach (var m in await store.MountsOfInstanceAsync(instanceId))
+        var host = (await instances.FindAsync(instanceId, ct))?.Host;
+        foreach (var mount in await store.MountsOfInstanceAsync(instanceId))
         {
-            var row = await store.GetAsync(m.VolumeUuid);
+            var row = await store.GetAsync(mount.VolumeUuid);
             if (row is null) continue;
+            var m = mount;
+            // The instance moved (evacuated, or started on another host after a stop): its mounts follow it, and so do the nodes let into the exports.
+            if (host is { Length: > 0 } && host != m.Host && m.Device != "vda")
+            {
+                using (await LockAsync(m.VolumeUuid, ct))
+                {
+                    var node = await nodeAccess.ResolveAsync(host, m.VolumeUuid, row.Sharing, ct);
+                    if (node is not null) await GrantAsync(row, node, ct);
+                    await store.SetMountHostAsync(m.Id, host);
+                    await RevokeUnlessMountedAsync(row, m.Host, ct);
+                }
+                m = (await store.MountsOfVolumeAsync(m.VolumeUuid)).Single(x => x.Id == m.Id);
+            }
             // A volume a node opens itself is reached at the node's address of this machine (a node's staged boot disk is not in here: Compute keeps its own record).
             var turl = row.Sharing != "local" && await nodeAccess.NodeOfAsync(m.Host, ct) is not null
                 ? TurlFor(row, await nodeAccess.ResolveAsync(m.Host, m.VolumeUuid, row.Sharing, ct))

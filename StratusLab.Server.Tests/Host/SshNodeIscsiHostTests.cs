@@ -188,6 +188,21 @@ public class SshNodeIscsiHostTests
             Assert.That((await TargetAsync(uuid)).Acl.Where(TgtAdm.IsInitiatorName), Is.Empty, "detaching withdrew node B's initiator");
             Assert.That(mount["device"]!.GetValue<string>(), Does.StartWith("vol"));
 
+            // Node B's QEMU loses its iSCSI driver (its module hidden, as without qemu-block-extra): the probe says so, and an
+            // attach is refused naming the package, before anything is made (no mount, no ACL entry).
+            await _nodeB.StopSshdAsync();
+            await _nodeB.StartSshdAsync(withoutQemuModule: "block-iscsi.so");
+            var probed = await (await _admin.PostAsync("/api/v1/hosts/iscsi-node-b/probe", null)).Json(200);
+            Assert.That(probed["state"]!.GetValue<string>(), Is.EqualTo("ERROR"), probed.ToJsonString());
+            Assert.That(probed["stateReason"]!.GetValue<string>(), Does.Contain("qemu-block-extra"));
+            var noDriver = await (await _admin.PostAsJsonAsync($"/api/v1/volumes/{uuid}/mounts", new { instanceId = second })).Problem(409);
+            Assert.That(noDriver["detail"]!.GetValue<string>(), Does.Contain("no iSCSI block driver").And.Contain("qemu-block-extra"));
+            Assert.That((await Volumes.GetAsync(_admin, uuid))["mounts"]!.AsArray(), Is.Empty, "nothing half-made");
+            Assert.That((await TargetAsync(uuid)).Acl.Where(TgtAdm.IsInitiatorName), Is.Empty, "no initiator let in");
+            await _nodeB.StopSshdAsync();
+            await _nodeB.StartSshdAsync();
+            Assert.That((await (await _admin.PostAsync("/api/v1/hosts/iscsi-node-b/probe", null)).Json(200))["state"]!.GetValue<string>(), Is.EqualTo("OK"));
+
             await (await _admin.DeleteAsync($"/api/v1/instances/{second}")).Json(202);
             await InstanceApiTests.WaitAsync(_admin, second, "DONE", 120);
             await (await _admin.DeleteAsync($"/api/v1/volumes/{uuid}")).Json(204);

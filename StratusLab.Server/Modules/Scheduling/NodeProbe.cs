@@ -46,7 +46,7 @@ internal static class NodeProbe
         for t in qemu-system-x86_64 qemu-img ip bridge nft dnsmasq socat; do echo "tool.$t=$(command -v "$t" 2>/dev/null)"; done
         if command -v qemu-system-x86_64 >/dev/null 2>&1; then echo "qemuversion=$(qemu-system-x86_64 --version 2>/dev/null | head -n 1)"; fi
         if command -v qemu-img >/dev/null 2>&1; then echo "qemuimgformats=$(qemu-img --help 2>/dev/null | grep 'Supported formats:')"; fi
-        if command -v qemu-img >/dev/null 2>&1; then echo "qemuiscsiopen=$(timeout 10 qemu-img info --image-opts driver=iscsi 2>&1 | head -n 1)"; fi
+        if command -v qemu-img >/dev/null 2>&1; then echo "qemuiscsiopen=$(timeout 10 qemu-img info --image-opts driver=iscsi 2>&1 | tr '\n' ' ' | head -c 400)"; fi
         if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then echo "kvmdevice=ok"; elif [ -e /dev/kvm ]; then echo "kvmdevice=/dev/kvm is not readable and writable"; else echo "kvmdevice=/dev/kvm does not exist"; fi
         """;
 

@@ -128,10 +128,27 @@ public sealed class SshNode : IAsyncDisposable
     }
 
     /// <summary>Starts sshd (again) with this node's config and host key; returns once it accepts connections.</summary>
-    public async Task StartSshdAsync()
+    /// <remarks>
+    /// <paramref name="withoutQemuModule"/>: sshd (and so everything run over SSH) sees QEMU's module directory without
+    /// that module, through a bind mount in a private mount namespace (unshare -m): a node without the package that ships
+    /// it (block-iscsi.so: qemu-block-extra). The host's own mounts are untouched.
+    /// </remarks>
+    public async Task StartSshdAsync(string? withoutQemuModule = null)
     {
         var log = Path.Combine(Directory, "sshd.log");
-        _ns.Start("timeout", ["1800", Sshd, "-D", "-e", "-f", _config], onLine: line => { lock (_config) File.AppendAllText(log, line + "\n"); });
+        if (withoutQemuModule is null)
+            _ns.Start("timeout", ["1800", Sshd, "-D", "-e", "-f", _config], onLine: line => { lock (_config) File.AppendAllText(log, line + "\n"); });
+        else
+        {
+            const string modules = "/usr/lib/x86_64-linux-gnu/qemu";
+            Assert.That(System.IO.Directory.Exists(modules), Is.True, "QEMU's module directory (Debian layout)");
+            var partial = Path.Combine(Directory, "qemu-modules-without-" + withoutQemuModule);
+            System.IO.Directory.CreateDirectory(partial);
+            foreach (var file in System.IO.Directory.EnumerateFiles(modules).Where(f => Path.GetFileName(f) != withoutQemuModule))
+                if (!File.Exists(Path.Combine(partial, Path.GetFileName(file)))) File.CreateSymbolicLink(Path.Combine(partial, Path.GetFileName(file)), file);
+            _ns.Start("unshare", ["--mount", "--propagation", "private", "sh", "-c", "mount --bind \"$1\" \"$2\" && exec timeout 1800 \"$3\" -D -e -f \"$4\"", "sh", partial, modules, Sshd, _config],
+                onLine: line => { lock (_config) File.AppendAllText(log, line + "\n"); });
+        }
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
         while (true)
         {

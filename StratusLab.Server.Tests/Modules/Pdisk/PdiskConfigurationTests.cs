@@ -40,6 +40,20 @@ public class PdiskConfigurationTests
         Assert.That(Errors(p => p.Iscsi.Initiators = ["host name"]), Has.One.Contains("Pdisk:Iscsi:Initiators contains 'host name'"));
     }
 
+    [TestCase("0.0.0.0")]
+    [TestCase("::")]
+    [TestCase("node1.example")]
+    public void Listen_addresses_must_be_addresses_of_this_machine_not_wildcards_or_names(string address) =>
+        Assert.That(Errors(p => p.Iscsi.ListenAddresses = ["192.168.1.10", address]),
+            Has.One.Contains($"Pdisk:Iscsi:ListenAddresses has '{address}', which is not accepted").And.One.Contains("not 0.0.0.0 or ::"));
+
+    [Test]
+    public void Listen_addresses_are_empty_by_default_so_tgtd_listens_on_loopback_only()
+    {
+        Assert.That(new StratusLab.Server.Modules.Pdisk.PdiskOptions().Iscsi.ListenAddresses, Is.Empty);
+        Assert.That(Errors(p => p.Iscsi.ListenAddresses = ["192.168.1.10", "fd00::10"]), Is.Empty);
+    }
+
     [TestCase("QuarantineMinutes", -1)]
     [TestCase("MaxVolumeGiB", 0)]
     [TestCase("MaxUploadBytes", 1)]

@@ -217,4 +217,36 @@ public class TgtAdmTests
         Assert.That(TgtAdm.IsAlreadyExists("tgtadm: this target already exists"), Is.True);
         Assert.That(TgtAdm.IsNotFound("tgtadm: can't find the target"), Is.True);
     }
+
+    [Test]
+    public void Node_initiators_and_portals_have_their_own_commands()
+    {
+        Assert.That(TgtAdm.BindInitiatorName(7, "iqn.2011-01.eu.stratuslab.node:ab12"),
+            Is.EqualTo(new[] { "--lld", "iscsi", "--op", "bind", "--mode", "target", "--tid", "7", "--initiator-name", "iqn.2011-01.eu.stratuslab.node:ab12" }));
+        Assert.That(TgtAdm.UnbindInitiatorName(7, "iqn.2011-01.eu.stratuslab.node:ab12"),
+            Is.EqualTo(new[] { "--lld", "iscsi", "--op", "unbind", "--mode", "target", "--tid", "7", "--initiator-name", "iqn.2011-01.eu.stratuslab.node:ab12" }));
+        Assert.That(TgtAdm.NewPortal("198.18.0.1", 3260), Is.EqualTo(new[] { "--lld", "iscsi", "--op", "new", "--mode", "portal", "--param", "portal=198.18.0.1:3260" }));
+        Assert.That(TgtAdm.NewPortal("fd00::1", 3260)[^1], Is.EqualTo("portal=[fd00::1]:3260"));
+    }
+
+    [Test]
+    public void Portals_are_read_from_tgtadm_show_portal()
+    {
+        // Recorded from tgt 1.0.85 with one portal added at run time.
+        const string shown = "Portal: 127.0.0.1:3260,1\nPortal: 198.18.4.1:3260,1\n";
+        Assert.That(TgtAdm.ParsePortals(shown), Is.EqualTo(new[] { "127.0.0.1:3260", "198.18.4.1:3260" }));
+        Assert.That(TgtAdm.ParsePortals(""), Is.Empty);
+    }
+
+    [TestCase("127.0.0.1", false)]
+    [TestCase("10.0.0.0/24", false)]
+    [TestCase("ALL", false)]
+    [TestCase("iqn.2011-01.eu.stratuslab.node:ab12", true)]
+    public void Acl_entries_that_name_initiators_are_told_from_addresses(string entry, bool isName) => Assert.That(TgtAdm.IsInitiatorName(entry), Is.EqualTo(isName));
+
+    [TestCase("[{\"dst\":\"198.18.0.2\",\"dev\":\"sln1\",\"prefsrc\":\"198.18.0.1\",\"flags\":[],\"uid\":0,\"cache\":[]}]", "198.18.0.1")]
+    [TestCase("[{\"type\":\"local\",\"dst\":\"127.0.0.1\",\"dev\":\"lo\",\"prefsrc\":\"127.0.0.1\"}]", "127.0.0.1")]
+    [TestCase("[{\"dst\":\"10.0.0.2\",\"dev\":\"eth0\"}]", null)]
+    public void The_address_a_node_reaches_this_machine_at_is_the_source_of_the_route_to_it(string json, string? expected) =>
+        Assert.That(NodeAccess.ParseRouteSource(json), Is.EqualTo(expected));
 }

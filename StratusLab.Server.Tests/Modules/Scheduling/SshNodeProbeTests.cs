@@ -76,6 +76,8 @@ public class SshNodeProbeTests
     [TestCase("tool.dnsmasq=/usr/sbin/dnsmasq", "tool.dnsmasq=", "dnsmasq (Debian package dnsmasq-base)")]
     [TestCase("tool.nft=/usr/sbin/nft", "", "nft (Debian package nftables)")]
     [TestCase(" iscsi iser", " iser", "QEMU's iSCSI block driver (Debian package qemu-block-extra)")]
+    // qemu-img --help lists iscsi even when qemu-block-extra (its module) is missing; opening it tells.
+    [TestCase("root=ok", "root=ok\nqemuiscsiopen=qemu-img: Could not open 'driver=iscsi': Unknown driver 'iscsi'", "QEMU's iSCSI block driver (Debian package qemu-block-extra)")]
     [TestCase("root=ok", "root=no", "a writable node directory")]
     public void What_a_node_lacks_is_named_with_its_package(string from, string to, string missing)
     {

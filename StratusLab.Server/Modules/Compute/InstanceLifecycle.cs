@@ -235,7 +235,11 @@ internal sealed partial class InstanceLifecycle(
         Pdisk.Contracts.VolumeMountSummary mount;
         try
         {
-            mount = await volumes.MountAsync(new Pdisk.Contracts.VolumeMountRequest(boot.VolumeUuid, row.Id, row.Host ?? "", "vda", false, boot.QuarantineWhenReleased), ct);
+            // On an SSH node the boot disk is copied to the node (its cache), not opened over the network.
+            mount = await volumes.MountAsync(new Pdisk.Contracts.VolumeMountRequest(boot.VolumeUuid, row.Id, row.Host ?? "", "vda", false, boot.QuarantineWhenReleased)
+            {
+                Staged = row.Driver == "ssh",
+            }, ct);
         }
         catch (Platform.Contracts.DomainException e) { throw new ImagePreparationException($"the boot disk could not be mounted: {e.Detail}"); }
         undo.Add("release the boot disk", () => volumes.ReleaseMountsAsync(row.Id, CancellationToken.None));

@@ -32,6 +32,7 @@ internal static class PdiskModule
         services.AddKeyedSingleton<IVolumeSharing, LocalSharing>("local");
         services.AddKeyedSingleton<IVolumeSharing, IscsiSharing>("iscsi");
         services.AddSingleton<VolumeLifecycle>();
+        services.AddSingleton<NodeAccess>();
         services.AddSingleton<IVolumes>(sp => sp.GetRequiredService<VolumeLifecycle>());
         services.AddSingleton<VolumeViews>();
         services.AddSingleton<VolumeService>();

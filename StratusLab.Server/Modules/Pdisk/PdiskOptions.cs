@@ -39,6 +39,10 @@ internal sealed class PdiskOptions : IValidatedOptions
             problems.Add($"Pdisk:Iscsi:PortalAddress = '{Iscsi.PortalAddress}' is not accepted; accepted values: an IP address such as 127.0.0.1.");
         problems.Range("Pdisk:Iscsi:Port", Iscsi.Port, 1, 65535);
         problems.EachMatches("Pdisk:Iscsi:Initiators", Iscsi.Initiators, @"^(ALL|[0-9.]+(/[0-9]{1,2})?|[0-9A-Fa-f:]+)$", "initiator IP addresses (or networks like 10.0.0.0/24, or ALL)");
+        foreach (var address in Iscsi.ListenAddresses)
+            if (!System.Net.IPAddress.TryParse(address, out var ip) || ip.Equals(System.Net.IPAddress.Any) || ip.Equals(System.Net.IPAddress.IPv6Any))
+                problems.Add($"Pdisk:Iscsi:ListenAddresses has '{address}', which is not accepted; accepted values: IP addresses of this machine that SSH nodes reach it at " +
+                    "(such as 192.168.1.10), one per entry; not 0.0.0.0 or ::, so tgtd never listens where no node is meant to reach it.");
         problems.Range("Pdisk:Iscsi:ControlPort", Iscsi.ControlPort, 0, 65535);
         problems.Range("Pdisk:Iscsi:HealthCheckSeconds", Iscsi.HealthCheckSeconds, 1, 86_400);
         problems.Range("Pdisk:UnmountedCloneMinutes", UnmountedCloneMinutes, 0, 10_080);
@@ -57,6 +61,12 @@ internal sealed class PdiskIscsiOptions
     public string PortalAddress { get; set; } = "127.0.0.1";
     public int Port { get; set; } = 3260;
     public List<string> Initiators { get; set; } = [];
+
+    /// <summary>
+    /// Addresses tgtd listens on besides <see cref="PortalAddress"/>: where SSH nodes reach this machine (empty by default:
+    /// loopback only, and volumes cannot be used on nodes). Each becomes a tgtd portal, added to a running tgtd too.
+    /// </summary>
+    public List<string> ListenAddresses { get; set; } = [];
     public bool StartTgtd { get; set; } = true;
 
     /// <summary>tgtd's management port (tgtd/tgtadm -C); 0 is tgt's default channel.</summary>

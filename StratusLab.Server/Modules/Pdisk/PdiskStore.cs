@@ -253,6 +253,12 @@ internal sealed class PdiskStore(Store store)
         await c.ExecuteAsync("UPDATE pdisk_mounts SET device = @device WHERE id = @id", new { id, device });
     }
 
+    public async Task SetMountHostAsync(long id, string host)
+    {
+        await using var c = await store.OpenAsync();
+        await c.ExecuteAsync("UPDATE pdisk_mounts SET host = @host WHERE id = @id", new { id, host });
+    }
+
     public async Task DeleteMountAsync(long id)
     {
         await using var c = await store.OpenAsync();

@@ -41,6 +41,9 @@ internal sealed partial class VolumeLifecycle
                     {
                         await services.VolumeDriver(current.Backend).PrepareBlockExportAsync(current.Location, ct);
                         await sharing.ShareAsync(new ShareRequest(current.Id, current.Path, VolumeTypes.IsReadOnly(current.TypeValue)), ct);
+                        // The SSH nodes that mount it are let in again (a new export names no initiator but the configured ones).
+                        foreach (var host in (await store.MountsOfVolumeAsync(current.Uuid)).Select(m => m.Host).Distinct())
+                            if (await nodeAccess.InitiatorOfAsync(host, ct) is { } initiator) await sharing.GrantAsync(current.Id, initiator, ct);
                         reexported.Add(current.Uuid);
                     }
                     catch (Exception e) when (e is ToolFailedException or IOException)

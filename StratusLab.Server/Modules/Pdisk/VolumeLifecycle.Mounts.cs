@@ -1,5 +1,7 @@
 using StratusLab.Server.Modules.Identity.Contracts;
 using StratusLab.Server.Modules.Pdisk.Contracts;
+using StratusLab.Server.Modules.Pdisk.Sharing;
+using StratusLab.Server.Platform.Host;
 using StratusLab.Server.Platform.Contracts;
 using StratusLab.Server.Platform.Http;
 
@@ -28,11 +30,14 @@ internal sealed partial class VolumeLifecycle
         if (row.Sharing != "local") await EnsureExportsAsync(held: null, ct);
 
         using var _ = await LockAsync(uuid, ct);
+        // On an SSH node: refused before anything is made when the node cannot open it; else its initiator is let in first.
+        var node = await nodeAccess.ResolveAsync(instance.Host ?? "", uuid, row.Sharing, ct);
         var mountId = await InsertMountAsync(uuid, instanceId, instance.Host ?? Environment.MachineName, "", ro, hotPlugged: true, quarantineOnRelease: false, ct);
         try
         {
             row = (await store.GetAsync(uuid))!;
-            var disk = new DiskAttachment(TurlOf(row), row.Format, ro);
+            if (node is not null) await GrantAsync(row, node, ct);
+            var disk = new DiskAttachment(TurlFor(row, node), row.Format, ro);
             string device;
             try { device = await hotPlug.AttachAsync(instanceId, disk, ct); }
             catch (DomainException refused) when (refused.Kind == Rejection.Unprocessable && row.Sharing != "local")
@@ -47,10 +52,42 @@ internal sealed partial class VolumeLifecycle
         catch (Exception e)
         {
             await store.DeleteMountAsync(mountId);
+            if (node is not null) await RevokeUnlessMountedAsync(row, node.Node, CancellationToken.None);
             if (e is DomainException or OperationCanceledException) throw;
             throw new UnavailableException($"The hypervisor could not attach volume {uuid} to instance {instanceId}: {e.Message}");
         }
         return (await store.MountsOfVolumeAsync(uuid)).Single(m => m.Id == mountId);
+    }
+
+    /// <summary>The turl a host opens: this machine's, or the address an SSH node reaches it at.</summary>
+    string TurlFor(VolumeRow row, NodePortal? node) => node is null ? TurlOf(row) : services.VolumeSharing(row.Sharing).TurlAt(row.Id, node.PortalAddress);
+
+    async Task GrantAsync(VolumeRow row, NodePortal node, CancellationToken ct)
+    {
+        try { await services.VolumeSharing(row.Sharing).GrantAsync(row.Id, node.Initiator, ct); }
+        catch (Exception e) when (e is ToolFailedException or ToolTimeoutException)
+        {
+            throw new UnavailableException($"Volume {row.Uuid} could not be opened to SSH node {node.Node} (initiator {node.Initiator}): {e.Message}");
+        }
+    }
+
+    /// <summary>
+    /// Withdraws the node's initiator from the volume's export once no mount of the volume on that host is left (a mount
+    /// of a staged copy never let it in, so withdrawing is a no-op then). Failures are logged: the mount is gone either way.
+    /// </summary>
+    async Task RevokeUnlessMountedAsync(VolumeRow row, string host, CancellationToken ct)
+    {
+        if (row.Sharing == "local") return;
+        if ((await store.MountsOfVolumeAsync(row.Uuid)).Any(m => m.Host == host)) return;
+        try
+        {
+            if (await nodeAccess.InitiatorOfAsync(host, ct) is { } initiator)
+                await services.VolumeSharing(row.Sharing).RevokeAsync(row.Id, initiator, ct);
+        }
+        catch (Exception e) when (e is ToolFailedException or ToolTimeoutException or DomainException)
+        {
+            logger.LogWarning("Volume {Uuid}: the initiator of host {Host} could not be withdrawn from its export: {Error}", row.Uuid, host, e.Message);
+        }
     }
 
     /// <summary>The mount row, after the checks every new mount passes in one write transaction.</summary>
@@ -99,6 +136,7 @@ internal sealed partial class VolumeLifecycle
             }
         }
         await store.DeleteMountAsync(mount.Id);
+        if (await store.GetAsync(mount.VolumeUuid) is { } row) await RevokeUnlessMountedAsync(row, mount.Host, ct);
         logger.LogInformation("Volume {Uuid} released by instance {Instance}", mount.VolumeUuid, mount.InstanceId);
     }
 
@@ -107,19 +145,48 @@ internal sealed partial class VolumeLifecycle
         var uuid = request.Uuid.ToString("D");
         if ((await store.GetAsync(uuid))?.Sharing is { } sharing && sharing != "local") await EnsureExportsAsync(held: null, ct);
         using var _ = await LockAsync(uuid, ct);
-        await InsertMountAsync(uuid, request.InstanceId, request.Host, request.Device, request.ReadOnly, hotPlugged: false, request.QuarantineWhenReleased, ct);
+        var node = request.Staged || await store.GetAsync(uuid) is not { } found ? null : await nodeAccess.ResolveAsync(request.Host, uuid, found.Sharing, ct);
+        var mountId = await InsertMountAsync(uuid, request.InstanceId, request.Host, request.Device, request.ReadOnly, hotPlugged: false, request.QuarantineWhenReleased, ct);
         var row = (await store.GetAsync(uuid))!;
-        return new VolumeMountSummary(request.Uuid, request.InstanceId, request.Host, request.Device, request.ReadOnly, false, TurlOf(row), row.Format);
+        if (node is not null)
+        {
+            try { await GrantAsync(row, node, ct); }
+            catch
+            {
+                await store.DeleteMountAsync(mountId);
+                await RevokeUnlessMountedAsync(row, node.Node, CancellationToken.None);
+                throw;
+            }
+        }
+        return new VolumeMountSummary(request.Uuid, request.InstanceId, request.Host, request.Device, request.ReadOnly, false, TurlFor(row, node), row.Format);
     }
 
     public async Task<IReadOnlyList<VolumeMountSummary>> MountsOfAsync(long instanceId, CancellationToken ct = default)
     {
         var list = new List<VolumeMountSummary>();
-        foreach (var m in await store.MountsOfInstanceAsync(instanceId))
+        var host = (await instances.FindAsync(instanceId, ct))?.Host;
+        foreach (var mount in await store.MountsOfInstanceAsync(instanceId))
         {
-            var row = await store.GetAsync(m.VolumeUuid);
+            var row = await store.GetAsync(mount.VolumeUuid);
             if (row is null) continue;
-            list.Add(new VolumeMountSummary(row.Id, m.InstanceId, m.Host, m.Device, m.ReadOnly, m.HotPlugged, TurlOf(row), row.Format));
+            var m = mount;
+            // The instance moved (evacuated, or started on another host after a stop): its mounts follow it, and so do the nodes let into the exports.
+            if (host is { Length: > 0 } && host != m.Host && m.Device != "vda")
+            {
+                using (await LockAsync(m.VolumeUuid, ct))
+                {
+                    var node = await nodeAccess.ResolveAsync(host, m.VolumeUuid, row.Sharing, ct);
+                    if (node is not null) await GrantAsync(row, node, ct);
+                    await store.SetMountHostAsync(m.Id, host);
+                    await RevokeUnlessMountedAsync(row, m.Host, ct);
+                }
+                m = (await store.MountsOfVolumeAsync(m.VolumeUuid)).Single(x => x.Id == m.Id);
+            }
+            // A volume a node opens itself is reached at the node's address of this machine (a node's staged boot disk is not in here: Compute keeps its own record).
+            var turl = row.Sharing != "local" && await nodeAccess.NodeOfAsync(m.Host, ct) is not null
+                ? TurlFor(row, await nodeAccess.ResolveAsync(m.Host, m.VolumeUuid, row.Sharing, ct))
+                : TurlOf(row);
+            list.Add(new VolumeMountSummary(row.Id, m.InstanceId, m.Host, m.Device, m.ReadOnly, m.HotPlugged, turl, row.Format));
         }
         return list;
     }

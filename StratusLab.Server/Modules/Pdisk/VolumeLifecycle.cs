@@ -34,6 +34,7 @@ internal sealed partial class VolumeLifecycle(
     IUserDirectory users,
     IInstanceHotPlug hotPlug,
     IInstanceDirectory instances,
+    NodeAccess nodeAccess,
     QemuImg qemuImg,
     HttpDownloader downloader,
     PdiskOptions options,

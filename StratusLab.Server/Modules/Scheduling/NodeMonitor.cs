@@ -93,5 +93,17 @@ internal sealed class NodeMonitor(SchedulingStore store, SshTransport ssh, Sched
 
     NodeInfo ToInfo(HostRow row, SshTarget target) =>
         new(row.Name, target, row.NodeRoot ?? options.NodeRoot, row.State, row.StateReason, row.Accelerator ?? "tcg", row.MissedProbes,
-            row.ProbedAt);
+            row.ProbedAt)
+        {
+            IscsiInitiator = row.IscsiInitiator,
+            IscsiDriver = ProbedIscsiDriver(row.ProbeJson),
+        };
+
+    /// <summary>Whether the last probe (stored as JSON) found QEMU's iSCSI driver.</summary>
+    static bool ProbedIscsiDriver(string? probeJson)
+    {
+        if (probeJson is null) return false;
+        using var doc = JsonDocument.Parse(probeJson);
+        return doc.RootElement.TryGetProperty(nameof(NodeFacts.IscsiDriver), out var v) && v.ValueKind == JsonValueKind.True;
+    }
 }

@@ -46,6 +46,7 @@ internal static class NodeProbe
         for t in qemu-system-x86_64 qemu-img ip bridge nft dnsmasq socat; do echo "tool.$t=$(command -v "$t" 2>/dev/null)"; done
         if command -v qemu-system-x86_64 >/dev/null 2>&1; then echo "qemuversion=$(qemu-system-x86_64 --version 2>/dev/null | head -n 1)"; fi
         if command -v qemu-img >/dev/null 2>&1; then echo "qemuimgformats=$(qemu-img --help 2>/dev/null | grep 'Supported formats:')"; fi
+        if command -v qemu-img >/dev/null 2>&1; then echo "qemuiscsiopen=$(timeout 10 qemu-img info --image-opts driver=iscsi 2>&1 | tr '\n' ' ' | head -c 400)"; fi
         if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then echo "kvmdevice=ok"; elif [ -e /dev/kvm ]; then echo "kvmdevice=/dev/kvm is not readable and writable"; else echo "kvmdevice=/dev/kvm does not exist"; fi
         """;
 
@@ -128,7 +129,10 @@ internal static class NodeProbe
         long Long(string key) => long.TryParse(values.GetValueOrDefault(key), NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : 0;
         var tools = values.Where(kv => kv.Key.StartsWith("tool.", StringComparison.Ordinal)).ToDictionary(kv => kv.Key[5..], kv => kv.Value, StringComparer.Ordinal);
         var formats = values.GetValueOrDefault("qemuimgformats") ?? "";
-        var iscsi = formats.Split(' ', StringSplitOptions.RemoveEmptyEntries).Contains("iscsi", StringComparer.Ordinal);
+        // qemu-img lists module drivers whether or not their module is installed: opening one says "Unknown driver" when it is not.
+        var iscsiOpen = values.GetValueOrDefault("qemuiscsiopen") ?? "";
+        var iscsi = formats.Split(' ', StringSplitOptions.RemoveEmptyEntries).Contains("iscsi", StringComparer.Ordinal) &&
+            !iscsiOpen.Contains("Unknown driver", StringComparison.Ordinal) && !iscsiOpen.Contains("Unknown protocol", StringComparison.Ordinal);
         var kvmDevice = values.GetValueOrDefault("kvmdevice") ?? "not probed";
         var kvmProbe = values.GetValueOrDefault("kvmprobe");
         var (accelerator, why) = kvmProbe == QemuProbe.SuccessExitCode.ToString(CultureInfo.InvariantCulture)

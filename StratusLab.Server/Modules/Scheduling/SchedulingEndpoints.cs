@@ -27,6 +27,8 @@ internal sealed record HostView(
     public long MissedProbes { get; init; }
     public DateTimeOffset? ProbedAt { get; init; }
     public JsonElement? Probe { get; init; }
+    /// <summary>For SSH nodes: the node's own iSCSI initiator name, which Pdisk's target ACLs name while it mounts a volume.</summary>
+    public string? IscsiInitiator { get; init; }
 }
 
 /// <summary>
@@ -161,5 +163,6 @@ internal static class SchedulingEndpoints
         MissedProbes = h.MissedProbes,
         ProbedAt = h.ProbedAt,
         Probe = h.ProbeJson is null ? null : JsonDocument.Parse(h.ProbeJson).RootElement.Clone(),
+        IscsiInitiator = h.Ssh is null ? null : h.IscsiInitiator,
     };
 }

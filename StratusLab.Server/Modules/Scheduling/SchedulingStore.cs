@@ -32,6 +32,7 @@ internal sealed class HostRow
     public long MissedProbes { get; init; }
     public string? ProbeJson { get; init; }
     public DateTimeOffset? ProbedAt { get; init; }
+    public string? IscsiInitiator { get; init; }
 
     /// <summary>How to reach the host when it is an SSH node, else null.</summary>
     public Platform.Host.SshTarget? Ssh => SshAddress is null ? null : new(SshUser ?? "root", SshAddress, (int)(SshPort ?? 22), SshKeyFile);
@@ -49,7 +50,7 @@ internal sealed class SchedulingStore(Store store)
                h.cpu_usage AS CpuUsage, h.memory_used_mib AS MemoryUsedMib, h.accelerator AS Accelerator, h.created_at AS CreatedAt,
                h.monitored_at AS MonitoredAt, h.state AS State, h.state_reason AS StateReason, h.ssh_user AS SshUser, h.ssh_address AS SshAddress,
                h.ssh_port AS SshPort, h.ssh_key_file AS SshKeyFile, h.node_root AS NodeRoot, h.capacity_declared AS CapacityDeclared,
-               h.missed_probes AS MissedProbes, h.probe_json AS ProbeJson, h.probed_at AS ProbedAt,
+               h.missed_probes AS MissedProbes, h.probe_json AS ProbeJson, h.probed_at AS ProbedAt, h.iscsi_initiator AS IscsiInitiator,
                COALESCE(SUM(a.cpus), 0) AS AllocatedCpus, COALESCE(SUM(a.memory_mib), 0) AS AllocatedMemoryMib, COUNT(a.instance_id) AS RunningVms
         FROM sched_hosts h LEFT JOIN sched_allocations a ON a.host = h.name
         """;
@@ -83,11 +84,15 @@ internal sealed class SchedulingStore(Store store)
         await using var connection = await store.OpenAsync();
         return await connection.ExecuteAsync("""
             INSERT INTO sched_hosts (name, driver, cpus, memory_mib, is_local, created_at, state, state_reason, ssh_user, ssh_address, ssh_port, ssh_key_file,
-                                     node_root, capacity_declared)
-            VALUES (@name, 'ssh', @cpus, @memoryMib, 0, @now, 'ERROR', 'not probed yet', @user, @address, @port, @keyFile, @nodeRoot, @capacityDeclared)
+                                     node_root, capacity_declared, iscsi_initiator)
+            VALUES (@name, 'ssh', @cpus, @memoryMib, 0, @now, 'ERROR', 'not probed yet', @user, @address, @port, @keyFile, @nodeRoot, @capacityDeclared, @initiator)
             ON CONFLICT (name) DO NOTHING
-            """, new { name, cpus, memoryMib, now = DateTimeOffset.UtcNow, user = ssh.User, address = ssh.Address, port = ssh.Port, keyFile = ssh.KeyFile, nodeRoot, capacityDeclared }) == 1;
+            """, new { name, cpus, memoryMib, now = DateTimeOffset.UtcNow, user = ssh.User, address = ssh.Address, port = ssh.Port, keyFile = ssh.KeyFile, nodeRoot, capacityDeclared,
+                initiator = InitiatorName() }) == 1;
     }
+
+    /// <summary>A node's own iSCSI initiator name: random, so a node removed and added again under the same name is not let into the old one's targets.</summary>
+    static string InitiatorName() => "iqn.2011-01.eu.stratuslab.node:" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
 
     /// <summary>Records a probe that reached the node: its state, what it found and, unless declared, its capacity.</summary>
     public async Task SetProbedAsync(string name, string state, string? reason, long? cpus, long? memoryMib, double cpuUsage, long memoryUsedMib, string accelerator, string probeJson)

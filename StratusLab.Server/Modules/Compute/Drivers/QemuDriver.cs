@@ -240,8 +240,11 @@ internal sealed partial class QemuDriver(ICommandRunner runner, ServerOptions op
     async Task SimpleCommandAsync(VmRef vm, string command, CancellationToken ct) =>
         await _qmp.ExecuteAsync(SocketOf(vm), command, null, ct);
 
-    public Task AttachDiskAsync(VmRef vm, HotDisk disk, CancellationToken ct) =>
-        _qmp.RunAsync<bool>(SocketOf(vm), async (qmp, token) =>
+    public Task AttachDiskAsync(VmRef vm, HotDisk disk, CancellationToken ct) => AttachOverQmpAsync(_qmp, SocketOf(vm), disk, ct);
+
+    /// <summary>blockdev-add + device_add through the VM's QMP gate (the block node is removed again when the device is refused).</summary>
+    internal static Task AttachOverQmpAsync(QmpSessions sessions, string socket, HotDisk disk, CancellationToken ct) =>
+        sessions.RunAsync<bool>(socket, async (qmp, token) =>
         {
             await qmp.ExecuteAsync("blockdev-add", disk.Blockdev, token);
             try
@@ -263,8 +266,13 @@ internal sealed partial class QemuDriver(ICommandRunner runner, ServerOptions op
     public async Task DetachDiskAsync(VmRef vm, string deviceId, CancellationToken ct)
     {
         if (PidOf(vm) is null) return;
-        var socket = SocketOf(vm);
-        try { await _qmp.ExecuteAsync(socket, "device_del", new JsonObject { ["id"] = deviceId }, ct); }
+        await DetachOverQmpAsync(_qmp, SocketOf(vm), deviceId, ct);
+    }
+
+    /// <summary>device_del, then blockdev-del once the guest released the device (retried for up to 30 s).</summary>
+    internal static async Task DetachOverQmpAsync(QmpSessions sessions, string socket, string deviceId, CancellationToken ct)
+    {
+        try { await sessions.ExecuteAsync(socket, "device_del", new JsonObject { ["id"] = deviceId }, ct); }
         catch (QmpCommandException e) when (e.ErrorClass == "DeviceNotFound") { }
         // device_del completes when the guest acknowledges the unplug; until then the node is in use. Each attempt takes
         // the VM's QMP gate on its own, so the VM monitor is not starved while the guest takes its time.
@@ -273,7 +281,7 @@ internal sealed partial class QemuDriver(ICommandRunner runner, ServerOptions op
         {
             try
             {
-                await _qmp.RunAsync(socket, async (qmp, token) =>
+                await sessions.RunAsync(socket, async (qmp, token) =>
                 {
                     // A node QEMU no longer has is already detached: asked, not inferred from an error text.
                     var nodes = await qmp.ExecuteAsync("query-named-block-nodes", new JsonObject { ["flat"] = true }, token) as JsonArray ?? [];

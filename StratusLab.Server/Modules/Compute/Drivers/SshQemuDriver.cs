@@ -49,8 +49,11 @@ internal sealed class SshQemuDriver(SshTransport ssh, ICommandRunner runner, INo
     public async Task<VmStarted> StartAsync(VmSpec spec, CancellationToken ct)
     {
         var node = await NodeOfAsync(spec.InstanceId, ct);
-        if (spec.Disks.Count > 1)
-            throw new HypervisorException("persistent volumes are not attached to VMs on SSH nodes yet; start the instance without volumes, or on this machine");
+        // Volumes (every disk after the boot disk) are opened by the node's QEMU over iSCSI, logging in with the node's own initiator name.
+        if (spec.Disks.Skip(1).FirstOrDefault(d => !IsIscsi(d.Path)) is { } pathDisk)
+            throw new HypervisorException($"the volume at {pathDisk.Path} is a path on this machine, which node {node.Name} cannot open; attach volumes shared over iSCSI to VMs on SSH nodes");
+        var iscsiDisks = spec.Disks.Skip(1).Any();
+        if (iscsiDisks) RequireIscsi(node);
         var dir = NodeDirectory(node, spec.InstanceId);
         var paths = QemuPaths.For(dir, dir + "/serial.log");
         try
@@ -61,7 +64,7 @@ internal sealed class SshQemuDriver(SshTransport ssh, ICommandRunner runner, INo
             // runs meanwhile cannot take the log's end as where to resume (that lost the boot lines on a loaded machine).
             _consoleOffsets[spec.InstanceId] = 0;
             var disks = new List<VmDisk>();
-            for (var i = 0; i < spec.Disks.Count; i++) disks.Add(await StageDiskAsync(node, spec.Disks[i], dir, i, ct));
+            for (var i = 0; i < spec.Disks.Count; i++) disks.Add(i == 0 ? await StageDiskAsync(node, spec.Disks[i], dir, i, ct) : spec.Disks[i]);
             string? iso = null;
             if (spec.ContextIso is not null)
             {
@@ -69,6 +72,7 @@ internal sealed class SshQemuDriver(SshTransport ssh, ICommandRunner runner, INo
                 await ssh.CopyToAsync(node.Ssh, spec.ContextIso, iso, CommandTimeout, ct);
             }
             var args = QemuDriver.BuildArguments(spec with { Directory = dir, Disks = disks, ContextIso = iso }, node.Accelerator, paths);
+            if (iscsiDisks) args = [.. args, "-iscsi", "initiator-name=" + node.IscsiInitiator];
             try
             {
                 await ssh.RunAsync(node.Ssh, ["qemu-system-x86_64", .. args], CommandTimeout, ct);
@@ -381,11 +385,42 @@ internal sealed class SshQemuDriver(SshTransport ssh, ICommandRunner runner, INo
         return await QemuDriver.ConnectUnixAsync(local, what, ct);
     }
 
-    public Task AttachDiskAsync(VmRef vm, HotDisk disk, CancellationToken ct) =>
-        throw new HypervisorException("hot-plugging disks into VMs on SSH nodes is not supported yet; attach the volume at launch, or run the instance on this machine");
+    static bool IsIscsi(string path) => path.StartsWith("iscsi://", StringComparison.Ordinal);
 
-    public Task DetachDiskAsync(VmRef vm, string deviceId, CancellationToken ct) =>
-        throw new HypervisorException("hot-unplugging disks from VMs on SSH nodes is not supported yet");
+    /// <summary>A node opens volumes with QEMU's own iSCSI initiator, under the node's own initiator name (which Pdisk's ACL names).</summary>
+    static void RequireIscsi(NodeInfo node)
+    {
+        if (!node.IscsiDriver)
+            throw new HypervisorException($"QEMU on node {node.Name} has no iSCSI block driver, so it cannot open volumes; install the Debian package qemu-block-extra on the node and probe it again");
+        if (node.IscsiInitiator is not { Length: > 0 })
+            throw new HypervisorException($"node {node.Name} has no iSCSI initiator name recorded; remove the host and add it again");
+    }
+
+    /// <summary>
+    /// Hot-plugs a volume into a VM on a node: blockdev-add with QEMU's iscsi driver (logging in as the node's initiator to
+    /// the front-end's target) and device_add, through the forwarded QMP socket and the VM's QMP gate.
+    /// </summary>
+    public async Task AttachDiskAsync(VmRef vm, HotDisk disk, CancellationToken ct)
+    {
+        var node = await NodeOfAsync(vm.InstanceId, ct);
+        if (disk.Blockdev["file"] is not JsonObject { } file || file["driver"]?.GetValue<string>() != "iscsi")
+            throw new HypervisorException($"node {node.Name} cannot open a path on this machine; attach a volume shared over iSCSI to VMs on SSH nodes");
+        RequireIscsi(node);
+        var blockdev = (JsonObject)disk.Blockdev.DeepClone();
+        blockdev["file"]!["initiator-name"] = node.IscsiInitiator;
+        await QmpAsync(node, vm, "query-status", null, ct);
+        await QemuDriver.AttachOverQmpAsync(_qmp, LocalSocket(vm), disk with { Blockdev = blockdev }, ct);
+        logger.LogInformation("Instance {Id}: volume {Device} attached on node {Node} over iSCSI as initiator {Initiator}", vm.InstanceId, disk.DeviceId, node.Name, node.IscsiInitiator);
+    }
+
+    public async Task DetachDiskAsync(VmRef vm, string deviceId, CancellationToken ct)
+    {
+        var node = await NodeOfAsync(vm.InstanceId, ct);
+        if (!await IsRunningOnNodeAsync(node, vm, ct)) return;
+        // Made again first when the forwarding is gone (a new control master after a node blip).
+        await QmpAsync(node, vm, "query-status", null, ct);
+        await QemuDriver.DetachOverQmpAsync(_qmp, LocalSocket(vm), deviceId, ct);
+    }
 
     /// <summary>VMs on nodes are re-attached through their instance rows (QueryAsync); orphans on nodes are not hunted yet.</summary>
     public Task<IReadOnlyList<VmRef>> ListRunningAsync(CancellationToken ct) => Task.FromResult<IReadOnlyList<VmRef>>([]);

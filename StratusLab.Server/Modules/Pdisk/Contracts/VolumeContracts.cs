@@ -106,7 +106,14 @@ public sealed record VolumeFromFile(long OwnerId, string Path, string Format, Vo
 /// A mount Compute records itself, without hot-plug: a volume used as an instance's boot disk (given to QEMU at start).
 /// With <see cref="QuarantineWhenReleased"/> the volume goes to quarantine when the instance ends (a LIVE root disk).
 /// </summary>
-public sealed record VolumeMountRequest(Guid Uuid, long InstanceId, string Host, string Device, bool ReadOnly, bool QuarantineWhenReleased);
+public sealed record VolumeMountRequest(Guid Uuid, long InstanceId, string Host, string Device, bool ReadOnly, bool QuarantineWhenReleased)
+{
+    /// <summary>
+    /// The host does not open the volume itself but a copy of it (the boot disk of a VM on an SSH node comes from the node's
+    /// cache): the turl stays this machine's and no node is let into its export.
+    /// </summary>
+    public bool Staged { get; init; }
+}
 
 /// <summary>One mount of a volume: which instance uses it, on which host, as which device (QMP device id or e.g. "vda").</summary>
 public sealed record VolumeMountSummary(Guid Uuid, long InstanceId, string Host, string Device, bool ReadOnly, bool HotPlugged, string Turl, string Format);

@@ -32,6 +32,15 @@ internal interface IVolumeSharing
     /// <summary>The transport URL a host opens the volume with.</summary>
     string TurlOf(Guid uuid, string path);
 
+    /// <summary>The transport URL at another address of this machine's (where an SSH node reaches it).</summary>
+    string TurlAt(Guid uuid, string portalAddress);
+
+    /// <summary>Lets the initiator of this name (an SSH node's) log in to the volume's export; granting it again is a no-op.</summary>
+    Task GrantAsync(Guid uuid, string initiatorName, CancellationToken ct);
+
+    /// <summary>Withdraws <see cref="GrantAsync"/>; a grant or export that is not there is not an error.</summary>
+    Task RevokeAsync(Guid uuid, string initiatorName, CancellationToken ct);
+
     /// <summary>
     /// The exports of volumes of this server found on the host; <paramref name="owns"/> says whether a backing path is
     /// one of this server's (so exports of other servers sharing the same tgtd are left alone).
@@ -48,5 +57,8 @@ internal sealed class LocalSharing : IVolumeSharing
     public Task UnshareAsync(Guid uuid, CancellationToken ct) => Task.CompletedTask;
     public Task SetReadOnlyAsync(Guid uuid, bool readOnly, CancellationToken ct) => Task.CompletedTask;
     public string TurlOf(Guid uuid, string path) => new Uri(path).AbsoluteUri;
+    public string TurlAt(Guid uuid, string portalAddress) => throw new InvalidOperationException("a local volume has no network address");
+    public Task GrantAsync(Guid uuid, string initiatorName, CancellationToken ct) => throw new InvalidOperationException("a local volume admits no initiators");
+    public Task RevokeAsync(Guid uuid, string initiatorName, CancellationToken ct) => Task.CompletedTask;
     public Task<IReadOnlyList<SharedExport>> ListAsync(Func<string, bool> owns, CancellationToken ct) => Task.FromResult<IReadOnlyList<SharedExport>>([]);
 }

@@ -69,6 +69,26 @@ internal static class TgtAdm
     public static IReadOnlyList<string> Bind(int tid, string initiatorAddress) => ["--lld", "iscsi", "--op", "bind", "--mode", "target", "--tid", Tid(tid), "-I", initiatorAddress];
     public static IReadOnlyList<string> Unbind(int tid, string initiatorAddress) => ["--lld", "iscsi", "--op", "unbind", "--mode", "target", "--tid", Tid(tid), "-I", initiatorAddress];
 
+    /// <summary>An ACL entry naming one initiator (tgt lets a login in when its address or its initiator name is bound).</summary>
+    public static IReadOnlyList<string> BindInitiatorName(int tid, string initiatorName) => ["--lld", "iscsi", "--op", "bind", "--mode", "target", "--tid", Tid(tid), "--initiator-name", initiatorName];
+    public static IReadOnlyList<string> UnbindInitiatorName(int tid, string initiatorName) => ["--lld", "iscsi", "--op", "unbind", "--mode", "target", "--tid", Tid(tid), "--initiator-name", initiatorName];
+
+    public static IReadOnlyList<string> ShowPortals() => ["--lld", "iscsi", "--op", "show", "--mode", "portal"];
+
+    /// <summary>One more address:port tgtd listens on (a running tgtd takes it without a restart).</summary>
+    public static IReadOnlyList<string> NewPortal(string address, int port) => ["--lld", "iscsi", "--op", "new", "--mode", "portal", "--param", "portal=" + Portal(address, port)];
+
+    public static string Portal(string address, int port) =>
+        (address.Contains(':') ? $"[{address}]" : address) + ":" + port.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>The address:port pairs of <c>tgtadm --op show --mode portal</c> ("Portal: 127.0.0.1:3260,1").</summary>
+    public static IReadOnlyList<string> ParsePortals(string text) =>
+        text.Split('\n').Select(l => l.Trim()).Where(l => l.StartsWith("Portal:", StringComparison.Ordinal))
+            .Select(l => l["Portal:".Length..].Trim()).Select(p => p.LastIndexOf(',') is var comma and > 0 ? p[..comma] : p).ToList();
+
+    /// <summary>Whether an ACL entry is an initiator name rather than an address or network.</summary>
+    public static bool IsInitiatorName(string aclEntry) => aclEntry.StartsWith("iqn.", StringComparison.Ordinal) || aclEntry.StartsWith("eui.", StringComparison.Ordinal);
+
     /// <summary>Removes a target even while initiators are connected (they get I/O errors, as when a disk is pulled).</summary>
     public static IReadOnlyList<string> DeleteTarget(int tid) => ["--lld", "iscsi", "--op", "delete", "--mode", "target", "--tid", Tid(tid), "--force"];
 

@@ -25,6 +25,8 @@ internal sealed class IscsiSharing(ICommandRunner runner, PdiskOptions options, 
 
     public string TurlOf(Guid uuid, string path) => TgtAdm.Turl(Portal, Port, uuid);
 
+    public string TurlAt(Guid uuid, string portalAddress) => TgtAdm.Turl(portalAddress, Port, uuid);
+
     // A control port other than tgt's default lets this server drive its own tgtd beside another one (tgtadm -C N talks to tgtd -C N).
     IReadOnlyList<string> ControlArguments => options.Iscsi.ControlPort > 0 ? TgtAdm.ControlPort(options.Iscsi.ControlPort) : [];
 
@@ -49,6 +51,37 @@ internal sealed class IscsiSharing(ICommandRunner runner, PdiskOptions options, 
     /// once, so a race with another starter is harmless. 503 naming the iSCSI target service when it cannot run.
     /// </summary>
     async Task<(IReadOnlyList<TgtTarget> Targets, bool Started)> EnsureDaemonAsync(CancellationToken ct)
+    {
+        var (targets, started) = await EnsureStartedAsync(ct);
+        await EnsurePortalsAsync(ct);
+        return (targets, started);
+    }
+
+    /// <summary>
+    /// Every address of Pdisk:Iscsi:ListenAddresses is a portal of tgtd (added to a running tgtd too, which needs no
+    /// restart). Failing to add one is the host's fault: a 503 naming the address.
+    /// </summary>
+    async Task EnsurePortalsAsync(CancellationToken ct)
+    {
+        if (options.Iscsi.ListenAddresses.Count == 0) return;
+        var portals = TgtAdm.ParsePortals((await TgtAdmAsync(TgtAdm.ShowPortals(), ct)).StandardOutput);
+        foreach (var address in options.Iscsi.ListenAddresses)
+        {
+            var portal = TgtAdm.Portal(address, Port);
+            if (portals.Contains(portal, StringComparer.Ordinal)) continue;
+            try
+            {
+                await TgtAdmAsync(TgtAdm.NewPortal(address, Port), ct);
+                logger.LogInformation("tgtd listens on {Portal} too (Pdisk:Iscsi:ListenAddresses)", portal);
+            }
+            catch (ToolFailedException e) when (!TgtAdm.IsAlreadyExists(e.StandardError))
+            {
+                throw ServiceDown($"tgtd could not listen on {portal} (Pdisk:Iscsi:ListenAddresses): {e.StandardError.Trim()}. Check that the address is one of this machine's");
+            }
+        }
+    }
+
+    async Task<(IReadOnlyList<TgtTarget> Targets, bool Started)> EnsureStartedAsync(CancellationToken ct)
     {
         if (await ShowAsync(ct) is { } targets) return (targets, false);
         if (!options.Iscsi.StartTgtd)
@@ -171,6 +204,40 @@ internal sealed class IscsiSharing(ICommandRunner runner, PdiskOptions options, 
                 await DeleteAsync(target.Tid, ct);
                 logger.LogInformation("iSCSI target {Tid} {Iqn} removed", target.Tid, iqn);
             }
+        }
+        finally
+        {
+            Gate.Release();
+        }
+    }
+
+    public async Task GrantAsync(Guid uuid, string initiatorName, CancellationToken ct)
+    {
+        var iqn = TgtAdm.IqnOf(uuid);
+        await Gate.WaitAsync(ct);
+        try
+        {
+            var target = (await EnsureDaemonAsync(ct)).Targets.FirstOrDefault(t => t.Name == iqn)
+                ?? throw Unavailable($"volume {uuid} is not exported (its target {iqn} is missing); the export health check makes it again, retry in a moment.");
+            if (target.Acl.Contains(initiatorName, StringComparer.Ordinal)) return;
+            await TgtAdmAsync(TgtAdm.BindInitiatorName(target.Tid, initiatorName), ct);
+            logger.LogInformation("iSCSI target {Tid} {Iqn} lets in initiator {Initiator}", target.Tid, iqn, initiatorName);
+        }
+        finally
+        {
+            Gate.Release();
+        }
+    }
+
+    public async Task RevokeAsync(Guid uuid, string initiatorName, CancellationToken ct)
+    {
+        var iqn = TgtAdm.IqnOf(uuid);
+        await Gate.WaitAsync(ct);
+        try
+        {
+            if ((await ShowAsync(ct))?.FirstOrDefault(t => t.Name == iqn) is not { } target || !target.Acl.Contains(initiatorName, StringComparer.Ordinal)) return;
+            await TgtAdmAsync(TgtAdm.UnbindInitiatorName(target.Tid, initiatorName), ct);
+            logger.LogInformation("iSCSI target {Tid} {Iqn} no longer lets in initiator {Initiator}", target.Tid, iqn, initiatorName);
         }
         finally
         {

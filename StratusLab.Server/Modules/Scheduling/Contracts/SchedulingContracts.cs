@@ -85,7 +85,14 @@ public sealed record PlacementObstacle(string Resource, string Reason);
 /// A host reached over SSH (driver ssh): how to reach it, the directory it keeps its VMs in (node-side, never the
 /// server's data dir), and what the last probe said. <see cref="State"/> is OK or ERROR (with <see cref="Reason"/>).
 /// </summary>
-public sealed record NodeInfo(string Name, Platform.Host.SshTarget Ssh, string Root, string State, string? Reason, string Accelerator, long MissedProbes, DateTimeOffset? ProbedAt);
+public sealed record NodeInfo(string Name, Platform.Host.SshTarget Ssh, string Root, string State, string? Reason, string Accelerator, long MissedProbes, DateTimeOffset? ProbedAt)
+{
+    /// <summary>The node's own iSCSI initiator name (IQN): its QEMU logs in with it, and Pdisk's target ACLs name it.</summary>
+    public string? IscsiInitiator { get; init; }
+
+    /// <summary>Whether the last probe found QEMU's iSCSI block driver on the node (Debian package qemu-block-extra).</summary>
+    public bool IscsiDriver { get; init; }
+}
 
 /// <summary>The SSH nodes and their probed state.</summary>
 public interface INodeDirectory

@@ -20,6 +20,8 @@ internal static class AdminPages
         admin.MapGet("", () => Results.Redirect("/ui/admin/users"));
         admin.MapGet("/users", ListUsers);
         admin.MapPost("/users", CreateUser).DisableAntiforgery();
+        admin.MapPost("/users/{name}/disable", DisableUser).DisableAntiforgery();
+        admin.MapPost("/users/{name}/enable", EnableUser).DisableAntiforgery();
         admin.MapPost("/groups", CreateGroup).DisableAntiforgery();
         admin.MapGet("/tokens", ListTokens);
         admin.MapPost("/tokens/{id}/revoke", RevokeToken).DisableAntiforgery();
@@ -71,10 +73,12 @@ internal static class AdminPages
         var csrf = Layout.CsrfField(http);
         return Page(http, "Users and groups", "users", problem, H($"""
             <h2>Users</h2>
-            <table id="users"><caption class="visually-hidden">Users</caption><thead><tr><th scope="col">Name</th><th scope="col">Role</th><th scope="col">Primary group</th><th scope="col">Groups</th><th scope="col">Created</th><th scope="col"></th></tr></thead>
+            <table id="users"><caption class="visually-hidden">Users</caption><thead><tr><th scope="col">Name</th><th scope="col">Role</th><th scope="col">Primary group</th><th scope="col">Groups</th><th scope="col">Created</th><th scope="col">State</th><th scope="col"></th></tr></thead>
             <tbody>{Each(users, u => H($"""
               <tr data-user="{u.Name}"><td>{u.Name}</td><td>{u.Role}</td><td>{u.PrimaryGroup}</td><td>{string.Join(", ", u.Groups)}</td><td>{Time(u.CreatedAt)}</td>
-              <td><a href="/ui/admin/tokens?user={U(u.Name)}">tokens</a> · <a href="/ui/admin/quotas#quota-{U(u.Name)}">quota</a></td></tr>
+              <td class="state">{(u.DisabledAt is { } off ? $"disabled since {Time(off)}" : "enabled")}</td>
+              <td><a href="/ui/admin/tokens?user={U(u.Name)}">tokens</a> · <a href="/ui/admin/quotas#quota-{U(u.Name)}">quota</a>
+              {If(u.Id != caller.UserId, H($"<form method=\"post\" action=\"/ui/admin/users/{U(u.Name)}/{(u.DisabledAt is null ? "disable" : "enable")}\" class=\"inline\">{csrf}<button type=\"submit\"{(u.DisabledAt is null ? new Markup(" class=\"danger\"") : Markup.Empty)} aria-label=\"{(u.DisabledAt is null ? "Disable" : "Enable")} {u.Name}\">{(u.DisabledAt is null ? "Disable" : "Enable")}</button></form>"))}</td></tr>
               """))}</tbody></table>
             <form method="post" action="/ui/admin/users" class="card">{csrf}<h3>Create a user</h3>
             <div class="grid">
@@ -100,6 +104,12 @@ internal static class AdminPages
         return await Change(http, "/ui/admin/users", () => accounts.CreateUserAsync(http.User.ToCaller(), user, ct),
             p => RenderUsers(http, accounts, p, ct));
     }
+
+    static Task<IResult> DisableUser(string name, HttpContext http, IUserAccounts accounts, CancellationToken ct) =>
+        Change(http, "/ui/admin/users", () => accounts.SetDisabledAsync(http.User.ToCaller(), name, true, ct), p => RenderUsers(http, accounts, p, ct));
+
+    static Task<IResult> EnableUser(string name, HttpContext http, IUserAccounts accounts, CancellationToken ct) =>
+        Change(http, "/ui/admin/users", () => accounts.SetDisabledAsync(http.User.ToCaller(), name, false, ct), p => RenderUsers(http, accounts, p, ct));
 
     static async Task<IResult> CreateGroup(HttpContext http, IUserAccounts accounts, CancellationToken ct)
     {

@@ -129,3 +129,56 @@ async function resyncInstance() {
   const i = await r.json();
   if (i.state !== instance.dataset.state || String(i.ready) !== instance.dataset.ready) scheduleInstanceUpdate();
 }
+
+// The volumes page's upload: the file goes as the request body (streamed into Pdisk on the server), with the CSRF
+// header; the progress bar follows the bytes sent (XHR upload progress events, not polling).
+document.addEventListener("DOMContentLoaded", () => {
+  const form = document.getElementById("upload");
+  if (!form) return;
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    e.stopPropagation();
+    const file = document.getElementById("upload-file").files[0];
+    const tag = document.getElementById("upload-tag").value.trim();
+    const bar = document.getElementById("upload-progress");
+    const status = document.getElementById("upload-status");
+    const problem = document.getElementById("upload-problem");
+    if (!file) return;
+    problem.hidden = true;
+    bar.hidden = false;
+    bar.value = 0;
+    status.textContent = "Uploading " + file.name + "…";
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/ui/volumes/upload" + (tag ? "?tag=" + encodeURIComponent(tag) : ""));
+    xhr.setRequestHeader("X-CSRF-Token", document.querySelector('meta[name="csrf-token"]').content);
+    xhr.setRequestHeader("Content-Type", "application/octet-stream");
+    xhr.upload.addEventListener("progress", (p) => {
+      if (p.lengthComputable) {
+        bar.value = Math.floor(100 * p.loaded / p.total);
+        status.textContent = Math.floor(p.loaded / 1048576) + " of " + Math.ceil(p.total / 1048576) + " MiB sent";
+      }
+    });
+    xhr.addEventListener("load", () => {
+      let answer = null;
+      try { answer = JSON.parse(xhr.responseText); } catch { answer = null; }
+      if (xhr.status === 201 && answer) {
+        bar.value = 100;
+        status.textContent = "Uploaded: volume " + answer.uuid + " (" + answer.sizeGiB + " GiB, " + answer.state + ")";
+        leaving = true;
+        window.location.assign(answer.href);
+      } else {
+        bar.hidden = true;
+        status.textContent = "";
+        problem.textContent = (answer && answer.detail) || ("The upload was refused (" + xhr.status + "); reload the page and try again.");
+        problem.hidden = false;
+      }
+    });
+    xhr.addEventListener("error", () => {
+      bar.hidden = true;
+      status.textContent = "";
+      problem.textContent = "The upload was interrupted; check the connection and try again.";
+      problem.hidden = false;
+    });
+    xhr.send(file);
+  });
+});

@@ -32,6 +32,7 @@ internal static class AdminPages
         admin.MapPost("/hosts/{name}/drain", DrainHost).DisableAntiforgery();
         admin.MapPost("/hosts/{name}/undrain", UndrainHost).DisableAntiforgery();
         admin.MapGet("/policy", ShowPolicy);
+        admin.MapPost("/policy", SetPolicy).DisableAntiforgery();
     }
 
     static readonly (string Href, string Label, string Key)[] Sections =
@@ -40,7 +41,7 @@ internal static class AdminPages
         ("/ui/admin/hosts", "Hosts", "hosts"), ("/ui/admin/policy", "Image policy and audit", "policy"),
     ];
 
-    static IResult Page(HttpContext http, string heading, string section, WebProblem? problem, Markup body)
+    static IResult Page(HttpContext http, string heading, string section, WebProblem? problem, Markup body, int? status = null)
     {
         var nav = Each(Sections, s => s.Key == section
             ? H($"<a href=\"{s.Href}\" aria-current=\"page\">{s.Label}</a>") : H($"<a href=\"{s.Href}\">{s.Label}</a>"));
@@ -48,7 +49,7 @@ internal static class AdminPages
             <nav class="admin" aria-label="Administration">{nav}</nav>
             {(problem is null ? Markup.Empty : H($"<p class=\"problem\" role=\"alert\" id=\"admin-problem\">{problem.Detail}</p>"))}
             {body}
-            """), problem?.Status ?? 200, "admin");
+            """), status ?? problem?.Status ?? 200, "admin");
     }
 
     static string Time(DateTimeOffset? t) => t?.UtcDateTime.ToString("yyyy-MM-dd HH:mm'Z'", CultureInfo.InvariantCulture) ?? "";
@@ -231,10 +232,53 @@ internal static class AdminPages
 
     // ---- image policy and audit ----
 
-    static async Task<IResult> ShowPolicy(HttpContext http, IPolicyAdministration policy, string? identifier, string? user, string? decision, CancellationToken ct)
+    static Task<IResult> ShowPolicy(HttpContext http, IPolicyAdministration policy, string? identifier, string? user, string? decision, CancellationToken ct) =>
+        RenderPolicy(http, policy, identifier, user, decision, null, null, ct);
+
+    /// <summary>The lists of the edit form, one value a line, in the order and with the field names of PUT /api/v1/policy.</summary>
+    static readonly (string Field, string Label)[] PolicyFields =
+    [
+        ("whitelistEndorsers", "Whitelisted endorsers (e-mail addresses)"), ("blacklistEndorsers", "Blacklisted endorsers"),
+        ("whitelistImages", "Whitelisted images (identifiers)"), ("blacklistImages", "Blacklisted images"),
+        ("whitelistChecksums", "Whitelisted checksums (hex)"), ("blacklistChecksums", "Blacklisted checksums"),
+    ];
+
+    static IReadOnlyList<string> ListOf(PolicyListSet l, string field) => field switch
+    {
+        "whitelistEndorsers" => l.WhitelistEndorsers, "blacklistEndorsers" => l.BlacklistEndorsers,
+        "whitelistImages" => l.WhitelistImages, "blacklistImages" => l.BlacklistImages,
+        "whitelistChecksums" => l.WhitelistChecksums, _ => l.BlacklistChecksums,
+    };
+
+    static async Task<IResult> SetPolicy(HttpContext http, IPolicyAdministration policy, CancellationToken ct)
+    {
+        var form = await http.Request.ReadFormAsync(ct);
+        IReadOnlyList<string> Lines(string field) =>
+            form[field].ToString().Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        var lists = new PolicyListSet(Lines("whitelistEndorsers"), Lines("blacklistEndorsers"), Lines("whitelistImages"), Lines("blacklistImages"),
+            Lines("whitelistChecksums"), Lines("blacklistChecksums"));
+        return await Change(http, "/ui/admin/policy", () => policy.SetSiteListsAsync(http.User.ToCaller(), lists, ct),
+            p => RenderPolicy(http, policy, null, null, null, p, lists, ct));
+    }
+
+    static async Task<IResult> RenderPolicy(HttpContext http, IPolicyAdministration policy, string? identifier, string? user, string? decision,
+        WebProblem? problem, PolicyListSet? typed, CancellationToken ct)
     {
         var caller = http.User.ToCaller();
         var overview = await policy.GetAsync(caller, ct);
+        var editing = typed ?? overview.Site;
+        var csrf = Layout.CsrfField(http);
+        Markup Field((string Field, string Label) f) => H($"""
+            <div><label for="policy-{f.Field}">{f.Label}</label>
+            <textarea id="policy-{f.Field}" name="{f.Field}" rows="3"{(problem?.Field == f.Field ? new Markup($" aria-describedby=\"{f.Field}-problem\" aria-invalid=\"true\"") : Markup.Empty)}>{string.Join("\n", ListOf(editing, f.Field))}</textarea>
+            {(problem?.Field == f.Field ? H($"<p class=\"field-problem\" id=\"{f.Field}-problem\" role=\"alert\">{problem.Detail}</p>") : Markup.Empty)}</div>
+            """);
+        var editForm = H($"""
+            <form method="post" action="/ui/admin/policy" class="card" id="policy-form">{csrf}<h2>Change the site lists</h2>
+            <p class="hint">One value a line. These are the lists set through the API (PUT /api/v1/policy); the configuration file's lists apply as well and are not changed here.</p>
+            <div class="grid">{Each(PolicyFields, Field)}</div>
+            <button type="submit">Save the site lists</button></form>
+            """);
         bool? accepted = decision switch { "accepted" => true, "refused" => false, _ => null };
         var audit = await policy.AuditAsync(caller, new LaunchAuditQuery(string.IsNullOrWhiteSpace(identifier) ? null : identifier.Trim(),
             string.IsNullOrWhiteSpace(user) ? null : user.Trim(), accepted, Limit: 200), ct);
@@ -246,12 +290,13 @@ internal static class AdminPages
             """);
         Markup Option(string value, string label) => (decision ?? "") == value
             ? H($"<option value=\"{value}\" selected>{label}</option>") : H($"<option value=\"{value}\">{label}</option>");
-        return Page(http, "Image policy and audit", "policy", null, H($"""
+        return Page(http, "Image policy and audit", "policy", problem is { Field: null } ? problem : null, H($"""
             <section class="card" id="policy"><h2>Policy in force</h2>
-            <p class="hint">Launching from a URL: {overview.UrlImages}; from a volume: {overview.VolumeImages}.{(overview.UpdatedAt is null ? "" : $" Site lists last changed {Time(overview.UpdatedAt)} by {overview.UpdatedBy}.")} Change the site lists with 'PUT /api/v1/policy'; the configuration file's lists apply too.</p>
+            <p class="hint">Launching from a URL: {overview.UrlImages}; from a volume: {overview.VolumeImages}.{(overview.UpdatedAt is null ? "" : $" Site lists last changed {Time(overview.UpdatedAt)} by {overview.UpdatedBy}.")} Change the site lists below (or with 'PUT /api/v1/policy'); the configuration file's lists apply too.</p>
             {Lists(overview.Effective)}
             <details><summary>From the configuration file</summary>{Lists(overview.Config)}</details>
             <details><summary>Set through the API</summary>{Lists(overview.Site)}</details></section>
+            {editForm}
             <h2>Launch audit trail</h2>
             <form class="search" method="get" action="/ui/admin/policy" role="search">
             <label for="audit-identifier">Image</label><input id="audit-identifier" name="identifier" value="{identifier}">
@@ -264,6 +309,6 @@ internal static class AdminPages
               <td class="verdict {(a.Accepted ? "accepted" : "refused")}">{(a.Accepted ? "accepted" : "refused")}</td><td>{a.Rule}</td><td>{a.Reason}</td></tr>
               """))}</tbody></table>
             {If(audit.Count == 0, H($"<p id=\"no-audit\">No launch decision matches.</p>"))}
-            """));
+            """), problem?.Status);
     }
 }

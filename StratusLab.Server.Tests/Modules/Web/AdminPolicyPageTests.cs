@@ -21,7 +21,7 @@ public class AdminPolicyPageTests
     [OneTimeTearDown]
     public async Task Stop() => await _server.DisposeAsync();
 
-    static readonly string Image = new('A', 26) + "b";
+    static readonly string Image = new string('A', 26) + "b";
     static readonly string Checksum = new('c', 40);
 
     [Test]

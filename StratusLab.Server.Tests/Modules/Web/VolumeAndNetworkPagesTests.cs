@@ -113,6 +113,44 @@ public class VolumeAndNetworkPagesTests
     }
 
     [Test]
+    public async Task An_administrator_puts_a_volume_in_quarantine_and_releases_it_and_a_user_cannot()
+    {
+        var token = await _server.CreateUserAsync("quinn");
+        using var quinn = _server.Client(token);
+        var volume = await (await quinn.PostAsJsonAsync("/api/v1/volumes", new { size = 1, tag = "to-quarantine" })).Json(201);
+        var uuid = volume["uuid"]!.GetValue<string>();
+        using var owner = await SignedIn("quinn");
+        var (_, ownerPage) = await owner.GetAsync("/ui/volumes");
+        Assert.That(ownerPage, Does.Not.Contain($"action=\"/ui/volumes/{uuid}/quarantine\""), "a user has no quarantine button");
+        var (refused, _) = await owner.PostFormAsync($"/ui/volumes/{uuid}/quarantine", [], "/ui/volumes");
+        Assert.That((int)refused.StatusCode, Is.EqualTo(403));
+
+        await _server.CreateUserAsync("quartermaster", "admin");
+        using var boss = await SignedIn("quartermaster");
+        var (_, page) = await boss.GetAsync("/ui/volumes");
+        Assert.That(page, Does.Contain($"action=\"/ui/volumes/{uuid}/quarantine\"").And.Contain("id=\"no-quarantine\""));
+        var (forged, _) = await boss.PostFormAsync($"/ui/volumes/{uuid}/quarantine", [], fromPage: null);
+        Assert.That((int)forged.StatusCode, Is.EqualTo(403));
+        using var admin = _server.Client();
+        Assert.That((await (await admin.GetAsync($"/api/v1/volumes/{uuid}")).Json(200))["state"]!.GetValue<string>(), Is.EqualTo("READY"), "the forged post changed nothing");
+
+        var (done, html) = await boss.PostFormAsync($"/ui/volumes/{uuid}/quarantine", [], "/ui/volumes");
+        Assert.That((int)done.StatusCode, Is.EqualTo(302), html);
+        Assert.That((await (await admin.GetAsync($"/api/v1/volumes/{uuid}")).Json(200))["state"]!.GetValue<string>(), Is.EqualTo("QUARANTINED"));
+        (_, page) = await boss.GetAsync("/ui/volumes");
+        Assert.That(page, Does.Contain("id=\"quarantine\"").And.Contain($"action=\"/ui/volumes/{uuid}/release\""));
+        var (again, againHtml) = await boss.PostFormAsync($"/ui/volumes/{uuid}/quarantine", [], "/ui/volumes");
+        Assert.That((int)again.StatusCode, Is.EqualTo(409), againHtml);
+
+        (done, html) = await boss.PostFormAsync($"/ui/volumes/{uuid}/release", [], "/ui/volumes");
+        Assert.That((int)done.StatusCode, Is.EqualTo(302), html);
+        Assert.That((await (await admin.GetAsync($"/api/v1/volumes/{uuid}")).Json(200))["state"]!.GetValue<string>(), Is.EqualTo("READY"), "usable again");
+        var released = await (await admin.PostAsync($"/api/v1/volumes/{uuid}/release", null)).Problem(409);
+        Assert.That(released["detail"]!.GetValue<string>(), Does.Contain("not in quarantine"));
+        await (await quinn.PostAsync($"/api/v1/volumes/{uuid}/quarantine", null)).Problem(403);
+    }
+
+    [Test]
     public async Task Addresses_are_held_and_released_and_leases_listed_on_the_networks_page()
     {
         using var admin = _server.Client();

@@ -27,6 +27,8 @@ internal static partial class PdiskEndpoints
         api.MapDelete("/quarantine", PurgeQuarantine).RequireAuthorization(Policies.Admin);
         api.MapDelete("/quarantine/{uuid}", PurgeQuarantined).RequireAuthorization(Policies.Admin);
         api.MapPost("/reconcile", Reconcile).RequireAuthorization(Policies.Admin);
+        api.MapPost("/{uuid}/quarantine", QuarantineVolume).RequireAuthorization(Policies.Admin);
+        api.MapPost("/{uuid}/release", ReleaseVolume).RequireAuthorization(Policies.Admin);
         api.MapGet("/{uuid}", GetVolume);
         api.MapPut("/{uuid}", UpdateVolume);
         api.MapDelete("/{uuid}", DeleteVolume);
@@ -41,6 +43,18 @@ internal static partial class PdiskEndpoints
     }
 
     // ---- handlers ----------------------------------------------------------------------------------
+
+    static async Task<Ok<VolumeView>> QuarantineVolume(string uuid, ClaimsPrincipal principal, IVolumeService service, PdiskStore store, VolumeViews views, CancellationToken ct)
+    {
+        var info = await service.QuarantineAsync(principal.ToCaller(), Guid.Parse(Uuid(uuid)), ct);
+        return TypedResults.Ok(await views.ViewAsync((await store.GetAsync(info.Uuid.ToString("D")))!));
+    }
+
+    static async Task<Ok<VolumeView>> ReleaseVolume(string uuid, ClaimsPrincipal principal, IVolumeService service, PdiskStore store, VolumeViews views, CancellationToken ct)
+    {
+        var info = await service.ReleaseAsync(principal.ToCaller(), Guid.Parse(Uuid(uuid)), ct);
+        return TypedResults.Ok(await views.ViewAsync((await store.GetAsync(info.Uuid.ToString("D")))!));
+    }
 
     static async Task<Created<VolumeView>> CreateVolume(CreateVolumeRequest body, ClaimsPrincipal principal,
         VolumeService service, VolumeViews views, PdiskOptions options, IFreeSpaceGuard space, CancellationToken ct)

@@ -61,6 +61,33 @@ internal sealed class VolumeService(VolumeLifecycle volumes, PdiskStore store, V
     /// <summary>The most an upload may be (Pdisk:MaxUploadBytes): a door lifts its request body limit to this and Pdisk counts the bytes.</summary>
     internal long MaxUploadBytes => options.MaxUploadBytes;
 
+    public async Task<VolumeInfo> QuarantineAsync(Caller caller, Guid uuid, CancellationToken ct = default)
+    {
+        RequireAdmin(caller, "put volumes in quarantine");
+        var id = uuid.ToString("D");
+        _ = await store.GetAsync(id) ?? throw new NotFoundException($"Volume {id}");
+        await volumes.QuarantineAsync(uuid, ct);
+        return await InfoAsync((await store.GetAsync(id))!);
+    }
+
+    public async Task<VolumeInfo> ReleaseAsync(Caller caller, Guid uuid, CancellationToken ct = default)
+    {
+        RequireAdmin(caller, "release volumes from quarantine");
+        await volumes.ReleaseQuarantineAsync(uuid, ct);
+        return await InfoAsync((await store.GetAsync(uuid.ToString("D")))!);
+    }
+
+    public async Task<IReadOnlyList<VolumeInfo>> ListQuarantineAsync(Caller caller, CancellationToken ct = default)
+    {
+        RequireAdmin(caller, "see the quarantine");
+        return await InfosAsync(await store.ListAsync(new VolumeQuery(caller, null, null, null, null, VolumeStates.Quarantined, null, 1000, 0)));
+    }
+
+    static void RequireAdmin(Caller caller, string what)
+    {
+        if (!caller.IsAdmin) throw new ForbiddenException($"Only administrators may {what}; ask an administrator.");
+    }
+
     public async Task<IReadOnlyList<VolumeInfo>> ListAsync(Caller caller, int limit = 1000, int offset = 0, CancellationToken ct = default)
     {
         var rows = await store.ListAsync(new VolumeQuery(caller, null, null, null, null, null, null, limit, offset));

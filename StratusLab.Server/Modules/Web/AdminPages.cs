@@ -1,5 +1,6 @@
 using System.Globalization;
 using StratusLab.Server.Modules.Identity.Contracts;
+using StratusLab.Server.Modules.Images.Contracts;
 using StratusLab.Server.Modules.Marketplace.Contracts;
 using StratusLab.Server.Modules.Scheduling.Contracts;
 using StratusLab.Server.Platform.Contracts;
@@ -31,6 +32,10 @@ internal static class AdminPages
         admin.MapPost("/hosts", AddSimulatedHost).DisableAntiforgery();
         admin.MapPost("/hosts/{name}/drain", DrainHost).DisableAntiforgery();
         admin.MapPost("/hosts/{name}/undrain", UndrainHost).DisableAntiforgery();
+        admin.MapGet("/images", ListCache);
+        admin.MapGet("/images/progress", StreamCacheProgress);
+        admin.MapPost("/images/prefetch", PrefetchImage).DisableAntiforgery();
+        admin.MapPost("/images/evict", EvictImage).DisableAntiforgery();
         admin.MapGet("/policy", ShowPolicy);
         admin.MapPost("/policy", SetPolicy).DisableAntiforgery();
     }
@@ -38,7 +43,7 @@ internal static class AdminPages
     static readonly (string Href, string Label, string Key)[] Sections =
     [
         ("/ui/admin/users", "Users and groups", "users"), ("/ui/admin/tokens", "API tokens", "tokens"), ("/ui/admin/quotas", "Quotas", "quotas"),
-        ("/ui/admin/hosts", "Hosts", "hosts"), ("/ui/admin/policy", "Image policy and audit", "policy"),
+        ("/ui/admin/hosts", "Hosts", "hosts"), ("/ui/admin/images", "Image cache", "images"), ("/ui/admin/policy", "Image policy and audit", "policy"),
     ];
 
     static IResult Page(HttpContext http, string heading, string section, WebProblem? problem, Markup body, int? status = null)
@@ -229,6 +234,80 @@ internal static class AdminPages
 
     static Task<IResult> UndrainHost(string name, HttpContext http, IHostAdministration hosts, CancellationToken ct) =>
         Change(http, "/ui/admin/hosts", () => hosts.SetEnabledAsync(http.User.ToCaller(), name, true, ct), p => RenderHosts(http, hosts, p, ct));
+
+    // ---- image cache ----
+
+    static Task<IResult> ListCache(HttpContext http, IImageCacheAdministration cache, CancellationToken ct) => RenderCache(http, cache, null, "", ct);
+
+    static string Mib(long bytes) => (bytes / (1024.0 * 1024)).ToString("F1", CultureInfo.InvariantCulture) + " MiB";
+
+    static async Task<IResult> RenderCache(HttpContext http, IImageCacheAdministration cache, WebProblem? problem, string typed, CancellationToken ct)
+    {
+        var entries = await cache.ListAsync(http.User.ToCaller(), ct);
+        var csrf = Layout.CsrfField(http);
+        Markup Progress(CacheEntry e) => e.State == "downloading"
+            ? H($"""<progress max="{e.BytesTotal ?? 0}" value="{e.BytesDone}" aria-label="Download of {e.Image}"></progress> <span class="done">{Mib(e.BytesDone)}{(e.BytesTotal is { } t ? " of " + Mib(t) : "")}</span>""")
+            : H($"{(e.SizeBytes is { } b ? Mib(b) : "")}");
+        var fieldProblem = problem?.Field == "image";
+        return Page(http, "Image cache", "images", fieldProblem ? null : problem, H($"""
+            <p class="hint">Images are cached when first launched; prefetch one to have it ready (a Marketplace identifier, or an http(s) URL of a raw or qcow2 image). Downloads go on in the server: this page follows them live.</p>
+            <form method="post" action="/ui/admin/images/prefetch" class="card search" id="prefetch">{csrf}
+            <label for="prefetch-image">Image to prefetch</label><input id="prefetch-image" name="image" required value="{typed}" size="40"{(fieldProblem ? new Markup(" aria-describedby=\"image-problem\" aria-invalid=\"true\"") : Markup.Empty)}>
+            <button type="submit">Prefetch</button>
+            {(fieldProblem ? H($"<p class=\"field-problem\" id=\"image-problem\" role=\"alert\">{problem!.Detail}</p>") : Markup.Empty)}</form>
+            {(entries.Count == 0 ? H($"<p id=\"no-cache\">The cache is empty.</p>") : H($"""
+              <table id="cache"{(entries.Any(e => e.State == "downloading") ? new Markup(" data-live=\"1\"") : Markup.Empty)}><caption class="visually-hidden">Cached images</caption><thead><tr><th scope="col">Image</th><th scope="col">Names</th><th scope="col">Kind</th><th scope="col">State</th><th scope="col">Size / progress</th><th scope="col">Uses</th><th scope="col">Last used</th><th scope="col"></th></tr></thead>
+              <tbody>{Each(entries, e => H($"""
+                <tr data-image="{e.Image}"><td class="id">{e.Image}</td><td>{string.Join(", ", e.Names)}{If(e.IsDefault, new Markup(" <span class=\"tag\">default</span>"))}</td><td>{e.Kind}</td>
+                <td class="state">{e.State}{(e.Error is null ? Markup.Empty : H($"<div class=\"problem\">{e.Error}</div>"))}</td><td class="progress">{Progress(e)}</td><td>{e.Hits}</td><td>{Time(e.LastUsedAt)}</td>
+                <td><form method="post" action="/ui/admin/images/evict" class="inline">{csrf}<input type="hidden" name="image" value="{e.Image}"><button type="submit" class="danger" aria-label="Evict {e.Image}">Evict</button></form></td></tr>
+                """))}</tbody></table>
+              """))}
+            """), problem?.Status);
+    }
+
+    /// <summary>Progress of the downloads in flight, as the admin images page's server-sent events.</summary>
+    internal sealed record CacheProgressItem(string Image, string State, long BytesDone, long? BytesTotal);
+
+    /// <summary>One snapshot of the downloads in flight; <see cref="Idle"/> when none is left (the stream then ends).</summary>
+    internal sealed record CacheProgressEvent(long Seq, IReadOnlyList<CacheProgressItem> Downloads, bool Idle);
+
+    /// <summary>
+    /// Server-sent events of the cache's downloads: a snapshot each second while any is in flight, then one marked idle,
+    /// and the stream ends (the page stops listening). The browser does not poll; the server reads its in-memory progress.
+    /// </summary>
+    static Task StreamCacheProgress(HttpContext http, IImageCacheAdministration cache, CancellationToken ct) =>
+        Platform.Http.ServerSentEvents.StreamAsync(http, CacheProgress(http.User.ToCaller(), cache, ct), "progress", e => e.Seq,
+            ": stratuslab image cache progress\nretry: 5000\n\n", ct);
+
+    static async IAsyncEnumerable<CacheProgressEvent> CacheProgress(Caller caller, IImageCacheAdministration cache,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        for (long seq = 1; ; seq++)
+        {
+            var downloads = (await cache.ListAsync(caller, ct)).Where(e => e.State == "downloading")
+                .Select(e => new CacheProgressItem(e.Image, e.State, e.BytesDone, e.BytesTotal)).ToList();
+            yield return new CacheProgressEvent(seq, downloads, downloads.Count == 0);
+            if (downloads.Count == 0) yield break;
+            await Task.Delay(TimeSpan.FromSeconds(1), ct);
+        }
+    }
+
+    static async Task<IResult> PrefetchImage(HttpContext http, IImageCacheAdministration cache, CancellationToken ct)
+    {
+        var form = await http.Request.ReadFormAsync(ct);
+        var image = form["image"].ToString().Trim();
+        // A short wait: a small or cached image is ready when the page comes back; a large one shows its progress there.
+        return await Change(http, "/ui/admin/images", () => cache.PrefetchAsync(http.User.ToCaller(), image, TimeSpan.FromSeconds(2), ct),
+            p => RenderCache(http, cache, p, image, ct));
+    }
+
+    static async Task<IResult> EvictImage(HttpContext http, IImageCacheAdministration cache, CancellationToken ct)
+    {
+        var form = await http.Request.ReadFormAsync(ct);
+        return await Change(http, "/ui/admin/images", () => cache.EvictAsync(http.User.ToCaller(), form["image"].ToString(), ct),
+            p => RenderCache(http, cache, p, "", ct));
+    }
 
     // ---- image policy and audit ----
 

@@ -20,6 +20,8 @@ internal static class VolumePages
         pages.MapPost("/volumes/from-url", CreateVolumeFromUrl).DisableAntiforgery();
         pages.MapPost("/volumes/upload", UploadVolume).DisableAntiforgery();
         pages.MapPost("/volumes/{uuid:guid}/delete", DeleteVolume).DisableAntiforgery();
+        pages.MapPost("/volumes/{uuid:guid}/quarantine", QuarantineVolume).DisableAntiforgery();
+        pages.MapPost("/volumes/{uuid:guid}/release", ReleaseVolume).DisableAntiforgery();
         pages.MapPost("/volumes/{uuid:guid}/snapshot", SnapshotVolume).DisableAntiforgery();
         pages.MapPost("/volumes/{uuid:guid}/attach", AttachVolume).DisableAntiforgery();
         pages.MapPost("/volumes/{uuid:guid}/detach/{instance:long}", DetachVolume).DisableAntiforgery();
@@ -36,6 +38,7 @@ internal static class VolumePages
     {
         var caller = http.User.ToCaller();
         var list = await volumes.ListAsync(caller, ct: ct);
+        IReadOnlyList<VolumeInfo> quarantine = caller.IsAdmin ? await volumes.ListQuarantineAsync(caller, ct) : [];
         var running = await instances.ListAsync(caller, new InstanceQuery(["RUNNING"], Limit: 1000), ct);
         var csrf = Layout.CsrfField(http);
         Markup ErrorFor(string field) => problem?.Field == field
@@ -57,7 +60,8 @@ internal static class VolumePages
                 <tr data-uuid="{v.Uuid}"><td>{v.Tag}<div class="id">{v.Uuid}</div></td><td>{v.Owner}</td><td>{v.Type}</td><td>{v.State}</td><td>{v.SizeGiB} GiB</td><td>{v.Visibility}</td>
                 <td>{mounts}{attach}</td>
                 <td>{If(v.Type is VolumeType.MachineImageOrigin or VolumeType.DataImageOrigin, H($"<form method=\"post\" action=\"/ui/volumes/{v.Uuid}/snapshot\" class=\"inline\">{csrf}<button type=\"submit\">Snapshot</button></form>"))}
-                {If(mine && v.Mounts.Count == 0, H($"<form method=\"post\" action=\"/ui/volumes/{v.Uuid}/delete\" class=\"inline\">{csrf}<button type=\"submit\" class=\"danger\">Delete</button></form>"))}</td></tr>
+                {If(mine && v.Mounts.Count == 0, H($"<form method=\"post\" action=\"/ui/volumes/{v.Uuid}/delete\" class=\"inline\">{csrf}<button type=\"submit\" class=\"danger\">Delete</button></form>"))}
+                {If(caller.IsAdmin && v.Mounts.Count == 0 && v.State == "READY", H($"<form method=\"post\" action=\"/ui/volumes/{v.Uuid}/quarantine\" class=\"inline\">{csrf}<button type=\"submit\" aria-label=\"Quarantine {v.Tag ?? v.Uuid.ToString()}\">Quarantine</button></form>"))}</td></tr>
                 """);
         }
         var made = created is { } c ? list.FirstOrDefault(v => v.Uuid == c) : null;
@@ -84,6 +88,17 @@ internal static class VolumePages
             {(list.Count == 0 ? H($"<p id=\"no-volumes\">No volume yet.</p>") : H($"""
               <table id="volumes"><caption class="visually-hidden">Volumes you can see</caption><thead><tr><th scope="col">Tag / uuid</th><th scope="col">Owner</th><th scope="col">Type</th><th scope="col">State</th><th scope="col">Size</th><th scope="col">Visibility</th><th scope="col">Attached</th><th scope="col">Actions</th></tr></thead>
               <tbody>{Each(list, Row)}</tbody></table>
+              """))}
+            {If(caller.IsAdmin, H($"""
+              <h2>Quarantine</h2>
+              <p class="hint">Quarantined volumes are kept unexported for Pdisk:QuarantineMinutes, then removed; release one to make it usable again.</p>
+              {(quarantine.Count == 0 ? H($"<p id=\"no-quarantine\">No volume in quarantine.</p>") : H($"""
+                <table id="quarantine"><caption class="visually-hidden">Volumes in quarantine</caption><thead><tr><th scope="col">Tag / uuid</th><th scope="col">Owner</th><th scope="col">Size</th><th scope="col"></th></tr></thead>
+                <tbody>{Each(quarantine, q => H($"""
+                  <tr data-uuid="{q.Uuid}"><td>{q.Tag}<div class="id">{q.Uuid}</div></td><td>{q.Owner}</td><td>{q.SizeGiB} GiB</td>
+                  <td><form method="post" action="/ui/volumes/{q.Uuid}/release" class="inline">{csrf}<button type="submit" aria-label="Release {q.Tag ?? q.Uuid.ToString()}">Release</button></form></td></tr>
+                  """))}</tbody></table>
+                """))}
               """))}
             """);
         return Layout.Page(http, "Volumes", body, status, "volumes");
@@ -143,6 +158,12 @@ internal static class VolumePages
 
     static Task<IResult> DeleteVolume(Guid uuid, HttpContext http, IVolumeService volumes, IInstances instances, CancellationToken ct) =>
         Do(http, volumes, instances, "", "", caller => volumes.DeleteAsync(caller, uuid, ct), ct);
+
+    static Task<IResult> QuarantineVolume(Guid uuid, HttpContext http, IVolumeService volumes, IInstances instances, CancellationToken ct) =>
+        Do(http, volumes, instances, "", "", caller => volumes.QuarantineAsync(caller, uuid, ct), ct);
+
+    static Task<IResult> ReleaseVolume(Guid uuid, HttpContext http, IVolumeService volumes, IInstances instances, CancellationToken ct) =>
+        Do(http, volumes, instances, "", "", caller => volumes.ReleaseAsync(caller, uuid, ct), ct);
 
     static Task<IResult> SnapshotVolume(Guid uuid, HttpContext http, IVolumeService volumes, IInstances instances, CancellationToken ct) =>
         Do(http, volumes, instances, "", "", caller => volumes.SnapshotAsync(caller, uuid, ct: ct), ct);

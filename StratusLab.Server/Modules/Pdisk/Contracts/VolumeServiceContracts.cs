@@ -51,6 +51,18 @@ public interface IVolumeService
     /// </summary>
     Task<VolumeInfo> UploadAsync(Caller caller, Stream body, long? contentLength, string? tag = null, long? bytes = null, string? sha1 = null, CancellationToken ct = default);
 
+    /// <summary>
+    /// Administrators only (ForbiddenException): puts a READY volume in quarantine now (unexported, not mountable, kept for
+    /// Pdisk:QuarantineMinutes, then removed); ConflictException while it is mounted or has snapshots.
+    /// </summary>
+    Task<VolumeInfo> QuarantineAsync(Caller caller, Guid uuid, CancellationToken ct = default);
+
+    /// <summary>Administrators only (ForbiddenException): a quarantined volume is READY again; ConflictException when it is not in quarantine.</summary>
+    Task<VolumeInfo> ReleaseAsync(Caller caller, Guid uuid, CancellationToken ct = default);
+
+    /// <summary>Quarantined volumes with when they go (administrators only: ForbiddenException).</summary>
+    Task<IReadOnlyList<VolumeInfo>> ListQuarantineAsync(Caller caller, CancellationToken ct = default);
+
     /// <summary>The volumes the caller may see (own, public, their groups'; admins all), oldest first.</summary>
     Task<IReadOnlyList<VolumeInfo>> ListAsync(Caller caller, int limit = 1000, int offset = 0, CancellationToken ct = default);
 

@@ -182,3 +182,30 @@ document.addEventListener("DOMContentLoaded", () => {
     xhr.send(file);
   });
 });
+
+// The admin image cache page: while downloads are in flight, server-sent events bring their progress each second;
+// when the last one ends the stream says so and the page is shown again once with the final states.
+document.addEventListener("DOMContentLoaded", () => {
+  const table = document.getElementById("cache");
+  if (!table || !table.dataset.live) return;
+  const events = new EventSource("/ui/admin/images/progress");
+  window.stratuslabCacheEvents = events;
+  events.addEventListener("progress", (m) => {
+    const e = JSON.parse(m.data);
+    for (const d of e.downloads) {
+      const row = Array.from(table.querySelectorAll("tr[data-image]")).find((r) => r.dataset.image === d.image);
+      if (!row) continue;
+      const bar = row.querySelector("progress");
+      const done = row.querySelector(".done");
+      if (bar) {
+        if (d.bytesTotal) bar.max = d.bytesTotal;
+        bar.value = d.bytesDone;
+      }
+      if (done) done.textContent = (d.bytesDone / 1048576).toFixed(1) + " MiB" + (d.bytesTotal ? " of " + (d.bytesTotal / 1048576).toFixed(1) + " MiB" : "");
+    }
+    if (e.idle) {
+      events.close();
+      if (!leaving) { leaving = true; window.location.reload(); }
+    }
+  });
+});

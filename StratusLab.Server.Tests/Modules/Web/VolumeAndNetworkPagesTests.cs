@@ -169,7 +169,7 @@ public class VolumeAndNetworkPagesTests
         Assert.That(page, Does.Contain("data-ip=\"10.77.0.50\"").And.Contain("aria-label=\"Release 10.77.0.50 on " + name + "\""));
 
         var (outside, outsideHtml) = await boss.PostFormAsync($"/ui/networks/{name}/hold", [new("ip", "192.0.2.1")], "/ui/networks");
-        Assert.That((int)outside.StatusCode, Is.EqualTo(400), outsideHtml);
+        Assert.That((int)outside.StatusCode, Is.EqualTo(422), outsideHtml);
         Assert.That(outsideHtml, Does.Contain($"id=\"hold-{name}-problem\""), "the refusal is beside the hold form");
 
         var (forged, _) = await boss.PostFormAsync($"/ui/networks/{name}/release", [new("ip", "10.77.0.50")], fromPage: null);

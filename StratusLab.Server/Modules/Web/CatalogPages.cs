@@ -77,7 +77,7 @@ internal static class CatalogPages
               """))}
             {If(Manages(n.OwnerId), H($"""
               <form method="post" action="/ui/networks/{U(n.Name)}/hold" class="search">{csrf}<label for="hold-{n.Name}">Hold an address</label>
-              <input id="hold-{n.Name}" name="ip" required placeholder="{n.Gateway}" aria-describedby="hold-{n.Name}-problem"><button type="submit">Hold</button></form>
+              <input id="hold-{n.Name}" name="ip" required placeholder="{n.Gateway}"{(problem is not null && at == "hold-" + n.Name ? H($" aria-describedby=\"hold-{n.Name}-problem\" aria-invalid=\"true\"") : Markup.Empty)}><button type="submit">Hold</button></form>
               {ProblemAt("hold-" + n.Name)}
               """))}</section>
             """);

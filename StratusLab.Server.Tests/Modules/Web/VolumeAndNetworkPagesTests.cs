@@ -179,11 +179,18 @@ public class VolumeAndNetworkPagesTests
         Assert.That((await (await admin.GetAsync($"/api/v1/networks/{name}/leases?state=held")).Json(200)).AsArray()
             .Select(l => l!["ip"]!.GetValue<string>()), Does.Not.Contain("10.77.0.50"));
 
+        // Another user's private network: not shown to vera, and not found when she posts to it; its owner may hold there.
+        var ownerToken = await _server.CreateUserAsync("netowner" + name);
+        using var netOwner = _server.Client(ownerToken);
+        var own = (await (await netOwner.PostAsJsonAsync("/api/v1/networks", new { name = "own" + name, kind = "private", driver = "user", cidr = "10.78.0.0/24" })).Json(201))["name"]!.GetValue<string>();
         using var vera = await SignedIn("vera");
         var (_, veraPage) = await vera.GetAsync("/ui/networks");
-        Assert.That(veraPage, Does.Not.Contain($"id=\"leases-{name}\""), "a user does not see the site's private network");
-        var (notHers, _) = await vera.PostFormAsync($"/ui/networks/{name}/hold", [new("ip", "10.77.0.51")], "/ui/networks");
+        Assert.That(veraPage, Does.Not.Contain($"id=\"leases-{own}\""), "a user does not see another user's private network");
+        var (notHers, _) = await vera.PostFormAsync($"/ui/networks/{own}/hold", [new("ip", "10.78.0.51")], "/ui/networks");
         Assert.That((int)notHers.StatusCode, Is.EqualTo(404));
+        using var ownerPage = await SignedIn("netowner" + name);
+        var (byOwner, byOwnerHtml) = await ownerPage.PostFormAsync($"/ui/networks/{own}/hold", [new("ip", "10.78.0.51")], "/ui/networks");
+        Assert.That((int)byOwner.StatusCode, Is.EqualTo(302), byOwnerHtml);
     }
 
     [Test]

@@ -14,6 +14,9 @@ public static class IdentityCommands
         new("describe-users", "[NAME]...", "show users: role, groups, and where the password is checked (source: local, or ldap with the groups' last refresh)", DescribeUsers)
             { Example = "stratuslab describe-users alice bob" },
         new("user-delete", "NAME", "delete a user (admin)", UserDelete) { Example = "stratuslab user-delete alice" },
+        new("user-disable", "NAME", "disable a user: every password, token, access key and session of theirs is refused until enabled (admin)", UserDisable)
+            { Example = "stratuslab user-disable alice" },
+        new("user-enable", "NAME", "enable a disabled user again (admin)", UserEnable) { Example = "stratuslab user-enable alice" },
         new("token-create", "[--user NAME] [--expires TIME] [--name LABEL]", "create an API token; it is shown only once", TokenCreate) { Example = "stratuslab token-create --user alice --name ci" },
         new("token-list", "[--user NAME]", "list API tokens", TokenList) { Example = "stratuslab token-list --user alice" },
         new("token-revoke", "ID", "revoke an API token", TokenRevoke) { Example = "stratuslab token-revoke 7" },
@@ -36,6 +39,7 @@ public static class IdentityCommands
         var users = await cx.Api.GetAsync<List<UserView>>("api/v1/users");
         return cx.Print(users, list => cx.TableOf(list,
             ("id", u => u.Id.ToString(CultureInfo.InvariantCulture)), ("name", u => u.Name), ("role", u => u.Role), ("source", u => u.Source),
+            ("state", u => u.DisabledAt is null ? "enabled" : "disabled"),
             ("groups", u => string.Join(",", u.Groups)), ("created", u => u.CreatedAt.ToString("u", CultureInfo.InvariantCulture))));
     }
 
@@ -61,6 +65,19 @@ public static class IdentityCommands
         var name = cx.Args.Positional(0, "the user name");
         await cx.Api.DeleteAsync($"api/v1/users/{Uri.EscapeDataString(name)}");
         return cx.Print(new JsonObject { ["deleted"] = name }, _ => cx.Out.WriteLine($"deleted user {name}"));
+    }
+
+    static Task<int> UserDisable(CliContext cx) => SetDisabled(cx, "disable");
+
+    static Task<int> UserEnable(CliContext cx) => SetDisabled(cx, "enable");
+
+    static async Task<int> SetDisabled(CliContext cx, string action)
+    {
+        cx.Args.AllowOnly();
+        var name = cx.Args.Positional(0, "the user name");
+        var user = await cx.Api.PostAsync<UserView>($"api/v1/users/{Uri.EscapeDataString(name)}/{action}", null);
+        return cx.Print(user, u => cx.Out.WriteLine(u.DisabledAt is { } at
+            ? $"disabled user {u.Name} (since {at.ToString("u", CultureInfo.InvariantCulture)})" : $"enabled user {u.Name}"));
     }
 
     static async Task<int> TokenCreate(CliContext cx)

@@ -7,7 +7,7 @@ using StratusLab.Server.Platform.Security;
 
 namespace StratusLab.Server.Modules.Identity;
 
-/// <summary>Resolves API tokens (by hash) and passwords to principals.</summary>
+/// <summary>Resolves API tokens (by hash) and passwords to principals; a disabled user's are refused (<see cref="AccountDisabledException"/>).</summary>
 internal sealed class CredentialValidator(IdentityStore store, TimeProvider clock, PasswordThrottle throttle, LdapAuthenticator ldap,
     LdapBindCache ldapCache, ILogger<CredentialValidator> log) : ICredentialValidator
 {
@@ -101,12 +101,17 @@ internal sealed class CredentialValidator(IdentityStore store, TimeProvider cloc
         return userId;
     }
 
+    public async Task<ClaimsPrincipal?> CurrentPrincipalAsync(long userId, CancellationToken ct) =>
+        await store.FindUserAsync(userId) is { } user ? await PrincipalAsync(user) : null;
+
     /// <summary>The principal of a user by id (for credentials that are not tokens: access keys).</summary>
     public async Task<ClaimsPrincipal> PrincipalForAsync(long userId) =>
         await PrincipalAsync(await store.FindUserAsync(userId) ?? throw new InvalidOperationException($"user {userId} vanished"));
 
+    /// <summary>Every credential ends here, so a disabled account is refused once for all doors (after its secret was checked).</summary>
     async Task<ClaimsPrincipal> PrincipalAsync(UserRow user)
     {
+        if (user.DisabledAt is { } since) throw new AccountDisabledException(user.Name, since);
         var claims = new List<Claim>
         {
             new(IdentityClaims.UserId, user.Id.ToString()),

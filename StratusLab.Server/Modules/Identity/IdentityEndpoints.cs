@@ -20,6 +20,8 @@ internal static class IdentityEndpoints
         api.MapGet("/users/{name}", GetUser);
         api.MapPut("/users/{name}", UpdateUser);
         api.MapDelete("/users/{name}", DeleteUser).RequireAuthorization(Policies.Admin);
+        api.MapPost("/users/{name}/disable", DisableUser).RequireAuthorization(Policies.Admin);
+        api.MapPost("/users/{name}/enable", EnableUser).RequireAuthorization(Policies.Admin);
 
         api.MapPost("/users/{name}/access-keys", CreateAccessKey);
         api.MapGet("/users/{name}/access-keys", ListAccessKeys);
@@ -92,6 +94,12 @@ internal static class IdentityEndpoints
         });
         return TypedResults.NoContent();
     }
+
+    static async Task<Ok<UserView>> DisableUser(string name, ClaimsPrincipal principal, IUserAccounts accounts, CancellationToken ct) =>
+        TypedResults.Ok(ToView(await accounts.SetDisabledAsync(principal.ToCaller(), name, true, ct)));
+
+    static async Task<Ok<UserView>> EnableUser(string name, ClaimsPrincipal principal, IUserAccounts accounts, CancellationToken ct) =>
+        TypedResults.Ok(ToView(await accounts.SetDisabledAsync(principal.ToCaller(), name, false, ct)));
 
     static async Task<Created<AccessKeyCreated>> CreateAccessKey(string name, ClaimsPrincipal principal, IAccessKeys keys, CancellationToken ct)
     {
@@ -194,7 +202,7 @@ internal static class IdentityEndpoints
 
     static async Task<UserView> ViewAsync(IdentityStore store, UserRow row) => ToView(await UserAccounts.ViewAsync(store, row));
 
-    static UserView ToView(UserAccount u) => new(u.Id, u.Name, u.Role, u.PrimaryGroup, u.Groups, u.CreatedAt, u.Source, u.DirectorySyncedAt);
+    static UserView ToView(UserAccount u) => new(u.Id, u.Name, u.Role, u.PrimaryGroup, u.Groups, u.CreatedAt, u.Source, u.DirectorySyncedAt, u.DisabledAt);
 
     static GroupView ToView(GroupInfo g) => new(g.Id, g.Name, g.CreatedAt);
 }

@@ -5,7 +5,7 @@ using StratusLab.Server.Platform.Data;
 
 namespace StratusLab.Server.Modules.Identity;
 
-internal sealed record UserRow(long Id, string Name, string? PasswordHash, string Role, long PrimaryGroup, DateTimeOffset CreatedAt);
+internal sealed record UserRow(long Id, string Name, string? PasswordHash, string Role, long PrimaryGroup, DateTimeOffset CreatedAt, DateTimeOffset? DisabledAt);
 internal sealed record GroupRow(long Id, string Name, DateTimeOffset CreatedAt);
 internal sealed record TokenRow(string Id, long UserId, string UserName, string? Name, DateTimeOffset CreatedAt, DateTimeOffset? ExpiresAt, DateTimeOffset? RevokedAt);
 internal sealed record QuotaRow(long UserId, long? Vms, long? Cpus, long? MemoryMib, long? StorageGib);
@@ -17,7 +17,7 @@ internal sealed class IdentityStore(Store store)
 {
     public Store Store => store;
 
-    const string UserColumns = "id AS Id, name AS Name, password_hash AS PasswordHash, role AS Role, primary_group AS PrimaryGroup, created_at AS CreatedAt";
+    const string UserColumns = "id AS Id, name AS Name, password_hash AS PasswordHash, role AS Role, primary_group AS PrimaryGroup, created_at AS CreatedAt, disabled_at AS DisabledAt";
 
     public async Task<UserRow?> FindUserAsync(string name, IDbConnection? c = null, IDbTransaction? tx = null)
     {
@@ -55,6 +55,9 @@ internal sealed class IdentityStore(Store store)
         c.ExecuteAsync("""
             UPDATE id_users SET password_hash = COALESCE(@passwordHash, password_hash), role = COALESCE(@role, role) WHERE id = @id
             """, new { id, passwordHash, role }, tx);
+
+    public Task SetDisabledAsync(IDbConnection c, IDbTransaction tx, long id, DateTimeOffset? disabledAt) =>
+        c.ExecuteAsync("UPDATE id_users SET disabled_at = @disabledAt WHERE id = @id", new { id, disabledAt }, tx);
 
     public Task DeleteUserAsync(IDbConnection c, IDbTransaction tx, long id) =>
         c.ExecuteAsync("DELETE FROM id_users WHERE id = @id", new { id }, tx);

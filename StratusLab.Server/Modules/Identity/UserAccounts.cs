@@ -69,6 +69,17 @@ internal sealed class UserAccounts(IdentityStore store, IQuotaLedger quotas, IFr
         await store.RevokeTokenAsync(id);
     }
 
+    public async Task<UserAccount> SetDisabledAsync(Caller caller, string user, bool disabled, CancellationToken ct = default)
+    {
+        RequireAdmin(caller, disabled ? "disable users" : "enable users");
+        var row = await store.FindUserAsync(user) ?? throw new NotFoundException($"User '{user}'");
+        if (disabled && row.Id == caller.UserId)
+            throw new ConflictException("You cannot disable your own account; another administrator must do it.");
+        if (disabled != row.DisabledAt is not null)
+            await store.Store.WriteAsync((c, tx) => store.SetDisabledAsync(c, tx, row.Id, disabled ? clock.GetUtcNow() : null), ct);
+        return await ViewAsync(store, (await store.FindUserAsync(row.Id))!);
+    }
+
     public async Task<IReadOnlyList<QuotaView>> ListQuotasAsync(Caller caller, int limit = 100, int offset = 0, CancellationToken ct = default)
     {
         RequireAdmin(caller, "see every user's quota");
@@ -125,7 +136,7 @@ internal sealed class UserAccounts(IdentityStore store, IQuotaLedger quotas, IFr
         // A directory user given a local password by an admin is checked locally from then on (CredentialValidator).
         var synced = row.PasswordHash is null ? await store.LdapSyncedAtAsync(row.Id) : null;
         return new UserAccount(row.Id, row.Name, row.Role, primary?.Name ?? "", await store.GroupNamesOfAsync(row.Id), row.CreatedAt,
-            synced is null ? UserSources.Local : UserSources.Ldap, synced);
+            synced is null ? UserSources.Local : UserSources.Ldap, synced, row.DisabledAt);
     }
 
     static GroupInfo ToInfo(GroupRow g) => new(g.Id, g.Name, g.CreatedAt);

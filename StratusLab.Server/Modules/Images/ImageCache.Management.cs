@@ -22,6 +22,13 @@ internal sealed partial class ImageCache
         return (await store.GetAsync(key))!;
     }
 
+    /// <summary>The cache key of an image reference (a Marketplace identifier, or "url:" and the URL).</summary>
+    public async Task<string> KeyOfAsync(string image)
+    {
+        var reference = await ParseAsync(image);
+        return reference.Kind == ImageSourceKind.Url ? "url:" + reference.Value : reference.Value;
+    }
+
     /// <summary>Removes a cached image now (admin evict); 409 while instances use copy-on-write clones of it.</summary>
     public async Task EvictAsync(string image, CancellationToken ct)
     {

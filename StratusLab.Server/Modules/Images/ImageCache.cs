@@ -135,6 +135,9 @@ internal sealed partial class ImageCache(
     async Task<VolumeSummary> SingleFlightAsync(string key, Func<Task<VolumeSummary>> work, CancellationToken ct)
     {
         var flight = _inFlight.GetOrAdd(key, _ => new Lazy<Task<VolumeSummary>>(() => Task.Run(work)));
+        // When every caller gave up waiting (a prefetch that only waits a moment), the flight still leaves the table when it ends.
+        _ = flight.Value.ContinueWith(_ => _inFlight.TryRemove(new KeyValuePair<string, Lazy<Task<VolumeSummary>>>(key, flight)),
+            CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         try
         {
             // The download belongs to the server, not to the first caller: one caller giving up does not stop it.

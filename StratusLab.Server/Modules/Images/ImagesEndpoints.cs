@@ -1,3 +1,6 @@
+using System.Security.Claims;
+using StratusLab.Server.Modules.Identity.Contracts;
+using StratusLab.Server.Modules.Images.Contracts;
 using Microsoft.AspNetCore.Http.HttpResults;
 using StratusLab.Server.Modules.Marketplace.Contracts;
 using StratusLab.Server.Platform.Auth;
@@ -73,16 +76,17 @@ internal static partial class ImagesEndpoints
         return TypedResults.Created($"/api/v1/images/{name}", await ViewAsync(row, store, marketplace, ct));
     }
 
-    static async Task<Ok<CachedImageView>> PrefetchImage(PrefetchRequest body, ImageCache cache, ImagesStore store, IMarketplaceCatalog marketplace, IFreeSpaceGuard space, CancellationToken ct)
+    static async Task<Ok<CachedImageView>> PrefetchImage(PrefetchRequest body, ClaimsPrincipal principal, IImageCacheAdministration admin, ImageCache cache,
+        ImagesStore store, IMarketplaceCatalog marketplace, CancellationToken ct)
     {
-        space.EnsureRoom("Prefetching an image");
-        return TypedResults.Ok(await ViewAsync(await cache.PrefetchAsync(body.Image, ct), store, marketplace, ct));
+        await admin.PrefetchAsync(principal.ToCaller(), body.Image, ct: ct);
+        return TypedResults.Ok(await ViewAsync((await store.GetAsync(await cache.KeyOfAsync(body.Image.Trim())))!, store, marketplace, ct));
     }
 
-    static async Task<NoContent> EvictImage(string image, ImageCache cache, CancellationToken ct)
+    static async Task<NoContent> EvictImage(string image, ClaimsPrincipal principal, IImageCacheAdministration admin, CancellationToken ct)
     {
         // A URL arrives percent-encoded in the path ('/' stays %2F in route values).
-        await cache.EvictAsync(Uri.UnescapeDataString(image), ct);
+        await admin.EvictAsync(principal.ToCaller(), Uri.UnescapeDataString(image), ct);
         return TypedResults.NoContent();
     }
 

@@ -18,6 +18,7 @@ internal static class ImagesModule
         services.TryAddSingleton<QemuImg>();
         services.AddSingleton<ImageCache>();
         services.AddSingleton<IImageCache>(sp => sp.GetRequiredService<ImageCache>());
+        services.AddSingleton<IImageCacheAdministration, ImageCacheAdministration>();
         services.AddSingleton<IImageCatalog, ImageCatalog>();
         services.AddHostedService<ImagesHost>();
         return services;

@@ -1,5 +1,7 @@
 using StratusLab.Server.Modules.Identity.Contracts;
 using StratusLab.Server.Modules.Networking.Contracts;
+using StratusLab.Server.Platform.Contracts;
+using StratusLab.Server.Platform.Http;
 
 namespace StratusLab.Server.Modules.Networking;
 
@@ -23,4 +25,34 @@ internal sealed partial class NetworkRequests : INetworks
         }
         return list;
     }
+
+    /// <summary>One network the caller may see, by name or id; NotFoundException otherwise (never revealed).</summary>
+    public async Task<NetworkRow> VisibleAsync(string idOrName, Caller caller)
+    {
+        var row = await store.FindNetworkAsync(idOrName);
+        if (row is null || !AccessRules.CanSee(caller, InstanceNetworking.OwnershipOf(row))) throw new NotFoundException($"Network '{Validate.Trim(idOrName)}'");
+        return row;
+    }
+
+    public async Task<IReadOnlyList<LeaseView>> LeasesAsync(Caller caller, string network, string? state = null, int limit = 1000, int offset = 0,
+        CancellationToken ct = default)
+    {
+        var row = await VisibleAsync(network, caller);
+        if (state is not null and not ("used" or "held"))
+            throw new InvalidInputException("state", $"'state' = '{Validate.Trim(state)}' is not accepted; accepted values: used, held.");
+        var ports = await store.PortsOfNetworkAsync(row.Id);
+        var leases = await store.LeasesOfNetworkAsync(row.Id, state, limit, offset);
+        return leases.Select(lease => new LeaseView(lease.Ip, lease.Mac, lease.State, lease.InstanceId, lease.Nic, lease.Reason,
+            ports.Where(p => p.Address == lease.Address).Select(p => new PortForwardPlan((int)p.GuestPort, p.HostAddress, (int)p.Port, p.Protocol)).ToList(),
+            lease.CreatedAt)).ToList();
+    }
+
+    public async Task<LeaseView> HoldAsync(Caller caller, string network, string ip, CancellationToken ct = default)
+    {
+        var lease = await HoldAsync(await VisibleAsync(network, caller), ip, caller);
+        return new LeaseView(lease.Ip, lease.Mac, lease.State, null, null, lease.Reason, [], lease.CreatedAt);
+    }
+
+    public async Task ReleaseAsync(Caller caller, string network, string ip, CancellationToken ct = default) =>
+        await ReleaseAsync(await VisibleAsync(network, caller), ip, caller);
 }

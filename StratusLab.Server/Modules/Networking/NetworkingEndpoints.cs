@@ -55,31 +55,19 @@ internal static class NetworkingEndpoints
         return TypedResults.NoContent();
     }
 
-    static async Task<Ok<IReadOnlyList<LeaseView>>> ListLeases(string network, ClaimsPrincipal principal, NetworkingStore store, string? state, int? limit, int? offset)
+    static async Task<Ok<IReadOnlyList<LeaseView>>> ListLeases(string network, ClaimsPrincipal principal, INetworks networks, string? state, int? limit, int? offset,
+        CancellationToken ct)
     {
-        var row = await VisibleAsync(network, principal.ToCaller(), store);
         var (l, o) = Paging.Of(limit, offset);
-        if (state is not null and not ("used" or "held"))
-            throw ApiException.BadRequest("state", $"'state' = '{Validate.Trim(state)}' is not accepted; accepted values: used, held.");
-        var ports = await store.PortsOfNetworkAsync(row.Id);
-        var leases = await store.LeasesOfNetworkAsync(row.Id, state, l, o);
-        return TypedResults.Ok<IReadOnlyList<LeaseView>>(leases.Select(lease => new LeaseView(lease.Ip, lease.Mac, lease.State, lease.InstanceId, lease.Nic, lease.Reason,
-            ports.Where(p => p.Address == lease.Address).Select(p => new PortForwardPlan((int)p.GuestPort, p.HostAddress, (int)p.Port, p.Protocol)).ToList(),
-            lease.CreatedAt)).ToList());
+        return TypedResults.Ok(await networks.LeasesAsync(principal.ToCaller(), network, state, l, o, ct));
     }
 
-    static async Task<Ok<LeaseView>> HoldAddress(string network, AddressRequest body, ClaimsPrincipal principal, NetworkingStore store, NetworkRequests requests)
-    {
-        var caller = principal.ToCaller();
-        var row = await VisibleAsync(network, caller, store);
-        var lease = await requests.HoldAsync(row, body.Ip, caller);
-        return TypedResults.Ok(new LeaseView(lease.Ip, lease.Mac, lease.State, null, null, lease.Reason, [], lease.CreatedAt));
-    }
+    static async Task<Ok<LeaseView>> HoldAddress(string network, AddressRequest body, ClaimsPrincipal principal, INetworks networks, CancellationToken ct) =>
+        TypedResults.Ok(await networks.HoldAsync(principal.ToCaller(), network, body.Ip, ct));
 
-    static async Task<NoContent> ReleaseAddress(string network, AddressRequest body, ClaimsPrincipal principal, NetworkingStore store, NetworkRequests requests)
+    static async Task<NoContent> ReleaseAddress(string network, AddressRequest body, ClaimsPrincipal principal, INetworks networks, CancellationToken ct)
     {
-        var caller = principal.ToCaller();
-        await requests.ReleaseAsync(await VisibleAsync(network, caller, store), body.Ip, caller);
+        await networks.ReleaseAsync(principal.ToCaller(), network, body.Ip, ct);
         return TypedResults.NoContent();
     }
 

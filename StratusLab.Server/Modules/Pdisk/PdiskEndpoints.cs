@@ -27,6 +27,8 @@ internal static partial class PdiskEndpoints
         api.MapDelete("/quarantine", PurgeQuarantine).RequireAuthorization(Policies.Admin);
         api.MapDelete("/quarantine/{uuid}", PurgeQuarantined).RequireAuthorization(Policies.Admin);
         api.MapPost("/reconcile", Reconcile).RequireAuthorization(Policies.Admin);
+        api.MapPost("/{uuid}/quarantine", QuarantineVolume).RequireAuthorization(Policies.Admin);
+        api.MapPost("/{uuid}/release", ReleaseVolume).RequireAuthorization(Policies.Admin);
         api.MapGet("/{uuid}", GetVolume);
         api.MapPut("/{uuid}", UpdateVolume);
         api.MapDelete("/{uuid}", DeleteVolume);
@@ -42,7 +44,19 @@ internal static partial class PdiskEndpoints
 
     // ---- handlers ----------------------------------------------------------------------------------
 
-    static async Task<Created<VolumeView>> CreateVolume(CreateVolumeRequest body, ClaimsPrincipal principal, VolumeLifecycle volumes,
+    static async Task<Ok<VolumeView>> QuarantineVolume(string uuid, ClaimsPrincipal principal, IVolumeService service, PdiskStore store, VolumeViews views, CancellationToken ct)
+    {
+        var info = await service.QuarantineAsync(principal.ToCaller(), Guid.Parse(Uuid(uuid)), ct);
+        return TypedResults.Ok(await views.ViewAsync((await store.GetAsync(info.Uuid.ToString("D")))!));
+    }
+
+    static async Task<Ok<VolumeView>> ReleaseVolume(string uuid, ClaimsPrincipal principal, IVolumeService service, PdiskStore store, VolumeViews views, CancellationToken ct)
+    {
+        var info = await service.ReleaseAsync(principal.ToCaller(), Guid.Parse(Uuid(uuid)), ct);
+        return TypedResults.Ok(await views.ViewAsync((await store.GetAsync(info.Uuid.ToString("D")))!));
+    }
+
+    static async Task<Created<VolumeView>> CreateVolume(CreateVolumeRequest body, ClaimsPrincipal principal,
         VolumeService service, VolumeViews views, PdiskOptions options, IFreeSpaceGuard space, CancellationToken ct)
     {
         var caller = principal.ToCaller();
@@ -53,10 +67,7 @@ internal static partial class PdiskEndpoints
             throw ApiException.BadRequest("size", "Give either 'size' (an empty volume, in GiB) or 'url' (an image to download), not both.");
         VolumeRow row;
         if (body.Url is not null)
-        {
-            if (body.Bytes is { } b) Validate.Range(b, "bytes", 1, options.MaxUrlDownloadBytes);
-            row = await volumes.DownloadAsync(spec, body.Url, body.Bytes, body.Sha1?.ToLowerInvariant(), ct);
-        }
+            row = await service.DownloadRowAsync(spec, body.Url, body.Bytes, body.Sha1, ct);
         else
         {
             if (body.Size is not { } size)
@@ -69,18 +80,14 @@ internal static partial class PdiskEndpoints
     }
 
     /// <summary>The body is the image itself (raw or qcow2, optionally gzip), streamed to disk; metadata comes in the query.</summary>
-    static async Task<Created<VolumeView>> UploadVolume(HttpContext http, ClaimsPrincipal principal, VolumeLifecycle volumes, VolumeViews views,
-        PdiskOptions options, IFreeSpaceGuard space, string? tag, string? type, string? visibility, string? sharing, string? identifier, long? bytes, string? sha1,
+    static async Task<Created<VolumeView>> UploadVolume(HttpContext http, ClaimsPrincipal principal, VolumeService service, VolumeViews views,
+        PdiskOptions options, string? tag, string? type, string? visibility, string? sharing, string? identifier, long? bytes, string? sha1,
         CancellationToken ct)
     {
-        var caller = principal.ToCaller();
-        space.EnsureRoom("Uploading a volume");
-        var spec = SpecOf(caller, type, visibility, null, tag, identifier, sharing, options);
-        if (sha1 is not null) Sha1(sha1);
-        if (bytes is { } b) Validate.Range(b, "bytes", 1, options.MaxUploadBytes);
-        // The server-wide body limit is small; this endpoint counts and limits the bytes itself.
-        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit) limit.MaxRequestBodySize = options.MaxUploadBytes + 1;
-        var row = await volumes.UploadAsync(spec, http.Request.Body, http.Request.ContentLength, bytes, sha1?.ToLowerInvariant(), ct);
+        var spec = SpecOf(principal.ToCaller(), type, visibility, null, tag, identifier, sharing, options);
+        // The server-wide body limit is small; Pdisk counts and limits the bytes itself.
+        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit) limit.MaxRequestBodySize = service.MaxUploadBytes + 1;
+        var row = await service.UploadRowAsync(spec, http.Request.Body, http.Request.ContentLength, bytes, sha1, ct);
         return TypedResults.Created($"/api/v1/volumes/{row.Uuid}", await views.ViewAsync(row));
     }
 
@@ -253,7 +260,7 @@ internal static partial class PdiskEndpoints
             ? sharing
             : throw ApiException.BadRequest("sharing", $"'sharing' = '{Validate.Trim(sharing)}' is not accepted; accepted values: local, iscsi.");
 
-    static void Sha1(string sha1)
+    internal static void Sha1(string sha1)
     {
         if (!Sha1Pattern().IsMatch(sha1))
             throw ApiException.BadRequest("sha1", $"'sha1' = '{Validate.Trim(sha1)}' is not a SHA-1 checksum (40 hexadecimal digits).");

@@ -166,6 +166,13 @@ internal sealed class PdiskStore(Store store)
             WHERE uuid = @uuid AND state = 'READY'
             """, new { uuid, at, until, now = DateTimeOffset.UtcNow }, c, tx);
 
+    /// <summary>QUARANTINED → READY (an administrator's release); false when the volume was not in quarantine.</summary>
+    public Task<bool> ReleaseQuarantineAsync(string uuid, IDbConnection c, IDbTransaction tx) =>
+        ExecuteAsync("""
+            UPDATE pdisk_volumes SET state = 'READY', quarantined_at = NULL, quarantine_until = NULL, updated_at = @now
+            WHERE uuid = @uuid AND state = 'QUARANTINED'
+            """, new { uuid, now = DateTimeOffset.UtcNow }, c, tx);
+
     async Task<bool> ExecuteAsync(string sql, object args, IDbConnection? c = null, IDbTransaction? tx = null)
     {
         if (c is not null) return await c.ExecuteAsync(sql, args, tx) == 1;

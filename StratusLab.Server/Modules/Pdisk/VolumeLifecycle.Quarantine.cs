@@ -1,3 +1,5 @@
+using StratusLab.Server.Modules.Pdisk.Contracts;
+using StratusLab.Server.Modules.Pdisk.Sharing;
 using StratusLab.Server.Platform.Contracts;
 using StratusLab.Server.Platform.Http;
 
@@ -32,6 +34,29 @@ internal sealed partial class VolumeLifecycle
         }, ct);
         await SafelyAsync(() => services.VolumeSharing(row.Sharing).UnshareAsync(uuid, CancellationToken.None), $"withdraw the export of quarantined volume {id}");
         logger.LogInformation("Volume {Uuid} in quarantine until {Until:O}", id, until);
+    }
+
+    /// <summary>An administrator's release: a quarantined volume is READY again (exported again, mountable), as it was.</summary>
+    public async Task ReleaseQuarantineAsync(Guid uuid, CancellationToken ct = default)
+    {
+        var id = uuid.ToString("D");
+        using var _ = await LockAsync(id, ct);
+        var row = await store.Store.WriteAsync(async (c, tx) =>
+        {
+            var current = await store.GetAsync(id, c, tx) ?? throw new NotFoundException($"Volume {id}");
+            if (current.State != VolumeStates.Quarantined || !await store.ReleaseQuarantineAsync(id, c, tx))
+                throw new ConflictException($"Volume {id} is {current.State}, not in quarantine; only quarantined volumes are released.");
+            return current;
+        }, ct);
+        var sharing = services.VolumeSharing(row.Sharing);
+        try { await ShareAsync(sharing, new ShareRequest(row.Id, row.Path, VolumeTypes.IsReadOnly(row.TypeValue)), held: null, ct); }
+        catch
+        {
+            // Not exported again: back to quarantine as it was, rather than a READY volume nobody can mount.
+            await store.Store.WriteAsync((c, tx) => store.QuarantineAsync(id, row.QuarantinedAt ?? clock.GetUtcNow(), row.QuarantineUntil ?? clock.GetUtcNow(), c, tx), CancellationToken.None);
+            throw;
+        }
+        logger.LogInformation("Volume {Uuid} released from quarantine", id);
     }
 
     /// <summary>

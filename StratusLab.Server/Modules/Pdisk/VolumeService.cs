@@ -25,6 +25,69 @@ internal sealed class VolumeService(VolumeLifecycle volumes, PdiskStore store, V
         return await volumes.CreateEmptyAsync(spec, sizeGiB * VolumeLifecycle.GiB, ct);
     }
 
+    public async Task<VolumeInfo> CreateFromUrlAsync(Caller caller, string url, string? tag = null, long? bytes = null, string? sha1 = null, CancellationToken ct = default)
+    {
+        if (tag is not null) PdiskEndpoints.Tag(tag);
+        return await InfoAsync(await DownloadRowAsync(new VolumeSpec(caller.UserId, VolumeType.DataImageRawReadWrite, "private", [], tag, null, options.Sharing),
+            url, bytes, sha1, ct));
+    }
+
+    /// <summary>A volume downloaded from a URL, of a spec REST's options have already checked.</summary>
+    internal async Task<VolumeRow> DownloadRowAsync(VolumeSpec spec, string url, long? bytes, string? sha1, CancellationToken ct)
+    {
+        space.EnsureRoom("Creating a volume");
+        if (sha1 is not null) PdiskEndpoints.Sha1(sha1);
+        if (bytes is { } b) Validate.Range(b, "bytes", 1, options.MaxUrlDownloadBytes);
+        return await volumes.DownloadAsync(spec, url, bytes, sha1?.ToLowerInvariant(), ct);
+    }
+
+    public async Task<VolumeInfo> UploadAsync(Caller caller, Stream body, long? contentLength, string? tag = null, long? bytes = null, string? sha1 = null,
+        CancellationToken ct = default)
+    {
+        if (tag is not null) PdiskEndpoints.Tag(tag);
+        return await InfoAsync(await UploadRowAsync(new VolumeSpec(caller.UserId, VolumeType.DataImageRawReadWrite, "private", [], tag, null, options.Sharing),
+            body, contentLength, bytes, sha1, ct));
+    }
+
+    /// <summary>An uploaded volume, of a spec REST's options have already checked; the body is streamed to a staging file.</summary>
+    internal async Task<VolumeRow> UploadRowAsync(VolumeSpec spec, Stream body, long? contentLength, long? bytes, string? sha1, CancellationToken ct)
+    {
+        space.EnsureRoom("Uploading a volume");
+        if (sha1 is not null) PdiskEndpoints.Sha1(sha1);
+        if (bytes is { } b) Validate.Range(b, "bytes", 1, options.MaxUploadBytes);
+        return await volumes.UploadAsync(spec, body, contentLength, bytes, sha1?.ToLowerInvariant(), ct);
+    }
+
+    /// <summary>The most an upload may be (Pdisk:MaxUploadBytes): a door lifts its request body limit to this and Pdisk counts the bytes.</summary>
+    internal long MaxUploadBytes => options.MaxUploadBytes;
+
+    public async Task<VolumeInfo> QuarantineAsync(Caller caller, Guid uuid, CancellationToken ct = default)
+    {
+        RequireAdmin(caller, "put volumes in quarantine");
+        var id = uuid.ToString("D");
+        _ = await store.GetAsync(id) ?? throw new NotFoundException($"Volume {id}");
+        await volumes.QuarantineAsync(uuid, ct);
+        return await InfoAsync((await store.GetAsync(id))!);
+    }
+
+    public async Task<VolumeInfo> ReleaseAsync(Caller caller, Guid uuid, CancellationToken ct = default)
+    {
+        RequireAdmin(caller, "release volumes from quarantine");
+        await volumes.ReleaseQuarantineAsync(uuid, ct);
+        return await InfoAsync((await store.GetAsync(uuid.ToString("D")))!);
+    }
+
+    public async Task<IReadOnlyList<VolumeInfo>> ListQuarantineAsync(Caller caller, CancellationToken ct = default)
+    {
+        RequireAdmin(caller, "see the quarantine");
+        return await InfosAsync(await store.ListAsync(new VolumeQuery(caller, null, null, null, null, VolumeStates.Quarantined, null, 1000, 0)));
+    }
+
+    static void RequireAdmin(Caller caller, string what)
+    {
+        if (!caller.IsAdmin) throw new ForbiddenException($"Only administrators may {what}; ask an administrator.");
+    }
+
     public async Task<IReadOnlyList<VolumeInfo>> ListAsync(Caller caller, int limit = 1000, int offset = 0, CancellationToken ct = default)
     {
         var rows = await store.ListAsync(new VolumeQuery(caller, null, null, null, null, null, null, limit, offset));

@@ -1,5 +1,6 @@
 using System.Globalization;
 using StratusLab.Server.Modules.Identity.Contracts;
+using StratusLab.Server.Modules.Images.Contracts;
 using StratusLab.Server.Modules.Marketplace.Contracts;
 using StratusLab.Server.Modules.Scheduling.Contracts;
 using StratusLab.Server.Platform.Contracts;
@@ -20,6 +21,8 @@ internal static class AdminPages
         admin.MapGet("", () => Results.Redirect("/ui/admin/users"));
         admin.MapGet("/users", ListUsers);
         admin.MapPost("/users", CreateUser).DisableAntiforgery();
+        admin.MapPost("/users/{name}/disable", DisableUser).DisableAntiforgery();
+        admin.MapPost("/users/{name}/enable", EnableUser).DisableAntiforgery();
         admin.MapPost("/groups", CreateGroup).DisableAntiforgery();
         admin.MapGet("/tokens", ListTokens);
         admin.MapPost("/tokens/{id}/revoke", RevokeToken).DisableAntiforgery();
@@ -29,16 +32,21 @@ internal static class AdminPages
         admin.MapPost("/hosts", AddSimulatedHost).DisableAntiforgery();
         admin.MapPost("/hosts/{name}/drain", DrainHost).DisableAntiforgery();
         admin.MapPost("/hosts/{name}/undrain", UndrainHost).DisableAntiforgery();
+        admin.MapGet("/images", ListCache);
+        admin.MapGet("/images/progress", StreamCacheProgress);
+        admin.MapPost("/images/prefetch", PrefetchImage).DisableAntiforgery();
+        admin.MapPost("/images/evict", EvictImage).DisableAntiforgery();
         admin.MapGet("/policy", ShowPolicy);
+        admin.MapPost("/policy", SetPolicy).DisableAntiforgery();
     }
 
     static readonly (string Href, string Label, string Key)[] Sections =
     [
         ("/ui/admin/users", "Users and groups", "users"), ("/ui/admin/tokens", "API tokens", "tokens"), ("/ui/admin/quotas", "Quotas", "quotas"),
-        ("/ui/admin/hosts", "Hosts", "hosts"), ("/ui/admin/policy", "Image policy and audit", "policy"),
+        ("/ui/admin/hosts", "Hosts", "hosts"), ("/ui/admin/images", "Image cache", "images"), ("/ui/admin/policy", "Image policy and audit", "policy"),
     ];
 
-    static IResult Page(HttpContext http, string heading, string section, WebProblem? problem, Markup body)
+    static IResult Page(HttpContext http, string heading, string section, WebProblem? problem, Markup body, int? status = null)
     {
         var nav = Each(Sections, s => s.Key == section
             ? H($"<a href=\"{s.Href}\" aria-current=\"page\">{s.Label}</a>") : H($"<a href=\"{s.Href}\">{s.Label}</a>"));
@@ -46,7 +54,7 @@ internal static class AdminPages
             <nav class="admin" aria-label="Administration">{nav}</nav>
             {(problem is null ? Markup.Empty : H($"<p class=\"problem\" role=\"alert\" id=\"admin-problem\">{problem.Detail}</p>"))}
             {body}
-            """), problem?.Status ?? 200, "admin");
+            """), status ?? problem?.Status ?? 200, "admin");
     }
 
     static string Time(DateTimeOffset? t) => t?.UtcDateTime.ToString("yyyy-MM-dd HH:mm'Z'", CultureInfo.InvariantCulture) ?? "";
@@ -71,10 +79,12 @@ internal static class AdminPages
         var csrf = Layout.CsrfField(http);
         return Page(http, "Users and groups", "users", problem, H($"""
             <h2>Users</h2>
-            <table id="users"><caption class="visually-hidden">Users</caption><thead><tr><th scope="col">Name</th><th scope="col">Role</th><th scope="col">Primary group</th><th scope="col">Groups</th><th scope="col">Created</th><th scope="col"></th></tr></thead>
+            <table id="users"><caption class="visually-hidden">Users</caption><thead><tr><th scope="col">Name</th><th scope="col">Role</th><th scope="col">Primary group</th><th scope="col">Groups</th><th scope="col">Created</th><th scope="col">State</th><th scope="col"></th></tr></thead>
             <tbody>{Each(users, u => H($"""
               <tr data-user="{u.Name}"><td>{u.Name}</td><td>{u.Role}</td><td>{u.PrimaryGroup}</td><td>{string.Join(", ", u.Groups)}</td><td>{Time(u.CreatedAt)}</td>
-              <td><a href="/ui/admin/tokens?user={U(u.Name)}">tokens</a> · <a href="/ui/admin/quotas#quota-{U(u.Name)}">quota</a></td></tr>
+              <td class="state">{(u.DisabledAt is { } off ? $"disabled since {Time(off)}" : "enabled")}</td>
+              <td><a href="/ui/admin/tokens?user={U(u.Name)}">tokens</a> · <a href="/ui/admin/quotas#quota-{U(u.Name)}">quota</a>
+              {If(u.Id != caller.UserId, H($"<form method=\"post\" action=\"/ui/admin/users/{U(u.Name)}/{(u.DisabledAt is null ? "disable" : "enable")}\" class=\"inline\">{csrf}<button type=\"submit\"{(u.DisabledAt is null ? new Markup(" class=\"danger\"") : Markup.Empty)} aria-label=\"{(u.DisabledAt is null ? "Disable" : "Enable")} {u.Name}\">{(u.DisabledAt is null ? "Disable" : "Enable")}</button></form>"))}</td></tr>
               """))}</tbody></table>
             <form method="post" action="/ui/admin/users" class="card">{csrf}<h3>Create a user</h3>
             <div class="grid">
@@ -100,6 +110,12 @@ internal static class AdminPages
         return await Change(http, "/ui/admin/users", () => accounts.CreateUserAsync(http.User.ToCaller(), user, ct),
             p => RenderUsers(http, accounts, p, ct));
     }
+
+    static Task<IResult> DisableUser(string name, HttpContext http, IUserAccounts accounts, CancellationToken ct) =>
+        Change(http, "/ui/admin/users", () => accounts.SetDisabledAsync(http.User.ToCaller(), name, true, ct), p => RenderUsers(http, accounts, p, ct));
+
+    static Task<IResult> EnableUser(string name, HttpContext http, IUserAccounts accounts, CancellationToken ct) =>
+        Change(http, "/ui/admin/users", () => accounts.SetDisabledAsync(http.User.ToCaller(), name, false, ct), p => RenderUsers(http, accounts, p, ct));
 
     static async Task<IResult> CreateGroup(HttpContext http, IUserAccounts accounts, CancellationToken ct)
     {
@@ -219,12 +235,129 @@ internal static class AdminPages
     static Task<IResult> UndrainHost(string name, HttpContext http, IHostAdministration hosts, CancellationToken ct) =>
         Change(http, "/ui/admin/hosts", () => hosts.SetEnabledAsync(http.User.ToCaller(), name, true, ct), p => RenderHosts(http, hosts, p, ct));
 
+    // ---- image cache ----
+
+    static Task<IResult> ListCache(HttpContext http, IImageCacheAdministration cache, CancellationToken ct) => RenderCache(http, cache, null, "", ct);
+
+    static string Mib(long bytes) => (bytes / (1024.0 * 1024)).ToString("F1", CultureInfo.InvariantCulture) + " MiB";
+
+    static async Task<IResult> RenderCache(HttpContext http, IImageCacheAdministration cache, WebProblem? problem, string typed, CancellationToken ct)
+    {
+        var entries = await cache.ListAsync(http.User.ToCaller(), ct);
+        var csrf = Layout.CsrfField(http);
+        Markup Progress(CacheEntry e) => e.State == "downloading"
+            ? H($"""<progress max="{e.BytesTotal ?? 0}" value="{e.BytesDone}" aria-label="Download of {e.Image}"></progress> <span class="done">{Mib(e.BytesDone)}{(e.BytesTotal is { } t ? " of " + Mib(t) : "")}</span>""")
+            : H($"{(e.SizeBytes is { } b ? Mib(b) : "")}");
+        var fieldProblem = problem?.Field == "image";
+        return Page(http, "Image cache", "images", fieldProblem ? null : problem, H($"""
+            <p class="hint">Images are cached when first launched; prefetch one to have it ready (a Marketplace identifier, or an http(s) URL of a raw or qcow2 image). Downloads go on in the server: this page follows them live.</p>
+            <form method="post" action="/ui/admin/images/prefetch" class="card search" id="prefetch">{csrf}
+            <label for="prefetch-image">Image to prefetch</label><input id="prefetch-image" name="image" required value="{typed}" size="40"{(fieldProblem ? new Markup(" aria-describedby=\"image-problem\" aria-invalid=\"true\"") : Markup.Empty)}>
+            <button type="submit">Prefetch</button>
+            {(fieldProblem ? H($"<p class=\"field-problem\" id=\"image-problem\" role=\"alert\">{problem!.Detail}</p>") : Markup.Empty)}</form>
+            {(entries.Count == 0 ? H($"<p id=\"no-cache\">The cache is empty.</p>") : H($"""
+              <table id="cache"{(entries.Any(e => e.State == "downloading") ? new Markup(" data-live=\"1\"") : Markup.Empty)}><caption class="visually-hidden">Cached images</caption><thead><tr><th scope="col">Image</th><th scope="col">Names</th><th scope="col">Kind</th><th scope="col">State</th><th scope="col">Size / progress</th><th scope="col">Uses</th><th scope="col">Last used</th><th scope="col"></th></tr></thead>
+              <tbody>{Each(entries, e => H($"""
+                <tr data-image="{e.Image}"><td class="id">{e.Image}</td><td>{string.Join(", ", e.Names)}{If(e.IsDefault, new Markup(" <span class=\"tag\">default</span>"))}</td><td>{e.Kind}</td>
+                <td class="state">{e.State}{(e.Error is null ? Markup.Empty : H($"<div class=\"problem\">{e.Error}</div>"))}</td><td class="progress">{Progress(e)}</td><td>{e.Hits}</td><td>{Time(e.LastUsedAt)}</td>
+                <td><form method="post" action="/ui/admin/images/evict" class="inline">{csrf}<input type="hidden" name="image" value="{e.Image}"><button type="submit" class="danger" aria-label="Evict {e.Image}">Evict</button></form></td></tr>
+                """))}</tbody></table>
+              """))}
+            """), problem?.Status);
+    }
+
+    /// <summary>Progress of the downloads in flight, as the admin images page's server-sent events.</summary>
+    internal sealed record CacheProgressItem(string Image, string State, long BytesDone, long? BytesTotal);
+
+    /// <summary>One snapshot of the downloads in flight; <see cref="Idle"/> when none is left (the stream then ends).</summary>
+    internal sealed record CacheProgressEvent(long Seq, IReadOnlyList<CacheProgressItem> Downloads, bool Idle);
+
+    /// <summary>
+    /// Server-sent events of the cache's downloads: a snapshot each second while any is in flight, then one marked idle,
+    /// and the stream ends (the page stops listening). The browser does not poll; the server reads its in-memory progress.
+    /// </summary>
+    static Task StreamCacheProgress(HttpContext http, IImageCacheAdministration cache, CancellationToken ct) =>
+        Platform.Http.ServerSentEvents.StreamAsync(http, CacheProgress(http.User.ToCaller(), cache, ct), "progress", e => e.Seq,
+            ": stratuslab image cache progress\nretry: 5000\n\n", ct);
+
+    static async IAsyncEnumerable<CacheProgressEvent> CacheProgress(Caller caller, IImageCacheAdministration cache,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        for (long seq = 1; ; seq++)
+        {
+            var downloads = (await cache.ListAsync(caller, ct)).Where(e => e.State == "downloading")
+                .Select(e => new CacheProgressItem(e.Image, e.State, e.BytesDone, e.BytesTotal)).ToList();
+            yield return new CacheProgressEvent(seq, downloads, downloads.Count == 0);
+            if (downloads.Count == 0) yield break;
+            await Task.Delay(TimeSpan.FromSeconds(1), ct);
+        }
+    }
+
+    static async Task<IResult> PrefetchImage(HttpContext http, IImageCacheAdministration cache, CancellationToken ct)
+    {
+        var form = await http.Request.ReadFormAsync(ct);
+        var image = form["image"].ToString().Trim();
+        // A short wait: a small or cached image is ready when the page comes back; a large one shows its progress there.
+        return await Change(http, "/ui/admin/images", () => cache.PrefetchAsync(http.User.ToCaller(), image, TimeSpan.FromSeconds(2), ct),
+            p => RenderCache(http, cache, p, image, ct));
+    }
+
+    static async Task<IResult> EvictImage(HttpContext http, IImageCacheAdministration cache, CancellationToken ct)
+    {
+        var form = await http.Request.ReadFormAsync(ct);
+        return await Change(http, "/ui/admin/images", () => cache.EvictAsync(http.User.ToCaller(), form["image"].ToString(), ct),
+            p => RenderCache(http, cache, p, "", ct));
+    }
+
     // ---- image policy and audit ----
 
-    static async Task<IResult> ShowPolicy(HttpContext http, IPolicyAdministration policy, string? identifier, string? user, string? decision, CancellationToken ct)
+    static Task<IResult> ShowPolicy(HttpContext http, IPolicyAdministration policy, string? identifier, string? user, string? decision, CancellationToken ct) =>
+        RenderPolicy(http, policy, identifier, user, decision, null, null, ct);
+
+    /// <summary>The lists of the edit form, one value a line, in the order and with the field names of PUT /api/v1/policy.</summary>
+    static readonly (string Field, string Label)[] PolicyFields =
+    [
+        ("whitelistEndorsers", "Whitelisted endorsers (e-mail addresses)"), ("blacklistEndorsers", "Blacklisted endorsers"),
+        ("whitelistImages", "Whitelisted images (identifiers)"), ("blacklistImages", "Blacklisted images"),
+        ("whitelistChecksums", "Whitelisted checksums (hex)"), ("blacklistChecksums", "Blacklisted checksums"),
+    ];
+
+    static IReadOnlyList<string> ListOf(PolicyListSet l, string field) => field switch
+    {
+        "whitelistEndorsers" => l.WhitelistEndorsers, "blacklistEndorsers" => l.BlacklistEndorsers,
+        "whitelistImages" => l.WhitelistImages, "blacklistImages" => l.BlacklistImages,
+        "whitelistChecksums" => l.WhitelistChecksums, _ => l.BlacklistChecksums,
+    };
+
+    static async Task<IResult> SetPolicy(HttpContext http, IPolicyAdministration policy, CancellationToken ct)
+    {
+        var form = await http.Request.ReadFormAsync(ct);
+        IReadOnlyList<string> Lines(string field) =>
+            form[field].ToString().Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        var lists = new PolicyListSet(Lines("whitelistEndorsers"), Lines("blacklistEndorsers"), Lines("whitelistImages"), Lines("blacklistImages"),
+            Lines("whitelistChecksums"), Lines("blacklistChecksums"));
+        return await Change(http, "/ui/admin/policy", () => policy.SetSiteListsAsync(http.User.ToCaller(), lists, ct),
+            p => RenderPolicy(http, policy, null, null, null, p, lists, ct));
+    }
+
+    static async Task<IResult> RenderPolicy(HttpContext http, IPolicyAdministration policy, string? identifier, string? user, string? decision,
+        WebProblem? problem, PolicyListSet? typed, CancellationToken ct)
     {
         var caller = http.User.ToCaller();
         var overview = await policy.GetAsync(caller, ct);
+        var editing = typed ?? overview.Site;
+        var csrf = Layout.CsrfField(http);
+        Markup Field((string Field, string Label) f) => H($"""
+            <div><label for="policy-{f.Field}">{f.Label}</label>
+            <textarea id="policy-{f.Field}" name="{f.Field}" rows="3"{(problem?.Field == f.Field ? new Markup($" aria-describedby=\"{f.Field}-problem\" aria-invalid=\"true\"") : Markup.Empty)}>{string.Join("\n", ListOf(editing, f.Field))}</textarea>
+            {(problem?.Field == f.Field ? H($"<p class=\"field-problem\" id=\"{f.Field}-problem\" role=\"alert\">{problem.Detail}</p>") : Markup.Empty)}</div>
+            """);
+        var editForm = H($"""
+            <form method="post" action="/ui/admin/policy" class="card" id="policy-form">{csrf}<h2>Change the site lists</h2>
+            <p class="hint">One value a line. These are the lists set through the API (PUT /api/v1/policy); the configuration file's lists apply as well and are not changed here.</p>
+            <div class="grid">{Each(PolicyFields, Field)}</div>
+            <button type="submit">Save the site lists</button></form>
+            """);
         bool? accepted = decision switch { "accepted" => true, "refused" => false, _ => null };
         var audit = await policy.AuditAsync(caller, new LaunchAuditQuery(string.IsNullOrWhiteSpace(identifier) ? null : identifier.Trim(),
             string.IsNullOrWhiteSpace(user) ? null : user.Trim(), accepted, Limit: 200), ct);
@@ -236,12 +369,13 @@ internal static class AdminPages
             """);
         Markup Option(string value, string label) => (decision ?? "") == value
             ? H($"<option value=\"{value}\" selected>{label}</option>") : H($"<option value=\"{value}\">{label}</option>");
-        return Page(http, "Image policy and audit", "policy", null, H($"""
+        return Page(http, "Image policy and audit", "policy", problem is { Field: null } ? problem : null, H($"""
             <section class="card" id="policy"><h2>Policy in force</h2>
-            <p class="hint">Launching from a URL: {overview.UrlImages}; from a volume: {overview.VolumeImages}.{(overview.UpdatedAt is null ? "" : $" Site lists last changed {Time(overview.UpdatedAt)} by {overview.UpdatedBy}.")} Change the site lists with 'PUT /api/v1/policy'; the configuration file's lists apply too.</p>
+            <p class="hint">Launching from a URL: {overview.UrlImages}; from a volume: {overview.VolumeImages}.{(overview.UpdatedAt is null ? "" : $" Site lists last changed {Time(overview.UpdatedAt)} by {overview.UpdatedBy}.")} Change the site lists below (or with 'PUT /api/v1/policy'); the configuration file's lists apply too.</p>
             {Lists(overview.Effective)}
             <details><summary>From the configuration file</summary>{Lists(overview.Config)}</details>
             <details><summary>Set through the API</summary>{Lists(overview.Site)}</details></section>
+            {editForm}
             <h2>Launch audit trail</h2>
             <form class="search" method="get" action="/ui/admin/policy" role="search">
             <label for="audit-identifier">Image</label><input id="audit-identifier" name="identifier" value="{identifier}">
@@ -254,6 +388,6 @@ internal static class AdminPages
               <td class="verdict {(a.Accepted ? "accepted" : "refused")}">{(a.Accepted ? "accepted" : "refused")}</td><td>{a.Rule}</td><td>{a.Reason}</td></tr>
               """))}</tbody></table>
             {If(audit.Count == 0, H($"<p id=\"no-audit\">No launch decision matches.</p>"))}
-            """));
+            """), problem?.Status);
     }
 }

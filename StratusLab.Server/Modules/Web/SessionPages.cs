@@ -41,7 +41,9 @@ internal static class SessionPages
         var returnUrl = form["returnUrl"].ToString();
         if (user.Length == 0 || password.Length == 0)
             return Form(http, returnUrl, user, "Give both your user name and your password.", 400);
-        var principal = await credentials.ValidatePasswordAsync(user, password, ct);
+        ClaimsPrincipal? principal;
+        try { principal = await credentials.ValidatePasswordAsync(user, password, ct); }
+        catch (Platform.Contracts.AccountDisabledException disabled) { return Form(http, returnUrl, user, disabled.Detail, 403); }
         if (principal is null)
             return Form(http, returnUrl, user, "The user name or the password is wrong. After five wrong passwords in a minute, each further try waits longer.", 401);
         var identity = new ClaimsIdentity(principal.Claims, WebModule.Scheme, ClaimTypes.Name, ClaimTypes.Role);

@@ -56,7 +56,9 @@ internal static class WebModule
             o.Events = new CookieAuthenticationEvents
             {
                 OnValidatePrincipal = ValidateSessionRequest,
-                OnRedirectToLogin = c => IsPage(c.Request) ? Redirect(c) : Refuse(c.HttpContext, 401,
+                OnRedirectToLogin = c => c.HttpContext.Items[CredentialRefusals.DisabledItem] is string disabled
+                    ? IsPage(c.Request) ? Layout.Message(c.HttpContext, "Account disabled", 403, disabled).ExecuteAsync(c.HttpContext) : Refuse(c.HttpContext, 403, disabled)
+                    : IsPage(c.Request) ? Redirect(c) : Refuse(c.HttpContext, 401,
                     c.HttpContext.Items.ContainsKey(CsrfRefusal)
                         ? $"A browser session must send its CSRF token in the {CsrfHeader} header on state-changing requests (the dashboard's pages do); scripts should use 'Authorization: Bearer <token>'."
                         : "The session has ended; sign in again at /ui/signin, or send 'Authorization: Bearer <token>'."),
@@ -135,27 +137,29 @@ internal static class WebModule
 
     /// <summary>
     /// The session's role is Identity's word at each request, not what it was at sign-in: a demoted administrator loses
-    /// the admin pages at once, and a deleted user's session ends (false: the principal was rejected).
+    /// the admin pages at once, a deleted user's session ends, and so does a disabled user's, with Identity's message
+    /// (false: the principal was rejected).
     /// </summary>
     static async Task<bool> FollowAccountAsync(CookieValidatePrincipalContext c)
     {
         var principal = c.Principal!;
-        if (!long.TryParse(principal.FindFirst(IdentityClaims.UserId)?.Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var userId))
+        ClaimsPrincipal? current = null;
+        if (long.TryParse(principal.FindFirst(IdentityClaims.UserId)?.Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var userId))
         {
-            c.RejectPrincipal();
-            return false;
+            try { current = await c.HttpContext.RequestServices.GetRequiredService<ICredentialValidator>().CurrentPrincipalAsync(userId, c.HttpContext.RequestAborted); }
+            catch (Platform.Contracts.AccountDisabledException disabled) { c.HttpContext.Items[CredentialRefusals.DisabledItem] = disabled.Detail; }
         }
-        var user = await c.HttpContext.RequestServices.GetRequiredService<IUserDirectory>().FindAsync(userId, c.HttpContext.RequestAborted);
-        if (user is null || !string.Equals(user.Name, principal.Identity?.Name, StringComparison.Ordinal))
+        if (current is null || !string.Equals(current.Identity?.Name, principal.Identity?.Name, StringComparison.Ordinal))
         {
             c.RejectPrincipal();
             await c.HttpContext.SignOutAsync(Scheme);
             return false;
         }
+        var role = current.FindFirst(IdentityClaims.Role)?.Value ?? IdentityClaims.UserRole;
         var roles = principal.FindAll(IdentityClaims.Role).Select(r => r.Value).ToList();
-        if (roles.Count == 1 && roles[0] == user.Role) return true;
+        if (roles.Count == 1 && roles[0] == role) return true;
         var identity = new ClaimsIdentity(principal.Claims.Where(x => x.Type != IdentityClaims.Role), Scheme, ClaimTypes.Name, ClaimTypes.Role);
-        identity.AddClaim(new Claim(IdentityClaims.Role, user.Role));
+        identity.AddClaim(new Claim(IdentityClaims.Role, role));
         c.ReplacePrincipal(new ClaimsPrincipal(identity));
         c.ShouldRenew = true;
         return true;

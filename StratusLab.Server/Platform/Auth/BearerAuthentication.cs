@@ -15,6 +15,19 @@ public interface ICredentialValidator
 
     /// <summary>The principal for a valid user name and password, else null.</summary>
     Task<ClaimsPrincipal?> ValidatePasswordAsync(string user, string password, CancellationToken ct);
+
+    /// <summary>
+    /// The principal of a user as Identity sees it now (role, groups), for a session that outlives its sign-in; null when
+    /// the user no longer exists.
+    /// </summary>
+    Task<ClaimsPrincipal?> CurrentPrincipalAsync(long userId, CancellationToken ct);
+}
+
+/// <summary>Every method of <see cref="ICredentialValidator"/> throws <see cref="Contracts.AccountDisabledException"/> for right credentials of a disabled account.</summary>
+public static class CredentialRefusals
+{
+    /// <summary>Where the bearer handler leaves a disabled account's refusal for its challenge (and other doors may read it).</summary>
+    public const string DisabledItem = "stratuslab.account-disabled";
 }
 
 /// <summary>Authorization policy names.</summary>
@@ -40,18 +53,26 @@ public sealed class BearerAuthenticationHandler(
             return AuthenticateResult.Fail("malformed Authorization header");
 
         ClaimsPrincipal? principal = null;
-        if (value.Scheme.Equals("Bearer", StringComparison.OrdinalIgnoreCase))
+        try
         {
-            principal = await validator.ValidateTokenAsync(value.Parameter, Context.RequestAborted);
+            if (value.Scheme.Equals("Bearer", StringComparison.OrdinalIgnoreCase))
+            {
+                principal = await validator.ValidateTokenAsync(value.Parameter, Context.RequestAborted);
+            }
+            else if (value.Scheme.Equals("Basic", StringComparison.OrdinalIgnoreCase))
+            {
+                string decoded;
+                try { decoded = Encoding.UTF8.GetString(Convert.FromBase64String(value.Parameter)); }
+                catch (FormatException) { return AuthenticateResult.Fail("malformed Basic credentials"); }
+                var colon = decoded.IndexOf(':');
+                if (colon > 0)
+                    principal = await validator.ValidatePasswordAsync(decoded[..colon], decoded[(colon + 1)..], Context.RequestAborted);
+            }
         }
-        else if (value.Scheme.Equals("Basic", StringComparison.OrdinalIgnoreCase))
+        catch (Contracts.AccountDisabledException disabled)
         {
-            string decoded;
-            try { decoded = Encoding.UTF8.GetString(Convert.FromBase64String(value.Parameter)); }
-            catch (FormatException) { return AuthenticateResult.Fail("malformed Basic credentials"); }
-            var colon = decoded.IndexOf(':');
-            if (colon > 0)
-                principal = await validator.ValidatePasswordAsync(decoded[..colon], decoded[(colon + 1)..], Context.RequestAborted);
+            Context.Items[CredentialRefusals.DisabledItem] = disabled.Detail;
+            return AuthenticateResult.Fail(disabled.Detail);
         }
         return principal is null
             ? AuthenticateResult.Fail("invalid credentials")
@@ -60,6 +81,12 @@ public sealed class BearerAuthenticationHandler(
 
     protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
     {
+        if (Context.Items[CredentialRefusals.DisabledItem] is string refusal)
+        {
+            Response.StatusCode = 403;
+            await Results.Problem(statusCode: 403, title: "Account disabled", detail: refusal).ExecuteAsync(Context);
+            return;
+        }
         Response.StatusCode = 401;
         Response.Headers.WWWAuthenticate = "Bearer realm=\"stratuslab\"";
         var hadCredentials = !string.IsNullOrEmpty(Request.Headers.Authorization);

@@ -47,7 +47,13 @@ internal sealed class Ec2Authenticator(IAccessKeys keys, Ec2Options options, Tim
         if (parts.Credential.Region != options.Region)
             throw new Ec2Exception("SignatureDoesNotMatch", $"Credential should be scoped to a valid region: this server's region is '{options.Region}', not '{parts.Credential.Region}'.", 403);
 
-        var key = await keys.FindAsync(parts.Credential.AccessKeyId, ct)
+        AccessKeySecret? found;
+        try { found = await keys.FindAsync(parts.Credential.AccessKeyId, ct); }
+        catch (Platform.Contracts.AccountDisabledException disabled)
+        {
+            throw new Ec2Exception("AuthFailure", $"AWS was not able to validate the provided access credentials: {disabled.Detail}", 401);
+        }
+        var key = found
             ?? throw new Ec2Exception("AuthFailure", $"AWS was not able to validate the provided access credentials: the access key '{parts.Credential.AccessKeyId}' does not exist on this server.", 401);
 
         var headers = request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => string.Join(',', h.Value.Select(v => v ?? "")), StringComparer.Ordinal);

@@ -5,9 +5,10 @@ namespace StratusLab.Server.Modules.Identity.Contracts;
 /// <summary>
 /// A user as the API shows it. <c>source</c> is <c>ldap</c> for a user made by a directory sign-in (Identity:Ldap: no
 /// local password, groups from the directory, last refreshed at <c>directorySyncedAt</c>), else <c>local</c>.
+/// <c>disabledAt</c> is set while an administrator has disabled the account (every credential of it is refused).
 /// </summary>
 public sealed record UserView(long Id, string Name, string Role, string PrimaryGroup, IReadOnlyList<string> Groups, DateTimeOffset CreatedAt,
-    string Source = UserSources.Local, DateTimeOffset? DirectorySyncedAt = null);
+    string Source = UserSources.Local, DateTimeOffset? DirectorySyncedAt = null, DateTimeOffset? DisabledAt = null);
 
 /// <summary>Where a user's password is checked: here, or in the LDAP directory.</summary>
 public static class UserSources

@@ -1,8 +1,8 @@
 namespace StratusLab.Server.Modules.Identity.Contracts;
 
-/// <summary>A user as administration shows it.</summary>
+/// <summary>A user as administration shows it; <see cref="DisabledAt"/> is set while an administrator has disabled the account.</summary>
 public sealed record UserAccount(long Id, string Name, string Role, string PrimaryGroup, IReadOnlyList<string> Groups, DateTimeOffset CreatedAt,
-    string Source = UserSources.Local, DateTimeOffset? DirectorySyncedAt = null);
+    string Source = UserSources.Local, DateTimeOffset? DirectorySyncedAt = null, DateTimeOffset? DisabledAt = null);
 
 /// <summary>A user to create: role 'user' by default; no password means the user signs in with tokens only (or LDAP).</summary>
 public sealed record NewUser(string Name, string? Password = null, string? Role = null, IReadOnlyList<string>? Groups = null);
@@ -41,6 +41,13 @@ public interface IUserAccounts
 
     /// <summary>Revokes a token of the caller's (any token for an administrator); another user's token is 404.</summary>
     Task RevokeTokenAsync(Caller caller, string id, CancellationToken ct = default);
+
+    /// <summary>
+    /// Disables or enables a user; administrators only (403), 404 for an unknown user, 409 for the caller's own account.
+    /// While disabled, every credential of the user is refused (passwords, tokens, access keys, dashboard sessions at their
+    /// next request); nothing of theirs is deleted, and enabling restores them all. Idempotent.
+    /// </summary>
+    Task<UserAccount> SetDisabledAsync(Caller caller, string user, bool disabled, CancellationToken ct = default);
 
     /// <summary>Every user's limits and usage; administrators only (403).</summary>
     Task<IReadOnlyList<QuotaView>> ListQuotasAsync(Caller caller, int limit = 100, int offset = 0, CancellationToken ct = default);

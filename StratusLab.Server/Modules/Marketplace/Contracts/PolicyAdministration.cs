@@ -26,4 +26,11 @@ public interface IPolicyAdministration
     Task<PolicyOverview> GetAsync(Caller caller, CancellationToken ct = default);
 
     Task<IReadOnlyList<LaunchAuditEntry>> AuditAsync(Caller caller, LaunchAuditQuery query, CancellationToken ct = default);
+
+    /// <summary>
+    /// Replaces the site's lists (those set through the API; the configuration file's stay), each value checked: e-mail
+    /// addresses for endorsers, image identifiers, hex checksums. InvalidInputException names the list at fault
+    /// (whitelistEndorsers, blacklistImages, ...) and nothing is changed. Returns the policy now in force.
+    /// </summary>
+    Task<PolicyOverview> SetSiteListsAsync(Caller caller, PolicyListSet lists, CancellationToken ct = default);
 }

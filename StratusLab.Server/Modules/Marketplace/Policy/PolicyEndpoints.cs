@@ -36,15 +36,10 @@ internal static class PolicyEndpoints
     static async Task<Ok<PolicyView>> GetPolicy(ClaimsPrincipal principal, IPolicyAdministration policy, CancellationToken ct) =>
         TypedResults.Ok(ToView(await policy.GetAsync(principal.ToCaller(), ct)));
 
-    static async Task<Ok<PolicyView>> SetPolicy(SetPolicyRequest body, ClaimsPrincipal principal, IPolicyAdministration admin, PolicyStore store)
-    {
-        var lists = new PolicyLists(
-            Emails(body.WhitelistEndorsers, "whitelistEndorsers"), Emails(body.BlacklistEndorsers, "blacklistEndorsers"),
-            Identifiers(body.WhitelistImages, "whitelistImages"), Identifiers(body.BlacklistImages, "blacklistImages"),
-            Checksums(body.WhitelistChecksums, "whitelistChecksums"), Checksums(body.BlacklistChecksums, "blacklistChecksums"));
-        await store.ReplaceSiteListsAsync(lists, principal.ToCaller().Name);
-        return TypedResults.Ok(ToView(await admin.GetAsync(principal.ToCaller())));
-    }
+    static async Task<Ok<PolicyView>> SetPolicy(SetPolicyRequest body, ClaimsPrincipal principal, IPolicyAdministration admin, CancellationToken ct) =>
+        TypedResults.Ok(ToView(await admin.SetSiteListsAsync(principal.ToCaller(), new PolicyListSet(
+            body.WhitelistEndorsers ?? [], body.BlacklistEndorsers ?? [], body.WhitelistImages ?? [], body.BlacklistImages ?? [],
+            body.WhitelistChecksums ?? [], body.BlacklistChecksums ?? []), ct)));
 
     static async Task<Ok<PolicyDecision>> CheckImage(PolicyCheckRequest body, IImagePolicy policy, CancellationToken ct) =>
         TypedResults.Ok(await policy.EvaluateAsync(MarketplaceEndpoints.CheckIdentifier(body.Identifier ?? ""), ct));
@@ -59,20 +54,4 @@ internal static class PolicyEndpoints
 
     static PolicyView ToView(PolicyOverview o) => new(PolicyAdministration.ToLists(o.Config), PolicyAdministration.ToLists(o.Site),
         PolicyAdministration.ToLists(o.Effective), o.UpdatedAt, o.UpdatedBy, o.UrlImages, o.VolumeImages);
-
-    static IReadOnlyList<string> Emails(IReadOnlyList<string>? values, string field) => Each(values, field, v =>
-        MetadataXml.EmailPattern().IsMatch(v) ? v : throw new InvalidInputException(field, $"'{field}' contains '{Validate.Trim(v)}', which is not an e-mail address."));
-
-    static IReadOnlyList<string> Identifiers(IReadOnlyList<string>? values, string field) => Each(values, field, v =>
-        ImageIdentifier.IsWellFormed(v) ? v : throw new InvalidInputException(field, $"'{field}' contains '{Validate.Trim(v)}', which is not an image identifier (27 characters of A-Z a-z 0-9 - _)."));
-
-    static IReadOnlyList<string> Checksums(IReadOnlyList<string>? values, string field) => Each(values, field, v =>
-        v.Length is 32 or 40 or 56 or 64 or 96 or 128 && v.All(Uri.IsHexDigit) ? v.ToLowerInvariant()
-            : throw new InvalidInputException(field, $"'{field}' contains '{Validate.Trim(v)}', which is not a hex MD5, SHA-1 or SHA-2 checksum."));
-
-    static IReadOnlyList<string> Each(IReadOnlyList<string>? values, string field, Func<string, string> check)
-    {
-        if (values is { Count: > 10_000 }) throw new InvalidInputException(field, $"'{field}' has more than 10000 values.");
-        return (values ?? []).Select(v => check(v.Trim())).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
-    }
 }

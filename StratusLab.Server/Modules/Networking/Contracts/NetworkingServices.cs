@@ -72,4 +72,17 @@ public interface INetworks
 {
     /// <summary>Every network the caller may see, by id.</summary>
     Task<IReadOnlyList<NetworkInfo>> ListAsync(Caller caller, CancellationToken ct = default);
+
+    /// <summary>
+    /// The leases of a network the caller may see (by name or id; NotFoundException otherwise): addresses used by instances'
+    /// NICs (with instance, NIC and MAC) and held ones (state 'held', kept from allocation), with their port forwards.
+    /// <paramref name="state"/> 'used' or 'held' filters (InvalidInputException for anything else).
+    /// </summary>
+    Task<IReadOnlyList<LeaseView>> LeasesAsync(Caller caller, string network, string? state = null, int limit = 1000, int offset = 0, CancellationToken ct = default);
+
+    /// <summary>Holds a free address of the network so no instance gets it (the network's manager only); refusals name 'ip'.</summary>
+    Task<LeaseView> HoldAsync(Caller caller, string network, string ip, CancellationToken ct = default);
+
+    /// <summary>Releases a held address of the network (the network's manager only).</summary>
+    Task ReleaseAsync(Caller caller, string network, string ip, CancellationToken ct = default);
 }

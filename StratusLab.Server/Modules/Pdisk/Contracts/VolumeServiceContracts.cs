@@ -38,6 +38,31 @@ public interface IVolumeService
     /// <summary>A new empty private DATA_IMAGE_RAW_READ_WRITE volume of <paramref name="sizeGiB"/> GiB (1..Pdisk:MaxVolumeGiB) owned by the caller.</summary>
     Task<VolumeInfo> CreateAsync(Caller caller, long sizeGiB, string? tag = null, CancellationToken ct = default);
 
+    /// <summary>
+    /// A new private DATA_IMAGE_RAW_READ_WRITE volume owned by the caller from the image at <paramref name="url"/> (raw or
+    /// qcow2, optionally gzip; at most Pdisk:MaxUrlDownloadBytes), downloaded before it returns; <paramref name="bytes"/> and
+    /// <paramref name="sha1"/> check it when given. A failed download or check keeps nothing (422 naming 'url', 'bytes' or 'sha1').
+    /// </summary>
+    Task<VolumeInfo> CreateFromUrlAsync(Caller caller, string url, string? tag = null, long? bytes = null, string? sha1 = null, CancellationToken ct = default);
+
+    /// <summary>
+    /// A new private DATA_IMAGE_RAW_READ_WRITE volume owned by the caller from <paramref name="body"/> (raw or qcow2,
+    /// optionally gzip), streamed to disk as it arrives, never held in memory; at most Pdisk:MaxUploadBytes (413, nothing kept).
+    /// </summary>
+    Task<VolumeInfo> UploadAsync(Caller caller, Stream body, long? contentLength, string? tag = null, long? bytes = null, string? sha1 = null, CancellationToken ct = default);
+
+    /// <summary>
+    /// Administrators only (ForbiddenException): puts a READY volume in quarantine now (unexported, not mountable, kept for
+    /// Pdisk:QuarantineMinutes, then removed); ConflictException while it is mounted or has snapshots.
+    /// </summary>
+    Task<VolumeInfo> QuarantineAsync(Caller caller, Guid uuid, CancellationToken ct = default);
+
+    /// <summary>Administrators only (ForbiddenException): a quarantined volume is READY again; ConflictException when it is not in quarantine.</summary>
+    Task<VolumeInfo> ReleaseAsync(Caller caller, Guid uuid, CancellationToken ct = default);
+
+    /// <summary>Quarantined volumes with when they go (administrators only: ForbiddenException).</summary>
+    Task<IReadOnlyList<VolumeInfo>> ListQuarantineAsync(Caller caller, CancellationToken ct = default);
+
     /// <summary>The volumes the caller may see (own, public, their groups'; admins all), oldest first.</summary>
     Task<IReadOnlyList<VolumeInfo>> ListAsync(Caller caller, int limit = 1000, int offset = 0, CancellationToken ct = default);
 

@@ -129,3 +129,83 @@ async function resyncInstance() {
   const i = await r.json();
   if (i.state !== instance.dataset.state || String(i.ready) !== instance.dataset.ready) scheduleInstanceUpdate();
 }
+
+// The volumes page's upload: the file goes as the request body (streamed into Pdisk on the server), with the CSRF
+// header; the progress bar follows the bytes sent (XHR upload progress events, not polling).
+document.addEventListener("DOMContentLoaded", () => {
+  const form = document.getElementById("upload");
+  if (!form) return;
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    e.stopPropagation();
+    const file = document.getElementById("upload-file").files[0];
+    const tag = document.getElementById("upload-tag").value.trim();
+    const bar = document.getElementById("upload-progress");
+    const status = document.getElementById("upload-status");
+    const problem = document.getElementById("upload-problem");
+    if (!file) return;
+    problem.hidden = true;
+    bar.hidden = false;
+    bar.value = 0;
+    status.textContent = "Uploading " + file.name + "…";
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/ui/volumes/upload" + (tag ? "?tag=" + encodeURIComponent(tag) : ""));
+    xhr.setRequestHeader("X-CSRF-Token", document.querySelector('meta[name="csrf-token"]').content);
+    xhr.setRequestHeader("Content-Type", "application/octet-stream");
+    xhr.upload.addEventListener("progress", (p) => {
+      if (p.lengthComputable) {
+        bar.value = Math.floor(100 * p.loaded / p.total);
+        status.textContent = Math.floor(p.loaded / 1048576) + " of " + Math.ceil(p.total / 1048576) + " MiB sent";
+      }
+    });
+    xhr.addEventListener("load", () => {
+      let answer = null;
+      try { answer = JSON.parse(xhr.responseText); } catch { answer = null; }
+      if (xhr.status === 201 && answer) {
+        bar.value = 100;
+        status.textContent = "Uploaded: volume " + answer.uuid + " (" + answer.sizeGiB + " GiB, " + answer.state + ")";
+        leaving = true;
+        window.location.assign(answer.href);
+      } else {
+        bar.hidden = true;
+        status.textContent = "";
+        problem.textContent = (answer && answer.detail) || ("The upload was refused (" + xhr.status + "); reload the page and try again.");
+        problem.hidden = false;
+      }
+    });
+    xhr.addEventListener("error", () => {
+      bar.hidden = true;
+      status.textContent = "";
+      problem.textContent = "The upload was interrupted; check the connection and try again.";
+      problem.hidden = false;
+    });
+    xhr.send(file);
+  });
+});
+
+// The admin image cache page: while downloads are in flight, server-sent events bring their progress each second;
+// when the last one ends the stream says so and the page is shown again once with the final states.
+document.addEventListener("DOMContentLoaded", () => {
+  const table = document.getElementById("cache");
+  if (!table || !table.dataset.live) return;
+  const events = new EventSource("/ui/admin/images/progress");
+  window.stratuslabCacheEvents = events;
+  events.addEventListener("progress", (m) => {
+    const e = JSON.parse(m.data);
+    for (const d of e.downloads) {
+      const row = Array.from(table.querySelectorAll("tr[data-image]")).find((r) => r.dataset.image === d.image);
+      if (!row) continue;
+      const bar = row.querySelector("progress");
+      const done = row.querySelector(".done");
+      if (bar) {
+        if (d.bytesTotal) bar.max = d.bytesTotal;
+        bar.value = d.bytesDone;
+      }
+      if (done) done.textContent = (d.bytesDone / 1048576).toFixed(1) + " MiB" + (d.bytesTotal ? " of " + (d.bytesTotal / 1048576).toFixed(1) + " MiB" : "");
+    }
+    if (e.idle) {
+      events.close();
+      if (!leaving) { leaving = true; window.location.reload(); }
+    }
+  });
+});

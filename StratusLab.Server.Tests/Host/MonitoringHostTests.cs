@@ -5,7 +5,6 @@ using StratusLab.Server.Tests.Support;
 namespace StratusLab.Server.Tests.Host;
 
 /// <summary>Host tier: the counters of a real appliance under QEMU, and its probe's KPIs through the guest API (one boot).</summary>
-[NonParallelizable]
 public class MonitoringHostTests
 {
     TestServer _server = null!;
@@ -15,28 +14,17 @@ public class MonitoringHostTests
     [OneTimeSetUp]
     public async Task Start()
     {
-        HostTools.AppliancePath();
-        _server = await TestServer.StartAsync(new Dictionary<string, string?>
-        {
-            ["Compute:Driver"] = "qemu",
-            ["Compute:Accelerator"] = "auto",
-            ["Compute:ShutdownTimeoutSeconds"] = "30",
-            ["Compute:BootTimeoutSeconds"] = "120",
-            ["Compute:MonitorIntervalSeconds"] = "2",
-            ["Monitoring:SampleIntervalSeconds"] = "2",
-        });
-        _admin = _server.Client();
         _keyDir = TempDir.Create("ssh");
+        _server = await ApplianceHost.StartAsync(new Dictionary<string, string?> { ["Monitoring:SampleIntervalSeconds"] = "2" });
+        _admin = ApplianceHost.Client(_server);
     }
 
     [OneTimeTearDown]
     public async Task Stop()
     {
-        _admin.Dispose();
-        var dataDir = _server.DataDir;
-        await _server.DisposeAsync();
-        HostTools.KillQemu(dataDir);
+        _admin?.Dispose();
         TempDir.Delete(_keyDir);
+        await ApplianceHost.StopAsync(_server);
     }
 
     async Task<JsonNode> MetricsAsync(long id) => await (await _admin.GetAsync($"/api/v1/instances/{id}/metrics?since=10m&resolution=raw")).Json(200);
@@ -74,9 +62,7 @@ public class MonitoringHostTests
         var forwards = ready["portForwards"]!.AsArray();
         var httpPort = forwards.First(f => f!["guestPort"]!.GetValue<int>() == 80)!["hostPort"]!.GetValue<int>();
         var sshPort = forwards.First(f => f!["guestPort"]!.GetValue<int>() == 22)!["hostPort"]!.GetValue<int>();
-        Task<(int Exit, string Out, string Err)> Ssh(string command) => HostTools.RunAsync("ssh", [
-            "-i", privateKey, "-p", sshPort.ToString(), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "BatchMode=yes", "-o", "ConnectTimeout=20", "root@127.0.0.1", command], TimeSpan.FromSeconds(90));
+        Task<(int Exit, string Out, string Err)> Ssh(string command) => ApplianceHost.SshAsync(privateKey, sshPort, command, timeoutSeconds: 90);
         // The first SSH connection generates the host keys (dropbear -R): make it before the idle window.
         Assert.That((await Ssh("true")).Exit, Is.EqualTo(0));
 

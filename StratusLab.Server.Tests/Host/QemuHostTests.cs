@@ -6,7 +6,6 @@ using StratusLab.Server.Tests.Support;
 namespace StratusLab.Server.Tests.Host;
 
 /// <summary>Host tier: the bundled appliance boots for real under QEMU (TCG here), gets its context, reports ready.</summary>
-[NonParallelizable]
 public class QemuHostTests
 {
     TestServer _server = null!;
@@ -16,27 +15,17 @@ public class QemuHostTests
     [OneTimeSetUp]
     public async Task Start()
     {
-        HostTools.AppliancePath();
-        _server = await TestServer.StartAsync(new Dictionary<string, string?>
-        {
-            ["Compute:Driver"] = "qemu",
-            ["Compute:Accelerator"] = "auto",
-            ["Compute:ShutdownTimeoutSeconds"] = "30",
-            ["Compute:BootTimeoutSeconds"] = "120",
-            ["Compute:MonitorIntervalSeconds"] = "2",
-        });
-        _admin = _server.Client();
         _keyDir = TempDir.Create("ssh");
+        _server = await ApplianceHost.StartAsync();
+        _admin = ApplianceHost.Client(_server);
     }
 
     [OneTimeTearDown]
     public async Task Stop()
     {
-        _admin.Dispose();
-        var dataDir = _server.DataDir;
-        await _server.DisposeAsync();
-        HostTools.KillQemu(dataDir);
+        _admin?.Dispose();
         TempDir.Delete(_keyDir);
+        await ApplianceHost.StopAsync(_server);
     }
 
     [Test, CancelAfter(240_000)]
@@ -67,10 +56,8 @@ public class QemuHostTests
             Assert.That(page, Does.Contain("host-test").And.Contain("StratusLab test appliance"), "the page is served by the guest under its context hostname");
         }
 
-        var result = await HostTools.RunAsync("ssh", [
-            "-i", privateKey, "-p", ssh.ToString(), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "BatchMode=yes", "-o", "ConnectTimeout=20", "root@127.0.0.1",
-            "hostname; . /mnt/context/context.sh; echo \"$GREETING\"; echo disks: $(ls /sys/block /dev 2>/dev/null)"], TimeSpan.FromSeconds(60));
+        var result = await ApplianceHost.SshAsync(privateKey, ssh,
+            "hostname; . /mnt/context/context.sh; echo \"$GREETING\"; echo disks: $(ls /sys/block /dev 2>/dev/null)");
         Assert.That(result.Exit, Is.EqualTo(0), result.Err);
         Assert.That(result.Out, Does.Contain("host-test").And.Contain("hello from the context"), "the SSH key from the context was installed");
         Assert.That(result.Out, Does.Match(@"disks:.*\bvdb\b"), "the volume named at launch is the guest's second virtio disk");

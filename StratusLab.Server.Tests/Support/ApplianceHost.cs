@@ -13,11 +13,20 @@ public static class ApplianceHost
 {
     static int _ranges;
 
+    /// <summary>
+    /// A PAT port range no other server of this test process gets: 100 ports from 20000 on, below the kernel's ephemeral
+    /// range (32768-) and away from the default (15000-17000). (Ports taken by other processes are skipped by the server.)
+    /// </summary>
+    public static (int First, int Last) PatPorts()
+    {
+        var range = Interlocked.Increment(ref _ranges) % 120;
+        return (20000 + range * 100, 20000 + range * 100 + 99);
+    }
+
     /// <summary>The settings of a QEMU test server; <paramref name="extra"/> adds to or overrides them.</summary>
     public static Dictionary<string, string?> Settings(IDictionary<string, string?>? extra = null)
     {
-        // 100 ports per server from 20000, below the kernel's ephemeral range (32768-) and away from the default (15000-17000).
-        var range = Interlocked.Increment(ref _ranges) % 120;
+        var (first, last) = PatPorts();
         var settings = new Dictionary<string, string?>
         {
             ["Compute:Driver"] = "qemu",
@@ -25,8 +34,8 @@ public static class ApplianceHost
             ["Compute:ShutdownTimeoutSeconds"] = "30",
             ["Compute:BootTimeoutSeconds"] = "120",
             ["Compute:MonitorIntervalSeconds"] = "2",
-            ["Networking:PatPortFirst"] = (20000 + range * 100).ToString(),
-            ["Networking:PatPortLast"] = (20000 + range * 100 + 99).ToString(),
+            ["Networking:PatPortFirst"] = first.ToString(),
+            ["Networking:PatPortLast"] = last.ToString(),
         };
         foreach (var (k, v) in extra ?? new Dictionary<string, string?>()) settings[k] = v;
         return settings;

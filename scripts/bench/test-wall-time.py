@@ -57,7 +57,10 @@ for t, kind, i in events:
         if pending_idle > 0: idle_before[runs[i][2]] += pending_idle; pending_idle = 0.0
         active.add(i)
     else: active.discard(i)
+wall = t1 - t0
 print(f"time with 0 tests running: {idle/60:.1f} min; exactly 1: {conc[1]/60:.1f} min; 2: {conc[2]/60:.1f}; 3: {conc[3]/60:.1f}; 4+: {sum(v for k,v in conc.items() if k>=4)/60:.1f}")
+print(f"ratios: 0 tests running {idle/wall:.0%} of the wall time, exactly 1 {conc[1]/wall:.0%}, 2 or more {sum(v for k,v in conc.items() if k>=2)/wall:.0%}; "
+      f"parallel efficiency (summed test time / wall time) {sum(e-s for s,e,*_ in runs)/wall:.2f}")
 
 by = defaultdict(lambda: [1e18, 0, 0.0, 0])
 for s, e, c, n, o in runs:

@@ -9,10 +9,9 @@ namespace StratusLab.Server.Tests.Host;
 /// Host tier: a stock-style Debian 12 guest configured by cloud-init (built from Debian packages by
 /// scripts/appliance/build-cloud-guest.sh) boots for real under QEMU, 512 MiB, once per datasource. Each boot is shared by
 /// every assertion: hostname, key and default user (ssh as 'debian'), user data that ran, the unique instance-id, the
-/// address from the lease, ready with no manual call, and an ACPI power-off. The tests share the server and the
-/// registered image but each has its own instance, so they boot at the same time (TCG boots take minutes each).
+/// address from the lease, ready with no manual call, and an ACPI power-off. The fixture runs alongside other fixtures
+/// (its server holds one of ApplianceHost's QEMU slots); its own guests boot one after the other.
 /// </summary>
-[Parallelizable(ParallelScope.All)]
 public class CloudInitGuestHostTests
 {
     TestServer _server = null!;
@@ -25,11 +24,11 @@ public class CloudInitGuestHostTests
     public async Task Start()
     {
         var path = HostTools.CloudGuestPath();
-        _server = await TestServer.StartAsync(ApplianceHost.Settings(new Dictionary<string, string?>
+        _server = await ApplianceHost.StartAsync(ApplianceHost.Settings(new Dictionary<string, string?>
         {
             ["Compute:ShutdownTimeoutSeconds"] = "150",
             ["Compute:ReadyProbeIntervalSeconds"] = "1",
-        }));
+        }), requireAppliance: false);
         _admin = _server.Client();
         // Registering copies and checks the ~450 MB image: minutes on a loaded CI machine, more than the client's 60 s.
         using (var slow = _server.Client())

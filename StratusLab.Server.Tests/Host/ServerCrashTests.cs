@@ -7,7 +7,7 @@ using StratusLab.Server.Tests.Support;
 namespace StratusLab.Server.Tests.Host;
 
 /// <summary>kill -9 the real server while a real VM runs: after a restart the VM is still RUNNING and can be shut down.</summary>
-/// <remarks>Own data dir, free API port and PAT ports of its own: it may run alongside other fixtures.</remarks>
+/// <remarks>Own data dir, free API port and PAT ports of its own, one of ApplianceHost's QEMU slots: it may run alongside other fixtures.</remarks>
 [Category("FaultInjection")] // the fault-injection tier: dotnet test --filter TestCategory=FaultInjection
 public class ServerCrashTests
 {
@@ -17,6 +17,7 @@ public class ServerCrashTests
         HostTools.AppliancePath();
         var dataDir = TempDir.Create("crash");
         var port = ServerProcessTests.FreePort();
+        await using var slot = await ApplianceHost.SlotAsync();
         var (patFirst, patLast) = ApplianceHost.PatPorts();
         (string, string)[] env = [("STRATUSLAB__Compute__Driver", "qemu"), ("STRATUSLAB__Compute__Accelerator", "tcg"),
             ("STRATUSLAB__Networking__PatPortFirst", patFirst.ToString()), ("STRATUSLAB__Networking__PatPortLast", patLast.ToString())];
@@ -64,6 +65,7 @@ public class ServerCrashTests
         HostTools.AppliancePath();
         var dataDir = TempDir.Create("crash-boot");
         var port = ServerProcessTests.FreePort();
+        await using var slot = await ApplianceHost.SlotAsync();
         var (patFirst, patLast) = ApplianceHost.PatPorts();
         (string, string)[] env = [("STRATUSLAB__Compute__Driver", "qemu"), ("STRATUSLAB__Compute__Accelerator", "tcg"),
             ("STRATUSLAB__Networking__PatPortFirst", patFirst.ToString()), ("STRATUSLAB__Networking__PatPortLast", patLast.ToString())];

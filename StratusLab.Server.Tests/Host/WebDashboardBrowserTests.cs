@@ -31,7 +31,7 @@ public class WebDashboardBrowserTests
         HostTools.AppliancePath();
         _shots = Path.Combine(TestContext.CurrentContext.WorkDirectory, "web-screenshots");
         Directory.CreateDirectory(_shots);
-        _server = await TestServer.StartAsync(ApplianceHost.Settings(new Dictionary<string, string?> { ["Compute:ShutdownTimeoutSeconds"] = "60" }));
+        _server = await ApplianceHost.StartAsync(new Dictionary<string, string?> { ["Compute:ShutdownTimeoutSeconds"] = "60" });
         await _server.CreateUserAsync("scientist");
         await _server.CreateUserAsync("neighbour");
         _playwright = await Playwright.CreateAsync();

@@ -13,6 +13,31 @@ public static class ApplianceHost
 {
     static int _ranges;
 
+    // At most this many QEMU test servers at once in this process (STRATUSLAB_TEST_QEMU_SERVERS, default 2): their
+    // fixtures run alongside the simulated ones, but TCG guests and accelerator probes need CPU, and CI has 2 cores.
+    static readonly SemaphoreSlim Slots = new(
+        int.TryParse(Environment.GetEnvironmentVariable("STRATUSLAB_TEST_QEMU_SERVERS"), out var n) && n > 0 ? n : 2);
+    static readonly System.Runtime.CompilerServices.ConditionalWeakTable<TestServer, IAsyncDisposable> Held = new();
+
+    /// <summary>Waits for one of the QEMU server slots; disposing it gives the slot back (once).</summary>
+    public static async Task<IAsyncDisposable> SlotAsync()
+    {
+        if (!await Slots.WaitAsync(TimeSpan.FromMinutes(60)))
+            Assert.Fail("no QEMU test server slot freed within 60 min: a fixture did not call ApplianceHost.StopAsync");
+        return new Slot();
+    }
+
+    sealed class Slot : IAsyncDisposable
+    {
+        int _released;
+
+        public ValueTask DisposeAsync()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0) Slots.Release();
+            return ValueTask.CompletedTask;
+        }
+    }
+
     /// <summary>
     /// A PAT port range no other server of this test process gets: 100 ports from 20000 on, below the kernel's ephemeral
     /// range (32768-) and away from the default (15000-17000). (Ports taken by other processes are skipped by the server.)
@@ -41,11 +66,26 @@ public static class ApplianceHost
         return settings;
     }
 
-    /// <summary>Starts a QEMU test server (the appliance must be built).</summary>
-    public static async Task<TestServer> StartAsync(IDictionary<string, string?>? extra = null)
+    /// <summary>Starts a QEMU test server once a slot is free (the appliance must be built); StopAsync frees the slot.</summary>
+    public static async Task<TestServer> StartAsync(IDictionary<string, string?>? extra = null) =>
+        await StartAsync(Settings(extra), requireAppliance: true);
+
+    /// <summary>Starts a test server with these settings once a QEMU slot is free; StopAsync frees the slot.</summary>
+    public static async Task<TestServer> StartAsync(Dictionary<string, string?> settings, bool requireAppliance)
     {
-        HostTools.AppliancePath();
-        return await TestServer.StartAsync(Settings(extra));
+        if (requireAppliance) HostTools.AppliancePath();
+        var slot = await SlotAsync();
+        try
+        {
+            var server = await TestServer.StartAsync(settings);
+            Held.Add(server, slot);
+            return server;
+        }
+        catch
+        {
+            await slot.DisposeAsync();
+            throw;
+        }
     }
 
     /// <summary>A client whose timeout outlasts the long waits of a boot under TCG on a loaded machine.</summary>
@@ -62,7 +102,15 @@ public static class ApplianceHost
         if (server is null) return;
         var dataDir = server.DataDir;
         try { await server.DisposeAsync(); }
-        finally { HostTools.KillQemu(dataDir); }
+        finally
+        {
+            HostTools.KillQemu(dataDir);
+            if (Held.TryGetValue(server, out var slot))
+            {
+                Held.Remove(server);
+                await slot.DisposeAsync();
+            }
+        }
     }
 
     /// <summary>Launches an instance and waits until the guest reported ready; fails the test otherwise.</summary>

@@ -9,9 +9,9 @@ namespace StratusLab.Server.Tests.Host;
 /// Host tier: a stock-style Debian 12 guest configured by cloud-init (built from Debian packages by
 /// scripts/appliance/build-cloud-guest.sh) boots for real under QEMU, 512 MiB, once per datasource. Each boot is shared by
 /// every assertion: hostname, key and default user (ssh as 'debian'), user data that ran, the unique instance-id, the
-/// address from the lease, ready with no manual call, and an ACPI power-off.
+/// address from the lease, ready with no manual call, and an ACPI power-off. The fixture runs alongside other fixtures
+/// (its server holds one of ApplianceHost's QEMU slots); its own guests boot one after the other.
 /// </summary>
-[NonParallelizable]
 public class CloudInitGuestHostTests
 {
     TestServer _server = null!;
@@ -24,15 +24,11 @@ public class CloudInitGuestHostTests
     public async Task Start()
     {
         var path = HostTools.CloudGuestPath();
-        _server = await TestServer.StartAsync(new Dictionary<string, string?>
+        _server = await ApplianceHost.StartAsync(ApplianceHost.Settings(new Dictionary<string, string?>
         {
-            ["Compute:Driver"] = "qemu",
-            ["Compute:Accelerator"] = "auto",
             ["Compute:ShutdownTimeoutSeconds"] = "150",
-            ["Compute:BootTimeoutSeconds"] = "120",
-            ["Compute:MonitorIntervalSeconds"] = "2",
             ["Compute:ReadyProbeIntervalSeconds"] = "1",
-        });
+        }), requireAppliance: false);
         _admin = _server.Client();
         // Registering copies and checks the ~450 MB image: minutes on a loaded CI machine, more than the client's 60 s.
         using (var slow = _server.Client())
@@ -48,11 +44,9 @@ public class CloudInitGuestHostTests
     [OneTimeTearDown]
     public async Task Stop()
     {
-        _admin.Dispose();
-        var dataDir = _server.DataDir;
-        await _server.DisposeAsync();
-        HostTools.KillQemu(dataDir);
+        _admin?.Dispose();
         TempDir.Delete(_keyDir);
+        await ApplianceHost.StopAsync(_server);
     }
 
     [TestCase("nocloud"), CancelAfter(900_000)]
@@ -90,11 +84,9 @@ public class CloudInitGuestHostTests
             (int Exit, string Out, string Err) result = default;
             for (var attempt = 0; attempt < 30; attempt++)
             {
-                result = await HostTools.RunAsync("ssh", [
-                    "-i", _privateKey, "-p", ssh.ToString(), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                    "-o", "BatchMode=yes", "-o", "ConnectTimeout=20", "-o", "LogLevel=ERROR", "debian@127.0.0.1",
+                result = await ApplianceHost.SshAsync(_privateKey, ssh,
                     "echo user=$(id -un); echo host=$(hostname); echo iid=$(cat /var/lib/cloud/data/instance-id); ip -4 -o addr show scope global; " +
-                    "echo marker=$(cat /var/tmp/stratuslab-marker 2>/dev/null); sudo -n true && echo sudo=ok"], TimeSpan.FromSeconds(60));
+                    "echo marker=$(cat /var/tmp/stratuslab-marker 2>/dev/null); sudo -n true && echo sudo=ok", user: "debian");
                 if (result.Exit == 0 && result.Out.Contains(marker)) break;
                 await Task.Delay(3000);
             }

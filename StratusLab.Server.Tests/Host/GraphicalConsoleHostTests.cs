@@ -11,7 +11,6 @@ namespace StratusLab.Server.Tests.Host;
 /// VM's unix socket, proxied over the REST WebSocket (bearer) and the dashboard's (session cookie, same origin), speaks RFB
 /// up to ServerInit with a real framebuffer; other users and other origins are refused.
 /// </summary>
-[NonParallelizable]
 public class GraphicalConsoleHostTests
 {
     TestServer _server = null!;
@@ -22,22 +21,11 @@ public class GraphicalConsoleHostTests
     [OneTimeSetUp]
     public async Task Start()
     {
-        HostTools.AppliancePath();
-        _server = await TestServer.StartAsync(new Dictionary<string, string?>
-        {
-            ["Compute:Driver"] = "qemu",
-            ["Compute:Accelerator"] = "auto",
-            ["Compute:ShutdownTimeoutSeconds"] = "30",
-            ["Compute:BootTimeoutSeconds"] = "120",
-            ["Compute:MonitorIntervalSeconds"] = "2",
-            // PAT ports of its own: another server on this machine (a parallel run) may hold the default range's first ports.
-            ["Networking:PatPortFirst"] = "37100",
-            ["Networking:PatPortLast"] = "37199",
-        });
+        // PAT ports of its own (ApplianceHost): another server on this machine (a parallel run) may hold the default range's first ports.
+        _server = await ApplianceHost.StartAsync();
         _user = "viewer" + Guid.NewGuid().ToString("N")[..6];
         _token = await _server.CreateUserAsync(_user);
-        using var http = _server.Client(_token);
-        http.Timeout = TimeSpan.FromSeconds(200);
+        using var http = ApplianceHost.Client(_server, _token);
         _id = (await InstanceApiTests.CreateAsync(http, new { name = "screen-vm" }))["id"]!.GetValue<long>();
         var running = await InstanceApiTests.WaitAsync(http, _id, "RUNNING", 150);
         Assert.That(running["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"), running.ToJsonString());
@@ -46,17 +34,16 @@ public class GraphicalConsoleHostTests
     [OneTimeTearDown]
     public async Task Stop()
     {
-        var dataDir = _server.DataDir;
+        if (_server is null) return;
         try
         {
-            using var admin = _server.Client();
+            using var admin = ApplianceHost.Client(_server);
             await admin.DeleteAsync($"/api/v1/instances/{_id}");
             await InstanceApiTests.WaitAsync(admin, _id, "DONE", 60);
         }
         finally
         {
-            await _server.DisposeAsync();
-            HostTools.KillQemu(dataDir);
+            await ApplianceHost.StopAsync(_server);
         }
     }
 

@@ -7,7 +7,6 @@ using StratusLab.Server.Tests.Support;
 namespace StratusLab.Server.Tests.Host;
 
 /// <summary>Host tier: a real appliance under QEMU panics (pvpanic), shows its boot live on the console API, and answers on its serial console.</summary>
-[NonParallelizable]
 public class GuestConsoleHostTests
 {
     TestServer _server = null!;
@@ -20,25 +19,15 @@ public class GuestConsoleHostTests
         var inputs = Path.ChangeExtension(appliance, ".inputs");
         Assert.That(File.Exists(inputs) && File.ReadAllText(inputs).Contains("pvpanic_mmio"), Is.True,
             "the test appliance predates pvpanic: rebuild it with scripts/appliance/build.sh");
-        _server = await TestServer.StartAsync(new Dictionary<string, string?>
-        {
-            ["Compute:Driver"] = "qemu",
-            ["Compute:Accelerator"] = "auto",
-            ["Compute:ShutdownTimeoutSeconds"] = "30",
-            ["Compute:BootTimeoutSeconds"] = "120",
-            ["Compute:MonitorIntervalSeconds"] = "2",
-        });
-        _admin = _server.Client();
-        _admin.Timeout = TimeSpan.FromSeconds(200);
+        _server = await ApplianceHost.StartAsync();
+        _admin = ApplianceHost.Client(_server);
     }
 
     [OneTimeTearDown]
     public async Task Stop()
     {
-        _admin.Dispose();
-        var dataDir = _server.DataDir;
-        await _server.DisposeAsync();
-        HostTools.KillQemu(dataDir);
+        _admin?.Dispose();
+        await ApplianceHost.StopAsync(_server);
     }
 
     [Test, CancelAfter(240_000)]

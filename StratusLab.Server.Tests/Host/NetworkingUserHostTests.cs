@@ -6,24 +6,21 @@ using StratusLab.Server.Tests.Support;
 namespace StratusLab.Server.Tests.Host;
 
 /// <summary>Host tier, user driver (no root, no host changes): an appliance with two user-mode NICs from their leases, SSH through its PAT port on 127.0.0.1.</summary>
-[NonParallelizable]
 public class NetworkingUserHostTests
 {
     [Test, CancelAfter(240_000)]
     public async Task A_vm_on_its_own_user_network_gets_the_leased_addresses_and_is_reached_by_ssh_through_pat()
     {
-        HostTools.AppliancePath();
         var keyDir = TempDir.Create("ssh");
-        var server = await TestServer.StartAsync(new Dictionary<string, string?>
+        var server = await ApplianceHost.StartAsync(new Dictionary<string, string?>
         {
-            ["Compute:Driver"] = "qemu",
             ["Compute:Accelerator"] = "tcg",
             ["Compute:BootTimeoutSeconds"] = "150",
             ["Compute:ShutdownTimeoutSeconds"] = "20",
         });
         try
         {
-            using var admin = server.Client();
+            using var admin = ApplianceHost.Client(server);
             var (key, publicKey) = await HostTools.SshKeyAsync(keyDir);
             await (await admin.PostAsJsonAsync("/api/v1/networks", new { name = "mine", cidr = "192.168.77.0/24", first = "192.168.77.20" })).Json(201);
             var id = (await InstanceApiTests.CreateAsync(admin, new { name = "two-nics", networks = new[] { "mine", "default" }, sshKeys = new[] { publicKey }, forwardPorts = new[] { 8080 } }))["id"]!.GetValue<long>();
@@ -50,10 +47,8 @@ public class NetworkingUserHostTests
         }
         finally
         {
-            var dataDir = server.DataDir;
-            await server.DisposeAsync();
-            HostTools.KillQemu(dataDir);
             TempDir.Delete(keyDir);
+            await ApplianceHost.StopAsync(server);
         }
     }
 }

@@ -9,7 +9,6 @@ namespace StratusLab.Server.Tests.Host;
 /// from os_tpl + resource_tpl, active, a new storage linked and seen in the guest under the device id OCCI reports, stop,
 /// delete, 404.
 /// </summary>
-[NonParallelizable]
 public class OcciHostTests
 {
     const string Infra = "http://schemas.ogf.org/occi/infrastructure#";
@@ -20,17 +19,9 @@ public class OcciHostTests
     [OneTimeSetUp]
     public async Task Start()
     {
-        HostTools.AppliancePath();
-        _server = await TestServer.StartAsync(new Dictionary<string, string?>
-        {
-            ["Compute:Driver"] = "qemu",
-            ["Compute:Accelerator"] = "auto",
-            ["Compute:ShutdownTimeoutSeconds"] = "30",
-            ["Compute:BootTimeoutSeconds"] = "120",
-            ["Compute:MonitorIntervalSeconds"] = "2",
-        });
-        _admin = _server.Client();
         _keyDir = TempDir.Create("ssh");
+        _server = await ApplianceHost.StartAsync();
+        _admin = ApplianceHost.Client(_server);
     }
 
     [OneTimeTearDown]
@@ -38,10 +29,7 @@ public class OcciHostTests
     {
         _admin?.Dispose();
         TempDir.Delete(_keyDir);
-        if (_server is null) return;
-        var dataDir = _server.DataDir;
-        await _server.DisposeAsync();
-        HostTools.KillQemu(dataDir);
+        await ApplianceHost.StopAsync(_server);
     }
 
     [Test, CancelAfter(420_000)]
@@ -96,11 +84,9 @@ public class OcciHostTests
         var serial = deviceId["/dev/disk/by-id/virtio-".Length..];
 
         // The guest finds a new virtio disk whose serial is the device id OCCI reported, of the storage's size.
-        var seen = await HostTools.RunAsync("ssh", [
-            "-i", privateKey, "-p", sshPort.ToString(), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "BatchMode=yes", "-o", "ConnectTimeout=20", "-o", "LogLevel=ERROR", "root@127.0.0.1",
+        var seen = await SshAsync(privateKey, sshPort,
             "i=0; while [ $i -lt 200 ]; do for d in /sys/block/vd*; do [ \"$(cat $d/serial 2>/dev/null)\" = '" + serial + "' ] && { echo \"${d##*/} $(cat $d/size)\"; exit 0; }; done; " +
-            "sleep 0.1; i=$((i+1)); done; echo 'no disk with serial " + serial + "' >&2; exit 1"], TimeSpan.FromSeconds(90));
+            "sleep 0.1; i=$((i+1)); done; echo 'no disk with serial " + serial + "' >&2; exit 1", timeoutSeconds: 90);
         Assert.That(seen.Exit, Is.Zero, $"{seen.Err}\n{seen.Out}");
         var parts = seen.Out.Trim().Split(' ');
         Assert.That(parts[0], Does.Match("^vd[b-z]$"));
@@ -134,8 +120,6 @@ public class OcciHostTests
 
     async Task<string> ConsoleAsync(long id) => await _admin.GetStringAsync($"/api/v1/instances/{id}/console");
 
-    static Task<(int Exit, string Out, string Err)> SshAsync(string privateKey, int port, string command) =>
-        HostTools.RunAsync("ssh", [
-            "-i", privateKey, "-p", port.ToString(), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "BatchMode=yes", "-o", "ConnectTimeout=20", "-o", "LogLevel=ERROR", "root@127.0.0.1", command], TimeSpan.FromSeconds(60));
+    static Task<(int Exit, string Out, string Err)> SshAsync(string privateKey, int port, string command, int timeoutSeconds = 60) =>
+        ApplianceHost.SshAsync(privateKey, port, command, timeoutSeconds: timeoutSeconds);
 }

@@ -7,6 +7,8 @@ using StratusLab.Server.Tests.Support;
 namespace StratusLab.Server.Tests.Host;
 
 /// <summary>kill -9 the real server while a real VM runs: after a restart the VM is still RUNNING and can be shut down.</summary>
+// Alone: its real server processes must answer /health within 60 s of a (re)start, which a loaded 2-core machine
+// running other QEMU fixtures at the same time did not always give (measured 2026-11-29).
 [NonParallelizable]
 [Category("FaultInjection")] // the fault-injection tier: dotnet test --filter TestCategory=FaultInjection
 public class ServerCrashTests
@@ -17,7 +19,10 @@ public class ServerCrashTests
         HostTools.AppliancePath();
         var dataDir = TempDir.Create("crash");
         var port = ServerProcessTests.FreePort();
-        (string, string)[] env = [("STRATUSLAB__Compute__Driver", "qemu"), ("STRATUSLAB__Compute__Accelerator", "tcg")];
+        await using var slot = await ApplianceHost.SlotAsync();
+        var (patFirst, patLast) = ApplianceHost.PatPorts();
+        (string, string)[] env = [("STRATUSLAB__Compute__Driver", "qemu"), ("STRATUSLAB__Compute__Accelerator", "tcg"),
+            ("STRATUSLAB__Networking__PatPortFirst", patFirst.ToString()), ("STRATUSLAB__Networking__PatPortLast", patLast.ToString())];
         var server = ServerProcessTests.StartServer(dataDir, port, env);
         try
         {
@@ -62,7 +67,10 @@ public class ServerCrashTests
         HostTools.AppliancePath();
         var dataDir = TempDir.Create("crash-boot");
         var port = ServerProcessTests.FreePort();
-        (string, string)[] env = [("STRATUSLAB__Compute__Driver", "qemu"), ("STRATUSLAB__Compute__Accelerator", "tcg")];
+        await using var slot = await ApplianceHost.SlotAsync();
+        var (patFirst, patLast) = ApplianceHost.PatPorts();
+        (string, string)[] env = [("STRATUSLAB__Compute__Driver", "qemu"), ("STRATUSLAB__Compute__Accelerator", "tcg"),
+            ("STRATUSLAB__Networking__PatPortFirst", patFirst.ToString()), ("STRATUSLAB__Networking__PatPortLast", patLast.ToString())];
         var server = ServerProcessTests.StartServer(dataDir, port, env);
         try
         {

@@ -6,9 +6,10 @@ namespace StratusLab.Server.Tests.Host;
 
 /// <summary>
 /// The release build: 'scripts/build.sh --release' makes one self-contained file that runs from an empty directory with
-/// no .NET on PATH and no DOTNET_ROOT: the server, a client command and an admin command.
+/// no .NET on PATH and no DOTNET_ROOT: the server, a client command and an admin command. It may run alongside other
+/// fixtures: the publish writes only the Release linux-x64 outputs and .artifacts/release, which no other test uses, and
+/// the server it starts has a free port and its own directory.
 /// </summary>
-[NonParallelizable]
 public class SingleBinaryHostTests
 {
     string _dir = "";

@@ -13,6 +13,7 @@ namespace StratusLab.Server.Tests.Host;
 /// a second user sees none of it; axe-core (vendored) scans each page for serious or critical violations; a screenshot
 /// of each page goes to the test output (web-screenshots/).
 /// </summary>
+// Alone: chromium and a TCG guest at once, with page waits of 30-60 s, would compete with the other workers for 2 cores.
 [NonParallelizable]
 [Category("Browser")]
 public class WebDashboardBrowserTests
@@ -30,14 +31,7 @@ public class WebDashboardBrowserTests
         HostTools.AppliancePath();
         _shots = Path.Combine(TestContext.CurrentContext.WorkDirectory, "web-screenshots");
         Directory.CreateDirectory(_shots);
-        _server = await TestServer.StartAsync(new Dictionary<string, string?>
-        {
-            ["Compute:Driver"] = "qemu",
-            ["Compute:Accelerator"] = "auto",
-            ["Compute:ShutdownTimeoutSeconds"] = "60",
-            ["Compute:BootTimeoutSeconds"] = "120",
-            ["Compute:MonitorIntervalSeconds"] = "2",
-        });
+        _server = await ApplianceHost.StartAsync(new Dictionary<string, string?> { ["Compute:ShutdownTimeoutSeconds"] = "60" });
         await _server.CreateUserAsync("scientist");
         await _server.CreateUserAsync("neighbour");
         _playwright = await Playwright.CreateAsync();
@@ -53,10 +47,7 @@ public class WebDashboardBrowserTests
     {
         if (_browser is not null) await _browser.CloseAsync();
         _playwright?.Dispose();
-        if (_server is null) return;
-        var dataDir = _server.DataDir;
-        await _server.DisposeAsync();
-        HostTools.KillQemu(dataDir);
+        await ApplianceHost.StopAsync(_server);
     }
 
     async Task<IPage> SignInAsync(string user)

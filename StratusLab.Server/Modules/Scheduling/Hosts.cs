@@ -86,12 +86,12 @@ internal static class Placement
             var bursting = ordered.Where(h => h.IsPeer && h.Burst && !Names(request, h)).ToList();
             best = Best(request, bursting, rejections);
             foreach (var peer in ordered.Where(h => h.IsPeer && !h.Burst && !Names(request, h)))
-                rejections.Add($"{peer.Name}: a peer cloud, used only when the requirements name it (NAME == \"{peer.Name}\", or HYPERVISOR == \"cloud\") or as a burst target (Scheduling:BurstTo, or burst = true)");
+                rejections.Add($"{peer.Name}: a peer cloud, used only when the requirements name it (NAME = \"{peer.Name}\", or HYPERVISOR = \"cloud\") or as a burst target (Scheduling:BurstTo, or burst = true)");
         }
         return new PlacementDecision(best, best is null ? rejections : []);
     }
 
-    /// <summary>The request's requirements name the peer, or peers in general (HYPERVISOR == "cloud").</summary>
+    /// <summary>The request's requirements name the peer, or peers in general (HYPERVISOR = "cloud").</summary>
     static bool Names(PlacementRequest request, HostState peer) =>
         request.RequirementsText is { } text && (text.Contains('"' + peer.Name + '"', StringComparison.OrdinalIgnoreCase)
             || text.Contains("\"cloud\"", StringComparison.OrdinalIgnoreCase) || text.Contains("'" + peer.Name + "'", StringComparison.OrdinalIgnoreCase));

@@ -28,6 +28,10 @@ public class PeerCloudTests
         {
             ["Scheduling:BurstTo"] = "peer1",
             ["Scheduling:PendingTimeoutSeconds"] = "60",
+            // A silent peer is ERROR after 2 probes a second apart, and its instances UNKNOWN at the next monitor pass.
+            ["Scheduling:PeerProbeIntervalSeconds"] = "1",
+            ["Scheduling:NodeMissedProbes"] = "2",
+            ["Compute:MonitorIntervalSeconds"] = "1",
         });
         _peerAdmin = _peer.Client();
         _admin = _local.Client();
@@ -137,6 +141,32 @@ public class PeerCloudTests
         Assert.That(again["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"), again.ToJsonString());
         Assert.That(again["remoteId"]!.GetValue<string>(), Is.EqualTo(remoteId), "the same instance runs again on the peer");
         Assert.That((await (await _peerAdmin.GetAsync($"/api/v1/instances/{remoteId}")).Json(200))["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"));
+    }
+
+    [Test, CancelAfter(120_000)]
+    public async Task A_peer_that_stops_answering_leaves_its_instance_UNKNOWN_and_it_is_re_attached_when_the_peer_is_back()
+    {
+        await using var relay = new TcpRelay(_peer.BaseAddress.Port);
+        var added = await (await _admin.PostAsJsonAsync("/api/v1/hosts", new { name = "peer-relay", driver = "cloud", url = $"http://127.0.0.1:{relay.Port}/", token = _peer.AdminToken })).Json(201);
+        Assert.That(added["state"]!.GetValue<string>(), Is.EqualTo("OK"), added.ToJsonString());
+        var id = await RunAsync(onPeer: "peer-relay");
+        var running = await InstanceApiTests.WaitAsync(_admin, id, "RUNNING", 60);
+        Assert.That(running["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"), running.ToJsonString());
+
+        relay.Cut();
+        var unknown = await InstanceApiTests.WaitAsync(_admin, id, "UNKNOWN", 30);
+        Assert.That(unknown["state"]!.GetValue<string>(), Is.EqualTo("UNKNOWN"), unknown.ToJsonString());
+        Assert.That(unknown["failureReason"]!.GetValue<string>(), Does.Contain("peer cloud peer-relay is in ERROR").And.Contain("does not answer"));
+        var host = await (await _admin.GetAsync("/api/v1/hosts/peer-relay")).Json(200);
+        Assert.That(host["state"]!.GetValue<string>(), Is.EqualTo("ERROR"), host.ToJsonString());
+        Assert.That((await (await _peerAdmin.GetAsync($"/api/v1/instances/{running["remoteId"]}")).Json(200))["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"),
+            "the instance still runs on the peer meanwhile");
+
+        relay.Restore();
+        var back = await InstanceApiTests.WaitAsync(_admin, id, "RUNNING", 30);
+        Assert.That(back["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"), back.ToJsonString());
+        Assert.That(back["remoteId"]!.GetValue<string>(), Is.EqualTo(running["remoteId"]!.GetValue<string>()));
+        Assert.That((await (await _admin.GetAsync("/api/v1/hosts/peer-relay")).Json(200))["state"]!.GetValue<string>(), Is.EqualTo("OK"));
     }
 
     [Test, CancelAfter(60_000)]

@@ -185,6 +185,30 @@ public class PeerCloudTests
     }
 
     [Test, CancelAfter(60_000)]
+    public async Task An_ec2_peer_is_probed_through_its_EC2_API_with_a_signed_call_and_a_wrong_secret_is_ERROR()
+    {
+        var key = await (await _peerAdmin.PostAsJsonAsync("/api/v1/users/admin/access-keys", new { })).Json(201);
+        var ec2 = new Uri(_peer.BaseAddress, "/ec2/").ToString();
+        var good = await (await _admin.PostAsJsonAsync("/api/v1/hosts", new
+        {
+            name = "peer-ec2", driver = "cloud", kind = "ec2", url = ec2, region = "stratuslab-1",
+            accessKeyId = key["accessKeyId"]!.GetValue<string>(), secretAccessKey = key["secretAccessKey"]!.GetValue<string>(),
+        })).Json(201);
+        Assert.That(good["state"]!.GetValue<string>(), Is.EqualTo("OK"), good.ToJsonString());
+        Assert.That(good["cloudKind"]!.GetValue<string>(), Is.EqualTo("ec2"));
+        Assert.That(good["probe"]!["zones"]!.AsArray().Select(z => z!.GetValue<string>()), Does.Contain("stratuslab-1a"));
+        Assert.That(good.ToJsonString(), Does.Not.Contain(key["secretAccessKey"]!.GetValue<string>()));
+
+        var bad = await (await _admin.PostAsJsonAsync("/api/v1/hosts", new
+        {
+            name = "peer-ec2-bad", driver = "cloud", kind = "ec2", url = ec2, region = "stratuslab-1",
+            accessKeyId = key["accessKeyId"]!.GetValue<string>(), secretAccessKey = "not-the-secret",
+        })).Json(201);
+        Assert.That(bad["state"]!.GetValue<string>(), Is.EqualTo("ERROR"), bad.ToJsonString());
+        Assert.That(bad["stateReason"]!.GetValue<string>(), Does.Contain("refused the credentials").And.Contain("SignatureDoesNotMatch"));
+    }
+
+    [Test, CancelAfter(60_000)]
     public async Task An_unreachable_peer_is_in_ERROR_with_the_reason()
     {
         using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);

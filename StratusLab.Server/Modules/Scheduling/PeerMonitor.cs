@@ -13,7 +13,7 @@ namespace StratusLab.Server.Modules.Scheduling;
 /// there), unless the host was added with a cap. Refused credentials are ERROR at once; silence after
 /// Scheduling:NodeMissedProbes misses in a row, as for SSH nodes.
 /// </summary>
-internal sealed class PeerMonitor(SchedulingStore store, PeerClient peers, SecretBox box, SchedulingOptions options, SchedulerSignal signal,
+internal sealed class PeerMonitor(SchedulingStore store, PeerClient peers, Ec2PeerClient ec2, SecretBox box, SchedulingOptions options, SchedulerSignal signal,
     ILogger<PeerMonitor> logger) : BackgroundService, IPeerDirectory
 {
     /// <summary>What an unlimited quota on the peer counts as (a cap given on add replaces it).</summary>
@@ -42,6 +42,18 @@ internal sealed class PeerMonitor(SchedulingStore store, PeerClient peers, Secre
         var peer = ToInfo(host) ?? throw new InvalidOperationException($"{host.Name} is not a peer cloud");
         try
         {
+            if (peer.Kind == "ec2")
+            {
+                // EC2 says nothing of quota headroom: its capacity is the cap given on add (else counted as unlimited).
+                var zones = await ec2.CallAsync(new Ec2PeerEndpoint(peer.Url, peer.KeyId ?? "", peer.Secret, peer.Region ?? "us-east-1"), "DescribeAvailabilityZones",
+                    new Dictionary<string, string>(), ct);
+                var names = zones.Descendants().Where(e => e.Name.LocalName == "zoneName").Select(e => (JsonNode?)e.Value).ToArray();
+                var found = new JsonObject { ["kind"] = "ec2", ["zones"] = new JsonArray(names) };
+                await store.SetProbedAsync(host.Name, "OK", null, UnlimitedCpus, UnlimitedMemoryMiB, 0, 0, "peer", found.ToJsonString());
+                if (host.State != "OK" || host.MissedProbes > 0) logger.LogInformation("Peer cloud {Host} ({Url}, EC2): OK", host.Name, peer.Url);
+                signal.Wake();
+                return (await store.FindHostAsync(host.Name))!;
+            }
             var quota = await peers.GetAsync(new PeerEndpoint(peer.Url, peer.Secret), "api/v1/quota", ct)
                 ?? throw new PeerUnreachableException($"{peer.Url} answered GET api/v1/quota with no body; is it a StratusLab server?");
             var (cpus, memory) = Headroom(quota, host);
@@ -51,13 +63,17 @@ internal sealed class PeerMonitor(SchedulingStore store, PeerClient peers, Secre
         }
         catch (PeerRefusedException e) when (e.Status is 401 or 403)
         {
-            var reason = $"the peer {peer.Url} refused the credentials ({e.Status}: {e.Detail}); give a valid token of an account there (delete the host and add it again).";
+            var reason = $"the peer {peer.Url} refused the credentials ({e.Status}: {e.Detail}); " + (peer.Kind == "ec2"
+                ? "give a valid access key id and secret (and the region its signatures are scoped to); delete the host and add it again."
+                : "give a valid token of an account there (delete the host and add it again).");
             await store.SetProbeMissedAsync(host.Name, reason, errorNow: true, options.NodeMissedProbes);
             logger.LogWarning("Peer cloud {Host}: {Reason}", host.Name, reason);
         }
         catch (PeerRefusedException e)
         {
-            var reason = $"the peer {peer.Url} answered GET /api/v1/quota with {e.Status} ({e.Detail}); is the URL the peer's base URL (http(s)://HOST:PORT/)?";
+            var reason = peer.Kind == "ec2"
+                ? $"the EC2 peer {peer.Url} refused DescribeAvailabilityZones ({e.Status}: {e.Detail}); check the URL (the EC2 endpoint, like https://HOST:PORT/ec2/) and the region."
+                : $"the peer {peer.Url} answered GET /api/v1/quota with {e.Status} ({e.Detail}); is the URL the peer's base URL (http(s)://HOST:PORT/)?";
             await store.SetProbeMissedAsync(host.Name, reason, errorNow: true, options.NodeMissedProbes);
         }
         catch (PeerUnreachableException e)

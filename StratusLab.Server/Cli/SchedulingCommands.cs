@@ -8,10 +8,10 @@ public static class SchedulingCommands
     public static readonly IReadOnlyList<ClientCommand> All =
     [
         new("describe-hosts", "", "hosts with capacity, allocated and measured use, running VMs (admin)", DescribeHosts) { Example = "stratuslab describe-hosts" },
-        new("host-add", "NAME [--cpus N] [--memory MiB] [--driver simulated|ssh] [--ssh USER@ADDRESS] [--ssh-port PORT] [--identity FILE] [--node-root DIR]",
-            "add a host (admin): a simulated one (--cpus, --memory), or a compute node reached over SSH (--ssh)", AddHost)
+        new("host-add", "NAME [--cpus N] [--memory MiB] [--driver simulated|ssh|cloud] [--ssh USER@ADDRESS] [--ssh-port PORT] [--identity FILE] [--node-root DIR] [--cloud URL] [--peer-token TOKEN] [--kind stratuslab|ec2] [--access-key-id ID] [--secret-access-key KEY] [--region REGION] [--burst]",
+            "add a host (admin): a simulated one (--cpus, --memory), a compute node reached over SSH (--ssh), or a peer cloud (--cloud)", AddHost)
         {
-            Example = "stratuslab host-add sim1 --cpus 16 --memory 65536 --driver simulated\nstratuslab host-add node1 --ssh root@192.0.2.10 --identity /root/.ssh/id_ed25519",
+            Example = "stratuslab host-add sim1 --cpus 16 --memory 65536 --driver simulated\nstratuslab host-add node1 --ssh root@192.0.2.10 --identity /root/.ssh/id_ed25519\nstratuslab host-add peer1 --cloud https://peer.example.org:8440/ --peer-token slt_... --burst",
             Describe = new Dictionary<string, string>
             {
                 ["--ssh"] = "USER@ADDRESS of an SSH compute node (driver ssh): the server logs in with OpenSSH, pins its host key and probes it",
@@ -50,7 +50,11 @@ public static class SchedulingCommands
     {
         var name = cx.Args.Positional(0, "the host name");
         var ssh = cx.Args.Option("--ssh");
-        var driver = cx.Args.Option("--driver") ?? (ssh is null ? "simulated" : "ssh");
+        var cloud = cx.Args.Option("--cloud");
+        var driver = cx.Args.Option("--driver") ?? (cloud is not null ? "cloud" : ssh is null ? "simulated" : "ssh");
+        if (driver == "cloud") return await AddPeerCloud(cx, name, cloud);
+        if ((cloud ?? cx.Args.Option("--peer-token") ?? cx.Args.Option("--access-key-id") ?? cx.Args.Option("--secret-access-key") ?? cx.Args.Option("--region")) is not null || cx.Args.Has("--burst"))
+            throw new UsageException("--cloud, --peer-token, --access-key-id, --secret-access-key, --region and --burst are for peer clouds; drop them, or use --driver cloud.");
         if (driver == "ssh" && ssh is null) throw new UsageException("--ssh USER@ADDRESS is required for an SSH node.");
         if (driver != "ssh" && (ssh ?? cx.Args.Option("--ssh-port") ?? cx.Args.Option("--identity") ?? cx.Args.Option("--node-root")) is not null)
             throw new UsageException("--ssh, --ssh-port, --identity and --node-root are for SSH nodes; drop them, or use --driver ssh.");
@@ -67,6 +71,25 @@ public static class SchedulingCommands
         if (cx.Args.Option("--node-root") is { } root) body["root"] = root;
         var host = await cx.Api.PostAsync("api/v1/hosts", body);
         return cx.Print(host, h => cx.Out.WriteLine(HostLine("added host", h)));
+    }
+
+    /// <summary>A peer cloud: another StratusLab server (--peer-token) or an EC2 endpoint (--kind ec2 with an access key).</summary>
+    static async Task<int> AddPeerCloud(CliContext cx, string name, string? url)
+    {
+        if (url is null) throw new UsageException("--cloud URL is required for a peer cloud (its base URL, like https://peer.example.org:8440/).");
+        if ((cx.Args.Option("--ssh") ?? cx.Args.Option("--ssh-port") ?? cx.Args.Option("--identity") ?? cx.Args.Option("--node-root")) is not null)
+            throw new UsageException("--ssh, --ssh-port, --identity and --node-root are for SSH nodes; a peer cloud takes --cloud and its credentials.");
+        var body = new JsonObject { ["name"] = name, ["driver"] = "cloud", ["url"] = url };
+        if (cx.Args.Option("--kind") is { } kind) body["kind"] = kind;
+        if (cx.Args.Option("--peer-token") is { } token) body["token"] = token;
+        if (cx.Args.Option("--access-key-id") is { } keyId) body["accessKeyId"] = keyId;
+        if (cx.Args.Option("--secret-access-key") is { } secret) body["secretAccessKey"] = secret;
+        if (cx.Args.Option("--region") is { } region) body["region"] = region;
+        if (cx.Args.Has("--burst")) body["burst"] = true;
+        if (cx.Args.LongOption("--cpus") is { } cpus) body["cpus"] = cpus;
+        if (cx.Args.LongOption("--memory") is { } memory) body["memoryMiB"] = memory;
+        var host = await cx.Api.PostAsync("api/v1/hosts", body);
+        return cx.Print(host, h => cx.Out.WriteLine(HostLine("added peer cloud", h)));
     }
 
     static string HostLine(string what, JsonNode h)

@@ -28,6 +28,8 @@ internal static class ComputeModule
         services.AddHypervisorDriver<SimulatedDriver>("simulated");
         services.TryAddSingleton<Platform.Host.QemuImg>();
         services.AddHypervisorDriver<SshQemuDriver>("ssh");
+        Platform.Http.PeerClient.Register(services);
+        services.AddHypervisorDriver<CloudDriver>("cloud");
         services.AddSingleton<GuestInstances>();
         services.AddSingleton<IGuestInstances>(sp => sp.GetRequiredService<GuestInstances>());
         services.AddSingleton<InstanceDisks>();

@@ -49,6 +49,9 @@ internal sealed class InstanceRow
     /// <summary>StratusLab's --save: on shutdown the disk becomes a new image.</summary>
     public bool SaveImage { get; init; }
     public string? SavedImage { get; init; }
+    /// <summary>On a peer cloud (driver cloud): the peer's id for the instance, and its address there.</summary>
+    public string? RemoteId { get; init; }
+    public string? RemoteAddress { get; init; }
     public long? Pid { get; init; }
     public string? SchedulingMessage { get; init; }
     public bool QuotaHeld { get; init; }
@@ -123,7 +126,8 @@ internal sealed class ComputeStore(Store store)
         port_forwards_json AS PortForwards, networks_json AS Networks, forward_ports_json AS ForwardPorts, volumes_json AS Volumes, nics_json AS Nics, vm_dir AS VmDir,
         boot_disk_json AS BootDisk, save_image AS SaveImage, saved_image AS SavedImage, pid AS Pid, scheduling_message AS SchedulingMessage,
         quota_held AS QuotaHeld, created_at AS CreatedAt, updated_at AS UpdatedAt, placed_at AS PlacedAt, started_at AS StartedAt, ready_at AS ReadyAt, ended_at AS EndedAt,
-        login_user AS LoginUser, ready_timeout_seconds AS ReadyTimeoutSeconds, not_ready AS NotReady, not_ready_reason AS NotReadyReason
+        login_user AS LoginUser, ready_timeout_seconds AS ReadyTimeoutSeconds, not_ready AS NotReady, not_ready_reason AS NotReadyReason,
+        remote_id AS RemoteId, remote_address AS RemoteAddress
         """;
 
     /// <summary>Counts the store round trips of the current async flow (all modules' stores share the one store).</summary>
@@ -361,6 +365,10 @@ internal sealed class ComputeStore(Store store)
     /// <summary>The identifier of the image saved from this instance's disk.</summary>
     public Task<InstanceRow?> SetSavedImageAsync(long id, string identifier) =>
         ChangeAsync(id, null, null, "saved_image = @identifier", new { identifier });
+
+    /// <summary>Records the peer cloud's id for the instance and its address there (driver cloud).</summary>
+    public Task<InstanceRow?> SetRemoteAsync(long id, string? remoteId, string? remoteAddress) =>
+        ChangeAsync(id, null, null, "remote_id = @remoteId, remote_address = @remoteAddress", new { remoteId, remoteAddress });
 
     /// <summary>The VM and its guest token are gone (clean-up); the state is left to the caller.</summary>
     public Task<InstanceRow?> ClearVmAsync(long id) =>

@@ -47,6 +47,8 @@ internal sealed class InstanceViews(IUserDirectory users)
             ReadyPort = r.Guest.ReadyPort,
             InstanceUid = r.Guest.Uid,
             SshKeys = r.SshKeys,
+            RemoteId = r.RemoteId,
+            RemoteAddress = r.StateValue is InstanceState.Done or InstanceState.Failed ? null : r.RemoteAddress,
         };
     }
 

@@ -37,6 +37,7 @@ internal static class IdentityEndpoints
 
         api.MapGet("/quotas", ListQuotas).RequireAuthorization(Policies.Admin);
         api.MapGet("/quotas/{user}", GetQuota);
+        api.MapGet("/quota", GetOwnQuota);
         api.MapPost("/quotas/{user}", SetQuota).RequireAuthorization(Policies.Admin);
         api.MapPut("/quotas/{user}", SetQuota).RequireAuthorization(Policies.Admin);
         return api;
@@ -189,6 +190,10 @@ internal static class IdentityEndpoints
         var row = await VisibleUserAsync(user, principal.ToCaller(), store);
         return TypedResults.Ok(await quotas.GetAsync(row.Id));
     }
+
+    /// <summary>The caller's own quota and usage (a peer cloud's probe reads its headroom here without knowing its user name).</summary>
+    static async Task<Ok<QuotaView>> GetOwnQuota(ClaimsPrincipal principal, IQuotaLedger quotas) =>
+        TypedResults.Ok(await quotas.GetAsync(principal.ToCaller().UserId));
 
     static async Task<Ok<QuotaView>> SetQuota(string user, SetQuotaRequest body, ClaimsPrincipal principal, IUserAccounts accounts, CancellationToken ct) =>
         TypedResults.Ok(await accounts.SetQuotaAsync(principal.ToCaller(), user, new QuotaLimits(body.Vms, body.Cpus, body.MemoryMiB, body.StorageGiB), ct));

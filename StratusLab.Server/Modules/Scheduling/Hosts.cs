@@ -7,6 +7,12 @@ internal sealed record HostState(
     string Name, string Driver, bool Enabled, long Cpus, long MemoryMiB,
     long AllocatedCpus, long AllocatedMemoryMiB, long RunningVms, double CpuUsage, long MemoryUsedMiB, string State = "OK", string? StateReason = null)
 {
+    /// <summary>A peer cloud that takes instances when no other host has room (Scheduling:BurstTo, or the host's burst flag).</summary>
+    public bool Burst { get; init; }
+
+    /// <summary>A peer cloud (driver cloud): used only by policy, never by default.</summary>
+    public bool IsPeer => Driver == "cloud";
+
     public long FreeCpus => Cpus - AllocatedCpus;
     public long FreeMemoryMiB => MemoryMiB - AllocatedMemoryMiB;
 
@@ -66,12 +72,35 @@ internal sealed record Policy(string Name, Expr Rank, string RankText)
 /// <summary>Chooses a host for one request (pure: no I/O).</summary>
 internal static class Placement
 {
+    /// <summary>
+    /// Peer clouds (driver cloud) are used only by policy: when the request's requirements hold on them, or, for burst
+    /// targets, when no other host fits. Among the candidates the highest rank wins.
+    /// </summary>
     public static PlacementDecision Choose(PlacementRequest request, IEnumerable<HostState> hosts)
     {
         var rejections = new List<string>();
+        var ordered = hosts.OrderBy(h => h.Name, StringComparer.Ordinal).ToList();
+        var best = Best(request, ordered.Where(h => !h.IsPeer || Names(request, h)), rejections);
+        if (best is null)
+        {
+            var bursting = ordered.Where(h => h.IsPeer && h.Burst && !Names(request, h)).ToList();
+            best = Best(request, bursting, rejections);
+            foreach (var peer in ordered.Where(h => h.IsPeer && !h.Burst && !Names(request, h)))
+                rejections.Add($"{peer.Name}: a peer cloud, used only when the requirements name it (NAME = \"{peer.Name}\", or HYPERVISOR = \"cloud\") or as a burst target (Scheduling:BurstTo, or burst = true)");
+        }
+        return new PlacementDecision(best, best is null ? rejections : []);
+    }
+
+    /// <summary>The request's requirements name the peer, or peers in general (HYPERVISOR = "cloud").</summary>
+    static bool Names(PlacementRequest request, HostState peer) =>
+        request.RequirementsText is { } text && (text.Contains('"' + peer.Name + '"', StringComparison.OrdinalIgnoreCase)
+            || text.Contains("\"cloud\"", StringComparison.OrdinalIgnoreCase) || text.Contains("'" + peer.Name + "'", StringComparison.OrdinalIgnoreCase));
+
+    static string? Best(PlacementRequest request, IEnumerable<HostState> hosts, List<string> rejections)
+    {
         string? best = null;
         var bestRank = double.NegativeInfinity;
-        foreach (var host in hosts.OrderBy(h => h.Name, StringComparer.Ordinal))
+        foreach (var host in hosts)
         {
             if (!host.Enabled) { rejections.Add($"{host.Name}: disabled"); continue; }
             if (host.State == "ERROR") { rejections.Add($"{host.Name}: in state ERROR ({host.StateReason})"); continue; }
@@ -91,6 +120,6 @@ internal static class Placement
                 bestRank = score;
             }
         }
-        return new PlacementDecision(best, best is null ? rejections : []);
+        return best;
     }
 }

@@ -29,6 +29,13 @@ internal sealed record HostView(
     public JsonElement? Probe { get; init; }
     /// <summary>For SSH nodes: the node's own iSCSI initiator name, which Pdisk's target ACLs name while it mounts a volume.</summary>
     public string? IscsiInitiator { get; init; }
+    /// <summary>For peer clouds: the peer's URL, its kind (stratuslab or ec2), the EC2 region, whether credentials are stored (never the credentials) and whether it is a burst target.</summary>
+    public string? Cloud { get; init; }
+    public string? CloudKind { get; init; }
+    public string? Region { get; init; }
+    public bool? CredentialsStored { get; init; }
+    public string? AccessKeyId { get; init; }
+    public bool? Burst { get; init; }
 }
 
 /// <summary>
@@ -36,7 +43,13 @@ internal sealed record HostView(
 /// default, <see cref="KeyFile"/> a private key the server reads, <see cref="Root"/> the node-side directory
 /// (Scheduling:NodeRoot by default); cpus and memoryMiB are then optional (probed).
 /// </summary>
-internal sealed record CreateHostRequest(string Name, string Driver, long? Cpus = null, long? MemoryMiB = null, string? Ssh = null, int? Port = null, string? KeyFile = null, string? Root = null);
+/// <remarks>
+/// Driver cloud (a peer cloud): <see cref="Url"/> its base URL, <see cref="Kind"/> stratuslab (default: its REST API with
+/// <see cref="Token"/>) or ec2 (EC2 Query with <see cref="AccessKeyId"/>, <see cref="SecretAccessKey"/>, <see cref="Region"/>);
+/// cpus and memoryMiB cap it (else its quota headroom); <see cref="Burst"/>: it takes instances when no local host has room.
+/// </remarks>
+internal sealed record CreateHostRequest(string Name, string Driver, long? Cpus = null, long? MemoryMiB = null, string? Ssh = null, int? Port = null, string? KeyFile = null, string? Root = null,
+    string? Url = null, string? Kind = null, string? Token = null, string? AccessKeyId = null, string? SecretAccessKey = null, string? Region = null, bool? Burst = null);
 
 /// <summary>Body of PUT /hosts/{name}/metrics: measured load of a simulated host.</summary>
 internal sealed record HostMetricsRequest(double CpuUsagePercent, long MemoryUsedMiB);
@@ -65,14 +78,17 @@ internal static class SchedulingEndpoints
         TypedResults.Ok(ToView(await store.FindHostAsync(name) ?? throw ApiException.NotFound($"Host '{name}'")));
 
     static async Task<Created<HostView>> CreateHost(CreateHostRequest body, ClaimsPrincipal principal, IHostAdministration hosts, SchedulingStore store, NodeMonitor nodes,
-        SchedulingOptions options, ServerOptions server, CancellationToken ct)
+        PeerMonitor peers, Platform.Security.SecretBox box, SchedulingOptions options, ServerOptions server, CancellationToken ct)
     {
         var name = Validate.Name(body.Name, "name");
-        if (body.Driver is not ("simulated" or "qemu" or "ssh"))
-            throw ApiException.BadRequest("driver", $"'driver' = '{Validate.Trim(body.Driver ?? "")}' is not accepted; accepted values: qemu, simulated, ssh.");
+        if (body.Driver is not ("simulated" or "qemu" or "ssh" or "cloud"))
+            throw ApiException.BadRequest("driver", $"'driver' = '{Validate.Trim(body.Driver ?? "")}' is not accepted; accepted values: qemu, simulated, ssh, cloud.");
+        if (body.Driver != "cloud" && (body.Url ?? body.Kind ?? body.Token ?? body.AccessKeyId ?? body.SecretAccessKey ?? body.Region) is not null)
+            throw ApiException.BadRequest("url", "'url', 'kind', 'token', 'accessKeyId', 'secretAccessKey' and 'region' are for driver 'cloud' only.");
         if (body.Driver == "qemu")
             throw ApiException.Invalid("driver", "Only the local machine runs qemu VMs as driver 'qemu'; add another machine as driver 'ssh' (with ssh = root@ADDRESS), or 'simulated' hosts to model a larger site.");
         if (body.Driver == "ssh") return await CreateSshHost(name, body, store, nodes, options, server, ct);
+        if (body.Driver == "cloud") return await CreateCloudHost(name, body, store, peers, box, ct);
         if (body.Ssh is not null || body.KeyFile is not null || body.Port is not null || body.Root is not null)
             throw ApiException.BadRequest("ssh", "'ssh', 'port', 'keyFile' and 'root' are for driver 'ssh' only.");
         await hosts.AddSimulatedAsync(principal.ToCaller(), name, body.Cpus ?? 0, body.MemoryMiB ?? 0, ct);
@@ -95,10 +111,51 @@ internal static class SchedulingEndpoints
         return TypedResults.Created($"/api/v1/hosts/{name}", ToView(probed));
     }
 
-    static async Task<Ok<HostView>> ProbeHost(string name, SchedulingStore store, NodeMonitor nodes, CancellationToken ct)
+    /// <summary>
+    /// Adds a peer cloud and probes it at once: the answer shows OK with its capacity, or ERROR with what is wrong. The
+    /// credentials are sealed with the server key before they are stored; the API only ever says that they exist.
+    /// </summary>
+    static async Task<Created<HostView>> CreateCloudHost(string name, CreateHostRequest body, SchedulingStore store, PeerMonitor peers,
+        Platform.Security.SecretBox box, CancellationToken ct)
+    {
+        var url = PeerMonitor.NormalizeUrl(body.Url);
+        var kind = body.Kind ?? "stratuslab";
+        if (kind is not ("stratuslab" or "ec2"))
+            throw ApiException.BadRequest("kind", $"'kind' = '{Validate.Trim(kind)}' is not accepted; accepted values: stratuslab (its REST API, with 'token'), ec2 (EC2 Query, with 'accessKeyId', 'secretAccessKey' and 'region').");
+        string secret;
+        if (kind == "stratuslab")
+        {
+            if (string.IsNullOrWhiteSpace(body.Token))
+                throw ApiException.BadRequest("token", "A StratusLab peer needs 'token': an API token of the account to run instances as on the peer (POST /api/v1/tokens there).");
+            if (body.AccessKeyId is not null || body.SecretAccessKey is not null || body.Region is not null)
+                throw ApiException.BadRequest("accessKeyId", "'accessKeyId', 'secretAccessKey' and 'region' are for kind 'ec2'; a StratusLab peer takes 'token'.");
+            secret = body.Token.Trim();
+        }
+        else
+        {
+            if (string.IsNullOrWhiteSpace(body.AccessKeyId) || string.IsNullOrWhiteSpace(body.SecretAccessKey))
+                throw ApiException.BadRequest("accessKeyId", "An EC2 peer needs 'accessKeyId' and 'secretAccessKey' (and 'region', us-east-1 by default).");
+            if (body.Token is not null) throw ApiException.BadRequest("token", "'token' is for kind 'stratuslab'; an EC2 peer takes 'accessKeyId' and 'secretAccessKey'.");
+            secret = body.SecretAccessKey.Trim();
+        }
+        if (secret.Length > 1024 || secret.Any(char.IsControl)) throw ApiException.BadRequest(kind == "ec2" ? "secretAccessKey" : "token", "The credential must be at most 1024 characters without control characters.");
+        if (body.Cpus is { } cpus) Validate.Range(cpus, "cpus", 1, 100_000);
+        if (body.MemoryMiB is { } memory) Validate.Range(memory, "memoryMiB", 64, 1L << 40);
+        if ((body.Cpus is null) != (body.MemoryMiB is null))
+            throw ApiException.BadRequest("cpus", "Give both 'cpus' and 'memoryMiB' to cap a peer cloud, or neither (its quota headroom is its capacity).");
+        var region = kind == "ec2" ? (string.IsNullOrWhiteSpace(body.Region) ? "us-east-1" : Validate.Name(body.Region.Trim(), "region")) : null;
+        if (!await store.InsertCloudHostAsync(name, body.Cpus ?? 1, body.MemoryMiB ?? 64, body.Cpus is not null, url.ToString(), kind, region,
+                body.AccessKeyId?.Trim(), box.Seal(secret), body.Burst ?? false))
+            throw ApiException.Conflict($"A host named '{name}' already exists.");
+        var probed = await peers.ProbeAsync((await store.FindHostAsync(name))!, ct);
+        return TypedResults.Created($"/api/v1/hosts/{name}", ToView(probed));
+    }
+
+    static async Task<Ok<HostView>> ProbeHost(string name, SchedulingStore store, NodeMonitor nodes, PeerMonitor peers, CancellationToken ct)
     {
         var host = await store.FindHostAsync(name) ?? throw ApiException.NotFound($"Host '{name}'");
-        if (host.Ssh is null) throw ApiException.Conflict($"'{name}' is not an SSH node; only SSH nodes are probed.");
+        if (host.CloudUrl is not null) return TypedResults.Ok(ToView(await peers.ProbeAsync(host, ct)));
+        if (host.Ssh is null) throw ApiException.Conflict($"'{name}' is not an SSH node or a peer cloud; only those are probed.");
         return TypedResults.Ok(ToView(await nodes.ProbeAsync(host, ct, full: true)));
     }
 
@@ -164,5 +221,11 @@ internal static class SchedulingEndpoints
         ProbedAt = h.ProbedAt,
         Probe = h.ProbeJson is null ? null : JsonDocument.Parse(h.ProbeJson).RootElement.Clone(),
         IscsiInitiator = h.Ssh is null ? null : h.IscsiInitiator,
+        Cloud = h.CloudUrl,
+        CloudKind = h.CloudKind,
+        Region = h.CloudRegion,
+        AccessKeyId = h.CloudKeyId,
+        CredentialsStored = h.CloudUrl is null ? null : h.CloudSecretSealed is not null,
+        Burst = h.CloudUrl is null ? null : h.Burst,
     };
 }

@@ -24,6 +24,10 @@ internal static class SchedulingModule
         services.AddSingleton<INodeDirectory>(sp => sp.GetRequiredService<NodeMonitor>());
         services.AddHostedService(sp => sp.GetRequiredService<NodeMonitor>());
         services.AddSingleton<Contracts.IScheduler, Scheduler>();
+        Platform.Http.PeerClient.Register(services);
+        services.AddSingleton<PeerMonitor>();
+        services.AddSingleton<IPeerDirectory>(sp => sp.GetRequiredService<PeerMonitor>());
+        services.AddHostedService(sp => sp.GetRequiredService<PeerMonitor>());
         return services;
     }
 

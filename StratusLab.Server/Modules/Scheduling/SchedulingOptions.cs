@@ -15,6 +15,10 @@ internal sealed class SchedulingOptions : IValidatedOptions
     public int NodeMissedProbes { get; set; } = 3;
     /// <summary>The default directory an SSH node keeps its VMs and image cache in (node-side; never the server's data dir).</summary>
     public string NodeRoot { get; set; } = "/var/lib/stratuslab-node";
+    /// <summary>Peer clouds (host names, comma-separated) that take instances when no local host has room.</summary>
+    public string BurstTo { get; set; } = "";
+    /// <summary>How often peer clouds are probed (credentials, quota headroom).</summary>
+    public int PeerProbeIntervalSeconds { get; set; } = 30;
 
     public IEnumerable<string> Problems()
     {
@@ -28,6 +32,7 @@ internal sealed class SchedulingOptions : IValidatedOptions
         problems.Range("Scheduling:SafetyNetSeconds", SafetyNetSeconds, 1, 3600);
         problems.Range("Scheduling:NodeProbeIntervalSeconds", NodeProbeIntervalSeconds, 1, 3600);
         problems.Range("Scheduling:NodeMissedProbes", NodeMissedProbes, 1, 1000);
+        problems.Range("Scheduling:PeerProbeIntervalSeconds", PeerProbeIntervalSeconds, 1, 3600);
         if (!Path.IsPathFullyQualified(NodeRoot))
             problems.Add($"Scheduling:NodeRoot = '{NodeRoot}' is not accepted; accepted values: an absolute path on the nodes.");
         if (CpuOvercommit is < 0.1 or > 100 || double.IsNaN(CpuOvercommit))

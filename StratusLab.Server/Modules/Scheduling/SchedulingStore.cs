@@ -33,17 +33,31 @@ internal sealed class HostRow
     public string? ProbeJson { get; init; }
     public DateTimeOffset? ProbedAt { get; init; }
     public string? IscsiInitiator { get; init; }
+    public string? CloudUrl { get; init; }
+    public string? CloudKind { get; init; }
+    public string? CloudRegion { get; init; }
+    public string? CloudKeyId { get; init; }
+    public string? CloudSecretSealed { get; init; }
+    public bool Burst { get; init; }
 
     /// <summary>How to reach the host when it is an SSH node, else null.</summary>
     public Platform.Host.SshTarget? Ssh => SshAddress is null ? null : new(SshUser ?? "root", SshAddress, (int)(SshPort ?? 22), SshKeyFile);
 
-    public HostState ToState() => new(Name, Driver, Enabled, Cpus, MemoryMib, AllocatedCpus, AllocatedMemoryMib, RunningVms, CpuUsage, MemoryUsedMib, State, StateReason);
+    public HostState ToState(IReadOnlySet<string>? burstTo = null) =>
+        new(Name, Driver, Enabled, Cpus, MemoryMib, AllocatedCpus, AllocatedMemoryMib, RunningVms, CpuUsage, MemoryUsedMib, State, StateReason)
+        {
+            Burst = Driver == "cloud" && (Burst || burstTo?.Contains(Name) == true),
+        };
 }
 
 /// <summary>The Scheduling module's SQL (tables sched_*).</summary>
-internal sealed class SchedulingStore(Store store)
+internal sealed class SchedulingStore(Store store, SchedulingOptions? options = null)
 {
     public Store Store => store;
+
+    /// <summary>Scheduling:BurstTo: the peer clouds that take instances when no other host has room.</summary>
+    readonly IReadOnlySet<string> _burstTo = new HashSet<string>(
+        (options?.BurstTo ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), StringComparer.OrdinalIgnoreCase);
 
     const string HostQuery = """
         SELECT h.name AS Name, h.driver AS Driver, h.cpus AS Cpus, h.memory_mib AS MemoryMib, h.enabled AS Enabled, h.is_local AS IsLocal,
@@ -51,6 +65,8 @@ internal sealed class SchedulingStore(Store store)
                h.monitored_at AS MonitoredAt, h.state AS State, h.state_reason AS StateReason, h.ssh_user AS SshUser, h.ssh_address AS SshAddress,
                h.ssh_port AS SshPort, h.ssh_key_file AS SshKeyFile, h.node_root AS NodeRoot, h.capacity_declared AS CapacityDeclared,
                h.missed_probes AS MissedProbes, h.probe_json AS ProbeJson, h.probed_at AS ProbedAt, h.iscsi_initiator AS IscsiInitiator,
+               h.cloud_url AS CloudUrl, h.cloud_kind AS CloudKind,
+               h.cloud_region AS CloudRegion, h.cloud_key_id AS CloudKeyId, h.cloud_secret_sealed AS CloudSecretSealed, h.burst AS Burst,
                COALESCE(SUM(a.cpus), 0) AS AllocatedCpus, COALESCE(SUM(a.memory_mib), 0) AS AllocatedMemoryMib, COUNT(a.instance_id) AS RunningVms
         FROM sched_hosts h LEFT JOIN sched_allocations a ON a.host = h.name
         """;
@@ -93,6 +109,19 @@ internal sealed class SchedulingStore(Store store)
 
     /// <summary>A node's own iSCSI initiator name: random, so a node removed and added again under the same name is not let into the old one's targets.</summary>
     static string InitiatorName() => "iqn.2011-01.eu.stratuslab.node:" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
+
+    /// <summary>Adds a peer cloud (driver cloud), in ERROR until its first probe says otherwise; its secret arrives sealed.</summary>
+    public async Task<bool> InsertCloudHostAsync(string name, long cpus, long memoryMib, bool capacityDeclared, string url, string kind, string? region,
+        string? keyId, string secretSealed, bool burst)
+    {
+        await using var connection = await store.OpenAsync();
+        return await connection.ExecuteAsync("""
+            INSERT INTO sched_hosts (name, driver, cpus, memory_mib, is_local, created_at, state, state_reason, capacity_declared,
+                                     cloud_url, cloud_kind, cloud_region, cloud_key_id, cloud_secret_sealed, burst)
+            VALUES (@name, 'cloud', @cpus, @memoryMib, 0, @now, 'ERROR', 'not probed yet', @capacityDeclared, @url, @kind, @region, @keyId, @secretSealed, @burst)
+            ON CONFLICT (name) DO NOTHING
+            """, new { name, cpus, memoryMib, now = DateTimeOffset.UtcNow, capacityDeclared, url, kind, region, keyId, secretSealed, burst }) == 1;
+    }
 
     /// <summary>Records a probe that reached the node: its state, what it found and, unless declared, its capacity.</summary>
     public async Task SetProbedAsync(string name, string state, string? reason, long? cpus, long? memoryMib, double cpuUsage, long memoryUsedMib, string accelerator, string probeJson)
@@ -162,7 +191,7 @@ internal sealed class SchedulingStore(Store store)
     public Task<IReadOnlyDictionary<long, PlacementDecision>> PlaceAsync(IReadOnlyList<PlacementRequest> requests) =>
         store.WriteAsync<IReadOnlyDictionary<long, PlacementDecision>>(async (c, tx) =>
         {
-            var hosts = (await ListHostsAsync(c, tx)).Select(h => h.ToState()).ToDictionary(h => h.Name, StringComparer.OrdinalIgnoreCase);
+            var hosts = (await ListHostsAsync(c, tx)).Select(h => h.ToState(_burstTo)).ToDictionary(h => h.Name, StringComparer.OrdinalIgnoreCase);
             var held = (await c.QueryAsync<long>("SELECT instance_id FROM sched_allocations", transaction: tx)).ToHashSet();
             var decisions = new Dictionary<long, PlacementDecision>();
             var now = DateTimeOffset.UtcNow;
@@ -188,7 +217,7 @@ internal sealed class SchedulingStore(Store store)
     public Task<PlacementDecision> RelocateAsync(PlacementRequest request, string fromHost) =>
         store.WriteAsync(async (c, tx) =>
         {
-            var hosts = (await ListHostsAsync(c, tx)).Where(h => !string.Equals(h.Name, fromHost, StringComparison.OrdinalIgnoreCase)).Select(h => h.ToState());
+            var hosts = (await ListHostsAsync(c, tx)).Where(h => !string.Equals(h.Name, fromHost, StringComparison.OrdinalIgnoreCase)).Select(h => h.ToState(_burstTo));
             var decision = Placement.Choose(request, hosts);
             if (decision.Host is null) return decision;
             var moved = await c.ExecuteAsync("UPDATE sched_allocations SET host = @host WHERE instance_id = @id",

@@ -48,6 +48,9 @@ public sealed record InstanceView(
     public string? InstanceUid { get; init; }
     /// <summary>The SSH public keys the guest was given (the request's sshKeys and the key pair's).</summary>
     public IReadOnlyList<string> SshKeys { get; init; } = [];
+    /// <summary>On a peer cloud (host driver cloud): the peer's id for the instance (an i-... for an EC2 peer) and its address there.</summary>
+    public string? RemoteId { get; init; }
+    public string? RemoteAddress { get; init; }
 }
 
 /// <summary>

@@ -102,3 +102,17 @@ public interface INodeDirectory
 
     Task<IReadOnlyList<NodeInfo>> ListNodesAsync(CancellationToken ct = default);
 }
+
+/// <summary>
+/// A host that stands for another cloud (driver cloud): its URL, kind (stratuslab: REST with a bearer token; ec2: EC2
+/// Query with an access key), the credentials opened for the cloud driver only (stored sealed; the API shows only that
+/// they exist), and what the last probe said. <see cref="State"/> is OK or ERROR (with <see cref="Reason"/>).
+/// </summary>
+public sealed record PeerInfo(string Name, Uri Url, string Kind, string? Region, string? KeyId, string Secret, string State, string? Reason, long MissedProbes);
+
+/// <summary>The peer clouds and their probed state.</summary>
+public interface IPeerDirectory
+{
+    /// <summary>The peer of this host name, or null when the host is not a peer cloud (or does not exist).</summary>
+    Task<PeerInfo?> FindPeerAsync(string host, CancellationToken ct = default);
+}

@@ -1,0 +1,89 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace StratusLab.Server.Tests.Support;
+
+/// <summary>
+/// A TCP relay on 127.0.0.1 to another local port, that can be cut (listener and open connections closed) and restored
+/// on the same port: a peer that stops answering and comes back, without stopping the peer itself.
+/// </summary>
+public sealed class TcpRelay : IAsyncDisposable
+{
+    readonly int _target;
+    TcpListener? _listener;
+    CancellationTokenSource _cut = new();
+    readonly List<TcpClient> _open = [];
+
+    public int Port { get; private set; }
+
+    public TcpRelay(int target)
+    {
+        _target = target;
+        Restore();
+    }
+
+    /// <summary>Listens again (on the same port after a cut).</summary>
+    public void Restore()
+    {
+        _cut = new CancellationTokenSource();
+        _listener = new TcpListener(IPAddress.Loopback, Port);
+        _listener.Server.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        _listener.Start();
+        Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
+        _ = AcceptAsync(_listener, _cut.Token);
+    }
+
+    /// <summary>Stops listening and drops every open connection: the target no longer answers through the relay.</summary>
+    public void Cut()
+    {
+        _cut.Cancel();
+        _listener?.Stop();
+        lock (_open)
+        {
+            foreach (var c in _open) c.Dispose();
+            _open.Clear();
+        }
+    }
+
+    async Task AcceptAsync(TcpListener listener, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            TcpClient inbound;
+            try { inbound = await listener.AcceptTcpClientAsync(ct); }
+            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException) { return; }
+            var outbound = new TcpClient();
+            try { await outbound.ConnectAsync(IPAddress.Loopback, _target, ct); }
+            catch (Exception e) when (e is OperationCanceledException or SocketException)
+            {
+                inbound.Dispose();
+                outbound.Dispose();
+                continue;
+            }
+            lock (_open) { _open.Add(inbound); _open.Add(outbound); }
+            _ = PumpAsync(inbound, outbound, ct);
+        }
+    }
+
+    static async Task PumpAsync(TcpClient a, TcpClient b, CancellationToken ct)
+    {
+        try
+        {
+            var sa = a.GetStream();
+            var sb = b.GetStream();
+            await Task.WhenAny(sa.CopyToAsync(sb, ct), sb.CopyToAsync(sa, ct));
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException or SocketException) { }
+        finally
+        {
+            a.Dispose();
+            b.Dispose();
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Cut();
+        return ValueTask.CompletedTask;
+    }
+}

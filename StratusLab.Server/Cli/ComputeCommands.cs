@@ -18,7 +18,7 @@ public static class ComputeCommands
         new("describe-instance", "[ID]... [--state STATE] [-a]", "show instances (all of yours without IDs; DONE ones only with --all or --state DONE)", DescribeInstance)
             { Example = "stratuslab describe-instance\nstratuslab describe-instance 3 --json" },
         new("kill-instance", "ID...", "terminate instances at once (their disks are discarded)", KillInstance) { Example = "stratuslab kill-instance 3 4" },
-        new("shutdown-instance", "ID...", "power instances off gracefully (ACPI), then remove them", ShutdownInstance) { Example = "stratuslab shutdown-instance 3" },
+        new("shutdown-instance", "ID... [--save]", "power instances off gracefully (ACPI), then remove them; with --save their disks become new images", ShutdownInstance) { Example = "stratuslab shutdown-instance 3\nstratuslab shutdown-instance 3 --save" },
         new("instance-action", "ID stop|start|reboot|suspend|resume [--force] [--graceful]", "stop, start, reboot, suspend or resume an instance", InstanceAction) { Example = "stratuslab instance-action 3 reboot\nstratuslab instance-action 3 reboot --graceful" },
         new("stop-instance", "ID... [--force]", "stop instances, keeping their disks (ACPI power-off; --force: power off at once); start them again with instance-action ID start", StopInstance)
             { Example = "stratuslab stop-instance 3\nstratuslab stop-instance 3 --force" },
@@ -167,7 +167,9 @@ public static class ComputeCommands
 
     static async Task<int> KillInstance(CliContext cx) => await Each(cx, "killed", id => cx.Api.DeleteAsync($"api/v1/instances/{id}"));
 
-    static async Task<int> ShutdownInstance(CliContext cx) => await Each(cx, "shutting down", id => cx.Api.PostAsync($"api/v1/instances/{id}/actions/shutdown", null));
+    static async Task<int> ShutdownInstance(CliContext cx) =>
+        await Each(cx, cx.Args.Has("--save") ? "shutting down (its disk becomes an image):" : "shutting down",
+            id => cx.Api.PostAsync($"api/v1/instances/{id}/actions/shutdown{(cx.Args.Has("--save") ? "?save=true" : "")}", null));
 
     static async Task<int> InstanceAction(CliContext cx)
     {

@@ -28,6 +28,7 @@ public class QemuArgumentsTests
                 "the serial port is a socket for the interactive console, logged outside the VM directory");
             Assert.That(line, Does.Contain("-qmp unix:/data/instances/42/events.sock,server=on,wait=off"), "a second monitor for events");
             Assert.That(line, Does.Contain("-device pvpanic -action panic=pause"));
+            Assert.That(line, Does.Contain("-device virtio-balloon-pci,id=balloon0,guest-stats-polling-interval=5"), "a balloon for the guest's memory statistics");
             Assert.That(args, Does.Contain("-daemonize"));
             Assert.That(line, Does.Contain("-drive file=/data/instances/42/disk.qcow2,format=qcow2,if=none,id=disk0,cache=writeback,discard=unmap -device virtio-blk-pci,drive=disk0,id=vd0,bootindex=0"));
             Assert.That(line, Does.Contain("id=context,media=cdrom,readonly=on -device ide-cd,drive=context"));

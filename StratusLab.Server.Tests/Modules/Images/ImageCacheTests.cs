@@ -233,4 +233,47 @@ public class ImageCacheTests
         var next = (await InstanceApiTests.CreateAsync(_admin, new { image = saved }))["id"]!.GetValue<long>();
         Assert.That((await InstanceApiTests.WaitAsync(_admin, next, "RUNNING"))["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"));
     }
+
+    [Test, CancelAfter(120_000)]
+    public async Task A_shutdown_with_save_turns_the_disk_of_an_instance_launched_without_save_into_a_new_image_and_only_shutdown_takes_save()
+    {
+        var url = _images.Add("save-later.raw", RandomImage()).ToString();
+        var instance = (await InstanceApiTests.CreateAsync(_admin, new { image = url }))["id"]!.GetValue<long>();
+        var running = await InstanceApiTests.WaitAsync(_admin, instance, "RUNNING");
+        Assert.That(running["save"]!.GetValue<bool>(), Is.False, "launched without save");
+        var refused = await (await _admin.PostAsync($"/api/v1/instances/{instance}/actions/stop?save=true", null)).Problem(400);
+        Assert.That(refused["field"]!.GetValue<string>(), Is.EqualTo("save"));
+        Assert.That(refused["detail"]!.GetValue<string>(), Does.Contain("only shutdown does"));
+        await (await _admin.PostAsync($"/api/v1/instances/{instance}/actions/shutdown?save=true", null)).Json(202);
+        var done = await InstanceApiTests.WaitAsync(_admin, instance, "DONE", 60);
+        var saved = done["savedImage"]?.GetValue<string>();
+        Assert.That(saved, Has.Length.EqualTo(27), done.ToJsonString());
+        var entry = await (await _server.Client(token: null).GetAsync($"/api/v1/marketplace/metadata/{saved}")).Json(200);
+        Assert.That(entry.ToJsonString(), Does.Contain("saved from instance " + instance));
+    }
+
+    [Test, CancelAfter(120_000)]
+    public async Task Save_as_image_on_the_dashboards_instance_page_shuts_the_instance_down_and_shows_the_new_image()
+    {
+        var token = await _server.CreateUserAsync("saver");
+        using var saver = _server.Client(token);
+        var url = _images.Add("save-from-page.raw", RandomImage()).ToString();
+        var instance = (await InstanceApiTests.CreateAsync(saver, new { image = url, name = "to-save" }))["id"]!.GetValue<long>();
+        await InstanceApiTests.WaitAsync(saver, instance, "RUNNING");
+        using var browser = new Web.BrowserSession(_server);
+        Assert.That((int)(await browser.SignInAsync("saver", "password-saver")).StatusCode, Is.EqualTo(302));
+        var path = $"/ui/instances/{instance}";
+        var (_, page) = await browser.GetAsync(path);
+        Assert.That(page, Does.Contain($"action=\"{path}/actions/save\"").And.Contain("Save as image (shut down)"));
+        var (forged, _) = await browser.PostFormAsync(path + "/actions/save", [], fromPage: null);
+        Assert.That((int)forged.StatusCode, Is.AnyOf(400, 403), "no CSRF token, no save");
+        Assert.That((await (await saver.GetAsync($"/api/v1/instances/{instance}")).Json(200))["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"));
+        var (posted, html) = await browser.PostFormAsync(path + "/actions/save", [], fromPage: path);
+        Assert.That((int)posted.StatusCode, Is.EqualTo(302), html);
+        var done = await InstanceApiTests.WaitAsync(saver, instance, "DONE", 60);
+        var saved = done["savedImage"]?.GetValue<string>();
+        Assert.That(saved, Has.Length.EqualTo(27), done.ToJsonString());
+        (_, page) = await browser.GetAsync(path);
+        Assert.That(page, Does.Contain("<dt>Saved as image</dt><dd>" + saved + "</dd>"));
+    }
 }

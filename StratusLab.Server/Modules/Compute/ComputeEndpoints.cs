@@ -72,9 +72,10 @@ internal static class ComputeEndpoints
         TypedResults.Accepted($"/api/v1/instances/{id}", await instances.TerminateAsync(principal.ToCaller(), id, ct));
 
     /// <summary>?force=true: stop powers off at once (no ACPI wait); ?graceful=true: reboot through a guest power-off and power-on.</summary>
-    static async Task<Accepted<InstanceView>> ActOnInstance(long id, string action, bool? force, bool? graceful, ClaimsPrincipal principal, IInstances instances, CancellationToken ct) =>
+    static async Task<Accepted<InstanceView>> ActOnInstance(long id, string action, bool? force, bool? graceful, bool? save, ClaimsPrincipal principal, IInstances instances,
+        CancellationToken ct) =>
         TypedResults.Accepted($"/api/v1/instances/{id}",
-            await instances.ActAsync(principal.ToCaller(), id, action, new InstanceActionOptions(force ?? false, graceful ?? false), ct));
+            await instances.ActAsync(principal.ToCaller(), id, action, new InstanceActionOptions(force ?? false, graceful ?? false, save ?? false), ct));
 
     static async Task<Ok<InstanceView>> UpdateInstance(long id, UpdateInstanceRequest body, ClaimsPrincipal principal, IInstances instances, CancellationToken ct)
     {

@@ -112,7 +112,8 @@ internal sealed partial class InstanceLifecycle
                         break;
                     case InstanceAction.Shutdown:
                         await driver.ShutdownAsync(vm, TimeSpan.FromSeconds(compute.ShutdownTimeoutSeconds), ct);
-                        if (row.SaveImage) await SaveImageAsync(row, ct);
+                        // Saved when launched with save, or when this shutdown asks for it (the dashboard's "save as image").
+                        if (row.SaveImage || options.Save) await SaveImageAsync(row, ct);
                         if (await store.TransitionAsync(id, [InstanceState.Shutdown], InstanceState.Epilog) is { } ending)
                         {
                             Publish(ending);

@@ -98,6 +98,8 @@ internal sealed class InstanceService(InstanceRequests requests, ComputeStore st
             throw new InvalidInputException("force", $"'{InstanceStateMachine.Name(parsed)}' cannot be forced; only stop (power off at once) and reboot (a reset) take 'force'.");
         if (options.Graceful && parsed != InstanceAction.Reboot)
             throw new InvalidInputException("graceful", $"'{InstanceStateMachine.Name(parsed)}' takes no 'graceful'; only reboot does (a guest power-off, then power on). Stop is graceful unless forced.");
+        if (options.Save && parsed != InstanceAction.Shutdown)
+            throw new InvalidInputException("save", $"'{InstanceStateMachine.Name(parsed)}' takes no 'save'; only shutdown does (the powered-off disk becomes a new signed image).");
         var row = await VisibleAsync(id, caller, Operation.Manage);
         RequireAllowed(row, parsed);
         await lifecycle.StartActionAsync(id, parsed, options);

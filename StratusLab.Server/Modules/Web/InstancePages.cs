@@ -227,6 +227,8 @@ internal static class InstancePages
         var live = i.Driver == "qemu" && i.State is "RUNNING" or "BOOT" or "SUSPENDED";
         var csrf = Layout.CsrfField(http);
         var actions = i.AllowedActions.Where(a => a is "shutdown" or "reboot" or "stop" or "start" or "suspend" or "resume" or "terminate").ToList();
+        // Save as image: a shutdown whose powered-off disk becomes a new signed image (StratusLab's --save), where the instance has a disk.
+        if (actions.Contains("shutdown") && i.Driver != "cloud") actions.Insert(actions.IndexOf("shutdown") + 1, "save");
         Markup Action(string action) => H($"""
             <form method="post" action="/ui/instances/{i.Id}/actions/{action}" class="inline">{csrf}<button type="submit" class="{(action == "terminate" ? "danger" : "")}">{ActionLabel(action)}</button></form>
             """);
@@ -284,7 +286,7 @@ internal static class InstancePages
     static string ActionLabel(string action) => action switch
     {
         "shutdown" => "Shut down", "reboot" => "Reboot", "stop" => "Stop", "start" => "Start", "suspend" => "Suspend", "resume" => "Resume",
-        "terminate" => "Terminate (kill)", _ => action,
+        "terminate" => "Terminate (kill)", "save" => "Save as image (shut down)", _ => action,
     };
 
     static async Task<IResult> ActOnInstance(long id, string action, HttpContext http, IInstances instances, CancellationToken ct)
@@ -293,6 +295,7 @@ internal static class InstancePages
         {
             var caller = http.User.ToCaller();
             if (action == "terminate") await instances.TerminateAsync(caller, id, ct);
+            else if (action == "save") await instances.ActAsync(caller, id, "shutdown", new InstanceActionOptions(Save: true), ct);
             else await instances.ActAsync(caller, id, action, ct);
         }
         catch (Exception e) when (WebProblem.From(e) is { } p)

@@ -95,7 +95,7 @@ public sealed record CreateInstanceRequest(
 /// kept, writes the guest had not flushed are lost), reboot is the hardware reset it always is. <see cref="Graceful"/>: reboot
 /// asks the guest to power off (ACPI, as stop does) and powers it on again, instead of a hardware reset. Other actions take neither.
 /// </summary>
-public sealed record InstanceActionOptions(bool Force = false, bool Graceful = false);
+public sealed record InstanceActionOptions(bool Force = false, bool Graceful = false, bool Save = false);
 
 /// <summary>A lifecycle change of an instance, as /api/v1/events and the dashboard stream it.</summary>
 public sealed record InstanceChange(long Id, string Name, string State, bool Ready, string? FailedStep, string? FailureReason, DateTimeOffset Time);

@@ -68,9 +68,9 @@ internal sealed partial class QemuDriver
             "-qmp", $"unix:{paths.EventSocket},server=on,wait=off",
             // A guest kernel panic reaches QEMU through pvpanic; the VM pauses so the server decides (and the console shows why).
             "-device", "pvpanic",
+            "-action", "panic=pause",
             // The balloon is never inflated here; it is there for the guest's own memory statistics (query-balloon, qom-get guest-stats).
             "-device", $"virtio-balloon-pci,id=balloon0,guest-stats-polling-interval={BalloonStatsSeconds.ToString(CultureInfo.InvariantCulture)}",
-            "-action", "panic=pause",
             "-pidfile", paths.PidFile,
             "-daemonize",
             "-msg", "timestamp=on",

@@ -157,7 +157,7 @@ public class WebDashboardBrowserTests
         // A new volume, attached from the instance page, is listed there.
         await page.GetByRole(AriaRole.Link, new() { Name = "Create a volume" }).ClickAsync();
         await page.GetByLabel("Size (GiB)").FillAsync("1");
-        await page.GetByLabel("Tag").FillAsync("browser-disk");
+        await page.GetByLabel("Tag", new() { Exact = true }).FillAsync("browser-disk");
         await page.GetByRole(AriaRole.Button, new() { Name = "Create volume" }).ClickAsync();
         await page.Locator("#volumes", new() { HasText = "browser-disk" }).WaitForAsync();
         await AccessibleAsync(page, "volumes");
@@ -184,7 +184,7 @@ public class WebDashboardBrowserTests
 
         // Shut it down: the instances list shows it leave through the events stream (DONE is hidden by default).
         await GoAsync(page, $"/ui/instances/{id}", "#instance[data-state=RUNNING]");
-        await page.GetByRole(AriaRole.Button, new() { Name = "Shut down" }).ClickAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Shut down", Exact = true }).ClickAsync();
         // The post answers with the instance page again, no longer RUNNING; only then leave it (leaving earlier would cancel the post).
         await page.Locator("#instance:not([data-state=RUNNING])").WaitForAsync(new() { Timeout = 60_000 });
         await GoAsync(page, "/ui/instances", "#instances");

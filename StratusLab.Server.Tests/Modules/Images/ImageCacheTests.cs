@@ -264,7 +264,7 @@ public class ImageCacheTests
         Assert.That((int)(await browser.SignInAsync("saver", "password-saver")).StatusCode, Is.EqualTo(302));
         var path = $"/ui/instances/{instance}";
         var (_, page) = await browser.GetAsync(path);
-        Assert.That(page, Does.Contain($"action=\"{path}/actions/save\"").And.Contain("Save as image (shut down)"));
+        Assert.That(page, Does.Contain($"action=\"{path}/actions/save\"").And.Contain("Shut down and save as image"));
         var (forged, _) = await browser.PostFormAsync(path + "/actions/save", [], fromPage: null);
         Assert.That((int)forged.StatusCode, Is.AnyOf(400, 403), "no CSRF token, no save");
         Assert.That((await (await saver.GetAsync($"/api/v1/instances/{instance}")).Json(200))["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"));

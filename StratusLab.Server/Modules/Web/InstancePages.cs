@@ -286,7 +286,7 @@ internal static class InstancePages
     static string ActionLabel(string action) => action switch
     {
         "shutdown" => "Shut down", "reboot" => "Reboot", "stop" => "Stop", "start" => "Start", "suspend" => "Suspend", "resume" => "Resume",
-        "terminate" => "Terminate (kill)", "save" => "Save as image (shut down)", _ => action,
+        "terminate" => "Terminate (kill)", "save" => "Shut down and save as image", _ => action,
     };
 
     static async Task<IResult> ActOnInstance(long id, string action, HttpContext http, IInstances instances, CancellationToken ct)

@@ -75,11 +75,11 @@ internal static class VolumePages
             <details class="card"{(problem?.Field is "url" or "url-tag" ? new Markup(" open") : Markup.Empty)}><summary>Create from an image</summary>
             <form method="post" action="/ui/volumes/from-url" id="from-url" class="search">{csrf}
             <div><label for="url">Image URL (raw or qcow2, may be gzip)</label><input id="url" name="url" type="url" required value="{url}" aria-describedby="{Described("url")}">{ErrorFor("url")}</div>
-            <div><label for="url-tag">Tag</label><input id="url-tag" name="tag" value="{urlTag}" aria-describedby="{Described("url-tag")}">{ErrorFor("url-tag")}</div>
+            <div><label for="url-tag">Tag of the volume from an image</label><input id="url-tag" name="tag" value="{urlTag}" aria-describedby="{Described("url-tag")}">{ErrorFor("url-tag")}</div>
             <button type="submit">Download into a volume</button></form>
             <form method="post" action="/ui/volumes/upload" id="upload" class="search" enctype="application/octet-stream">
             <div><label for="upload-file">Image file to upload</label><input id="upload-file" name="file" type="file" required aria-describedby="upload-problem"></div>
-            <div><label for="upload-tag">Tag</label><input id="upload-tag" name="tag"></div>
+            <div><label for="upload-tag">Tag of the uploaded volume</label><input id="upload-tag" name="tag"></div>
             <button type="submit">Upload</button>
             <div><progress id="upload-progress" max="100" value="0" hidden aria-label="Upload progress"></progress> <span id="upload-status" role="status"></span></div>
             <p class="field-problem" id="upload-problem" role="alert" hidden></p>

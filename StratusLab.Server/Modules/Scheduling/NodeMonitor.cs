@@ -61,7 +61,10 @@ internal sealed class NodeMonitor(SchedulingStore store, SshTransport ssh, Sched
         {
             // Not answering can be a blip: ERROR only after several misses. A refused key or a changed host key is not one.
             var transient = e.Kind is SshFailureKind.Unreachable or SshFailureKind.Timeout;
-            var firstContact = host.ProbedAt is null || host.StateReason == "not probed yet";
+            // Read now, not from the row this probe started with: a periodic probe that listed the node just after its add
+            // (not probed yet then) may fail after the add's own probe succeeded, and that is a blip, not a first contact.
+            var current = await store.FindHostAsync(host.Name) ?? host;
+            var firstContact = current.ProbedAt is null || current.StateReason == "not probed yet";
             var missed = await store.SetProbeMissedAsync(host.Name, e.Message, errorNow: !transient || firstContact, options.NodeMissedProbes);
             logger.LogWarning("SSH node {Host}: probe {Missed} failed: {Reason}", host.Name, missed, e.Message);
             if (e.Kind == SshFailureKind.HostKeyChanged) await CloseQuietlyAsync(target);

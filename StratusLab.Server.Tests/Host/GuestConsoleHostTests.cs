@@ -81,31 +81,11 @@ public class GuestConsoleHostTests
                 Assert.That(bootComplete - firstLine, Is.GreaterThan(TimeSpan.FromMilliseconds(300)), "lines arrived as the guest wrote them, not in one dump at the end");
             }
 
-            using var ws = new ClientWebSocket();
-            ws.Options.SetRequestHeader("Authorization", "Bearer " + _server.AdminToken);
-            var uri = new UriBuilder(new Uri(_server.BaseAddress, $"/api/v1/instances/{id}/console/ws")) { Scheme = "ws" }.Uri;
+            // The shell may still be starting: the command is typed again until its answer shows.
+            var received = await SerialConsole.RunAsync(_server, _server.AdminToken, id, "echo answer-$((6*7))", "answer-42", TimeSpan.FromSeconds(60));
+            Assert.That(received, Does.Contain("answer-42"), "the guest's serial shell ran what was typed: " + received);
+            var uri = SerialConsole.Uri(_server, id);
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            await ws.ConnectAsync(uri, timeout.Token);
-            var received = new StringBuilder();
-            var buffer = new byte[4096];
-            // The shell may still be starting: type the command again until its answer shows.
-            for (var attempt = 0; attempt < 10 && !received.ToString().Contains("answer-42"); attempt++)
-            {
-                await ws.SendAsync(Encoding.ASCII.GetBytes("echo answer-$((6*7))\n"), WebSocketMessageType.Binary, true, timeout.Token);
-                using var wait = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token);
-                wait.CancelAfter(TimeSpan.FromSeconds(3));
-                try
-                {
-                    while (!received.ToString().Contains("answer-42"))
-                    {
-                        var r = await ws.ReceiveAsync(buffer, wait.Token);
-                        received.Append(Encoding.UTF8.GetString(buffer, 0, r.Count));
-                    }
-                }
-                catch (OperationCanceledException) when (!timeout.IsCancellationRequested) { }
-            }
-            Assert.That(received.ToString(), Does.Contain("answer-42"), "the guest's serial shell ran what was typed: " + received);
-            await ws.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", timeout.Token);
 
             // The same console from the command line: connect-instance --console with piped input (the shell is up by now).
             var cli = await HostTools.RunAsync("bash", ["-c",

@@ -320,6 +320,28 @@ public class SshNodeHostTests
         catch (IOException) { return $"pid {pid} gone"; }
     }
 
+    /// <summary>The front-end file of the instance's boot disk (its vda mount in Pdisk).</summary>
+    async Task<string> BootDiskPathAsync(long instance)
+    {
+        var volumes = (await (await _admin.GetAsync("/api/v1/volumes")).Json(200)).AsArray();
+        var boot = volumes.Single(v => v!["mounts"]!.AsArray().Any(m => m!["instanceId"]!.GetValue<long>() == instance && m["device"]!.GetValue<string>() == "vda"))!;
+        return new Uri(boot["turl"]!.GetValue<string>()).LocalPath;
+    }
+
+    /// <summary>Whether the disk image (any format: read through qemu-img, backing chain included) holds <paramref name="marker"/>.</summary>
+    static async Task<bool> DiskHoldsAsync(string image, string marker)
+    {
+        var raw = Path.Combine(Path.GetTempPath(), $"sl-disk-{Guid.NewGuid():N}.raw");
+        try
+        {
+            var convert = await HostTools.RunAsync("qemu-img", ["convert", "-U", "-O", "raw", image, raw], TimeSpan.FromSeconds(120));
+            Assert.That(convert.Exit, Is.EqualTo(0), convert.Err);
+            var bytes = await File.ReadAllBytesAsync(raw);
+            return bytes.AsSpan().IndexOf(System.Text.Encoding.ASCII.GetBytes(marker)) >= 0;
+        }
+        finally { File.Delete(raw); }
+    }
+
     static async Task<IReadOnlyList<int>> QemuInAsync(SshNode node) =>
         (await node.Namespace.PidsAsync()).Where(pid =>
         {
@@ -351,17 +373,15 @@ public class SshNodeHostTests
             Assert.That(cmdline, Does.Contain(node.Root + "/instances/" + first).And.Not.Contain(_server.DataDir), "node-side paths only");
             Assert.That(Directory.GetFiles(Path.Combine(node.Root, "cache")), Has.Length.EqualTo(1), "the image is cached on the node once");
 
-            // Second boot, from the node's cache; killed at once: nothing of it stays on the node.
+            // Second boot, from the node's cache; suspended at once (it costs no CPU while the first boots), it dies later.
             clock.Restart();
             var second = (await InstanceApiTests.CreateAsync(_admin, new { name = "on-node-2" }))["id"]!.GetValue<long>();
             Assert.That((await InstanceApiTests.WaitAsync(_admin, second, "RUNNING", 240))["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"));
             var cached = clock.Elapsed;
             TestContext.Progress.WriteLine($"request -> RUNNING on an SSH node: uncached image {uncached.TotalSeconds:0.0} s, cached {cached.TotalSeconds:0.0} s");
             Assert.That(await QemuInAsync(node), Has.Count.EqualTo(2));
-            await (await _admin.DeleteAsync($"/api/v1/instances/{second}")).Json(202);
-            Assert.That((await InstanceApiTests.WaitAsync(_admin, second, "DONE", 60))["state"]!.GetValue<string>(), Is.EqualTo("DONE"));
-            Assert.That(await QemuInAsync(node), Has.Count.EqualTo(1), "the killed VM's QEMU is gone from the node");
-            Assert.That(Directory.Exists(Path.Combine(node.Root, "instances", second.ToString())), Is.False, "its node directory is removed");
+            await (await _admin.PostAsync($"/api/v1/instances/{second}/actions/suspend", null)).Json(202);
+            Assert.That((await InstanceApiTests.WaitAsync(_admin, second, "SUSPENDED", 60))["state"]!.GetValue<string>(), Is.EqualTo("SUSPENDED"));
 
             // The serial console comes back from the node. Two clocks: how long the guest takes to print its boot line (TCG on
             // a loaded machine: minutes; the node-side log is read directly, as the node shares this file system), and how long
@@ -403,19 +423,30 @@ public class SshNodeHostTests
             await (await _admin.PostAsync($"/api/v1/instances/{first}/actions/resume", null)).Json(202);
             Assert.That((await InstanceApiTests.WaitAsync(_admin, first, "RUNNING", 60))["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"));
 
-            // Stop: the VM powers off (or is killed after Compute:ShutdownTimeoutSeconds), its disk comes back, nothing stays on the node; start boots it there again.
+            // The serial console of the node's VM is interactive (its socket forwarded like the screen's): the guest writes a
+            // marker onto its boot disk, in the unused gap between the MBR and the first partition.
+            var marker = "slmark-" + Guid.NewGuid().ToString("N");
+            var typed = await SerialConsole.RunAsync(_server, _server.AdminToken, first,
+                $"echo {marker} | dd of=/dev/vda bs=512 seek=1024 conv=notrunc,fsync 2>/dev/null && sync && echo written-$((6*7))", "written-42", TimeSpan.FromSeconds(120));
+            Assert.That(typed, Does.Contain("written-42"), "the node VM's serial shell ran what was typed: " + typed);
+
+            // Stop: the VM powers off (or is killed after Compute:ShutdownTimeoutSeconds), its disk comes back with what the guest
+            // wrote, nothing stays on the node; start boots it there again.
             await (await _admin.PostAsync($"/api/v1/instances/{first}/actions/stop", null)).Json(202);
-            Assert.That((await InstanceApiTests.WaitAsync(_admin, first, "STOPPED", 90))["state"]!.GetValue<string>(), Is.EqualTo("STOPPED"));
-            Assert.That(await QemuInAsync(node), Is.Empty);
+            var stoppedVm = await InstanceApiTests.WaitAsync(_admin, first, "STOPPED", 90);
+            Assert.That(stoppedVm["state"]!.GetValue<string>(), Is.EqualTo("STOPPED"));
+            Assert.That(await QemuInAsync(node), Has.Count.EqualTo(1), "only the suspended second VM runs on the node");
             Assert.That(Directory.Exists(Path.Combine(node.Root, "instances", first.ToString())), Is.False, "a stopped VM leaves nothing on the node");
+            Assert.That(await DiskHoldsAsync(await BootDiskPathAsync(first), marker), Is.True, "the guest's write came back from the node into its boot disk on the front-end");
             await (await _admin.PostAsync($"/api/v1/instances/{first}/actions/start", null)).Json(202);
             Assert.That((await InstanceApiTests.WaitAsync(_admin, first, "RUNNING", 120))["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"));
-            Assert.That(await QemuInAsync(node), Has.Count.EqualTo(1), "started again on the node");
+            Assert.That(await QemuInAsync(node), Has.Count.EqualTo(2), "started again on the node");
 
-            // The node stops answering: host ERROR, the VM's state UNKNOWN with the reason; back: re-attached.
+            // The node stops answering: host ERROR, the VMs' state UNKNOWN with the reason; back: re-attached, each in its state.
             await node.StopSshdAsync();
             var down = Stopwatch.StartNew();
             var unknown = await UntilAsync(first, i => i["state"]!.GetValue<string>() == "UNKNOWN", 60, "UNKNOWN while the node is down");
+            await UntilAsync(second, i => i["state"]!.GetValue<string>() == "UNKNOWN", 60, "the suspended VM is UNKNOWN too");
             TestContext.Progress.WriteLine($"VM shown UNKNOWN {down.Elapsed.TotalSeconds:0.0} s after the node's sshd stopped");
             Assert.That(unknown["failureReason"]!.GetValue<string>(), Does.Contain("node node-a is in ERROR"), "the reason names the node and its state");
             Assert.That(unknown["allowedActions"]!.AsArray().Select(a => a!.GetValue<string>()), Is.EqualTo(new[] { "terminate" }));
@@ -424,23 +455,37 @@ public class SshNodeHostTests
             await node.StartSshdAsync();
             var back = await UntilAsync(first, i => i["failureReason"] is null && i["state"]!.GetValue<string>() == "RUNNING", 60, "re-attached when the node is back");
             Assert.That(back["host"]!.GetValue<string>(), Is.EqualTo("node-a"));
+            await UntilAsync(second, i => i["failureReason"] is null && i["state"]!.GetValue<string>() == "SUSPENDED", 60, "the suspended VM is re-attached SUSPENDED");
             await (await _admin.PostAsync($"/api/v1/instances/{first}/actions/suspend", null)).Json(202);
             Assert.That((await InstanceApiTests.WaitAsync(_admin, first, "SUSPENDED", 60))["state"]!.GetValue<string>(), Is.EqualTo("SUSPENDED"), "QMP works again");
             await (await _admin.PostAsync($"/api/v1/instances/{first}/actions/resume", null)).Json(202);
             await InstanceApiTests.WaitAsync(_admin, first, "RUNNING", 60);
 
-            // Down again, and the VM dies meanwhile: FAILED with a reason when the node answers.
+            // Save as image: a shutdown with save brings the disk back from the node and makes it a new signed image holding
+            // what the guest wrote; nothing of the VM stays on the node.
+            await (await _admin.PostAsync($"/api/v1/instances/{first}/actions/shutdown?save=true", null)).Json(202);
+            var done = await InstanceApiTests.WaitAsync(_admin, first, "DONE", 120);
+            var saved = done["savedImage"]?.GetValue<string>();
+            Assert.That(saved, Has.Length.EqualTo(27), "saved as an image: " + done.ToJsonString());
+            var savedVolume = (await (await _admin.GetAsync("/api/v1/volumes")).Json(200)).AsArray().Single(v => v!["identifier"]?.GetValue<string>() == saved)!;
+            Assert.That(await DiskHoldsAsync(new Uri(savedVolume["turl"]!.GetValue<string>()).LocalPath, marker), Is.True, "the saved image holds what the guest wrote on the node");
+            var check = await (await _admin.PostAsJsonAsync("/api/v1/policy/check", new { identifier = saved })).Json(200);
+            Assert.That(check["accepted"]!.GetValue<bool>(), Is.True, "the saved image is a signed entry the site policy accepts");
+            Assert.That(Directory.Exists(Path.Combine(node.Root, "instances", first.ToString())), Is.False, "the saved VM leaves nothing on the node");
+            Assert.That(await QemuInAsync(node), Has.Count.EqualTo(1));
+
+            // Down again, and the other VM dies meanwhile: FAILED with a reason when the node answers.
             await node.StopSshdAsync();
-            await UntilAsync(first, i => i["state"]!.GetValue<string>() == "UNKNOWN", 60, "UNKNOWN again");
+            await UntilAsync(second, i => i["state"]!.GetValue<string>() == "UNKNOWN", 60, "UNKNOWN again");
             foreach (var pid in await QemuInAsync(node)) Process.GetProcessById(pid).Kill();
             await node.StartSshdAsync();
-            var failed = await UntilAsync(first, i => i["state"]!.GetValue<string>() == "FAILED", 60, "FAILED once the node shows the VM is gone");
+            var failed = await UntilAsync(second, i => i["state"]!.GetValue<string>() == "FAILED", 60, "FAILED once the node shows the VM is gone");
             Assert.That(failed["failureReason"]!.GetValue<string>(), Does.Contain("stopped running"));
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-            while (Directory.Exists(Path.Combine(node.Root, "instances", first.ToString())) && DateTime.UtcNow < deadline) await Task.Delay(200);
-            Assert.That(Directory.Exists(Path.Combine(node.Root, "instances", first.ToString())), Is.False, "the failed VM's node directory is removed");
+            while (Directory.Exists(Path.Combine(node.Root, "instances", second.ToString())) && DateTime.UtcNow < deadline) await Task.Delay(200);
+            Assert.That(Directory.Exists(Path.Combine(node.Root, "instances", second.ToString())), Is.False, "the failed VM's node directory is removed");
             Assert.That(await QemuInAsync(node), Is.Empty);
-            await (await _admin.DeleteAsync($"/api/v1/instances/{first}")).Json(202);
+            await (await _admin.DeleteAsync($"/api/v1/instances/{second}")).Json(202);
         }
         finally
         {

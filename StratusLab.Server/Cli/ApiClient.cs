@@ -206,7 +206,7 @@ public sealed class ApiClient(ClientSettings settings, string? knownServersPath 
             throw new CliException("the console could not be opened: " + status switch
             {
                 HttpStatusCode.NotFound => "no such instance (or it is not yours).",
-                HttpStatusCode.Conflict => "the instance has no running serial port now (is it RUNNING on the qemu driver?); its log: stratuslab console-log ID.",
+                HttpStatusCode.Conflict => "the instance has no running serial port now (is it RUNNING on the qemu or ssh driver?); its log: stratuslab console-log ID.",
                 HttpStatusCode.Forbidden => "you may see this instance but not manage it.",
                 HttpStatusCode.Unauthorized => "no valid token.",
                 _ => e.Message,

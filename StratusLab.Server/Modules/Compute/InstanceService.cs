@@ -147,6 +147,21 @@ internal sealed class InstanceService(InstanceRequests requests, ComputeStore st
         }
     }
 
+    public async Task<Stream> OpenSerialConsoleAsync(Caller caller, long id, CancellationToken ct = default)
+    {
+        var row = await VisibleAsync(id, caller, Operation.Manage);
+        if (row.StateValue is not (InstanceState.Running or InstanceState.Suspended or InstanceState.Boot))
+            throw new ConflictException($"Instance {id} is {row.State}: the interactive console exists while the VM runs. Its log stays readable: GET /api/v1/instances/{id}/console.");
+        try
+        {
+            return await services.GetHypervisor(row.Driver).OpenSerialConsoleAsync(new VmRef(row.Id, row.VmDir, (int?)row.Pid), ct);
+        }
+        catch (HypervisorException e)
+        {
+            throw new ConflictException($"Instance {id} has no serial console to connect to now: {e.Message}. Its log stays readable: GET /api/v1/instances/{id}/console.");
+        }
+    }
+
     public async Task<string?> UserDataAsync(Caller caller, long id, CancellationToken ct = default) =>
         (await VisibleAsync(id, caller, Operation.Use)).UserData;
 

@@ -1,9 +1,6 @@
 using System.Globalization;
-using System.Net.Sockets;
-using System.Net.WebSockets;
 using System.Security.Claims;
 using StratusLab.Server.Modules.Compute.Contracts;
-using StratusLab.Server.Modules.Compute.Drivers;
 using StratusLab.Server.Modules.Identity.Contracts;
 using StratusLab.Server.Platform.Auth;
 using StratusLab.Server.Platform.Http;
@@ -91,85 +88,16 @@ internal static class ConsoleEndpoints
         return row is null ? "DELETED" : row.StateValue is InstanceState.Done or InstanceState.Failed ? row.State : null;
     }
 
-    /// <summary>The serial port of a running QEMU VM, bridged byte for byte to a WebSocket (binary frames both ways).</summary>
-    public static async Task<IResult> ConnectConsole(long id, HttpContext http, ClaimsPrincipal principal, ComputeStore store, ILoggerFactory loggers, CancellationToken ct)
+    /// <summary>The serial port of a running QEMU VM (here or on an SSH node), bridged byte for byte to a WebSocket (binary frames both ways).</summary>
+    public static async Task<IResult> ConnectConsole(long id, HttpContext http, ClaimsPrincipal principal, IInstances instances, ILoggerFactory loggers, CancellationToken ct)
     {
         if (!http.WebSockets.IsWebSocketRequest)
             throw ApiException.BadRequest("", "This is a WebSocket endpoint: connect with a WebSocket client, e.g. 'stratuslab connect-instance --console ID'. The console log is at GET /api/v1/instances/{id}/console.");
-        // Typing on the console controls the machine: it takes the right to manage the instance, not only to see it.
-        var row = await ComputeEndpoints.VisibleAsync(id, principal.ToCaller(), store, Operation.Manage);
-        if (row.StateValue is not (InstanceState.Running or InstanceState.Suspended or InstanceState.Boot))
-            throw ApiException.Conflict($"Instance {id} is {row.State}: the interactive console exists while the VM runs. Its log stays readable: GET /api/v1/instances/{id}/console.");
-        var socketPath = QemuDriver.ConsoleSocketOf(new VmRef(row.Id, row.VmDir, (int?)row.Pid));
-        if (row.Driver != "qemu" || socketPath is null || !File.Exists(socketPath))
-            throw ApiException.Conflict($"Instance {id} runs on the {row.Driver} driver, which has no serial port to connect to; read its log at GET /api/v1/instances/{id}/console.");
-        var serial = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
-        {
-            using var connect = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            connect.CancelAfter(TimeSpan.FromSeconds(5));
-            await serial.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), connect.Token);
-        }
-        catch (Exception e) when (e is SocketException or OperationCanceledException)
-        {
-            serial.Dispose();
-            throw ApiException.Conflict($"The serial console of instance {id} cannot be reached ({e.Message}); the VM may be stopping. Try again, or read its log.");
-        }
-        using (serial)
-        using (var ws = await http.WebSockets.AcceptWebSocketAsync())
-        {
-            loggers.CreateLogger("StratusLab.Console").LogInformation("Instance {Id}: interactive console opened by {User}", id, principal.Identity?.Name);
-            using var done = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            var toGuest = PumpToSerialAsync(ws, serial, done.Token);
-            var toClient = PumpToWebSocketAsync(serial, ws, done.Token);
-            // Cancelling a pending WebSocket receive aborts the socket, so each side is ended by closing, not cancelling.
-            try
-            {
-                if (await Task.WhenAny(toGuest, toClient) == toGuest)
-                {
-                    serial.Shutdown(SocketShutdown.Both);
-                    if (ws.State == WebSocketState.CloseReceived)
-                        await ws.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "console closed", CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None);
-                }
-                else if (ws.State == WebSocketState.Open)
-                {
-                    await ws.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "the VM's serial port closed", CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None);
-                    await toGuest.WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None);
-                }
-            }
-            catch (Exception e) when (e is WebSocketException or SocketException or TimeoutException or OperationCanceledException) { }
-            await done.CancelAsync();
-        }
+        // Opened before the upgrade, so a refusal (404, 409 with the reason) is an HTTP answer, not a closed socket.
+        await using var serial = await instances.OpenSerialConsoleAsync(principal.ToCaller(), id, ct);
+        using var ws = await http.WebSockets.AcceptWebSocketAsync(WebSocketBridge.SubProtocol(http));
+        loggers.CreateLogger("StratusLab.Console").LogInformation("Instance {Id}: interactive console opened by {User}", id, principal.Identity?.Name);
+        await WebSocketBridge.PipeAsync(ws, serial, ct);
         return TypedResults.Empty;
-    }
-
-    static async Task PumpToSerialAsync(WebSocket ws, Socket serial, CancellationToken ct)
-    {
-        var buffer = new byte[4096];
-        try
-        {
-            while (true)
-            {
-                var received = await ws.ReceiveAsync(buffer, ct);
-                if (received.MessageType == WebSocketMessageType.Close) return;
-                await serial.SendAsync(buffer.AsMemory(0, received.Count), SocketFlags.None, ct);
-            }
-        }
-        catch (Exception e) when (e is WebSocketException or SocketException or OperationCanceledException) { }
-    }
-
-    static async Task PumpToWebSocketAsync(Socket serial, WebSocket ws, CancellationToken ct)
-    {
-        var buffer = new byte[4096];
-        try
-        {
-            while (true)
-            {
-                var n = await serial.ReceiveAsync(buffer, SocketFlags.None, ct);
-                if (n == 0) return;
-                await ws.SendAsync(buffer.AsMemory(0, n), WebSocketMessageType.Binary, true, ct);
-            }
-        }
-        catch (Exception e) when (e is WebSocketException or SocketException or OperationCanceledException) { }
     }
 }

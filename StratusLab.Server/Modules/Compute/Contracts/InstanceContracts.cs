@@ -164,6 +164,14 @@ public interface IInstances
     /// </summary>
     Task<Stream> OpenGraphicalConsoleAsync(Caller caller, long id, CancellationToken ct = default);
 
+    /// <summary>
+    /// Opens the instance's serial port (the interactive console: a root shell on the test appliance), on this machine or on
+    /// an SSH node. Typing there controls the machine, so it takes the right to manage the instance, as the graphical console
+    /// does; a stopped instance, or one whose driver has no serial port (simulated, peer cloud), is a ConflictException
+    /// saying why. The caller disposes the stream.
+    /// </summary>
+    Task<Stream> OpenSerialConsoleAsync(Caller caller, long id, CancellationToken ct = default);
+
     /// <summary>The user data the instance was launched with (null when none), for a caller who may see the instance (else NotFound).</summary>
     Task<string?> UserDataAsync(Caller caller, long id, CancellationToken ct = default);
 

@@ -182,7 +182,7 @@ internal sealed class CloudDriver(ComputeStore store, IPeerDirectory peers, Peer
     public Task<Contracts.InstanceCounters?> StatsAsync(VmRef vm, VmStatsRequest request, CancellationToken ct) => Task.FromResult<Contracts.InstanceCounters?>(null);
 
     public Task<Stream> OpenGraphicalConsoleAsync(VmRef vm, CancellationToken ct) =>
-        throw new NoGraphicalConsoleException($"instance {vm.InstanceId} runs on a peer cloud; open its console on the peer (its remoteId there)");
+        throw new NoConsoleException($"instance {vm.InstanceId} runs on a peer cloud; open its console on the peer (its remoteId there)");
 
     /// <summary>A peer's instances are not found by looking at this machine; those of ended instances were terminated on the way out.</summary>
     public Task<IReadOnlyList<VmRef>> ListRunningAsync(CancellationToken ct) => Task.FromResult<IReadOnlyList<VmRef>>([]);

@@ -48,8 +48,8 @@ internal enum VmPowerState { Running, Paused, Off, Panicked, Unresponsive }
 /// <summary>A driver action failed; the message is the hypervisor's own error text.</summary>
 internal class HypervisorException(string message, Exception? inner = null) : Exception(message, inner);
 
-/// <summary>The VM has no graphical console (the driver runs no VM, or the VM's screen socket is gone); the message says why and what to do.</summary>
-internal sealed class NoGraphicalConsoleException(string message, Exception? inner = null) : HypervisorException(message, inner);
+/// <summary>The VM has no graphical or serial console (the driver runs no VM, or the console socket is gone); the message says why and what to do.</summary>
+internal sealed class NoConsoleException(string message, Exception? inner = null) : HypervisorException(message, inner);
 
 /// <summary>
 /// The VM's host does not answer: whether the VM runs is unknown; the message says why. <see cref="HostDown"/>: the host is
@@ -100,9 +100,16 @@ internal interface IHypervisorDriver
 
     /// <summary>
     /// Connects to the VM's graphical console, an RFB (VNC) server with no authentication of its own (security type None):
-    /// the caller was authorized before. Throws <see cref="NoGraphicalConsoleException"/> with the reason when there is none.
+    /// the caller was authorized before. Throws <see cref="NoConsoleException"/> with the reason when there is none.
     /// </summary>
     Task<Stream> OpenGraphicalConsoleAsync(VmRef vm, CancellationToken ct);
+
+    /// <summary>
+    /// Connects to the VM's serial port (the interactive console), byte for byte. Drivers that run no local or node QEMU have
+    /// none: they throw a <see cref="HypervisorException"/> with the reason.
+    /// </summary>
+    Task<Stream> OpenSerialConsoleAsync(VmRef vm, CancellationToken ct) =>
+        throw new NoConsoleException($"instance {vm.InstanceId} runs on the {Name} driver, which has no serial port to connect to");
 
     /// <summary>Instance ids of every VM of this server's data dir that this driver finds running.</summary>
     Task<IReadOnlyList<VmRef>> ListRunningAsync(CancellationToken ct);

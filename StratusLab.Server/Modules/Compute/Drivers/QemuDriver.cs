@@ -178,13 +178,22 @@ internal sealed partial class QemuDriver(ICommandRunner runner, ServerOptions op
     {
         var socket = vm.Directory is null ? null : QemuPaths.For(vm.Directory).VncSocket;
         if (socket is null || !File.Exists(socket))
-            throw new NoGraphicalConsoleException($"instance {vm.InstanceId} has no graphical console socket: its VM was started without one (by an older server) or is stopping; stop and start the instance to give it one");
+            throw new NoConsoleException($"instance {vm.InstanceId} has no graphical console socket: its VM was started without one (by an older server) or is stopping; stop and start the instance to give it one");
         return await ConnectUnixAsync(socket, $"the graphical console of instance {vm.InstanceId}", ct);
+    }
+
+    /// <summary>The VM's serial port, on its unix socket.</summary>
+    public async Task<Stream> OpenSerialConsoleAsync(VmRef vm, CancellationToken ct)
+    {
+        var socket = ConsoleSocketOf(vm);
+        if (socket is null || !File.Exists(socket))
+            throw new NoConsoleException($"instance {vm.InstanceId} has no serial console socket: its VM is stopping");
+        return await ConnectUnixAsync(socket, $"the serial console of instance {vm.InstanceId}", ct);
     }
 
     static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(5);
 
-    /// <summary>A stream on a unix socket, connected within 5 s; refused or late: a <see cref="NoGraphicalConsoleException"/> naming <paramref name="what"/>.</summary>
+    /// <summary>A stream on a unix socket, connected within 5 s; refused or late: a <see cref="NoConsoleException"/> naming <paramref name="what"/>.</summary>
     internal static async Task<Stream> ConnectUnixAsync(string path, string what, CancellationToken ct)
     {
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
@@ -198,7 +207,7 @@ internal sealed partial class QemuDriver(ICommandRunner runner, ServerOptions op
         catch (Exception e) when (e is SocketException || e is OperationCanceledException && !ct.IsCancellationRequested)
         {
             socket.Dispose();
-            throw new NoGraphicalConsoleException($"{what} does not answer ({(e is SocketException ? e.Message : $"no connection within {ConnectTimeout.TotalSeconds:0} s")}); the VM may be stopping: try again", e);
+            throw new NoConsoleException($"{what} does not answer ({(e is SocketException ? e.Message : $"no connection within {ConnectTimeout.TotalSeconds:0} s")}); the VM may be stopping: try again", e);
         }
         catch
         {
@@ -208,7 +217,7 @@ internal sealed partial class QemuDriver(ICommandRunner runner, ServerOptions op
     }
 
     /// <summary>The unix socket of the VM's serial port (the interactive console), or null when it has none.</summary>
-    public static string? ConsoleSocketOf(VmRef vm) => vm.Directory is null ? null : QemuPaths.For(vm.Directory).ConsoleSocket;
+    static string? ConsoleSocketOf(VmRef vm) => vm.Directory is null ? null : QemuPaths.For(vm.Directory).ConsoleSocket;
 
     /// <summary>One event listener per running VM, for as long as QEMU keeps its event socket open.</summary>
     void WatchEvents(long instanceId, string? directory)

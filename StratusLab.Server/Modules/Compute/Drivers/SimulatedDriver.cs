@@ -127,5 +127,5 @@ internal sealed class SimulatedDriver(ComputeStore store, SimulatedFaults faults
     public Task CrashAsync(long instanceId) => store.SetSimulatedVmAsync(instanceId, null);
 
     public Task<Stream> OpenGraphicalConsoleAsync(VmRef vm, CancellationToken ct) =>
-        throw new NoGraphicalConsoleException($"instance {vm.InstanceId} runs on the simulated driver, which runs no VM and so has no screen; its graphical console exists on the qemu and ssh drivers");
+        throw new NoConsoleException($"instance {vm.InstanceId} runs on the simulated driver, which runs no VM and so has no screen; its graphical console exists on the qemu and ssh drivers");
 }

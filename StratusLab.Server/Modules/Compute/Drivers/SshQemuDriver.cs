@@ -342,6 +342,7 @@ internal sealed class SshQemuDriver(SshTransport ssh, ICommandRunner runner, INo
             {
                 await ssh.CancelForwardAsync(node.Ssh, LocalSocket(vm), paths.QmpSocket, ct);
                 await ssh.CancelForwardAsync(node.Ssh, QemuPaths.For(vm.Directory).VncSocket, paths.VncSocket, ct);
+                await ssh.CancelForwardAsync(node.Ssh, QemuPaths.For(vm.Directory).ConsoleSocket, paths.ConsoleSocket, ct);
             }
         }
         catch (SshFailure e)
@@ -358,29 +359,35 @@ internal sealed class SshQemuDriver(SshTransport ssh, ICommandRunner runner, INo
     /// The VM's VNC socket on the node, forwarded (ssh -O forward -L, over the node's control master) to the VM's local VNC
     /// socket path, made on first use and again when a new control master lost it.
     /// </summary>
-    public async Task<Stream> OpenGraphicalConsoleAsync(VmRef vm, CancellationToken ct)
+    public Task<Stream> OpenGraphicalConsoleAsync(VmRef vm, CancellationToken ct) =>
+        OpenForwardedAsync(vm, paths => paths.VncSocket, $"the graphical console of instance {vm.InstanceId}", ct);
+
+    /// <summary>The VM's serial port on the node, forwarded the same way as its screen.</summary>
+    public Task<Stream> OpenSerialConsoleAsync(VmRef vm, CancellationToken ct) =>
+        OpenForwardedAsync(vm, paths => paths.ConsoleSocket, $"the serial console of instance {vm.InstanceId}", ct);
+
+    async Task<Stream> OpenForwardedAsync(VmRef vm, Func<QemuPaths, string> socketOf, string what, CancellationToken ct)
     {
-        if (vm.Directory is null) throw new NoGraphicalConsoleException($"instance {vm.InstanceId} has no VM directory, so no graphical console");
-        var local = QemuPaths.For(vm.Directory).VncSocket;
-        var what = $"the graphical console of instance {vm.InstanceId}";
+        if (vm.Directory is null) throw new NoConsoleException($"instance {vm.InstanceId} has no VM directory, so {what} cannot be reached");
+        var local = socketOf(QemuPaths.For(vm.Directory));
         if (File.Exists(local))
         {
             try { return await QemuDriver.ConnectUnixAsync(local, what, ct); }
-            catch (NoGraphicalConsoleException e) { logger.LogInformation("Instance {Id}: re-forwarding VNC ({Error})", vm.InstanceId, e.Message); }
+            catch (NoConsoleException e) { logger.LogInformation("Instance {Id}: forwarding {What} again ({Error})", vm.InstanceId, what, e.Message); }
         }
         var node = await NodeOfAsync(vm.InstanceId, ct);
-        if (node.State != "OK") throw new NoGraphicalConsoleException($"node {node.Name} is in state {node.State} ({node.Reason}), so {what} cannot be reached; try again once the node answers");
+        if (node.State != "OK") throw new NoConsoleException($"node {node.Name} is in state {node.State} ({node.Reason}), so {what} cannot be reached; try again once the node answers");
         try
         {
             Directory.CreateDirectory(vm.Directory);
-            var remote = QemuPaths.For(NodeDirectory(node, vm.InstanceId)).VncSocket;
+            var remote = socketOf(QemuPaths.For(NodeDirectory(node, vm.InstanceId)));
             // A forwarding the master still lists but whose local socket is gone would be taken as made: cancel it first.
             await ssh.CancelForwardAsync(node.Ssh, local, remote, ct);
             await ssh.ForwardUnixSocketAsync(node.Ssh, local, remote, ct);
         }
         catch (Exception e) when (e is SshFailure or ToolFailedException or ToolTimeoutException)
         {
-            throw new NoGraphicalConsoleException($"{what} could not be forwarded from node {node.Name}: {e.Message}", e);
+            throw new NoConsoleException($"{what} could not be forwarded from node {node.Name}: {e.Message}", e);
         }
         return await QemuDriver.ConnectUnixAsync(local, what, ct);
     }

@@ -225,6 +225,28 @@ public class PdiskTgtdHealthHostTests
             Assert.That(targets.Single(t => t.Name == TgtAdm.IqnOf(Guid.Parse(older))).ConnectedAddresses, Is.Not.Empty,
                 "QEMU's initiator is logged in to the re-exported target");
 
+            // Issue 18, defect 1's second trigger: a detach whose blockdev-del is retried (here: a paused guest cannot release
+            // the device, so the retry runs) must not hold the VM's QMP connection across its retries. The monitor and
+            // other actions go on meanwhile: the VM resumes within seconds, and the detach then completes.
+            await (await admin.PostAsync($"/api/v1/instances/{vm}/actions/suspend", null)).Json(202);
+            Assert.That((await InstanceApiTests.WaitAsync(admin, vm, "SUSPENDED", 30))["state"]!.GetValue<string>(), Is.EqualTo("SUSPENDED"));
+            var detach = admin.DeleteAsync($"/api/v1/volumes/{older}/mounts/{vm}");
+            await Task.Delay(TimeSpan.FromSeconds(3));
+            Assert.That(detach.IsCompleted, Is.False, "the paused guest has not released the disk: the detach is still retrying");
+            var resumed = System.Diagnostics.Stopwatch.StartNew();
+            await (await admin.PostAsync($"/api/v1/instances/{vm}/actions/resume", null)).Json(202);
+            var back = await InstanceApiTests.WaitAsync(admin, vm, "RUNNING", 15);
+            Assert.That(back["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"), "QMP 'cont' ran between the detach's retries: " + back.ToJsonString());
+            Assert.That(resumed.Elapsed, Is.LessThan(TimeSpan.FromSeconds(15)));
+            TestContext.Progress.WriteLine($"resumed {resumed.Elapsed.TotalSeconds:0.0} s after asking, during the detach's retries");
+            Assert.That((int)(await admin.GetAsync("/health")).StatusCode, Is.EqualTo(200), "the server serves");
+            // The guest may release the disk once it runs again (204), or not within the retry time: then a clear refusal.
+            var detached = await detach.WaitAsync(TimeSpan.FromSeconds(60));
+            var answer = await detached.Content.ReadAsStringAsync();
+            TestContext.Progress.WriteLine($"detach after the resume: {(int)detached.StatusCode} {answer}");
+            Assert.That((int)detached.StatusCode == 204 || answer.Contains("did not release volume", StringComparison.Ordinal), Is.True, answer);
+            Assert.That(back["failureReason"], Is.Null, "no monitor warning on the VM");
+
             await (await admin.DeleteAsync($"/api/v1/instances/{vm}")).Json(202);
             await InstanceApiTests.WaitAsync(admin, vm, "DONE", 90);
             await (await admin.DeleteAsync($"/api/v1/volumes/{older}")).Json(204);

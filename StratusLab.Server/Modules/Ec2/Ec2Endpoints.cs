@@ -70,18 +70,8 @@ internal static class Ec2Endpoints
 
     static async Task<byte[]> ReadBodyAsync(HttpRequest request, CancellationToken ct)
     {
-        if (request.ContentLength > MaxBodyBytes)
-            throw new Ec2Exception("RequestEntityTooLarge", $"The request body is larger than {MaxBodyBytes} bytes.", 413);
-        using var buffer = new MemoryStream();
-        var chunk = new byte[16384];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk, ct)) > 0)
-        {
-            buffer.Write(chunk, 0, read);
-            if (buffer.Length > MaxBodyBytes)
-                throw new Ec2Exception("RequestEntityTooLarge", $"The request body is larger than {MaxBodyBytes} bytes.", 413);
-        }
-        return buffer.ToArray();
+        return await Platform.Http.RequestBodies.ReadBoundedAsync(request, MaxBodyBytes, ct)
+            ?? throw new Ec2Exception("RequestEntityTooLarge", $"The request body is larger than {MaxBodyBytes} bytes.", 413);
     }
 
     static List<KeyValuePair<string, string>> Pairs(Dictionary<string, Microsoft.Extensions.Primitives.StringValues> parsed) =>

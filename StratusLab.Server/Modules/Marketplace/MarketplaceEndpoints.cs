@@ -80,16 +80,8 @@ internal static partial class MarketplaceEndpoints
         if (http.Request.ContentLength > max)
             throw MetadataException.TooLarge($"The entry is {http.Request.ContentLength} bytes, more than the {max} bytes accepted; metadata entries are small, check that you are sending the XML entry and not the image.");
         if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit) limit.MaxRequestBodySize = max + 1;
-        using var buffer = new MemoryStream();
-        var chunk = new byte[81920];
-        int read;
-        while ((read = await http.Request.Body.ReadAsync(chunk, ct)) > 0)
-        {
-            if (buffer.Length + read > max)
-                throw MetadataException.TooLarge($"The entry is larger than the {max} bytes accepted; metadata entries are small, check that you are sending the XML entry and not the image.");
-            buffer.Write(chunk, 0, read);
-        }
-        return buffer.ToArray();
+        return await RequestBodies.ReadBoundedAsync(http.Request, max, ct)
+            ?? throw MetadataException.TooLarge($"The entry is larger than the {max} bytes accepted; metadata entries are small, check that you are sending the XML entry and not the image.");
     }
 
     static string BaseUrl(HttpContext http, ServerOptions options) =>

@@ -123,19 +123,10 @@ internal static class OcciEndpoints
 
     static async Task<OcciInput> ReadInputAsync(HttpRequest request, CancellationToken ct)
     {
-        if (request.ContentLength > MaxBodyBytes)
-            throw new OcciException(413, $"The request body is larger than {MaxBodyBytes} bytes; send fewer elements per request.");
-        using var buffer = new MemoryStream();
-        var chunk = new byte[16384];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk, ct)) > 0)
-        {
-            buffer.Write(chunk, 0, read);
-            if (buffer.Length > MaxBodyBytes)
-                throw new OcciException(413, $"The request body is larger than {MaxBodyBytes} bytes; send fewer elements per request.");
-        }
+        var bytes = await RequestBodies.ReadBoundedAsync(request, MaxBodyBytes, ct)
+            ?? throw new OcciException(413, $"The request body is larger than {MaxBodyBytes} bytes; send fewer elements per request.");
         string body;
-        try { body = new UTF8Encoding(false, true).GetString(buffer.ToArray()); }
+        try { body = new UTF8Encoding(false, true).GetString(bytes); }
         catch (DecoderFallbackException) { throw new OcciException(400, "The request body is not UTF-8 text."); }
 
         string? contentType = request.ContentType;

@@ -77,6 +77,18 @@ public class Ec2AuthTests
         Assert.That(result["region"]!["message"]!.GetValue<string>(), Does.Contain("'stratuslab-1'"));
     }
 
+    [Test, CancelAfter(60_000)]
+    public async Task A_body_over_one_MiB_is_refused_with_RequestEntityTooLarge_whether_its_length_is_declared_or_streamed()
+    {
+        var big = new byte[(1 << 20) + 1];
+        Array.Fill(big, (byte)'a');
+        foreach (var answer in await OversizedBodies.PostAsync(new Uri(_server.BaseAddress, "/ec2/"), "application/x-www-form-urlencoded", big))
+        {
+            Assert.That(answer.Status, Is.EqualTo(413), answer.How + ": " + answer.Body);
+            Assert.That(answer.Body, Does.Contain("<Code>RequestEntityTooLarge</Code>"), answer.How);
+        }
+    }
+
     [Test, CancelAfter(120_000)]
     public async Task A_presigned_url_works_and_an_unsigned_request_is_refused()
     {

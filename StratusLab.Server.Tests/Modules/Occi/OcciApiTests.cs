@@ -68,6 +68,20 @@ public class OcciApiTests(OcciRenderingKind kind)
     }
 
     [Test, CancelAfter(60_000)]
+    public async Task A_body_over_one_MiB_is_refused_with_413_and_nothing_is_made()
+    {
+        var before = (await (await _adminHttp.GetAsync("/api/v1/instances")).Json(200)).AsArray().Count;
+        var line = $"X-OCCI-Attribute: occi.core.title=\"{new string('a', 1000)}\"\n";
+        var text = System.Text.Encoding.UTF8.GetBytes(string.Concat(Enumerable.Repeat(line, 1100)));
+        foreach (var answer in await OversizedBodies.PostAsync(new Uri(_server.BaseAddress, "/compute/"), "text/plain", text, _server.AdminToken))
+        {
+            Assert.That(answer.Status, Is.EqualTo(413), answer.How + ": " + answer.Body);
+            Assert.That(answer.Body, Does.Contain("larger than 1048576 bytes"), answer.How);
+        }
+        Assert.That((await (await _adminHttp.GetAsync("/api/v1/instances")).Json(200)).AsArray(), Has.Count.EqualTo(before));
+    }
+
+    [Test, CancelAfter(60_000)]
     public async Task Filtering_the_query_interface_by_category_returns_only_that_category()
     {
         var answer = await _occi.GetAsync("/-/", ComputeKind);

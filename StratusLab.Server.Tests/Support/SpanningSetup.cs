@@ -5,8 +5,8 @@ using StratusLab.Server.Tests.Modules.Compute;
 namespace StratusLab.Server.Tests.Support;
 
 /// <summary>
-/// A front-end and SSH nodes for bridge networks across nodes: the real server in a namespace made here, and one or more
-/// SSH nodes (each its own namespace and sshd) whose veth's other end is in the server's namespace, registered as hosts
+/// A front-end and SSH nodes for bridge networks across nodes: the real server in a namespace made here, and none, one or
+/// more SSH nodes (each its own namespace and sshd) whose veth's other end is in the server's namespace, registered as hosts
 /// "node-a", "node-b", ... The front-end routes between the nodes' veths (each node's default route points at it), so
 /// nodes reach each other as machines on one routed underlay. Disposing removes the nodes (their QEMU dies with their
 /// namespace), the server, the namespace and the temp dirs, also after a failure.
@@ -35,6 +35,7 @@ public sealed class SpanningSetup : IAsyncDisposable
     public string DataDir { get; private init; } = "";
     string KeyDir { get; init; } = "";
     public HttpClient Http => _server!.Http;
+    public string PublicKey => _publicKey;
     public string LocalName { get; private set; } = "";
 
     public static async Task<SpanningSetup> StartAsync(string prefix, IReadOnlyDictionary<string, string>? settings = null, int nodes = 1)

@@ -47,6 +47,11 @@ public class NetworkingVxlanHostTests
             Assert.That(await SpanningSetup.FloodingAsync(nodeA.Namespace, vxlan), Is.EquivalentTo(new[] { nodeA.HostAddress, nodeB.Address }), "node A floods to the front-end and node B " + when);
             Assert.That(await SpanningSetup.FloodingAsync(nodeB.Namespace, vxlan), Is.EquivalentTo(new[] { nodeB.HostAddress, nodeA.Address }), "node B floods to the front-end and node A " + when);
             Assert.That(await SpanningSetup.FloodingAsync(ns, vxlan), Is.EquivalentTo(new[] { nodeA.Address, nodeB.Address }), "the front-end floods to both nodes " + when);
+            // Frames for a guest go to its node alone.
+            Assert.That(await SpanningSetup.FloodingAsync(nodeA.Namespace, vxlan, SpanningSetup.Mac(b)), Is.EqualTo(new[] { nodeB.Address }), "node A sends node B's guest's frames to node B " + when);
+            Assert.That(await SpanningSetup.FloodingAsync(nodeB.Namespace, vxlan, SpanningSetup.Mac(a)), Is.EqualTo(new[] { nodeA.Address }), "node B sends node A's guest's frames to node A " + when);
+            Assert.That(await SpanningSetup.FloodingAsync(ns, vxlan, SpanningSetup.Mac(a)), Is.EqualTo(new[] { nodeA.Address }), "the front-end sends node A's guest's frames to node A " + when);
+            Assert.That(await SpanningSetup.FloodingAsync(ns, vxlan, SpanningSetup.Mac(b)), Is.EqualTo(new[] { nodeB.Address }), "and node B's to node B " + when);
         }
         await AssertFullMeshAsync("once node B joined");
 
@@ -90,6 +95,20 @@ public class NetworkingVxlanHostTests
         }
         await AssertNodeToNodeAsync("");
 
+        // Node-to-node traffic does not reach the front-end (nor would it any other node): counted as it comes out of the
+        // front-end's VXLAN device, against traffic to the gateway that must.
+        await ns.RunAsync("nft", ["add", "table", "netdev", "slprobe"]);
+        await ns.RunAsync("nft", ["add", "chain", "netdev", "slprobe", "in", $"{{ type filter hook ingress device \"{vxlan}\" priority 0; policy accept; }}"]);
+        await ns.RunAsync("nft", ["add", "rule", "netdev", "slprobe", "in", "ip", "saddr", aIp, "ip", "daddr", bIp, "counter"]);
+        await ns.RunAsync("nft", ["add", "rule", "netdev", "slprobe", "in", "ip", "saddr", aIp, "ip", "daddr", "10.79.0.1", "counter"]);
+        await span.SshAsync(a, $"ping -c 5 -i 0.3 -W 3 {bIp}; ping -c 2 -W 3 10.79.0.1", mustSucceed: false);
+        var counters = System.Text.RegularExpressions.Regex.Matches(await ns.RunAsync("nft", ["list", "table", "netdev", "slprobe"]), @"counter packets (\d+)")
+            .Select(m => int.Parse(m.Groups[1].Value)).ToList();
+        await ns.RunAsync("nft", ["delete", "table", "netdev", "slprobe"]);
+        Assert.That(counters, Has.Count.EqualTo(2));
+        Assert.That(counters[1], Is.GreaterThanOrEqualTo(2), "the gateway's pings came in through the front-end's VXLAN");
+        Assert.That(counters[0], Is.Zero, "node A's guest's frames for node B's went to node B alone");
+
         // Security groups apply on the node: node B's VM's chains live in node B's table, not the front-end's nor node A's.
         Assert.That(await nodeB.Namespace.RunAsync("nft", ["list", "table", "bridge", "stratuslab"]), Does.Contain($"nic-{onB}-0-in").And.Not.Contain($"nic-{onA}-0-in"));
         Assert.That(await nodeA.Namespace.RunAsync("nft", ["list", "table", "bridge", "stratuslab"]), Does.Contain($"nic-{onA}-0-in").And.Not.Contain($"nic-{onB}-0-in"));
@@ -115,6 +134,7 @@ public class NetworkingVxlanHostTests
         Assert.That(await nodeA.Namespace.RunAsync("ip", ["-d", "-o", "link", "show", "dev", vxlan]), Does.Contain($"vxlan id {vni} ").And.Contain($"local {nodeA.Address}").And.Contain($"master slbr-{networkId}"));
         await AssertFullMeshAsync("after the restart");
         Assert.That(await nodeA.Namespace.RunAsync("nft", ["list", "table", "bridge", "stratuslab"]), Does.Contain($"nic-{onA}-0-in"), "node A's chains are back");
+        Assert.That((await ns.TryAsync("nft", ["list", "table", "bridge", "stratuslab"])).Out, Does.Not.Contain("nic-"), "and not on the front-end");
         Assert.That((await InstanceApiTests.WaitAsync(http, onA, "RUNNING", 60))["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"), "node A's VM was re-attached");
         await AssertNodeToNodeAsync("after the restart");
 

@@ -94,13 +94,16 @@ public sealed class SpanningSetup : IAsyncDisposable
         _server = await NamespacedServer.StartAsync(FrontEnd, DataDir, _settings);
     }
 
-    /// <summary>The flooding destinations (all-zeros entries) of a VXLAN device in a namespace, sorted; empty when it has none or does not exist.</summary>
-    public static async Task<IReadOnlyList<string>> FloodingAsync(NetworkNamespace ns, string vxlan)
+    /// <summary>
+    /// The destinations of a VXLAN device's entries for <paramref name="mac"/> in a namespace (the all-zeros MAC: its
+    /// flooding list), sorted; empty when it has none or the device does not exist.
+    /// </summary>
+    public static async Task<IReadOnlyList<string>> FloodingAsync(NetworkNamespace ns, string vxlan, string mac = "00:00:00:00:00:00")
     {
         var (exit, output, _) = await ns.TryAsync("bridge", ["fdb", "show", "dev", vxlan]);
         if (exit != 0) return [];
         return output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Where(l => l.StartsWith("00:00:00:00:00:00 dst ", StringComparison.Ordinal)).Select(l => l.Split(' ')[2]).Order(StringComparer.Ordinal).ToList();
+            .Where(l => l.StartsWith(mac.ToLowerInvariant() + " dst ", StringComparison.Ordinal)).Select(l => l.Split(' ')[2]).Order(StringComparer.Ordinal).ToList();
     }
 
     /// <summary>A bridge network; returns its id.</summary>

@@ -5,33 +5,52 @@ using StratusLab.Server.Tests.Modules.Compute;
 namespace StratusLab.Server.Tests.Support;
 
 /// <summary>
-/// A front-end and one SSH node for bridge networks across nodes: the real server in a namespace made here, an SSH node
-/// (its own namespace and sshd) whose veth's other end is in the server's namespace, registered as host "node-a". Disposing
-/// removes the node (its QEMU dies with its namespace), the server, the namespace and the temp dirs, also after a failure.
+/// A front-end and SSH nodes for bridge networks across nodes: the real server in a namespace made here, and none, one or
+/// more SSH nodes (each its own namespace and sshd) whose veth's other end is in the server's namespace, registered as hosts
+/// "node-a", "node-b", ... The front-end routes between the nodes' veths (each node's default route points at it), so
+/// nodes reach each other as machines on one routed underlay. Disposing removes the nodes (their QEMU dies with their
+/// namespace), the server, the namespace and the temp dirs, also after a failure.
 /// </summary>
 public sealed class SpanningSetup : IAsyncDisposable
 {
     public const string NodeName = "node-a";
+    public const string NodeBName = "node-b";
     // busybox nc may quit at the end of its input before the answer comes: keep the input open a moment.
     public const string HttpGet = "(printf 'GET / HTTP/1.0\\r\\n\\r\\n'; sleep 1) | nc -w 5";
 
     NamespacedServer? _server;
     string _key = "", _publicKey = "";
+    Dictionary<string, string> _settings = [];
+    readonly List<SshNode> _nodes = [];
 
     public NetworkNamespace FrontEnd { get; private init; } = null!;
-    public SshNode Node { get; private set; } = null!;
+
+    /// <summary>The first node (host "node-a").</summary>
+    public SshNode Node => _nodes[0];
+
+    /// <summary>The nodes in the order of their host names: node-a, node-b, ...</summary>
+    public IReadOnlyList<SshNode> Nodes => _nodes;
+
+    public static string NameOfNode(int index) => "node-" + (char)('a' + index);
     public string DataDir { get; private init; } = "";
     string KeyDir { get; init; } = "";
     public HttpClient Http => _server!.Http;
+    public string PublicKey => _publicKey;
     public string LocalName { get; private set; } = "";
 
-    public static async Task<SpanningSetup> StartAsync(string prefix, IReadOnlyDictionary<string, string>? settings = null)
+    public static async Task<SpanningSetup> StartAsync(string prefix, IReadOnlyDictionary<string, string>? settings = null, int nodes = 1)
     {
         var setup = new SpanningSetup { FrontEnd = await NetworkNamespace.CreateAsync(prefix), DataDir = TempDir.Create(prefix), KeyDir = TempDir.Create("ssh") };
         try
         {
             (setup._key, setup._publicKey) = await HostTools.SshKeyAsync(setup.KeyDir);
-            setup.Node = await SshNode.StartAsync(setup._publicKey, frontEnd: setup.FrontEnd);
+            for (var i = 0; i < nodes; i++) setup._nodes.Add(await SshNode.StartAsync(setup._publicKey, frontEnd: setup.FrontEnd));
+            if (nodes > 1)
+            {
+                // The underlay between nodes: each node's veth is a /30 to the front-end, which forwards between them.
+                await setup.FrontEnd.RunAsync("sysctl", ["-q", "-w", "net.ipv4.ip_forward=1"]);
+                foreach (var node in setup._nodes) await node.Namespace.RunAsync("ip", ["route", "add", "default", "via", node.HostAddress]);
+            }
             var all = new Dictionary<string, string>
             {
                 ["Compute:Driver"] = "qemu",
@@ -41,12 +60,17 @@ public sealed class SpanningSetup : IAsyncDisposable
                 ["Compute:MonitorIntervalSeconds"] = "2",
             };
             foreach (var (k, v) in settings ?? new Dictionary<string, string>()) all[k] = v;
+            setup._settings = all;
             setup._server = await NamespacedServer.StartAsync(setup.FrontEnd, setup.DataDir, all);
-            var host = await (await setup.Http.PostAsJsonAsync("/api/v1/hosts", new
+            for (var i = 0; i < setup._nodes.Count; i++)
             {
-                name = NodeName, driver = "ssh", ssh = "root@" + setup.Node.Address, port = 22, keyFile = setup._key, root = setup.Node.Root,
-            })).Json(201);
-            Assert.That(host["state"]!.GetValue<string>(), Is.EqualTo("OK"), host.ToJsonString());
+                var node = setup._nodes[i];
+                var host = await (await setup.Http.PostAsJsonAsync("/api/v1/hosts", new
+                {
+                    name = NameOfNode(i), driver = "ssh", ssh = "root@" + node.Address, port = 22, keyFile = setup._key, root = node.Root,
+                })).Json(201);
+                Assert.That(host["state"]!.GetValue<string>(), Is.EqualTo("OK"), host.ToJsonString());
+            }
             setup.LocalName = (await (await setup.Http.GetAsync("/api/v1/hosts")).Json(200)).AsArray()
                 .First(h => h!["local"]!.GetValue<bool>())!["name"]!.GetValue<string>();
             return setup;
@@ -56,6 +80,30 @@ public sealed class SpanningSetup : IAsyncDisposable
             await setup.DisposeAsync();
             throw;
         }
+    }
+
+    /// <summary>Everything the server printed so far (the current process's, after a restart).</summary>
+    public string ServerLog => _server!.Log;
+
+    /// <summary>Stops the server as an operator would (its VMs keep running) and starts it again on the same data dir.</summary>
+    public async Task RestartServerAsync()
+    {
+        await _server!.StopAsync();
+        _server.Dispose();
+        _server = null;
+        _server = await NamespacedServer.StartAsync(FrontEnd, DataDir, _settings);
+    }
+
+    /// <summary>
+    /// The destinations of a VXLAN device's entries for <paramref name="mac"/> in a namespace (the all-zeros MAC: its
+    /// flooding list), sorted; empty when it has none or the device does not exist.
+    /// </summary>
+    public static async Task<IReadOnlyList<string>> FloodingAsync(NetworkNamespace ns, string vxlan, string mac = "00:00:00:00:00:00")
+    {
+        var (exit, output, _) = await ns.TryAsync("bridge", ["fdb", "show", "dev", vxlan]);
+        if (exit != 0) return [];
+        return output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Where(l => l.StartsWith(mac.ToLowerInvariant() + " dst ", StringComparison.Ordinal)).Select(l => l.Split(' ')[2]).Order(StringComparer.Ordinal).ToList();
     }
 
     /// <summary>A bridge network; returns its id.</summary>
@@ -128,7 +176,7 @@ public sealed class SpanningSetup : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (Node is not null) await Node.DisposeAsync();
+        foreach (var node in _nodes) await node.DisposeAsync();
         _server?.Dispose();
         if (FrontEnd is not null) await FrontEnd.DisposeAsync();
         TempDir.Delete(KeyDir);

@@ -49,3 +49,18 @@ json() {
 median() {
   python3 -c 'import sys,statistics; v=[float(x) for x in sys.stdin.read().split()]; print(f"{statistics.median(v):.3f}")'
 }
+
+# host_benchmark FILTER [ENV=VALUE...]: runs the Release build's explicit benchmark tests matching FILTER (dotnet test
+# --filter), with NETWORKING_BENCH_OUT set (and the given variables); their progress goes to stderr, the figures they
+# report to stdout. Returns dotnet test's status.
+host_benchmark() {
+  local filter=$1 out status=0
+  shift
+  out=$(mktemp)
+  env NETWORKING_BENCH_OUT="$out" "$@" \
+    dotnet test "$bench_root/StratusLab.Server.Tests/StratusLab.Server.Tests.csproj" -c Release --nologo -v quiet --logger "console;verbosity=normal" \
+    --filter "$filter" >&2 || status=$?
+  cat "$out"
+  rm -f "$out"
+  return $status
+}

@@ -271,6 +271,22 @@ public class BridgeDriverTests
     }
 
     [Test]
+    public void A_vxlan_device_sends_frames_for_each_guest_on_another_node_to_that_node_alone()
+    {
+        var b = NodeA with { Name = "node-b", Address = "198.18.0.6" };
+        var nics = new[]
+        {
+            Nic() with { InstanceId = 7, Mac = "02:00:0A:4D:00:07", Node = NodeA }, Nic() with { InstanceId = 8, Mac = "02:00:0a:4d:00:08" },
+            Nic() with { InstanceId = 9, Mac = "02:00:0a:4d:00:09", Node = b }, Nic() with { InstanceId = 10, Mac = "02:00:0a:4d:00:0a", Node = b },
+        };
+        Assert.That(BridgeNetworkDriver.UnicastEntries(nics, "node-a"),
+            Is.EqualTo(new[] { new FdbPeer("02:00:0a:4d:00:09", "198.18.0.6"), new FdbPeer("02:00:0a:4d:00:0a", "198.18.0.6") }), "node A: node B's guests, not its own nor the front-end's");
+        Assert.That(BridgeNetworkDriver.UnicastEntries(nics, "node-b"), Is.EqualTo(new[] { new FdbPeer("02:00:0a:4d:00:07", "198.18.0.2") }), "MACs in lower case, as bridge prints them");
+        Assert.That(BridgeNetworkDriver.UnicastEntries(nics, null).Select(e => e.Destination), Is.EqualTo(new[] { "198.18.0.2", "198.18.0.6", "198.18.0.6" }), "the front-end: every guest on a node");
+        Assert.That(BridgeNetworkDriver.UnicastEntries([nics[1]], null), Is.Empty);
+    }
+
+    [Test]
     public void A_nic_on_a_node_has_only_its_pat_entries_in_the_front_ends_tables_and_its_chains_in_the_nodes()
     {
         var remote = Nic() with { Node = NodeA };

@@ -7,14 +7,15 @@ using StratusLab.Server.Platform.Host;
 
 namespace StratusLab.Server.Modules.Networking.Drivers;
 
-/// <summary>A flooding entry of a VXLAN device ('bridge -j fdb show'): where frames for unknown MACs are copied to.</summary>
+/// <summary>An entry of a VXLAN device ('bridge -j fdb show') with a destination: all-zeros MAC, where broadcast and unknown frames are copied to; else where frames for that MAC go.</summary>
 internal sealed record FdbPeer(string Mac, string Destination);
 
 /// <summary>
 /// Bridge networks across SSH nodes. A NIC on a node gets, on that node (over SSH, argument arrays), the network's bridge
 /// (no address), a unicast VXLAN device on it (<see cref="VxlanPrefix"/>, the network's VNI, UDP 4789, the node's address
 /// as local end, no learning) with one all-zeros flooding entry per peer (head-end replication to the front-end and every
-/// other node with a NIC of the network), the NIC's tap and its security-group chains. The front-end keeps the gateway,
+/// other node with a NIC of the network) and one entry per NIC on another node (its MAC to that node: frames for a guest
+/// go to its node alone, only broadcast and unknown ones to every peer), the NIC's tap and its security-group chains. The front-end keeps the gateway,
 /// dnsmasq, NAT and PAT, with the matching VXLAN device on its bridge flooding to every such node. A node's bridge and
 /// VXLAN go with its last NIC of the network; the flooding lists follow nodes joining and leaving.
 /// </summary>
@@ -111,6 +112,15 @@ internal sealed partial class BridgeNetworkDriver
         return list;
     }
 
+    /// <summary>
+    /// The unicast entries of the VXLAN device of node <paramref name="self"/> (null: the front-end's) (pure): the MAC of
+    /// every NIC on another node, to that node's address. Without them, a device that does not learn copies every frame to
+    /// every peer, so traffic between two nodes would also reach the front-end and every other node.
+    /// </summary>
+    public static IReadOnlyList<FdbPeer> UnicastEntries(IEnumerable<NicSpec> nics, string? self) =>
+        nics.Where(n => n.Node is not null && n.Node.Name != self).Select(n => new FdbPeer(n.Mac.ToLowerInvariant(), n.Node!.Address))
+            .Distinct().OrderBy(e => e.Mac, StringComparer.Ordinal).ToList();
+
     /// <summary>The 'ip link add' arguments of a network's VXLAN device (pure).</summary>
     public static IReadOnlyList<string> VxlanAddArguments(NetworkSpec network, string? local)
     {
@@ -121,8 +131,8 @@ internal sealed partial class BridgeNetworkDriver
         return args;
     }
 
-    /// <summary>The network's VXLAN device on its bridge here or on a node, flooding to exactly <paramref name="peers"/>.</summary>
-    async Task EnsureVxlanAsync(NodeSite? node, NetworkSpec network, string? local, IReadOnlyCollection<string> peers, CancellationToken ct)
+    /// <summary>The network's VXLAN device on its bridge here or on a node, flooding to exactly <paramref name="peers"/>, with exactly <paramref name="unicast"/>.</summary>
+    async Task EnsureVxlanAsync(NodeSite? node, NetworkSpec network, string? local, IReadOnlyCollection<string> peers, IReadOnlyCollection<FdbPeer> unicast, CancellationToken ct)
     {
         var vxlan = VxlanName(network.Id);
         if ((await LinksAtAsync(node, ct)).All(l => l.Name != vxlan))
@@ -139,18 +149,26 @@ internal sealed partial class BridgeNetworkDriver
             logger.LogInformation("Network {Name}: VXLAN {Vxlan} (VNI {Vni}) made on {Where}", network.Name, vxlan, network.Vni, node?.Name ?? "the front-end");
         }
         await IpAtAsync(node, ["link", "set", "dev", vxlan, "master", BridgeName(network.Id), "up"], ct);
-        await SyncFloodingAsync(node, vxlan, peers, ct);
+        await SyncFloodingAsync(node, vxlan, peers, unicast, ct);
     }
 
-    /// <summary>Head-end replication: one all-zeros entry per peer, added or removed so the list is exactly <paramref name="peers"/>.</summary>
-    async Task SyncFloodingAsync(NodeSite? node, string vxlan, IReadOnlyCollection<string> peers, CancellationToken ct)
+    /// <summary>
+    /// Head-end replication: one all-zeros entry per peer, added or removed so the list is exactly <paramref name="peers"/>;
+    /// and the unicast entries made exactly <paramref name="unicast"/> (stale ones first, so a MAC now on another node moves).
+    /// </summary>
+    async Task SyncFloodingAsync(NodeSite? node, string vxlan, IReadOnlyCollection<string> peers, IReadOnlyCollection<FdbPeer> unicast, CancellationToken ct)
     {
-        var current = ParseFdb((await RunAtAsync(node, ["bridge", "-j", "fdb", "show", "dev", vxlan], ct)).StandardOutput)
-            .Where(p => p.Mac == ZeroMac).Select(p => p.Destination).ToHashSet(StringComparer.Ordinal);
+        var entries = ParseFdb((await RunAtAsync(node, ["bridge", "-j", "fdb", "show", "dev", vxlan], ct)).StandardOutput);
+        var current = entries.Where(p => p.Mac == ZeroMac).Select(p => p.Destination).ToHashSet(StringComparer.Ordinal);
         foreach (var peer in peers.Where(p => !current.Contains(p)))
             await RunAtAsync(node, ["bridge", "fdb", "append", ZeroMac, "dev", vxlan, "dst", peer], ct);
         foreach (var gone in current.Where(c => !peers.Contains(c)))
             await RunAtAsync(node, ["bridge", "fdb", "del", ZeroMac, "dev", vxlan, "dst", gone], ct);
+        var known = entries.Where(p => p.Mac != ZeroMac).ToHashSet();
+        foreach (var stale in known.Where(k => !unicast.Contains(k)))
+            await RunAtAsync(node, ["bridge", "fdb", "del", stale.Mac, "dev", vxlan, "dst", stale.Destination], ct);
+        foreach (var entry in unicast.Where(e => !known.Contains(e)))
+            await RunAtAsync(node, ["bridge", "fdb", "replace", entry.Mac, "dev", vxlan, "dst", entry.Destination], ct);
     }
 
     /// <summary>The front-end's VXLAN: flooding to every node with a NIC of the network, removed when none is left.</summary>
@@ -162,7 +180,7 @@ internal sealed partial class BridgeNetworkDriver
             await DeleteLinkAsync(VxlanName(network.Id), ct);
             return;
         }
-        await EnsureVxlanAsync(null, network, null, nodes.Select(n => n.Address).ToList(), ct);
+        await EnsureVxlanAsync(null, network, null, nodes.Select(n => n.Address).ToList(), UnicastEntries(nics, self: null), ct);
     }
 
     /// <summary>One node's bridge and VXLAN, flooding to the front-end and every other node with a NIC of the network.</summary>
@@ -180,7 +198,7 @@ internal sealed partial class BridgeNetworkDriver
         await IpAtAsync(node, ["link", "set", "dev", bridge, "up"], ct);
         var peers = new List<string> { await FrontEndAddressAsync(node, ct) };
         peers.AddRange(NodesOf(nics).Where(n => n.Name != node.Name).Select(n => n.Address));
-        await EnsureVxlanAsync(node, network, node.Address, peers, ct);
+        await EnsureVxlanAsync(node, network, node.Address, peers, UnicastEntries(nics, node.Name), ct);
     }
 
     /// <summary>Every node with a NIC of the network floods to the others (a node joined or left).</summary>
@@ -191,7 +209,7 @@ internal sealed partial class BridgeNetworkDriver
             if (node.Ssh is null) continue;
             var peers = new List<string> { await FrontEndAddressAsync(node, ct) };
             peers.AddRange(NodesOf(nics).Where(n => n.Name != node.Name).Select(n => n.Address));
-            await SyncFloodingAsync(node, VxlanName(network.Id), peers, ct);
+            await SyncFloodingAsync(node, VxlanName(network.Id), peers, UnicastEntries(nics, node.Name), ct);
         }
     }
 

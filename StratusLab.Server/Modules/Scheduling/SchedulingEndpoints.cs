@@ -36,6 +36,8 @@ internal sealed record HostView(
     public bool? CredentialsStored { get; init; }
     public string? AccessKeyId { get; init; }
     public bool? Burst { get; init; }
+    /// <summary>For peer clouds, in GET /hosts/{name}: instances ended here while the peer was silent, whose termination there is still being retried.</summary>
+    public IReadOnlyList<PendingRemoteDeletion>? PendingRemoteDeletions { get; init; }
 }
 
 /// <summary>
@@ -74,8 +76,14 @@ internal static class SchedulingEndpoints
     static async Task<Ok<IReadOnlyList<HostView>>> ListHosts(SchedulingStore store) =>
         TypedResults.Ok<IReadOnlyList<HostView>>((await store.ListHostsAsync()).Select(ToView).ToList());
 
-    static async Task<Ok<HostView>> GetHost(string name, SchedulingStore store) =>
-        TypedResults.Ok(ToView(await store.FindHostAsync(name) ?? throw ApiException.NotFound($"Host '{name}'")));
+    static async Task<Ok<HostView>> GetHost(string name, SchedulingStore store, HttpContext http, CancellationToken ct)
+    {
+        var host = await store.FindHostAsync(name) ?? throw ApiException.NotFound($"Host '{name}'");
+        var view = ToView(host);
+        if (host.CloudUrl is not null && http.RequestServices.GetService<IPendingRemoteDeletions>() is { } owed)
+            view = view with { PendingRemoteDeletions = await owed.ListAsync(name, ct) };
+        return TypedResults.Ok(view);
+    }
 
     static async Task<Created<HostView>> CreateHost(CreateHostRequest body, ClaimsPrincipal principal, IHostAdministration hosts, SchedulingStore store, NodeMonitor nodes,
         PeerMonitor peers, Platform.Security.SecretBox box, SchedulingOptions options, ServerOptions server, CancellationToken ct)

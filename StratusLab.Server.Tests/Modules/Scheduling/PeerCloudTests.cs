@@ -337,11 +337,15 @@ public class PeerCloudTests
         var done = await InstanceApiTests.WaitAsync(_admin, id, "DONE", 30);
         Assert.That(done["state"]!.GetValue<string>(), Is.EqualTo("DONE"), "a silent peer does not keep the instance alive here: " + done.ToJsonString());
         var owed = (await (await _admin.GetAsync($"/api/v1/hosts/{name}")).Json(200))["pendingRemoteDeletions"]!.AsArray();
-        Assert.That(owed.Select(o => o!["remoteId"]!.GetValue<string>()), Is.EqualTo(new[] { remoteId }), "the remote instance is not forgotten: " + owed.ToJsonString());
+        Assert.That(owed.Select(o => o!["remoteId"]!.GetValue<string>()).ToList(), Is.EqualTo(new[] { remoteId }), "the remote instance is not forgotten: " + owed.ToJsonString());
         Assert.That(owed[0]!["instanceId"]!.GetValue<long>(), Is.EqualTo(id));
         Assert.That(owed[0]!["reason"]!.GetValue<string>(), Does.Contain("killed while the peer"));
         Assert.That((await (await _peerAdmin.GetAsync($"/api/v1/instances/{peerId}")).Json(200))["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"),
             "the instance still runs on the peer while it is cut off");
+        var shown = new StringWriter();
+        Assert.That(await StratusLab.Server.Cli.ClientCli.RunAsync(["host-show", name, "--endpoint", _local.BaseAddress.ToString(), "--token", _local.AdminToken], shown, new StringWriter()),
+            Is.EqualTo(0));
+        Assert.That(shown.ToString(), Does.Contain("1 instance(s) still to terminate there").And.Contain($"{remoteId} (instance {id})"), shown.ToString());
 
         relay.Restore();
         var ended = await WaitPeerStateAsync(peerId, "DONE");

@@ -30,7 +30,7 @@ public static class SchedulingCommands
         new("host-evacuate", "NAME",
             "drain a host and move its instances to other hosts: running ones are stopped there and started elsewhere; says per instance where it went, or why it stayed (admin)",
             EvacuateHost) { Example = "stratuslab host-evacuate node1" },
-        new("host-delete", "NAME", "remove a host that holds no instance (admin)", DeleteHost) { Example = "stratuslab host-delete sim1" },
+        new("host-delete", "NAME [--force]", "remove a host that holds no instance; --force also drops the terminations a peer cloud is still owed (terminate those there yourself) (admin)", DeleteHost) { Example = "stratuslab host-delete sim1" },
     ];
 
     static async Task<int> DescribeHosts(CliContext cx)
@@ -160,9 +160,9 @@ public static class SchedulingCommands
 
     static async Task<int> DeleteHost(CliContext cx)
     {
-        cx.Args.AllowOnly();
+        cx.Args.AllowOnly("--force");
         var name = cx.Args.Positional(0, "the host name");
-        await cx.Api.DeleteAsync($"api/v1/hosts/{Uri.EscapeDataString(name)}");
+        await cx.Api.DeleteAsync($"api/v1/hosts/{Uri.EscapeDataString(name)}" + (cx.Args.Has("--force") ? "?force=true" : ""));
         return cx.Print(new JsonObject { ["deleted"] = name }, _ => cx.Out.WriteLine($"removed host {name}"));
     }
 }

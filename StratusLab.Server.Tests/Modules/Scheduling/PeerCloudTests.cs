@@ -56,7 +56,8 @@ public class PeerCloudTests
         }
         foreach (var host in (await (await _admin.GetAsync("/api/v1/hosts")).Json(200)).AsArray())
             if (host!["driver"]!.GetValue<string>() == "cloud")
-                await (await _admin.DeleteAsync($"/api/v1/hosts/{host["name"]}")).Json(204);
+                // force: a test whose relay is gone leaves a termination owed to it; the peer's own instances were ended above.
+                await (await _admin.DeleteAsync($"/api/v1/hosts/{host["name"]}?force=true")).Json(204);
     }
 
     [OneTimeTearDown]
@@ -346,6 +347,8 @@ public class PeerCloudTests
         Assert.That(await StratusLab.Server.Cli.ClientCli.RunAsync(["host-show", name, "--endpoint", _local.BaseAddress.ToString(), "--token", _local.AdminToken], shown, new StringWriter()),
             Is.EqualTo(0));
         Assert.That(shown.ToString(), Does.Contain("1 instance(s) still to terminate there").And.Contain($"{remoteId} (instance {id})"), shown.ToString());
+        var refused = await (await _admin.DeleteAsync($"/api/v1/hosts/{name}")).Problem(409);
+        Assert.That(refused["detail"]!.GetValue<string>(), Does.Contain("still owed the termination of 1 instance(s)").And.Contain(remoteId).And.Contain("?force=true"));
 
         relay.Restore();
         var ended = await WaitPeerStateAsync(peerId, "DONE");

@@ -458,6 +458,12 @@ internal sealed class ComputeStore(Store store)
             """, new { id, error });
     }
 
+    public async Task ForgetRemoteDeletionsAsync(string host)
+    {
+        await using var c = await store.OpenAsync();
+        await c.ExecuteAsync("DELETE FROM compute_remote_deletions WHERE host = @host", new { host });
+    }
+
     public async Task RemoteDeletionDoneAsync(long id)
     {
         await using var c = await store.OpenAsync();

@@ -202,12 +202,17 @@ internal static class SchedulingEndpoints
         return TypedResults.Ok(ToView((await store.FindHostAsync(name))!));
     }
 
-    static async Task<NoContent> DeleteHost(string name, SchedulingStore store, SshTransport ssh)
+    static async Task<NoContent> DeleteHost(string name, SchedulingStore store, SshTransport ssh, HttpContext http, CancellationToken ct, bool force = false)
     {
         var host = await store.FindHostAsync(name) ?? throw ApiException.NotFound($"Host '{name}'");
         if (host.IsLocal) throw ApiException.Conflict($"'{name}' is this machine and cannot be removed; disable it to drain it.");
+        var owed = host.CloudUrl is null ? null : http.RequestServices.GetService<IPendingRemoteDeletions>();
+        if (owed is not null && !force && await owed.ListAsync(name, ct) is { Count: > 0 } pending)
+            throw ApiException.Conflict($"Peer cloud '{name}' is still owed the termination of {pending.Count} instance(s) there ({string.Join(", ", pending.Select(p => p.RemoteId))}); " +
+                "they are terminated when the peer answers again: wait for that, or terminate them on the peer yourself and delete the host with ?force=true.");
         var result = await store.DeleteHostAsync(name);
         if (result < 0) throw ApiException.Conflict($"Host '{name}' still holds {-result} instance(s); disable it and wait for them to end, or terminate them.");
+        if (owed is not null) await owed.ForgetAsync(name, ct);
         if (host.Ssh is { } target)
         {
             await ssh.CloseAsync(target);

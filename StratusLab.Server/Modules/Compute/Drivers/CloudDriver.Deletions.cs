@@ -65,4 +65,6 @@ internal sealed class RemoteDeletionLedger(ComputeStore store) : IPendingRemoteD
     public async Task<IReadOnlyList<PendingRemoteDeletion>> ListAsync(string host, CancellationToken ct = default) =>
         (await store.ListRemoteDeletionsAsync(host))
             .Select(d => new PendingRemoteDeletion(d.RemoteId, d.InstanceId, d.Reason, d.Attempts, d.LastError, d.CreatedAt, d.LastAttemptAt)).ToList();
+
+    public async Task ForgetAsync(string host, CancellationToken ct = default) => await store.ForgetRemoteDeletionsAsync(host);
 }

@@ -127,4 +127,7 @@ public sealed record PendingRemoteDeletion(string RemoteId, long InstanceId, str
 public interface IPendingRemoteDeletions
 {
     Task<IReadOnlyList<PendingRemoteDeletion>> ListAsync(string host, CancellationToken ct = default);
+
+    /// <summary>Drops what <paramref name="host"/> is owed (the host is deleted; the admin terminates those instances there by hand).</summary>
+    Task ForgetAsync(string host, CancellationToken ct = default);
 }

@@ -281,6 +281,9 @@ public class PeerCloudTests
         Assert.That(running["remoteAddress"]?.GetValue<string>(), Is.EqualTo(ssh ?? address).And.Not.Null, "the address is the one the peer gave: " + there.ToJsonString());
         var peerId = there["id"]!.GetValue<long>();
 
+        var suspend = await (await _admin.PostAsync($"/api/v1/instances/{id}/actions/suspend", null)).Problem(409);
+        Assert.That(suspend["detail"]!.GetValue<string>(), Does.Contain("EC2 has no suspend").And.Contain("stop it instead"));
+
         await (await _admin.PostAsync($"/api/v1/instances/{id}/actions/stop", null)).Json(202);
         var stopped = await InstanceApiTests.WaitAsync(_admin, id, "STOPPED", 60);
         Assert.That(stopped["state"]!.GetValue<string>(), Is.EqualTo("STOPPED"), stopped.ToJsonString());

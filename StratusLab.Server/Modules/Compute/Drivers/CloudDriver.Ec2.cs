@@ -16,6 +16,12 @@ internal sealed partial class CloudDriver
     /// <summary>The longest a launch or a stop on an EC2 peer is waited for.</summary>
     static readonly TimeSpan Ec2Wait = TimeSpan.FromMinutes(10);
 
+    /// <summary>Why <paramref name="action"/> (suspend or resume) cannot pass to the instance's peer, checked before the action starts; null when it can.</summary>
+    public async Task<string?> RefusalOfAsync(InstanceRow row, string action, CancellationToken ct) =>
+        row.Host is { } host && await peers.FindPeerAsync(host, ct) is { Kind: "ec2" } peer
+            ? $"EC2 has no {action}: instance {row.Id} runs on EC2 peer cloud {peer.Name}; stop it instead (its disk is kept there), and start it again later."
+            : null;
+
     async Task<XDocument> Ec2CallAsync(Remote remote, string action, IEnumerable<KeyValuePair<string, string>> parameters, CancellationToken ct)
     {
         try { return await ec2.CallAsync(remote.Ec2, action, parameters, ct); }

@@ -42,7 +42,7 @@ public static class CliOptions
         new("--port", null, "a guest TCP port to forward to the host besides the site's (repeatable)", null, "forwardPorts"),
         new("--persistent-disk", null, "a volume UUID (or unique prefix) attached at boot as vdb, vdc... (repeatable)", null, "volumes"),
         new("--wait", "-w", "wait until the instances are ready, showing each state change"),
-        new("--force", null, "stop: power off at once, without waiting for the guest (the disk is kept); reboot: a hardware reset", null, "force"),
+        new("--force", null, "stop: power off at once, without waiting for the guest (the disk is kept); reboot: a hardware reset; host-delete: also drop the terminations a peer cloud is still owed", null, "force"),
         new("--save", null, "shutdown-instance: the powered-off disk becomes a new signed image (its identifier is shown as savedImage)", null, "save"),
         new("--graceful", null, "reboot: the guest powers off (ACPI), then the VM boots again, instead of a hardware reset", null, "graceful"),
         new("--timeout", null, "seconds to wait with --wait", "300"),

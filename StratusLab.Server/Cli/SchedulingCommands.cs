@@ -19,6 +19,8 @@ public static class SchedulingCommands
                 ["--memory"] = "the host's memory in MiB (simulated: required; ssh: overrides the probed amount)",
             },
         },
+        new("host-show", "NAME", "one host: state and reason, capacity, and for a peer cloud the terminations it is still owed (admin)", ShowHost)
+            { Example = "stratuslab host-show peer1" },
         new("host-probe", "NAME", "probe an SSH node now: tools, QEMU, KVM, capacity; ERROR with the reason when something is missing (admin)", ProbeHost)
             { Example = "stratuslab host-probe node1" },
         new("host-forget-key", "NAME", "forget an SSH node's pinned host key (after it was re-installed); the next probe pins the new one (admin)", ForgetKey)
@@ -28,7 +30,7 @@ public static class SchedulingCommands
         new("host-evacuate", "NAME",
             "drain a host and move its instances to other hosts: running ones are stopped there and started elsewhere; says per instance where it went, or why it stayed (admin)",
             EvacuateHost) { Example = "stratuslab host-evacuate node1" },
-        new("host-delete", "NAME", "remove a host that holds no instance (admin)", DeleteHost) { Example = "stratuslab host-delete sim1" },
+        new("host-delete", "NAME [--force]", "remove a host that holds no instance; --force also drops the terminations a peer cloud is still owed (terminate those there yourself) (admin)", DeleteHost) { Example = "stratuslab host-delete sim1" },
     ];
 
     static async Task<int> DescribeHosts(CliContext cx)
@@ -100,6 +102,23 @@ public static class SchedulingCommands
         return line;
     }
 
+    static async Task<int> ShowHost(CliContext cx)
+    {
+        cx.Args.AllowOnly();
+        var name = cx.Args.Positional(0, "the host name");
+        var host = await cx.Api.GetAsync($"api/v1/hosts/{Uri.EscapeDataString(name)}");
+        return cx.Print(host, h =>
+        {
+            cx.Out.WriteLine(HostLine("host", h));
+            if (h["cloud"]?.ToString() is { } url) cx.Out.WriteLine($"peer cloud {url} ({h["cloudKind"]}{(h["region"]?.ToString() is { } region ? ", region " + region : "")})");
+            if (h["pendingRemoteDeletions"]?.AsArray() is not { Count: > 0 } owed) return;
+            cx.Out.WriteLine($"{owed.Count} instance(s) still to terminate there (retried while the peer answers):");
+            foreach (var o in owed)
+                cx.Out.WriteLine($"  {o!["remoteId"]} (instance {o["instanceId"]}): {o["reason"]}; {o["attempts"]} attempt(s)" +
+                                 (o["lastError"]?.ToString() is { Length: > 0 } error ? $", last error: {error}" : ""));
+        });
+    }
+
     static async Task<int> ProbeHost(CliContext cx)
     {
         var name = cx.Args.Positional(0, "the host name");
@@ -141,9 +160,9 @@ public static class SchedulingCommands
 
     static async Task<int> DeleteHost(CliContext cx)
     {
-        cx.Args.AllowOnly();
+        cx.Args.AllowOnly("--force");
         var name = cx.Args.Positional(0, "the host name");
-        await cx.Api.DeleteAsync($"api/v1/hosts/{Uri.EscapeDataString(name)}");
+        await cx.Api.DeleteAsync($"api/v1/hosts/{Uri.EscapeDataString(name)}" + (cx.Args.Has("--force") ? "?force=true" : ""));
         return cx.Print(new JsonObject { ["deleted"] = name }, _ => cx.Out.WriteLine($"removed host {name}"));
     }
 }

@@ -56,7 +56,8 @@ public class PeerCloudTests
         }
         foreach (var host in (await (await _admin.GetAsync("/api/v1/hosts")).Json(200)).AsArray())
             if (host!["driver"]!.GetValue<string>() == "cloud")
-                await (await _admin.DeleteAsync($"/api/v1/hosts/{host["name"]}")).Json(204);
+                // force: a test whose relay is gone leaves a termination owed to it; the peer's own instances were ended above.
+                await (await _admin.DeleteAsync($"/api/v1/hosts/{host["name"]}?force=true")).Json(204);
     }
 
     [OneTimeTearDown]
@@ -233,6 +234,136 @@ public class PeerCloudTests
         Assert.That(failed["failedStep"]!.GetValue<string>(), Is.EqualTo("PROLOG"));
         Assert.That(failed["failureReason"]!.GetValue<string>(), Does.Contain("is not in the Marketplace of peer cloud peer-img").And.Contain("upload its signed entry there"));
         Assert.That(await InstancesAsync(_peerAdmin), Is.Empty, "nothing was made on the peer");
+    }
+
+    /// <summary>Adds an EC2 peer host: the peer's own /ec2/ endpoint (or a relay to it), with an access key made on the peer.</summary>
+    async Task<JsonNode> AddEc2PeerAsync(string name, int? port = null)
+    {
+        var key = await (await _peerAdmin.PostAsJsonAsync("/api/v1/users/admin/access-keys", new { })).Json(201);
+        var url = port is null ? new Uri(_peer.BaseAddress, "/ec2/").ToString() : $"http://127.0.0.1:{port}/ec2/";
+        return await (await _admin.PostAsJsonAsync("/api/v1/hosts", new
+        {
+            name, driver = "cloud", kind = "ec2", url, region = "stratuslab-1",
+            accessKeyId = key["accessKeyId"]!.GetValue<string>(), secretAccessKey = key["secretAccessKey"]!.GetValue<string>(),
+        })).Json(201);
+    }
+
+    /// <summary>The peer's instance that an EC2 launch made for a local instance (RunInstances names it after the local one), newest first.</summary>
+    async Task<JsonNode> PeerInstanceNamedAsync(string name) =>
+        (await (await _peerAdmin.GetAsync("/api/v1/instances")).Json(200)).AsArray()
+            .Where(i => i!["name"]!.GetValue<string>() == name).OrderByDescending(i => i!["id"]!.GetValue<long>()).First()!;
+
+    async Task<JsonNode> WaitPeerStateAsync(long peerId, string state) =>
+        await (await _peerAdmin.GetAsync($"/api/v1/instances/{peerId}/wait?state={state}&timeout=30")).Json(200);
+
+    [Test, CancelAfter(180_000)]
+    public async Task An_ec2_peer_runs_the_instance_with_its_i_id_passes_stop_and_start_through_and_a_kill_terminates_it_there()
+    {
+        var host = await AddEc2PeerAsync("peer-ec2-run");
+        Assert.That(host["state"]!.GetValue<string>(), Is.EqualTo("OK"), host.ToJsonString());
+        var id = await RunAsync(onPeer: "peer-ec2-run");
+        var running = await InstanceApiTests.WaitAsync(_admin, id, "RUNNING", 60);
+        Assert.That(running["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"), running.ToJsonString());
+        Assert.That(running["host"]!.GetValue<string>(), Is.EqualTo("peer-ec2-run"));
+        var remoteId = running["remoteId"]!.GetValue<string>();
+        Assert.That(remoteId, Does.Match("^i-[0-9a-f]{17}$"), "the remote id is the EC2 instance id");
+
+        var there = await PeerInstanceNamedAsync(running["name"]!.GetValue<string>());
+        Assert.That(there["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"), there.ToJsonString());
+        Assert.That(there["instanceType"]!.GetValue<string>(), Is.EqualTo("t1.micro"), "1 CPU and 512 MiB: the peer's smallest type that holds them");
+        var identifier = (await (await _admin.GetAsync("/api/v1/images")).Json(200)).AsArray()
+            .Single(i => i!["names"]!.AsArray().Any(n => n!.GetValue<string>() == "shared"))!["identifier"]!.GetValue<string>();
+        var peerImage = (await (await _peerAdmin.GetAsync("/api/v1/images")).Json(200)).AsArray()
+            .Single(i => i!["names"]!.AsArray().Any(n => n!.GetValue<string>() == there["image"]!.GetValue<string>()) || i["identifier"]?.GetValue<string>() == there["image"]!.GetValue<string>())!;
+        Assert.That(peerImage["identifier"]!.GetValue<string>(), Is.EqualTo(identifier), "the peer runs the image of the same Marketplace identifier");
+        var address = there["nics"]!.AsArray().FirstOrDefault()?["ip"]?.GetValue<string>();
+        var ssh = there["portForwards"]?.AsArray().FirstOrDefault(p => p!["guestPort"]!.GetValue<int>() == 22)?["hostAddress"]?.GetValue<string>();
+        Assert.That(running["remoteAddress"]?.GetValue<string>(), Is.EqualTo(ssh ?? address).And.Not.Null, "the address is the one the peer gave: " + there.ToJsonString());
+        var peerId = there["id"]!.GetValue<long>();
+
+        var suspend = await (await _admin.PostAsync($"/api/v1/instances/{id}/actions/suspend", null)).Problem(409);
+        Assert.That(suspend["detail"]!.GetValue<string>(), Does.Contain("EC2 has no suspend").And.Contain("stop it instead"));
+
+        await (await _admin.PostAsync($"/api/v1/instances/{id}/actions/stop", null)).Json(202);
+        var stopped = await InstanceApiTests.WaitAsync(_admin, id, "STOPPED", 60);
+        Assert.That(stopped["state"]!.GetValue<string>(), Is.EqualTo("STOPPED"), stopped.ToJsonString());
+        Assert.That((await (await _peerAdmin.GetAsync($"/api/v1/instances/{peerId}")).Json(200))["state"]!.GetValue<string>(), Is.EqualTo("STOPPED"));
+
+        await (await _admin.PostAsync($"/api/v1/instances/{id}/actions/start", null)).Json(202);
+        var again = await InstanceApiTests.WaitAsync(_admin, id, "RUNNING", 60);
+        Assert.That(again["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"), again.ToJsonString());
+        Assert.That(again["remoteId"]!.GetValue<string>(), Is.EqualTo(remoteId), "the same EC2 instance runs again");
+        Assert.That((await (await _peerAdmin.GetAsync($"/api/v1/instances/{peerId}")).Json(200))["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"));
+
+        await (await _admin.DeleteAsync($"/api/v1/instances/{id}")).Json(202);
+        var done = await InstanceApiTests.WaitAsync(_admin, id, "DONE", 30);
+        Assert.That(done["state"]!.GetValue<string>(), Is.EqualTo("DONE"), done.ToJsonString());
+        Assert.That((await WaitPeerStateAsync(peerId, "DONE"))["state"]!.GetValue<string>(), Is.EqualTo("DONE"), "killing it here terminates it on the EC2 peer");
+        var afterwards = await (await _admin.GetAsync("/api/v1/hosts/peer-ec2-run")).Json(200);
+        Assert.That(afterwards["pendingRemoteDeletions"]!.AsArray(), Is.Empty, "nothing is owed to a peer that answered");
+    }
+
+    [Test, CancelAfter(120_000)]
+    public async Task An_image_missing_from_an_ec2_peer_fails_the_launch_with_the_reason_and_nothing_is_made_there()
+    {
+        await AddEc2PeerAsync("peer-ec2-img");
+        var only = TestImages.CreateQcow2(_images, "local-only-ec2", "20M");
+        await (await _admin.PostAsJsonAsync("/api/v1/images", new { name = "local-only-ec2", path = only })).Json(201);
+
+        var id = await RunAsync(onPeer: "peer-ec2-img", image: "local-only-ec2");
+        var failed = await InstanceApiTests.WaitAsync(_admin, id, "FAILED", 60);
+        Assert.That(failed["state"]!.GetValue<string>(), Is.EqualTo("FAILED"), failed.ToJsonString());
+        Assert.That(failed["failedStep"]!.GetValue<string>(), Is.EqualTo("PROLOG"));
+        Assert.That(failed["failureReason"]!.GetValue<string>(), Does.Contain("is not in the Marketplace of peer cloud peer-ec2-img")
+            .And.Contain("manifest-location").And.Contain("register its signed entry there"));
+        Assert.That(await InstancesAsync(_peerAdmin), Is.Empty, "nothing was made on the peer");
+    }
+
+    [TestCase("stratuslab"), TestCase("ec2"), CancelAfter(180_000)]
+    public async Task A_kill_while_the_peer_is_silent_ends_the_instance_here_and_terminates_it_there_when_the_peer_answers_again(string kind)
+    {
+        await using var relay = new TcpRelay(_peer.BaseAddress.Port);
+        var name = "peer-leak-" + kind;
+        var added = kind == "ec2"
+            ? await AddEc2PeerAsync(name, relay.Port)
+            : await (await _admin.PostAsJsonAsync("/api/v1/hosts", new { name, driver = "cloud", url = $"http://127.0.0.1:{relay.Port}/", token = _peer.AdminToken })).Json(201);
+        Assert.That(added["state"]!.GetValue<string>(), Is.EqualTo("OK"), added.ToJsonString());
+        var id = await RunAsync(onPeer: name);
+        var running = await InstanceApiTests.WaitAsync(_admin, id, "RUNNING", 60);
+        Assert.That(running["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"), running.ToJsonString());
+        var remoteId = running["remoteId"]!.GetValue<string>();
+        var peerId = (await PeerInstanceNamedAsync(running["name"]!.GetValue<string>()))["id"]!.GetValue<long>();
+
+        relay.Cut();
+        var unknown = await InstanceApiTests.WaitAsync(_admin, id, "UNKNOWN", 30);
+        Assert.That(unknown["state"]!.GetValue<string>(), Is.EqualTo("UNKNOWN"), unknown.ToJsonString());
+        await (await _admin.DeleteAsync($"/api/v1/instances/{id}")).Json(202);
+        var done = await InstanceApiTests.WaitAsync(_admin, id, "DONE", 30);
+        Assert.That(done["state"]!.GetValue<string>(), Is.EqualTo("DONE"), "a silent peer does not keep the instance alive here: " + done.ToJsonString());
+        var owed = (await (await _admin.GetAsync($"/api/v1/hosts/{name}")).Json(200))["pendingRemoteDeletions"]!.AsArray();
+        Assert.That(owed.Select(o => o!["remoteId"]!.GetValue<string>()).ToList(), Is.EqualTo(new[] { remoteId }), "the remote instance is not forgotten: " + owed.ToJsonString());
+        Assert.That(owed[0]!["instanceId"]!.GetValue<long>(), Is.EqualTo(id));
+        Assert.That(owed[0]!["reason"]!.GetValue<string>(), Does.Contain("killed while the peer"));
+        Assert.That((await (await _peerAdmin.GetAsync($"/api/v1/instances/{peerId}")).Json(200))["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"),
+            "the instance still runs on the peer while it is cut off");
+        var shown = new StringWriter();
+        Assert.That(await StratusLab.Server.Cli.ClientCli.RunAsync(["host-show", name, "--endpoint", _local.BaseAddress.ToString(), "--token", _local.AdminToken], shown, new StringWriter()),
+            Is.EqualTo(0));
+        Assert.That(shown.ToString(), Does.Contain("1 instance(s) still to terminate there").And.Contain($"{remoteId} (instance {id})"), shown.ToString());
+        var refused = await (await _admin.DeleteAsync($"/api/v1/hosts/{name}")).Problem(409);
+        Assert.That(refused["detail"]!.GetValue<string>(), Does.Contain("still owed the termination of 1 instance(s)").And.Contain(remoteId).And.Contain("?force=true"));
+
+        relay.Restore();
+        var ended = await WaitPeerStateAsync(peerId, "DONE");
+        Assert.That(ended["state"]!.GetValue<string>(), Is.EqualTo("DONE"), "the owed termination reached the peer once it answered: " + ended.ToJsonString());
+        JsonArray left = [];
+        for (var i = 0; i < 20; i++)
+        {
+            left = (await (await _admin.GetAsync($"/api/v1/hosts/{name}")).Json(200))["pendingRemoteDeletions"]!.AsArray();
+            if (left.Count == 0) break;
+            await Task.Delay(500);
+        }
+        Assert.That(left, Is.Empty, "a confirmed termination is no longer owed: " + left.ToJsonString());
     }
 
     [Test, CancelAfter(60_000)]

@@ -30,6 +30,8 @@ internal static class ComputeModule
         services.AddHypervisorDriver<SshQemuDriver>("ssh");
         Platform.Http.PeerClient.Register(services);
         services.AddHypervisorDriver<CloudDriver>("cloud");
+        services.AddSingleton<Scheduling.Contracts.IPendingRemoteDeletions, RemoteDeletionLedger>();
+        services.AddHostedService<RemoteDeletionJob>();
         services.AddSingleton<GuestInstances>();
         services.AddSingleton<IGuestInstances>(sp => sp.GetRequiredService<GuestInstances>());
         services.AddSingleton<InstanceDisks>();

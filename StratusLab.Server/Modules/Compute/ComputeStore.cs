@@ -103,6 +103,20 @@ internal sealed record PrologRecord(string GuestTokenHash, IReadOnlyList<PortFor
 /// <summary>The owner and size of an instance whose quota was just given back.</summary>
 internal sealed record HeldQuota(long OwnerId, long Cpu, long MemoryMib);
 
+/// <summary>An instance on a peer cloud that ended here while the peer was silent: its termination there is still owed.</summary>
+internal sealed class RemoteDeletionRow
+{
+    public long Id { get; init; }
+    public string Host { get; init; } = "";
+    public string RemoteId { get; init; } = "";
+    public long InstanceId { get; init; }
+    public string Reason { get; init; } = "";
+    public long Attempts { get; init; }
+    public string? LastError { get; init; }
+    public DateTimeOffset CreatedAt { get; init; }
+    public DateTimeOffset? LastAttemptAt { get; init; }
+}
+
 /// <summary>An instance type.</summary>
 internal sealed record InstanceTypeRow(string Name, long Cpu, long MemoryMib, bool Builtin, DateTimeOffset CreatedAt)
 {
@@ -406,6 +420,54 @@ internal sealed class ComputeStore(Store store)
         var guard = from is null ? "" : " AND state IN @from";
         return await c.QuerySingleOrDefaultAsync<InstanceRow>(
             $"UPDATE compute_instances SET {assignments} WHERE id = @id{guard} RETURNING {Columns}", parameters);
+    }
+
+    // ---- remote deletions owed to peer clouds -------------------------------------------------------------
+
+    const string DeletionColumns = """
+        id AS Id, host AS Host, remote_id AS RemoteId, instance_id AS InstanceId, reason AS Reason, attempts AS Attempts,
+        last_error AS LastError, created_at AS CreatedAt, last_attempt_at AS LastAttemptAt
+        """;
+
+    /// <summary>Records that <paramref name="remoteId"/> on peer <paramref name="host"/> must still be terminated (once per remote instance).</summary>
+    public async Task RecordRemoteDeletionAsync(string host, string remoteId, long instanceId, string reason)
+    {
+        await using var c = await store.OpenAsync();
+        await c.ExecuteAsync("""
+            INSERT INTO compute_remote_deletions (host, remote_id, instance_id, reason, created_at)
+            VALUES (@host, @remoteId, @instanceId, @reason, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+            ON CONFLICT (host, remote_id) DO UPDATE SET reason = excluded.reason
+            """, new { host, remoteId, instanceId, reason });
+    }
+
+    /// <summary>The remote deletions still owed, oldest first; those of one host when <paramref name="host"/> is given.</summary>
+    public async Task<IReadOnlyList<RemoteDeletionRow>> ListRemoteDeletionsAsync(string? host = null)
+    {
+        await using var c = await store.OpenAsync();
+        return (await c.QueryAsync<RemoteDeletionRow>($"""
+            SELECT {DeletionColumns} FROM compute_remote_deletions WHERE @host IS NULL OR host = @host ORDER BY id
+            """, new { host })).AsList();
+    }
+
+    public async Task RemoteDeletionFailedAsync(long id, string error)
+    {
+        await using var c = await store.OpenAsync();
+        await c.ExecuteAsync("""
+            UPDATE compute_remote_deletions SET attempts = attempts + 1, last_error = @error, last_attempt_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+            WHERE id = @id
+            """, new { id, error });
+    }
+
+    public async Task ForgetRemoteDeletionsAsync(string host)
+    {
+        await using var c = await store.OpenAsync();
+        await c.ExecuteAsync("DELETE FROM compute_remote_deletions WHERE host = @host", new { host });
+    }
+
+    public async Task RemoteDeletionDoneAsync(long id)
+    {
+        await using var c = await store.OpenAsync();
+        await c.ExecuteAsync("DELETE FROM compute_remote_deletions WHERE id = @id", new { id });
     }
 
     public async Task<IReadOnlyList<InstanceTypeRow>> ListTypesAsync()

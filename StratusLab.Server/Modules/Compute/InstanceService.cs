@@ -102,6 +102,9 @@ internal sealed class InstanceService(InstanceRequests requests, ComputeStore st
             throw new InvalidInputException("save", $"'{InstanceStateMachine.Name(parsed)}' takes no 'save'; only shutdown does (the powered-off disk becomes a new signed image).");
         var row = await VisibleAsync(id, caller, Operation.Manage);
         RequireAllowed(row, parsed);
+        if (row.Driver == "cloud" && parsed is InstanceAction.Suspend or InstanceAction.Resume
+            && await services.GetRequiredService<Drivers.CloudDriver>().RefusalOfAsync(row, InstanceStateMachine.Name(parsed), ct) is { } refused)
+            throw new ConflictException(refused);
         await lifecycle.StartActionAsync(id, parsed, options);
         return await views.ViewAsync((await store.GetAsync(id))!);
     }

@@ -476,6 +476,8 @@ internal sealed partial class Ec2Actions
             {
                 "name" => [i.Image],
                 "image-id" => [ids[i.Image]],
+                // imageLocation: the Marketplace identifier, so a peer finds the image of an entry by it.
+                "manifest-location" => [i.Identifier ?? i.Image],
                 "architecture" => ["x86_64"],
                 "state" => [ImageState(i)],
                 "owner-id" => [site],

@@ -36,6 +36,8 @@ internal sealed record HostView(
     public bool? CredentialsStored { get; init; }
     public string? AccessKeyId { get; init; }
     public bool? Burst { get; init; }
+    /// <summary>For peer clouds, in GET /hosts/{name}: instances ended here while the peer was silent, whose termination there is still being retried.</summary>
+    public IReadOnlyList<PendingRemoteDeletion>? PendingRemoteDeletions { get; init; }
 }
 
 /// <summary>
@@ -74,8 +76,14 @@ internal static class SchedulingEndpoints
     static async Task<Ok<IReadOnlyList<HostView>>> ListHosts(SchedulingStore store) =>
         TypedResults.Ok<IReadOnlyList<HostView>>((await store.ListHostsAsync()).Select(ToView).ToList());
 
-    static async Task<Ok<HostView>> GetHost(string name, SchedulingStore store) =>
-        TypedResults.Ok(ToView(await store.FindHostAsync(name) ?? throw ApiException.NotFound($"Host '{name}'")));
+    static async Task<Ok<HostView>> GetHost(string name, SchedulingStore store, HttpContext http, CancellationToken ct)
+    {
+        var host = await store.FindHostAsync(name) ?? throw ApiException.NotFound($"Host '{name}'");
+        var view = ToView(host);
+        if (host.CloudUrl is not null && http.RequestServices.GetService<IPendingRemoteDeletions>() is { } owed)
+            view = view with { PendingRemoteDeletions = await owed.ListAsync(name, ct) };
+        return TypedResults.Ok(view);
+    }
 
     static async Task<Created<HostView>> CreateHost(CreateHostRequest body, ClaimsPrincipal principal, IHostAdministration hosts, SchedulingStore store, NodeMonitor nodes,
         PeerMonitor peers, Platform.Security.SecretBox box, SchedulingOptions options, ServerOptions server, CancellationToken ct)
@@ -194,12 +202,17 @@ internal static class SchedulingEndpoints
         return TypedResults.Ok(ToView((await store.FindHostAsync(name))!));
     }
 
-    static async Task<NoContent> DeleteHost(string name, SchedulingStore store, SshTransport ssh)
+    static async Task<NoContent> DeleteHost(string name, SchedulingStore store, SshTransport ssh, HttpContext http, CancellationToken ct, bool force = false)
     {
         var host = await store.FindHostAsync(name) ?? throw ApiException.NotFound($"Host '{name}'");
         if (host.IsLocal) throw ApiException.Conflict($"'{name}' is this machine and cannot be removed; disable it to drain it.");
+        var owed = host.CloudUrl is null ? null : http.RequestServices.GetService<IPendingRemoteDeletions>();
+        if (owed is not null && !force && await owed.ListAsync(name, ct) is { Count: > 0 } pending)
+            throw ApiException.Conflict($"Peer cloud '{name}' is still owed the termination of {pending.Count} instance(s) there ({string.Join(", ", pending.Select(p => p.RemoteId))}); " +
+                "they are terminated when the peer answers again: wait for that, or terminate them on the peer yourself and delete the host with ?force=true.");
         var result = await store.DeleteHostAsync(name);
         if (result < 0) throw ApiException.Conflict($"Host '{name}' still holds {-result} instance(s); disable it and wait for them to end, or terminate them.");
+        if (owed is not null) await owed.ForgetAsync(name, ct);
         if (host.Ssh is { } target)
         {
             await ssh.CloseAsync(target);

@@ -13,10 +13,12 @@ public sealed record PeerEndpoint(Uri Url, string Token);
 public sealed class PeerUnreachableException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>The peer answered with a refusal; <see cref="Detail"/> is its problem+json detail (or body) as it said it.</summary>
-public sealed class PeerRefusedException(int status, string detail) : Exception($"the peer answered {status}: {detail}")
+public sealed class PeerRefusedException(int status, string detail, string? code = null) : Exception($"the peer answered {status}: {detail}")
 {
     public int Status { get; } = status;
     public string Detail { get; } = detail;
+    /// <summary>An EC2 peer's error code (InvalidInstanceID.NotFound, AuthFailure, ...); null from a StratusLab peer.</summary>
+    public string? Code { get; } = code;
 }
 
 /// <summary>
@@ -97,69 +99,4 @@ public sealed class PeerClient(IHttpClientFactory factory)
         text = text.Trim();
         return text.Length == 0 ? "(no body)" : text.Length > 300 ? text[..300] + "..." : text;
     }
-}
-
-/// <summary>How to reach an EC2 peer: its endpoint URL, the access key and the region its signatures are scoped to.</summary>
-public sealed record Ec2PeerEndpoint(Uri Url, string AccessKeyId, string SecretAccessKey, string Region);
-
-/// <summary>EC2 Query calls to a peer cloud, signed with AWS Signature Version 4 (service ec2), through the peer client's HttpClient.</summary>
-public sealed class Ec2PeerClient(IHttpClientFactory factory)
-{
-    const string ApiVersion = "2016-11-15";
-    static readonly TimeSpan Timeout = TimeSpan.FromSeconds(15);
-
-    /// <summary>Calls <paramref name="action"/> with its parameters (POST, form-encoded); the answer's XML, or typed exceptions as <see cref="PeerClient"/>.</summary>
-    public async Task<System.Xml.Linq.XDocument> CallAsync(Ec2PeerEndpoint peer, string action, IReadOnlyDictionary<string, string> parameters, CancellationToken ct)
-    {
-        var form = new List<KeyValuePair<string, string>> { new("Action", action), new("Version", ApiVersion) };
-        form.AddRange(parameters);
-        var body = string.Join('&', form.Select(kv => Encode(kv.Key) + "=" + Encode(kv.Value)));
-        var bytes = System.Text.Encoding.UTF8.GetBytes(body);
-        var now = DateTimeOffset.UtcNow;
-        var amzDate = now.ToString("yyyyMMdd'T'HHmmss'Z'", System.Globalization.CultureInfo.InvariantCulture);
-        var date = amzDate[..8];
-        var host = peer.Url.IsDefaultPort ? peer.Url.Host : $"{peer.Url.Host}:{peer.Url.Port}";
-        var payloadHash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes));
-        var path = peer.Url.AbsolutePath.Length == 0 ? "/" : peer.Url.AbsolutePath;
-        var canonical = $"POST\n{string.Join('/', path.Split('/').Select(Encode))}\n\nhost:{host}\nx-amz-date:{amzDate}\n\nhost;x-amz-date\n{payloadHash}";
-        var scope = $"{date}/{peer.Region}/ec2/aws4_request";
-        var toSign = $"AWS4-HMAC-SHA256\n{amzDate}\n{scope}\n{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(canonical)))}";
-        static byte[] Hmac(byte[] key, string text) => System.Security.Cryptography.HMACSHA256.HashData(key, System.Text.Encoding.UTF8.GetBytes(text));
-        var key = Hmac(Hmac(Hmac(Hmac(System.Text.Encoding.UTF8.GetBytes("AWS4" + peer.SecretAccessKey), date), peer.Region), "ec2"), "aws4_request");
-        var signature = Convert.ToHexStringLower(Hmac(key, toSign));
-
-        using var request = new HttpRequestMessage(HttpMethod.Post, peer.Url);
-        request.Content = new ByteArrayContent(bytes);
-        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/x-www-form-urlencoded") { CharSet = "utf-8" };
-        request.Headers.Host = host;
-        request.Headers.Add("X-Amz-Date", amzDate);
-        request.Headers.TryAddWithoutValidation("Authorization", $"AWS4-HMAC-SHA256 Credential={peer.AccessKeyId}/{scope}, SignedHeaders=host;x-amz-date, Signature={signature}");
-        using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        limit.CancelAfter(Timeout);
-        HttpResponseMessage response;
-        try { response = await factory.CreateClient(PeerClient.ClientName).SendAsync(request, limit.Token); }
-        catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
-        {
-            throw new PeerUnreachableException($"{peer.Url} did not answer {action} within {Timeout.TotalSeconds:0} s", e);
-        }
-        catch (HttpRequestException e) { throw new PeerUnreachableException($"{peer.Url} cannot be reached: {e.Message}", e); }
-        using (response)
-        {
-            var text = await response.Content.ReadAsStringAsync(CancellationToken.None);
-            System.Xml.Linq.XDocument? xml = null;
-            try { xml = System.Xml.Linq.XDocument.Parse(text); }
-            catch (System.Xml.XmlException) { }
-            var status = (int)response.StatusCode;
-            if (status >= 500) throw new PeerUnreachableException($"{peer.Url} answered {status} to {action}");
-            if (!response.IsSuccessStatusCode)
-            {
-                var code = xml?.Descendants().FirstOrDefault(e => e.Name.LocalName == "Code")?.Value;
-                var message = xml?.Descendants().FirstOrDefault(e => e.Name.LocalName == "Message")?.Value;
-                throw new PeerRefusedException(status, code is null ? (text.Length > 300 ? text[..300] : text) : $"{code}: {message}");
-            }
-            return xml ?? throw new PeerUnreachableException($"{peer.Url} answered {action} with something that is not XML; is it an EC2 endpoint?");
-        }
-    }
-
-    static string Encode(string value) => Uri.EscapeDataString(value);
 }

@@ -6,13 +6,15 @@ using StratusLab.Server.Platform.Http;
 namespace StratusLab.Server.Modules.Compute.Drivers;
 
 /// <summary>
-/// A VM on a peer cloud (host driver "cloud"): another StratusLab server through its REST API. Start creates the
-/// instance there with the image of the same Marketplace identifier (the peer checks the entry again by its own
-/// policy); query maps the peer's state to ours; stop, start, suspend, resume, reboot and kill pass through. The peer's
-/// id and the instance's address there are recorded on the instance. A peer that does not answer leaves the VM's state
-/// unknown (UNKNOWN, re-attached when it answers again), as for SSH nodes.
+/// A VM on a peer cloud (host driver "cloud"): another StratusLab server through its REST API (kind stratuslab), or an
+/// EC2 endpoint through the EC2 Query API (kind ec2, CloudDriver.Ec2.cs). Start creates the instance there with the image
+/// of the same Marketplace identifier (the peer checks the entry again by its own policy); query maps the peer's state
+/// to ours; stop, start, suspend, resume, reboot and kill pass through. The peer's id and the instance's address there
+/// are recorded on the instance. A peer that does not answer leaves the VM's state unknown (UNKNOWN, re-attached when it
+/// answers again), as for SSH nodes; a kill meanwhile ends the instance here and owes the peer its termination
+/// (CloudDriver.Deletions.cs), retried until the peer confirms it.
 /// </summary>
-internal sealed class CloudDriver(ComputeStore store, IPeerDirectory peers, PeerClient client, ILogger<CloudDriver> logger) : IHypervisorDriver
+internal sealed partial class CloudDriver(ComputeStore store, IPeerDirectory peers, PeerClient client, Ec2PeerClient ec2, ILogger<CloudDriver> logger) : IHypervisorDriver
 {
     /// <summary>The longest a peer's long-poll (GET instances/{id}/wait) is asked to wait at once.</summary>
     const int PollSeconds = 20;
@@ -20,15 +22,21 @@ internal sealed class CloudDriver(ComputeStore store, IPeerDirectory peers, Peer
     public string Name => "cloud";
     public bool UsesRealMedia => false;
 
-    sealed record Remote(InstanceRow Row, PeerInfo Peer, PeerEndpoint Endpoint);
+    sealed record Remote(InstanceRow Row, PeerInfo Peer, PeerEndpoint Endpoint)
+    {
+        public bool IsEc2 => Peer.Kind == "ec2";
+        public Ec2PeerEndpoint Ec2 => Ec2EndpointOf(Peer);
+    }
+
+    static Ec2PeerEndpoint Ec2EndpointOf(PeerInfo peer) => new(peer.Url, peer.KeyId ?? "", peer.Secret, peer.Region ?? "us-east-1");
 
     async Task<Remote> RemoteOfAsync(long instanceId, CancellationToken ct)
     {
         var row = await store.GetAsync(instanceId) ?? throw new HypervisorException($"instance {instanceId} does not exist");
         if (row.Host is null) throw new HypervisorException($"instance {instanceId} is not placed on a host");
         var peer = await peers.FindPeerAsync(row.Host, ct) ?? throw new HypervisorException($"host {row.Host} of instance {instanceId} is not a peer cloud");
-        if (peer.Kind != "stratuslab")
-            throw new HypervisorException($"peer cloud {peer.Name} is of kind {peer.Kind}; this server starts instances on StratusLab peers (kind stratuslab) only");
+        if (peer.Kind is not ("stratuslab" or "ec2"))
+            throw new HypervisorException($"peer cloud {peer.Name} is of kind {peer.Kind}; this server starts instances on peers of kind stratuslab or ec2");
         return new Remote(row, peer, new PeerEndpoint(peer.Url, peer.Secret));
     }
 
@@ -49,6 +57,12 @@ internal sealed class CloudDriver(ComputeStore store, IPeerDirectory peers, Peer
         if (row.Volumes.Count > 0)
             throw new HypervisorException($"persistent volumes stay on this site and cannot follow an instance to peer cloud {peer.Name}; start it without volumes, or on a local host");
         var identifier = MarketplaceIdentifier(row);
+        if (remote.IsEc2)
+        {
+            await Ec2ImageIdAsync(remote, identifier, ct);
+            await Ec2InstanceTypeAsync(remote, ct);
+            return;
+        }
         try { await client.GetAsync(remote.Endpoint, $"api/v1/marketplace/metadata/{Uri.EscapeDataString(identifier)}", ct); }
         catch (PeerRefusedException e) when (e.Status == 404)
         {
@@ -62,6 +76,7 @@ internal sealed class CloudDriver(ComputeStore store, IPeerDirectory peers, Peer
     public async Task<VmStarted> StartAsync(VmSpec spec, CancellationToken ct)
     {
         var remote = await RemoteOfAsync(spec.InstanceId, ct);
+        if (remote.IsEc2) return await Ec2StartAsync(remote, ct);
         var (row, peer) = (remote.Row, remote.Peer);
         if (row.RemoteId is { } existing && await FindAsync(remote, existing, ct) is { } there && State(there) is "STOPPED" or "RUNNING")
         {
@@ -109,6 +124,7 @@ internal sealed class CloudDriver(ComputeStore store, IPeerDirectory peers, Peer
         if (row.RemoteId is not { } remoteId) return VmPowerState.Off;
         if (peer.State != "OK" && peer.MissedProbes > 0)
             throw new VmStateUnknownException($"peer cloud {peer.Name} is in ERROR ({peer.Reason}); the instance is re-attached if it still runs there when the peer answers again");
+        if (remote.IsEc2) return await Ec2QueryAsync(remote, remoteId, ct);
         JsonNode? there;
         try { there = await FindAsync(remote, remoteId, ct); }
         catch (PeerUnreachableException e)
@@ -131,25 +147,39 @@ internal sealed class CloudDriver(ComputeStore store, IPeerDirectory peers, Peer
     {
         var remote = await RemoteOfAsync(vm.InstanceId, ct);
         if (remote.Row.RemoteId is not { } remoteId) return;
+        if (remote.IsEc2)
+        {
+            await Ec2ShutdownAsync(remote, remoteId, timeout, ct);
+            return;
+        }
         if (await FindAsync(remote, remoteId, ct) is not { } there || State(there) is "STOPPED" or "DONE" or "FAILED") return;
         await ActAsync(remote, remoteId, timeout <= TimeSpan.Zero ? "stop?force=true" : "stop", ct);
         await WaitForAsync(remote, remoteId, "STOPPED", timeout + TimeSpan.FromSeconds(60), ct);
     }
 
-    /// <summary>Terminates the instance on the peer (nothing to do when it is gone there already).</summary>
+    /// <summary>
+    /// Terminates the instance on the peer (nothing to do when it is gone there already). A peer that is silent (ERROR, or
+    /// no answer now) does not keep the instance alive here: the termination is recorded as owed and retried when the
+    /// peer answers again, so the local instance still ends.
+    /// </summary>
     public async Task KillAsync(VmRef vm, CancellationToken ct)
     {
         var row = await store.GetAsync(vm.InstanceId);
         if (row?.RemoteId is not { } remoteId) return;
         var remote = await RemoteOfAsync(vm.InstanceId, ct);
+        var peer = remote.Peer;
+        if (peer.State != "OK" && peer.MissedProbes > 0)
+        {
+            await OweDeletionAsync(remote, remoteId, $"killed while the peer was in {peer.State} ({peer.Reason})");
+            return;
+        }
         try
         {
-            await client.SendAsync(remote.Endpoint, HttpMethod.Delete, $"api/v1/instances/{remoteId}", null, ct);
-            logger.LogInformation("Instance {Id}: terminated instance {RemoteId} on peer cloud {Peer}", row.Id, remoteId, remote.Peer.Name);
+            await TerminateRemoteAsync(peer, remoteId, ct);
+            logger.LogInformation("Instance {Id}: terminated instance {RemoteId} on peer cloud {Peer}", row.Id, remoteId, peer.Name);
         }
-        catch (PeerRefusedException e) when (e.Status is 404 or 409) { }
-        catch (PeerRefusedException e) { throw new HypervisorException($"peer cloud {remote.Peer.Name} refused to terminate instance {remoteId} ({e.Status}): {e.Detail}"); }
-        catch (PeerUnreachableException e) { throw new HypervisorException($"peer cloud {remote.Peer.Name} does not answer; instance {remoteId} may still run there: {e.Message}"); }
+        catch (PeerRefusedException e) { throw new HypervisorException($"peer cloud {peer.Name} refused to terminate instance {remoteId} ({e.Status}): {e.Detail}"); }
+        catch (PeerUnreachableException e) { await OweDeletionAsync(remote, remoteId, $"killed while the peer did not answer ({e.Message})"); }
     }
 
     public async Task PauseAsync(VmRef vm, CancellationToken ct) => await PassAsync(vm, "suspend", "SUSPENDED", ct);
@@ -159,12 +189,19 @@ internal sealed class CloudDriver(ComputeStore store, IPeerDirectory peers, Peer
     public async Task ResetAsync(VmRef vm, CancellationToken ct)
     {
         var remote = await RemoteOfAsync(vm.InstanceId, ct);
+        if (remote.IsEc2)
+        {
+            await Ec2CallAsync(remote, "RebootInstances", [new("InstanceId.1", remote.Row.RemoteId ?? throw NotThere(remote))], ct);
+            return;
+        }
         await ActAsync(remote, remote.Row.RemoteId ?? throw NotThere(remote), "reboot", ct);
     }
 
     async Task PassAsync(VmRef vm, string action, string state, CancellationToken ct)
     {
         var remote = await RemoteOfAsync(vm.InstanceId, ct);
+        if (remote.IsEc2)
+            throw new HypervisorException($"EC2 has no {action}: instance {remote.Row.Id} runs on EC2 peer cloud {remote.Peer.Name}; stop it instead (its disk is kept there), and start it again later");
         var remoteId = remote.Row.RemoteId ?? throw NotThere(remote);
         await ActAsync(remote, remoteId, action, ct);
         await WaitForAsync(remote, remoteId, state, TimeSpan.FromMinutes(5), ct);
@@ -242,10 +279,11 @@ internal sealed class CloudDriver(ComputeStore store, IPeerDirectory peers, Peer
 
     async Task TerminateQuietlyAsync(Remote remote, string remoteId)
     {
-        try { await client.SendAsync(remote.Endpoint, HttpMethod.Delete, $"api/v1/instances/{remoteId}", null, CancellationToken.None); }
+        try { await TerminateRemoteAsync(remote.Peer, remoteId, CancellationToken.None); }
         catch (Exception e) when (e is PeerRefusedException or PeerUnreachableException)
         {
             logger.LogWarning("Instance {Id}: terminating instance {RemoteId} on peer cloud {Peer} failed: {Error}", remote.Row.Id, remoteId, remote.Peer.Name, e.Message);
+            await OweDeletionAsync(remote, remoteId, $"its start failed and terminating it then failed ({e.Message})");
         }
     }
 }

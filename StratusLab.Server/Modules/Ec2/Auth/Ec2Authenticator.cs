@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using StratusLab.Server.Modules.Identity.Contracts;
+using StratusLab.Server.Platform.Security;
 
 namespace StratusLab.Server.Modules.Ec2.Auth;
 

@@ -116,3 +116,18 @@ public interface IPeerDirectory
     /// <summary>The peer of this host name, or null when the host is not a peer cloud (or does not exist).</summary>
     Task<PeerInfo?> FindPeerAsync(string host, CancellationToken ct = default);
 }
+
+/// <summary>
+/// An instance on a peer cloud that ended on this site while the peer did not answer: its termination there is retried
+/// until the peer confirms it, so nothing is left running (and billed) there unseen.
+/// </summary>
+public sealed record PendingRemoteDeletion(string RemoteId, long InstanceId, string Reason, long Attempts, string? LastError, DateTimeOffset Since, DateTimeOffset? LastAttemptAt);
+
+/// <summary>The remote terminations a peer cloud host is still owed (implemented by the module that runs instances there, Compute).</summary>
+public interface IPendingRemoteDeletions
+{
+    Task<IReadOnlyList<PendingRemoteDeletion>> ListAsync(string host, CancellationToken ct = default);
+
+    /// <summary>Drops what <paramref name="host"/> is owed (the host is deleted; the admin terminates those instances there by hand).</summary>
+    Task ForgetAsync(string host, CancellationToken ct = default);
+}

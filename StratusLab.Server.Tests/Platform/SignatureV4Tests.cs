@@ -1,6 +1,6 @@
-using StratusLab.Server.Modules.Ec2.Auth;
+using StratusLab.Server.Platform.Security;
 
-namespace StratusLab.Server.Tests.Modules.Ec2;
+namespace StratusLab.Server.Tests.Platform;
 
 /// <summary>Signature V4 against the worked example of AWS's documentation (IAM ListUsers, 2015-08-30).</summary>
 public class SignatureV4Tests
@@ -31,6 +31,24 @@ public class SignatureV4Tests
             Is.EqualTo("c4afb1cc5771d871763a393e44b703571b55cc28424d1a5e86da6ed3c154a4b9"));
         Assert.That(SignatureV4.Signature(SignatureV4.SigningKey(Secret, Scope), toSign),
             Is.EqualTo("5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"));
+    }
+
+    [Test]
+    public void A_client_signing_the_documented_example_sends_the_documented_authorization_header()
+    {
+        var headers = new Dictionary<string, string>
+        {
+            ["host"] = "iam.amazonaws.com",
+            ["x-amz-date"] = "20150830T123600Z",
+            ["content-type"] = "application/x-www-form-urlencoded; charset=utf-8",
+        };
+        var header = SignatureV4.AuthorizationHeader(Secret, Scope, "20150830T123600Z", "GET", "/",
+            [new("Version", "2010-05-08"), new("Action", "ListUsers")], headers, SignatureV4.PayloadHash([]));
+        Assert.That(header, Is.EqualTo("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, " +
+            "SignedHeaders=content-type;host;x-amz-date, Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"));
+        var (parts, problem) = SignatureV4.ParseHeader(header, "20150830T123600Z");
+        Assert.That(problem, Is.Null, "the server's parser reads what the client sends");
+        Assert.That(parts!.SignedHeaders, Is.EqualTo(new[] { "content-type", "host", "x-amz-date" }));
     }
 
     [TestCase("a b", "a%20b")]

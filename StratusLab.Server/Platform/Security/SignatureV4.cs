@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 
-namespace StratusLab.Server.Modules.Ec2.Auth;
+namespace StratusLab.Server.Platform.Security;
 
 /// <summary>The credential scope of a SigV4 signature: AKID/yyyyMMdd/region/service/aws4_request.</summary>
 internal sealed record CredentialScope(string AccessKeyId, string Date, string Region, string Service)
@@ -111,6 +111,19 @@ internal static class SignatureV4
 
     public static string Signature(byte[] signingKey, string stringToSign) =>
         Hex(HMACSHA256.HashData(signingKey, Encoding.UTF8.GetBytes(stringToSign)));
+
+    /// <summary>
+    /// The client's side: the Authorization header for a request whose <paramref name="headers"/> (lower-case names;
+    /// all of them are signed) include host and x-amz-date, as the server recomputes it with <see cref="CanonicalRequest"/>.
+    /// </summary>
+    public static string AuthorizationHeader(string secret, CredentialScope scope, string amzDate, string method, string path,
+        IEnumerable<KeyValuePair<string, string>> query, IReadOnlyDictionary<string, string> headers, string payloadHash)
+    {
+        var signed = headers.Keys.Order(StringComparer.Ordinal).ToList();
+        var canonical = CanonicalRequest(method, path, query, headers, signed, payloadHash);
+        var signature = Signature(SigningKey(secret, scope), StringToSign(amzDate, scope, canonical));
+        return $"{Algorithm} Credential={scope.AccessKeyId}/{scope.Scope}, SignedHeaders={string.Join(';', signed)}, Signature={signature}";
+    }
 
     /// <summary>Constant-time comparison of two hex signatures.</summary>
     public static bool SameSignature(string expected, string presented) =>

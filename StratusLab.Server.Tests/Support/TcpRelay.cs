@@ -16,6 +16,17 @@ public sealed class TcpRelay : IAsyncDisposable
 
     public int Port { get; private set; }
 
+    /// <summary>
+    /// When set: a connection whose request contains this text reaches the target, but the target's answer is swallowed
+    /// and the relay is cut as it arrives (a peer that acted on a request and went silent before its answer got back).
+    /// </summary>
+    public string? LoseAnswerTo { get; set; }
+
+    /// <summary>How many answers were swallowed so.</summary>
+    public int AnswersLost => _lost;
+
+    int _lost;
+
     public TcpRelay(int target)
     {
         _target = target;
@@ -65,13 +76,47 @@ public sealed class TcpRelay : IAsyncDisposable
         }
     }
 
-    static async Task PumpAsync(TcpClient a, TcpClient b, CancellationToken ct)
+    async Task PumpAsync(TcpClient a, TcpClient b, CancellationToken ct)
     {
         try
         {
             var sa = a.GetStream();
             var sb = b.GetStream();
-            await Task.WhenAny(sa.CopyToAsync(sb, ct), sb.CopyToAsync(sa, ct));
+            var seen = new List<byte>();
+            var lose = false;
+            async Task RequestsAsync()
+            {
+                var buffer = new byte[16384];
+                int n;
+                while ((n = await sa.ReadAsync(buffer, ct)) > 0)
+                {
+                    // Read at each request (a kept-alive connection may predate the setting); only a marker's length is kept.
+                    if (LoseAnswerTo is { } text && !lose)
+                    {
+                        var marker = System.Text.Encoding.ASCII.GetBytes(text);
+                        seen.AddRange(buffer.AsSpan(0, n));
+                        if (System.MemoryExtensions.IndexOf(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(seen), marker) >= 0) lose = true;
+                        if (seen.Count > marker.Length) seen.RemoveRange(0, seen.Count - marker.Length);
+                    }
+                    await sb.WriteAsync(buffer.AsMemory(0, n), ct);
+                }
+            }
+            async Task AnswersAsync()
+            {
+                var buffer = new byte[16384];
+                int n;
+                while ((n = await sb.ReadAsync(buffer, ct)) > 0)
+                {
+                    if (lose)
+                    {
+                        Interlocked.Increment(ref _lost);
+                        Cut();
+                        return;
+                    }
+                    await sa.WriteAsync(buffer.AsMemory(0, n), ct);
+                }
+            }
+            await Task.WhenAny(RequestsAsync(), AnswersAsync());
         }
         catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException or SocketException) { }
         finally

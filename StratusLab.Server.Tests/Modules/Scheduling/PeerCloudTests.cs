@@ -366,6 +366,40 @@ public class PeerCloudTests
         Assert.That(left, Is.Empty, "a confirmed termination is no longer owed: " + left.ToJsonString());
     }
 
+    [Test, CancelAfter(180_000)]
+    public async Task A_launch_whose_answer_is_lost_is_found_by_its_client_token_and_terminated_on_the_ec2_peer_when_it_answers_again()
+    {
+        await using var relay = new TcpRelay(_peer.BaseAddress.Port);
+        var added = await AddEc2PeerAsync("peer-lost", relay.Port);
+        Assert.That(added["state"]!.GetValue<string>(), Is.EqualTo("OK"), added.ToJsonString());
+        // The peer launches the instance, and goes silent before its RunInstances answer gets back.
+        relay.LoseAnswerTo = "Action=RunInstances";
+        var id = await RunAsync(onPeer: "peer-lost");
+        var failed = await InstanceApiTests.WaitAsync(_admin, id, "FAILED", 60);
+        Assert.That(failed["state"]!.GetValue<string>(), Is.EqualTo("FAILED"), failed.ToJsonString());
+        Assert.That(failed["failureReason"]!.GetValue<string>(), Does.Contain("does not answer"));
+        Assert.That(relay.AnswersLost, Is.EqualTo(1), "the answer to RunInstances was lost");
+        var there = await PeerInstanceNamedAsync(failed["name"]!.GetValue<string>());
+        Assert.That(there["state"]!.GetValue<string>(), Is.Not.EqualTo("DONE"), "the peer did launch it: " + there.ToJsonString());
+        var owed = (await (await _admin.GetAsync("/api/v1/hosts/peer-lost")).Json(200))["pendingRemoteDeletions"]!.AsArray();
+        Assert.That(owed, Has.Count.EqualTo(1), owed.ToJsonString());
+        Assert.That(owed[0]!["remoteId"]!.GetValue<string>(), Does.StartWith("client-token:stratuslab-" + id + "-"), "owed by the launch's client token, as no i- id came back");
+        Assert.That(owed[0]!["reason"]!.GetValue<string>(), Does.Contain("its launch got no answer"));
+
+        relay.LoseAnswerTo = null;
+        relay.Restore();
+        Assert.That((await WaitPeerStateAsync(there["id"]!.GetValue<long>(), "DONE"))["state"]!.GetValue<string>(), Is.EqualTo("DONE"),
+            "found by its client token (DescribeInstances filter client-token) and terminated once the peer answered");
+        JsonArray left = [];
+        for (var i = 0; i < 20; i++)
+        {
+            left = (await (await _admin.GetAsync("/api/v1/hosts/peer-lost")).Json(200))["pendingRemoteDeletions"]!.AsArray();
+            if (left.Count == 0) break;
+            await Task.Delay(500);
+        }
+        Assert.That(left, Is.Empty, left.ToJsonString());
+    }
+
     [Test, CancelAfter(60_000)]
     public async Task Peer_cloud_hosts_refuse_bad_input_with_the_field()
     {

@@ -169,9 +169,15 @@ internal sealed partial class Ec2Actions
         var awsIds = await _ec2Store.IdsForAsync(Ec2Kind.Instance, views.Select(v => NativeOf(v.Id)).ToList());
         var tags = await _ec2Store.TagsOfAsync(awsIds.Values.ToList());
         var images = await _ec2Store.IdsForAsync(Ec2Kind.Image, views.Select(v => v.Image).Distinct().ToList());
+        // client-token: the caller's own launch tokens (as AWS), read only when the filter is used.
+        var tokenOf = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var token in filters.Where(f => f.Name == "client-token").SelectMany(f => f.Values).Distinct())
+            if (await _ec2Store.FindClientTokenAsync(request.Caller.UserId, token) is { } launch)
+                foreach (var awsId in launch.InstanceIds) tokenOf[awsId] = token;
         var selected = views.Where(v => filters.All(f => Ec2NetworkingShapes.Matches(f, tags.GetValueOrDefault(awsIds[NativeOf(v.Id)]), name => name switch
         {
             "instance-id" => [awsIds[NativeOf(v.Id)]],
+            "client-token" => tokenOf.TryGetValue(awsIds[NativeOf(v.Id)], out var token) ? [token] : [],
             "instance-state-name" => [StateOf(v.State).Name],
             "instance-state-code" => [StateOf(v.State).Code.ToString(CultureInfo.InvariantCulture)],
             "image-id" => [images[v.Image]],

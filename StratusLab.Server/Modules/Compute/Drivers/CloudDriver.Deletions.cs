@@ -22,8 +22,14 @@ internal sealed partial class CloudDriver
     {
         if (peer.Kind == "ec2")
         {
-            try { await ec2.CallAsync(Ec2EndpointOf(peer), "TerminateInstances", [new("InstanceId.1", remoteId)], ct); }
-            catch (PeerRefusedException e) when (e.Code == "InvalidInstanceID.NotFound") { }
+            IReadOnlyList<string> ids = remoteId.StartsWith(ClientTokenPrefix, StringComparison.Ordinal)
+                ? await Ec2FindByClientTokenAsync(peer, remoteId[ClientTokenPrefix.Length..], ct)
+                : [remoteId];
+            foreach (var id in ids)
+            {
+                try { await ec2.CallAsync(Ec2EndpointOf(peer), "TerminateInstances", [new("InstanceId.1", id)], ct); }
+                catch (PeerRefusedException e) when (e.Code == "InvalidInstanceID.NotFound") { }
+            }
             return;
         }
         try { await client.SendAsync(new PeerEndpoint(peer.Url, peer.Secret), HttpMethod.Delete, $"api/v1/instances/{remoteId}", null, ct); }

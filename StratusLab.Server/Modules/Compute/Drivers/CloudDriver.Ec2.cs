@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Xml.Linq;
+using StratusLab.Server.Modules.Scheduling.Contracts;
 using StratusLab.Server.Platform.Http;
 
 namespace StratusLab.Server.Modules.Compute.Drivers;
@@ -118,7 +119,16 @@ internal sealed partial class CloudDriver
             new("TagSpecification.1.ResourceType", "instance"), new("TagSpecification.1.Tag.1.Key", "Name"), new("TagSpecification.1.Tag.1.Value", row.Name),
         };
         if (row.UserData is { Length: > 0 } userData) parameters.Add(new("UserData", Convert.ToBase64String(Encoding.UTF8.GetBytes(userData))));
-        var launched = await Ec2CallAsync(remote, "RunInstances", parameters, ct);
+        XDocument launched;
+        try { launched = await ec2.CallAsync(remote.Ec2, "RunInstances", parameters, ct); }
+        catch (PeerRefusedException e) { throw new HypervisorException($"EC2 peer cloud {peer.Name} refused RunInstances ({e.Status}): {e.Detail}"); }
+        catch (PeerUnreachableException e)
+        {
+            // The peer may have launched it and only the answer was lost: it is found by its client token and terminated
+            // once the peer answers again (nothing when that launch made nothing).
+            await OweDeletionAsync(remote, ByClientToken(ClientToken(row)), $"its launch got no answer ({e.Message})");
+            throw new HypervisorException($"peer cloud {peer.Name} does not answer: {e.Message}");
+        }
         var remoteId = Ec2PeerClient.Items(launched, "instancesSet").Select(i => Ec2PeerClient.Child(i, "instanceId")).FirstOrDefault()
             ?? throw new HypervisorException($"EC2 peer cloud {peer.Name} answered RunInstances without an instance id");
         await store.SetRemoteAsync(row.Id, remoteId, null);
@@ -147,6 +157,23 @@ internal sealed partial class CloudDriver
         }
         catch (PeerRefusedException e) when (e.Code == "InvalidInstanceID.NotFound") { return null; }
         catch (PeerRefusedException e) { throw new HypervisorException($"EC2 peer cloud {remote.Peer.Name} refused to describe instance {remoteId} ({e.Status}): {e.Detail}"); }
+    }
+
+    const string ClientTokenPrefix = "client-token:";
+
+    /// <summary>
+    /// Stands for "the instance this client token launched, if any": a launch whose answer was lost (the peer went silent,
+    /// or this server stopped before recording the i- id) is terminated by it, found again with DescribeInstances'
+    /// client-token filter.
+    /// </summary>
+    static string ByClientToken(string token) => ClientTokenPrefix + token;
+
+    /// <summary>The ids of the peer's instances launched with <paramref name="token"/> that are not terminated.</summary>
+    async Task<IReadOnlyList<string>> Ec2FindByClientTokenAsync(PeerInfo peer, string token, CancellationToken ct)
+    {
+        var answer = await ec2.CallAsync(Ec2EndpointOf(peer), "DescribeInstances", [new("Filter.1.Name", "client-token"), new("Filter.1.Value.1", token)], ct);
+        return Ec2PeerClient.Items(answer, "instancesSet").Where(i => Ec2State(i) != "terminated")
+            .Select(i => Ec2PeerClient.Child(i, "instanceId")).OfType<string>().ToList();
     }
 
     static string Ec2State(XElement instance) =>

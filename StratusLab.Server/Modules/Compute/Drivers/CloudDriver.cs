@@ -165,8 +165,15 @@ internal sealed partial class CloudDriver(ComputeStore store, IPeerDirectory pee
     public async Task KillAsync(VmRef vm, CancellationToken ct)
     {
         var row = await store.GetAsync(vm.InstanceId);
-        if (row?.RemoteId is not { } remoteId) return;
+        if (row is null) return;
         var remote = await RemoteOfAsync(vm.InstanceId, ct);
+        // No remote id recorded: the server may have stopped between the peer's answer to the launch and its record here.
+        // An EC2 launch is found again by its client token; a StratusLab peer's launch has nothing to find it by.
+        if (row.RemoteId is not { } remoteId)
+        {
+            if (!remote.IsEc2 || row.StateValue != Contracts.InstanceState.Boot) return;
+            remoteId = ByClientToken(ClientToken(row));
+        }
         var peer = remote.Peer;
         if (peer.State != "OK" && peer.MissedProbes > 0)
         {

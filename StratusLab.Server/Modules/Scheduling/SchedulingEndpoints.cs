@@ -90,10 +90,12 @@ internal static class SchedulingEndpoints
             throw ApiException.BadRequest("url", "'url', 'kind', 'token', 'accessKeyId', 'secretAccessKey' and 'region' are for driver 'cloud' only.");
         if (body.Driver == "qemu")
             throw ApiException.Invalid("driver", "Only the local machine runs qemu VMs as driver 'qemu'; add another machine as driver 'ssh' (with ssh = root@ADDRESS), or 'simulated' hosts to model a larger site.");
+        if (body.Driver != "ssh" && body.BootDisks is not null)
+            throw ApiException.BadRequest("bootDisks", "'bootDisks' is for driver 'ssh' only: it says how an SSH node gets its VMs' boot disks.");
         if (body.Driver == "ssh") return await CreateSshHost(name, body, store, nodes, options, server, ct);
         if (body.Driver == "cloud") return await CreateCloudHost(name, body, store, peers, box, ct);
-        if (body.Ssh is not null || body.KeyFile is not null || body.Port is not null || body.Root is not null || body.BootDisks is not null)
-            throw ApiException.BadRequest("ssh", "'ssh', 'port', 'keyFile', 'root' and 'bootDisks' are for driver 'ssh' only.");
+        if (body.Ssh is not null || body.KeyFile is not null || body.Port is not null || body.Root is not null)
+            throw ApiException.BadRequest("ssh", "'ssh', 'port', 'keyFile' and 'root' are for driver 'ssh' only.");
         await hosts.AddSimulatedAsync(principal.ToCaller(), name, body.Cpus ?? 0, body.MemoryMiB ?? 0, ct);
         return TypedResults.Created($"/api/v1/hosts/{name}", ToView((await store.FindHostAsync(name))!));
     }

@@ -149,7 +149,7 @@ public class SshNodeIscsiBootHostTests
         Assert.That(clone.Acl.Where(TgtAdm.IsInitiatorName), Is.EqualTo(new[] { initiatorA }), "the clone's ACL names node A only");
         var qemu = await QemuCommandLineAsync(_nodeA);
         Assert.That(qemu, Does.Contain($"file=iscsi://{_nodeA.HostAddress}:3260/{clone.Name}/1,format=qcow2").And.Contain(",backing=disk0-backing"), qemu);
-        Assert.That(qemu, Does.Contain($"driver=iscsi,node-name=disk0-backing-file,transport=tcp,portal={_nodeA.HostAddress}:3260,target={origin.Name},lun=1,read-only=on"), qemu);
+        Assert.That(qemu, Does.Contain($"driver=iscsi,node-name=disk0-backing-file,transport=tcp,portal={_nodeA.HostAddress}:3260,target={origin.Name},lun=1,initiator-name={initiatorA},read-only=on"), qemu);
         Assert.That(qemu, Does.Contain("initiator-name=" + initiatorA));
         var nodeDir = Path.Combine(_nodeA.Root, "instances", id.ToString());
         Assert.That(Directory.EnumerateFiles(nodeDir, "disk*"), Is.Empty, "no boot disk was copied to node A");

@@ -13,9 +13,9 @@ public class IscsiBootArgumentsTests
     [Test]
     public void A_clone_opened_over_iscsi_gets_its_backing_as_a_read_only_iscsi_node_that_replaces_the_header_path()
     {
-        var args = QemuDriver.BuildArguments(Spec(new VmDisk(Clone, "qcow2") { BackingPath = Origin, BackingFormat = "raw" }), "tcg", QemuPaths.For("/n/instances/7"));
+        var args = QemuDriver.BuildArguments(Spec(new VmDisk(Clone, "qcow2") { BackingPath = Origin, BackingFormat = "raw", BackingInitiator = "iqn.2011-01.eu.stratuslab.node:aa" }), "tcg", QemuPaths.For("/n/instances/7"));
         var line = string.Join(' ', args);
-        Assert.That(line, Does.Contain("-blockdev driver=iscsi,node-name=disk0-backing-file,transport=tcp,portal=10.0.0.1:3260,target=iqn.2011-01.eu.stratuslab:11111111-2222-3333-4444-555555555555,lun=1,read-only=on " +
+        Assert.That(line, Does.Contain("-blockdev driver=iscsi,node-name=disk0-backing-file,transport=tcp,portal=10.0.0.1:3260,target=iqn.2011-01.eu.stratuslab:11111111-2222-3333-4444-555555555555,lun=1,initiator-name=iqn.2011-01.eu.stratuslab.node:aa,read-only=on " +
             "-blockdev driver=raw,node-name=disk0-backing,file=disk0-backing-file,read-only=on"));
         Assert.That(line, Does.Contain($"-drive file={Clone},format=qcow2,if=none,id=disk0,cache=writeback,discard=unmap,backing=disk0-backing -device virtio-blk-pci,drive=disk0,id=vd0,bootindex=0"));
         Assert.That(line.IndexOf("node-name=disk0-backing,", StringComparison.Ordinal), Is.LessThan(line.IndexOf("id=disk0,", StringComparison.Ordinal)), "the backing node exists before the drive names it");

@@ -85,7 +85,7 @@ internal sealed partial class QemuDriver
                 // The qcow2 header names a path on the front-end: its backing is given as a node of its own (a reference
                 // replaces the header's name), opened over iSCSI read-only.
                 var iscsi = IscsiTarget.Parse(backing);
-                args.AddRange(["-blockdev", $"driver=iscsi,node-name=disk{i}-backing-file,transport=tcp,portal={iscsi.Portal},target={iscsi.Target},lun={iscsi.Lun},read-only=on",
+                args.AddRange(["-blockdev", $"driver=iscsi,node-name=disk{i}-backing-file,transport=tcp,portal={iscsi.Portal},target={iscsi.Target},lun={iscsi.Lun}{(disk.BackingInitiator is { } initiator ? ",initiator-name=" + initiator : "")},read-only=on",
                     "-blockdev", $"driver={disk.BackingFormat ?? "raw"},node-name=disk{i}-backing,file=disk{i}-backing-file,read-only=on"]);
                 drive += $",backing=disk{i}-backing";
             }

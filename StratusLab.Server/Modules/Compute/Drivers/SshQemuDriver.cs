@@ -67,7 +67,7 @@ internal sealed class SshQemuDriver(SshTransport ssh, ICommandRunner runner, INo
             // runs meanwhile cannot take the log's end as where to resume (that lost the boot lines on a loaded machine).
             _consoleOffsets[spec.InstanceId] = 0;
             var disks = new List<VmDisk>();
-            for (var i = 0; i < spec.Disks.Count; i++) disks.Add(i == 0 && !bootOverIscsi ? await StageDiskAsync(node, spec.Disks[i], dir, i, ct) : spec.Disks[i]);
+            for (var i = 0; i < spec.Disks.Count; i++) disks.Add(i > 0 ? spec.Disks[i] : bootOverIscsi ? spec.Disks[i] with { BackingInitiator = node.IscsiInitiator } : await StageDiskAsync(node, spec.Disks[i], dir, i, ct));
             string? iso = null;
             if (spec.ContextIso is not null)
             {

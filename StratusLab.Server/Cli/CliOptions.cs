@@ -51,6 +51,7 @@ public static class CliOptions
         new("--identity", null, "the SSH private key file to log in with (ssh -i)", null, "keyFile"),
         new("--ssh-port", null, "the SSH port of a node", "22", "port"),
         new("--node-root", null, "the directory on an SSH node that holds its VMs and image cache", "the server's Scheduling default for nodes", "root"),
+        new("--boot", null, "how an SSH node gets boot disks: cache (copied to the node once per image, an overlay per VM) or iscsi (opened over iSCSI from the front-end)", "cache", "bootDisks"),
         new("--cloud", null, "the base URL of a peer cloud (host driver cloud)", null, "url"),
         new("--peer-token", null, "an API token of the account on a StratusLab peer cloud (stored encrypted)", null, "token"),
         new("--access-key-id", null, "the EC2 access key id on an EC2 peer cloud", null, "accessKeyId"),

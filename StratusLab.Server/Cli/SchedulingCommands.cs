@@ -8,10 +8,10 @@ public static class SchedulingCommands
     public static readonly IReadOnlyList<ClientCommand> All =
     [
         new("describe-hosts", "", "hosts with capacity, allocated and measured use, running VMs (admin)", DescribeHosts) { Example = "stratuslab describe-hosts" },
-        new("host-add", "NAME [--cpus N] [--memory MiB] [--driver simulated|ssh|cloud] [--ssh USER@ADDRESS] [--ssh-port PORT] [--identity FILE] [--node-root DIR] [--cloud URL] [--peer-token TOKEN] [--kind stratuslab|ec2] [--access-key-id ID] [--secret-access-key KEY] [--region REGION] [--burst]",
+        new("host-add", "NAME [--cpus N] [--memory MiB] [--driver simulated|ssh|cloud] [--ssh USER@ADDRESS] [--ssh-port PORT] [--identity FILE] [--node-root DIR] [--boot cache|iscsi] [--cloud URL] [--peer-token TOKEN] [--kind stratuslab|ec2] [--access-key-id ID] [--secret-access-key KEY] [--region REGION] [--burst]",
             "add a host (admin): a simulated one (--cpus, --memory), a compute node reached over SSH (--ssh), or a peer cloud (--cloud)", AddHost)
         {
-            Example = "stratuslab host-add sim1 --cpus 16 --memory 65536 --driver simulated\nstratuslab host-add node1 --ssh root@192.0.2.10 --identity /root/.ssh/id_ed25519\nstratuslab host-add peer1 --cloud https://peer.example.org:8440/ --peer-token slt_... --burst",
+            Example = "stratuslab host-add sim1 --cpus 16 --memory 65536 --driver simulated\nstratuslab host-add node1 --ssh root@192.0.2.10 --identity /root/.ssh/id_ed25519\nstratuslab host-add node2 --ssh root@192.0.2.11 --boot iscsi\nstratuslab host-add peer1 --cloud https://peer.example.org:8440/ --peer-token slt_... --burst",
             Describe = new Dictionary<string, string>
             {
                 ["--ssh"] = "USER@ADDRESS of an SSH compute node (driver ssh): the server logs in with OpenSSH, pins its host key and probes it",
@@ -58,8 +58,8 @@ public static class SchedulingCommands
         if ((cloud ?? cx.Args.Option("--peer-token") ?? cx.Args.Option("--access-key-id") ?? cx.Args.Option("--secret-access-key") ?? cx.Args.Option("--region")) is not null || cx.Args.Has("--burst"))
             throw new UsageException("--cloud, --peer-token, --access-key-id, --secret-access-key, --region and --burst are for peer clouds; drop them, or use --driver cloud.");
         if (driver == "ssh" && ssh is null) throw new UsageException("--ssh USER@ADDRESS is required for an SSH node.");
-        if (driver != "ssh" && (ssh ?? cx.Args.Option("--ssh-port") ?? cx.Args.Option("--identity") ?? cx.Args.Option("--node-root")) is not null)
-            throw new UsageException("--ssh, --ssh-port, --identity and --node-root are for SSH nodes; drop them, or use --driver ssh.");
+        if (driver != "ssh" && (ssh ?? cx.Args.Option("--ssh-port") ?? cx.Args.Option("--identity") ?? cx.Args.Option("--node-root") ?? cx.Args.Option("--boot")) is not null)
+            throw new UsageException("--ssh, --ssh-port, --identity, --node-root and --boot are for SSH nodes; drop them, or use --driver ssh.");
         var cpus = cx.Args.LongOption("--cpus");
         var memory = cx.Args.LongOption("--memory");
         if (driver == "simulated" && (cpus is null || memory is null)) throw new UsageException("a simulated host needs --cpus N and --memory MiB.");
@@ -71,6 +71,7 @@ public static class SchedulingCommands
         if (cx.Args.LongOption("--ssh-port") is { } port) body["port"] = port;
         if (identity is not null) body["keyFile"] = identity;
         if (cx.Args.Option("--node-root") is { } root) body["root"] = root;
+        if (cx.Args.Option("--boot") is { } boot) body["bootDisks"] = boot;
         var host = await cx.Api.PostAsync("api/v1/hosts", body);
         return cx.Print(host, h => cx.Out.WriteLine(HostLine("added host", h)));
     }
@@ -79,8 +80,8 @@ public static class SchedulingCommands
     static async Task<int> AddPeerCloud(CliContext cx, string name, string? url)
     {
         if (url is null) throw new UsageException("--cloud URL is required for a peer cloud (its base URL, like https://peer.example.org:8440/).");
-        if ((cx.Args.Option("--ssh") ?? cx.Args.Option("--ssh-port") ?? cx.Args.Option("--identity") ?? cx.Args.Option("--node-root")) is not null)
-            throw new UsageException("--ssh, --ssh-port, --identity and --node-root are for SSH nodes; a peer cloud takes --cloud and its credentials.");
+        if ((cx.Args.Option("--ssh") ?? cx.Args.Option("--ssh-port") ?? cx.Args.Option("--identity") ?? cx.Args.Option("--node-root") ?? cx.Args.Option("--boot")) is not null)
+            throw new UsageException("--ssh, --ssh-port, --identity, --node-root and --boot are for SSH nodes; a peer cloud takes --cloud and its credentials.");
         var body = new JsonObject { ["name"] = name, ["driver"] = "cloud", ["url"] = url };
         if (cx.Args.Option("--kind") is { } kind) body["kind"] = kind;
         if (cx.Args.Option("--peer-token") is { } token) body["token"] = token;
@@ -96,7 +97,7 @@ public static class SchedulingCommands
 
     static string HostLine(string what, JsonNode h)
     {
-        var line = $"{what} {h["name"]} ({h["driver"]}, {h["cpus"]} CPU, {h["memoryMiB"]} MiB)";
+        var line = $"{what} {h["name"]} ({h["driver"]}, {h["cpus"]} CPU, {h["memoryMiB"]} MiB{(h["bootDisks"]?.ToString() is { } boot ? ", boot disks " + boot : "")})";
         if (h["state"]?.ToString() is { } state) line += $": {state}";
         if (h["stateReason"]?.ToString() is { Length: > 0 } reason) line += $" ({reason})";
         return line;

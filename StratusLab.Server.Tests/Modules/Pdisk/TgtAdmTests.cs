@@ -249,4 +249,32 @@ public class TgtAdmTests
     [TestCase("[{\"dst\":\"10.0.0.2\",\"dev\":\"eth0\"}]", null)]
     public void The_address_a_node_reaches_this_machine_at_is_the_source_of_the_route_to_it(string json, string? expected) =>
         Assert.That(NodeAccess.ParseRouteSource(json), Is.EqualTo(expected));
+
+    [Test]
+    public void Connections_are_read_with_their_session_connection_initiator_and_address()
+    {
+        const string text = """
+            Session: 2
+                Connection: 0
+                    Initiator: iqn.2011-01.eu.stratuslab.node:aa alias: none
+                    IP Address: 10.0.0.2
+            Session: 5
+                Connection: 1
+                    Initiator: iqn.2011-01.eu.stratuslab.node:bb
+                    IP Address: 10.0.1.2
+            """;
+        Assert.That(TgtAdm.ParseConnections(text), Is.EqualTo(new[]
+        {
+            new TgtConnection(2, 0, "iqn.2011-01.eu.stratuslab.node:aa", "10.0.0.2"),
+            new TgtConnection(5, 1, "iqn.2011-01.eu.stratuslab.node:bb", "10.0.1.2"),
+        }));
+        Assert.That(TgtAdm.ParseConnections(""), Is.Empty);
+    }
+
+    [Test]
+    public void A_connection_is_shown_and_closed_by_target_session_and_connection_id()
+    {
+        Assert.That(TgtAdm.ShowConnections(3), Is.EqualTo(new[] { "--lld", "iscsi", "--op", "show", "--mode", "conn", "--tid", "3" }));
+        Assert.That(TgtAdm.DeleteConnection(3, 2, 0), Is.EqualTo(new[] { "--lld", "iscsi", "--op", "delete", "--mode", "conn", "--tid", "3", "--sid", "2", "--cid", "0" }));
+    }
 }

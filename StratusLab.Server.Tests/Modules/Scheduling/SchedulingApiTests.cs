@@ -152,6 +152,8 @@ public class SchedulingApiTests
     [TestCase("""{"name": "bad", "driver": "xen", "cpus": 4, "memoryMiB": 1024}""", 400, "driver")]
     [TestCase("""{"name": "bad", "driver": "qemu", "cpus": 4, "memoryMiB": 1024}""", 422, "driver")]
     [TestCase("""{"name": "b/ad", "driver": "simulated", "cpus": 4, "memoryMiB": 1024}""", 400, "name")]
+    [TestCase("""{"name": "bad", "driver": "simulated", "cpus": 4, "memoryMiB": 1024, "bootDisks": "iscsi"}""", 400, "bootDisks")]
+    [TestCase("""{"name": "bad", "driver": "ssh", "ssh": "root@127.0.0.1", "port": 1, "bootDisks": "nfs"}""", 400, "bootDisks")]
     public async Task Bad_hosts_are_refused_naming_the_field(string json, int status, string field)
     {
         var problem = await (await _admin.PostAsync("/api/v1/hosts", Http.RawJson(json))).Problem(status);
@@ -185,5 +187,20 @@ public class SchedulingApiTests
         using var user = _server.Client(await _server.CreateUserAsync("plain" + Guid.NewGuid().ToString("N")[..6]));
         var problem = await (await user.PostAsJsonAsync("/api/v1/instances", new { policy = "striping" })).Problem(403);
         Assert.That(problem["field"]!.GetValue<string>(), Is.EqualTo("policy"));
+    }
+
+    [Test]
+    public async Task An_ssh_node_boots_from_its_cache_unless_told_iscsi_and_shows_its_boot_disk_mode()
+    {
+        // Nothing listens on port 1: both nodes are added (in ERROR, with the reason), which is all this checks.
+        var iscsi = await (await _admin.PostAsJsonAsync("/api/v1/hosts", new { name = "boot-iscsi", driver = "ssh", ssh = "root@127.0.0.1", port = 1, bootDisks = "iscsi" })).Json(201);
+        var cache = await (await _admin.PostAsJsonAsync("/api/v1/hosts", new { name = "boot-cache", driver = "ssh", ssh = "root@127.0.0.2", port = 1 })).Json(201);
+        Assert.That(iscsi["bootDisks"]!.GetValue<string>(), Is.EqualTo("iscsi"));
+        Assert.That(cache["bootDisks"]!.GetValue<string>(), Is.EqualTo("cache"), "cache is the default");
+        Assert.That((await (await _admin.GetAsync("/api/v1/hosts/boot-iscsi")).Json(200))["bootDisks"]!.GetValue<string>(), Is.EqualTo("iscsi"));
+        var local = (await (await _admin.GetAsync("/api/v1/hosts")).Json(200)).AsArray().Single(h => h!["local"]!.GetValue<bool>())!;
+        Assert.That(local["bootDisks"], Is.Null, "only SSH nodes have a boot disk mode");
+        await (await _admin.DeleteAsync("/api/v1/hosts/boot-iscsi")).Json(204);
+        await (await _admin.DeleteAsync("/api/v1/hosts/boot-cache")).Json(204);
     }
 }

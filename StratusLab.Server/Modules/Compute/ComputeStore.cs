@@ -82,7 +82,19 @@ internal sealed record AdminAttributes(IReadOnlyList<string>? RawQemuArguments =
 internal sealed record GuestOptions(string? ContextMethod = null, string? Hostname = null, string? KeyName = null, int? ReadyPort = null, string? Uid = null);
 
 /// <summary>Where an instance's boot disk is: the Pdisk volume, the path or URL QEMU opens, its format.</summary>
-internal sealed record BootDiskRecord(Guid Volume, string Path, string Format, bool CacheHit);
+internal sealed record BootDiskRecord(Guid Volume, string Path, string Format, bool CacheHit)
+{
+    /// <summary>The host it was mounted for (null in records made before boot modes: the instance's host).</summary>
+    public string? Host { get; init; }
+    /// <summary>Copied to an SSH node's cache (boot mode cache) rather than opened where it is.</summary>
+    public bool Staged { get; init; }
+    /// <summary>For a clone a node opens over iSCSI: its backing volume's URL and format, given to QEMU instead of the header's path.</summary>
+    public string? BackingPath { get; init; }
+    public string? BackingFormat { get; init; }
+
+    /// <summary>Opened by an SSH node over iSCSI from this machine (so it survives the node, and the node must be fenced off it).</summary>
+    public bool OverIscsi => !Staged && Path.StartsWith("iscsi://", StringComparison.Ordinal);
+}
 
 /// <summary>A new instance to insert.</summary>
 internal sealed record NewInstance(
@@ -293,6 +305,17 @@ internal sealed class ComputeStore(Store store)
     /// <summary>UNKNOWN → RUNNING or SUSPENDED (what the host shows now): the VM answers again; the reason goes.</summary>
     public Task<InstanceRow?> MarkAnsweringAsync(long id, InstanceState now) =>
         ChangeAsync(id, [InstanceState.Unknown], now, "failure_reason = NULL", null);
+
+    /// <summary>UNKNOWN → STOPPED: the VM's host is dead and was fenced off its disks (evacuation of a node that boots over iSCSI).</summary>
+    public Task<InstanceRow?> MarkFencedAsync(long id, string reason) =>
+        ChangeAsync(id, [InstanceState.Unknown], InstanceState.Stopped, "pid = NULL, ready = 0, failure_reason = @reason", new { reason });
+
+    /// <summary>The boot disk as it is mounted now (after a move to another host).</summary>
+    public async Task SetBootDiskAsync(long id, BootDiskRecord boot)
+    {
+        await using var c = await store.OpenAsync();
+        await c.ExecuteAsync("UPDATE compute_instances SET boot_disk_json = @boot WHERE id = @id", new { id, boot });
+    }
 
     /// <summary>A STOPPED instance moves to another host (evacuation); its capacity was moved there first.</summary>
     public Task<InstanceRow?> MoveStoppedAsync(long id, string host, string driver) =>

@@ -152,7 +152,8 @@ internal sealed partial class InstanceLifecycle
         var nics = await networking.PlansAsync(row.Id, ct);
         var dir = row.VmDir ?? InstanceDir(row.Id);
         var iso = Path.Combine(dir, "context.iso");
-        var spec = SpecOf(row, row.BootDisk, await MountedVolumesAsync(row, ct), dir, nics, driver.UsesRealMedia ? iso : null);
+        var boot = driver.UsesRealMedia ? await BootDiskForHostAsync(row, ct) : row.BootDisk;
+        var spec = SpecOf(row, boot, await MountedVolumesAsync(row, ct), dir, nics, driver.UsesRealMedia ? iso : null);
         if (driver.UsesRealMedia) await networking.PreBootAsync(row.Id, row.Host, ct);
         var started = await driver.StartAsync(spec, ct);
         await ReplugAsync(row, driver, new VmRef(row.Id, dir, started.Pid), ct);

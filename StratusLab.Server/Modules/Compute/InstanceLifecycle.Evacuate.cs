@@ -11,6 +11,8 @@ internal sealed partial class InstanceLifecycle
     /// when no other host fits), then a live VM is stopped on the old host and started on the new one from its boot disk
     /// (which a stop brings back from an SSH node). A VM that cannot be stopped keeps its host and its capacity there; one
     /// that does not start on the new host stays STOPPED there with the reason. Null when the instance is no longer on the host.
+    /// An UNKNOWN VM (its node does not answer) moves only when its boot disk is a volume the node opened over iSCSI:
+    /// the node is fenced off its disks first (Pdisk withdraws its initiator and closes its connections).
     /// </summary>
     public async Task<EvacuatedInstance?> EvacuateAsync(long id, string host, IScheduler scheduler, CancellationToken ct)
     {
@@ -22,10 +24,15 @@ internal sealed partial class InstanceLifecycle
             if (row is null || !string.Equals(row.Host, host, StringComparison.OrdinalIgnoreCase)
                 || row.StateValue is InstanceState.Done or InstanceState.Failed) return null;
             EvacuatedInstance Stays(string reason) => new(row.Id, row.Name, row.State, row.State, null, reason);
+            // A VM whose node opened its boot disk over iSCSI from here survives the node: the disk is here, once the node is fenced off it.
+            var fence = false;
             switch (row.StateValue)
             {
+                case InstanceState.Unknown when row.BootDisk is { OverIscsi: true }:
+                    fence = true;
+                    break;
                 case InstanceState.Unknown:
-                    return Stays($"its host {host} does not answer: the VM may still run there, and its boot disk's latest writes are there; " +
+                    return Stays($"its host {host} does not answer: the VM may still run there, and its boot disk's latest writes are there (copied to the node's cache); " +
                         "terminate it, or evacuate again once the host answers");
                 case InstanceState.Running or InstanceState.Suspended or InstanceState.Stopped:
                     break;
@@ -37,7 +44,20 @@ internal sealed partial class InstanceLifecycle
                 new SchedulingRequest(row.Id, row.Cpu, row.MemoryMib, row.Admin.Requirements, row.Admin.Policy, row.CreatedAt), host, ct);
             if (!decision.Placed) return Stays(decision.Reason!);
             var live = row.StateValue is not InstanceState.Stopped;
-            if (live)
+            if (fence)
+            {
+                // The node may be half-dead (its QEMU still running, unreachable): it leaves the disks' ACLs and its iSCSI
+                // connections are closed before any other host opens them, so it cannot write to them any more.
+                try { await volumes.FenceAsync(id, host, ct); }
+                catch (Platform.Contracts.DomainException e)
+                {
+                    await allocations.MoveAsync(id, host, CancellationToken.None);
+                    return Stays($"its disks could not be fenced off {host}: {e.Detail}");
+                }
+                if (await store.MarkFencedAsync(id, $"evacuated from {host}, which did not answer: fenced off its disks and restarted elsewhere") is { } fenced) Publish(fenced);
+                logger.LogWarning("Instance {Id}: host {Host} does not answer; fenced off its disks, restarting it elsewhere", id, host);
+            }
+            else if (live)
             {
                 try
                 {

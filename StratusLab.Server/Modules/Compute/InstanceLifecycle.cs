@@ -35,6 +35,7 @@ internal sealed partial class InstanceLifecycle(
     ServerOptions options,
     ComputeOptions compute,
     Console.ConsoleLogs consoles,
+    Scheduling.Contracts.INodeDirectory nodes,
     ILogger<InstanceLifecycle> logger) : BackgroundService
 {
     public const string GuestTokenPrefix = "slg_";
@@ -223,27 +224,65 @@ internal sealed partial class InstanceLifecycle(
     /// <summary>
     /// The boot disk comes from the image cache: a LIVE copy-on-write snapshot of the cached ORIGIN (downloaded and
     /// verified once), or a user's persistent volume; Pdisk records the mount and quarantines a LIVE root disk at the end.
+    /// On an SSH node in boot mode iscsi the clone is shared over iSCSI and the node opens it (with its ORIGIN as backing);
+    /// in boot mode cache it is copied to the node (its cache).
     /// </summary>
     async Task<BootDiskRecord> PrepareBootDiskAsync(InstanceRow row, UndoStack undo, CancellationToken ct)
     {
         var reference = ImageReferenceOf(row);
+        var overIscsi = await BootsOverIscsiAsync(row, ct);
         Images.Contracts.BootDisk boot;
-        try { boot = await images.PrepareBootDiskAsync(reference, row.OwnerId, ct); }
+        try { boot = await images.PrepareBootDiskAsync(reference, row.OwnerId, ct, overIscsi ? "iscsi" : "local"); }
         catch (Images.Contracts.ImageUnavailableException e) { throw new ImagePreparationException(e.Message); }
         if (boot.QuarantineWhenReleased)
             undo.Add("remove the copy-on-write clone", () => RemoveCloneAsync(row.Id, boot.VolumeUuid));
         Pdisk.Contracts.VolumeMountSummary mount;
+        var staged = row.Driver == "ssh" && !overIscsi;
         try
         {
-            // On an SSH node the boot disk is copied to the node (its cache), not opened over the network.
             mount = await volumes.MountAsync(new Pdisk.Contracts.VolumeMountRequest(boot.VolumeUuid, row.Id, row.Host ?? "", "vda", false, boot.QuarantineWhenReleased)
             {
-                Staged = row.Driver == "ssh",
+                Staged = staged,
             }, ct);
         }
         catch (Platform.Contracts.DomainException e) { throw new ImagePreparationException($"the boot disk could not be mounted: {e.Detail}"); }
         undo.Add("release the boot disk", () => volumes.ReleaseMountsAsync(row.Id, CancellationToken.None));
-        return new BootDiskRecord(boot.VolumeUuid, PathOf(mount.Turl), mount.Format, boot.CacheHit);
+        return new BootDiskRecord(boot.VolumeUuid, PathOf(mount.Turl), mount.Format, boot.CacheHit)
+        {
+            Host = row.Host, Staged = staged, BackingPath = mount.BackingTurl, BackingFormat = mount.BackingFormat,
+        };
+    }
+
+    /// <summary>Whether the instance's host is an SSH node in boot mode iscsi.</summary>
+    async Task<bool> BootsOverIscsiAsync(InstanceRow row, CancellationToken ct) =>
+        row.Driver == "ssh" && row.Host is { } host && (await nodes.FindNodeAsync(host, ct))?.BootDisks == Scheduling.Contracts.NodeBootDisks.Iscsi;
+
+    /// <summary>
+    /// The boot disk of an instance that moved (evacuated) since it was mounted: Pdisk moves the mount to the new host,
+    /// withdrawing the old host's node from the export first. A clone shared over iSCSI is opened by a node in boot mode
+    /// iscsi; anywhere else the volume's file is opened (here) or copied (a node in boot mode cache).
+    /// </summary>
+    async Task<BootDiskRecord?> BootDiskForHostAsync(InstanceRow row, CancellationToken ct)
+    {
+        if (row.BootDisk is not { } boot || boot.Host is null || string.Equals(boot.Host, row.Host, StringComparison.OrdinalIgnoreCase)) return row.BootDisk;
+        var volume = await volumes.FindAsync(boot.Volume, ct) ?? throw new HypervisorException($"its boot disk {boot.Volume} no longer exists");
+        var overIscsi = await BootsOverIscsiAsync(row, ct) && volume.Turl.StartsWith("iscsi://", StringComparison.Ordinal);
+        var staged = row.Driver == "ssh" && !overIscsi;
+        Pdisk.Contracts.VolumeMountSummary mount;
+        try
+        {
+            mount = await volumes.RemountAsync(new Pdisk.Contracts.VolumeMountRequest(boot.Volume, row.Id, row.Host ?? "", "vda", false, false) { Staged = staged }, ct);
+        }
+        catch (Platform.Contracts.DomainException e) { throw new HypervisorException($"the boot disk could not be moved to {row.Host}: {e.Detail}", e); }
+        var moved = boot with
+        {
+            Path = overIscsi ? PathOf(mount.Turl) : volume.LocalPath, Format = mount.Format,
+            Host = row.Host, Staged = staged, BackingPath = mount.BackingTurl, BackingFormat = mount.BackingFormat,
+        };
+        await store.SetBootDiskAsync(row.Id, moved);
+        logger.LogInformation("Instance {Id}: boot disk {Volume} moved from {From} to {To} ({Mode})", row.Id, boot.Volume, boot.Host, row.Host,
+            overIscsi ? "opened over iSCSI" : staged ? "copied to the node" : "opened here");
+        return moved;
     }
 
     /// <summary>
@@ -348,7 +387,7 @@ internal sealed partial class InstanceLifecycle(
 
     static VmSpec SpecOf(InstanceRow row, BootDiskRecord? boot, IReadOnlyList<VmDisk> dataDisks, string dir, IReadOnlyList<Networking.Contracts.NicPlan> nics, string? iso) =>
         new(row.Id, row.Name, dir, (int)row.Cpu, row.MemoryMib,
-            (boot is null ? [] : new[] { new VmDisk(boot.Path, boot.Format) }).Concat(dataDisks).ToList(), iso,
+            (boot is null ? [] : new[] { new VmDisk(boot.Path, boot.Format) { BackingPath = boot.BackingPath, BackingFormat = boot.BackingFormat } }).Concat(dataDisks).ToList(), iso,
             nics.Select(NicOf).ToList(),
             row.Admin.RawQemuArguments ?? []);
 

@@ -80,7 +80,7 @@ internal sealed partial class ImageCache(
     public TransferProgress? ProgressOf(string image) =>
         _progress.TryGetValue(image, out var p) ? p : _progress.TryGetValue("url:" + image, out var u) ? u : null;
 
-    public async Task<BootDisk> PrepareBootDiskAsync(ImageReference reference, long ownerId, CancellationToken ct = default)
+    public async Task<BootDisk> PrepareBootDiskAsync(ImageReference reference, long ownerId, CancellationToken ct = default, string sharing = "local")
     {
         if (reference.Kind == ImageSourceKind.Volume)
         {
@@ -97,7 +97,7 @@ internal sealed partial class ImageCache(
         VolumeSummary live;
         try
         {
-            live = await volumes.CreateSnapshotAsync(origin.Uuid, ownerId, tag: null, sharing: "local", ct);
+            live = await volumes.CreateSnapshotAsync(origin.Uuid, ownerId, tag: null, sharing: sharing, ct);
         }
         catch (DomainException e)
         {

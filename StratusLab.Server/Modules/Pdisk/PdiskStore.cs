@@ -260,6 +260,12 @@ internal sealed class PdiskStore(Store store)
         await c.ExecuteAsync("UPDATE pdisk_mounts SET device = @device WHERE id = @id", new { id, device });
     }
 
+    public async Task SetSharingAsync(string uuid, string sharing)
+    {
+        await using var c = await store.OpenAsync();
+        await c.ExecuteAsync("UPDATE pdisk_volumes SET sharing = @sharing, updated_at = @now WHERE uuid = @uuid", new { uuid, sharing, now = DateTimeOffset.UtcNow });
+    }
+
     public async Task SetMountHostAsync(long id, string host)
     {
         await using var c = await store.OpenAsync();

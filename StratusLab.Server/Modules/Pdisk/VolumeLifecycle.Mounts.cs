@@ -148,9 +148,14 @@ internal sealed partial class VolumeLifecycle
         var node = request.Staged || await store.GetAsync(uuid) is not { } found ? null : await nodeAccess.ResolveAsync(request.Host, uuid, found.Sharing, ct);
         var mountId = await InsertMountAsync(uuid, request.InstanceId, request.Host, request.Device, request.ReadOnly, hotPlugged: false, request.QuarantineWhenReleased, ct);
         var row = (await store.GetAsync(uuid))!;
+        VolumeRow? backing = null;
         if (node is not null)
         {
-            try { await GrantAsync(row, node, ct); }
+            try
+            {
+                await GrantAsync(row, node, ct);
+                backing = await MountBackingAsync(row, request.InstanceId, request.Device, request.Host, node, ct);
+            }
             catch
             {
                 await store.DeleteMountAsync(mountId);
@@ -158,7 +163,119 @@ internal sealed partial class VolumeLifecycle
                 throw;
             }
         }
-        return new VolumeMountSummary(request.Uuid, request.InstanceId, request.Host, request.Device, request.ReadOnly, false, TurlFor(row, node), row.Format);
+        return SummaryOf(request, row, node, backing);
+    }
+
+    VolumeMountSummary SummaryOf(VolumeMountRequest request, VolumeRow row, NodePortal? node, VolumeRow? backing) =>
+        new(request.Uuid, request.InstanceId, request.Host, request.Device, request.ReadOnly, false, TurlFor(row, node), row.Format)
+        {
+            BackingTurl = backing is null ? null : TurlFor(backing, node),
+            BackingFormat = backing?.Format,
+        };
+
+    static string BackingDevice(string device) => device + "-backing";
+
+    /// <summary>
+    /// A qcow2 clone (a LIVE snapshot of a file volume) opened by a node over iSCSI needs its backing volume too: the path
+    /// in the clone's header is this machine's, so the node opens the ORIGIN's own export instead, read-only, recorded as a
+    /// mount of the instance (device "vda-backing") so its ACL follows the same grant and revoke as every mount. An ORIGIN
+    /// still shared 'local' is exported over iSCSI first (it is read-only, and only the image cache's clones stand on it).
+    /// Null when the volume stands on nothing. Undoes its own mount when it fails.
+    /// </summary>
+    async Task<VolumeRow?> MountBackingAsync(VolumeRow row, long instanceId, string device, string host, NodePortal node, CancellationToken ct)
+    {
+        if (row.OriginUuid is not { } originUuid || row.Format != "qcow2") return null;
+        var origin = await store.GetAsync(originUuid) ?? throw new ConflictException($"Volume {row.Uuid} stands on volume {originUuid}, which no longer exists.");
+        if (origin.OriginUuid is not null)
+            throw new ConflictException($"Volume {row.Uuid} stands on volume {origin.Uuid}, which stands on another volume: SSH node {node.Node} opens a chain of one backing volume only. " +
+                "Boot it on a node in 'cache' boot mode or on this machine, or use a flattened copy.");
+        if (origin.Sharing == "local")
+        {
+            using (await LockAsync(origin.Uuid, ct))
+                origin = await ExportOverIscsiAsync(origin, ct);
+        }
+        var existing = (await store.MountsOfInstanceAsync(instanceId)).FirstOrDefault(m => m.VolumeUuid == origin.Uuid && m.Device == BackingDevice(device));
+        long? made = null;
+        if (existing is null) made = await InsertMountAsync(origin.Uuid, instanceId, host, BackingDevice(device), readOnly: true, hotPlugged: false, quarantineOnRelease: false, ct);
+        else if (existing.Host != host) await store.SetMountHostAsync(existing.Id, host);
+        try
+        {
+            var resolved = await nodeAccess.ResolveAsync(host, origin.Uuid, origin.Sharing, ct) ?? node;
+            await GrantAsync(origin, resolved, ct);
+        }
+        catch
+        {
+            if (made is { } id) await store.DeleteMountAsync(id);
+            await RevokeUnlessMountedAsync(origin, node.Node, CancellationToken.None);
+            throw;
+        }
+        if (existing is not null && existing.Host != host) await RevokeUnlessMountedAsync(origin, existing.Host, ct);
+        return origin;
+    }
+
+    /// <summary>A read-only volume shared 'local' becomes shared 'iscsi' (exported now, and again by the health check).</summary>
+    async Task<VolumeRow> ExportOverIscsiAsync(VolumeRow origin, CancellationToken ct)
+    {
+        var current = await store.GetAsync(origin.Uuid) ?? throw new NotFoundException($"Volume {origin.Uuid}");
+        if (current.Sharing != "local") return current;
+        if (!VolumeTypes.IsReadOnly(current.TypeValue))
+            throw new ConflictException($"Volume {current.Uuid}, which a boot disk stands on, is writable and shared 'local'; SSH nodes open backing volumes over iSCSI only. " +
+                "Snapshot a volume shared 'iscsi' instead, or boot on a node in 'cache' boot mode.");
+        var sharing = services.VolumeSharing("iscsi");
+        await services.VolumeDriver(current.Backend).PrepareBlockExportAsync(current.Location, ct);
+        await ShareAsync(sharing, new ShareRequest(current.Id, current.Path, ReadOnly: true), held: current.Uuid, ct);
+        await store.SetSharingAsync(current.Uuid, sharing.Name);
+        logger.LogInformation("Volume {Uuid} (a backing volume) is now shared over iSCSI, for SSH nodes that boot its clones over iSCSI", current.Uuid);
+        return (await store.GetAsync(current.Uuid))!;
+    }
+
+    public async Task<VolumeMountSummary> RemountAsync(VolumeMountRequest request, CancellationToken ct = default)
+    {
+        var uuid = request.Uuid.ToString("D");
+        if ((await store.GetAsync(uuid))?.Sharing is { } sharing && sharing != "local") await EnsureExportsAsync(held: null, ct);
+        using var _ = await LockAsync(uuid, ct);
+        var row = await store.GetAsync(uuid) ?? throw new NotFoundException($"Volume {uuid}");
+        var mount = (await store.MountsOfVolumeAsync(uuid)).FirstOrDefault(m => m.InstanceId == request.InstanceId)
+            ?? throw new NotFoundException($"A mount of volume {uuid} by instance {request.InstanceId}");
+        var node = request.Staged ? null : await nodeAccess.ResolveAsync(request.Host, uuid, row.Sharing, ct);
+        if (mount.Host != request.Host)
+        {
+            // The old host goes first: when it stopped answering, it must not write once the new one opens the disk.
+            await store.SetMountHostAsync(mount.Id, request.Host);
+            await RevokeUnlessMountedAsync(row, mount.Host, ct);
+        }
+        VolumeRow? backing = null;
+        if (node is not null)
+        {
+            await GrantAsync(row, node, ct);
+            backing = await MountBackingAsync(row, request.InstanceId, mount.Device, request.Host, node, ct);
+        }
+        else if ((await store.MountsOfInstanceAsync(request.InstanceId)).FirstOrDefault(m => m.Device == BackingDevice(mount.Device)) is { } stale)
+        {
+            // Opened here or staged now: the backing comes from the clone's header, so the node's backing mount goes.
+            await store.DeleteMountAsync(stale.Id);
+            if (await store.GetAsync(stale.VolumeUuid) is { } origin) await RevokeUnlessMountedAsync(origin, stale.Host, ct);
+        }
+        return SummaryOf(request with { Device = mount.Device, ReadOnly = mount.ReadOnly }, row, node, backing);
+    }
+
+    public async Task FenceAsync(long instanceId, string host, CancellationToken ct = default)
+    {
+        if (await nodeAccess.InitiatorOfAsync(host, ct) is not { } initiator) return;
+        foreach (var mount in (await store.MountsOfInstanceAsync(instanceId)).Where(m => !m.ReadOnly && m.Host == host))
+        {
+            if (await store.GetAsync(mount.VolumeUuid) is not { } row || row.Sharing == "local") continue;
+            using (await LockAsync(mount.VolumeUuid, ct))
+            {
+                try { await services.VolumeSharing(row.Sharing).RevokeAsync(row.Id, initiator, ct); }
+                catch (Exception e) when (e is ToolFailedException or ToolTimeoutException)
+                {
+                    throw new UnavailableException($"Volume {row.Uuid} could not be fenced from host {host} (initiator {initiator}): {e.Message}; " +
+                        "nothing was moved. Check the iSCSI target service (tgtd) and evacuate again.");
+                }
+            }
+            logger.LogWarning("Volume {Uuid} of instance {Instance}: host {Host} fenced off (initiator {Initiator} out of the ACL, its connections closed)", row.Uuid, instanceId, host, initiator);
+        }
     }
 
     public async Task<IReadOnlyList<VolumeMountSummary>> MountsOfAsync(long instanceId, CancellationToken ct = default)
@@ -171,7 +288,8 @@ internal sealed partial class VolumeLifecycle
             if (row is null) continue;
             var m = mount;
             // The instance moved (evacuated, or started on another host after a stop): its mounts follow it, and so do the nodes let into the exports.
-            if (host is { Length: > 0 } && host != m.Host && m.Device != "vda")
+            // Boot disks (vda, and a node's vda-backing) move with RemountAsync, which knows whether the new host opens them or a copy.
+            if (host is { Length: > 0 } && host != m.Host && !m.Device.StartsWith("vda", StringComparison.Ordinal))
             {
                 using (await LockAsync(m.VolumeUuid, ct))
                 {

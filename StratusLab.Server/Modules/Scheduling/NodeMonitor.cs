@@ -100,6 +100,7 @@ internal sealed class NodeMonitor(SchedulingStore store, SshTransport ssh, Sched
         {
             IscsiInitiator = row.IscsiInitiator,
             IscsiDriver = ProbedIscsiDriver(row.ProbeJson),
+            BootDisks = row.BootDisks ?? NodeBootDisks.Cache,
         };
 
     /// <summary>Whether the last probe (stored as JSON) found QEMU's iSCSI driver.</summary>

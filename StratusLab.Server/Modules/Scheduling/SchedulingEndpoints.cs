@@ -29,6 +29,8 @@ internal sealed record HostView(
     public JsonElement? Probe { get; init; }
     /// <summary>For SSH nodes: the node's own iSCSI initiator name, which Pdisk's target ACLs name while it mounts a volume.</summary>
     public string? IscsiInitiator { get; init; }
+    /// <summary>For SSH nodes: how its VMs get their boot disks, cache (copied to the node) or iscsi (opened over iSCSI from this machine).</summary>
+    public string? BootDisks { get; init; }
     /// <summary>For peer clouds: the peer's URL, its kind (stratuslab or ec2), the EC2 region, whether credentials are stored (never the credentials) and whether it is a burst target.</summary>
     public string? Cloud { get; init; }
     public string? CloudKind { get; init; }
@@ -43,7 +45,7 @@ internal sealed record HostView(
 /// <summary>
 /// Body of POST /hosts. Driver ssh: <see cref="Ssh"/> is [user@]address (user root by default), <see cref="Port"/> 22 by
 /// default, <see cref="KeyFile"/> a private key the server reads, <see cref="Root"/> the node-side directory
-/// (Scheduling:NodeRoot by default); cpus and memoryMiB are then optional (probed).
+/// (Scheduling:NodeRoot by default), <see cref="BootDisks"/> cache (default) or iscsi; cpus and memoryMiB are then optional (probed).
 /// </summary>
 /// <remarks>
 /// Driver cloud (a peer cloud): <see cref="Url"/> its base URL, <see cref="Kind"/> stratuslab (default: its REST API with
@@ -51,7 +53,8 @@ internal sealed record HostView(
 /// cpus and memoryMiB cap it (else its quota headroom); <see cref="Burst"/>: it takes instances when no local host has room.
 /// </remarks>
 internal sealed record CreateHostRequest(string Name, string Driver, long? Cpus = null, long? MemoryMiB = null, string? Ssh = null, int? Port = null, string? KeyFile = null, string? Root = null,
-    string? Url = null, string? Kind = null, string? Token = null, string? AccessKeyId = null, string? SecretAccessKey = null, string? Region = null, bool? Burst = null);
+    string? Url = null, string? Kind = null, string? Token = null, string? AccessKeyId = null, string? SecretAccessKey = null, string? Region = null, bool? Burst = null,
+    string? BootDisks = null);
 
 /// <summary>Body of PUT /hosts/{name}/metrics: measured load of a simulated host.</summary>
 internal sealed record HostMetricsRequest(double CpuUsagePercent, long MemoryUsedMiB);
@@ -95,6 +98,8 @@ internal static class SchedulingEndpoints
             throw ApiException.BadRequest("url", "'url', 'kind', 'token', 'accessKeyId', 'secretAccessKey' and 'region' are for driver 'cloud' only.");
         if (body.Driver == "qemu")
             throw ApiException.Invalid("driver", "Only the local machine runs qemu VMs as driver 'qemu'; add another machine as driver 'ssh' (with ssh = root@ADDRESS), or 'simulated' hosts to model a larger site.");
+        if (body.Driver != "ssh" && body.BootDisks is not null)
+            throw ApiException.BadRequest("bootDisks", "'bootDisks' is for driver 'ssh' only: it says how an SSH node gets its VMs' boot disks.");
         if (body.Driver == "ssh") return await CreateSshHost(name, body, store, nodes, options, server, ct);
         if (body.Driver == "cloud") return await CreateCloudHost(name, body, store, peers, box, ct);
         if (body.Ssh is not null || body.KeyFile is not null || body.Port is not null || body.Root is not null)
@@ -109,11 +114,12 @@ internal static class SchedulingEndpoints
     {
         var target = SshNodeInput.Target(body.Ssh, body.Port, body.KeyFile);
         var root = SshNodeInput.Root(body.Root ?? options.NodeRoot, server.DataDir);
+        var bootDisks = SshNodeInput.BootDisks(body.BootDisks);
         if (body.Cpus is { } cpus) Validate.Range(cpus, "cpus", 1, 100_000);
         if (body.MemoryMiB is { } memory) Validate.Range(memory, "memoryMiB", 64, 1L << 40);
         if ((await store.ListHostsAsync()).FirstOrDefault(h => h.Ssh is { } other && other.Address == target.Address && other.Port == target.Port) is { } taken)
             throw ApiException.Conflict($"Host '{taken.Name}' is already the node at {target.Address}:{target.Port}.");
-        if (!await store.InsertSshHostAsync(name, body.Cpus ?? 1, body.MemoryMiB ?? 64, body.Cpus is not null && body.MemoryMiB is not null, target, root))
+        if (!await store.InsertSshHostAsync(name, body.Cpus ?? 1, body.MemoryMiB ?? 64, body.Cpus is not null && body.MemoryMiB is not null, target, root, bootDisks))
             throw ApiException.Conflict($"A host named '{name}' already exists.");
         var probed = await nodes.ProbeAsync((await store.FindHostAsync(name))!, ct, full: true);
         return TypedResults.Created($"/api/v1/hosts/{name}", ToView(probed));
@@ -234,6 +240,7 @@ internal static class SchedulingEndpoints
         ProbedAt = h.ProbedAt,
         Probe = h.ProbeJson is null ? null : JsonDocument.Parse(h.ProbeJson).RootElement.Clone(),
         IscsiInitiator = h.Ssh is null ? null : h.IscsiInitiator,
+        BootDisks = h.Ssh is null ? null : h.BootDisks ?? NodeBootDisks.Cache,
         Cloud = h.CloudUrl,
         CloudKind = h.CloudKind,
         Region = h.CloudRegion,

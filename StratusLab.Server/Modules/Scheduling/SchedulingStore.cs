@@ -33,6 +33,8 @@ internal sealed class HostRow
     public string? ProbeJson { get; init; }
     public DateTimeOffset? ProbedAt { get; init; }
     public string? IscsiInitiator { get; init; }
+    /// <summary>An SSH node's boot disk mode: cache (default) or iscsi.</summary>
+    public string? BootDisks { get; init; }
     public string? CloudUrl { get; init; }
     public string? CloudKind { get; init; }
     public string? CloudRegion { get; init; }
@@ -64,7 +66,7 @@ internal sealed class SchedulingStore(Store store, SchedulingOptions? options = 
                h.cpu_usage AS CpuUsage, h.memory_used_mib AS MemoryUsedMib, h.accelerator AS Accelerator, h.created_at AS CreatedAt,
                h.monitored_at AS MonitoredAt, h.state AS State, h.state_reason AS StateReason, h.ssh_user AS SshUser, h.ssh_address AS SshAddress,
                h.ssh_port AS SshPort, h.ssh_key_file AS SshKeyFile, h.node_root AS NodeRoot, h.capacity_declared AS CapacityDeclared,
-               h.missed_probes AS MissedProbes, h.probe_json AS ProbeJson, h.probed_at AS ProbedAt, h.iscsi_initiator AS IscsiInitiator,
+               h.missed_probes AS MissedProbes, h.probe_json AS ProbeJson, h.probed_at AS ProbedAt, h.iscsi_initiator AS IscsiInitiator, h.boot_disks AS BootDisks,
                h.cloud_url AS CloudUrl, h.cloud_kind AS CloudKind,
                h.cloud_region AS CloudRegion, h.cloud_key_id AS CloudKeyId, h.cloud_secret_sealed AS CloudSecretSealed, h.burst AS Burst,
                COALESCE(SUM(a.cpus), 0) AS AllocatedCpus, COALESCE(SUM(a.memory_mib), 0) AS AllocatedMemoryMib, COUNT(a.instance_id) AS RunningVms
@@ -95,16 +97,16 @@ internal sealed class SchedulingStore(Store store, SchedulingOptions? options = 
     }
 
     /// <summary>Adds an SSH node, in ERROR until its first probe says otherwise.</summary>
-    public async Task<bool> InsertSshHostAsync(string name, long cpus, long memoryMib, bool capacityDeclared, Platform.Host.SshTarget ssh, string nodeRoot)
+    public async Task<bool> InsertSshHostAsync(string name, long cpus, long memoryMib, bool capacityDeclared, Platform.Host.SshTarget ssh, string nodeRoot, string bootDisks = "cache")
     {
         await using var connection = await store.OpenAsync();
         return await connection.ExecuteAsync("""
             INSERT INTO sched_hosts (name, driver, cpus, memory_mib, is_local, created_at, state, state_reason, ssh_user, ssh_address, ssh_port, ssh_key_file,
-                                     node_root, capacity_declared, iscsi_initiator)
-            VALUES (@name, 'ssh', @cpus, @memoryMib, 0, @now, 'ERROR', 'not probed yet', @user, @address, @port, @keyFile, @nodeRoot, @capacityDeclared, @initiator)
+                                     node_root, capacity_declared, iscsi_initiator, boot_disks)
+            VALUES (@name, 'ssh', @cpus, @memoryMib, 0, @now, 'ERROR', 'not probed yet', @user, @address, @port, @keyFile, @nodeRoot, @capacityDeclared, @initiator, @bootDisks)
             ON CONFLICT (name) DO NOTHING
             """, new { name, cpus, memoryMib, now = DateTimeOffset.UtcNow, user = ssh.User, address = ssh.Address, port = ssh.Port, keyFile = ssh.KeyFile, nodeRoot, capacityDeclared,
-                initiator = InitiatorName() }) == 1;
+                initiator = InitiatorName(), bootDisks }) == 1;
     }
 
     /// <summary>A node's own iSCSI initiator name: random, so a node removed and added again under the same name is not let into the old one's targets.</summary>

@@ -41,6 +41,15 @@ internal static partial class SshNodeInput
         return full;
     }
 
+    /// <summary>The boot disk mode of a new node: cache when not given.</summary>
+    public static string BootDisks(string? bootDisks) => bootDisks switch
+    {
+        null => Scheduling.Contracts.NodeBootDisks.Cache,
+        Scheduling.Contracts.NodeBootDisks.Cache or Scheduling.Contracts.NodeBootDisks.Iscsi => bootDisks,
+        _ => throw ApiException.BadRequest("bootDisks", $"'bootDisks' = '{Validate.Trim(bootDisks)}' is not accepted; accepted values: cache (the image is copied to the node once, " +
+            "a copy-on-write overlay per VM; the default), iscsi (the boot volume stays on this machine and the node's QEMU opens it over iSCSI)."),
+    };
+
     [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")]
     private static partial Regex UserPattern();
 

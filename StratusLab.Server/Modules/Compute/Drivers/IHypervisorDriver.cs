@@ -1,7 +1,14 @@
 namespace StratusLab.Server.Modules.Compute.Drivers;
 
 /// <summary>A disk attached at boot.</summary>
-internal sealed record VmDisk(string Path, string Format, bool ReadOnly = false);
+internal sealed record VmDisk(string Path, string Format, bool ReadOnly = false)
+{
+    /// <summary>A qcow2 disk's backing image as QEMU must open it instead of the header's path (an iscsi:// URL), and its format.</summary>
+    public string? BackingPath { get; init; }
+    public string? BackingFormat { get; init; }
+    /// <summary>The initiator name the backing is opened as (-iscsi initiator-name covers -drive URLs, not -blockdev nodes).</summary>
+    public string? BackingInitiator { get; init; }
+}
 
 /// <summary>A host port forwarded into the guest (port address translation).</summary>
 internal sealed record PortForward(int GuestPort, string HostAddress, int HostPort, string Protocol = "tcp");

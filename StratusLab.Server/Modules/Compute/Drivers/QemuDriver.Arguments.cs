@@ -80,6 +80,15 @@ internal sealed partial class QemuDriver
             var disk = spec.Disks[i];
             var drive = $"file={Escape(disk.Path)},format={disk.Format},if=none,id=disk{i},cache=writeback,discard=unmap";
             if (disk.ReadOnly) drive += ",readonly=on";
+            if (disk.BackingPath is { } backing)
+            {
+                // The qcow2 header names a path on the front-end: its backing is given as a node of its own (a reference
+                // replaces the header's name), opened over iSCSI read-only.
+                var iscsi = IscsiTarget.Parse(backing);
+                args.AddRange(["-blockdev", $"driver=iscsi,node-name=disk{i}-backing-file,transport=tcp,portal={iscsi.Portal},target={iscsi.Target},lun={iscsi.Lun}{(disk.BackingInitiator is { } initiator ? ",initiator-name=" + initiator : "")},read-only=on",
+                    "-blockdev", $"driver={disk.BackingFormat ?? "raw"},node-name=disk{i}-backing,file=disk{i}-backing-file,read-only=on"]);
+                drive += $",backing=disk{i}-backing";
+            }
             args.AddRange(["-drive", drive, "-device", $"virtio-blk-pci,drive=disk{i},id=vd{i}" + (i == 0 ? ",bootindex=0" : "")]);
         }
         if (spec.ContextIso is not null)
@@ -113,4 +122,20 @@ internal sealed partial class QemuDriver
 
     // QEMU option values separate sub-options with ','; a literal comma is written twice.
     static string Escape(string value) => value.Replace(",", ",,");
+}
+
+/// <summary>An iSCSI LUN as QEMU's iscsi block driver takes it (portal host:port, target IQN, LUN), from an iscsi:// URL.</summary>
+internal sealed record IscsiTarget(string Portal, string Target, int Lun)
+{
+    /// <summary>iscsi://host[:port]/iqn/lun (IPv6 hosts in brackets); FormatException otherwise (pure).</summary>
+    public static IscsiTarget Parse(string url)
+    {
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme != "iscsi")
+            throw new FormatException($"'{url}' is not an iscsi:// URL");
+        var parts = uri.AbsolutePath.Trim('/').Split('/');
+        if (parts.Length != 2 || parts[0].Length == 0 || parts[0].Contains(',') || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var lun))
+            throw new FormatException($"'{url}' is not iscsi://host[:port]/target/lun");
+        var port = uri.Port > 0 ? uri.Port : 3260;
+        return new IscsiTarget($"{uri.Host}:{port.ToString(CultureInfo.InvariantCulture)}", Uri.UnescapeDataString(parts[0]), lun);
+    }
 }

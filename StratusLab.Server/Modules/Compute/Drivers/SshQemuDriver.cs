@@ -9,8 +9,9 @@ namespace StratusLab.Server.Modules.Compute.Drivers;
 /// <summary>
 /// QEMU on an SSH node (host driver "ssh"): the same arguments as on this machine, run on the node over the node's
 /// control master, with every node-side path under the node's own root ({root}/instances/{id}, {root}/cache), never the
-/// server's data dir. The boot disk comes from the node-local cache: the image a CoW clone stands on is copied to the
-/// node once, and each VM gets its own qcow2 overlay there. QMP is the node's socket forwarded to the VM's local socket
+/// server's data dir. The boot disk comes from the node-local cache (boot mode cache: the image a CoW clone stands on is
+/// copied to the node once, and each VM gets its own qcow2 overlay there), or is the Pdisk volume the node's QEMU opens
+/// over iSCSI (boot mode iscsi: the clone, with its ORIGIN's export as backing; nothing is copied to or from the node). QMP is the node's socket forwarded to the VM's local socket
 /// (ssh -O forward -L), so every QMP use goes through the same <see cref="QmpSessions"/> gate as local VMs.
 /// </summary>
 internal sealed class SshQemuDriver(SshTransport ssh, ICommandRunner runner, INodeDirectory nodes, ComputeStore store, QemuImg qemuImg,
@@ -52,7 +53,9 @@ internal sealed class SshQemuDriver(SshTransport ssh, ICommandRunner runner, INo
         // Volumes (every disk after the boot disk) are opened by the node's QEMU over iSCSI, logging in with the node's own initiator name.
         if (spec.Disks.Skip(1).FirstOrDefault(d => !IsIscsi(d.Path)) is { } pathDisk)
             throw new HypervisorException($"the volume at {pathDisk.Path} is a path on this machine, which node {node.Name} cannot open; attach volumes shared over iSCSI to VMs on SSH nodes");
-        var iscsiDisks = spec.Disks.Skip(1).Any();
+        // The boot disk is staged to the node (cache mode) unless it is a volume the node opens over iSCSI (iscsi mode).
+        var bootOverIscsi = spec.Disks.Count > 0 && IsIscsi(spec.Disks[0].Path);
+        var iscsiDisks = bootOverIscsi || spec.Disks.Skip(1).Any();
         if (iscsiDisks) RequireIscsi(node);
         var dir = NodeDirectory(node, spec.InstanceId);
         var paths = QemuPaths.For(dir, dir + "/serial.log");
@@ -64,7 +67,7 @@ internal sealed class SshQemuDriver(SshTransport ssh, ICommandRunner runner, INo
             // runs meanwhile cannot take the log's end as where to resume (that lost the boot lines on a loaded machine).
             _consoleOffsets[spec.InstanceId] = 0;
             var disks = new List<VmDisk>();
-            for (var i = 0; i < spec.Disks.Count; i++) disks.Add(i == 0 ? await StageDiskAsync(node, spec.Disks[i], dir, i, ct) : spec.Disks[i]);
+            for (var i = 0; i < spec.Disks.Count; i++) disks.Add(i > 0 ? spec.Disks[i] : bootOverIscsi ? spec.Disks[i] with { BackingInitiator = node.IscsiInitiator } : await StageDiskAsync(node, spec.Disks[i], dir, i, ct));
             string? iso = null;
             if (spec.ContextIso is not null)
             {
@@ -131,7 +134,8 @@ internal sealed class SshQemuDriver(SshTransport ssh, ICommandRunner runner, INo
     async Task CopyBootDiskBackAsync(NodeInfo node, long instanceId, CancellationToken ct)
     {
         var row = await store.GetAsync(instanceId);
-        if (row?.BootDisk is not { } boot || !File.Exists(boot.Path)) return;
+        // A boot disk the node opened over iSCSI was written in place: nothing to bring back.
+        if (row?.BootDisk is not { } boot || IsIscsi(boot.Path) || !File.Exists(boot.Path)) return;
         var info = await qemuImg.InfoAsync(boot.Path, ct, boot.Format);
         var incoming = boot.Path + ".from-node";
         await ssh.CopyFromAsync(node.Ssh, $"{NodeDirectory(node, instanceId)}/disk0.{boot.Format}", incoming, TimeSpan.FromMinutes(30), ct);

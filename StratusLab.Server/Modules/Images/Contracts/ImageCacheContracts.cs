@@ -27,9 +27,10 @@ public interface IImageCache
     /// <summary>
     /// Makes the boot disk for one instance: finds or downloads (once, however many instances ask at the same time)
     /// and verifies the image, keeps it as an ORIGIN, and returns a LIVE snapshot of it owned by <paramref name="ownerId"/>.
-    /// Failures are <see cref="ImageUnavailableException"/> with the reason; nothing is cached then.
+    /// Failures are <see cref="ImageUnavailableException"/> with the reason; nothing is cached then. The snapshot is
+    /// shared <paramref name="sharing"/>: local (opened here, or copied to a node's cache) or iscsi (an SSH node opens it).
     /// </summary>
-    Task<BootDisk> PrepareBootDiskAsync(ImageReference reference, long ownerId, CancellationToken ct = default);
+    Task<BootDisk> PrepareBootDiskAsync(ImageReference reference, long ownerId, CancellationToken ct = default, string sharing = "local");
 
     /// <summary>
     /// True when the image's download was cut short by a server stop (its partial file is kept): a launch that waited for

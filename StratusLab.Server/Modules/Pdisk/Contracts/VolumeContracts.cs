@@ -116,7 +116,15 @@ public sealed record VolumeMountRequest(Guid Uuid, long InstanceId, string Host,
 }
 
 /// <summary>One mount of a volume: which instance uses it, on which host, as which device (QMP device id or e.g. "vda").</summary>
-public sealed record VolumeMountSummary(Guid Uuid, long InstanceId, string Host, string Device, bool ReadOnly, bool HotPlugged, string Turl, string Format);
+public sealed record VolumeMountSummary(Guid Uuid, long InstanceId, string Host, string Device, bool ReadOnly, bool HotPlugged, string Turl, string Format)
+{
+    /// <summary>
+    /// For a copy-on-write clone that an SSH node opens over iSCSI: its backing volume (the ORIGIN) as the node reaches
+    /// it, to be given to QEMU as the qcow2's backing (the path in the clone's header is this machine's); else null.
+    /// </summary>
+    public string? BackingTurl { get; init; }
+    public string? BackingFormat { get; init; }
+}
 
 /// <summary>
 /// Persistent disks for other modules: Compute (boot disks, releasing mounts) and Images (the image cache keeps one
@@ -159,6 +167,20 @@ public interface IVolumes
     /// <see cref="VolumeMountRequest.ReadOnly"/> is false. Returns the mount with the turl and format to open.
     /// </summary>
     Task<VolumeMountSummary> MountAsync(VolumeMountRequest request, CancellationToken ct = default);
+
+    /// <summary>
+    /// Moves a recorded mount (a boot disk) of the instance to <see cref="VolumeMountRequest.Host"/> (a start on another
+    /// host after an evacuation): the old host's node is withdrawn from the export first (its connections closed), then
+    /// the new one is let in unless <see cref="VolumeMountRequest.Staged"/>. Returns the mount as the new host opens it.
+    /// </summary>
+    Task<VolumeMountSummary> RemountAsync(VolumeMountRequest request, CancellationToken ct = default);
+
+    /// <summary>
+    /// Fences a host that stopped answering away from the instance's writable volumes: its node's initiator leaves their
+    /// export ACLs and its open iSCSI connections to them are closed, so a half-dead node cannot keep writing once another
+    /// host opens them. The mounts stay recorded (a move follows). No-op for hosts that are not SSH nodes.
+    /// </summary>
+    Task FenceAsync(long instanceId, string host, CancellationToken ct = default);
 
     /// <summary>Every mount an instance holds (hot-plugged and recorded ones), e.g. to plug them again after a stop/start.</summary>
     Task<IReadOnlyList<VolumeMountSummary>> MountsOfAsync(long instanceId, CancellationToken ct = default);

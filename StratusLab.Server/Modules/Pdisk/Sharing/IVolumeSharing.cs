@@ -38,7 +38,10 @@ internal interface IVolumeSharing
     /// <summary>Lets the initiator of this name (an SSH node's) log in to the volume's export; granting it again is a no-op.</summary>
     Task GrantAsync(Guid uuid, string initiatorName, CancellationToken ct);
 
-    /// <summary>Withdraws <see cref="GrantAsync"/>; a grant or export that is not there is not an error.</summary>
+    /// <summary>
+    /// Withdraws <see cref="GrantAsync"/> and closes the initiator's open connections to the export (fencing: a node that
+    /// stopped answering cannot keep writing); a grant, connection or export that is not there is not an error.
+    /// </summary>
     Task RevokeAsync(Guid uuid, string initiatorName, CancellationToken ct);
 
     /// <summary>

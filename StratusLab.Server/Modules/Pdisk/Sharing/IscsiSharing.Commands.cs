@@ -12,6 +12,9 @@ internal sealed record TgtTarget(int Tid, string Name, IReadOnlyList<TgtLun> Lun
     public string? BackingPath => Luns.FirstOrDefault(l => l.Lun != 0 && l.BackingPath is not null)?.BackingPath;
 }
 
+/// <summary>One iSCSI connection to a target, as <c>tgtadm --op show --mode conn</c> prints it.</summary>
+internal sealed record TgtConnection(int Session, int Connection, string Initiator, string? Address);
+
 /// <summary>tgtadm argument arrays and output parsing (pure, table-tested).</summary>
 internal static class TgtAdm
 {
@@ -72,6 +75,45 @@ internal static class TgtAdm
     /// <summary>An ACL entry naming one initiator (tgt lets a login in when its address or its initiator name is bound).</summary>
     public static IReadOnlyList<string> BindInitiatorName(int tid, string initiatorName) => ["--lld", "iscsi", "--op", "bind", "--mode", "target", "--tid", Tid(tid), "--initiator-name", initiatorName];
     public static IReadOnlyList<string> UnbindInitiatorName(int tid, string initiatorName) => ["--lld", "iscsi", "--op", "unbind", "--mode", "target", "--tid", Tid(tid), "--initiator-name", initiatorName];
+
+    /// <summary>The connections (session, connection, initiator name, address) logged in to a target.</summary>
+    public static IReadOnlyList<string> ShowConnections(int tid) => ["--lld", "iscsi", "--op", "show", "--mode", "conn", "--tid", Tid(tid)];
+
+    /// <summary>Closes one connection (tgtadm's man page: closing a connection can lose the initiator's unwritten data, which is what fencing wants).</summary>
+    public static IReadOnlyList<string> DeleteConnection(int tid, int session, int connection) =>
+        ["--lld", "iscsi", "--op", "delete", "--mode", "conn", "--tid", Tid(tid), "--sid", session.ToString(CultureInfo.InvariantCulture), "--cid", connection.ToString(CultureInfo.InvariantCulture)];
+
+    /// <summary>Parses <c>tgtadm --op show --mode conn</c> ("Session: 2", "Connection: 0", "Initiator: iqn...", "IP Address: 127.0.0.1").</summary>
+    public static IReadOnlyList<TgtConnection> ParseConnections(string text)
+    {
+        var list = new List<TgtConnection>();
+        int? session = null, connection = null;
+        string? initiator = null, address = null;
+        void Flush()
+        {
+            if (session is { } s && connection is { } c && initiator is { } i) list.Add(new TgtConnection(s, c, i, address));
+            connection = null;
+            initiator = address = null;
+        }
+        foreach (var raw in text.Split('\n'))
+        {
+            var line = raw.Trim();
+            if (Value(line, "Session:") is { } sid)
+            {
+                Flush();
+                session = int.Parse(sid, CultureInfo.InvariantCulture);
+            }
+            else if (Value(line, "Connection:") is { } cid)
+            {
+                Flush();
+                connection = int.Parse(cid, CultureInfo.InvariantCulture);
+            }
+            else if (Value(line, "Initiator:") is { } name) initiator = name.Split(' ')[0];
+            else if (Value(line, "IP Address:") is { } ip) address = ip;
+        }
+        Flush();
+        return list;
+    }
 
     public static IReadOnlyList<string> ShowPortals() => ["--lld", "iscsi", "--op", "show", "--mode", "portal"];
 

@@ -235,9 +235,22 @@ internal sealed class IscsiSharing(ICommandRunner runner, PdiskOptions options, 
         await Gate.WaitAsync(ct);
         try
         {
-            if ((await ShowAsync(ct))?.FirstOrDefault(t => t.Name == iqn) is not { } target || !target.Acl.Contains(initiatorName, StringComparer.Ordinal)) return;
-            await TgtAdmAsync(TgtAdm.UnbindInitiatorName(target.Tid, initiatorName), ct);
-            logger.LogInformation("iSCSI target {Tid} {Iqn} no longer lets in initiator {Initiator}", target.Tid, iqn, initiatorName);
+            if ((await ShowAsync(ct))?.FirstOrDefault(t => t.Name == iqn) is not { } target) return;
+            if (target.Acl.Contains(initiatorName, StringComparer.Ordinal))
+            {
+                await TgtAdmAsync(TgtAdm.UnbindInitiatorName(target.Tid, initiatorName), ct);
+                logger.LogInformation("iSCSI target {Tid} {Iqn} no longer lets in initiator {Initiator}", target.Tid, iqn, initiatorName);
+            }
+            // Fencing: the ACL only stops new logins; a session still open (a node that stopped answering but may still run
+            // its QEMU) is closed too, so it cannot keep writing once another host opens the disk.
+            var connections = TgtAdm.ParseConnections((await TgtAdmAsync(TgtAdm.ShowConnections(target.Tid), ct)).StandardOutput);
+            foreach (var connection in connections.Where(c => c.Initiator == initiatorName))
+            {
+                try { await TgtAdmAsync(TgtAdm.DeleteConnection(target.Tid, connection.Session, connection.Connection), ct); }
+                catch (ToolFailedException e) when (TgtAdm.IsNotFound(e.StandardError)) { continue; }
+                logger.LogWarning("iSCSI target {Tid} {Iqn}: closed the connection of initiator {Initiator} from {Address} (session {Session})",
+                    target.Tid, iqn, initiatorName, connection.Address, connection.Session);
+            }
         }
         finally
         {

@@ -92,6 +92,20 @@ public sealed record NodeInfo(string Name, Platform.Host.SshTarget Ssh, string R
 
     /// <summary>Whether the last probe found QEMU's iSCSI block driver on the node (Debian package qemu-block-extra).</summary>
     public bool IscsiDriver { get; init; }
+
+    /// <summary>How the node gets its VMs' boot disks: <see cref="NodeBootDisks.Cache"/> (default) or <see cref="NodeBootDisks.Iscsi"/>.</summary>
+    public string BootDisks { get; init; } = NodeBootDisks.Cache;
+}
+
+/// <summary>
+/// The boot disk modes of an SSH node. <see cref="Cache"/>: the image is copied to the node once and each VM gets a
+/// node-local CoW overlay (copied back at stop). <see cref="Iscsi"/>: the boot volume (the image cache's CoW clone, with
+/// its ORIGIN as backing, or a persistent volume) stays on the front-end and the node's QEMU opens it over iSCSI.
+/// </summary>
+public static class NodeBootDisks
+{
+    public const string Cache = "cache";
+    public const string Iscsi = "iscsi";
 }
 
 /// <summary>The SSH nodes and their probed state.</summary>

@@ -39,6 +39,7 @@ public class SshNodeIscsiBootHostTests
             ["Scheduling:NodeMissedProbes"] = "2",
             ["Scheduling:PendingTimeoutSeconds"] = "0",
             ["Compute:MonitorIntervalSeconds"] = "1",
+            ["Compute:NodeSweepSeconds"] = "2",
             ["Compute:ShutdownTimeoutSeconds"] = "20",
             ["Pdisk:Iscsi:ListenAddresses:0"] = _nodeA.HostAddress,
             ["Pdisk:Iscsi:ListenAddresses:1"] = _nodeB.HostAddress,
@@ -115,6 +116,11 @@ public class SshNodeIscsiBootHostTests
         (await node.Namespace.PidsAsync()).Select(p => { try { return File.ReadAllText($"/proc/{p}/cmdline").Replace('\0', ' '); } catch (IOException) { return ""; } })
             .Single(c => c.StartsWith("qemu-system-x86_64 -name stratuslab-", StringComparison.Ordinal));
 
+    /// <summary>Every QEMU VM command line in the node's namespace, one a line (empty when none).</summary>
+    static async Task<string> QemuCommandLinesAsync(SshNode node) =>
+        string.Join('\n', (await node.Namespace.PidsAsync()).Select(p => { try { return File.ReadAllText($"/proc/{p}/cmdline").Replace('\0', ' '); } catch (IOException) { return ""; } })
+            .Where(c => c.StartsWith("qemu-system-x86_64 -name stratuslab-", StringComparison.Ordinal)));
+
     static int SshPortOf(JsonNode instance) => instance["portForwards"]!.AsArray().First(f => f!["guestPort"]!.GetValue<int>() == 22)!["hostPort"]!.GetValue<int>();
 
     // busybox sh: the last 512-byte sector of the boot disk (free space at the end of the appliance's FAT partition).
@@ -186,6 +192,18 @@ public class SshNodeIscsiBootHostTests
         Assert.That(await QemuCommandLineAsync(_nodeA), Does.Contain("stratuslab-" + id), "node A's QEMU still runs (half-dead), fenced");
         var read = await GuestAsync(_nodeB, SshPortOf(onB), LastSector + $"dd if=/dev/vda bs=512 skip=$n count=1 2>/dev/null | head -c {marker.Length}", 400);
         Assert.That(read, Is.EqualTo(marker), "the VM on node B finds what it wrote on node A");
+
+        // Node A answers again: the VM it still runs belongs to no live instance there, so the node sweep kills it and
+        // removes its directory; the instance on node B is untouched.
+        await _nodeA.StartSshdAsync();
+        var back = Stopwatch.StartNew();
+        while (Directory.Exists(nodeDir) || (await QemuCommandLinesAsync(_nodeA)).Contains("stratuslab-" + id, StringComparison.Ordinal))
+        {
+            Assert.That(back.Elapsed, Is.LessThan(TimeSpan.FromSeconds(90)), "node A's leftover VM is killed once node A answers: " + await QemuCommandLinesAsync(_nodeA));
+            await Task.Delay(500);
+        }
+        TestContext.Progress.WriteLine($"node A's leftover VM killed {back.Elapsed.TotalSeconds:0.0} s after its sshd came back");
+        Assert.That((await InstanceAsync(id))["state"]!.GetValue<string>(), Is.EqualTo("RUNNING"), "the instance runs on node B still");
 
         // Stop and start on node B: nothing copied back, nothing left on the node while stopped, the node still let in.
         await (await _admin.PostAsync($"/api/v1/instances/{id}/actions/stop", null)).Json(202);

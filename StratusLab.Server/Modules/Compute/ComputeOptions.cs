@@ -25,6 +25,8 @@ internal sealed class ComputeOptions : IValidatedOptions
     public int EndedInstanceRetentionHours { get; set; } = 168;
     /// <summary>How often running, not yet ready guests are probed (SSH banner, readyPort).</summary>
     public int ReadyProbeIntervalSeconds { get; set; } = 2;
+    /// <summary>How often SSH nodes that answer are searched for VMs no live instance owns there (one left running by a node that was evacuated while dead).</summary>
+    public int NodeSweepSeconds { get; set; } = 30;
 
     public IEnumerable<string> Problems()
     {
@@ -36,6 +38,7 @@ internal sealed class ComputeOptions : IValidatedOptions
         problems.Range("Compute:BootTimeoutSeconds", BootTimeoutSeconds, 5, 3600);
         problems.Range("Compute:MonitorIntervalSeconds", MonitorIntervalSeconds, 1, 3600);
         problems.Range("Compute:UnknownAfterSeconds", UnknownAfterSeconds, 1, 86_400);
+        problems.Range("Compute:NodeSweepSeconds", NodeSweepSeconds, 1, 86_400);
         problems.Range("Compute:MaxConcurrentDeployments", MaxConcurrentDeployments, 1, 1024);
         problems.Range("Compute:ReadyTimeoutSeconds", ReadyTimeoutSeconds, 0, 86_400);
         problems.Range("Compute:ConsoleLogMaxKiB", ConsoleLogMaxKiB, 16, 1024 * 1024);

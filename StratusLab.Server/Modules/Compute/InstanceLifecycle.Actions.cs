@@ -274,6 +274,22 @@ internal sealed partial class InstanceLifecycle
         }
     }
 
+    DateTimeOffset _lastNodeSweep = DateTimeOffset.MinValue;
+
+    /// <summary>Every Compute:NodeSweepSeconds: VMs on SSH nodes that no live instance owns on that node are killed there.</summary>
+    async Task SweepNodesAsync(CancellationToken ct)
+    {
+        if (DateTimeOffset.UtcNow - _lastNodeSweep < TimeSpan.FromSeconds(compute.NodeSweepSeconds)) return;
+        _lastNodeSweep = DateTimeOffset.UtcNow;
+        if (allDrivers.OfType<SshQemuDriver>().FirstOrDefault() is not { } ssh) return;
+        await ssh.SweepNodesAsync(async (id, node) =>
+        {
+            var owner = await store.GetAsync(id);
+            return owner is not null && owner.Driver == ssh.Name && string.Equals(owner.Host, node, StringComparison.OrdinalIgnoreCase)
+                && (InstanceStateMachine.MayHaveVm(owner.StateValue) || owner.StateValue == InstanceState.Pending);
+        }, ct);
+    }
+
     /// <summary>A guest kernel panicked (QMP GUEST_PANICKED): FAILED with the console's last words, VM and capacity released.</summary>
     public async Task FailPanickedAsync(long id, CancellationToken ct)
     {
@@ -355,6 +371,8 @@ internal sealed partial class InstanceLifecycle
             await RemoveExpiredAsync();
         }
         catch (Exception e) when (!ct.IsCancellationRequested) { logger.LogWarning("The ready-timeout or retention pass failed: {Error}; retried next pass", e.Message); }
+        try { await SweepNodesAsync(ct); }
+        catch (Exception e) when (!ct.IsCancellationRequested) { logger.LogWarning("Sweeping SSH nodes for VMs nothing owns failed: {Error}; retried later", e.Message); }
         var rows = await store.ListAsync([InstanceState.Running, InstanceState.Suspended, InstanceState.Unknown], null);
         foreach (var row in rows)
         {

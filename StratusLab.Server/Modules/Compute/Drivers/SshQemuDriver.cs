@@ -436,6 +436,50 @@ internal sealed class SshQemuDriver(SshTransport ssh, ICommandRunner runner, INo
     /// <summary>VMs on nodes are re-attached through their instance rows (QueryAsync); orphans on nodes are not hunted yet.</summary>
     public Task<IReadOnlyList<VmRef>> ListRunningAsync(CancellationToken ct) => Task.FromResult<IReadOnlyList<VmRef>>([]);
 
+    /// <summary>
+    /// On every node that answers: the VMs it runs (found by their node-side pidfile) that no live instance of this server
+    /// owns on that node are killed and their node directory removed. Such a VM is what a node that was evacuated while
+    /// it was dead still runs when it answers again (fenced off its disks, but holding memory, CPU and its addresses).
+    /// <paramref name="ownedHere"/> says whether an instance id is live on the node of that name. Returns what was killed.
+    /// </summary>
+    public async Task<IReadOnlyList<(string Node, long InstanceId)>> SweepNodesAsync(Func<long, string, Task<bool>> ownedHere, CancellationToken ct)
+    {
+        var killed = new List<(string, long)>();
+        foreach (var node in await nodes.ListNodesAsync(ct))
+        {
+            if (node.State != "OK") continue;
+            var instances = $"{node.Root}/instances/";
+            string listing;
+            try
+            {
+                var found = await ssh.RunAsync(node.Ssh, ["pgrep", "-a", "-f", "--", "-pidfile " + Regex.Escape(instances) + "[0-9]+/"], CommandTimeout, ct, acceptedExitCodes: [1]);
+                listing = found.StandardOutput;
+            }
+            catch (Exception e) when (e is SshFailure or ToolFailedException or ToolTimeoutException)
+            {
+                logger.LogDebug("Node {Node}: its VMs could not be listed ({Error}); the next sweep tries again", node.Name, e.Message);
+                continue;
+            }
+            var ids = Regex.Matches(listing, "-pidfile " + Regex.Escape(instances) + "([0-9]+)/").Select(m => long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture)).Distinct();
+            foreach (var id in ids)
+            {
+                if (await ownedHere(id, node.Name)) continue;
+                logger.LogWarning("Node {Node}: killing the VM of instance {Id}, which no live instance owns there (left by an evacuation while the node was dead, or by a failed clean-up)", node.Name, id);
+                try
+                {
+                    await ssh.RunAsync(node.Ssh, ["pkill", "-KILL", "-f", "--", PidFilePattern(node, id)], CommandTimeout, ct, acceptedExitCodes: [1]);
+                    await RemoteAsync(node, ["rm", "-rf", "--", NodeDirectory(node, id)], ct);
+                    killed.Add((node.Name, id));
+                }
+                catch (Exception e) when (e is SshFailure or ToolFailedException or ToolTimeoutException)
+                {
+                    logger.LogWarning("Node {Node}: the VM of instance {Id} could not be killed ({Error}); the next sweep tries again", node.Name, id, e.Message);
+                }
+            }
+        }
+        return killed;
+    }
+
     async Task<string> RemoteAsync(NodeInfo node, IReadOnlyList<string> command, CancellationToken ct)
     {
         try

@@ -30,6 +30,7 @@ public partial class ServiceApiTests
     [OneTimeTearDown]
     public async Task Stop()
     {
+        await BridgeNetworks.RemoveAsync(_admin, "lan");
         _admin.Dispose();
         await _server.DisposeAsync();
     }

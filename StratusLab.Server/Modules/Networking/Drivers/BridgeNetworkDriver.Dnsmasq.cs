@@ -15,6 +15,18 @@ internal sealed partial class BridgeNetworkDriver
     /// </summary>
     async Task ServeDhcpAsync(NetworkSpec network, IReadOnlyList<NicSpec> served, CancellationToken ct)
     {
+        // One at a time per network: two callers at once (the start-up reconcile and a NIC's pre-boot, say) each saw no
+        // dnsmasq running and each started one; the pidfile named only the second, so the first outlived the network.
+        var gate = _dhcpGates.GetOrAdd(network.Id, _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync(ct);
+        try { await ServeDhcpLockedAsync(network, served, ct); }
+        finally { gate.Release(); }
+    }
+
+    readonly System.Collections.Concurrent.ConcurrentDictionary<long, SemaphoreSlim> _dhcpGates = new();
+
+    async Task ServeDhcpLockedAsync(NetworkSpec network, IReadOnlyList<NicSpec> served, CancellationToken ct)
+    {
         var dir = StateDir(network.Id);
         Directory.CreateDirectory(dir);
         var hosts = Path.Combine(dir, "dhcp-hosts");
@@ -23,7 +35,7 @@ internal sealed partial class BridgeNetworkDriver
         var temp = hosts + ".tmp";
         await File.WriteAllTextAsync(temp, content, ct);
         File.Move(temp, hosts, overwrite: true);
-        await StopDnsmasqAsync(network.Id, ct);
+        await StopDnsmasqLockedAsync(network.Id, ct);
         await runner.RunAsync(new ToolCommand(Dnsmasq, DnsmasqArguments(network, dir)) { Timeout = TimeSpan.FromSeconds(15) }, ct);
         logger.LogDebug("Network {Name}: dnsmasq serves {Count} lease(s)", network.Name, served.Count);
     }
@@ -72,6 +84,14 @@ internal sealed partial class BridgeNetworkDriver
     }
 
     async Task StopDnsmasqAsync(long networkId, CancellationToken ct)
+    {
+        var gate = _dhcpGates.GetOrAdd(networkId, _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync(ct);
+        try { await StopDnsmasqLockedAsync(networkId, ct); }
+        finally { gate.Release(); }
+    }
+
+    async Task StopDnsmasqLockedAsync(long networkId, CancellationToken ct)
     {
         if (RunningDnsmasq(networkId) is not { } pid) return;
         await runner.RunAsync(new ToolCommand("kill", ["-TERM", pid.ToString(CultureInfo.InvariantCulture)]) { Timeout = TimeSpan.FromSeconds(10), AcceptedExitCodes = [1] }, ct);

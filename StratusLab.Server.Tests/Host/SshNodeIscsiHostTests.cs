@@ -17,10 +17,10 @@ namespace StratusLab.Server.Tests.Host;
 [NonParallelizable]
 public class SshNodeIscsiHostTests
 {
+    IscsiNodePair _pair = null!;
     TestServer _server = null!;
     HttpClient _admin = null!;
     SshNode _nodeA = null!, _nodeB = null!;
-    string _keyDir = "";
     string _key = "", _publicKey = "";
 
     [OneTimeSetUp]
@@ -28,19 +28,14 @@ public class SshNodeIscsiHostTests
     {
         if (await SshNode.WhyUnavailableAsync() is { } why) Assert.Ignore(why);
         HostTools.AppliancePath();
-        _keyDir = TempDir.Create("sshkeys");
-        (_key, _publicKey) = await HostTools.SshKeyAsync(_keyDir);
-        _nodeA = await SshNode.StartAsync(_publicKey);
-        _nodeB = await SshNode.StartAsync(_publicKey);
-        _server = await TestServer.StartAsync(new Dictionary<string, string?>
+        _pair = await IscsiNodePair.StartAsync(new Dictionary<string, string?>
         {
             ["Scheduling:NodeProbeIntervalSeconds"] = "5",
             ["Scheduling:PendingTimeoutSeconds"] = "0",
             ["Compute:MonitorIntervalSeconds"] = "1",
             ["Compute:ShutdownTimeoutSeconds"] = "20",
-            ["Pdisk:Iscsi:ListenAddresses:0"] = _nodeA.HostAddress,
-            ["Pdisk:Iscsi:ListenAddresses:1"] = _nodeB.HostAddress,
         });
+        (_server, _nodeA, _nodeB, _key, _publicKey) = (_pair.Server, _pair.NodeA, _pair.NodeB, _pair.Key, _pair.PublicKey);
         _admin = _server.Client();
     }
 
@@ -48,19 +43,7 @@ public class SshNodeIscsiHostTests
     public async Task Stop()
     {
         _admin?.Dispose();
-        string? dataDir = null;
-        if (_server is not null)
-        {
-            dataDir = _server.DataDir;
-            await _server.DisposeAsync();
-        }
-        // The nodes' QEMUs die with their namespaces.
-        if (_nodeA is not null) await _nodeA.DisposeAsync();
-        if (_nodeB is not null) await _nodeB.DisposeAsync();
-        if (dataDir is not null) await PdiskHost.RemoveTargetsUnderAsync(dataDir);
-        foreach (var node in new SshNode?[] { _nodeA, _nodeB }.OfType<SshNode>())
-            await HostTools.RunAsync("tgtadm", ["--lld", "iscsi", "--op", "delete", "--mode", "portal", "--param", $"portal={node.HostAddress}:3260"], TimeSpan.FromSeconds(30));
-        TempDir.Delete(_keyDir);
+        if (_pair is not null) await _pair.DisposeAsync();
     }
 
     async Task<JsonNode> AddAsync(string name, SshNode node) =>
